@@ -1,0 +1,29 @@
+"""Typed asset dataclasses and their registry. See docs/storage.md."""
+
+from prsgazer.assets.base import Asset, asset_class, asset_keys, coerce, create
+from prsgazer.assets.types import (
+    Distribution,
+    Genotypes,
+    PrsResult,
+    Psam,
+    Pvar,
+    ReferencePanel,
+    ScoringFile,
+    Vcf,
+)
+
+__all__ = [
+    "Asset",
+    "Distribution",
+    "Genotypes",
+    "PrsResult",
+    "Psam",
+    "Pvar",
+    "ReferencePanel",
+    "ScoringFile",
+    "Vcf",
+    "asset_class",
+    "asset_keys",
+    "coerce",
+    "create",
+]

@@ -1,0 +1,141 @@
+"""Concrete asset types. See docs/storage.md ("Asset types").
+
+Fields are what users filter on and what lineage needs; everything else lives inside the files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from prsgazer.assets.base import Asset
+
+
+@dataclass(kw_only=True)
+class Vcf(Asset):
+    """A VCF / VCF.gz / gVCF of one person or a cohort, as given by the user."""
+
+    asset_key: ClassVar[str] = "vcf"
+    suffix: ClassVar[str] = ".vcf.gz"
+
+    sample_id: str = ""
+    sample_ids: list[str] = field(default_factory=list)
+    n_samples: int = 0
+    genome_build: str = ""
+    #: What an absent site means: "gvcf" (reference blocks prove hom-ref), "wgs" (variant-only WGS,
+    #: absent implies hom-ref), "array" / "exome" / "unknown" (absent is missing).
+    coverage: str = ""
+    source: str = ""
+
+
+@dataclass(kw_only=True)
+class Genotypes(Asset):
+    """A normalized genotype table (zstd parquet): one row per variant, dosages per sample."""
+
+    asset_key: ClassVar[str] = "genotypes"
+    suffix: ClassVar[str] = ".parquet"
+
+    vcf_cid: str = ""
+    sample_id: str = ""
+    n_samples: int = 0
+    n_variants: int = 0
+    genome_build: str = ""
+    source_format: str = ""
+    coverage: str = ""
+
+
+@dataclass(kw_only=True)
+class ScoringFile(Asset):
+    """A PGS Catalog (format 2.0) or custom scoring file, as published or downloaded."""
+
+    asset_key: ClassVar[str] = "scoring_file"
+    suffix: ClassVar[str] = ".txt.gz"
+
+    pgs_id: str = ""
+    pgs_name: str = ""
+    trait: str = ""
+    trait_efo: list[str] = field(default_factory=list)
+    genome_build: str = ""
+    #: Build of harmonised positions (`#HmPOS_build`), empty for author-reported files.
+    hm_build: str = ""
+    n_variants: int = 0
+    weight_type: str = ""
+    source: str = ""
+
+
+@dataclass(kw_only=True)
+class Pvar(Asset):
+    """A plink2 variant table (.pvar / .pvar.zst), companion of a ReferencePanel or pfile."""
+
+    asset_key: ClassVar[str] = "pvar"
+    suffix: ClassVar[str] = ".pvar"
+
+    panel: str = ""
+    genome_build: str = ""
+    n_variants: int = 0
+
+
+@dataclass(kw_only=True)
+class Psam(Asset):
+    """A plink2 sample table (.psam), companion of a ReferencePanel or pfile."""
+
+    asset_key: ClassVar[str] = "psam"
+    suffix: ClassVar[str] = ".psam"
+
+    panel: str = ""
+    n_samples: int = 0
+
+
+@dataclass(kw_only=True)
+class ReferencePanel(Asset):
+    """A reference panel's .pgen; its .pvar and .psam travel with it as companions."""
+
+    asset_key: ClassVar[str] = "reference_panel"
+    companions: ClassVar[tuple[str, ...]] = ("pvar_cid", "psam_cid")
+    suffix: ClassVar[str] = ".pgen"
+
+    panel: str = ""
+    genome_build: str = ""
+    n_samples: int = 0
+    n_variants: int = 0
+    superpopulations: list[str] = field(default_factory=list)
+    pvar_cid: str = ""
+    psam_cid: str = ""
+
+
+@dataclass(kw_only=True)
+class Distribution(Asset):
+    """Reference score distribution of one score over one panel (all superpopulations and ALL)."""
+
+    asset_key: ClassVar[str] = "distribution"
+    suffix: ClassVar[str] = ".parquet"
+
+    panel: str = ""
+    panel_cid: str = ""
+    pgs_id: str = ""
+    scoring_file_cid: str = ""
+    genome_build: str = ""
+    superpopulations: list[str] = field(default_factory=list)
+    n_samples: int = 0
+    n_variants_matched: int = 0
+    checks_passed: bool = False
+
+
+@dataclass(kw_only=True)
+class PrsResult(Asset):
+    """Scores of one genotype set against one scoring file (one row per sample), with match summary."""
+
+    asset_key: ClassVar[str] = "prs_result"
+    suffix: ClassVar[str] = ".tsv"
+
+    sample_id: str = ""
+    pgs_id: str = ""
+    genotypes_cid: str = ""
+    scoring_file_cid: str = ""
+    genome_build: str = ""
+    n_samples: int = 0
+    n_variants: int = 0
+    n_matched: int = 0
+    overlap: float = 0.0
+    status: str = ""
+    superpopulation: str = ""

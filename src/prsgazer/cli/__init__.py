@@ -1,0 +1,126 @@
+"""The `prsgazer` command line (Typer): the app, shared helpers and the entry point.
+
+See docs/architecture.md ("CLI contract").
+
+Front door only: parses arguments, calls storage / engine / workflows, prints tables or JSON.
+Exit codes: 0 success, 2 bad input (the message names file, line and field), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+
+from prsgazer import __version__
+from prsgazer.errors import InputError, PrsgazerError
+
+app = typer.Typer(
+    name="prsgazer",
+    help="Polygenic risk scores: exact against plink2, fast, for agents, pipelines and notebooks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"prsgazer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """prsgazer command line."""
+
+
+def parse_keyvalues(items: list[str] | None) -> dict[str, Any]:
+    """`key=value` words into a dict; a repeated key collects a list (any-of in queries)."""
+    kv: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(
+                f"expected key=value, got {item!r}",
+                field=item,
+                hint="e.g. sample_id=NA12878",
+            )
+        key, value = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise InputError(f"empty key in {item!r}", field=item)
+        if key in kv:
+            prev = kv[key]
+            kv[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+        else:
+            kv[key] = value
+    return kv
+
+
+def print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+def _register_groups() -> None:
+    """Attach command groups; each lives in its own module under prsgazer/cli/."""
+    from prsgazer.cli import storage
+
+    app.add_typer(storage.app, name="storage")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: load .env, run the app, map errors to exit codes."""
+    from dotenv import load_dotenv
+
+    load_dotenv()
+    from prsgazer.config import reset_settings
+
+    reset_settings()
+    _register_groups()
+    try:
+        app(args=argv, standalone_mode=False)
+    except PrsgazerError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return 1
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: say it is ours, not the user's
+        import traceback
+
+        traceback.print_exc()
+        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}")
+        return 1
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

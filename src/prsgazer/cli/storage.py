@@ -1,0 +1,162 @@
+"""`prsgazer storage …`: put, ls, get, rm, lineage, check, types on the local store. See docs/storage.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.tree import Tree
+
+from prsgazer.cli import out, parse_keyvalues, print_json
+
+app = typer.Typer(help="The content-addressed asset store (PRSGAZER_HOME).", no_args_is_help=True)
+
+
+def _store():
+    from prsgazer.storage import default_store
+
+    return default_store()
+
+
+def _asset_row(a) -> dict[str, Any]:
+    return {
+        "cid": a.cid,
+        "asset": a.asset_key,
+        "filename": a.filename,
+        **a.to_keyvalues(),
+        **a.extra,
+    }
+
+
+@app.command("put")
+def storage_put(
+    file: Annotated[Path, typer.Argument(help="The file to store.")],
+    asset: Annotated[
+        str,
+        typer.Option("--asset", "-a", help="Asset type (see `prsgazer storage types`)."),
+    ],
+    keyvalues: Annotated[list[str] | None, typer.Argument(help="key=value fields of the asset.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stored record as JSON.")] = False,
+) -> None:
+    """Store FILE as an asset; prints its CID. Same bytes → same CID (fields are merged)."""
+    stored = _store().put(file, asset, **parse_keyvalues(keyvalues))
+    if as_json:
+        print_json(_asset_row(stored))
+    else:
+        typer.echo(stored.cid)
+
+
+@app.command("ls")
+def storage_ls(
+    filters: Annotated[
+        list[str] | None,
+        typer.Argument(help="key=value filters; repeat a key for any-of."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print records as JSON.")] = False,
+) -> None:
+    """List stored assets matching every filter."""
+    found = _store().query(**parse_keyvalues(filters))
+    if as_json:
+        print_json([_asset_row(a) for a in found])
+        return
+    table = Table("cid", "asset", "filename", "fields", title=f"{len(found)} asset(s)")
+    for a in found:
+        kv = {k: v for k, v in a.to_keyvalues().items() if k != "asset"}
+        table.add_row(a.cid, a.asset_key, a.filename, " ".join(f"{k}={v}" for k, v in kv.items()))
+    out.print(table)
+
+
+@app.command("get")
+def storage_get(
+    cid: Annotated[str, typer.Argument(help="CID of the asset.")],
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Copy to this file or directory (default: in the store).",
+        ),
+    ] = None,
+    companions: Annotated[bool, typer.Option(help="Also materialize companion files beside it.")] = True,
+) -> None:
+    """Materialize an asset (verified against its CID) and print its path."""
+    store = _store()
+    if out_path is not None and not out_path.is_dir() and not str(out_path).endswith("/"):
+        got = store.download(cid, out_path)
+    else:
+        got = store.fetch(cid, out_path, companions=companions)
+    typer.echo(str(got.path))
+
+
+@app.command("rm")
+def storage_rm(
+    cids: Annotated[list[str], typer.Argument(help="CIDs to delete.")],
+    force: Annotated[
+        bool, typer.Option(help="Delete even if another asset needs it as a companion.")
+    ] = False,
+) -> None:
+    """Delete assets (record and bytes)."""
+    store = _store()
+    for cid in cids:
+        store.delete(cid, force=force)
+        typer.echo(f"deleted {cid}")
+
+
+@app.command("lineage")
+def storage_lineage(
+    cid: Annotated[str, typer.Argument(help="CID of the asset.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the lineage as JSON.")] = False,
+) -> None:
+    """Show what an asset was made from (via *_cid fields) and what was made from it."""
+    lin = _store().lineage(cid)
+    if as_json:
+        typer.echo(lin.model_dump_json(indent=2))
+        return
+
+    def label(n) -> str:
+        via = f"[dim]{n.via}[/dim] → " if n.via else ""
+        if n.missing:
+            return f"{via}{n.cid} [red](not in store)[/red]"
+        return f"{via}[bold]{n.asset}[/bold] {n.filename} [dim]{n.cid}[/dim]"
+
+    def add(tree, n) -> None:
+        for p in n.parents:
+            add(tree.add(label(p)), p)
+
+    root = Tree(label(lin.root))
+    add(root, lin.root)
+    out.print(root)
+    if lin.children:
+        out.print("[bold]used by[/bold]")
+        for c in lin.children:
+            out.print("  " + label(c))
+
+
+@app.command("check")
+def storage_check(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Re-hash every blob; exit 1 if any is corrupt or missing (corrupt ones are moved aside)."""
+    report = _store().check()
+    if as_json:
+        print_json(report)
+    else:
+        for k, v in report.items():
+            typer.echo(f"{k}: {len(v)}" + ("".join(f"\n  {c}" for c in v) if k != "ok" else ""))
+    if report["corrupt"] or report["missing"]:
+        raise typer.Exit(1)
+
+
+@app.command("types")
+def storage_types(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List asset types and their fields."""
+    from prsgazer.assets import asset_class, asset_keys
+
+    described = [asset_class(k).describe() for k in asset_keys()]
+    if as_json:
+        print_json(described)
+        return
+    table = Table("asset", "fields", "description")
+    for d in described:
+        table.add_row(d["asset"], ", ".join(f"{k}: {t}" for k, t in d["fields"].items()), d["doc"])
+    out.print(table)

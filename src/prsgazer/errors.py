@@ -1,0 +1,66 @@
+"""Domain errors: every message says what was wrong, where, and how to fix it.
+
+Exit codes (CLI contract, docs/architecture.md): 2 for bad input (`InputError` and its
+subclasses), 1 for anything else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PrsgazerError(Exception):
+    """Base of all prsgazer errors. `exit_code` is what the CLI returns."""
+
+    exit_code: int = 1
+
+
+class InputError(PrsgazerError):
+    """Something the user gave us is wrong. Names the file, line and field when known."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.reason = message
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.field = field
+        self.hint = hint
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.file:
+            where.append(self.file)
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.field:
+            where.append(f"field '{self.field}'")
+        text = f"{': '.join([', '.join(where)])}: {self.reason}" if where else self.reason
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class AssetError(InputError):
+    """An asset key, field or value is not one the registry allows."""
+
+
+class NotFoundError(InputError):
+    """A CID, file or named thing does not exist."""
+
+
+class StorageError(PrsgazerError):
+    """The store could not complete an operation (I/O, lock, disk full)."""
+
+
+class IntegrityError(StorageError):
+    """Stored bytes no longer hash to their CID: the copy is corrupt and was not used."""

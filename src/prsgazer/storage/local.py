@@ -1,0 +1,664 @@
+"""The local content-addressed store: blobs under `<root>/blobs/<cid>`, metadata in TinyDB.
+
+See docs/storage.md. Guarantees:
+- the CID is computed from the bytes while they are copied into `<root>/tmp/`; the blob appears under
+  its CID only by an atomic rename after fsync, so a crash or a full disk never leaves a half file
+  under a CID (stale temp files of dead processes are swept when a store opens);
+- metadata (TinyDB, one JSON file) is read-modify-written under a cross-process file lock and
+  replaced atomically, so concurrent writers lose no record and a killed writer corrupts nothing;
+- a blob is re-hashed before it is handed out (once per process while its file is unchanged); a
+  blob whose bytes no longer match its CID is moved to `<root>/corrupt/` and reported, never used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+from pydantic import BaseModel
+from tinydb import TinyDB
+from tinydb.storages import Storage
+
+from prsgazer.assets.base import RESERVED_KEYS, Asset, asset_class, asset_keys, coerce
+from prsgazer.errors import AssetError, IntegrityError, NotFoundError, StorageError
+from prsgazer.storage.cid import CHUNK, cid_from_digest, cid_of_file, is_cid
+
+#: Longest multi-part extensions first, so `x.pvar.zst` keeps `.pvar.zst`.
+_KNOWN_EXTENSIONS = (
+    ".pvar.zst",
+    ".vcf.gz",
+    ".vcf.bgz",
+    ".g.vcf.gz",
+    ".txt.gz",
+    ".tsv.gz",
+    ".tar.zst",
+)
+
+
+def file_extension(filename: str) -> str:
+    """The extension of a file name, knowing genomics' two-part ones (`.vcf.gz`, `.pvar.zst`)."""
+    lower = filename.lower()
+    for ext in _KNOWN_EXTENSIONS:
+        if lower.endswith(ext):
+            return filename[-len(ext) :]
+    return Path(filename).suffix
+
+
+def file_stem(filename: str) -> str:
+    ext = file_extension(filename)
+    return filename[: -len(ext)] if ext else filename
+
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage that replaces its JSON file atomically (temp + fsync + rename) on every write.
+
+    Callers must hold the store's file lock around read-modify-write sequences.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        if not text.strip():
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise StorageError(
+                f"{self.path}: metadata file is not valid JSON ({exc}); restore it from "
+                f"{self.path.name}.bak or rebuild it with `prsgazer storage check --rebuild`"
+            ) from exc
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        _atomic_write_bytes(self.path, json.dumps(data, separators=(",", ":"), sort_keys=True).encode())
+
+    def close(self) -> None:
+        pass
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LineageNode(BaseModel):
+    """One asset in a lineage walk: its record and the assets it was made from."""
+
+    cid: str
+    asset: str | None = None
+    filename: str | None = None
+    via: str | None = None
+    missing: bool = False
+    keyvalues: dict[str, Any] = {}
+    parents: list[LineageNode] = []
+
+
+class Lineage(BaseModel):
+    """Where an asset came from (`root` with its parents, recursively) and what was made from it."""
+
+    root: LineageNode
+    children: list[LineageNode]
+
+
+class LocalStore:
+    """A content-addressed store on a local (or shared POSIX) file system."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        verify_on_read: bool = True,
+        lock_timeout: float = 120.0,
+    ) -> None:
+        self.root = Path(root).expanduser()
+        self.verify_on_read = verify_on_read
+        self.lock_timeout = lock_timeout
+        self.blobs = self.root / "blobs"
+        self.tmp = self.root / "tmp"
+        self.files = self.root / "files"
+        self.corrupt = self.root / "corrupt"
+        self.meta_path = self.root / "metadata.json"
+        for d in (self.blobs, self.tmp, self.files):
+            d.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(str(self.root / "metadata.lock"), timeout=lock_timeout)
+        # cid -> (inode, size, mtime_ns) of a blob file this process has hashed and found good.
+        self._verified: dict[str, tuple[int, int, int]] = {}
+        self._sweep_tmp()
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self.root)!r})"
+
+    # -- locking and metadata ------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[TinyDB]:
+        """The metadata DB, opened fresh under the cross-process lock (no stale caches)."""
+        try:
+            with self._lock:
+                db = TinyDB(self.meta_path, storage=AtomicJSONStorage)
+                try:
+                    yield db
+                finally:
+                    db.close()
+        except Timeout as exc:
+            raise StorageError(
+                f"could not lock {self._lock.lock_file} within {self.lock_timeout:.0f}s: another prsgazer "
+                "process is holding it (raise PRSGAZER_LOCK_TIMEOUT or stop the other process)"
+            ) from exc
+
+    def _records(self) -> list[dict[str, Any]]:
+        with self._db() as db:
+            return [dict(doc) for doc in db.table("assets").all()]
+
+    def record(self, cid: str) -> dict[str, Any]:
+        """The metadata record of a CID; NotFoundError when the store does not hold it."""
+        self._check_cid(cid)
+        with self._db() as db:
+            doc = db.table("assets").get(_cid_query(cid))
+        if doc is None:
+            raise NotFoundError(f"no asset with CID {cid} in the store at {self.root}", field="cid")
+        return dict(doc)  # type: ignore[arg-type]
+
+    def has(self, cid: str) -> bool:
+        try:
+            self.record(cid)
+        except NotFoundError:
+            return False
+        return True
+
+    # -- blobs ---------------------------------------------------------------------------------
+    def _sweep_tmp(self) -> None:
+        """Remove temp files left by processes that died mid-write."""
+        for p in self.tmp.glob("*.part"):
+            try:
+                pid = int(p.name.split("-", 1)[0])
+            except ValueError:
+                pid = -1
+            if pid == os.getpid() or (pid > 0 and _pid_alive(pid)):
+                continue
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+    def blob_path(self, cid: str) -> Path:
+        return self.blobs / cid
+
+    def _ingest(self, source: Path) -> tuple[str, int]:
+        """Copy `source` into the blob store (hash while copying); return (cid, size)."""
+        import hashlib
+
+        tmp = self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}.part"
+        h = hashlib.sha256()
+        size = 0
+        try:
+            with open(source, "rb") as src, open(tmp, "wb") as dst:
+                while chunk := src.read(CHUNK):
+                    h.update(chunk)
+                    dst.write(chunk)
+                    size += len(chunk)
+                dst.flush()
+                os.fsync(dst.fileno())
+            cid = cid_from_digest(h.digest())
+            target = self.blob_path(cid)
+            if target.exists() and self._blob_is_good(cid):
+                tmp.unlink()
+            else:
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, target)
+                _fsync_dir(self.blobs)
+                self._remember_good(cid)
+            return cid, size
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if exc.errno == errno.ENOSPC:
+                raise StorageError(
+                    f"disk full while storing {source} into {self.root}; nothing was stored "
+                    "(free space or point PRSGAZER_HOME at a larger disk)"
+                ) from exc
+            raise StorageError(f"could not store {source} into {self.root}: {exc}") from exc
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+
+    def _stat_key(self, path: Path) -> tuple[int, int, int]:
+        st = path.stat()
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _remember_good(self, cid: str) -> None:
+        with contextlib.suppress(OSError):
+            self._verified[cid] = self._stat_key(self.blob_path(cid))
+
+    def _blob_is_good(self, cid: str) -> bool:
+        path = self.blob_path(cid)
+        try:
+            key = self._stat_key(path)
+        except FileNotFoundError:
+            return False
+        if self._verified.get(cid) == key:
+            return True
+        if cid_of_file(path) == cid:
+            self._verified[cid] = key
+            return True
+        return False
+
+    def verify(self, cid: str) -> Path:
+        """Check the blob of `cid` hashes to it; return its path or raise IntegrityError/NotFoundError.
+
+        A corrupt blob is moved aside to `<root>/corrupt/` so it can never be handed out again.
+        """
+        path = self.blob_path(cid)
+        if not path.exists():
+            raise NotFoundError(
+                f"the store at {self.root} has a record for {cid} but not its bytes "
+                "(re-upload the file, or `prsgazer storage rm` the record)",
+                field="cid",
+            )
+        if not self.verify_on_read:
+            return path
+        if self._blob_is_good(cid):
+            return path
+        actual = cid_of_file(path)
+        self.corrupt.mkdir(exist_ok=True)
+        aside = self.corrupt / f"{cid}.{int(time.time())}"
+        with contextlib.suppress(OSError):
+            os.replace(path, aside)
+        shutil.rmtree(self.files / cid, ignore_errors=True)
+        self._verified.pop(cid, None)
+        raise IntegrityError(
+            f"blob {cid} is corrupt: its bytes now hash to {actual}; it was moved to {aside} and not used "
+            "(upload the original file again to restore it)"
+        )
+
+    # -- write API -----------------------------------------------------------------------------
+    def upload(self, asset: Asset) -> Asset:
+        """Store `asset.path`'s bytes and the asset's fields; idempotent (same bytes → same CID).
+
+        Re-uploading bytes already stored merges the new fields into the record (new values win).
+        The store is unchanged when the asset or file is invalid.
+        """
+        cls = type(asset)
+        if cls is Asset:
+            raise AssetError(
+                "cannot store an untyped asset",
+                field="asset",
+                hint=f"allowed: {', '.join(asset_keys())}",
+            )
+        if asset.path is None:
+            raise AssetError(f"{cls.__name__} has no path: nothing to upload", field="path")
+        source = Path(asset.path)
+        _check_regular_file(source)
+        keyvalues = cls.validate_keyvalues(asset.to_keyvalues())
+        for name in cls.companions:
+            ref = keyvalues.get(name)
+            if ref and not self.has(ref):
+                raise AssetError(
+                    f"companion {name}={ref} is not in the store; upload it first",
+                    field=name,
+                )
+        cid, size = self._ingest(source)
+        filename = asset.filename or source.name
+        with self._db() as db:
+            table = db.table("assets")
+            existing = table.get(_cid_query(cid))
+            if existing is not None and existing.get("asset") not in (
+                None,
+                cls.asset_key,
+            ):
+                raise AssetError(
+                    f"these bytes are already stored as asset '{existing['asset']}' (CID {cid}); "
+                    f"cannot also store them as '{cls.asset_key}'",
+                    file=source,
+                    field="asset",
+                )
+            record: dict[str, Any] = dict(existing) if existing else {}
+            record.update(keyvalues)
+            record.update(
+                cid=cid,
+                asset=cls.asset_key,
+                filename=record.get("filename") or filename,
+                size=size,
+                created=record.get("created") or datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+            if existing is not None:
+                table.update(record, _cid_query(cid))
+            else:
+                table.insert(record)
+        return self._to_asset(record, path=self.blob_path(cid))
+
+    def put(self, path: str | Path, asset: str, **keyvalues: Any) -> Asset:
+        """Strictly build an asset of type `asset` from keyvalues and upload `path` as it."""
+        cls = asset_class(asset)
+        values = cls.validate_keyvalues(keyvalues)
+        return self.upload(cls(path=Path(path), **values))
+
+    def update(self, cid: str, **keyvalues: Any) -> Asset:
+        """Merge keyvalues into an existing record (strictly validated against its type)."""
+        rec = self.record(cid)
+        cls = asset_class(rec["asset"])
+        values = cls.validate_keyvalues(keyvalues)
+        with self._db() as db:
+            db.table("assets").update(values, _cid_query(cid))
+        rec.update(values)
+        return self._to_asset(rec)
+
+    def delete(self, cid: str, *, force: bool = False) -> bool:
+        """Remove an asset's record and bytes. Refuses when another asset needs it as a companion."""
+        rec = self.record(cid)
+        if not force:
+            needers = [
+                r["cid"]
+                for r in self._records()
+                if any(r.get(c) == cid for c in _companions_of(r.get("asset")))
+            ]
+            if needers:
+                raise AssetError(
+                    f"{cid} is a companion file of {', '.join(needers)}; delete those first or use --force",
+                    field="cid",
+                )
+        with self._db() as db:
+            db.table("assets").remove(_cid_query(cid))
+        with contextlib.suppress(FileNotFoundError):
+            self.blob_path(cid).unlink()
+        shutil.rmtree(self.files / cid, ignore_errors=True)
+        self._verified.pop(cid, None)
+        return bool(rec)
+
+    # -- read API ------------------------------------------------------------------------------
+    def get(self, cid: str) -> Asset:
+        """The typed asset for a CID (metadata only; `path` is the verified blob)."""
+        rec = self.record(cid)
+        return self._to_asset(rec, path=self.verify(cid))
+
+    def query(self, **filters: Any) -> list[Asset]:
+        """Assets whose records match every filter; a list value means any of its values.
+
+        Keys must be asset fields or `cid` / `asset` / `filename`; an unknown key is an error that
+        lists the allowed ones (a typo must not silently match nothing).
+        """
+        wanted = self._normalize_filters(filters)
+        out = []
+        for rec in self._records():
+            if all(_matches(rec.get(k), vals) for k, vals in wanted.items()):
+                out.append(self._to_asset(rec))
+        out.sort(key=lambda a: (a.asset_key, str(a.extra.get("created", "")), a.cid))
+        return out
+
+    def assemble(self, **filters: Any) -> list[Asset]:
+        """Everything matching the cartesian product of list-valued filters (each list: any of)."""
+        return self.query(**filters)
+
+    def one(self, **filters: Any) -> Asset:
+        """Exactly one matching asset; none or several is an error listing the candidates."""
+        found = self.query(**filters)
+        if len(found) == 1:
+            return found[0]
+        shown = ", ".join(f"{a.cid} ({a.asset_key} {a.filename})" for a in found[:10])
+        if not found:
+            raise NotFoundError(f"no asset matches {filters}", field="filters")
+        raise AssetError(
+            f"{len(found)} assets match {filters}: {shown}; add filters to pick one",
+            field="filters",
+        )
+
+    def download(self, cid: str, dest: str | Path | None = None) -> Asset:
+        """Materialize one asset's verified bytes at `dest` (default: under `<root>/files/<cid>/`)."""
+        rec = self.record(cid)
+        blob = self.verify(cid)
+        if dest is None:
+            target = self.files / cid / (rec.get("filename") or cid)
+            _link_or_copy(blob, target)
+        else:
+            target = Path(dest)
+            if target.is_dir():
+                target = target / (rec.get("filename") or cid)
+            _copy_atomic(blob, target)
+        return self._to_asset(rec, path=target)
+
+    def fetch(self, cid: str, dest_dir: str | Path | None = None, *, companions: bool = True) -> Asset:
+        """Materialize an asset and its companions side by side with one shared file stem.
+
+        A panel fetched this way is a usable plink2 prefix: `<dir>/<stem>.pgen/.pvar/.psam`.
+        """
+        rec = self.record(cid)
+        cls = asset_class(rec["asset"]) if rec.get("asset") in asset_keys() else Asset
+        base = Path(dest_dir) if dest_dir is not None else self.files / cid
+        filename = rec.get("filename") or (cid + cls.suffix)
+        stem = file_stem(filename)
+        main = self._materialize(cid, base / filename, copy=dest_dir is not None)
+        if companions:
+            for name in cls.companions:
+                ref = rec.get(name)
+                if not ref:
+                    continue
+                crec = self.record(ref)
+                ext = file_extension(crec.get("filename") or "") or asset_class(crec["asset"]).suffix
+                self._materialize(ref, base / f"{stem}{ext}", copy=dest_dir is not None)
+        return self._to_asset(rec, path=main)
+
+    def _materialize(self, cid: str, target: Path, *, copy: bool) -> Path:
+        blob = self.verify(cid)
+        if copy:
+            _copy_atomic(blob, target)
+        else:
+            _link_or_copy(blob, target)
+        return target
+
+    def lineage(self, cid: str, *, max_depth: int = 50) -> Lineage:
+        """Walk `*_cid` fields up (what this was made from) and one level down (what used it)."""
+        records = {r["cid"]: r for r in self._records()}
+        if cid not in records:
+            self.record(cid)  # raises the NotFoundError with its message
+
+        def node(c: str, via: str | None, depth: int, seen: frozenset[str]) -> LineageNode:
+            rec = records.get(c)
+            if rec is None:
+                return LineageNode(cid=c, via=via, missing=True)
+            parents = []
+            if depth < max_depth:
+                for k, v in sorted(rec.items()):
+                    if k.endswith("_cid") and isinstance(v, str) and v and v not in seen:
+                        parents.append(node(v, k, depth + 1, seen | {v}))
+            return LineageNode(
+                cid=c,
+                asset=rec.get("asset"),
+                filename=rec.get("filename"),
+                via=via,
+                keyvalues={k: v for k, v in rec.items() if k not in RESERVED_KEYS},
+                parents=parents,
+            )
+
+        children = [
+            LineageNode(cid=r["cid"], asset=r.get("asset"), filename=r.get("filename"), via=k)
+            for r in records.values()
+            for k, v in sorted(r.items())
+            if k.endswith("_cid") and v == cid
+        ]
+        return Lineage(root=node(cid, None, 0, frozenset({cid})), children=children)
+
+    def check(self) -> dict[str, list[str]]:
+        """Verify every blob; return CIDs by problem (`corrupt`, `missing`, `orphan` blobs)."""
+        records = {r["cid"] for r in self._records()}
+        report: dict[str, list[str]] = {
+            "ok": [],
+            "corrupt": [],
+            "missing": [],
+            "orphan": [],
+        }
+        for cid in sorted(records):
+            try:
+                self.verify(cid)
+                report["ok"].append(cid)
+            except IntegrityError:
+                report["corrupt"].append(cid)
+            except NotFoundError:
+                report["missing"].append(cid)
+        for p in self.blobs.iterdir():
+            if p.name not in records and is_cid(p.name):
+                report["orphan"].append(p.name)
+        return report
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _to_asset(self, rec: dict[str, Any], path: Path | None = None) -> Asset:
+        asset = Asset.from_keyvalues(rec, cid=rec["cid"], path=path)
+        for k in ("size", "created"):
+            if k in rec:
+                asset.extra.setdefault(k, rec[k])
+        return asset
+
+    def _normalize_filters(self, filters: dict[str, Any]) -> dict[str, list[Any]]:
+        key = filters.get("asset")
+        keys = key if isinstance(key, list) else [key] if key else None
+        if keys:
+            types_: dict[str, Any] = {}
+            for k in keys:
+                types_.update(asset_class(k).field_types())
+        else:
+            types_ = {}
+            for k in asset_keys():
+                types_.update(asset_class(k).field_types())
+        out: dict[str, list[Any]] = {}
+        for k, v in filters.items():
+            if v is None:
+                continue
+            values = list(v) if isinstance(v, (list, tuple, set)) else [v]
+            if k in ("cid", "asset", "filename"):
+                out[k] = [str(x) for x in values]
+            elif k in types_:
+                tp = types_[k]
+                item_tp = _item_type(tp)
+                out[k] = [coerce(x, item_tp, k) for x in values]
+            else:
+                allowed = sorted(set(types_) | {"cid", "asset", "filename"})
+                raise AssetError(
+                    "unknown filter key" + (f" for asset {keys}" if keys else ""),
+                    field=k,
+                    hint=f"allowed: {', '.join(allowed)}",
+                )
+        return out
+
+    @staticmethod
+    def _check_cid(cid: str) -> None:
+        if not is_cid(cid):
+            raise AssetError(
+                f"{cid!r} is not a CID (expected 'bafkrei' followed by 52 base32 characters)",
+                field="cid",
+            )
+
+
+def _item_type(tp: Any) -> Any:
+    import types as _types
+    import typing
+
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple):
+        return typing.get_args(tp)[0]
+    if origin in (_types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _item_type(args[0]) if len(args) == 1 else tp
+    return tp
+
+
+def _matches(stored: Any, wanted: list[Any]) -> bool:
+    if stored is None:
+        return False
+    if isinstance(stored, list):
+        return any(s in wanted for s in stored)
+    return stored in wanted
+
+
+def _cid_query(cid: str) -> Any:
+    from tinydb import Query
+
+    return Query().cid == cid
+
+
+def _companions_of(key: str | None) -> tuple[str, ...]:
+    if key in asset_keys():
+        return asset_class(key).companions  # type: ignore[arg-type]
+    return ()
+
+
+def _check_regular_file(path: Path) -> None:
+    if not path.exists():
+        raise NotFoundError("file does not exist", file=path, hint="check the path")
+    if path.is_dir():
+        raise AssetError("is a directory, not a file", file=path, hint="give one file per asset")
+    if not path.is_file():
+        raise AssetError("is not a regular file (device, fifo or socket)", file=path)
+
+
+def _copy_atomic(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    """Hard-link a (read-only) blob to `dest`, or copy where links are impossible."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        try:
+            if os.path.samefile(src, dest):
+                return
+        except OSError:
+            pass
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    try:
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
