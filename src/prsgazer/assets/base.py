@@ -61,9 +61,7 @@ class Asset:
         """User-settable fields (name → resolved type), i.e. everything stored as keyvalues."""
         hints = typing.get_type_hints(cls)
         return {
-            f.name: hints[f.name]
-            for f in dataclasses.fields(cls)
-            if f.name not in {"cid", "path", "filename", "extra"}
+            f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name not in {"cid", "path", "filename", "extra"}
         }
 
     @classmethod
@@ -130,9 +128,7 @@ class Asset:
         for k, v in keyvalues.items():
             if k == "asset":
                 if v != cls.asset_key:
-                    raise AssetError(
-                        f"asset key {v!r} does not match type {cls.__name__} ({cls.asset_key!r})"
-                    )
+                    raise AssetError(f"asset key {v!r} does not match type {cls.__name__} ({cls.asset_key!r})")
                 continue
             if k in RESERVED_KEYS:
                 raise AssetError(
@@ -181,7 +177,8 @@ def create(key: str, **values: Any) -> Asset:
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin in (types.UnionType, typing.Union):
-        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+        concrete = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " | ".join(_type_name(a) for a in concrete)
     if origin is not None:
         args = ", ".join(_type_name(a) for a in typing.get_args(tp))
         return f"{getattr(origin, '__name__', str(origin))}[{args}]"
@@ -209,14 +206,14 @@ def coerce(value: Any, tp: Any, name: str = "") -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
+        concrete = [a for a in args if a is not type(None)]
+        if len(concrete) == 1:
+            return coerce(value, concrete[0], name)
+        for arg in concrete:
             try:
                 return coerce(value, arg, name)
-            except AssetError as exc:
-                errors.append(exc.reason)
+            except AssetError:
+                continue
         raise AssetError(f"value {value!r} fits none of {_type_name(tp)}", field=name)
     if origin in (list, tuple):
         (item,) = typing.get_args(tp)[:1] or (Any,)

@@ -20,7 +20,7 @@ class Vcf(Asset):
 
     sample_id: str = ""
     sample_ids: list[str] = field(default_factory=list)
-    n_samples: int = 0
+    n_samples: int | None = None
     genome_build: str = ""
     #: What an absent site means: "gvcf" (reference blocks prove hom-ref), "wgs" (variant-only WGS,
     #: absent implies hom-ref), "array" / "exome" / "unknown" (absent is missing).
@@ -37,8 +37,8 @@ class Genotypes(Asset):
 
     vcf_cid: str = ""
     sample_id: str = ""
-    n_samples: int = 0
-    n_variants: int = 0
+    n_samples: int | None = None
+    n_variants: int | None = None
     genome_build: str = ""
     source_format: str = ""
     coverage: str = ""
@@ -58,7 +58,7 @@ class ScoringFile(Asset):
     genome_build: str = ""
     #: Build of harmonised positions (`#HmPOS_build`), empty for author-reported files.
     hm_build: str = ""
-    n_variants: int = 0
+    n_variants: int | None = None
     weight_type: str = ""
     source: str = ""
 
@@ -72,7 +72,7 @@ class Pvar(Asset):
 
     panel: str = ""
     genome_build: str = ""
-    n_variants: int = 0
+    n_variants: int | None = None
 
 
 @dataclass(kw_only=True)
@@ -83,7 +83,7 @@ class Psam(Asset):
     suffix: ClassVar[str] = ".psam"
 
     panel: str = ""
-    n_samples: int = 0
+    n_samples: int | None = None
 
 
 @dataclass(kw_only=True)
@@ -96,8 +96,8 @@ class ReferencePanel(Asset):
 
     panel: str = ""
     genome_build: str = ""
-    n_samples: int = 0
-    n_variants: int = 0
+    n_samples: int | None = None
+    n_variants: int | None = None
     superpopulations: list[str] = field(default_factory=list)
     pvar_cid: str = ""
     psam_cid: str = ""
@@ -116,9 +116,9 @@ class Distribution(Asset):
     scoring_file_cid: str = ""
     genome_build: str = ""
     superpopulations: list[str] = field(default_factory=list)
-    n_samples: int = 0
-    n_variants_matched: int = 0
-    checks_passed: bool = False
+    n_samples: int | None = None
+    n_variants_matched: int | None = None
+    checks_passed: bool | None = None
 
 
 @dataclass(kw_only=True)
@@ -133,9 +133,9 @@ class PrsResult(Asset):
     genotypes_cid: str = ""
     scoring_file_cid: str = ""
     genome_build: str = ""
-    n_samples: int = 0
-    n_variants: int = 0
-    n_matched: int = 0
-    overlap: float = 0.0
+    n_samples: int | None = None
+    n_variants: int | None = None
+    n_matched: int | None = None
+    overlap: float | None = None
     status: str = ""
     superpopulation: str = ""

@@ -12,9 +12,9 @@ import json
 import sys
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
+from typer.exceptions import TyperException
 
 from prsgazer import __version__
 from prsgazer.errors import InputError, PrsgazerError
@@ -94,16 +94,21 @@ def main(argv: list[str] | None = None) -> int:
     reset_settings()
     _register_groups()
     try:
-        app(args=argv, standalone_mode=False)
+        # standalone_mode=False: click returns the code of `typer.Exit(n)` instead of raising it.
+        rc = app(args=argv, standalone_mode=False)
     except PrsgazerError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
+    except TyperException as exc:  # usage errors (exit 2), with click's own message
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            err.print(f"error: {exc.format_message()}")
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         err.print("aborted")
         return 1
     except KeyboardInterrupt:
@@ -115,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}")
         return 1
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 def entry() -> None:

@@ -93,9 +93,7 @@ def storage_get(
 @app.command("rm")
 def storage_rm(
     cids: Annotated[list[str], typer.Argument(help="CIDs to delete.")],
-    force: Annotated[
-        bool, typer.Option(help="Delete even if another asset needs it as a companion.")
-    ] = False,
+    force: Annotated[bool, typer.Option(help="Delete even if another asset needs it as a companion.")] = False,
 ) -> None:
     """Delete assets (record and bytes)."""
     store = _store()

@@ -144,7 +144,9 @@ def parse_header_lines(lines: list[str], path: str | Path = "<text>") -> Scoring
             try:
                 values[key] = int(value) if value else None
             except ValueError:
-                raise InputError(f"variants_number must be an integer, got {value!r}", file=p, line=i, field=key)
+                raise InputError(
+                    f"variants_number must be an integer, got {value!r}", file=p, line=i, field=key
+                ) from None
         elif key == "trait_efo":
             values[key] = [v.strip() for v in value.split(",") if v.strip()]
         elif key in known:

@@ -16,9 +16,7 @@ def default_store() -> LocalStore:
     key = str(s.home)
     store = _stores.get(key)
     if store is None:
-        store = _stores[key] = LocalStore(
-            s.home, verify_on_read=s.verify_on_read, lock_timeout=s.lock_timeout
-        )
+        store = _stores[key] = LocalStore(s.home, verify_on_read=s.verify_on_read, lock_timeout=s.lock_timeout)
     return store
 
 

@@ -65,8 +65,9 @@ class AtomicJSONStorage(Storage):
     Callers must hold the store's file lock around read-modify-write sequences.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, tmp_dir: str | Path | None = None) -> None:
         self.path = Path(path)
+        self.tmp_dir = Path(tmp_dir) if tmp_dir is not None else None
 
     def read(self) -> dict[str, dict[str, Any]] | None:
         try:
@@ -84,7 +85,8 @@ class AtomicJSONStorage(Storage):
             ) from exc
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
-        _atomic_write_bytes(self.path, json.dumps(data, separators=(",", ":"), sort_keys=True).encode())
+        payload = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+        _atomic_write_bytes(self.path, payload, self.tmp_dir)
 
     def close(self) -> None:
         pass
@@ -99,8 +101,9 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+def _atomic_write_bytes(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
+    # Temp files are named `<pid>-<uuid>.part` so a store can sweep those of dead processes.
+    tmp = (tmp_dir or path.parent) / f"{os.getpid()}-{uuid.uuid4().hex}.part"
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
@@ -177,7 +180,7 @@ class LocalStore:
         """The metadata DB, opened fresh under the cross-process lock (no stale caches)."""
         try:
             with self._lock:
-                db = TinyDB(self.meta_path, storage=AtomicJSONStorage)
+                db = TinyDB(self.meta_path, self.tmp, storage=AtomicJSONStorage)
                 try:
                     yield db
                 finally:
@@ -291,6 +294,12 @@ class LocalStore:
         """
         path = self.blob_path(cid)
         if not path.exists():
+            quarantined = sorted(self.corrupt.glob(f"{cid}.*")) if self.corrupt.exists() else []
+            if quarantined:
+                raise IntegrityError(
+                    f"blob {cid} was found corrupt and moved to {quarantined[-1]}; it is not used "
+                    "(upload the original file again to restore it)"
+                )
             raise NotFoundError(
                 f"the store at {self.root} has a record for {cid} but not its bytes "
                 "(re-upload the file, or `prsgazer storage rm` the record)",
@@ -389,9 +398,7 @@ class LocalStore:
         rec = self.record(cid)
         if not force:
             needers = [
-                r["cid"]
-                for r in self._records()
-                if any(r.get(c) == cid for c in _companions_of(r.get("asset")))
+                r["cid"] for r in self._records() if any(r.get(c) == cid for c in _companions_of(r.get("asset")))
             ]
             if needers:
                 raise AssetError(

@@ -1,0 +1,5 @@
+"""`python -m prsgazer` runs the CLI."""
+
+from prsgazer.cli import entry
+
+entry()

@@ -1,0 +1,46 @@
+"""Shared fixtures: an isolated store and cache per test, and the ../shared/data test files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("FASTMCP_CHECK_FOR_UPDATES", "off")
+os.environ.setdefault("MARIMO_SKIP_UPDATE_CHECK", "1")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own PRSGAZER_HOME and cache dir; nothing touches the user's real store."""
+    base = tmp_path_factory.mktemp("prsgazer")
+    monkeypatch.setenv("PRSGAZER_HOME", str(base / "home"))
+    monkeypatch.setenv("PRSGAZER_CACHE_DIR", str(base / "cache"))
+    from prsgazer import storage
+    from prsgazer.config import reset_settings
+
+    reset_settings()
+    storage._stores.clear()
+    yield base
+    reset_settings()
+    storage._stores.clear()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data beside the repo; tests that need it skip with a clear reason when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared test data not found at {SHARED_DATA} (clone ../shared beside the repo)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    from prsgazer.storage import LocalStore
+
+    return LocalStore(tmp_path / "store")
