@@ -109,6 +109,39 @@ def _split_counts(total: int, weights: Iterable[float]) -> list[int]:
     return counts.tolist()
 
 
+def _eligible_sites(ts, min_maf: float) -> np.ndarray:
+    """Ids of biallelic SNP sites (one mutation, derived != ancestral) with minor allele frequency >= min_maf."""
+    import tskit
+
+    tables = ts.tables
+    n_sites = ts.num_sites
+    msite = tables.mutations.site
+    per_site = np.bincount(msite, minlength=n_sites)
+    first = np.searchsorted(msite, np.arange(n_sites))
+    anc = np.asarray(tskit.unpack_strings(tables.sites.ancestral_state, tables.sites.ancestral_state_offset))
+    single = per_site == 1
+    der = np.full(n_sites, "", dtype=object)
+    der_all = tskit.unpack_strings(tables.mutations.derived_state, tables.mutations.derived_state_offset)
+    der[single] = [der_all[i] for i in first[single]]
+    ok = single & (anc != der.astype(str))
+    if min_maf <= 0:
+        return np.flatnonzero(ok)
+    # derived-allele counts: samples under each mutation's node, read tree by tree
+    counts = np.zeros(n_sites, dtype=np.int64)
+    mut_node = tables.mutations.node
+    ok_ids = np.flatnonzero(ok)
+    pos = tables.sites.position
+    tree = ts.first()
+    for site_id in ok_ids:
+        x = pos[site_id]
+        if not (tree.interval.left <= x < tree.interval.right):
+            tree.seek(x)
+        counts[site_id] = tree.num_samples(mut_node[first[site_id]])
+    freq = counts / ts.num_samples
+    maf = np.minimum(freq, 1 - freq)
+    return np.flatnonzero(ok & (maf >= min_maf))
+
+
 def _simulate_chromosome(samples: dict[str, int], length: int, seed: int):  # -> tskit.TreeSequence
     import msprime
 
@@ -131,6 +164,7 @@ def synthesize_panel(
     genome_build: str = "GRCh38",
     n_holdout: int = 0,
     chromosomes: list[str] | None = None,
+    min_maf: float = 0.01,
 ) -> SynthPanel:
     """Simulate a panel and write `<out_prefix>.pgen/.pvar/.psam` (+ `<out_prefix>_holdout.*`).
 
@@ -143,8 +177,11 @@ def synthesize_panel(
         n_holdout: extra individuals simulated with the panel (same variants) but written to a
             separate `<prefix>_holdout` pfile — people to score against the panel.
         chromosomes: autosomes to use (default: 1–22).
+        min_maf: keep only SNPs whose minor allele frequency (panel + holdout) is at least this, as
+            reference panels built for scoring do; 0 keeps every segregating site.
     """
     import pgenlib
+    import tskit
 
     if genome_build not in CHROM_LENGTHS:
         raise InputError(f"unsupported genome build {genome_build!r}", field="genome_build", hint="GRCh37 or GRCh38")
@@ -167,7 +204,7 @@ def synthesize_panel(
     # Pilot: sites per bp for this sample size, to size each chromosome's simulated stretch.
     pilot_len = 200_000
     pilot = _simulate_chromosome(per_pop, pilot_len, seed + 7919)
-    density = max(pilot.num_sites, 1) / pilot_len
+    density = max(len(_eligible_sites(pilot, min_maf)), 1) / pilot_len
 
     rng = np.random.default_rng(seed)
     # individuals are laid out population by population in msprime's sample order
@@ -191,48 +228,37 @@ def synthesize_panel(
             want = per_chrom[chrom]
             if want == 0:
                 continue
-            sim_len = min(int(want / density * 1.4) + 1000, lengths[chrom])
-            for attempt in range(6):
+            sim_len = min(int(want / density * 1.3) + 1000, lengths[chrom])
+            for attempt in range(8):
                 ts = _simulate_chromosome(per_pop, sim_len, seed * 1000 + ci * 10 + attempt)
-                keep_sites = [
-                    s.id
-                    for s in ts.sites()
-                    if len(s.mutations) == 1 and s.ancestral_state != s.mutations[0].derived_state
-                ]
-                if len(keep_sites) >= want or sim_len >= lengths[chrom]:
+                candidates = _eligible_sites(ts, min_maf)
+                if len(candidates) >= want or sim_len >= lengths[chrom]:
                     break
-                sim_len = min(int(sim_len * 1.6), lengths[chrom])
-            if len(keep_sites) < want:
+                sim_len = min(int(sim_len * max(1.3, 1.2 * want / max(len(candidates), 1))), lengths[chrom])
+            if len(candidates) < want:
                 raise InputError(
-                    f"chromosome {chrom} yielded {len(keep_sites)} SNPs, {want} needed",
+                    f"chromosome {chrom} yielded {len(candidates)} SNPs with MAF >= {min_maf}, {want} needed",
                     field="n_variants",
-                    hint="ask for fewer variants or more chromosomes",
+                    hint="ask for fewer variants, more chromosomes or a lower min_maf",
                 )
-            chosen = np.sort(rng.choice(np.asarray(keep_sites), size=want, replace=False))
-            chosen_set = set(chosen.tolist())
+            chosen = np.sort(rng.choice(candidates, size=want, replace=False))
+            tables = ts.tables
+            anc = tskit.unpack_strings(tables.sites.ancestral_state, tables.sites.ancestral_state_offset)
+            der = tskit.unpack_strings(tables.mutations.derived_state, tables.mutations.derived_state_offset)
+            first_mut = np.searchsorted(tables.mutations.site, chosen)
+            # scale >= 1 maps distinct integer positions to strictly increasing ones
             scale = lengths[chrom] / sim_len
-            rows_pos, rows_ref, rows_alt = [], [], []
-            batch: list[np.ndarray] = []
-            for var in ts.variants():
-                if var.site.id not in chosen_set:
-                    continue
-                hap = var.genotypes
-                dos = (hap[0::2] + hap[1::2]).astype(np.int8)
-                batch.append(dos)
-                rows_pos.append(int(var.site.position * scale) + 1)
-                rows_ref.append(var.site.ancestral_state)
-                rows_alt.append(var.site.mutations[0].derived_state)
-                if len(batch) == 4096:
-                    _flush(batch, holdout, panel_w, hold_w)
-                    batch = []
-            if batch:
-                _flush(batch, holdout, panel_w, hold_w)
-            pos = np.asarray(rows_pos, dtype=np.int64)
-            # positions are strictly increasing after scaling (scale ≥ 1), keep them unique regardless
-            pos = np.maximum.accumulate(np.maximum(pos, np.arange(1, len(pos) + 1) + pos.min() - 1))
-            for i in range(1, len(pos)):
-                if pos[i] <= pos[i - 1]:
-                    pos[i] = pos[i - 1] + 1
+            pos = (tables.sites.position[chosen] * scale).astype(np.int64) + 1
+            variant = tskit.Variant(ts)
+            for lo in range(0, want, 4096):
+                block = np.empty((min(4096, want - lo), total), dtype=np.int8)
+                for j, site_id in enumerate(chosen[lo : lo + 4096]):
+                    variant.decode(int(site_id))
+                    hap = variant.genotypes
+                    block[j] = hap[0::2] + hap[1::2]
+                _flush(block, holdout, panel_w, hold_w)
+            rows_ref = [anc[i] for i in chosen]
+            rows_alt = [der[i] for i in first_mut]
             pvar_parts.append(
                 pl.DataFrame({"#CHROM": [chrom] * len(pos), "POS": pos, "REF": rows_ref, "ALT": rows_alt})
             )
@@ -263,8 +289,7 @@ def synthesize_panel(
     )
 
 
-def _flush(batch: list[np.ndarray], holdout: np.ndarray, panel_w, hold_w) -> None:
-    block = np.ascontiguousarray(np.stack(batch))
+def _flush(block: np.ndarray, holdout: np.ndarray, panel_w, hold_w) -> None:
     panel_w.append_biallelic_batch(np.ascontiguousarray(block[:, ~holdout]))
     if hold_w is not None:
         hold_w.append_biallelic_batch(np.ascontiguousarray(block[:, holdout]))
