@@ -88,15 +88,23 @@ def _csv_verifier(sheet: str):
     return verify
 
 
-def _write_parquet(df: pl.DataFrame, path: Path) -> Path:
-    df.write_parquet(path, compression="zstd")
+def _write_parquet(df: pl.DataFrame, path: Path, **meta: str) -> Path:
+    # The file names its sheet and release: identical tables of two releases stay two assets.
+    df.write_parquet(path, compression="zstd", metadata={f"prsgazer.{k}": str(v) for k, v in meta.items()})
     return path
 
 
 def _store_sheet(
     store: LocalStore, df: pl.DataFrame, sheet: str, release: str, source: str, workdir: Path
 ) -> SheetInfo:
-    path = _write_parquet(df, workdir / f"pgs_all_metadata_{sheet}.parquet")
+    path = _write_parquet(
+        df,
+        workdir / f"pgs_all_metadata_{sheet}.parquet",
+        sheet=sheet,
+        catalog_release=release,
+        source=source,
+        schema_version=str(SCHEMA_VERSION),
+    )
     asset = store.upload(
         CatalogMetadata(
             path=path,

@@ -124,11 +124,16 @@ def _kind(kind: str) -> EffectKind:
         raise InputError(f"unknown effect size kind {kind!r}", field="kind", hint="OR, HR or beta") from None
 
 
-def _num(x: float, digits: int) -> str:
-    """Fixed decimals for ordinary magnitudes, significant figures for small ones (0.0123 → 0.012)."""
-    if x == 0 or abs(x) >= 0.1:
-        return f"{x:.{digits}f}"
-    return f"{x:.{digits}g}"
+def _formatter(estimate: float, digits: int):
+    """One number format for an estimate and its CI/SE: `digits` decimals for ordinary magnitudes,
+    `digits` significant figures of the estimate below 0.1 (0.0123 → 0.012), scientific below 0.001."""
+    a = abs(estimate)
+    if a == 0 or a >= 0.1:
+        return lambda v: f"{v:.{digits}f}"
+    if a < 0.001:
+        return lambda v: f"{v:.{max(digits - 1, 0)}e}"
+    decimals = digits - 1 - math.floor(math.log10(a))
+    return lambda v: f"{v:.{decimals}f}"
 
 
 def format_effect_size(
@@ -142,18 +147,20 @@ def format_effect_size(
 ) -> str:
     """`OR 1.55 (95% CI 1.52–1.58)`, `HR 1.20 (95% CI 1.10–1.31)`, `β -0.70 (SE 0.15)`.
 
-    A CI is shown when both bounds are given (joined by "to" when a bound is negative), else an SE
-    when given, else the estimate alone. Ratios (OR, HR) must be positive.
+    The estimate and its CI / SE share one number format (see `_formatter`). A CI is shown when
+    both bounds are given (joined by "to" when a bound is negative), else an SE when given, else the
+    estimate alone. Ratios (OR, HR) must be positive.
     """
     k = _kind(kind)
     if k in ("OR", "HR") and not estimate > 0:
         raise InputError(f"{k} must be positive, got {estimate!r}", field="estimate")
-    text = f"{k} {_num(estimate, digits)}"
+    num = _formatter(estimate, digits)
+    text = f"{k} {num(estimate)}"
     if ci_lower is not None and ci_upper is not None:
         sep = " to " if min(ci_lower, ci_upper) < 0 else "–"
-        text += f" (95% CI {_num(ci_lower, digits)}{sep}{_num(ci_upper, digits)})"
+        text += f" (95% CI {num(ci_lower)}{sep}{num(ci_upper)})"
     elif se is not None:
-        text += f" (SE {_num(se, digits)})"
+        text += f" (SE {num(se)})"
     return text
 
 
@@ -209,6 +216,7 @@ def ancestry_code(label: str | None) -> str | None:
     if low.startswith("multi"):
         return "MAO" if "excluding" in low else "MAE"
     for needle, code in (
+        ("middle east", "GME"),
         ("european", "EUR"),
         ("african", "AFR"),
         ("east asian", "EAS"),
@@ -216,7 +224,6 @@ def ancestry_code(label: str | None) -> str | None:
         ("hispanic", "AMR"),
         ("latin", "AMR"),
         ("native american", "AMR"),
-        ("middle east", "GME"),
         ("asian", "ASN"),
     ):
         if needle in low:
