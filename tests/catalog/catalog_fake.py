@@ -24,6 +24,7 @@ import csv
 import gzip
 import hashlib
 import io
+import os
 import re
 import threading
 import time
@@ -35,6 +36,13 @@ from typing import Any
 from aiohttp import web
 
 from prsgazer.engine.header import ScoringFileHeader, read_header
+
+
+def data_dir() -> Path:
+    """The shared real test data: $PRSGAZER_TEST_DATA, else ../shared/data beside the repository."""
+    default = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    return Path(os.environ.get("PRSGAZER_TEST_DATA", default))
+
 
 FTP_PREFIX = "/pub/databases/spot/pgs/"
 REST_PREFIX = "/rest/"

@@ -5,17 +5,15 @@ Nothing here touches the internet: every URL points at the local server.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from catalog_fake import FakeCatalog
+from catalog_fake import FakeCatalog, data_dir
 
 from prsgazer.config import reset_settings
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("PRSGAZER_TEST_DATA", REPO.parent / "shared" / "data"))
+DATA = data_dir()
 SCOREFILES = DATA / "scorefiles"
 
 

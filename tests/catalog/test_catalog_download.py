@@ -6,7 +6,7 @@ import gzip
 from pathlib import Path
 
 import pytest
-from catalog_fake import FakeCatalog
+from catalog_fake import FakeCatalog, data_dir
 
 from prsgazer.assets import ScoringFile
 from prsgazer.catalog import (
@@ -208,13 +208,7 @@ async def test_many_downloads_store_the_good_and_report_the_bad(online: FakeCata
 
 
 def test_verifier_on_local_files(tmp_path: Path) -> None:
-    src = (
-        Path(__file__).resolve().parents[3]
-        / "shared"
-        / "data"
-        / "scorefiles"
-        / "PGS000001_hmPOS_GRCh38.txt.gz"
-    )
+    src = data_dir() / "scorefiles" / "PGS000001_hmPOS_GRCh38.txt.gz"
     if not src.exists():
         pytest.skip("shared data absent")
     good = verify_scoring_file(src, pgs_id="PGS000001", build="GRCh38")

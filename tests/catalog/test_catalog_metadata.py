@@ -271,6 +271,9 @@ async def test_refresh_downloads_only_a_new_release(online: FakeCatalog) -> None
     assert newer.release == "2024-07-02" and not newer.skipped
     assert load_metadata().release == "2024-07-02"
     assert load_metadata(release="2024-06-11").release == "2024-06-11"
+    online.add_fault("/rest/info", "status", status=503, times=10)
+    with pytest.raises(CatalogError, match="cannot read the catalog's current release"):
+        await refresh_metadata()
 
 
 def test_no_metadata_is_a_clear_error(env: Path) -> None:

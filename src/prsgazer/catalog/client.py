@@ -249,7 +249,9 @@ class CatalogClient:
                         wait = None
                         if resp.status == 429:
                             self.stats.rate_limited += 1
-                            wait = retry_after_seconds(resp.headers.get("Retry-After"), body) or 1.0
+                            wait = retry_after_seconds(resp.headers.get("Retry-After"), body)
+                            if wait is None:
+                                wait = 1.0
                             if wait > MAX_RETRY_AFTER:
                                 raise CatalogError(
                                     f"rate limited for {wait:.0f} s",

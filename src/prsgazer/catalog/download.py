@@ -181,7 +181,7 @@ async def download_scoring_file(
     if not force:
         stored = await asyncio.to_thread(find_stored, store, pid, want, author_reported=author_reported)
         if stored is not None:
-            logger.info("{} ({}) already stored as {}", pid, want or "author-reported", stored.cid)
+            logger.debug("{} ({}) already stored as {}", pid, want or "author-reported", stored.cid)
             return DownloadResult(pid, want, stored, cached=True, url=url)
     filename = _filename(pid, want, author_reported)
     dest = client.download_dir / f"{uuid.uuid4().hex}-{filename}"

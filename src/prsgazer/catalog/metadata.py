@@ -205,7 +205,14 @@ async def refresh_metadata(
     client = client or CatalogClient()
     await client.open()
     try:
-        remote = await _remote_release(client)
+        try:
+            remote = (await client.info(use_cache=False)).release_date
+        except CatalogError as exc:
+            raise CatalogError(
+                f"cannot read the catalog's current release ({exc.reason})",
+                url=exc.url,
+                hint="try again later; `prsgazer catalog metadata pull --force` downloads regardless",
+            ) from None
         local = local_release(store)
         if not force and remote != "unknown" and remote == local:
             return PullResult(
