@@ -96,6 +96,7 @@ def test_snake_case_and_renaming() -> None:
         ),
     )
     assert df.columns == ["c_index", "c_index_2", "a_new_column", "pgs_id"]
+    assert rename_columns("scores", raw("\ufeffPolygenic Score (PGS) ID\nPGS1\n")).columns == ["pgs_id"]
 
 
 def test_scores_sheet_cleaning() -> None:

@@ -188,7 +188,8 @@ def rename_columns(sheet: str, df: pl.DataFrame) -> pl.DataFrame:
     known = COLUMNS.get(sheet, {})
     names: list[str] = []
     for col in df.columns:
-        name = known.get(col.strip()) or snake_case(col) or "column"
+        label = col.lstrip("\ufeff").strip()  # a byte-order mark must not hide the first column
+        name = known.get(label) or snake_case(label) or "column"
         base, i = name, 2
         while name in names:
             name, i = f"{base}_{i}", i + 1
