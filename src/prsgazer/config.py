@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,9 +39,58 @@ class Settings(BaseSettings):
     lock_timeout: float = Field(default=120.0, description="Seconds to wait for the metadata lock.")
     log_level: str = Field(default="WARNING", description="loguru level for the CLI and server.")
 
+    # --- catalog ---
+    catalog_rest_url: str = Field(
+        default="https://www.pgscatalog.org/rest/",
+        description="PGS Catalog REST API base URL (ends with /rest/).",
+    )
+    catalog_ftp_url: str = Field(
+        default="https://ftp.ebi.ac.uk/pub/databases/spot/pgs/",
+        description="Base of the PGS Catalog file server (scores/, metadata/) over HTTPS.",
+    )
+    catalog_rate_limit: int = Field(
+        default=90,
+        ge=1,
+        description="REST requests allowed per rate period (the API documents 100 per minute).",
+    )
+    catalog_rate_period: float = Field(default=60.0, gt=0, description="Seconds of the rate window.")
+    catalog_timeout: float = Field(default=30.0, gt=0, description="Seconds for one REST request.")
+    catalog_connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to connect.")
+    catalog_read_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a download may go without receiving data before it is retried.",
+    )
+    catalog_retries: int = Field(
+        default=5, ge=0, description="Retries after a failed request or download (429, 5xx, network)."
+    )
+    catalog_backoff: float = Field(
+        default=1.0, ge=0, description="Base seconds of exponential backoff between retries."
+    )
+    catalog_backoff_max: float = Field(default=60.0, ge=0, description="Longest single wait between retries.")
+    catalog_cache_ttl: float = Field(
+        default=86400.0,
+        ge=0,
+        description="Seconds a cached REST response stays fresh (0 disables the response cache).",
+    )
+    catalog_max_downloads: int = Field(default=4, ge=1, description="Concurrent scoring-file downloads.")
+    catalog_hf_repo: str = Field(
+        default="",
+        description="HuggingFace dataset repo (owner/name) to publish/pull cleaned catalog metadata.",
+    )
+    catalog_hf_token: SecretStr | None = Field(
+        default=None,
+        description="HuggingFace token for publishing; unset uses huggingface_hub's own login (HF_TOKEN).",
+    )
+
     @property
     def blobs_dir(self) -> Path:
         return self.home / "blobs"
+
+    @property
+    def catalog_cache_dir(self) -> Path:
+        """Where the catalog keeps its HTTP response cache and partial downloads."""
+        return self.cache_dir / "catalog"
 
 
 @lru_cache(maxsize=1)

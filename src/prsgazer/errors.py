@@ -64,3 +64,36 @@ class StorageError(PrsgazerError):
 
 class IntegrityError(StorageError):
     """Stored bytes no longer hash to their CID: the copy is corrupt and was not used."""
+
+
+class CatalogError(PrsgazerError):
+    """The PGS Catalog (REST API or file server) could not be reached or kept failing.
+
+    Raised after retries are exhausted (connection errors, timeouts, 429 and 5xx responses), for an
+    unexpected response, and for a download that stayed corrupt. Unknown ids are `NotFoundError`.
+    Messages name the URL and say what to try (check the network, raise the retry settings, use
+    local metadata offline).
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, hint: str | None = None) -> None:
+        self.reason = message
+        self.url = url
+        self.hint = hint
+        text = f"{url}: {message}" if url else message
+        if hint:
+            text += f" ({hint})"
+        super().__init__(text)
+
+
+class DownloadError(CatalogError):
+    """A downloaded file failed verification (empty, truncated gzip, checksum, wrong header).
+
+    `retryable` is True for damage in transit (a fresh download may succeed) and False when the
+    server's file itself is not the one asked for (a wrong header: retrying cannot help).
+    """
+
+    def __init__(
+        self, message: str, *, url: str | None = None, hint: str | None = None, retryable: bool = False
+    ) -> None:
+        self.retryable = retryable
+        super().__init__(message, url=url, hint=hint)

@@ -2,6 +2,7 @@
 
 from prsgazer.assets.base import Asset, asset_class, asset_keys, coerce, create
 from prsgazer.assets.types import (
+    CatalogMetadata,
     Distribution,
     Genotypes,
     PrsResult,
@@ -14,6 +15,7 @@ from prsgazer.assets.types import (
 
 __all__ = [
     "Asset",
+    "CatalogMetadata",
     "Distribution",
     "Genotypes",
     "PrsResult",

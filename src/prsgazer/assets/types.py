@@ -139,3 +139,22 @@ class PrsResult(Asset):
     overlap: float | None = None
     status: str = ""
     superpopulation: str = ""
+
+
+@dataclass(kw_only=True)
+class CatalogMetadata(Asset):
+    """One cleaned PGS Catalog metadata sheet (zstd parquet) of one catalog release. See docs/catalog.md."""
+
+    asset_key: ClassVar[str] = "catalog_metadata"
+    suffix: ClassVar[str] = ".parquet"
+
+    #: scores, performance_metrics, evaluation_sample_sets, score_development_samples, publications,
+    #: efo_traits, or the derived best_performance.
+    sheet: str = ""
+    n_rows: int = 0
+    #: Catalog release date (YYYY-MM-DD) from /rest/info, or "unknown".
+    catalog_release: str = ""
+    #: Where the raw sheet came from (its URL, or hf://datasets/<repo> for a pulled copy).
+    source: str = ""
+    #: Version of the cleaning code's column layout; readers skip layouts they do not know.
+    schema_version: int = 0

@@ -79,9 +79,10 @@ def print_json(obj: Any) -> None:
 
 def _register_groups() -> None:
     """Attach command groups; each lives in its own module under prsgazer/cli/."""
-    from prsgazer.cli import storage
+    from prsgazer.cli import catalog, storage
 
     app.add_typer(storage.app, name="storage")
+    app.add_typer(catalog.app, name="catalog")
 
 
 def main(argv: list[str] | None = None) -> int:
