@@ -378,9 +378,7 @@ class FakeCatalog:
             m = re.fullmatch(pattern, tail)
             if m:
                 return handler(m)
-        return web.json_response(
-            {"status_code": 404, "message": "This REST endpoint does not exist"}, status=404
-        )
+        return web.json_response({"status_code": 404, "message": "This REST endpoint does not exist"}, status=404)
 
     @staticmethod
     def _json(body: Any) -> web.Response:
@@ -399,11 +397,7 @@ class FakeCatalog:
             msg = "URL parameter 'limit' should be greater than or equal to 1"
             return web.json_response({"status_code": 400, "message": msg}, status=400)
         page = items[offset : offset + limit]
-        nxt = (
-            str(request.url.update_query(limit=limit, offset=offset + limit))
-            if offset + limit < len(items)
-            else None
-        )
+        nxt = str(request.url.update_query(limit=limit, offset=offset + limit)) if offset + limit < len(items) else None
         prev = None
         if offset > 0:
             prev = str(request.url.update_query(limit=limit, offset=max(0, offset - limit)))
@@ -517,9 +511,7 @@ class FakeCatalog:
         rec = self.trait_record(pids[0])
         return {
             **rec,
-            "trait_categories": ["Cancer"]
-            if "cancer" in rec["label"] or "carcinoma" in rec["label"]
-            else ["Other"],
+            "trait_categories": ["Cancer"] if "cancer" in rec["label"] or "carcinoma" in rec["label"] else ["Other"],
             "trait_synonyms": [],
             "trait_mapped_terms": [],
             "associated_pgs_ids": pids,

@@ -32,9 +32,7 @@ def test_metadata_pull_then_search_offline(online: FakeCatalog, capsys, monkeypa
     assert code == 0
     hits = json.loads(out)
     assert [h["pgs_id"] for h in hits] == ["PGS000001", "PGS000002"]
-    code, out, _ = run(
-        capsys, "catalog", "search", "cancer", "--min-variants", "50", "--ancestry", "EAS", "--json"
-    )
+    code, out, _ = run(capsys, "catalog", "search", "cancer", "--min-variants", "50", "--ancestry", "EAS", "--json")
     assert code == 0 and [h["pgs_id"] for h in json.loads(out)] == ["PGS000001"]
     code, out, _ = run(capsys, "catalog", "search", "cancer")
     assert code == 0 and "3 score(s) · catalog release 2024-06-11" in out
@@ -75,9 +73,7 @@ def test_download_input_errors_exit_2(online: FakeCatalog, capsys) -> None:
     assert code == 2 and "not a PGS Catalog score id" in err
     code, _, err = run(capsys, "catalog", "download", "PGS000802", "--build", "GRCh38")
     assert code == 2 and "no such file" in err
-    assert online.hits and all(
-        h.path.startswith("/pub/databases/spot/pgs/scores/PGS000802") for h in online.hits
-    )
+    assert online.hits and all(h.path.startswith("/pub/databases/spot/pgs/scores/PGS000802") for h in online.hits)
 
 
 def test_download_failure_exit_1(online: FakeCatalog, capsys) -> None:

@@ -158,9 +158,7 @@ async def test_429_retry_after_is_honoured(online: FakeCatalog) -> None:
 
 def test_retry_after_parsing() -> None:
     assert retry_after_seconds("7") == 7.0
-    assert (
-        retry_after_seconds(None, {"message": "request limit exceeded", "availableIn": "33 seconds"}) == 33.0
-    )
+    assert retry_after_seconds(None, {"message": "request limit exceeded", "availableIn": "33 seconds"}) == 33.0
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
     assert retry_after_seconds(None, None) is None
 
@@ -185,9 +183,7 @@ async def test_client_rate_limit_keeps_under_the_server_throttle(online: FakeCat
 async def test_unlimited_client_is_throttled_and_recovers(online: FakeCatalog) -> None:
     online.throttle = (2, 1.0)
     async with CatalogClient() as c:  # the test settings allow 1000/s: the server will refuse some
-        results = await asyncio.gather(
-            *(c.get_json(f"score/PGS00000{i}", use_cache=False) for i in (1, 2, 1))
-        )
+        results = await asyncio.gather(*(c.get_json(f"score/PGS00000{i}", use_cache=False) for i in (1, 2, 1)))
         assert c.stats.rate_limited >= 1
     assert [r["id"] for r in results] == ["PGS000001", "PGS000002", "PGS000001"]
 

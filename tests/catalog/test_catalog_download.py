@@ -127,9 +127,7 @@ async def test_a_download_that_stays_corrupt_gives_up(online: FakeCatalog) -> No
     online.serve_md5 = False
     online.add_fault(HM37, "truncate_gzip", times=10)
     async with CatalogClient() as c:
-        with pytest.raises(
-            DownloadError, match="gave up after 4 attempts: gzip data is truncated or corrupt"
-        ):
+        with pytest.raises(DownloadError, match="gave up after 4 attempts: gzip data is truncated or corrupt"):
             await download_scoring_file(c, "PGS000001", build="GRCh37")
     assert online.count(HM37) == 4
     assert _stored_scoring_files() == [] and _leftovers() == []
@@ -155,9 +153,7 @@ async def test_wrong_score_in_the_file_is_refused_at_once(online: FakeCatalog) -
     path = FakeCatalog.file_path("PGS000002", "GRCh37")
     online.add_fault(path, "substitute", source=HM37, times=10)
     async with CatalogClient() as c:
-        with pytest.raises(
-            DownloadError, match="header says pgs_id='PGS000001', but PGS000002 was requested"
-        ):
+        with pytest.raises(DownloadError, match="header says pgs_id='PGS000001', but PGS000002 was requested"):
             await download_scoring_file(c, "PGS000002", build="GRCh37")
     assert online.count(path) == 1
     assert _stored_scoring_files() == [] and _leftovers() == []

@@ -84,16 +84,11 @@ def test_metric_columns_match_parse_metric() -> None:
 
 
 def test_snake_case_and_renaming() -> None:
-    assert (
-        snake_case("Ancestry Distribution (%) - PGS Evaluation") == "ancestry_distribution_pct_pgs_evaluation"
-    )
+    assert snake_case("Ancestry Distribution (%) - PGS Evaluation") == "ancestry_distribution_pct_pgs_evaluation"
     assert snake_case("Beta (β)") == "beta_beta"
     df = rename_columns(
         "performance_metrics",
-        raw(
-            "Corcordance Statistic (C-index),Concordance Statistic (C-index),A New Column!,"
-            "Evaluated Score\n1,2,3,4\n"
-        ),
+        raw("Corcordance Statistic (C-index),Concordance Statistic (C-index),A New Column!,Evaluated Score\n1,2,3,4\n"),
     )
     assert df.columns == ["c_index", "c_index_2", "a_new_column", "pgs_id"]
     assert rename_columns("scores", raw("\ufeffPolygenic Score (PGS) ID\nPGS1\n")).columns == ["pgs_id"]

@@ -68,7 +68,7 @@ def test_put_ls_get_lineage_rm(capsys, tmp_path: Path) -> None:
     [
         (["storage", "put", "{dir}", "--asset", "vcf"], "is a directory"),
         (["storage", "put", "{dir}/missing.vcf", "--asset", "vcf"], "does not exist"),
-        (["storage", "put", "{file}", "--asset", "vfc"], "allowed: distribution"),
+        (["storage", "put", "{file}", "--asset", "vfc"], "unknown asset type 'vfc'"),
         (["storage", "put", "{file}", "--asset", "vcf", "colour=red"], "field 'colour'"),
         (["storage", "put", "{file}", "--asset", "vcf", "novalue"], "expected key=value"),
         (["storage", "ls", "colour=red"], "unknown filter key"),

@@ -114,9 +114,7 @@ def test_ancestry_codes(label: str | None, code: str | None) -> None:
 
 
 def test_ancestry_shares() -> None:
-    assert ancestry_shares({"European": 80, "East Asian": 20, "NR": 50}) == pytest.approx(
-        {"EUR": 0.8, "EAS": 0.2}
-    )
+    assert ancestry_shares({"European": 80, "East Asian": 20, "NR": 50}) == pytest.approx({"EUR": 0.8, "EAS": 0.2})
     assert ancestry_shares(["European", "South Asian"]) == {"EUR": 0.5, "SAS": 0.5}
     assert ancestry_shares("European") == {"EUR": 1.0}
     assert ancestry_shares(None) == {} == ancestry_shares(["NR"])
@@ -192,18 +190,13 @@ def test_a_well_supported_result_is_high_reliability() -> None:
 
 
 def test_low_coverage_makes_it_low() -> None:
-    r = interpret(
-        percentile=97, coverage=0.6, person_ancestry="EUR", evaluation_ancestry="European", quality=GOOD
-    )
+    r = interpret(percentile=97, coverage=0.6, person_ancestry="EUR", evaluation_ancestry="European", quality=GOOD)
     assert r.reliability == "low" and r.position == "much higher"
     assert r.caveats[0].startswith("Only 60% of the score's variants were found")
-    mid = interpret(
-        percentile=97, coverage=0.8, person_ancestry="EUR", evaluation_ancestry="European", quality=GOOD
-    )
+    mid = interpret(percentile=97, coverage=0.8, person_ancestry="EUR", evaluation_ancestry="European", quality=GOOD)
     assert mid.reliability == "moderate"
     assert any(
-        "80% of the score's variants were found in your data; the percentile may shift" in c
-        for c in mid.caveats
+        "80% of the score's variants were found in your data; the percentile may shift" in c for c in mid.caveats
     )
 
 
@@ -226,8 +219,7 @@ def test_ancestry_mismatch_is_stated() -> None:
     )
     assert partial.reliability == "moderate"
     assert any(
-        "Only 7% of the people it was evaluated in share your ancestry group (East Asian)" in c
-        for c in partial.caveats
+        "Only 7% of the people it was evaluated in share your ancestry group (East Asian)" in c for c in partial.caveats
     )
     unknown = interpret(percentile=50, coverage=0.95, evaluation_ancestry="European", quality=GOOD)
     assert unknown.reliability == "moderate"
@@ -244,9 +236,7 @@ def test_quality_shapes_the_reading() -> None:
     )
     assert poor.reliability == "low" and any("predicted poorly" in c for c in poor.caveats)
     none = interpret(percentile=50, coverage=0.95, person_ancestry="EUR", evaluation_ancestry="European")
-    assert none.reliability == "moderate" and any(
-        "No evaluation of this score's accuracy" in c for c in none.caveats
-    )
+    assert none.reliability == "moderate" and any("No evaluation of this score's accuracy" in c for c in none.caveats)
     cov = interpret(
         percentile=50,
         coverage=0.95,
@@ -255,9 +245,7 @@ def test_quality_shapes_the_reading() -> None:
         quality=model_quality(c_index=0.75, covariates="age, sex"),
     )
     assert cov.reliability == "moderate" and any("also includes age, sex" in c for c in cov.caveats)
-    eff = interpret(
-        percentile=50, quality=GOOD, effect=EffectSize.of("OR", 1.55, ci_lower=1.52, ci_upper=1.58)
-    )
+    eff = interpret(percentile=50, quality=GOOD, effect=EffectSize.of("OR", 1.55, ci_lower=1.52, ci_upper=1.58))
     assert any(d.startswith("Reported effect size: OR 1.55 (95% CI 1.52–1.58)") for d in eff.details)
 
 
@@ -265,8 +253,7 @@ def test_missing_or_approximate_percentile() -> None:
     r = interpret(percentile=None, coverage=0.95, no_percentile_reason="no reference panel for this build")
     assert r.reliability == "low" and r.position is None and r.percentile is None
     assert r.headline == (
-        "Your polygenic score could not be placed against a reference group: "
-        "no reference panel for this build."
+        "Your polygenic score could not be placed against a reference group: no reference panel for this build."
     )
     nan = interpret(percentile=math.nan)
     assert nan.percentile is None and nan.reliability == "low"

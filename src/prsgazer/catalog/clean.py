@@ -254,9 +254,7 @@ def _require(sheet: str, df: pl.DataFrame, source: str) -> None:
 def clean_sheet(sheet: str, raw: pl.DataFrame, *, source: str = "<frame>") -> pl.DataFrame:
     """Clean one raw sheet (all columns as text, as `read_csv(infer_schema=False)` gives them)."""
     if sheet not in SHEETS:
-        raise InputError(
-            f"unknown metadata sheet {sheet!r}", field="sheet", hint=f"one of {', '.join(SHEETS)}"
-        )
+        raise InputError(f"unknown metadata sheet {sheet!r}", field="sheet", hint=f"one of {', '.join(SHEETS)}")
     df = rename_columns(sheet, raw)
     _require(sheet, df, source)
     text_cols = [c for c in df.columns if df.schema[c] == pl.String]
@@ -275,9 +273,7 @@ def _clean_scores(df: pl.DataFrame) -> pl.DataFrame:
         exprs.append(_list("trait_efo_labels").alias("trait_efo_labels"))
     if "trait_efo_ids" in cols:
         exprs.append(
-            _list("trait_efo_ids", r"[|,]")
-            .list.eval(pl.element().str.replace(":", "_"))
-            .alias("trait_efo_ids")
+            _list("trait_efo_ids", r"[|,]").list.eval(pl.element().str.replace(":", "_")).alias("trait_efo_ids")
         )
     for stage in ("ancestry_gwas", "ancestry_dev", "ancestry_eval"):
         if stage in cols:
@@ -287,9 +283,7 @@ def _clean_scores(df: pl.DataFrame) -> pl.DataFrame:
     if "release_date" in cols:
         exprs.append(_date("release_date").alias("release_date"))
     df = df.with_columns(exprs)
-    reported = (
-        df["genome_build_reported"] if "genome_build_reported" in cols else pl.Series([None] * df.height)
-    )
+    reported = df["genome_build_reported"] if "genome_build_reported" in cols else pl.Series([None] * df.height)
     builds = [normalize_build_or_none(v) for v in reported.to_list()]
     df = df.with_columns(pl.Series("genome_build", builds, dtype=pl.String))
     if "hm_builds" in cols:
@@ -382,9 +376,7 @@ def sample_set_summary(sample_sets: pl.DataFrame, *, ancestry: str = "European")
     match = {lab: (target is not None and ancestry_code(lab) == target) for lab in labels}
     df = sample_sets.with_columns(
         pl.col("n_individuals").fill_null(0).alias("_n"),
-        pl.col("ancestry_broad")
-        .replace_strict(match, default=False, return_dtype=pl.Boolean)
-        .alias("_match"),
+        pl.col("ancestry_broad").replace_strict(match, default=False, return_dtype=pl.Boolean).alias("_match"),
     )
     out = df.group_by("pss_id", maintain_order=True).agg(
         pl.col("_n").sum().alias("n_individuals"),
@@ -418,9 +410,7 @@ def best_performance(
     summary = sample_set_summary(sample_sets, ancestry=ancestry)
     df = performance.join(summary, on="pss_id", how="left").with_columns(
         (pl.col("ancestry_share").fill_null(0.0) >= MATCHED_SHARE).alias("ancestry_matched"),
-        (pl.col("auroc_estimate").is_not_null() | pl.col("c_index_estimate").is_not_null()).alias(
-            "has_discrimination"
-        ),
+        (pl.col("auroc_estimate").is_not_null() | pl.col("c_index_estimate").is_not_null()).alias("has_discrimination"),
         pl.len().over("pgs_id").alias("n_evaluations"),
     )
     ranked = df.sort(

@@ -204,9 +204,7 @@ class CatalogClient:
             url = url.update_query({k: str(v) for k, v in params.items() if v is not None})
         return url
 
-    async def get_json(
-        self, path: str | URL, params: dict[str, Any] | None = None, *, use_cache: bool = True
-    ) -> Any:
+    async def get_json(self, path: str | URL, params: dict[str, Any] | None = None, *, use_cache: bool = True) -> Any:
         """GET a REST path (or absolute URL) as JSON: from the cache when fresh, else from the API."""
         url = path if isinstance(path, URL) else self.rest(path, params)
         if use_cache:
@@ -234,9 +232,7 @@ class CatalogClient:
             try:
                 async with (
                     self.limiter.slot(),
-                    self.session.get(
-                        url, headers={"Accept": "application/json"}, timeout=self._rest_timeout
-                    ) as resp,
+                    self.session.get(url, headers={"Accept": "application/json"}, timeout=self._rest_timeout) as resp,
                 ):
                     self.stats.requests += 1
                     if resp.status == 200:
@@ -278,9 +274,7 @@ class CatalogClient:
                 delay = self._backoff(attempt)
             if attempt < self.retries:
                 self.stats.retries += 1
-                logger.info(
-                    "{} failed ({}); retry {}/{} in {:.1f} s", url, last, attempt + 1, self.retries, delay
-                )
+                logger.info("{} failed ({}); retry {}/{} in {:.1f} s", url, last, attempt + 1, self.retries, delay)
                 if _is_rate_limit(last):
                     # the limiter holds this and every concurrent request until Retry-After passes
                     continue
@@ -334,9 +328,7 @@ class CatalogClient:
             nxt = body.get("next")
             url = url.with_query(URL(nxt).query) if nxt else None
 
-    async def get_all(
-        self, path: str, params: dict[str, Any] | None = None, **kw: Any
-    ) -> list[dict[str, Any]]:
+    async def get_all(self, path: str, params: dict[str, Any] | None = None, **kw: Any) -> list[dict[str, Any]]:
         return [r async for r in self.iter_results(path, params, **kw)]
 
     # -- endpoints -----------------------------------------------------------------------------
@@ -378,18 +370,14 @@ class CatalogClient:
         """Scores mapped to a trait (`/rest/score/search?trait_id=`); optionally its child traits too."""
         tid = normalize_trait_id(trait_id)
         if not include_children:
-            return [
-                Score.model_validate(r) async for r in self.iter_results("score/search", {"trait_id": tid})
-            ]
+            return [Score.model_validate(r) async for r in self.iter_results("score/search", {"trait_id": tid})]
         trait = await self.trait(tid, include_children=True)
         ids = [*trait.associated_pgs_ids, *trait.child_associated_pgs_ids]
         return await self.scores(ids, missing_ok=True) if ids else []
 
     async def all_scores(self, *, max_results: int | None = None) -> list[Score]:
         """`/rest/score/all`, every page (thousands of records: prefer bulk metadata for the catalog)."""
-        return [
-            Score.model_validate(r) async for r in self.iter_results("score/all", max_results=max_results)
-        ]
+        return [Score.model_validate(r) async for r in self.iter_results("score/all", max_results=max_results)]
 
     async def search_traits(
         self, term: str, *, include_children: bool = True, exact: bool = False, max_results: int | None = None
@@ -401,8 +389,7 @@ class CatalogClient:
         if exact:
             params["exact"] = 1
         return [
-            EFOTrait.model_validate(r)
-            async for r in self.iter_results("trait/search", params, max_results=max_results)
+            EFOTrait.model_validate(r) async for r in self.iter_results("trait/search", params, max_results=max_results)
         ]
 
     async def trait(self, trait_id: str, *, include_children: bool = False) -> EFOTrait:
@@ -424,10 +411,7 @@ class CatalogClient:
     async def performance(self, pgs_id: str) -> list[Performance]:
         """`/rest/performance/search?pgs_id=`: every evaluation of a score (may be empty)."""
         pid = normalize_pgs_id(pgs_id)
-        return [
-            Performance.model_validate(r)
-            async for r in self.iter_results("performance/search", {"pgs_id": pid})
-        ]
+        return [Performance.model_validate(r) async for r in self.iter_results("performance/search", {"pgs_id": pid})]
 
     async def sample_set(self, pss_id: str) -> SampleSet:
         """`/rest/sample_set/{PSS id}`."""
@@ -502,9 +486,7 @@ class CatalogClient:
                 for attempt in range(self.retries + 1):
                     if attempt:
                         self.stats.retries += 1
-                        logger.info(
-                            "{}: {}; retry {}/{} in {:.1f} s", url, last, attempt, self.retries, delay
-                        )
+                        logger.info("{}: {}; retry {}/{} in {:.1f} s", url, last, attempt, self.retries, delay)
                         await asyncio.sleep(delay)
                     try:
                         validator = await self._fetch_once(url, part, validator)

@@ -127,9 +127,7 @@ def verify_scoring_file(
     return VerifiedScoringFile(header=header, n_rows=n_rows)
 
 
-def find_stored(
-    store: LocalStore, pgs_id: str, build: str | None, *, author_reported: bool
-) -> ScoringFile | None:
+def find_stored(store: LocalStore, pgs_id: str, build: str | None, *, author_reported: bool) -> ScoringFile | None:
     """A verified stored catalog scoring file for this id and build, if any."""
     for asset in store.query(asset="scoring_file", pgs_id=pgs_id, source=SOURCE):
         if not isinstance(asset, ScoringFile):
@@ -255,8 +253,7 @@ async def download_scoring_files(
     if errors:
         done = [o.pgs_id for o in outcomes if isinstance(o, DownloadResult)]
         raise CatalogError(
-            f"{len(errors)} of {len(ids)} downloads failed: "
-            + "; ".join(f"{pid}: {err}" for pid, err in errors),
+            f"{len(errors)} of {len(ids)} downloads failed: " + "; ".join(f"{pid}: {err}" for pid, err in errors),
             hint=f"stored: {', '.join(done)}" if done else "nothing was stored",
         )
     return [o for o in outcomes if isinstance(o, DownloadResult)]

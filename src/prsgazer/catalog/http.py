@@ -80,9 +80,7 @@ class RateLimiter:
                 if self._paused_until > now:
                     timeout = self._paused_until - now
                 else:
-                    self._slots = deque(
-                        s for s in self._slots if s.done_at is None or s.done_at > now - self.period
-                    )
+                    self._slots = deque(s for s in self._slots if s.done_at is None or s.done_at > now - self.period)
                     if len(self._slots) < self.max_requests:
                         slot = _Slot()
                         self._slots.append(slot)
@@ -90,9 +88,7 @@ class RateLimiter:
                     finished = [s.done_at for s in self._slots if s.done_at is not None]
                     timeout = min(finished) + self.period - now if finished else None
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._cond.wait(), timeout=max(timeout, 0.001) if timeout else None
-                    )
+                    await asyncio.wait_for(self._cond.wait(), timeout=max(timeout, 0.001) if timeout else None)
 
     def pause(self, seconds: float) -> None:
         """Hold every new request for `seconds` from now (e.g. a 429's Retry-After)."""

@@ -96,9 +96,7 @@ def best_evaluation(evaluations: list[EvaluationSummary]) -> EvaluationSummary |
     )
 
 
-def summarize_score(
-    score: Score, performances: list[Performance], *, ancestry: str = "European"
-) -> ScoreInfo:
+def summarize_score(score: Score, performances: list[Performance], *, ancestry: str = "European") -> ScoreInfo:
     evals = [summarize_evaluation(p, ancestry=ancestry) for p in performances]
     pub = score.publication
     citation = None
@@ -144,9 +142,7 @@ def summarize_score(
     )
 
 
-async def score_info(
-    pgs_id: str, *, client: CatalogClient | None = None, ancestry: str = "European"
-) -> ScoreInfo:
+async def score_info(pgs_id: str, *, client: CatalogClient | None = None, ancestry: str = "European") -> ScoreInfo:
     """Fetch a score and its evaluations from the REST API and summarise them."""
     pid = normalize_pgs_id(pgs_id)
     owned = client is None

@@ -151,9 +151,7 @@ async def download_metadata(
     """Download the metadata sheets from the catalog's file server, clean and store them."""
     unknown = [s for s in sheets if s not in SHEETS]
     if unknown:
-        raise InputError(
-            f"unknown sheet(s) {', '.join(unknown)}", field="sheet", hint=f"one of {', '.join(SHEETS)}"
-        )
+        raise InputError(f"unknown sheet(s) {', '.join(unknown)}", field="sheet", hint=f"one of {', '.join(SHEETS)}")
     store = store or default_store()
     owned = client is None
     client = client or CatalogClient()
@@ -215,9 +213,7 @@ async def refresh_metadata(
             ) from None
         local = local_release(store)
         if not force and remote != "unknown" and remote == local:
-            return PullResult(
-                release=local, source="local", skipped=True, reason=f"release {local} is current"
-            )
+            return PullResult(release=local, source="local", skipped=True, reason=f"release {local} is current")
         return await download_metadata(client=client, store=store, release=remote)
     finally:
         if owned:
@@ -239,9 +235,7 @@ def local_release(store: LocalStore | None = None) -> str | None:
     recs = [r for r in _records(store or default_store()) if r.sheet == "scores"]
     if not recs:
         return None
-    return max(
-        recs, key=lambda r: (_release_key(r.catalog_release), str(r.extra.get("created", "")))
-    ).catalog_release
+    return max(recs, key=lambda r: (_release_key(r.catalog_release), str(r.extra.get("created", "")))).catalog_release
 
 
 def metadata_status(store: LocalStore | None = None) -> dict[str, Any]:
@@ -417,23 +411,17 @@ def pull_metadata_from_hf(
     with tempfile.TemporaryDirectory(dir=_workroot()) as tmp:
         local = Path(tmp)
         if release is None:
-            hub.download(
-                repo, repo_type="dataset", allow_patterns=["latest.json"], local_dir=local, token=tok
-            )
+            hub.download(repo, repo_type="dataset", allow_patterns=["latest.json"], local_dir=local, token=tok)
             try:
                 release = json.loads((local / "latest.json").read_text())["release"]
             except (OSError, ValueError, KeyError) as exc:
                 raise CatalogError(f"hf://datasets/{repo} has no readable latest.json ({exc})") from None
-        hub.download(
-            repo, repo_type="dataset", allow_patterns=[f"releases/{release}/*"], local_dir=local, token=tok
-        )
+        hub.download(repo, repo_type="dataset", allow_patterns=[f"releases/{release}/*"], local_dir=local, token=tok)
         folder = local / "releases" / str(release)
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
         except (OSError, ValueError) as exc:
-            raise NotFoundError(
-                f"hf://datasets/{repo} has no release {release} ({exc})", field="release"
-            ) from None
+            raise NotFoundError(f"hf://datasets/{repo} has no release {release} ({exc})", field="release") from None
         if manifest.get("schema_version") != SCHEMA_VERSION:
             raise CatalogError(
                 f"hf://datasets/{repo} release {release} has schema {manifest.get('schema_version')}, "
@@ -445,8 +433,7 @@ def pull_metadata_from_hf(
             path = folder / f"{sheet}.parquet"
             if not path.exists() or cid_of_file(path) != entry["cid"]:
                 raise CatalogError(
-                    f"hf://datasets/{repo}: {sheet}.parquet is missing or does not match "
-                    f"its CID {entry['cid']}",
+                    f"hf://datasets/{repo}: {sheet}.parquet is missing or does not match its CID {entry['cid']}",
                     hint="nothing was stored; publish the release again",
                 )
         for sheet, entry in manifest["sheets"].items():

@@ -26,9 +26,7 @@ from prsgazer.engine.header import normalize_build
 from prsgazer.engine.quality import QualityLabel, ancestry_code, quality_label
 from prsgazer.errors import InputError
 
-STOP_WORDS = frozenset(
-    {"a", "an", "and", "for", "in", "of", "on", "or", "the", "to", "with", "score", "scores"}
-)
+STOP_WORDS = frozenset({"a", "an", "and", "for", "in", "of", "on", "or", "the", "to", "with", "score", "scores"})
 _TOKEN = re.compile(r"[a-z0-9]+(?:[_:.][a-z0-9]+)*")
 
 #: (exact word, word prefix, inside a word) points per field group
@@ -97,9 +95,7 @@ def build_documents(tables: CatalogTables) -> list[dict[str, Any]]:
     df = tables.scores
     if tables.publications is not None and "pgp_id" in df.columns:
         pub_cols = [
-            c
-            for c in ("pgp_id", "first_author", "title", "journal", "year")
-            if c in tables.publications.columns
+            c for c in ("pgp_id", "first_author", "title", "journal", "year") if c in tables.publications.columns
         ]
         df = df.join(tables.publications.select(pub_cols), on="pgp_id", how="left", suffix="_pub")
     if tables.best_performance is not None:
@@ -240,9 +236,7 @@ def search_scores(
     if ancestry:
         want_anc = ancestry_code(ancestry)
         if want_anc is None:
-            raise InputError(
-                f"{ancestry!r} is not an ancestry group", field="ancestry", hint="e.g. EUR or European"
-            )
+            raise InputError(f"{ancestry!r} is not an ancestry group", field="ancestry", hint="e.g. EUR or European")
     all_tokens = tokenize(query)
     tokens = [t for t in all_tokens if t not in STOP_WORDS] or all_tokens
     phrase = " ".join(query.lower().split())
@@ -311,9 +305,7 @@ def search_traits_local(tables: CatalogTables, query: str, *, limit: int | None 
             label_words, desc_words = _words(label), _words(row.get("description"))
             rel = 0.0
             for tok in tokens:
-                pts = max(
-                    _field_points(tok, label_words, (10, 6, 3)), _field_points(tok, desc_words, (2, 1, 0.5))
-                )
+                pts = max(_field_points(tok, label_words, (10, 6, 3)), _field_points(tok, desc_words, (2, 1, 0.5)))
                 if pts == 0:
                     rel = 0.0
                     break

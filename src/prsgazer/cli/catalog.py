@@ -16,9 +16,7 @@ from prsgazer.cli import err, out, print_json
 app = typer.Typer(
     help="The PGS Catalog: find scores by trait, inspect them, download scoring files.", no_args_is_help=True
 )
-metadata_app = typer.Typer(
-    help="Bulk catalog metadata stored locally (enables offline search).", no_args_is_help=True
-)
+metadata_app = typer.Typer(help="Bulk catalog metadata stored locally (enables offline search).", no_args_is_help=True)
 app.add_typer(metadata_app, name="metadata")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -32,9 +30,7 @@ def _fmt_quality(hit: Any) -> str:
 
 @app.command("search")
 def catalog_search(
-    text: Annotated[
-        list[str], typer.Argument(help="Words to find in trait, EFO label/id, score name, publication.")
-    ],
+    text: Annotated[list[str], typer.Argument(help="Words to find in trait, EFO label/id, score name, publication.")],
     build: Annotated[str | None, typer.Option(help="Only scores with a file in this build.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Most results shown.")] = 20,
     min_variants: Annotated[int | None, typer.Option(help="At least this many variants.")] = None,
@@ -176,9 +172,7 @@ def catalog_info(
 @app.command("download")
 def catalog_download(
     pgs_ids: Annotated[list[str], typer.Argument(help="Score ids, e.g. PGS000001 PGS000002.")],
-    build: Annotated[
-        str | None, typer.Option(help="GRCh37 or GRCh38: the harmonised file in this build.")
-    ] = None,
+    build: Annotated[str | None, typer.Option(help="GRCh37 or GRCh38: the harmonised file in this build.")] = None,
     author_reported: Annotated[
         bool, typer.Option("--author-reported", help="The file as the authors published it.")
     ] = False,
@@ -232,12 +226,8 @@ def _print_pull(result: Any, as_json: bool) -> None:
 def metadata_pull(
     force: Annotated[bool, typer.Option(help="Download even when metadata is already stored.")] = False,
     hf: Annotated[bool, typer.Option("--hf", help="Pull from the HuggingFace dataset mirror.")] = False,
-    repo: Annotated[
-        str | None, typer.Option(help="HF dataset repo (default PRSGAZER_CATALOG_HF_REPO).")
-    ] = None,
-    release: Annotated[
-        str | None, typer.Option(help="With --hf: this release instead of the latest.")
-    ] = None,
+    repo: Annotated[str | None, typer.Option(help="HF dataset repo (default PRSGAZER_CATALOG_HF_REPO).")] = None,
+    release: Annotated[str | None, typer.Option(help="With --hf: this release instead of the latest.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Get the catalog's metadata sheets (no-op when already stored, unless --force)."""
@@ -267,9 +257,7 @@ def metadata_refresh(
 
 @metadata_app.command("publish")
 def metadata_publish(
-    repo: Annotated[
-        str | None, typer.Option(help="HF dataset repo (default PRSGAZER_CATALOG_HF_REPO).")
-    ] = None,
+    repo: Annotated[str | None, typer.Option(help="HF dataset repo (default PRSGAZER_CATALOG_HF_REPO).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Upload the stored metadata release to a HuggingFace dataset repo."""

@@ -46,9 +46,7 @@ def normalize_build(value: str | None) -> str | None:
     try:
         return _BUILD_ALIASES[text.lower()]
     except KeyError:
-        raise ValueError(
-            f"unknown genome build {value!r} (expected GRCh37/hg19, GRCh38/hg38 or NR)"
-        ) from None
+        raise ValueError(f"unknown genome build {value!r} (expected GRCh37/hg19, GRCh38/hg38 or NR)") from None
 
 
 class ScoringFileHeader(BaseModel):
@@ -66,9 +64,7 @@ class ScoringFileHeader(BaseModel):
     trait_type: str | None = None
     measurement_tissue: str | None = None
     measurement_platform: str | None = None
-    genome_build: str | None = Field(
-        default=None, description="Author-reported build, normalized; None = NR."
-    )
+    genome_build: str | None = Field(default=None, description="Author-reported build, normalized; None = NR.")
     genome_build_reported: str | None = None
     variants_number: int | None = None
     weight_type: str | None = None

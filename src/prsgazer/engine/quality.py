@@ -396,9 +396,7 @@ def interpret(
             f"{_QUALITY_WORDS[quality.label]}: {quality.value_text}, where 0.5 is chance and 1.0 perfect."
         )
         if quality.label in ("none", "poor"):
-            severe.append(
-                "The score predicted poorly in its evaluation, so its percentile carries little information."
-            )
+            severe.append("The score predicted poorly in its evaluation, so its percentile carries little information.")
         elif quality.label == "modest":
             mild.append("Even in its evaluation the score separated cases from controls only modestly.")
         if quality.covariates:
@@ -424,24 +422,19 @@ def interpret(
                 "and its percentile may be badly off."
             )
         elif cov < GOOD_COVERAGE:
-            mild.append(
-                f"{share} of the score's variants were found in your data; the percentile may shift somewhat."
-            )
+            mild.append(f"{share} of the score's variants were found in your data; the percentile may shift somewhat.")
         else:
             details.append(f"{share} of the score's variants were found in your data.")
 
     # ancestry
     shares = ancestry_shares(evaluation_ancestry)
     person = ancestry_code(person_ancestry)
-    evaluated_in = ", ".join(
-        ANCESTRY_NAMES.get(c, c) for c, _ in sorted(shares.items(), key=lambda kv: -kv[1])
-    )
+    evaluated_in = ", ".join(ANCESTRY_NAMES.get(c, c) for c, _ in sorted(shares.items(), key=lambda kv: -kv[1]))
     if not shares:
         mild.append("The ancestry of the people the score was evaluated in is not reported.")
     if person is None:
         mild.append(
-            "Your genetic ancestry was not given, so it is unknown how well the evaluation samples "
-            "represent you."
+            "Your genetic ancestry was not given, so it is unknown how well the evaluation samples represent you."
         )
     elif shares:
         mine = shares.get(person, 0.0)
