@@ -85,6 +85,16 @@ def _register_groups() -> None:
     app.add_typer(catalog.app, name="catalog")
 
 
+def configure_logging(level: str | None = None) -> None:
+    """Send loguru records at `PRSGAZER_LOG_LEVEL` (or `level`) and above to stderr, nothing else."""
+    from loguru import logger
+
+    from prsgazer.config import get_settings
+
+    logger.remove()
+    logger.add(sys.stderr, level=(level or get_settings().log_level).upper(), format="{level}: {message}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: load .env, run the app, map errors to exit codes."""
     from dotenv import load_dotenv
@@ -93,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from prsgazer.config import reset_settings
 
     reset_settings()
+    configure_logging()
     _register_groups()
     try:
         # standalone_mode=False: click returns the code of `typer.Exit(n)` instead of raising it.
