@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import platformdirs
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +39,36 @@ class Settings(BaseSettings):
     )
     lock_timeout: float = Field(default=120.0, description="Seconds to wait for the metadata lock.")
     log_level: str = Field(default="WARNING", description="loguru level for the CLI and server.")
+
+    # -- remote storage (docs/storage.md "Remotes", docs/cluster.md) ----------------------------
+    remote: str = Field(
+        default="",
+        description="Shared remote store: `hf://datasets/<org>/<name>` or any fsspec URL (s3://…, file://…); "
+        "empty = local only.",
+    )
+    remote_push: bool = Field(
+        default=True,
+        description="Push every upload/update/delete to the remote at once (false: only on `storage push`).",
+    )
+    remote_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="JSON object of fsspec storage options for the remote (endpoint_url, key, secret, …).",
+    )
+    remote_ttl: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a listing of remote records stays fresh for queries (0: list on every query).",
+    )
+    hf_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PRSGAZER_HF_TOKEN", "HF_TOKEN"),
+        description="HuggingFace Hub token for hf:// remotes (falls back to HF_TOKEN).",
+    )
+    hf_endpoint: str = Field(
+        default="https://huggingface.co",
+        validation_alias=AliasChoices("PRSGAZER_HF_ENDPOINT", "HF_ENDPOINT"),
+        description="HuggingFace Hub endpoint for hf:// remotes (falls back to HF_ENDPOINT).",
+    )
 
     @property
     def blobs_dir(self) -> Path:
