@@ -236,7 +236,9 @@ def _make_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             repo.head = sha
             repo.commits.append({"oid": sha, "summary": header.get("summary"), "operations": len(lines) - 1})
             prefix = "" if repo_type == "model" else f"{repo_type}s/"
-            self._send(200, {"success": True, "commitOid": sha, "commitUrl": f"{hub.endpoint}/{prefix}{repo_id}/commit/{sha}"})
+            self._send(
+                200, {"success": True, "commitOid": sha, "commitUrl": f"{hub.endpoint}/{prefix}{repo_id}/commit/{sha}"}
+            )
 
         def _entries(self, repo: Repo, paths: list[str]) -> list[dict[str, Any]]:
             out = []

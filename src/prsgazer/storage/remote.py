@@ -579,9 +579,14 @@ class HfRemote(Remote):
         result = PushResult()
         if not blobs and not records:
             return result
+        payloads: dict[str, bytes] = {}
+        for rec in records:
+            payloads[rec["cid"]] = record_bytes(rec)  # last one wins if a CID is given twice
         with self._errors(f"pushing {len(blobs)} blob(s) and {len(records)} record(s)"):
             self._ensure_repo()
-            present = {} if force else self._existing([self._blob(c) for c in blobs])
+            # One paths-info round trip tells which blobs are there and which records are unchanged.
+            asked = ([] if force else [self._blob(c) for c in blobs]) + [self._rec(c) for c in payloads]
+            present = self._existing(asked)
             # Blobs first, then records, so a record never precedes its blob (even over several commits).
             ops: list[_Op] = []
             for cid, path in blobs.items():
@@ -590,12 +595,11 @@ class HfRemote(Remote):
                 else:
                     ops.append(_Op(self._blob(cid), str(path), Path(path).stat().st_size, is_record=False))
                     result.blobs_uploaded.append(cid)
-            payloads: dict[str, bytes] = {}
-            for rec in records:
-                payloads[rec["cid"]] = record_bytes(rec)  # last one wins if a CID is given twice
             for cid, data in payloads.items():
-                ops.append(_Op(self._rec(cid), data, len(data), is_record=True))
-                result.records[cid] = git_hash(data)  # the Hub's blob id of a regular file
+                oid = git_hash(data)  # the Hub's blob id of a regular file
+                result.records[cid] = oid
+                if present.get(self._rec(cid)) != oid:
+                    ops.append(_Op(self._rec(cid), data, len(data), is_record=True))
             for batch in _batches(ops):
                 n_records = sum(op.is_record for op in batch)
                 self.api.create_commit(
