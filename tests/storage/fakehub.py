@@ -17,7 +17,8 @@ It speaks the subset of the Hub protocol that `HfRemote` drives, as the client s
   sends for regular files), `X-Repo-Commit`, `Content-Length`; no `X-Xet-*` headers or `Link: …xet-auth`,
   so downloads are plain HTTP. Missing file: 404 with `X-Error-Code: EntryNotFound`.
 - Auth: `Authorization: Bearer <token>` must match; a wrong token gets 401 with
-  `X-Error-Message: Invalid credentials in Authorization header` (as the Hub), no token a bare 401.
+  `X-Error-Message: Invalid credentials in Authorization header` (as the Hub), no token a bare 401;
+  a read-only token (`read_only_tokens`) reads but gets 403 on writes (create, preupload, commit).
   A missing repo is 404 with `X-Error-Code: RepoNotFound`.
 
 Every request is logged (`requests`) so tests can count commits and check nothing else was called.
@@ -53,6 +54,7 @@ class FakeHub:
 
     def __init__(self, token: str = "hf_test_token") -> None:
         self.token = token
+        self.read_only_tokens: set[str] = set()
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[tuple[str, str]] = []
         self.page_size = 1000
@@ -130,6 +132,11 @@ def _make_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if auth is None:
                 self._send(401, {"error": "Unauthorized"}, head=head)
                 return False
+            if auth in {f"Bearer {t}" for t in hub.read_only_tokens}:
+                if self.command == "POST" and not self.path.split("?")[0].endswith(("/paths-info/main",)):
+                    self._error(403, "You don't have the rights to write to this repo", head=head)
+                    return False
+                return True
             if auth != f"Bearer {hub.token}":
                 self._error(401, "Invalid credentials in Authorization header", head=head)
                 return False

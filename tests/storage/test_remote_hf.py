@@ -138,6 +138,34 @@ def test_bad_token_is_a_clear_storage_error(tmp_path: Path, fake_hub: FakeHub) -
     assert bad.remote_status()["pending"] == {cid_of_bytes(b"B"): "put"}  # kept locally, waiting
 
 
+def test_read_only_token_reads_but_a_push_is_a_clear_403(tmp_path: Path, fake_hub: FakeHub) -> None:
+    a = pod(tmp_path / "podA", fake_hub)
+    vcf = a.upload(Vcf(path=write(tmp_path, "a.vcf", b"A"), sample_id="S"))
+    fake_hub.read_only_tokens.add("hf_read")
+    reader = pod(tmp_path / "reader", fake_hub, token="hf_read")
+    assert reader.get(vcf.cid).path.read_bytes() == b"A"
+    with pytest.raises(StorageError) as exc:
+        reader.upload(Vcf(path=write(tmp_path, "b.vcf", b"B")))
+    text = str(exc.value)
+    assert "403" in text and "write access" in text and URL in text
+
+
+def test_unreachable_hub_is_a_clear_storage_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    remote = remote_from_url(URL, hf_token="t", hf_endpoint=f"http://127.0.0.1:{port}")
+    store = Store(tmp_path / "pod", remote=remote, ttl=0)
+    # record reads and paths-info are single requests (listings go through the client's retry backoff)
+    with pytest.raises(StorageError) as exc:
+        store.get(cid_of_bytes(b"somewhere else"))
+    assert "cannot reach the Hub" in str(exc.value) and "PRSGAZER_HF_ENDPOINT" in str(exc.value)
+    with pytest.raises(StorageError, match="cannot reach the Hub"):
+        remote.has_blob(cid_of_bytes(b"x"))
+
+
 def test_missing_repo_and_missing_blob_name_the_remote(tmp_path: Path, fake_hub: FakeHub) -> None:
     nowhere = pod(tmp_path / "p1", fake_hub, url="hf://datasets/lab/no-such-repo")
     with pytest.raises(StorageError) as exc:

@@ -529,7 +529,8 @@ class HfRemote(Remote):
         dest = Path(dest)
         # A private, throw-away download dir beside dest: nothing lands in the user's HF cache, and the
         # final rename stays on one file system.
-        work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".hf", dir=dest.parent))
+        # Named `<pid>-….hfdl` so a store can sweep the ones of dead processes.
+        work = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", suffix=".hfdl", dir=dest.parent))
         try:
             with self._errors(f"downloading blob {cid}"):
                 try:

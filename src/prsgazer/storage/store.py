@@ -39,7 +39,7 @@ from tinydb import Query, TinyDB
 from prsgazer.assets.base import Asset, asset_class, asset_keys
 from prsgazer.errors import IntegrityError, NotFoundError, StorageError
 from prsgazer.storage.cid import cid_of_file
-from prsgazer.storage.local import LocalStore, _fsync_dir
+from prsgazer.storage.local import LocalStore, _fsync_dir, _pid_alive
 from prsgazer.storage.remote import Remote
 
 REMOTE_TABLE = "remote"
@@ -97,6 +97,17 @@ class Store(LocalStore):
         self.push_on_write = push
         self.ttl = ttl
         self._last_sync = 0.0  # this process's last sync (saves a metadata read within the TTL)
+
+    def _sweep_tmp(self) -> None:
+        super()._sweep_tmp()
+        # Download dirs of HfRemote.get_blob left by processes that died mid-download.
+        for d in self.tmp.glob("*.hfdl"):
+            try:
+                pid = int(d.name.split("-", 1)[0])
+            except ValueError:
+                pid = -1
+            if pid != os.getpid() and not (pid > 0 and _pid_alive(pid)):
+                shutil.rmtree(d, ignore_errors=True)
 
     def __repr__(self) -> str:
         extra = f", remote={self.remote.url!r}" if self.remote is not None else ""
