@@ -267,3 +267,14 @@ def test_bad_remote_records_are_clear_errors(tmp_path: Path, shared: str) -> Non
     with pytest.raises(StorageError, match="does not hold a record for that CID"):
         remote.get_record(cid)
     assert record_bytes({"b": 1, "a": 2}) == record_bytes({"a": 2, "b": 1})  # canonical: stable re-pushes
+
+
+def test_a_malformed_remote_record_is_skipped_by_a_sync_not_fatal(tmp_path: Path, shared: str) -> None:
+    a = pod(tmp_path, "podA", shared)
+    good = a.upload(Vcf(path=write(tmp_path, "good.vcf", b"good")))
+    bad = a.upload(Vcf(path=write(tmp_path, "bad.vcf", b"bad")))
+    (Path(shared.removeprefix("file://")) / "records" / f"{bad.cid}.json").write_text("{truncated")
+    b = pod(tmp_path, "podB", shared, ttl=0)
+    assert [x.cid for x in b.query()] == [good.cid]  # the good one is there, the bad one skipped
+    a.push([bad.cid])  # repaired by a re-push: the next sync picks it up
+    assert {x.cid for x in b.query()} == {good.cid, bad.cid}

@@ -55,16 +55,20 @@ def record_bytes(record: Mapping[str, Any]) -> bytes:
     return json.dumps(dict(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
+class BadRecordError(StorageError):
+    """A record file on a remote is not a valid record of its CID (the remote was reachable)."""
+
+
 def parse_record(cid: str, data: bytes, where: str) -> dict[str, Any]:
     """Decode a record fetched from `where`; it must be a JSON object whose `cid` is the file's CID."""
     try:
         rec = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StorageError(
+        raise BadRecordError(
             f"{where}: record of {cid} is not valid JSON ({exc}); re-push it from a store that holds it"
         ) from exc
     if not isinstance(rec, dict) or rec.get("cid") != cid or not isinstance(rec.get("asset"), str):
-        raise StorageError(
+        raise BadRecordError(
             f"{where}: record file of {cid} does not hold a record for that CID "
             "(expected a JSON object with matching 'cid' and an 'asset' key); re-push it"
         )
@@ -137,15 +141,26 @@ class Remote(ABC):
         return self.push({}, [record]).records[record["cid"]]
 
     def get_records(self, cids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Several records at once (fetched in parallel); CIDs without a record are left out."""
+        """Several records at once (fetched in parallel). CIDs without a record are left out, and so are
+        malformed record files (logged as warnings: one bad file must not stop every query); any other
+        failure (unreachable, 401, …) raises."""
         from concurrent.futures import ThreadPoolExecutor
+
+        from loguru import logger
+
+        def one(cid: str) -> dict[str, Any] | None:
+            try:
+                return self.get_record(cid)
+            except BadRecordError as exc:
+                logger.warning("skipping a malformed remote record: {}", exc)
+                return None
 
         cids = list(cids)
         if len(cids) <= 1:
-            found = [self.get_record(c) for c in cids]
+            found = [one(c) for c in cids]
         else:
             with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(cids))) as pool:
-                found = list(pool.map(self.get_record, cids))
+                found = list(pool.map(one, cids))
         return {c: r for c, r in zip(cids, found, strict=True) if r is not None}
 
     # -- batches -------------------------------------------------------------------------------

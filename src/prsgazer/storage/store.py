@@ -236,7 +236,7 @@ class Store(LocalStore):
         except StorageError as exc:
             raise StorageError(
                 f"{', '.join(cids)} {what} locally in {self.root}, but not pushed to remote {self.remote.url}: {exc} "
-                "— it stays pending; run `prsgazer storage push` once the remote is reachable"
+                "— it stays pending; run `prsgazer storage push` once the remote problem is fixed"
             ) from exc
 
     # -- sync ----------------------------------------------------------------------------------
@@ -365,6 +365,13 @@ class Store(LocalStore):
                     puts.insert(0, ref)
         # Never push bytes that no longer match their CID (LocalStore.verify: no remote fallback here).
         blobs = {c: LocalStore.verify(self, c) for c in puts if self.blob_path(c).exists()}
+        # A record whose bytes are not here (pulled, then updated) may only go where its blob already is.
+        for c in puts:
+            if c not in blobs and not remote.has_blob(c):
+                raise StorageError(
+                    f"cannot push {c}: neither the store at {self.root} nor remote {remote.url} holds its bytes "
+                    "(re-upload the file first)"
+                )
         records = [local[c] for c in puts]
         result = remote.push(blobs, records, force=force)
         if deletes:
@@ -401,7 +408,8 @@ class Store(LocalStore):
         if all or not wanted:
             report.sync = self.sync(force=True)
         if all:
-            wanted = [r["cid"] for r in super()._records()]
+            on_remote = remote.list_blobs()
+            wanted = [r["cid"] for r in super()._records() if r["cid"] in on_remote]
         else:
             fetched = remote.get_records(wanted)
             missing = [c for c in wanted if c not in fetched]
