@@ -215,3 +215,40 @@ def test_cli_push_false_then_push_and_pull(
 def test_cli_push_without_remote_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["storage", "push"]) == 2
     assert "PRSGAZER_REMOTE" in capsys.readouterr().err
+
+
+N_UPLOADS = 6
+
+
+def _pod_worker(root: str, url: str, proc: int, workdir: str) -> None:
+    store = Store(root, remote=remote_from_url(url), ttl=0)
+    for i in range(N_UPLOADS):
+        p = Path(workdir) / f"p{proc}_{i}.vcf"
+        p.write_bytes(f"proc {proc} file {i}\n".encode() * (i + 1))
+        store.upload(Vcf(path=p, sample_id=f"P{proc}", source=f"upload-{i}"))
+    store.upload(Vcf(path=write(Path(workdir), f"shared{proc}.vcf", b"every pod uploads this"), sample_id="all"))
+
+
+@pytest.mark.slow
+def test_concurrent_pods_and_processes_lose_nothing(tmp_path: Path) -> None:
+    """2 pods x 2 processes each, pushing to one file:// remote at once: every record and blob arrives."""
+    import multiprocessing as mp
+
+    url = f"file://{tmp_path}/shared"
+    ctx = mp.get_context("spawn")
+    procs = [
+        ctx.Process(target=_pod_worker, args=(str(tmp_path / f"pod{k // 2}"), url, k, str(tmp_path))) for k in range(4)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    expected = {cid_of_bytes(f"proc {k} file {i}\n".encode() * (i + 1)) for k in range(4) for i in range(N_UPLOADS)}
+    expected.add(cid_of_bytes(b"every pod uploads this"))
+    remote = remote_from_url(url)
+    assert set(remote.list_records()) == expected and remote.list_blobs() == expected
+    fresh = pod(tmp_path / "fresh", url)
+    assert {a.cid for a in fresh.query(asset="vcf")} == expected
+    for k in range(2):
+        assert Store(tmp_path / f"pod{k}", remote=remote).remote_status()["pending"] == {}
