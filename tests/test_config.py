@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prsgazer.config import Settings, get_settings, reset_settings
+from prsgazer.config import Settings, get_settings, reset_settings, settings_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,3 +24,8 @@ def test_every_setting_is_documented() -> None:
         var = f"PRSGAZER_{name.upper()}"
         assert var in template, f"{var} missing from .env.template"
         assert f"`{var}`" in readme, f"{var} missing from the README configuration table"
+
+
+def test_readme_table_is_generated_from_settings() -> None:
+    # regenerate with: uv run python -c "from prsgazer.config import settings_markdown; print(settings_markdown())"
+    assert settings_markdown() in (REPO / "README.md").read_text()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -83,6 +84,36 @@ class Settings(BaseSettings):
         description="HuggingFace token for publishing; unset uses huggingface_hub's own login (HF_TOKEN).",
     )
 
+    # -- remote storage (docs/storage.md "Remotes", docs/cluster.md) ----------------------------
+    remote: str = Field(
+        default="",
+        description="Shared remote store: `hf://datasets/<org>/<name>` or any fsspec URL (s3://…, file://…); "
+        "empty = local only.",
+    )
+    remote_push: bool = Field(
+        default=True,
+        description="Push every upload/update/delete to the remote at once (false: only on `storage push`).",
+    )
+    remote_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="JSON object of fsspec storage options for the remote (endpoint_url, key, secret, …).",
+    )
+    remote_ttl: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a listing of remote records stays fresh for queries (0: list on every query).",
+    )
+    hf_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PRSGAZER_HF_TOKEN", "HF_TOKEN"),
+        description="HuggingFace Hub token for hf:// remotes (falls back to HF_TOKEN).",
+    )
+    hf_endpoint: str = Field(
+        default="https://huggingface.co",
+        validation_alias=AliasChoices("PRSGAZER_HF_ENDPOINT", "HF_ENDPOINT"),
+        description="HuggingFace Hub endpoint for hf:// remotes (falls back to HF_ENDPOINT).",
+    )
+
     @property
     def blobs_dir(self) -> Path:
         return self.home / "blobs"
@@ -102,3 +133,27 @@ def get_settings() -> Settings:
 def reset_settings() -> None:
     """Forget cached settings so the next `get_settings()` re-reads the environment."""
     get_settings.cache_clear()
+
+
+_COMPUTED_DEFAULTS = {
+    "home": "platform user-data dir (`~/.local/share/prsgazer`)",
+    "cache_dir": "platform user-cache dir (`~/.cache/prsgazer`)",
+}
+
+
+def settings_markdown() -> str:
+    """The README's configuration table, generated from `Settings` (a test keeps the README equal to it)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, f in Settings.model_fields.items():
+        if name in _COMPUTED_DEFAULTS:
+            default = _COMPUTED_DEFAULTS[name]
+        else:
+            value = f.get_default(call_default_factory=True)
+            if value in (None, "", {}, []):
+                default = "(unset)"
+            elif isinstance(value, bool):
+                default = f"`{str(value).lower()}`"
+            else:
+                default = f"`{value}`"
+        rows.append(f"| `PRSGAZER_{name.upper()}` | {default} | {f.description} |")
+    return "\n".join(rows) + "\n"

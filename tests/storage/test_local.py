@@ -190,7 +190,7 @@ def test_bad_input_leaves_store_unchanged(store: LocalStore, tmp_path: Path, mak
 def test_put_rejects_unknown_key_and_field_unchanged(store: LocalStore, tmp_path: Path) -> None:
     p = _file(tmp_path, "x", b"x")
     before = _snapshot(store)
-    with pytest.raises(AssetError, match="allowed: .*distribution"):
+    with pytest.raises(AssetError, match=r"allowed: .*distribution"):
         store.put(p, "nonsense")
     with pytest.raises(AssetError, match="allowed fields: coverage"):
         store.put(p, "vcf", colour="red")

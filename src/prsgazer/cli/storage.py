@@ -1,4 +1,4 @@
-"""`prsgazer storage …`: put, ls, get, rm, lineage, check, types on the local store. See docs/storage.md."""
+"""`prsgazer storage …`: put, ls, get, rm, lineage, check, types, push, pull, remote. See docs/storage.md."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from rich.table import Table
 from rich.tree import Tree
 
 from prsgazer.cli import out, parse_keyvalues, print_json
+from prsgazer.errors import PrsgazerError
 
-app = typer.Typer(help="The content-addressed asset store (PRSGAZER_HOME).", no_args_is_help=True)
+app = typer.Typer(
+    help="The content-addressed asset store (PRSGAZER_HOME, and the remote of PRSGAZER_REMOTE).",
+    no_args_is_help=True,
+)
 
 
 def _store():
@@ -158,3 +162,98 @@ def storage_types(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
     for d in described:
         table.add_row(d["asset"], ", ".join(f"{k}: {t}" for k, t in d["fields"].items()), d["doc"])
     out.print(table)
+
+
+def _filename(store, cid: str) -> str:
+    from prsgazer.storage.store import local_only
+
+    try:
+        with local_only():
+            return store.record(cid).get("filename") or ""
+    except PrsgazerError:  # a name is only decoration in a report line
+        return ""
+
+
+@app.command("push")
+def storage_push(
+    cids: Annotated[list[str] | None, typer.Argument(help="CIDs to push (default: every pending change).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Push every local asset.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-upload blobs the remote already has (repairs a corrupt copy).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what moved as JSON.")] = False,
+) -> None:
+    """Send local assets (blobs and records) to the remote; prints what moved."""
+    store = _store()
+    report = store.push(cids, all=all_, force=force)
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    typer.echo(
+        f"pushed to {report.remote}: {len(report.blobs_uploaded)} blob(s) uploaded, "
+        f"{len(report.blobs_present)} already there, {len(report.records)} record(s) written, "
+        f"{len(report.deleted)} deleted"
+    )
+    for cid in report.blobs_uploaded:
+        typer.echo(f"  blob    {cid}  {_filename(store, cid)}  uploaded")
+    for cid in report.blobs_present:
+        typer.echo(f"  blob    {cid}  {_filename(store, cid)}  already on the remote")
+    for cid in report.records:
+        typer.echo(f"  record  {cid}  {_filename(store, cid)}")
+    for cid in report.deleted:
+        typer.echo(f"  deleted {cid}")
+
+
+@app.command("pull")
+def storage_pull(
+    cids: Annotated[
+        list[str] | None, typer.Argument(help="CIDs to fetch with their companions (default: refresh records).")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Refresh records and download every blob.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what moved as JSON.")] = False,
+) -> None:
+    """Fetch records and verified blobs from the remote into the local store; prints what moved."""
+    store = _store()
+    report = store.pull(cids, all=all_)
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    if report.sync is not None:
+        s = report.sync
+        typer.echo(
+            f"records from {report.remote}: {s.listed} listed, {len(s.added)} new, "
+            f"{len(s.updated)} updated, {len(s.removed)} removed"
+        )
+        for label, items in (("new", s.added), ("updated", s.updated), ("removed", s.removed)):
+            for cid in items:
+                typer.echo(f"  record  {cid}  {label}")
+    if report.records:
+        typer.echo(f"records from {report.remote}: {len(report.records)} fetched")
+    if report.blobs_downloaded or report.blobs_present or cids or all_:
+        typer.echo(
+            f"blobs from {report.remote}: {len(report.blobs_downloaded)} downloaded and verified, "
+            f"{len(report.blobs_present)} already local"
+        )
+    for cid in report.blobs_downloaded:
+        typer.echo(f"  blob    {cid}  {_filename(store, cid)}  downloaded")
+
+
+@app.command("remote")
+def storage_remote(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the configured remote, when its records were last synced, and what is pending."""
+    status = _store().remote_status()
+    if as_json:
+        print_json(status)
+        return
+    typer.echo(status["describe"])
+    typer.echo(f"push on write: {status['push_on_write']}   records TTL: {status['ttl']}s")
+    synced = status["synced_at"]
+    if synced:
+        from datetime import UTC, datetime
+
+        typer.echo(f"last sync: {datetime.fromtimestamp(synced, UTC).isoformat(timespec='seconds')}")
+    else:
+        typer.echo("last sync: never")
+    typer.echo(f"records mirrored: {status['seen']}   pending: {len(status['pending'])}")
+    for cid, op in status["pending"].items():
+        typer.echo(f"  {op:6}  {cid}")

@@ -375,6 +375,7 @@ class LocalStore:
                 table.update(record, _cid_query(cid))
             else:
                 table.insert(record)
+            self._record_changed(db, cid)
         return self._to_asset(record, path=self.blob_path(cid))
 
     def put(self, path: str | Path, asset: str, **keyvalues: Any) -> Asset:
@@ -390,6 +391,7 @@ class LocalStore:
         values = cls.validate_keyvalues(keyvalues)
         with self._db() as db:
             db.table("assets").update(values, _cid_query(cid))
+            self._record_changed(db, cid)
         rec.update(values)
         return self._to_asset(rec)
 
@@ -407,6 +409,7 @@ class LocalStore:
                 )
         with self._db() as db:
             db.table("assets").remove(_cid_query(cid))
+            self._record_changed(db, cid, deleted=True)
         with contextlib.suppress(FileNotFoundError):
             self.blob_path(cid).unlink()
         shutil.rmtree(self.files / cid, ignore_errors=True)
@@ -548,6 +551,10 @@ class LocalStore:
         return report
 
     # -- helpers -------------------------------------------------------------------------------
+    def _record_changed(self, db: TinyDB, cid: str, *, deleted: bool = False) -> None:
+        """Called inside the write transaction of every record change; a store with a remote overrides it
+        to note the change as pending for the remote in the same atomic metadata write."""
+
     def _to_asset(self, rec: dict[str, Any], path: Path | None = None) -> Asset:
         asset = Asset.from_keyvalues(rec, cid=rec["cid"], path=path)
         for k in ("size", "created"):
