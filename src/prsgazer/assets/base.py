@@ -42,6 +42,10 @@ class Asset:
     path: Path | None = None
     filename: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Set on task outputs: the cache key (task, input CIDs, parameters, engine version) that made it.
+    task_key: str = ""
+    #: Set on task outputs: duration, CPU and peak memory of the task that made it.
+    metrics: dict[str, Any] = field(default_factory=dict)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
