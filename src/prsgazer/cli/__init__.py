@@ -79,9 +79,11 @@ def print_json(obj: Any) -> None:
 
 def _register_groups() -> None:
     """Attach command groups; each lives in its own module under prsgazer/cli/."""
-    from prsgazer.cli import storage
+    from prsgazer.cli import score, storage
 
     app.add_typer(storage.app, name="storage")
+    if not any(c.name == "score" for c in app.registered_commands):
+        app.command("score")(score.score)
 
 
 def main(argv: list[str] | None = None) -> int:

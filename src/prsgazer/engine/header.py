@@ -46,7 +46,9 @@ def normalize_build(value: str | None) -> str | None:
     try:
         return _BUILD_ALIASES[text.lower()]
     except KeyError:
-        raise ValueError(f"unknown genome build {value!r} (expected GRCh37/hg19, GRCh38/hg38 or NR)") from None
+        raise ValueError(
+            f"unknown genome build {value!r} (expected GRCh37/hg19, GRCh38/hg38 or NR)"
+        ) from None
 
 
 class ScoringFileHeader(BaseModel):
@@ -64,7 +66,9 @@ class ScoringFileHeader(BaseModel):
     trait_type: str | None = None
     measurement_tissue: str | None = None
     measurement_platform: str | None = None
-    genome_build: str | None = Field(default=None, description="Author-reported build, normalized; None = NR.")
+    genome_build: str | None = Field(
+        default=None, description="Author-reported build, normalized; None = NR."
+    )
     genome_build_reported: str | None = None
     variants_number: int | None = None
     weight_type: str | None = None
@@ -144,7 +148,9 @@ def parse_header_lines(lines: list[str], path: str | Path = "<text>") -> Scoring
             try:
                 values[key] = int(value) if value else None
             except ValueError:
-                raise InputError(f"variants_number must be an integer, got {value!r}", file=p, line=i, field=key)
+                raise InputError(
+                    f"variants_number must be an integer, got {value!r}", file=p, line=i, field=key
+                ) from None
         elif key == "trait_efo":
             values[key] = [v.strip() for v in value.split(",") if v.strip()]
         elif key in known:
