@@ -19,7 +19,6 @@ that go through the ordinary matcher; unresolved ones are counted and reported.
 
 from __future__ import annotations
 
-import mmap
 from enum import StrEnum
 from pathlib import Path
 
@@ -123,9 +122,7 @@ class FastaReference:
             chrom = name[3:] if name.lower().startswith("chr") else name
             chrom = {"M": "MT"}.get(chrom.upper(), chrom.upper())
             self.index[chrom] = (int(length), int(offset), int(bases), int(width))
-        self._fh = open(self.path, "rb")
-        self._mm = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
-        self._arr = np.frombuffer(self._mm, dtype=np.uint8)
+        self._arr: np.ndarray = np.memmap(self.path, dtype=np.uint8, mode="r")
 
     def _build_fai(self, fai: Path) -> Path:
         with open(self.path, "rb") as fh:
@@ -183,9 +180,7 @@ class FastaReference:
         )
 
     def close(self) -> None:
-        del self._arr
-        self._mm.close()
-        self._fh.close()
+        self._arr = np.zeros(0, dtype=np.uint8)  # drops the memory map
 
 
 def _writable(d: Path) -> bool:
@@ -288,7 +283,9 @@ def fill_absent_sites(
         blk = blocks.with_row_index("bidx").sort("chrom", "start")
         hits = (
             absent.sort("chrom", "pos")
-            .join_asof(blk, left_on="pos", right_on="start", by="chrom", strategy="backward")
+            .join_asof(
+                blk, left_on="pos", right_on="start", by="chrom", strategy="backward", check_sortedness=False
+            )
             .with_columns((pl.col("end").is_not_null() & (pl.col("pos") <= pl.col("end"))).alias("inside"))
         )
         report.n_not_covered = int((~hits.get_column("inside")).sum())
@@ -356,7 +353,12 @@ def _virtual_rows(
         .with_columns(complement_expr("ea").alias("eaf"), complement_expr("oa").alias("oaf"))
         .with_columns(
             pl.when(pl.col("oa").is_null())
-            .then(pl.when(pl.col("ea") != pl.col("ref")).then(pl.col("ea")).otherwise(pl.lit(".")))
+            .then(
+                # effect allele is REF (either strand): no ALT needed; else ALT = the effect allele
+                pl.when((pl.col("ea") == pl.col("ref")) | (pl.col("eaf") == pl.col("ref")))
+                .then(pl.lit("."))
+                .otherwise(pl.col("ea"))
+            )
             .when(pl.col("ref") == pl.col("ea"))
             .then(pl.col("oa"))
             .when(pl.col("ref") == pl.col("oa"))

@@ -264,9 +264,17 @@ class PgenSource(GenotypeSource):
         self._allele = self.variants.get_column("allele_idx").to_numpy()
         self.variants = self.variants.drop("record")
         n_sites = sites.height
+        n_alleles = sites.get_column("alt").str.count_matches(",").to_numpy().astype(np.uint64) + 2
+        offsets = None
+        if (n_alleles > 2).any():  # pgenlib needs the allele layout of multi-allelic files
+            offsets = np.zeros(n_sites + 1, dtype=np.uintp)
+            offsets[1:] = np.cumsum(n_alleles)
         try:
             self._reader = pgenlib.PgenReader(
-                bytes(str(gen), "utf-8"), raw_sample_ct=self.samples.height, variant_ct=n_sites
+                bytes(str(gen), "utf-8"),
+                raw_sample_ct=self.samples.height,
+                variant_ct=n_sites,
+                allele_idx_offsets=offsets,
             )
         except RuntimeError as exc:
             raise InputError(f"cannot read genotypes ({exc})", file=gen) from exc

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from prsgazer.engine.absent import (
     AbsentSiteReport,
     Coverage,
+    FastaReference,
     decide_coverage,
     fill_absent_sites,
     load_reference,
@@ -124,9 +125,13 @@ def run_scoring(
                     warnings.append(w)
         coverage, how = decide_coverage(source, opt.coverage)
         reference = load_reference(opt.reference, opt.cache_dir) if opt.reference else None
-        target, absent = fill_absent_sites(
-            source, rows, coverage, how, reference, str(opt.reference) if opt.reference else None
-        )
+        try:
+            target, absent = fill_absent_sites(
+                source, rows, coverage, how, reference, str(opt.reference) if opt.reference else None
+            )
+        finally:
+            if isinstance(reference, FastaReference):
+                reference.close()
         match = match_variants(rows, target.variants, opt.match)
         order = {
             a: i for i, a in enumerate(rows.get_column("accession").unique(maintain_order=True).to_list())

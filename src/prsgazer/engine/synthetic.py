@@ -183,7 +183,7 @@ def random_score(
     u = rng.random(len(pick))
     dom = u < dominant_rate
     rec = (u >= dominant_rate) & (u < dominant_rate + recessive_rate)
-    w = np.round(rng.normal(0, 0.1, len(pick)), 6)
+    w = np.round(rng.normal(0, 0.1, len(pick)), 9)  # 9 digits: no ties at 6 printed digits
     rows = pl.DataFrame(
         {
             "chr_name": s["chrom"].gather(pick),
