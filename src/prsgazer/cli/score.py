@@ -110,10 +110,10 @@ def score(
     """Compute polygenic scores (SUM, AVG, DENOM per sample and score), exact against plink2."""
     from prsgazer.cli import err
     from prsgazer.engine.absent import Coverage
+    from prsgazer.engine.genotypes import QualityFilters
     from prsgazer.engine.match import MatchOptions
     from prsgazer.engine.pipeline import RunOptions, run_scoring, write_tsv_atomic
     from prsgazer.engine.score import ScoreOptions
-    from prsgazer.engine.vcf import QualityFilters
 
     settings = get_settings()
     files = list(scorefile or [])

@@ -255,6 +255,9 @@ def fill_absent_sites(
     reference_name: str | None = None,
 ) -> tuple[GenotypeSource, AbsentSiteReport]:
     """Apply the absent-site policy: returns the source to match against and the report."""
+    if coverage is Coverage.GENOTYPED:
+        # absent = not assayed: those rows are simply unmatched (no_candidate) in the match summary
+        return source, AbsentSiteReport(coverage=coverage, how=how, absent_means="not_assayed")
     positions = (
         scores.filter(pl.col("unscorable").is_null())
         .select(pl.col("chr_name").alias("chrom"), pl.col("chr_position").alias("pos"))
@@ -263,10 +266,9 @@ def fill_absent_sites(
     present = source.variants.select("chrom", "pos").unique()
     absent = positions.join(present, on=["chrom", "pos"], how="anti")
     blocks = getattr(source, "blocks", None)
-    if coverage in (Coverage.GENOTYPED, Coverage.WES, Coverage.ARRAY, Coverage.UNKNOWN):
-        means = "not_assayed" if coverage is Coverage.GENOTYPED else "unknown"
+    if coverage in (Coverage.WES, Coverage.ARRAY, Coverage.UNKNOWN):
         return source, AbsentSiteReport(
-            coverage=coverage, how=how, absent_means=means, n_absent_positions=absent.height
+            coverage=coverage, how=how, absent_means="unknown", n_absent_positions=absent.height
         )
     report = AbsentSiteReport(
         coverage=coverage,

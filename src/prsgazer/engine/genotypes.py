@@ -9,6 +9,7 @@ panel can be scored chunk by chunk. VCFs are first normalised to parquet by `eng
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from abc import ABC, abstractmethod
@@ -17,10 +18,26 @@ from pathlib import Path
 import numpy as np
 import pgenlib
 import polars as pl
-import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
 
 from prsgazer.engine.build import BuildEvidence, detect_build
 from prsgazer.errors import InputError
+
+
+class QualityFilters(BaseModel):
+    """Which VCF calls to trust. A failing record or call becomes a missing call (not an absent site)."""
+
+    filter_pass: list[str] | None = Field(
+        default_factory=lambda: ["PASS", "."],
+        description="Accepted FILTER values; None accepts any.",
+    )
+    min_qual: float | None = None
+    min_dp: int | None = None
+    min_gq: int | None = None
+
+    def key(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
 
 #: Missing-call code in genotype arrays (pgenlib's convention, so pgen reads need no conversion).
 MISSING: int = -9
@@ -322,6 +339,8 @@ class ParquetSource(GenotypeSource):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.source_path = self.path
+        import pyarrow.parquet as pq  # only VCF-derived genotypes need pyarrow
+
         pf = pq.ParquetFile(self.path)
         meta = pf.metadata.metadata or {}
         info = json.loads(meta.get(b"prsgazer.genotypes", b"{}"))
@@ -389,11 +408,11 @@ def open_genotypes(
     path: str | Path,
     *,
     cache_dir: Path | None = None,
-    filters: object | None = None,
+    filters: QualityFilters | None = None,
 ) -> GenotypeSource:
     """Open genotypes of any supported kind. A VCF is normalised to parquet first (cached under
     `<cache_dir>/genotypes/` keyed by the file's CID and the quality filters)."""
-    from prsgazer.engine.vcf import QualityFilters, normalize_vcf
+    from prsgazer.engine.vcf import normalize_vcf
     from prsgazer.storage.cid import cid_of_file
 
     kind, p = genotype_kind(path)
@@ -403,7 +422,7 @@ def open_genotypes(
         return ParquetSource(p)
     if not p.exists():
         raise InputError("genotype file does not exist", file=p)
-    qf = filters if isinstance(filters, QualityFilters) else QualityFilters()
+    qf = filters or QualityFilters()
     if cache_dir is None:
         import tempfile
 

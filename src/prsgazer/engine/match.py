@@ -16,6 +16,7 @@ Statuses: matched, excluded, not_best, unmatched. A score whose overlap (matched
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,13 +64,44 @@ class ScoreMatchSummary(BaseModel):
 
 
 class MatchResult(BaseModel):
-    """Candidates (the match log), the matched rows, and per-score summaries."""
+    """Candidates and unmatched rows (together: the match log), the matched rows, per-score summaries.
+
+    `candidates` holds the matching columns only; `log` adds the scoring-row and target columns
+    on demand (`rows` is the scoring frame with `_rid`, `target_extra` the target's ID and source).
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    log: pl.DataFrame
+    candidates: pl.DataFrame
+    unmatched: pl.DataFrame
     matched: pl.DataFrame
     summaries: list[ScoreMatchSummary]
+    rows: pl.DataFrame
+    target_extra: pl.DataFrame
+
+    @property
+    def log(self) -> pl.DataFrame:
+        """One row per candidate (match_status matched / excluded / not_best) and per scoring row
+        without any (unmatched, labelled no_candidate or with its unscorable reason)."""
+        cand = self.candidates
+        extra = [c for c in self.rows.columns if c not in cand.columns]
+        cand = pl.concat(
+            [
+                cand,
+                self.rows.select(extra)[cand.get_column("_rid")],
+                self.target_extra[cand.get_column("vidx")],
+            ],
+            how="horizontal",
+        ).with_columns(
+            pl.when(pl.col("match_status") == "excluded")
+            .then(pl.col("exclude_reason"))
+            .otherwise(pl.col("match_type"))
+            .alias("label")
+        )
+        log = pl.concat([cand, self.unmatched], how="diagonal_relaxed").sort(
+            ["_rid", "_order"], nulls_last=True
+        )
+        return log.select([c for c in LOG_COLUMNS if c in log.columns])
 
     def summary(self, accession: str) -> ScoreMatchSummary:
         return next(s for s in self.summaries if s.accession == accession)
@@ -87,15 +119,15 @@ class MatchResult(BaseModel):
 def complement_expr(col: str) -> pl.Expr:
     """The strand complement of a DNA allele column (A↔T, C↔G); non-ACGT values unchanged."""
     c = pl.col(col)
-    flipped = (
-        c.str.replace_all("A", "v", literal=True)
-        .str.replace_all("T", "A", literal=True)
-        .str.replace_all("v", "T", literal=True)
-        .str.replace_all("C", "x", literal=True)
-        .str.replace_all("G", "C", literal=True)
-        .str.replace_all("x", "G", literal=True)
-    )
+    flipped = c.str.replace_many(["A", "C", "G", "T"], ["T", "G", "C", "A"])
     return pl.when(c.str.contains(r"^[ACGT]+$")).then(flipped).otherwise(c)
+
+
+def _position_key(chroms: dict[str, int]) -> pl.Expr:
+    """chromosome and position as one integer, for a single-key join."""
+    return (
+        pl.col("chr_name").replace_strict(chroms, return_dtype=pl.Int64) * (1 << 33) + pl.col("chr_position")
+    ).alias("_key")
 
 
 def match_variants(
@@ -103,106 +135,169 @@ def match_variants(
 ) -> MatchResult:
     """Match scoring rows (engine.scorefile SCHEMA, several accessions allowed, unscorable rows
     included and reported) against a target variant table (engine.genotypes VARIANT_SCHEMA, plus
-    an optional `source` column)."""
+    an optional `source` column; `vidx` must be the row index)."""
     opt = options or MatchOptions()
-    rows = scores.with_columns(
-        complement_expr("effect_allele").alias("effect_allele_FLIP"),
-        complement_expr("other_allele").alias("other_allele_FLIP"),
+    if not target.get_column("vidx").equals(pl.Series("vidx", range(target.height), dtype=pl.UInt32)):
+        raise ValueError("target vidx must be the row index of the target table")
+    accessions = scores.get_column("accession").unique(maintain_order=True).to_list()
+    # Integer keys (_rid: scoring row, _acc: score) keep the joins and group steps cheap; only the
+    # columns matching needs travel through them, the rest is gathered back by index.
+    rows = scores.with_row_index("_rid").with_columns(
+        pl.col("accession")
+        .replace_strict({a: i for i, a in enumerate(accessions)}, return_dtype=pl.UInt32)
+        .alias("_acc")
     )
-    scorable = rows.filter(pl.col("unscorable").is_null())
-    tgt = target
-    if "source" not in tgt.columns:
-        tgt = tgt.with_columns(pl.lit("target").alias("source"))
-    tgt = tgt.select(
+    scorable = rows.filter(pl.col("unscorable").is_null()).select(
+        "_rid", "_acc", "row_nr", "chr_name", "chr_position", "effect_allele", "other_allele"
+    )
+    # Strand flips are tested on the (smaller) target side: flip(ea) == REF ⇔ ea == flip(REF).
+    tgt = target.select(
         pl.col("vidx"),
         pl.col("chrom").alias("chr_name"),
         pl.col("pos").alias("chr_position"),
-        pl.col("id").alias("ID"),
         pl.col("ref").alias("REF"),
         pl.col("alt").alias("ALT"),
+        complement_expr("ref").alias("REF_FLIP"),
+        complement_expr("alt").alias("ALT_FLIP"),
         "is_multiallelic",
-        "source",
     )
-    pairs = scorable.join(tgt, on=["chr_name", "chr_position"], how="inner")
-    ea, oa, eaf, oaf = (
-        pl.col(c) for c in ("effect_allele", "other_allele", "effect_allele_FLIP", "other_allele_FLIP")
+    chroms = (
+        scorable.get_column("chr_name").unique().to_list() + tgt.get_column("chr_name").unique().to_list()
     )
-    ref, alt = pl.col("REF"), pl.col("ALT")
+    codes = {c: i for i, c in enumerate(dict.fromkeys(chroms))}
+    pairs = scorable.with_columns(_position_key(codes)).join(
+        tgt.with_columns(_position_key(codes)).drop("chr_name", "chr_position"), on="_key", how="inner"
+    )
+    ea, oa = pl.col("effect_allele"), pl.col("other_allele")
+    ref, alt, reff, altf = pl.col("REF"), pl.col("ALT"), pl.col("REF_FLIP"), pl.col("ALT_FLIP")
     has_oa = oa.is_not_null()
-    conditions = {
-        "refalt": has_oa & (ea == ref) & (oa == alt),
-        "altref": has_oa & (ea == alt) & (oa == ref),
-        "refalt_flip": has_oa & (eaf == ref) & (oaf == alt),
-        "altref_flip": has_oa & (eaf == alt) & (oaf == ref),
-        "no_oa_ref": ~has_oa & (ea == ref),
-        "no_oa_alt": ~has_oa & (ea == alt),
-        "no_oa_ref_flip": ~has_oa & (eaf == ref),
-        "no_oa_alt_flip": ~has_oa & (eaf == alt),
-    }
-    cand = pl.concat(
-        [
-            pairs.filter(cond.fill_null(False)).with_columns(
-                pl.lit(mt).alias("match_type"),
-                (eaf if mt.endswith("_flip") else ea).alias("matched_effect_allele"),
-                pl.lit(_PRIORITY[mt], dtype=pl.Int8).alias("_priority"),
-            )
-            for mt, cond in conditions.items()
-        ],
-        how="vertical",
+    conditions = [
+        has_oa & (ea == ref) & (oa == alt),  # refalt
+        has_oa & (ea == alt) & (oa == ref),  # altref
+        has_oa & (ea == reff) & (oa == altf),  # refalt_flip
+        has_oa & (ea == altf) & (oa == reff),  # altref_flip
+        ~has_oa & (ea == ref),  # no_oa_ref
+        ~has_oa & (ea == alt),  # no_oa_alt
+        ~has_oa & (ea == reff),  # no_oa_ref_flip
+        ~has_oa & (ea == altf),  # no_oa_alt_flip
+    ]
+    # Every orientation a pair fits is a candidate (an A/T row fits refalt and altref_flip). Most
+    # pairs fit one orientation: take the first, then add the rare extra ones.
+    flags = [f"_c{k}" for k in range(len(conditions))]
+    pairs = pairs.with_columns(
+        *[c.fill_null(False).alias(f) for c, f in zip(conditions, flags, strict=True)]
+    ).with_columns(pl.sum_horizontal([pl.col(f).cast(pl.UInt8) for f in flags]).alias("_n"))
+    pairs = pairs.filter(pl.col("_n") > 0)
+    first = pl.lit(None, dtype=pl.Int8)
+    for k in reversed(range(len(flags))):
+        first = pl.when(pl.col(flags[k])).then(pl.lit(k, dtype=pl.Int8)).otherwise(first)
+    pairs = pairs.with_columns(first.alias("_priority"))
+    multi = pairs.filter(pl.col("_n") > 1)
+    extra = [
+        multi.filter(pl.col(flags[k]) & (pl.col("_priority") != k)).with_columns(
+            pl.lit(k, dtype=pl.Int8).alias("_priority")
+        )
+        for k in range(len(flags))
+    ]
+    effect_is_alt = pl.col("_priority").is_in([1, 3, 5, 7])
+    cand = (
+        pl.concat([pairs, *extra])
+        .drop(*flags, "_n", "_key")
+        .with_columns(
+            pl.col("_priority")
+            .replace_strict(dict(enumerate(MATCH_TYPES)), return_dtype=pl.String)
+            .alias("match_type"),
+            # the effect allele in target orientation is ALT for *alt* types, REF for *ref* types
+            pl.when(effect_is_alt).then(alt).otherwise(ref).alias("matched_effect_allele"),
+            effect_is_alt.alias("effect_is_alt"),
+        )
+        .sort(["_rid", "_priority", "vidx"])
+        .with_row_index("_order")
     )
-    cand = cand.sort(["accession", "row_nr", "_priority", "vidx"]).with_row_index("_order")
     cand = _label(cand, opt)
-    log = _with_unmatched(rows, cand)
-    matched = cand.filter(pl.col("match_status") == "matched").with_columns(
-        pl.col("match_type").is_in(list(EFFECT_IS_ALT)).alias("effect_is_alt")
+    has_cand = np.zeros(rows.height, dtype=bool)
+    has_cand[cand.get_column("_rid").to_numpy()] = True
+    unmatched = rows.filter(pl.Series(~has_cand)).with_columns(
+        pl.lit("unmatched").alias("match_status"),
+        pl.coalesce(pl.col("unscorable"), pl.lit("no_candidate")).alias("label"),
     )
-    summaries = _summaries(log, opt)
+    summaries = _summaries(cand, unmatched, opt, accessions)
     passed = [s.accession for s in summaries if s.passed]
-    matched = matched.with_columns(pl.col("accession").is_in(passed).alias("score_passed"))
+    matched = cand.filter(pl.col("match_status") == "matched")
+    weights = ["accession", "effect_type", "effect_weight", "dosage_0_weight", "dosage_1_weight",
+               "dosage_2_weight", "allelefrequency_effect"]  # fmt: skip
+    target_extra = target.select(
+        pl.col("id").alias("ID"),
+        (pl.col("source") if "source" in target.columns else pl.lit("target")).alias("source"),
+    )
+    matched = pl.concat(
+        [
+            matched,
+            rows.select(weights)[matched.get_column("_rid")],
+            target_extra[matched.get_column("vidx")],
+        ],
+        how="horizontal",
+    ).with_columns(pl.col("accession").is_in(passed).alias("score_passed"))
     keep = [
         "accession", "row_nr", "vidx", "chr_name", "chr_position", "effect_allele", "other_allele",
         "REF", "ALT", "ID", "source", "match_type", "matched_effect_allele", "effect_is_alt",
         "effect_type", "effect_weight", "dosage_0_weight", "dosage_1_weight", "dosage_2_weight",
         "allelefrequency_effect", "score_passed",
     ]  # fmt: skip
-    return MatchResult(log=log, matched=matched.select(keep), summaries=summaries)
+    return MatchResult(
+        candidates=cand.drop("REF_FLIP", "ALT_FLIP"),
+        unmatched=unmatched,
+        matched=matched.select(keep),
+        summaries=summaries,
+        rows=rows,
+        target_extra=target_extra,
+    )
 
 
 def _label(df: pl.DataFrame, opt: MatchOptions) -> pl.DataFrame:
-    """pgscatalog-match's labelling, step by step (best match, duplicates, exclusions, status)."""
-    group = ["accession", "row_nr"]
-    df = df.with_columns((pl.col("_priority") == pl.col("_priority").min().over(group)).alias("best_match"))
-    # Several best candidates of one row (e.g. a no-OA row at a split multi-allelic site): keep the first.
+    """pgscatalog-match's labelling (best match, duplicates, exclusions, status).
+
+    `df` is sorted by scoring row (`_rid`), match priority, target row, so each row's candidates
+    are contiguous with the best first: group-wise steps use neighbours instead of windows.
+    """
+    rid = pl.col("_rid")
+    starts = rid != rid.shift(1)
+    same_prev = (rid == rid.shift(1)).fill_null(False)
+    same_next = (rid == rid.shift(-1)).fill_null(False)
     df = df.with_columns(
-        ((pl.len().over([*group, "best_match"]) > 1) & pl.col("best_match")).alias("duplicate_best_match")
-    ).with_columns(
-        pl.when(
-            pl.col("best_match")
-            & pl.col("duplicate_best_match")
-            & (pl.col("_order") > pl.col("_order").min().over(group))
-        )
-        .then(False)
-        .otherwise(pl.col("best_match"))
-        .alias("best_match")
+        (
+            pl.col("_priority") == pl.when(starts.fill_null(True)).then(pl.col("_priority")).forward_fill()
+        ).alias("_best"),
+        starts.fill_null(True).alias("_first"),
+    )
+    best = pl.col("_best")
+    # Several equally good candidates of one row (e.g. a no-OA row at a split multi-allelic site):
+    # all are flagged, the first stays best.
+    df = df.with_columns(
+        (best & ((same_prev & best.shift(1)) | (same_next & best.shift(-1))).fill_null(False)).alias(
+            "duplicate_best_match"
+        ),
+        (best & pl.col("_first")).alias("best_match"),
     )
     # Several rows of one score best-matching the same target variant.
     df = df.with_columns(
         (
-            (pl.len().over(["accession", "vidx", "best_match", "duplicate_best_match"]) > 1)
-            & pl.col("best_match")
+            pl.col("best_match")
+            & pl.when(pl.col("best_match"))
+            .then(pl.struct("_acc", "vidx", "duplicate_best_match"))
+            .is_duplicated()
         ).alias("duplicate_ID")
     )
     if opt.keep_first_match:
         excl_dup = pl.col("duplicate_ID") & (
-            pl.col("row_nr") != pl.col("row_nr").min().over(["accession", "vidx", "duplicate_ID"])
+            pl.col("row_nr") != pl.col("row_nr").min().over(["_acc", "vidx", "duplicate_ID"])
         )
     else:
         excl_dup = pl.col("duplicate_ID")
-    ref_flip = complement_expr("REF")
     df = df.with_columns(
         excl_dup.alias("_excl_dup"),
-        (ref_flip == pl.col("ALT")).fill_null(False).alias("ambiguous"),
-        pl.col("match_type").str.ends_with("_flip").alias("match_flipped"),
+        (pl.col("REF_FLIP") == pl.col("ALT")).fill_null(False).alias("ambiguous"),
+        pl.col("_priority").is_in([2, 3, 6, 7]).alias("match_flipped"),
     )
     reasons = [
         (pl.col("_excl_dup"), "duplicate_ID"),
@@ -210,16 +305,13 @@ def _label(df: pl.DataFrame, opt: MatchOptions) -> pl.DataFrame:
         (pl.col("is_multiallelic") & pl.lit(not opt.keep_multiallelic), "is_multiallelic"),
         (pl.col("match_flipped") & pl.lit(opt.ignore_strand_flips), "match_flipped"),
     ]
+    first_reason = pl.lit(None, dtype=pl.String)
+    for cond, name in reversed(reasons):
+        first_reason = pl.when(cond).then(pl.lit(name)).otherwise(first_reason)
     df = df.with_columns(
         pl.any_horizontal([c for c, _ in reasons]).alias("exclude"),
-        pl.concat_str(
-            [pl.when(c).then(pl.lit(name)) for c, name in reasons], separator=",", ignore_nulls=True
-        ).alias("exclude_reason"),
+        first_reason.alias("exclude_reason"),
     ).with_columns(
-        pl.when(pl.col("exclude_reason") == "")
-        .then(None)
-        .otherwise(pl.col("exclude_reason"))
-        .alias("exclude_reason"),
         pl.when(~pl.col("best_match"))
         .then(pl.lit("not_best"))
         .when(pl.col("exclude"))
@@ -227,7 +319,7 @@ def _label(df: pl.DataFrame, opt: MatchOptions) -> pl.DataFrame:
         .otherwise(pl.lit("matched"))
         .alias("match_status"),
     )
-    return df.drop("_excl_dup", "_priority")
+    return df.drop("_excl_dup", "_best", "_first")
 
 
 LOG_COLUMNS = [
@@ -238,65 +330,70 @@ LOG_COLUMNS = [
 ]  # fmt: skip
 
 
-def _with_unmatched(rows: pl.DataFrame, cand: pl.DataFrame) -> pl.DataFrame:
-    """The match log: every candidate, plus one `unmatched` row per scoring row without any."""
-    have = cand.select("accession", "row_nr").unique()
-    unmatched = rows.join(have, on=["accession", "row_nr"], how="anti").with_columns(
-        pl.lit("unmatched").alias("match_status"),
-        pl.coalesce(pl.col("unscorable"), pl.lit("no_candidate")).alias("label"),
-    )
-    cand = cand.with_columns(
+def _summaries(
+    cand: pl.DataFrame, unmatched: pl.DataFrame, opt: MatchOptions, accessions: list[str]
+) -> list[ScoreMatchSummary]:
+    # One final status per scoring row: its best candidate's (matched / excluded), or unmatched.
+    best = cand.filter(pl.col("best_match")).select(
+        pl.col("_acc").replace_strict(dict(enumerate(accessions)), return_dtype=pl.String).alias("accession"),
+        "match_status",
         pl.when(pl.col("match_status") == "excluded")
-        .then(pl.col("exclude_reason").str.split(",").list.first())
+        .then(pl.col("exclude_reason"))
         .otherwise(pl.col("match_type"))
-        .alias("label")
+        .alias("label"),
     )
-    log = pl.concat([cand, unmatched], how="diagonal_relaxed")
-    return log.select([c for c in LOG_COLUMNS if c in log.columns]).sort(
-        ["accession", "row_nr", "match_status"], maintain_order=True
+    counts = (
+        pl.concat([best, unmatched.select("accession", "match_status", "label")])
+        .group_by("accession", "match_status", "label")
+        .len()
+        .sort("len", "label", descending=[True, False])
     )
-
-
-def _summaries(log: pl.DataFrame, opt: MatchOptions) -> list[ScoreMatchSummary]:
-    # One final status per scoring row: its best candidate's, or unmatched.
-    per_row = log.filter(pl.col("match_status") != "not_best").unique(["accession", "row_nr"], keep="first")
+    table: dict[str, dict[str, dict[str, int]]] = {
+        a: {"matched": {}, "excluded": {}, "unmatched": {}} for a in accessions
+    }
+    for acc, status, label, n in counts.iter_rows():
+        table[acc][status][label] = int(n)
     out = []
-    for (acc,), frame in per_row.group_by("accession", maintain_order=True):
-        n = frame.height
-        counts = {
-            st: dict(
-                frame.filter(pl.col("match_status") == st)
-                .get_column("label")
-                .value_counts(sort=True)
-                .iter_rows()
-            )
-            for st in ("matched", "excluded", "unmatched")
-        }
-        n_matched = sum(counts["matched"].values())
+    for acc in accessions:
+        c = table[acc]
+        n_matched = sum(c["matched"].values())
+        n_excluded = sum(c["excluded"].values())
+        n_unmatched = sum(c["unmatched"].values())
+        n = n_matched + n_excluded + n_unmatched
         overlap = n_matched / n if n else 0.0
         passed = n_matched > 0 and overlap >= opt.min_overlap
         reason = None
         if not passed:
-            if n_matched == 0:
-                reason = "no variant matched"
-            else:
-                reason = f"overlap {overlap:.4f} is below the minimum {opt.min_overlap}"
-            unscorable = {k: v for k, v in counts["unmatched"].items() if k != "no_candidate"}
+            reason = (
+                "no variant matched"
+                if n_matched == 0
+                else f"overlap {overlap:.4f} is below the minimum {opt.min_overlap}"
+            )
+            unscorable = {k: v for k, v in c["unmatched"].items() if k != "no_candidate"}
             if unscorable:
-                reason += " (" + ", ".join(f"{v} rows {k}" for k, v in unscorable.items()) + ")"
+                reason += (
+                    " (" + ", ".join(f"{v} rows {_EXPLAIN.get(k, k)}" for k, v in unscorable.items()) + ")"
+                )
         out.append(
             ScoreMatchSummary(
-                accession=str(acc),
+                accession=acc,
                 n_variants=n,
                 n_matched=n_matched,
-                n_excluded=sum(counts["excluded"].values()),
-                n_unmatched=sum(counts["unmatched"].values()),
+                n_excluded=n_excluded,
+                n_unmatched=n_unmatched,
                 overlap=overlap,
                 passed=passed,
-                by_match_type={str(k): int(v) for k, v in counts["matched"].items()},
-                excluded_by={str(k): int(v) for k, v in counts["excluded"].items()},
-                unmatched_by={str(k): int(v) for k, v in counts["unmatched"].items()},
+                by_match_type=c["matched"],
+                excluded_by=c["excluded"],
+                unmatched_by=c["unmatched"],
                 reason=reason,
             )
         )
     return out
+
+
+_EXPLAIN = {
+    "no_position": "no_position (rsID only: use the harmonised scoring file)",
+    "no_harmonised_position": "no_harmonised_position (harmonisation failed)",
+    "named_allele": "named_allele (HLA/APOE alleles are not SNP genotypes)",
+}

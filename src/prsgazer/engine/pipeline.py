@@ -25,11 +25,10 @@ from prsgazer.engine.absent import (
 )
 from prsgazer.engine.build import BuildEvidence, check_build, resolve_target_build
 from prsgazer.engine.freq import frequencies_for, read_frequencies
-from prsgazer.engine.genotypes import open_genotypes
+from prsgazer.engine.genotypes import QualityFilters, open_genotypes
 from prsgazer.engine.match import MatchOptions, MatchResult, match_variants
 from prsgazer.engine.score import ScoreOptions, plan_weights, score_chunks, score_table
 from prsgazer.engine.scorefile import ScoreCounts, ScoringFile, read_scorefile
-from prsgazer.engine.vcf import QualityFilters
 from prsgazer.errors import InputError
 
 #: Columns of OUT.tsv, in order.
@@ -118,11 +117,15 @@ def run_scoring(
     warnings: list[str] = []
     try:
         build = resolve_target_build(source.build, opt.build, Path(genotypes))
+        by_warning: dict[str, list[str]] = {}
         for sf in files:
             for acc in sf.accessions:
                 w = check_build(build, Path(genotypes), sf.build, sf.path, acc)
-                if w:
-                    warnings.append(w)
+                if w:  # one warning per distinct text, naming every score it concerns
+                    by_warning.setdefault(w.split(": ", 1)[1], []).append(acc)
+        for text, accs in by_warning.items():
+            shown = ", ".join(accs[:5]) + (f" and {len(accs) - 5} more" if len(accs) > 5 else "")
+            warnings.append(f"{shown}: {text}")
         coverage, how = decide_coverage(source, opt.coverage)
         reference = load_reference(opt.reference, opt.cache_dir) if opt.reference else None
         try:

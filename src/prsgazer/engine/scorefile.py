@@ -22,7 +22,6 @@ from enum import StrEnum
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from prsgazer.engine.header import ScoringFileHeader, parse_header_lines
@@ -159,13 +158,13 @@ def _cache_path(cache_dir: Path | None, cid: str) -> Path | None:
 
 def _read_cache(cached: Path, source: Path, cid: str) -> ScoringFile | None:
     try:
-        meta = pq.read_schema(cached).metadata or {}
-        if meta.get(b"prsgazer.parser_version", b"").decode() != PARSER_VERSION:
+        meta = pl.read_parquet_metadata(cached)
+        if meta.get("prsgazer.parser_version") != PARSER_VERSION:
             return None
-        header = ScoringFileHeader.model_validate_json(meta[b"prsgazer.header"])
-        harmonised = meta[b"prsgazer.harmonised"] == b"true"
+        header = ScoringFileHeader.model_validate_json(meta["prsgazer.header"])
+        harmonised = meta["prsgazer.harmonised"] == "true"
         frame = pl.read_parquet(cached)
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, pl.exceptions.PolarsError):
         return None  # a damaged cache entry is re-created, never trusted
     if frame.schema != pl.Schema(SCHEMA):
         return None
@@ -174,20 +173,18 @@ def _read_cache(cached: Path, source: Path, cid: str) -> ScoringFile | None:
 
 def _write_cache(target: Path, sf: ScoringFile) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    table = sf.variants.to_arrow()
     meta = {
-        b"prsgazer.parser_version": PARSER_VERSION.encode(),
-        b"prsgazer.header": sf.header.model_dump_json().encode(),
-        b"prsgazer.harmonised": b"true" if sf.harmonised else b"false",
-        b"prsgazer.source_name": sf.path.name.encode(),
+        "prsgazer.parser_version": PARSER_VERSION,
+        "prsgazer.header": sf.header.model_dump_json(),
+        "prsgazer.harmonised": "true" if sf.harmonised else "false",
+        "prsgazer.source_name": sf.path.name,
     }
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".parquet")
     os.close(fd)
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        sf.variants.write_parquet(tmp, compression="zstd", metadata=meta)
         os.replace(tmp, target)
-    except OSError:
+    except (OSError, pl.exceptions.PolarsError):
         Path(tmp).unlink(missing_ok=True)  # the cache is an optimisation: never fail a read for it
 
 

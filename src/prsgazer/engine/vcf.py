@@ -12,7 +12,6 @@ DP and GQ) turn failing calls into missing calls, never into absent sites. gVCF 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -30,28 +29,13 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from prsgazer.engine.build import BuildEvidence, detect_build
-from prsgazer.engine.genotypes import MISSING, chrom_expr
+from prsgazer.engine.genotypes import MISSING, QualityFilters, chrom_expr
 from prsgazer.errors import InputError
 
 NORMALISER_VERSION = "1"
 _FIXED = ["CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT"]
 _REAL_ALLELE = r"^[ACGTN]+$"
 _SYMBOLIC = r"^(<.*>|\*|\.)$|[\[\]]"
-
-
-class QualityFilters(BaseModel):
-    """Which calls to trust. A failing record or call becomes a missing call (not an absent site)."""
-
-    filter_pass: list[str] | None = Field(
-        default_factory=lambda: ["PASS", "."],
-        description="Accepted FILTER values; None accepts any.",
-    )
-    min_qual: float | None = None
-    min_dp: int | None = None
-    min_gq: int | None = None
-
-    def key(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
 
 
 class VcfSummary(BaseModel):
