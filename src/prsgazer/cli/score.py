@@ -179,6 +179,8 @@ def score(
 
 
 def _print_summary(run: object) -> None:
+    from rich.markup import escape
+
     from prsgazer.cli import err
     from prsgazer.engine.pipeline import ScoreRun
 
@@ -204,4 +206,5 @@ def _print_summary(run: object) -> None:
             parts.append(s.reason)
         err.print("; ".join(parts), highlight=False)
     for w in run.warnings:
-        err.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+        err.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False)
+    err.print("timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in run.timings.items()), highlight=False)

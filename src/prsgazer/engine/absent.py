@@ -293,7 +293,7 @@ def fill_absent_sites(
         report.n_not_covered = int((~hits.get_column("inside")).sum())
         inside = hits.filter(pl.col("inside"))
         block_gt = (
-            np.stack([np.frombuffer(b, dtype=np.int8) for b in inside.get_column("gt").to_list()])
+            inside.get_column("gt").to_numpy().reshape(inside.height, n)
             if inside.height
             else np.zeros((0, n), dtype=np.int8)
         )

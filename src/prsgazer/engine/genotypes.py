@@ -332,37 +332,32 @@ class PgenSource(GenotypeSource):
 
 
 class ParquetSource(GenotypeSource):
-    """Genotypes normalised to parquet: variant columns + `gt` (binary, one int8 per sample)."""
+    """Genotypes normalised to parquet: variant columns + `gt` (fixed-size list of int8 per row)."""
 
     kind = "parquet"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.source_path = self.path
-        import pyarrow.parquet as pq  # only VCF-derived genotypes need pyarrow
-
-        pf = pq.ParquetFile(self.path)
-        meta = pf.metadata.metadata or {}
-        info = json.loads(meta.get(b"prsgazer.genotypes", b"{}"))
+        try:
+            meta = pl.read_parquet_metadata(self.path)
+            info = json.loads(meta.get("prsgazer.genotypes", "{}"))
+            frame = pl.read_parquet(self.path)
+        except (OSError, pl.exceptions.PolarsError, ValueError) as exc:
+            raise InputError(f"not a prsgazer genotype parquet ({exc})", file=self.path) from exc
         self.info = info
+        samples = info.get("samples", [])
         self.samples = pl.DataFrame(
-            {"sample_id": info.get("samples", []), "founder": [True] * len(info.get("samples", []))},
+            {"sample_id": samples, "founder": [True] * len(samples)},
             schema={"sample_id": pl.String, "founder": pl.Boolean},
         )
         self.build = BuildEvidence.model_validate(info.get("build", {}))
-        table = pf.read()
-        self._gt = table.column("gt").combine_chunks()
-        self.variants = pl.from_arrow(table.drop(["gt"])).select(list(VARIANT_SCHEMA))  # type: ignore[union-attr]
-        n = self.n_samples
-        buffers = self._gt.buffers()
-        if len(self._gt) and buffers[2] is not None:
-            offsets = np.frombuffer(buffers[1], dtype=np.int64)
-            start = int(offsets[self._gt.offset])
-            self._matrix = np.frombuffer(buffers[2], dtype=np.int8)[
-                start : start + len(self._gt) * n
-            ].reshape(-1, n)
-        else:
-            self._matrix = np.empty((0, n), dtype=np.int8)
+        self.variants = frame.select(list(VARIANT_SCHEMA))
+        self._matrix = (
+            frame.get_column("gt").to_numpy().reshape(frame.height, len(samples))
+            if frame.height
+            else np.empty((0, len(samples)), dtype=np.int8)
+        )
         blocks_path = self.path.with_suffix(".blocks.parquet")
         self.blocks = pl.read_parquet(blocks_path) if blocks_path.exists() else None
 

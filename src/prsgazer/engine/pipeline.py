@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,7 @@ class ScoreRun(BaseModel):
     imputation: str
     warnings: list[str] = Field(default_factory=list)
     table: pl.DataFrame
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step.")
 
     @property
     def all_failed(self) -> bool:
@@ -112,8 +114,11 @@ def run_scoring(
     opt = options or RunOptions()
     if not scorefiles:
         raise InputError("no scoring file given", field="--scorefile")
+    clock = _Clock()
     files, rows = read_scorefiles([Path(p) for p in scorefiles], opt.cache_dir)
+    clock.lap("read scoring files")
     source = open_genotypes(genotypes, cache_dir=opt.cache_dir, filters=opt.filters)
+    clock.lap("open genotypes")
     warnings: list[str] = []
     try:
         build = resolve_target_build(source.build, opt.build, Path(genotypes))
@@ -135,7 +140,9 @@ def run_scoring(
         finally:
             if isinstance(reference, FastaReference):
                 reference.close()
+        clock.lap("absent-site policy")
         match = match_variants(rows, target.variants, opt.match)
+        clock.lap("match")
         order = {
             a: i for i, a in enumerate(rows.get_column("accession").unique(maintain_order=True).to_list())
         }
@@ -148,7 +155,9 @@ def run_scoring(
         if opt.ref_freq is not None:
             ref_freq = frequencies_for(target.variants, read_frequencies(opt.ref_freq))
         plan = plan_weights(match.matched, passed)
+        clock.lap("plan")
         totals = score_chunks(target, plan, options=opt.score, ref_alt_freq=ref_freq)
+        clock.lap("score")
         scored = score_table(target, plan, totals)
         imputation = _describe_imputation(target.samples.get_column("founder").sum(), opt, ref_freq)
         table = _out_table(scored, match, target.samples.get_column("sample_id").to_list())
@@ -173,9 +182,21 @@ def run_scoring(
             imputation=imputation,
             warnings=warnings,
             table=table,
+            timings=clock.laps,
         )
     finally:
         source.close()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self.t, 3)
+        self.t = now
 
 
 def _describe_imputation(n_founders: int, opt: RunOptions, ref_freq: np.ndarray | None) -> str:

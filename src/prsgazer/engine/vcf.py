@@ -6,7 +6,8 @@ number), haploid calls count as homozygous and half-calls (`./1`) as missing (pl
 `--vcf-half-call missing`), `chr` prefixes are dropped. Quality filters (FILTER set, QUAL, per-call
 DP and GQ) turn failing calls into missing calls, never into absent sites. gVCF reference blocks
 (`END=`, `<NON_REF>`/`<*>`-only ALT, or ALT `.`) go to a `.blocks.parquet` companion
-(chrom, start, end, gt) used by the absent-site policy.
+(chrom, start, end, gt) used by the absent-site policy. Calls are stored as a fixed-size list of
+int8 per row (`gt`, ALT count or -9), which polars reads back as an (n_variants, n_samples) array.
 """
 
 from __future__ import annotations
@@ -180,11 +181,16 @@ def normalize_vcf(
             ("alt", pa.large_string()),
             ("allele_idx", pa.int8()),
             ("is_multiallelic", pa.bool_()),
-            ("gt", pa.large_binary()),
+            ("gt", pa.list_(pa.int8(), n)),
         ]
     )
     block_schema = pa.schema(
-        [("chrom", pa.large_string()), ("start", pa.int64()), ("end", pa.int64()), ("gt", pa.large_binary())]
+        [
+            ("chrom", pa.large_string()),
+            ("start", pa.int64()),
+            ("end", pa.int64()),
+            ("gt", pa.list_(pa.int8(), n)),
+        ]
     )
     # A smaller chunk for wide VCFs keeps the per-chunk cell count (and memory) bounded.
     chunk = max(1 << 20, min(chunk_bytes, (chunk_bytes * 4) // max(n, 1)))
@@ -503,8 +509,6 @@ def _process(
 
 
 def _binary(matrix: np.ndarray) -> pa.Array:
-    """(rows, n) int8 → large_binary array with one n-byte value per row (zero-copy)."""
-    rows, n = matrix.shape
+    """(rows, n) int8 → fixed-size-list<int8>[n] array, one list of calls per row (zero-copy)."""
     data = np.ascontiguousarray(matrix, dtype=np.int8)
-    offsets = np.arange(0, (rows + 1) * n, n, dtype=np.int64) if n else np.zeros(rows + 1, dtype=np.int64)
-    return pa.Array.from_buffers(pa.large_binary(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return pa.FixedSizeListArray.from_arrays(pa.array(data.reshape(-1)), matrix.shape[1])
