@@ -34,13 +34,16 @@ def vcf(tmp_path: Path, body: str, samples: tuple[str, ...] = ("A", "B", "C"), n
 
 
 def rows(src: ParquetSource) -> list[tuple]:
+    """(chrom, pos, ref, alt, allele_idx, is_multiallelic, calls) by position (split multi-allelic
+    records may come after the others in the file)."""
     g = src.read(np.arange(src.variants.height))
-    return [
+    out = [
         (*r, tuple(int(x) for x in g[i]))
         for i, r in enumerate(
             src.variants.select("chrom", "pos", "ref", "alt", "allele_idx", "is_multiallelic").rows()
         )
     ]
+    return sorted(out, key=lambda r: (r[1], r[4]))
 
 
 def test_vcf_calls_multiallelic_phased_haploid_missing(tmp_path: Path) -> None:
@@ -262,3 +265,18 @@ def test_build_mismatch_is_an_error(tmp_path: Path) -> None:
     assert "GRCh38" in text and "GRCh37" in text and "PGS1_hmPOS_GRCh38" in text
     assert check_build(ev, tmp_path / "g.vcf", "GRCh38", tmp_path / "s.txt", "PGS1") is None
     assert "unknown" in (check_build(BuildEvidence(), tmp_path / "g", "GRCh37", tmp_path / "s", "PGS1") or "")
+
+
+@pytest.mark.parametrize(
+    "text", [b"", b"a\n", b"abc", b"l1\nline two\n" * 9 + b"x" * 50 + b"\nend", b"x" * 100 + b"\n"]
+)
+@pytest.mark.parametrize(("size", "piece"), [(20, 7), (5, 3), (1000, 64)])
+def test_chunks_are_whole_lines(text: bytes, size: int, piece: int, tmp_path: Path) -> None:
+    import io
+
+    from prsgazer.engine.vcf import _chunks
+
+    out = list(_chunks(io.BytesIO(text), tmp_path, size, piece))
+    assert all(c.endswith(b"\n") for c in out)
+    expected = text if not text or text.endswith(b"\n") else text + b"\n"
+    assert b"".join(out) == expected
