@@ -227,3 +227,19 @@ def test_duplicated_fixture_effect_alleles(shared_data: Path) -> None:
         ("test", "C", True),
         ("test2", "T", False),
     ]
+
+
+def test_duplicate_rows_of_one_score_interleaved_with_another() -> None:
+    """A score's rows need not be contiguous (normalised multi-score files): duplicates still found."""
+    t = target([("1", 10, "T", "C"), ("1", 20, "A", "G")])
+    s = scores(
+        [
+            ("P", "1", 10, "C", "T"),
+            ("Q", "1", 20, "A", "G"),
+            ("P", "1", 10, "T", "C"),
+            ("Q", "1", 10, "T", "C"),
+        ]
+    )
+    res = match_variants(s, t, MatchOptions(min_overlap=0))
+    assert res.summary("P").excluded_by == {"duplicate_ID": 2}
+    assert res.summary("Q").n_matched == 2

@@ -246,3 +246,28 @@ def test_normalised_multi_score_file_keeps_row_numbers(tmp_path: Path) -> None:
         ("A2", 0, "recessive"),
     ]
     assert isinstance(sf.variants, pl.DataFrame)
+
+
+def test_batch_reader_uses_the_cache_and_keeps_order(shared_data: Path, tmp_path: Path) -> None:
+    from prsgazer.engine.scorefile import read_scorefiles
+
+    names = [
+        "PGS001229_22.txt",
+        "good_match_scorefile.txt",
+        "custom_no_oa.txt",
+        "PGS000001_hmPOS_GRCh38.txt.gz",
+    ]
+    paths = [shared_data / "scorefiles" / n for n in names]
+    cache = tmp_path / "cache"
+    files1, frame1 = read_scorefiles(paths, cache_dir=cache)
+    assert len(list((cache / "scorefiles").glob("*.parquet"))) == 4
+    files2, frame2 = read_scorefiles(paths, cache_dir=cache)
+    assert frame1.equals(frame2)
+    assert (
+        [f.accessions for f in files1]
+        == [f.accessions for f in files2]
+        == [["PGS001229"], ["PGS000002", "PGS000001"], ["test2"], ["PGS000001"]]
+    )
+    for a, b in zip(files1, files2, strict=True):
+        assert a.variants.equals(b.variants) and a.header == b.header and a.cid == b.cid
+    assert frame1.height == 835 + 155 + 1 + 77

@@ -246,6 +246,51 @@ class ExtendedSource(GenotypeSource):
         self.base.close()
 
 
+def absent_positions(scores: pl.DataFrame, variants: pl.DataFrame) -> pl.DataFrame:
+    """Distinct (chrom, pos) of scorable rows that no target row has, via sorted integer keys
+    (chromosome code · 2³³ + position) and a merge anti-join."""
+    scorable = scores.filter(pl.col("unscorable").is_null())
+    chroms = list(
+        dict.fromkeys(
+            variants.get_column("chrom").unique(maintain_order=True).to_list()
+            + scorable.get_column("chr_name").unique(maintain_order=True).to_list()
+        )
+    )
+    enum = pl.Enum(chroms)
+
+    def key(chrom: str, pos: str) -> pl.Expr:
+        return (pl.col(chrom).cast(enum).to_physical().cast(pl.Int64) * (1 << 33) + pl.col(pos)).alias("_key")
+
+    wanted = scorable.select(key("chr_name", "chr_position")).unique().sort("_key")
+    present = variants.select(key("chrom", "pos"))
+    if not present.get_column("_key").is_sorted():
+        present = present.sort("_key")
+    gone = wanted.with_columns(pl.col("_key").set_sorted()).join(
+        present.with_columns(pl.col("_key").set_sorted()), on="_key", how="anti"
+    )
+    k = gone.get_column("_key")
+    return pl.DataFrame(
+        {
+            "chrom": pl.Series(chroms, dtype=pl.String).gather(k // (1 << 33)),
+            "pos": (k % (1 << 33)).cast(pl.Int64),
+        }
+    )
+
+
+def count_absent(report: AbsentSiteReport, unmatched: pl.DataFrame) -> AbsentSiteReport:
+    """Fill the report's counts from the matcher's unmatched rows (`position_absent`) when
+    `fill_absent_sites` did not look at absent positions itself."""
+    if report.n_absent_positions or report.n_homref_resolved or report.n_not_covered:
+        return report
+    gone = unmatched.filter(pl.col("position_absent")).select("chr_name", "chr_position").unique().height
+    out = report.model_copy(update={"n_absent_positions": gone})
+    if report.coverage is Coverage.WGS:
+        out.n_homref_unresolved = gone
+    elif report.coverage is Coverage.GVCF:
+        out.n_not_covered = gone
+    return out
+
+
 def fill_absent_sites(
     source: GenotypeSource,
     scores: pl.DataFrame,
@@ -255,17 +300,20 @@ def fill_absent_sites(
     reference_name: str | None = None,
 ) -> tuple[GenotypeSource, AbsentSiteReport]:
     """Apply the absent-site policy: returns the source to match against and the report."""
-    if coverage is Coverage.GENOTYPED:
-        # absent = not assayed: those rows are simply unmatched (no_candidate) in the match summary
-        return source, AbsentSiteReport(coverage=coverage, how=how, absent_means="not_assayed")
-    positions = (
-        scores.filter(pl.col("unscorable").is_null())
-        .select(pl.col("chr_name").alias("chrom"), pl.col("chr_position").alias("pos"))
-        .unique()
-    )
-    present = source.variants.select("chrom", "pos").unique()
-    absent = positions.join(present, on=["chrom", "pos"], how="anti")
     blocks = getattr(source, "blocks", None)
+    means = {
+        Coverage.GENOTYPED: "not_assayed",
+        Coverage.GVCF: "hom_ref_in_reference_blocks",
+        Coverage.WGS: "hom_ref",
+    }
+    if coverage is Coverage.GENOTYPED or (
+        reference is None and (coverage is not Coverage.GVCF or blocks is None)
+    ):
+        # Nothing can be filled in: absent rows stay unmatched; `count_absent` reports them after matching.
+        return source, AbsentSiteReport(
+            coverage=coverage, how=how, absent_means=means.get(coverage, "unknown"), reference=reference_name
+        )
+    absent = absent_positions(scores, source.variants)
     if coverage in (Coverage.WES, Coverage.ARRAY, Coverage.UNKNOWN):
         return source, AbsentSiteReport(
             coverage=coverage, how=how, absent_means="unknown", n_absent_positions=absent.height

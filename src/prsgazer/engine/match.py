@@ -35,6 +35,9 @@ _PRIORITY = {t: i for i, t in enumerate(MATCH_TYPES)}
 EFFECT_IS_ALT = {"altref", "altref_flip", "no_oa_alt", "no_oa_alt_flip"}
 _MATCH_TYPE = pl.Enum(MATCH_TYPES)
 _STATUS = pl.Enum(["matched", "excluded", "not_best", "unmatched"])
+_REASONS = ["duplicate_ID", "is_ambiguous", "is_multiallelic", "match_flipped"]
+_REASON = pl.Enum(_REASONS)
+EFFECT_TYPES = ["additive", "dominant", "recessive", "genotypic"]
 
 
 class MatchOptions(BaseModel):
@@ -76,33 +79,43 @@ class MatchResult(BaseModel):
 
     candidates: pl.DataFrame
     unmatched: pl.DataFrame
-    matched: pl.DataFrame
+    weights: pl.DataFrame = Field(description="Matched rows, lean: what scoring needs (see WEIGHT_COLUMNS).")
     summaries: list[ScoreMatchSummary]
     rows: pl.DataFrame
     target_extra: pl.DataFrame
 
     @property
+    def matched(self) -> pl.DataFrame:
+        """Matched rows with their alleles and positions (MATCHED_COLUMNS), built on demand."""
+        passed = self.passed
+        cand = self.candidates.filter(pl.col("match_status") == "matched")
+        return (
+            _with_details(cand, self.rows, self.target_extra, columns=MATCHED_COLUMNS)
+            .with_columns(pl.col("accession").is_in(passed).alias("score_passed"))
+            .select(MATCHED_COLUMNS)
+        )
+
+    @property
     def log(self) -> pl.DataFrame:
         """One row per candidate (match_status matched / excluded / not_best) and per scoring row
         without any (unmatched, labelled no_candidate or with its unscorable reason)."""
-        cand = self.candidates
-        extra = [c for c in self.rows.columns if c not in cand.columns]
-        cand = pl.concat(
-            [
-                cand,
-                self.rows.select(extra)[cand.get_column("_rid")],
-                self.target_extra[cand.get_column("vidx")],
-            ],
-            how="horizontal",
-        ).with_columns(
+        cand = _with_details(self.candidates, self.rows, self.target_extra).with_columns(
             pl.when(pl.col("match_status") == "excluded")
-            .then(pl.col("exclude_reason"))
-            .otherwise(pl.col("match_type"))
-            .alias("label")
+            .then(pl.col("exclude_reason").cast(pl.String))
+            .otherwise(pl.col("match_type").cast(pl.String))
+            .alias("label"),
+            pl.col("match_status").cast(pl.String),
+            pl.col("match_type").cast(pl.String),
+            pl.col("exclude_reason").cast(pl.String),
+            pl.col("effect_type").cast(pl.String),
         )
-        log = pl.concat([cand, self.unmatched], how="diagonal_relaxed").sort(
-            ["_rid", "_order"], nulls_last=True
+        unmatched = self.unmatched.with_columns(
+            pl.col("accession").cast(pl.String), pl.col("effect_type").cast(pl.String)
         )
+        log = pl.concat(
+            [cand.with_columns(pl.col("accession").cast(pl.String)), unmatched], how="diagonal_relaxed"
+        )
+        log = log.sort(["_rid", "_order"], nulls_last=True)
         return log.select([c for c in LOG_COLUMNS if c in log.columns])
 
     def summary(self, accession: str) -> ScoreMatchSummary:
@@ -125,167 +138,221 @@ def complement_expr(col: str) -> pl.Expr:
     return pl.when(c.str.contains(r"^[ACGT]+$")).then(flipped).otherwise(c)
 
 
-def _position_key(chroms: dict[str, int]) -> pl.Expr:
-    """chromosome and position as one integer, for a single-key join."""
-    return (
-        pl.col("chr_name").replace_strict(chroms, return_dtype=pl.Int64) * (1 << 33) + pl.col("chr_position")
-    ).alias("_key")
-
-
 def match_variants(
     scores: pl.DataFrame, target: pl.DataFrame, options: MatchOptions | None = None
 ) -> MatchResult:
     """Match scoring rows (engine.scorefile SCHEMA, several accessions allowed, unscorable rows
     included and reported) against a target variant table (engine.genotypes VARIANT_SCHEMA, plus
-    an optional `source` column; `vidx` must be the row index)."""
+    an optional `source` column; `vidx` must be the row index).
+
+    Works on integer codes: positions as one key (chromosome code · 2³³ + position), alleles as
+    codes in a shared vocabulary (with a code → complement-code table for strand flips), a merge
+    join on sorted keys, and numpy comparisons; strings are gathered back only for the output.
+    """
     opt = options or MatchOptions()
-    if not target.get_column("vidx").equals(pl.Series("vidx", range(target.height), dtype=pl.UInt32)):
+    v = target.get_column("vidx").to_numpy()
+    if len(v) and (v[0] != 0 or not (np.diff(v.astype(np.int64)) == 1).all()):
         raise ValueError("target vidx must be the row index of the target table")
     accessions = scores.get_column("accession").unique(maintain_order=True).to_list()
-    # Integer keys (_rid: scoring row, _acc: score) keep the joins and group steps cheap; only the
-    # columns matching needs travel through them, the rest is gathered back by index.
-    rows = scores.with_row_index("_rid").with_columns(
-        pl.col("accession")
-        .replace_strict({a: i for i, a in enumerate(accessions)}, return_dtype=pl.UInt32)
-        .alias("_acc")
+    rows = (
+        scores.with_row_index("_rid")
+        .with_columns(
+            pl.col("accession").cast(pl.Enum(accessions)), pl.col("effect_type").cast(pl.Enum(EFFECT_TYPES))
+        )
+        .with_columns(pl.col("accession").to_physical().alias("_acc"))
     )
-    scorable = rows.filter(pl.col("unscorable").is_null()).select(
-        "_rid", "_acc", "row_nr", "chr_name", "chr_position", "effect_allele", "other_allele"
+    scorable = rows.filter(pl.col("unscorable").is_null())
+    chroms = list(
+        dict.fromkeys(
+            target.get_column("chrom").unique(maintain_order=True).to_list()
+            + scorable.get_column("chr_name").unique(maintain_order=True).to_list()
+        )
     )
-    chroms = (
-        scorable.get_column("chr_name").unique().to_list() + target.get_column("chrom").unique().to_list()
+    alleles = (
+        pl.concat(
+            [
+                scorable.get_column("effect_allele").unique(),
+                scorable.get_column("other_allele").unique(),
+                target.get_column("ref").unique(),
+                target.get_column("alt").unique(),
+            ]
+        )
+        .drop_nulls()
+        .unique()
     )
-    codes = {c: i for i, c in enumerate(dict.fromkeys(chroms))}
+    flipped = pl.DataFrame({"a": alleles}).select(complement_expr("a")).to_series()
+    vocab = pl.concat([alleles, flipped]).unique(maintain_order=True)
+    allele = pl.Enum(vocab.to_list())
+    comp = (
+        pl.DataFrame({"a": vocab})
+        .select(complement_expr("a").cast(allele).to_physical())
+        .to_series()
+        .to_numpy()
+    )
+    none = len(vocab)  # code of a missing other allele
+    comp = np.append(comp, none).astype(np.int64)
+
+    def key(chrom: str, pos: str) -> pl.Expr:
+        return (
+            pl.col(chrom).cast(pl.Enum(chroms)).to_physical().cast(pl.Int64) * (1 << 33) + pl.col(pos)
+        ).alias("_key")
+
     tgt = target.select(
-        pl.col("vidx"),
-        pl.col("chrom").alias("chr_name"),
-        pl.col("pos").alias("chr_position"),
-        pl.col("ref").alias("REF"),
-        pl.col("alt").alias("ALT"),
+        key("chrom", "pos"),
+        "vidx",
+        pl.col("ref").cast(allele).to_physical().alias("_ref"),
+        pl.col("alt").cast(allele).to_physical().alias("_alt"),
         "is_multiallelic",
     )
-    pairs = (
-        scorable.with_columns(_position_key(codes))
-        .join(tgt.with_columns(_position_key(codes)).drop("chr_name", "chr_position"), on="_key", how="inner")
-        .drop("_key")
+    if not tgt.get_column("_key").is_sorted():
+        tgt = tgt.sort("_key", "vidx")
+    sco = scorable.select(
+        key("chr_name", "chr_position"),
+        "_rid",
+        "_acc",
+        "row_nr",
+        pl.col("effect_allele").cast(allele).to_physical().alias("_ea"),
+        pl.col("other_allele").cast(allele).to_physical().fill_null(none).alias("_oa"),
+    ).sort("_key", maintain_order=True)
+    # both sides sorted on the key: polars merges instead of hashing
+    pairs = sco.with_columns(pl.col("_key").set_sorted()).join(
+        tgt.with_columns(pl.col("_key").set_sorted()), on="_key", how="inner"
     )
-    ea, oa, ref, alt = pl.col("effect_allele"), pl.col("other_allele"), pl.col("REF"), pl.col("ALT")
-    has_oa = oa.is_not_null()
-    # Direct orientations on every pair; strand flips only where they can add a candidate: pairs
-    # without a direct match, or at strand-ambiguous sites (A/T, C/G), where both can hold.
-    pairs = pairs.with_columns(
-        (has_oa & (ea == ref) & (oa == alt)).fill_null(False).alias("_c0"),  # refalt
-        (has_oa & (ea == alt) & (oa == ref)).fill_null(False).alias("_c1"),  # altref
-        (~has_oa & (ea == ref)).fill_null(False).alias("_c4"),  # no_oa_ref
-        (~has_oa & (ea == alt)).fill_null(False).alias("_c5"),  # no_oa_alt
-        pl.concat_str(ref, alt).is_in(["AT", "TA", "CG", "GC"]).fill_null(False).alias("ambiguous"),
-    ).with_row_index("_pair")
-    long_amb = pairs.filter((ref.str.len_bytes() > 1) & (ref.str.len_bytes() == alt.str.len_bytes()))
-    if long_amb.height:  # multi-base alleles: ambiguous when ALT is REF's complement (as pgsc_calc)
-        hit = long_amb.filter(complement_expr("REF") == alt).get_column("_pair").to_numpy()
-        amb = pairs.get_column("ambiguous").to_numpy().copy()
-        amb[hit] = True
-        pairs = pairs.with_columns(pl.Series("ambiguous", amb))
-    direct = pl.col("_c0") | pl.col("_c1") | pl.col("_c4") | pl.col("_c5")
-    sub = pairs.filter(~direct | pl.col("ambiguous")).select(
-        "_pair",
-        "effect_allele",
-        "other_allele",
-        complement_expr("REF").alias("rf"),
-        complement_expr("ALT").alias("af"),
+    ea = pairs.get_column("_ea").to_numpy().astype(np.int64)
+    oa = pairs.get_column("_oa").to_numpy().astype(np.int64)
+    ref = pairs.get_column("_ref").to_numpy().astype(np.int64)
+    alt = pairs.get_column("_alt").to_numpy().astype(np.int64)
+    rf, af = comp[ref], comp[alt]
+    has_oa = oa != none
+    no_oa = ~has_oa
+    flags = np.stack(
+        [
+            has_oa & (ea == ref) & (oa == alt),  # refalt
+            has_oa & (ea == alt) & (oa == ref),  # altref
+            has_oa & (ea == rf) & (oa == af),  # refalt_flip
+            has_oa & (ea == af) & (oa == rf),  # altref_flip
+            no_oa & (ea == ref),  # no_oa_ref
+            no_oa & (ea == alt),  # no_oa_alt
+            no_oa & (ea == rf),  # no_oa_ref_flip
+            no_oa & (ea == af),  # no_oa_alt_flip
+        ],
+        axis=1,
     )
-    rf, af = pl.col("rf"), pl.col("af")
-    flips = sub.select(
-        "_pair",
-        (has_oa & (ea == rf) & (oa == af)).fill_null(False).alias("_c2"),  # refalt_flip
-        (has_oa & (ea == af) & (oa == rf)).fill_null(False).alias("_c3"),  # altref_flip
-        (~has_oa & (ea == rf)).fill_null(False).alias("_c6"),  # no_oa_ref_flip
-        (~has_oa & (ea == af)).fill_null(False).alias("_c7"),  # no_oa_alt_flip
+    # Every orientation a pair fits is a candidate (an A/T row fits refalt and altref_flip).
+    pair_idx, prio = np.nonzero(flags)
+    # Candidates of one scoring row are adjacent (same key, merge-join order); the few rows with
+    # several are put in (priority, target row) order, best first, in place.
+    rid = pairs.get_column("_rid").to_numpy()[pair_idx]
+    start = np.r_[True, rid[1:] != rid[:-1]] if len(rid) else np.zeros(0, dtype=bool)
+    group = np.cumsum(start) - 1
+    multi = np.flatnonzero(np.bincount(group)[group] > 1) if len(rid) else np.zeros(0, dtype=np.int64)
+    if len(multi):
+        vidx = pairs.get_column("vidx").to_numpy()[pair_idx[multi]]
+        local = np.lexsort((vidx, prio[multi], group[multi]))
+        order = np.arange(len(rid))
+        order[multi] = multi[local]
+        pair_idx, prio = pair_idx[order], prio[order]
+    cand = pairs.select("_rid", "_acc", "row_nr", "vidx", "is_multiallelic")[pair_idx].with_columns(
+        pl.Series("_priority", prio.astype(np.int8)),
+        pl.Series("ambiguous", (rf == alt)[pair_idx]),
     )
-    where = flips.get_column("_pair").to_numpy()
-    flip_cols = []
-    for name in ("_c2", "_c3", "_c6", "_c7"):
-        full = np.zeros(pairs.height, dtype=bool)
-        full[where] = flips.get_column(name).to_numpy()
-        flip_cols.append(pl.Series(name, full))
-    flags = [f"_c{k}" for k in range(8)]
-    pairs = pairs.with_columns(flip_cols).with_columns(
-        pl.sum_horizontal([pl.col(f).cast(pl.UInt8) for f in flags]).alias("_n")
+    cand = _label(
+        cand.with_row_index("_order"), opt, _same_position_rows(sco, rows.get_column("_acc").to_numpy())
+    ).with_columns(
+        pl.Series(MATCH_TYPES, dtype=_MATCH_TYPE).gather(pl.Series(prio)).alias("match_type"),
+        pl.Series(np.isin(prio, [1, 3, 5, 7])).alias("effect_is_alt"),
     )
-    pairs = pairs.filter(pl.col("_n") > 0)
-    # Every orientation a pair fits is a candidate (an A/T row fits refalt and altref_flip). Most
-    # pairs fit one orientation: take the first, then add the rare extra ones.
-    first = pl.lit(None, dtype=pl.Int8)
-    for k in reversed(range(len(flags))):
-        first = pl.when(pl.col(flags[k])).then(pl.lit(k, dtype=pl.Int8)).otherwise(first)
-    pairs = pairs.with_columns(first.alias("_priority"))
-    multi = pairs.filter(pl.col("_n") > 1)
-    extra = [
-        multi.filter(pl.col(flags[k]) & (pl.col("_priority") != k)).with_columns(
-            pl.lit(k, dtype=pl.Int8).alias("_priority")
-        )
-        for k in range(len(flags))
-    ]
-    effect_is_alt = pl.col("_priority").is_in([1, 3, 5, 7])
-    cand = pl.concat([pairs, *extra]).drop(*flags, "_n", "_pair")
-    # One integer sort key (scoring row, priority, target row) sorts much faster than three columns.
-    if rows.height < (1 << 27) and target.height < (1 << 33):
-        cand = cand.sort(
-            pl.col("_rid").cast(pl.UInt64) * (1 << 36)
-            + pl.col("_priority").cast(pl.UInt64) * (1 << 33)
-            + pl.col("vidx").cast(pl.UInt64)
-        )
-    else:
-        cand = cand.sort(["_rid", "_priority", "vidx"])
-    cand = cand.with_row_index("_order").with_columns(
-        pl.col("_priority")
-        .replace_strict(dict(enumerate(MATCH_TYPES)), return_dtype=_MATCH_TYPE)
-        .alias("match_type"),
-        # the effect allele in target orientation is ALT for *alt* types, REF for *ref* types
-        pl.when(effect_is_alt).then(alt).otherwise(ref).alias("matched_effect_allele"),
-        effect_is_alt.alias("effect_is_alt"),
-    )
-    cand = _label(cand, opt)
     has_cand = np.zeros(rows.height, dtype=bool)
     has_cand[cand.get_column("_rid").to_numpy()] = True
+    has_pair = np.zeros(rows.height, dtype=bool)  # the target has some variant at the row's position
+    has_pair[pairs.get_column("_rid").to_numpy()] = True
     unmatched = rows.filter(pl.Series(~has_cand)).with_columns(
         pl.lit("unmatched").alias("match_status"),
         pl.coalesce(pl.col("unscorable"), pl.lit("no_candidate")).alias("label"),
+        (pl.col("unscorable").is_null() & pl.Series(~has_pair).filter(pl.Series(~has_cand))).alias(
+            "position_absent"
+        ),
     )
     summaries = _summaries(cand, unmatched, opt, accessions)
     passed = [s.accession for s in summaries if s.passed]
-    matched = cand.filter(pl.col("match_status") == "matched")
-    weights = ["accession", "effect_type", "effect_weight", "dosage_0_weight", "dosage_1_weight",
-               "dosage_2_weight", "allelefrequency_effect"]  # fmt: skip
     target_extra = target.select(
+        "ref",
+        "alt",
         pl.col("id").alias("ID"),
         (pl.col("source") if "source" in target.columns else pl.lit("target")).alias("source"),
     )
-    matched = pl.concat(
-        [
-            matched,
-            rows.select(weights)[matched.get_column("_rid")],
-            target_extra[matched.get_column("vidx")],
-        ],
-        how="horizontal",
-    ).with_columns(pl.col("accession").is_in(passed).alias("score_passed"))
-    keep = [
-        "accession", "row_nr", "vidx", "chr_name", "chr_position", "effect_allele", "other_allele",
-        "REF", "ALT", "ID", "source", "match_type", "matched_effect_allele", "effect_is_alt",
-        "effect_type", "effect_weight", "dosage_0_weight", "dosage_1_weight", "dosage_2_weight",
-        "allelefrequency_effect", "score_passed",
-    ]  # fmt: skip
+    m = cand.filter(pl.col("match_status") == "matched").select("_rid", "row_nr", "vidx", "effect_is_alt")
+    lean = [c for c in WEIGHT_COLUMNS if c not in m.columns and c != "score_passed"]
+    weights = pl.concat([m, rows.select(lean)[m.get_column("_rid")]], how="horizontal").with_columns(
+        pl.col("accession").is_in(passed).alias("score_passed")
+    )
     return MatchResult(
         candidates=cand,
         unmatched=unmatched,
-        matched=matched.select(keep),
+        weights=weights.select(WEIGHT_COLUMNS),
         summaries=summaries,
         rows=rows,
         target_extra=target_extra,
     )
 
 
-def _label(df: pl.DataFrame, opt: MatchOptions) -> pl.DataFrame:
+def _same_position_rows(sco: pl.DataFrame, acc_by_rid: np.ndarray) -> np.ndarray | None:
+    """Scoring rows sharing a position with another row of the same score (by `_rid`), or None
+    when that cannot be read off neighbours (a score's rows interleaved with another's)."""
+    if len(acc_by_rid) and int((acc_by_rid[1:] != acc_by_rid[:-1]).sum()) + 1 != int(
+        (np.bincount(acc_by_rid) > 0).sum()
+    ):
+        return None
+    acc = sco.get_column("_acc").to_numpy()
+    rid = sco.get_column("_rid").to_numpy()
+    key = sco.get_column("_key").to_numpy()
+    same = (key[1:] == key[:-1]) & (acc[1:] == acc[:-1])  # sco is sorted by key, then row
+    flag = np.zeros(len(key), dtype=bool)
+    flag[1:] |= same
+    flag[:-1] |= same
+    out = np.zeros(len(acc_by_rid), dtype=bool)
+    out[rid[flag]] = True
+    return out
+
+
+#: Columns of `MatchResult.weights`: what scoring needs, no strings but the score id.
+WEIGHT_COLUMNS = [
+    "accession", "row_nr", "vidx", "effect_is_alt", "effect_type", "effect_weight",
+    "dosage_0_weight", "dosage_1_weight", "dosage_2_weight", "score_passed",
+]  # fmt: skip
+#: Columns of `MatchResult.matched` (weights plus positions and alleles; the log has everything).
+MATCHED_COLUMNS = [
+    "accession", "row_nr", "vidx", "chr_name", "chr_position", "effect_allele", "other_allele",
+    "REF", "ALT", "match_type", "matched_effect_allele", "effect_is_alt", "effect_type",
+    "effect_weight", "dosage_0_weight", "dosage_1_weight", "dosage_2_weight",
+    "allelefrequency_effect", "score_passed",
+]  # fmt: skip
+
+
+def _with_details(
+    cand: pl.DataFrame, rows: pl.DataFrame, target_extra: pl.DataFrame, columns: list[str] | None = None
+) -> pl.DataFrame:
+    """Candidates plus their scoring-row columns (by `_rid`) and target columns (by `vidx`),
+    limited to `columns` when given (gathering strings is the costly part)."""
+    want = set(columns) if columns is not None else None
+    own = set(cand.columns)
+    extra = [c for c in rows.columns if c not in own and c != "unscorable" and (want is None or c in want)]
+    tcols = [
+        (src, dst)
+        for src, dst in (("ref", "REF"), ("alt", "ALT"), ("ID", "ID"), ("source", "source"))
+        if want is None or dst in want
+    ]
+    tgt = target_extra.select([pl.col(a).alias(b) for a, b in tcols])[cand.get_column("vidx")]
+    return pl.concat([cand, rows.select(extra)[cand.get_column("_rid")], tgt], how="horizontal").with_columns(
+        # the effect allele in target orientation: ALT for *alt* match types, REF for *ref* ones
+        pl.when(pl.col("effect_is_alt"))
+        .then(pl.col("ALT"))
+        .otherwise(pl.col("REF"))
+        .alias("matched_effect_allele")
+    )
+
+
+def _label(df: pl.DataFrame, opt: MatchOptions, suspects: np.ndarray | None = None) -> pl.DataFrame:
     """pgscatalog-match's labelling (best match, duplicates, exclusions, status).
 
     `df` is sorted by scoring row (`_rid`), match priority, target row, so each row's candidates
@@ -311,14 +378,23 @@ def _label(df: pl.DataFrame, opt: MatchOptions) -> pl.DataFrame:
         (best & pl.col("_first")).alias("best_match"),
     )
     # Several rows of one score best-matching the same target variant.
-    df = df.with_columns(
-        (
-            pl.col("best_match")
-            & pl.when(pl.col("best_match"))
-            .then(pl.struct("_acc", "vidx", "duplicate_best_match"))
-            .is_duplicated()
-        ).alias("duplicate_ID")
+    pair_key = (
+        pl.col("_acc").cast(pl.UInt64) * (1 << 34)
+        + pl.col("vidx").cast(pl.UInt64) * 2
+        + pl.col("duplicate_best_match").cast(pl.UInt64)
     )
+    # Only rows of one score at one position can best-match the same variant: when the caller
+    # knows which scoring rows those are (`suspects`), the hash step runs on them alone.
+    dup = np.zeros(df.height, dtype=bool)
+    look = df.select(pl.col("best_match"), pl.col("_rid"))
+    mask = look.get_column("best_match").to_numpy()
+    if suspects is not None:
+        mask = mask & suspects[look.get_column("_rid").to_numpy()]
+    where = np.flatnonzero(mask)
+    if len(where):
+        keys = df[where].select(pair_key.alias("k")).get_column("k")
+        dup[where] = keys.is_duplicated().to_numpy()
+    df = df.with_columns(pl.Series("duplicate_ID", dup))
     if opt.keep_first_match:
         excl_dup = pl.col("duplicate_ID") & (
             pl.col("row_nr") != pl.col("row_nr").min().over(["_acc", "vidx", "duplicate_ID"])
@@ -335,18 +411,18 @@ def _label(df: pl.DataFrame, opt: MatchOptions) -> pl.DataFrame:
         (pl.col("is_multiallelic") & pl.lit(not opt.keep_multiallelic), "is_multiallelic"),
         (pl.col("match_flipped") & pl.lit(opt.ignore_strand_flips), "match_flipped"),
     ]
-    first_reason = pl.lit(None, dtype=pl.String)
+    first_reason = pl.lit(None, dtype=_REASON)
     for cond, name in reversed(reasons):
-        first_reason = pl.when(cond).then(pl.lit(name)).otherwise(first_reason)
+        first_reason = pl.when(cond).then(pl.lit(name, dtype=_REASON)).otherwise(first_reason)
     df = df.with_columns(
         pl.any_horizontal([c for c, _ in reasons]).alias("exclude"),
         first_reason.alias("exclude_reason"),
     ).with_columns(
         pl.when(~pl.col("best_match"))
-        .then(pl.lit("not_best"))
+        .then(pl.lit("not_best", dtype=_STATUS))
         .when(pl.col("exclude"))
-        .then(pl.lit("excluded"))
-        .otherwise(pl.lit("matched"))
+        .then(pl.lit("excluded", dtype=_STATUS))
+        .otherwise(pl.lit("matched", dtype=_STATUS))
         .alias("match_status"),
     )
     return df.drop("_excl_dup", "_best", "_first")
@@ -365,18 +441,24 @@ def _summaries(
 ) -> list[ScoreMatchSummary]:
     # One final status per scoring row: its best candidate's (matched / excluded), or unmatched.
     # Grouped on integer / short columns; names are attached to the (small) result.
-    best = cand.filter(pl.col("best_match")).select(
-        "_acc",
-        pl.col("match_status").cast(pl.String),
-        pl.when(pl.col("match_status") == "excluded")
-        .then(pl.col("exclude_reason"))
-        .otherwise(pl.col("match_type").cast(pl.String))
-        .alias("label"),
-    )
-    counts = (
-        pl.concat([best, unmatched.select("_acc", pl.col("match_status").cast(pl.String), "label")])
-        .group_by("_acc", "match_status", "label")
+    best = (
+        cand.filter(pl.col("best_match"))
+        .group_by("_acc", "match_status", "match_type", "exclude_reason")
         .len()
+        .with_columns(
+            pl.when(pl.col("match_status") == "excluded")
+            .then(pl.col("exclude_reason").cast(pl.String))
+            .otherwise(pl.col("match_type").cast(pl.String))
+            .alias("label"),
+            pl.col("match_status").cast(pl.String),
+        )
+        .select("_acc", "match_status", "label", "len")
+    )
+    unm = unmatched.group_by("_acc", "match_status", "label").len()
+    counts = (
+        pl.concat([best, unm.select("_acc", "match_status", "label", "len")])
+        .group_by("_acc", "match_status", "label")
+        .agg(pl.col("len").sum())
         .sort("len", "label", descending=[True, False])
         .with_columns(
             pl.col("_acc")

@@ -20,6 +20,7 @@ from prsgazer.engine.absent import (
     AbsentSiteReport,
     Coverage,
     FastaReference,
+    count_absent,
     decide_coverage,
     fill_absent_sites,
     load_reference,
@@ -29,7 +30,8 @@ from prsgazer.engine.freq import frequencies_for, read_frequencies
 from prsgazer.engine.genotypes import QualityFilters, open_genotypes
 from prsgazer.engine.match import MatchOptions, MatchResult, match_variants
 from prsgazer.engine.score import ScoreOptions, plan_weights, score_chunks, score_table
-from prsgazer.engine.scorefile import ScoreCounts, ScoringFile, read_scorefile
+from prsgazer.engine.scorefile import ScoreCounts, ScoringFile
+from prsgazer.engine.scorefile import read_scorefiles as read_all
 from prsgazer.errors import InputError
 
 #: Columns of OUT.tsv, in order.
@@ -91,7 +93,7 @@ class ScoreRun(BaseModel):
 
 def read_scorefiles(paths: list[Path], cache_dir: Path | None) -> tuple[list[ScoringFile], pl.DataFrame]:
     """Parse every file; one frame with all rows. The same score id in two files is an error."""
-    files = [read_scorefile(p, cache_dir=cache_dir) for p in paths]
+    files, frame = read_all(paths, cache_dir=cache_dir)
     seen: dict[str, Path] = {}
     for sf in files:
         for acc in sf.accessions:
@@ -103,7 +105,6 @@ def read_scorefiles(paths: list[Path], cache_dir: Path | None) -> tuple[list[Sco
                     hint="give each scoring file once, or give custom files distinct #pgs_id headers",
                 )
             seen[acc] = sf.path
-    frame = pl.concat([sf.variants for sf in files]) if files else pl.DataFrame()
     return files, frame
 
 
@@ -142,6 +143,7 @@ def run_scoring(
                 reference.close()
         clock.lap("absent-site policy")
         match = match_variants(rows, target.variants, opt.match)
+        absent = count_absent(absent, match.unmatched)
         clock.lap("match")
         order = {
             a: i for i, a in enumerate(rows.get_column("accession").unique(maintain_order=True).to_list())
@@ -154,7 +156,7 @@ def run_scoring(
         ref_freq = None
         if opt.ref_freq is not None:
             ref_freq = frequencies_for(target.variants, read_frequencies(opt.ref_freq))
-        plan = plan_weights(match.matched, passed)
+        plan = plan_weights(match.weights, passed)
         clock.lap("plan")
         totals = score_chunks(target, plan, options=opt.score, ref_alt_freq=ref_freq)
         clock.lap("score")

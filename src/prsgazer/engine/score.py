@@ -60,17 +60,31 @@ class WeightPlan(BaseModel):
 
 
 def plan_weights(matched: pl.DataFrame, accessions: list[str]) -> WeightPlan:
-    """Turn matched rows (engine.match `matched` frame) into a WeightPlan for `accessions`."""
+    """Turn matched rows (engine.match `MatchResult.weights` or `.matched`) into a WeightPlan."""
     # Column by column into numpy, keeping the rows of the wanted scores (no frame copy).
-    codes = matched.get_column("accession").cast(pl.Enum(accessions), strict=False).to_physical()
-    keep = codes.is_not_null().to_numpy()
+    acc = matched.get_column("accession")
+    if isinstance(acc.dtype, pl.Enum):  # map category codes, no strings
+        cats = list(acc.dtype.categories)
+        want = {a: i for i, a in enumerate(accessions)}
+        lut = np.array([want.get(c, -1) for c in cats] + [-1], dtype=np.int64)
+        phys = acc.to_physical().fill_null(len(cats)).to_numpy().astype(np.int64)
+        code_arr = lut[phys]
+    else:
+        code_arr = (
+            acc.cast(pl.Enum(accessions), strict=False)
+            .to_physical()
+            .fill_null(-1)
+            .to_numpy()
+            .astype(np.int64)
+        )
+    keep = code_arr >= 0
     sel = None if keep.all() else keep
 
     def col(name: str, dtype: type) -> np.ndarray:
         a = matched.get_column(name).fill_null(0).to_numpy()
         return (a if sel is None else a[sel]).astype(dtype)
 
-    score = (codes.to_numpy() if sel is None else codes.to_numpy()[sel]).astype(np.int64)
+    score = code_arr if sel is None else code_arr[sel]
     vidx_all = col("vidx", np.int64)
     # unique target rows in order, and each entry's index among them (a bitmap, no sort)
     present = np.zeros(int(vidx_all.max()) + 1 if len(vidx_all) else 0, dtype=bool)
@@ -78,7 +92,15 @@ def plan_weights(matched: pl.DataFrame, accessions: list[str]) -> WeightPlan:
     uniq = np.flatnonzero(present)
     local = (np.cumsum(present) - 1)[vidx_all]
     is_alt = col("effect_is_alt", bool)
-    kind_codes = matched.get_column("effect_type").cast(pl.Enum(list(_TYPE_CODES))).to_physical().to_numpy()
+    kind_codes = (
+        matched.get_column("effect_type")
+        .cast(pl.String)
+        .cast(pl.Enum(list(_TYPE_CODES)))
+        .to_physical()
+        .to_numpy()
+        if not isinstance(matched.get_column("effect_type").dtype, pl.Enum)
+        else matched.get_column("effect_type").to_physical().to_numpy()
+    )
     kind = (kind_codes if sel is None else kind_codes[sel]).astype(np.int8)
     w = col("effect_weight", np.float64)
     gw = np.stack([col(f"dosage_{k}_weight", np.float64) for k in range(3)], axis=1)

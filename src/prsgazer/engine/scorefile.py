@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import tempfile
 import zlib
@@ -98,8 +99,12 @@ class ScoringFile(BaseModel):
     harmonised: bool = Field(description="Positions come from hm_chr/hm_pos.")
     variants: pl.DataFrame
 
+    known_accessions: list[str] | None = Field(default=None, exclude=True, repr=False)
+
     @property
     def accessions(self) -> list[str]:
+        if self.known_accessions is not None:
+            return self.known_accessions
         return self.variants.get_column("accession").unique(maintain_order=True).to_list()
 
     @property
@@ -152,6 +157,76 @@ def read_scorefile(path: str | Path, *, cache_dir: Path | None = None) -> Scorin
     return sf
 
 
+def read_scorefiles(
+    paths: list[Path], *, cache_dir: Path | None = None
+) -> tuple[list[ScoringFile], pl.DataFrame]:
+    """Parse many scoring files; returns them and one frame with all their rows (in order).
+
+    Cached files are read with a single multi-file parquet scan (parallel), then sliced per file.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    for p in paths:
+        if not Path(p).exists():
+            raise InputError("scoring file does not exist", file=p)
+        if Path(p).is_dir():
+            raise InputError("is a directory, not a scoring file", file=p)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # sha256 releases the GIL
+        cids = list(pool.map(cid_of_file, paths))
+    hits: dict[int, tuple[Path, dict[str, str]]] = {}
+    if cache_dir is not None:
+        for k, cid in enumerate(cids):
+            cached = _cache_path(cache_dir, cid)
+            assert cached is not None
+            meta = _cache_meta(cached)
+            if meta is not None:
+                hits[k] = (cached, meta)
+    frames: list[pl.DataFrame] = []
+    files: list[ScoringFile] = []
+    bulk = pl.read_parquet([str(c) for c, _ in hits.values()]) if hits else None
+    offset = 0
+    for k, (p, cid) in enumerate(zip(paths, cids, strict=True)):
+        if k in hits and bulk is not None:
+            meta = hits[k][1]
+            n = int(meta["prsgazer.n_rows"])
+            frame = bulk.slice(offset, n)
+            offset += n
+            sf = ScoringFile(
+                path=Path(p),
+                cid=cid,
+                header=ScoringFileHeader.model_validate_json(meta["prsgazer.header"]),
+                harmonised=meta["prsgazer.harmonised"] == "true",
+                variants=frame,
+                known_accessions=json.loads(meta["prsgazer.accessions"]),
+            )
+        else:
+            sf = _parse(Path(p), cid)
+            cached = _cache_path(cache_dir, cid)
+            if cached is not None:
+                _write_cache(cached, sf)
+        files.append(sf)
+        frames.append(sf.variants)
+    if bulk is not None and offset != bulk.height:  # a cache entry changed under us: read one by one
+        files = [read_scorefile(p, cache_dir=None) for p in paths]
+        frames = [sf.variants for sf in files]
+    frame = pl.concat(frames, rechunk=False) if frames else pl.DataFrame(schema=SCHEMA)
+    return files, frame
+
+
+def _cache_meta(cached: Path) -> dict[str, str] | None:
+    """The cache entry's metadata when it is usable (same parser version, complete)."""
+    if not cached.exists():
+        return None
+    try:
+        meta = pl.read_parquet_metadata(cached)
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+    keys = ("prsgazer.header", "prsgazer.harmonised", "prsgazer.accessions", "prsgazer.n_rows")
+    if meta.get("prsgazer.parser_version") != PARSER_VERSION or any(k not in meta for k in keys):
+        return None
+    return meta
+
+
 def _cache_path(cache_dir: Path | None, cid: str) -> Path | None:
     return None if cache_dir is None else Path(cache_dir) / "scorefiles" / f"{cid}.parquet"
 
@@ -178,6 +253,8 @@ def _write_cache(target: Path, sf: ScoringFile) -> None:
         "prsgazer.header": sf.header.model_dump_json(),
         "prsgazer.harmonised": "true" if sf.harmonised else "false",
         "prsgazer.source_name": sf.path.name,
+        "prsgazer.accessions": json.dumps(sf.accessions),
+        "prsgazer.n_rows": str(sf.variants.height),
     }
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".parquet")
     os.close(fd)

@@ -537,10 +537,10 @@ def _process(
         pl.lit(1, dtype=pl.Int8).alias("allele_idx"), pl.int_range(nrec, dtype=pl.Int64).alias("rec")
     )
     rows = base if keep_single.all() else base.filter(pl.Series(keep_single))
-    if split.height:  # split multi-allelic records go after the others (row order carries no meaning)
+    if split.height:  # split multi-allelic records merged back into record order
         idx = split.get_column("rec").to_numpy()
         extra = base[idx].with_columns(split.get_column("alt"), split.get_column("allele_idx"))
-        rows = pl.concat([rows, extra])
+        rows = rows.merge_sorted(extra, key="rec")
     var_tab = None
     if rows.height:
         rec = rows.get_column("rec").to_numpy()
