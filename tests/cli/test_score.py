@@ -169,3 +169,33 @@ def test_gzip_vcf_matches_pfile(tmp_path: Path) -> None:
     assert a.read_text() == b.read_text()
     with gzip.open(vcf, "rt") as fh:
         assert fh.readline().startswith("##fileformat")
+
+
+def test_single_person_wgs_with_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A variant-only VCF declared WGS, with a FASTA for the reference bases: absent sites are
+    hom-ref and the score equals the one from a VCF listing every site."""
+    import numpy as np
+
+    cohort = random_cohort(1, 300, seed=12)
+    full = write_vcf(cohort, tmp_path / "full.vcf", contig_lengths={"1": 249250621})
+    sparse = write_vcf(cohort, tmp_path / "sparse.vcf", contig_lengths={"1": 249250621}, skip_homref=True)
+    seq = np.array(list("ACGT"))[np.random.default_rng(1).integers(0, 4, int(cohort.sites["pos"].max()) + 10)]
+    seq[cohort.sites["pos"].to_numpy() - 1] = cohort.sites["ref"].to_list()
+    fasta = tmp_path / "ref.fa"
+    fasta.write_text(">1\n" + "\n".join("".join(seq[i : i + 60]) for i in range(0, len(seq), 60)) + "\n")
+    sf = write_scorefile(random_score(cohort, 200, seed=2).rows, tmp_path / "W.txt", pgs_id="W")
+    a, b = tmp_path / "a.tsv", tmp_path / "b.tsv"
+    assert main(["score", str(full), "-s", str(sf), "-o", str(a)]) == 0
+    capsys.readouterr()
+    code = main(
+        ["score", str(sparse), "-s", str(sf), "-o", str(b), "--coverage", "wgs", "--reference", str(fasta)]
+    )
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "coverage=wgs (declared)" in err and "filled as hom-ref" in err
+    ta, tb = (pl.read_csv(x, separator="\t") for x in (a, b))
+    assert ta["n_matched"].to_list() == tb["n_matched"].to_list() == ta["n_variants"].to_list()
+    assert abs(ta["sum"][0] - tb["sum"][0]) < 1e-12
+    # without --coverage the same file leaves absent sites unmatched (and the score fails)
+    assert main(["score", str(sparse), "-s", str(sf), "-o", str(tmp_path / "c.tsv")]) == 2
+    assert "coverage=unknown" in capsys.readouterr().err

@@ -161,7 +161,7 @@ def score(
     _print_summary(run)
     if match_log is not None:
         write_tsv_atomic(run.match.log, match_log)
-        err.print(f"match log: {match_log} ({run.match.log.height} rows)", highlight=False)
+        err.print(f"match log: {match_log} ({run.match.log.height} rows)", highlight=False, soft_wrap=True)
     if run.all_failed:
         raise InputError(
             "no score passed matching: "
@@ -175,6 +175,7 @@ def score(
         f"wrote {out} ({run.table.height} rows: {run.n_samples} sample(s) × "
         f"{len(run.match.summaries)} score(s), {n_ok} computed)",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -190,9 +191,10 @@ def _print_summary(run: object) -> None:
         f"genotypes: {run.genotypes} ({run.genotype_kind}, {run.n_samples} sample(s), "
         f"{run.n_target_variants} variant rows); build {build} ({run.build.detail})",
         highlight=False,
+        soft_wrap=True,
     )
-    err.print(run.absent.describe(), highlight=False)
-    err.print(f"imputation: {run.imputation}", highlight=False)
+    err.print(run.absent.describe(), highlight=False, soft_wrap=True)
+    err.print(f"imputation: {run.imputation}", highlight=False, soft_wrap=True)
     for s in run.match.summaries:
         status = "[green]ok[/green]" if s.passed else "[red]FAILED[/red]"
         parts = [f"{s.accession}: {status} {s.n_matched}/{s.n_variants} matched (overlap {s.overlap:.4f})"]
@@ -204,7 +206,11 @@ def _print_summary(run: object) -> None:
             parts.append("unmatched " + ", ".join(f"{k} {v}" for k, v in s.unmatched_by.items()))
         if s.reason:
             parts.append(s.reason)
-        err.print("; ".join(parts), highlight=False)
+        err.print("; ".join(parts), highlight=False, soft_wrap=True)
     for w in run.warnings:
-        err.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False)
-    err.print("timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in run.timings.items()), highlight=False)
+        err.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False, soft_wrap=True)
+    err.print(
+        "timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in run.timings.items()),
+        highlight=False,
+        soft_wrap=True,
+    )
