@@ -175,7 +175,7 @@ def test_unscorable_rows_count_as_unmatched(shared_data: Path) -> None:
     sf = read_scorefile(shared_data / "scorefiles" / "complex_variants_PGS004239.txt")
     t = target([("1", 114377568, "G", "A"), ("6", 90986686, "A", "G")])
     res = match_variants(sf.variants, t, MatchOptions(min_overlap=0))
-    s = res.summary("unnamed")
+    s = res.summary("complex_variants_PGS004239")
     assert s.n_variants == 14 and s.n_matched == 2
     assert s.unmatched_by == {"named_allele": 6, "no_candidate": 3, "haplotype": 3}
 

@@ -27,12 +27,12 @@ EXPECTED: dict[str, tuple] = {
     "PGS004255_hmPOS_GRCh38.txt.gz": ({"PGS004255": (30, 30, {})}, "GRCh38", True),
     "bad_harmonised.txt": ("error", 21, "hm_pos"),
     "complex_variants_PGS000021.txt": (
-        {"unnamed": (33, 0, {"no_position": 25, "diplotype": 5, "haplotype": 3})},
+        {"complex_variants_PGS000021": (33, 0, {"no_position": 25, "diplotype": 5, "haplotype": 3})},
         None,
         False,
     ),
     "complex_variants_PGS004239.txt": (
-        {"unnamed": (14, 5, {"named_allele": 6, "haplotype": 3})},
+        {"complex_variants_PGS004239": (14, 5, {"named_allele": 6, "haplotype": 3})},
         None,
         False,
     ),

@@ -30,7 +30,7 @@ from prsgazer.errors import InputError
 from prsgazer.storage.cid import cid_of_file
 
 #: Bump when the parsed layout or the validation rules change: old cache entries are then ignored.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 
 
 class EffectType(StrEnum):
@@ -624,10 +624,10 @@ def _normalise(
             "file with liftover, or another score",
         )
 
+    # A file without pgs_id / omicspred_id / pgs_name is named after itself (not "unnamed").
+    name = header.accession if header.accession != "unnamed" else _stem(p)
     accession = (
-        text("accession").fill_null(header.accession)
-        if "accession" in cols
-        else pl.Series([header.accession] * n, dtype=pl.String)
+        text("accession").fill_null(name) if "accession" in cols else pl.Series([name] * n, dtype=pl.String)
     )
     if "row_nr" in cols:
         row_nr = _float_col(frame, "row_nr", p).cast(pl.Int64)
@@ -668,6 +668,14 @@ def _normalise(
             field="row_nr",
         )
     return out, harmonised
+
+
+def _stem(p: Path) -> str:
+    """`PGS1.txt.gz` → `PGS1`."""
+    name = p.name
+    for suffix in (".gz", ".txt", ".tsv", ".csv"):
+        name = name.removesuffix(suffix)
+    return name
 
 
 def _normalise_chrom(s: pl.Series) -> pl.Series:
