@@ -168,13 +168,26 @@ def match_variants(
             + scorable.get_column("chr_name").unique(maintain_order=True).to_list()
         )
     )
+
+    def key(chrom: str, pos: str) -> pl.Expr:
+        return (
+            pl.col(chrom).cast(pl.Enum(chroms)).to_physical().cast(pl.Int64) * (1 << 33) + pl.col(pos)
+        ).alias("_key")
+
+    sco = scorable.select(
+        key("chr_name", "chr_position"), "_rid", "_acc", "row_nr", "effect_allele", "other_allele"
+    ).sort("_key", maintain_order=True)
+    tgt = target.select(key("chrom", "pos"), "vidx", "ref", "alt", "is_multiallelic")
+    if not tgt.get_column("_key").is_sorted():
+        tgt = tgt.sort("_key", "vidx")
+    # Sorted keys on both sides: polars merges instead of hashing (see the join below).
     alleles = (
         pl.concat(
             [
-                scorable.get_column("effect_allele").unique(),
-                scorable.get_column("other_allele").unique(),
-                target.get_column("ref").unique(),
-                target.get_column("alt").unique(),
+                sco.get_column("effect_allele").unique(),
+                sco.get_column("other_allele").unique(),
+                tgt.get_column("ref").unique(),
+                tgt.get_column("alt").unique(),
             ]
         )
         .drop_nulls()
@@ -191,30 +204,14 @@ def match_variants(
     )
     none = len(vocab)  # code of a missing other allele
     comp = np.append(comp, none).astype(np.int64)
-
-    def key(chrom: str, pos: str) -> pl.Expr:
-        return (
-            pl.col(chrom).cast(pl.Enum(chroms)).to_physical().cast(pl.Int64) * (1 << 33) + pl.col(pos)
-        ).alias("_key")
-
-    tgt = target.select(
-        key("chrom", "pos"),
-        "vidx",
-        pl.col("ref").cast(allele).to_physical().alias("_ref"),
-        pl.col("alt").cast(allele).to_physical().alias("_alt"),
-        "is_multiallelic",
-    )
-    if not tgt.get_column("_key").is_sorted():
-        tgt = tgt.sort("_key", "vidx")
-    sco = scorable.select(
-        key("chr_name", "chr_position"),
-        "_rid",
-        "_acc",
-        "row_nr",
+    sco = sco.with_columns(
         pl.col("effect_allele").cast(allele).to_physical().alias("_ea"),
         pl.col("other_allele").cast(allele).to_physical().fill_null(none).alias("_oa"),
-    ).sort("_key", maintain_order=True)
-    # both sides sorted on the key: polars merges instead of hashing
+    ).drop("effect_allele", "other_allele")
+    tgt = tgt.with_columns(
+        pl.col("ref").cast(allele).to_physical().alias("_ref"),
+        pl.col("alt").cast(allele).to_physical().alias("_alt"),
+    ).drop("ref", "alt")
     pairs = sco.with_columns(pl.col("_key").set_sorted()).join(
         tgt.with_columns(pl.col("_key").set_sorted()), on="_key", how="inner"
     )
