@@ -1,8 +1,9 @@
-"""Shared fixtures: an isolated store and cache per test, and the ../shared/data test files."""
+"""Shared fixtures: an isolated store and cache per test, the ../shared/data files, the plink2 oracle."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -31,12 +32,21 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     storage._stores.clear()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data beside the repo; tests that need it skip with a clear reason when it is absent."""
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared test data not found at {SHARED_DATA} (clone ../shared beside the repo)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def plink2() -> str:
+    """Path of the plink2 binary (the live oracle); skip when it is not installed."""
+    exe = shutil.which("plink2")
+    if exe is None:
+        pytest.skip("plink2 not installed (apt-get install -y plink2; CI installs it)")
+    return exe
 
 
 @pytest.fixture

@@ -113,6 +113,34 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("PRSGAZER_HF_ENDPOINT", "HF_ENDPOINT"),
         description="HuggingFace Hub endpoint for hf:// remotes (falls back to HF_ENDPOINT).",
     )
+    # --- engine ---
+    engine_min_overlap: float = Field(
+        default=0.75,
+        ge=0.0,
+        le=1.0,
+        description="Minimum matched / scoring-file rows for a score to be computed.",
+    )
+    engine_min_founders_for_freq: int = Field(
+        default=50,
+        ge=1,
+        description="Founders needed to mean-impute from target allele frequencies (plink2: 50).",
+    )
+    engine_filter_pass: str = Field(
+        default="PASS,.",
+        description="Comma-separated VCF FILTER values whose calls are used; '*' accepts all.",
+    )
+    engine_min_dp: int | None = Field(default=None, description="VCF calls with a lower DP are set missing.")
+    engine_min_gq: int | None = Field(default=None, description="VCF calls with a lower GQ are set missing.")
+    engine_min_qual: float | None = Field(default=None, description="VCF records with a lower QUAL are set missing.")
+    engine_block_cells: int = Field(
+        default=8_000_000, ge=1024, description="Genotype cells (variants × samples) read per scoring chunk."
+    )
+
+    @property
+    def engine_filter_pass_list(self) -> list[str] | None:
+        """`engine_filter_pass` as a list; None when every FILTER value is accepted."""
+        values = [v.strip() for v in self.engine_filter_pass.split(",") if v.strip()]
+        return None if "*" in values else values
 
     @property
     def blobs_dir(self) -> Path:

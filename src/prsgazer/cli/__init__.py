@@ -79,10 +79,12 @@ def print_json(obj: Any) -> None:
 
 def _register_groups() -> None:
     """Attach command groups; each lives in its own module under prsgazer/cli/."""
-    from prsgazer.cli import catalog, storage
+    from prsgazer.cli import catalog, score, storage
 
     app.add_typer(storage.app, name="storage")
     app.add_typer(catalog.app, name="catalog")
+    if not any(c.name == "score" for c in app.registered_commands):
+        app.command("score")(score.score)
 
 
 def configure_logging(level: str | None = None) -> None:

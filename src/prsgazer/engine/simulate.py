@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel
 
+from prsgazer.engine.synthetic import write_scorefile as write_catalog_scorefile
 from prsgazer.errors import InputError
 
 #: Autosome lengths (bp) of the two builds we support.
@@ -377,7 +378,7 @@ def write_person_vcf(
     c = "chr" if chr_prefix else ""
     header = [
         "##fileformat=VCFv4.2",
-        f"##source=prsgazer.synth (panel {prefix.name})",
+        f"##source=prsgazer.simulate (panel {prefix.name})",
         f"##reference={genome_build}",
         *(f"##contig=<ID={c}{k},length={v},assembly={genome_build}>" for k, v in lengths.items()),
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
@@ -453,32 +454,6 @@ def write_scorefile(
     other = np.where(flip, alt, ref)
     sd = weight_sd if weight_sd is not None else 1.0 / math.sqrt(max(n, 1))
     weights = rng.normal(0.0, sd, size=n)
-    header = [
-        "###PGS CATALOG SCORING FILE - see https://www.pgscatalog.org/downloads/#dl_ftp_scoring"
-        " for additional information",
-        "#format_version=2.0",
-        "##POLYGENIC SCORE (PGS) INFORMATION",
-        f"#pgs_id={pgs_id}",
-        f"#pgs_name={pgs_name or pgs_id + '_synthetic'}",
-        f"#trait_reported={trait}",
-        f"#trait_mapped={trait.lower()}",
-        *([f"#trait_efo={trait_efo}"] if trait_efo else []),
-        "#weight_type=beta",
-        f"#genome_build={genome_build}",
-        f"#variants_number={n}",
-        "##SOURCE INFORMATION",
-        "#pgp_id=PGP_SYNTHETIC",
-        "#citation=prsgazer synthetic data (not a published score)",
-        "#license=CC0",
-    ]
-    if harmonised:
-        header += [
-            "##HARMONIZATION DETAILS",
-            f"#HmPOS_build={genome_build}",
-            "#HmPOS_date=2026-01-01",
-            '#HmPOS_match_chr={"True": null, "False": null}',
-            '#HmPOS_match_pos={"True": null, "False": null}',
-        ]
     cols = {
         "rsID": sub["ID"].to_list(),
         "chr_name": sub["#CHROM"].to_list(),
@@ -495,18 +470,15 @@ def write_scorefile(
             "hm_pos": sub["POS"].to_list(),
             "hm_inferOtherAllele": [None] * n,
         }
-    df = pl.DataFrame(cols)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-
-    def write(tmp: Path) -> None:
-        body = df.write_csv(separator="\t", null_value="", quote_style="never")
-        text = "\n".join(header) + "\n" + body
-        if out.name.endswith(".gz"):
-            with gzip.open(tmp, "wt", newline="\n") as fh:
-                fh.write(text)
-        else:
-            tmp.write_text(text)
-
-    _atomic_text(out, write)
-    return out
+    return write_catalog_scorefile(
+        pl.DataFrame(cols, schema_overrides={"hm_inferOtherAllele": pl.String} if harmonised else None),
+        out_path,
+        pgs_id=pgs_id,
+        pgs_name=pgs_name,
+        genome_build=genome_build,
+        trait=trait,
+        trait_efo=trait_efo,
+        weight_type="beta",
+        hm_build=genome_build if harmonised else None,
+        citation="prsgazer synthetic data (not a published score)",
+    )

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from prsgazer.engine.header import read_header
-from prsgazer.engine.synth import read_pfile_sample, synthesize_panel, write_person_vcf, write_scorefile
+from prsgazer.engine.simulate import read_pfile_sample, synthesize_panel, write_person_vcf, write_scorefile
 
 
 def _read_all(prefix: Path, n_samples: int, n_variants: int) -> np.ndarray:

@@ -1,0 +1,195 @@
+"""`prsgazer score`: genotypes × scoring files → OUT.tsv (+ match log), summary on stderr.
+
+See docs/engine.md ("Command line"). Front door only: options become `engine.pipeline.RunOptions`,
+the run's result becomes files and a summary. Exit codes: 0 success (even when some scores failed
+their overlap), 2 bad input or when every score failed (no OUT.tsv is written then), 1 internal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from prsgazer.config import get_settings
+from prsgazer.errors import InputError
+
+
+def _resolve_pgs_ids(ids: list[str], build: str | None) -> list[Path]:
+    """Download (or reuse) harmonised scoring files for catalog ids through the catalog layer."""
+    from prsgazer.catalog import download_scoring_files
+    from prsgazer.storage import default_store
+
+    if build is None:
+        raise InputError("--pgs-id needs --build GRCh37|GRCh38 to pick the harmonised file", field="--build")
+    results = asyncio.run(download_scoring_files(ids, build=build))
+    store = default_store()
+    return [Path(store.fetch(r.asset.cid).path) for r in results]
+
+
+def score(
+    genotypes: Annotated[
+        Path,
+        typer.Argument(help="VCF/VCF.gz/gVCF, plink2 prefix (.pgen/.pvar/.psam) or plink1 prefix (.bed/.bim/.fam)."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output table (TSV), one row per (sample, score).")],
+    scorefile: Annotated[
+        list[Path] | None, typer.Option("--scorefile", "-s", help="Scoring file (repeatable).")
+    ] = None,
+    pgs_id: Annotated[
+        list[str] | None, typer.Option("--pgs-id", help="PGS Catalog id, downloaded harmonised (repeatable).")
+    ] = None,
+    build: Annotated[
+        str | None,
+        typer.Option("--build", help="Genotype build (GRCh37|GRCh38) when the header does not say."),
+    ] = None,
+    min_overlap: Annotated[
+        float | None,
+        typer.Option("--min-overlap", help="Minimum matched / scoring-file rows for a score to be computed."),
+    ] = None,
+    keep_ambiguous: Annotated[
+        bool, typer.Option("--keep-ambiguous", help="Keep strand-ambiguous (A/T, C/G) matches.")
+    ] = False,
+    keep_multiallelic: Annotated[
+        bool, typer.Option("--keep-multiallelic", help="Keep matches at multi-allelic sites.")
+    ] = False,
+    keep_first_match: Annotated[
+        bool,
+        typer.Option("--keep-first-match", help="Of rows of one score matching the same variant, keep the first."),
+    ] = False,
+    ignore_strand_flips: Annotated[
+        bool, typer.Option("--ignore-strand-flips", help="Exclude matches that need a strand flip.")
+    ] = False,
+    match_log: Annotated[
+        Path | None,
+        typer.Option("--match-log", help="Write the match log (one row per candidate) here (TSV)."),
+    ] = None,
+    coverage: Annotated[
+        str | None,
+        typer.Option("--coverage", help="What a VCF covers: wgs (absent = hom-ref), gvcf, wes, array, unknown."),
+    ] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option("--reference", help="FASTA (.fa with .fai) or variant table giving REF at absent sites."),
+    ] = None,
+    ref_freq: Annotated[
+        Path | None, typer.Option("--ref-freq", help="Reference allele frequencies (.afreq) for imputation.")
+    ] = None,
+    no_impute: Annotated[
+        bool, typer.Option("--no-impute", help="Missing calls contribute 0 (plink2 no-mean-imputation).")
+    ] = False,
+    vcf_filter: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help="Accepted VCF FILTER values (repeatable; default from settings, PASS and '.')."),
+    ] = None,
+    any_filter: Annotated[bool, typer.Option("--any-filter", help="Accept every VCF FILTER value.")] = False,
+    min_dp: Annotated[int | None, typer.Option("--min-dp", help="Calls with lower DP are missing.")] = None,
+    min_gq: Annotated[int | None, typer.Option("--min-gq", help="Calls with lower GQ are missing.")] = None,
+    min_qual: Annotated[float | None, typer.Option("--min-qual", help="Records with lower QUAL are missing.")] = None,
+) -> None:
+    """Compute polygenic scores (SUM, AVG, DENOM per sample and score), exact against plink2."""
+    from prsgazer.cli import err
+    from prsgazer.engine.absent import Coverage
+    from prsgazer.engine.genotypes import QualityFilters
+    from prsgazer.engine.match import MatchOptions
+    from prsgazer.engine.pipeline import RunOptions, run_scoring, write_tsv_atomic
+    from prsgazer.engine.score import ScoreOptions
+
+    settings = get_settings()
+    files = list(scorefile or [])
+    if pgs_id:
+        files += _resolve_pgs_ids(list(pgs_id), build)
+    if not files:
+        raise InputError("give at least one --scorefile or --pgs-id", field="--scorefile")
+    if coverage is not None and coverage not in {c.value for c in Coverage}:
+        raise InputError(
+            f"unknown coverage {coverage!r}", field="--coverage", hint="one of wgs, gvcf, wes, array, unknown"
+        )
+    filters = QualityFilters(
+        filter_pass=None if any_filter else (list(vcf_filter) if vcf_filter else settings.engine_filter_pass_list),
+        min_dp=min_dp if min_dp is not None else settings.engine_min_dp,
+        min_gq=min_gq if min_gq is not None else settings.engine_min_gq,
+        min_qual=min_qual if min_qual is not None else settings.engine_min_qual,
+    )
+    overlap = settings.engine_min_overlap if min_overlap is None else min_overlap
+    if not 0.0 <= overlap <= 1.0:
+        raise InputError(f"--min-overlap must be between 0 and 1, got {overlap}", field="--min-overlap")
+    options = RunOptions(
+        match=MatchOptions(
+            keep_ambiguous=keep_ambiguous,
+            keep_multiallelic=keep_multiallelic,
+            keep_first_match=keep_first_match,
+            ignore_strand_flips=ignore_strand_flips,
+            min_overlap=overlap,
+        ),
+        score=ScoreOptions(
+            impute=not no_impute,
+            min_founders_for_target_freq=settings.engine_min_founders_for_freq,
+            max_block_cells=settings.engine_block_cells,
+        ),
+        filters=filters,
+        build=build,
+        coverage=Coverage(coverage) if coverage else None,
+        reference=reference,
+        ref_freq=ref_freq,
+        cache_dir=settings.cache_dir,
+    )
+    with err.status("scoring…", spinner="dots"):
+        run = run_scoring(genotypes, files, options)
+    _print_summary(run)
+    if match_log is not None:
+        write_tsv_atomic(run.match.log, match_log)
+        err.print(f"match log: {match_log} ({run.match.log.height} rows)", highlight=False, soft_wrap=True)
+    if run.all_failed:
+        raise InputError(
+            "no score passed matching: " + "; ".join(f"{s.accession}: {s.reason}" for s in run.match.summaries),
+            file=genotypes,
+            hint="check the genome build and coverage, lower --min-overlap, or see --match-log",
+        )
+    write_tsv_atomic(run.table, out)
+    n_ok = sum(s.passed for s in run.match.summaries)
+    err.print(
+        f"wrote {out} ({run.table.height} rows: {run.n_samples} sample(s) × "
+        f"{len(run.match.summaries)} score(s), {n_ok} computed)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _print_summary(run: object) -> None:
+    from rich.markup import escape
+
+    from prsgazer.cli import err
+    from prsgazer.engine.pipeline import ScoreRun
+
+    assert isinstance(run, ScoreRun)
+    build = run.build.build or "unknown"
+    err.print(
+        f"genotypes: {run.genotypes} ({run.genotype_kind}, {run.n_samples} sample(s), "
+        f"{run.n_target_variants} variant rows); build {build} ({run.build.detail})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    err.print(run.absent.describe(), highlight=False, soft_wrap=True)
+    err.print(f"imputation: {run.imputation}", highlight=False, soft_wrap=True)
+    for s in run.match.summaries:
+        status = "[green]ok[/green]" if s.passed else "[red]FAILED[/red]"
+        parts = [f"{s.accession}: {status} {s.n_matched}/{s.n_variants} matched (overlap {s.overlap:.4f})"]
+        if s.by_match_type:
+            parts.append("matched " + ", ".join(f"{k} {v}" for k, v in s.by_match_type.items()))
+        if s.excluded_by:
+            parts.append("excluded " + ", ".join(f"{k} {v}" for k, v in s.excluded_by.items()))
+        if s.unmatched_by:
+            parts.append("unmatched " + ", ".join(f"{k} {v}" for k, v in s.unmatched_by.items()))
+        if s.reason:
+            parts.append(s.reason)
+        err.print("; ".join(parts), highlight=False, soft_wrap=True)
+    for w in run.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False, soft_wrap=True)
+    err.print(
+        "timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in run.timings.items()),
+        highlight=False,
+        soft_wrap=True,
+    )

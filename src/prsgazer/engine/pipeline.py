@@ -1,0 +1,251 @@
+"""One scoring run end to end: genotypes + scoring files → per (sample, score) table with its match
+summary, absent-site decision and warnings. See docs/engine.md ("A scoring run").
+
+This is the composition the CLI, tasks and notebooks call; every step is also usable on its own
+(`scorefile`, `genotypes`/`vcf`, `absent`, `match`, `score`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from prsgazer.engine.absent import (
+    AbsentSiteReport,
+    Coverage,
+    FastaReference,
+    count_absent,
+    decide_coverage,
+    fill_absent_sites,
+    load_reference,
+)
+from prsgazer.engine.build import BuildEvidence, check_build, resolve_target_build
+from prsgazer.engine.freq import frequencies_for, read_frequencies
+from prsgazer.engine.genotypes import QualityFilters, open_genotypes
+from prsgazer.engine.match import MatchOptions, MatchResult, match_variants
+from prsgazer.engine.score import ScoreOptions, plan_weights, score_chunks, score_table
+from prsgazer.engine.scorefile import ScoreCounts, ScoringFile
+from prsgazer.engine.scorefile import read_scorefiles as read_all
+from prsgazer.errors import InputError
+
+#: Columns of OUT.tsv, in order.
+OUT_COLUMNS = [
+    "sample_id", "pgs_id", "sum", "avg", "denom", "n_matched", "n_variants", "overlap", "status",
+    "n_missing", "n_imputed", "allele_ct", "named_allele_dosage_sum", "reason",
+]  # fmt: skip
+
+
+class RunOptions(BaseModel):
+    """Everything a run can be told."""
+
+    match: MatchOptions = Field(default_factory=MatchOptions)
+    score: ScoreOptions = Field(default_factory=ScoreOptions)
+    filters: QualityFilters = Field(default_factory=QualityFilters)
+    build: str | None = Field(default=None, description="Declared genotype build (checked against detection).")
+    coverage: Coverage | None = Field(default=None, description="Declared coverage of a VCF (absent-site policy).")
+    reference: Path | None = Field(default=None, description="FASTA or variant table giving REF at absent sites.")
+    ref_freq: Path | None = Field(default=None, description="Reference allele frequencies for imputation.")
+    cache_dir: Path | None = None
+
+
+class ScorefileInfo(BaseModel):
+    path: str
+    cid: str
+    build: str | None
+    harmonised: bool
+    counts: list[ScoreCounts]
+
+
+class ScoreRun(BaseModel):
+    """The result of `run_scoring`."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    genotypes: str
+    genotype_kind: str
+    n_samples: int
+    n_target_variants: int
+    build: BuildEvidence
+    scorefiles: list[ScorefileInfo]
+    match: MatchResult
+    absent: AbsentSiteReport
+    imputation: str
+    warnings: list[str] = Field(default_factory=list)
+    table: pl.DataFrame
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step.")
+
+    @property
+    def all_failed(self) -> bool:
+        return not any(s.passed for s in self.match.summaries)
+
+
+def read_scorefiles(paths: list[Path], cache_dir: Path | None) -> tuple[list[ScoringFile], pl.DataFrame]:
+    """Parse every file; one frame with all rows. The same score id in two files is an error."""
+    files, frame = read_all(paths, cache_dir=cache_dir)
+    seen: dict[str, Path] = {}
+    for sf in files:
+        for acc in sf.accessions:
+            if acc in seen:
+                raise InputError(
+                    f"score {acc!r} is in two scoring files ({seen[acc].name} and {sf.path.name})",
+                    file=sf.path,
+                    field="pgs_id",
+                    hint="give each scoring file once, or give custom files distinct #pgs_id headers",
+                )
+            seen[acc] = sf.path
+    return files, frame
+
+
+def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: RunOptions | None = None) -> ScoreRun:
+    """Score `genotypes` against every score in `scorefiles`."""
+    opt = options or RunOptions()
+    if not scorefiles:
+        raise InputError("no scoring file given", field="--scorefile")
+    clock = _Clock()
+    files, rows = read_scorefiles([Path(p) for p in scorefiles], opt.cache_dir)
+    clock.lap("read scoring files")
+    source = open_genotypes(genotypes, cache_dir=opt.cache_dir, filters=opt.filters)
+    clock.lap("open genotypes")
+    warnings: list[str] = []
+    try:
+        build = resolve_target_build(source.build, opt.build, Path(genotypes))
+        by_warning: dict[str, list[str]] = {}
+        for sf in files:
+            for acc in sf.accessions:
+                w = check_build(build, Path(genotypes), sf.build, sf.path, acc)
+                if w:  # one warning per distinct text, naming every score it concerns
+                    by_warning.setdefault(w.split(": ", 1)[1], []).append(acc)
+        for text, accs in by_warning.items():
+            shown = ", ".join(accs[:5]) + (f" and {len(accs) - 5} more" if len(accs) > 5 else "")
+            warnings.append(f"{shown}: {text}")
+        coverage, how = decide_coverage(source, opt.coverage)
+        reference = load_reference(opt.reference, opt.cache_dir) if opt.reference else None
+        try:
+            target, absent = fill_absent_sites(
+                source, rows, coverage, how, reference, str(opt.reference) if opt.reference else None
+            )
+        finally:
+            if isinstance(reference, FastaReference):
+                reference.close()
+        clock.lap("absent-site policy")
+        match = match_variants(rows, target.variants, opt.match)
+        absent = count_absent(absent, match.unmatched)
+        clock.lap("match")
+        order = {a: i for i, a in enumerate(rows.get_column("accession").unique(maintain_order=True).to_list())}
+        match.summaries.sort(key=lambda s: order.get(s.accession, len(order)))
+        for s in match.summaries:
+            if not s.passed:
+                warnings.append(f"{s.accession}: failed — {s.reason}")
+        passed = match.passed
+        ref_freq = None
+        if opt.ref_freq is not None:
+            ref_freq = frequencies_for(target.variants, read_frequencies(opt.ref_freq))
+        plan = plan_weights(match.weights, passed)
+        clock.lap("plan")
+        totals = score_chunks(target, plan, options=opt.score, ref_alt_freq=ref_freq)
+        clock.lap("score")
+        scored = score_table(target, plan, totals)
+        imputation = _describe_imputation(target.samples.get_column("founder").sum(), opt, ref_freq)
+        table = _out_table(scored, match, target.samples.get_column("sample_id").to_list())
+        return ScoreRun(
+            genotypes=str(genotypes),
+            genotype_kind=source.kind if source.kind != "parquet" else "vcf",
+            n_samples=source.n_samples,
+            n_target_variants=source.variants.height,
+            build=build,
+            scorefiles=[
+                ScorefileInfo(
+                    path=str(sf.path),
+                    cid=sf.cid,
+                    build=sf.build,
+                    harmonised=sf.harmonised,
+                    counts=sf.counts(),
+                )
+                for sf in files
+            ],
+            match=match,
+            absent=absent,
+            imputation=imputation,
+            warnings=warnings,
+            table=table,
+            timings=clock.laps,
+        )
+    finally:
+        source.close()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self.t, 3)
+        self.t = now
+
+
+def _describe_imputation(n_founders: int, opt: RunOptions, ref_freq: np.ndarray | None) -> str:
+    if not opt.score.impute:
+        return "off: missing calls contribute 0 and shrink DENOM"
+    parts = []
+    if ref_freq is not None:
+        parts.append(f"reference frequencies from {opt.ref_freq} ({int(np.isfinite(ref_freq).sum())} variants)")
+    if n_founders >= opt.score.min_founders_for_target_freq:
+        parts.append(f"target frequencies from {n_founders} founders")
+    elif ref_freq is None:
+        return (
+            f"off: {n_founders} founder(s) < {opt.score.min_founders_for_target_freq} and no reference "
+            "frequencies — missing calls contribute 0 and shrink DENOM (counted in n_missing)"
+        )
+    return "mean imputation (2 × effect-allele frequency) with " + ", then ".join(parts)
+
+
+def _out_table(scored: pl.DataFrame, match: MatchResult, samples: list[str]) -> pl.DataFrame:
+    summ = pl.DataFrame(
+        {
+            "pgs_id": [s.accession for s in match.summaries],
+            "n_variants": [s.n_variants for s in match.summaries],
+            "overlap": [s.overlap for s in match.summaries],
+            "status": ["ok" if s.passed else "failed" for s in match.summaries],
+            "reason": [s.reason for s in match.summaries],
+            "n_matched_all": [s.n_matched for s in match.summaries],
+        },
+        schema={
+            "pgs_id": pl.String, "n_variants": pl.Int64, "overlap": pl.Float64, "status": pl.String,
+            "reason": pl.String, "n_matched_all": pl.Int64,
+        },
+    )  # fmt: skip
+    grid = pl.DataFrame({"sample_id": samples}).join(summ.select("pgs_id"), how="cross")
+    out = (
+        grid.join(scored, on=["sample_id", "pgs_id"], how="left")
+        .join(summ, on="pgs_id", how="left")
+        .with_columns(pl.coalesce("n_matched", "n_matched_all").alias("n_matched"))
+    )
+    order = {a: i for i, a in enumerate(summ.get_column("pgs_id").to_list())}
+    sample_order = {s: i for i, s in enumerate(samples)}
+    out = out.with_columns(
+        pl.col("sample_id").replace_strict(sample_order, return_dtype=pl.Int64).alias("_s"),
+        pl.col("pgs_id").replace_strict(order, return_dtype=pl.Int64).alias("_p"),
+    ).sort("_s", "_p")
+    return out.select(OUT_COLUMNS)
+
+
+def write_tsv_atomic(frame: pl.DataFrame, path: str | Path) -> None:
+    """Write a TSV next to `path` and rename it into place: a failure leaves no partial file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        frame.write_csv(tmp, separator="\t", null_value="NA", float_precision=None)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,192 @@
+"""`prsgazer score`: OUT.tsv and match log on real data; bad inputs exit 2 naming file/line/field and
+leave no output file."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from prsgazer.cli import main
+from prsgazer.config import reset_settings
+from prsgazer.engine.synthetic import random_cohort, random_score, write_pfile, write_scorefile, write_vcf
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRSGAZER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PRSGAZER_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    reset_settings()
+
+
+def test_score_cineca(shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = shared_data / "genomes" / "cineca" / "cineca_synthetic_subset"
+    sf = shared_data / "scorefiles"
+    out, log = tmp_path / "out.tsv", tmp_path / "log.tsv"
+    code = main(
+        [
+            "score",
+            str(base),
+            "--scorefile",
+            str(sf / "PGS001229_22.txt"),
+            "-s",
+            str(sf / "PGS000001.txt.gz"),
+            "--out",
+            str(out),
+            "--match-log",
+            str(log),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 0, err
+    table = pl.read_csv(out, separator="\t", null_values="NA")
+    assert table.columns[:7] == ["sample_id", "pgs_id", "sum", "avg", "denom", "n_matched", "n_variants"]
+    assert table.height == 2 * 2504
+    first = table.row(0, named=True)
+    assert (first["sample_id"], first["pgs_id"], first["denom"], first["n_matched"], first["n_variants"]) == (
+        "HG00096",
+        "PGS001229",
+        1564,
+        782,
+        835,
+    )
+    assert f"{first['sum']:.6g}" == "0.54502" and first["status"] == "ok"
+    failed = table.filter(pl.col("pgs_id") == "PGS000001")
+    assert (failed["status"] == "failed").all() and failed["sum"].is_null().all()
+    assert "no_position" in failed["reason"][0]
+    assert "782/835 matched" in err and "is_ambiguous 47" in err and "no_candidate 6" in err
+    assert "PGS000001: FAILED" in err
+    logdf = pl.read_csv(log, separator="\t", null_values="NA", infer_schema_length=0)
+    statuses = dict(logdf.filter(pl.col("accession") == "PGS001229")["match_status"].value_counts().rows())
+    assert (statuses["matched"], statuses["excluded"], statuses["unmatched"]) == (782, 47, 6)
+
+
+def _cohort_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    cohort = random_cohort(60, 200, seed=2, chrom="1")
+    prefix = write_pfile(cohort, tmp_path / "c")
+    vcf = write_vcf(cohort, tmp_path / "c.vcf.gz", contig_lengths={"1": 249250621})
+    sf = write_scorefile(random_score(cohort, 100, seed=1).rows, tmp_path / "S.txt", pgs_id="S")
+    return prefix, vcf, sf
+
+
+def _bad(tmp_path: Path, kind: str) -> tuple[Path, Path, list[str]]:
+    prefix, vcf, sf = _cohort_files(tmp_path)
+    head = (
+        "##fileformat=VCFv4.2\n##contig=<ID=1,length=249250621>\n"
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA\n"
+    )
+    if kind == "truncated_gzip":
+        data = vcf.read_bytes()
+        bad = tmp_path / "cut.vcf.gz"
+        bad.write_bytes(data[: len(data) // 2])
+        return bad, sf, [str(bad)]
+    if kind == "vcf_without_gt":
+        bad = tmp_path / "nogt.vcf"
+        bad.write_text(head + "1\t10000\t.\tA\tG\t.\t.\t.\tDP\t7\n")
+        return bad, sf, [str(bad), "line 4", "FORMAT"]
+    if kind == "malformed_row":
+        bad = tmp_path / "bad.vcf"
+        bad.write_text(head + "1\t10000\t.\tA\tG\t.\t.\t.\tGT\t0/1\n1\t10097\t.\tA\n")
+        return bad, sf, [str(bad), "line 5"]
+    if kind == "empty_scorefile":
+        empty = tmp_path / "empty.txt"
+        empty.write_text("")
+        return prefix, empty, [str(empty), "empty scoring file"]
+    if kind == "non_acgt_allele":
+        s = tmp_path / "nonacgt.txt"
+        s.write_text(
+            "#pgs_id=X\n#genome_build=GRCh37\nchr_name\tchr_position\teffect_allele\teffect_weight\n1\t10000\tA\t1\n1\t10097\tJ\t1\n"
+        )
+        return prefix, s, [str(s), "line 5", "effect_allele"]
+    if kind == "wrong_build":
+        cohort = random_cohort(5, 50, seed=4)
+        v38 = write_vcf(cohort, tmp_path / "b38.vcf.gz", contig_lengths={"1": 248956422, "2": 242193529})
+        return v38, sf, [str(v38), "GRCh38", "GRCh37", "S_hmPOS_GRCh38"]
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "truncated_gzip",
+        "vcf_without_gt",
+        "malformed_row",
+        "empty_scorefile",
+        "non_acgt_allele",
+        "wrong_build",
+    ],
+)
+def test_bad_input_exits_2_without_output(tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str) -> None:
+    geno, sf, words = _bad(tmp_path, kind)
+    out = tmp_path / "res" / "OUT.tsv"
+    code = main(["score", str(geno), "--scorefile", str(sf), "--out", str(out)])
+    err = capsys.readouterr().err.replace("\n", "")
+    assert code == 2, err
+    for w in words:
+        assert w in err, (w, err)
+    assert not out.exists()
+    assert not (tmp_path / "res").exists() or list((tmp_path / "res").iterdir()) == []
+
+
+def test_all_scores_failing_exits_2_and_keeps_the_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prefix = _cohort_files(tmp_path)[0]
+    other = random_cohort(5, 100, seed=9, chrom="3")
+    sf = write_scorefile(random_score(other, 50, seed=1).rows, tmp_path / "Z.txt", pgs_id="Z")
+    out, log = tmp_path / "out.tsv", tmp_path / "log.tsv"
+    code = main(["score", str(prefix), "-s", str(sf), "--out", str(out), "--match-log", str(log)])
+    err = capsys.readouterr().err.replace("\n", "")
+    assert code == 2
+    assert "no score passed matching" in err and "Z: no variant matched" in err
+    assert not out.exists() and log.exists()
+
+
+def test_min_overlap_and_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, vcf, sf = _cohort_files(tmp_path)
+    out = tmp_path / "o.tsv"
+    assert main(["score", str(vcf), "-s", str(sf), "-o", str(out), "--min-overlap", "1.0", "--keep-ambiguous"]) == 0
+    t = pl.read_csv(out, separator="\t")
+    assert (t["status"] == "ok").all() and (t["n_matched"] == 100).all() and t.height == 60
+    assert main(["score", str(vcf), "-s", str(sf), "-o", str(out), "--coverage", "bogus"]) == 2
+    assert main(["score", str(vcf), "-o", str(out)]) == 2
+    assert "--scorefile" in capsys.readouterr().err
+
+
+def test_gzip_vcf_matches_pfile(tmp_path: Path) -> None:
+    prefix, vcf, sf = _cohort_files(tmp_path)
+    a, b = tmp_path / "a.tsv", tmp_path / "b.tsv"
+    assert main(["score", str(prefix), "-s", str(sf), "-o", str(a)]) == 0
+    assert main(["score", str(vcf), "-s", str(sf), "-o", str(b)]) == 0
+    assert a.read_text() == b.read_text()
+    with gzip.open(vcf, "rt") as fh:
+        assert fh.readline().startswith("##fileformat")
+
+
+def test_single_person_wgs_with_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A variant-only VCF declared WGS, with a FASTA for the reference bases: absent sites are
+    hom-ref and the score equals the one from a VCF listing every site."""
+    import numpy as np
+
+    cohort = random_cohort(1, 300, seed=12)
+    full = write_vcf(cohort, tmp_path / "full.vcf", contig_lengths={"1": 249250621})
+    sparse = write_vcf(cohort, tmp_path / "sparse.vcf", contig_lengths={"1": 249250621}, skip_homref=True)
+    seq = np.array(list("ACGT"))[np.random.default_rng(1).integers(0, 4, int(cohort.sites["pos"].max()) + 10)]
+    seq[cohort.sites["pos"].to_numpy() - 1] = cohort.sites["ref"].to_list()
+    fasta = tmp_path / "ref.fa"
+    fasta.write_text(">1\n" + "\n".join("".join(seq[i : i + 60]) for i in range(0, len(seq), 60)) + "\n")
+    sf = write_scorefile(random_score(cohort, 200, seed=2).rows, tmp_path / "W.txt", pgs_id="W")
+    a, b = tmp_path / "a.tsv", tmp_path / "b.tsv"
+    assert main(["score", str(full), "-s", str(sf), "-o", str(a)]) == 0
+    capsys.readouterr()
+    code = main(["score", str(sparse), "-s", str(sf), "-o", str(b), "--coverage", "wgs", "--reference", str(fasta)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "coverage=wgs (declared)" in err and "filled as hom-ref" in err
+    ta, tb = (pl.read_csv(x, separator="\t") for x in (a, b))
+    assert ta["n_matched"].to_list() == tb["n_matched"].to_list() == ta["n_variants"].to_list()
+    assert abs(ta["sum"][0] - tb["sum"][0]) < 1e-12
+    # without --coverage the same file leaves absent sites unmatched (and the score fails)
+    assert main(["score", str(sparse), "-s", str(sf), "-o", str(tmp_path / "c.tsv")]) == 2
+    assert "coverage=unknown" in capsys.readouterr().err
