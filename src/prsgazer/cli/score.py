@@ -91,50 +91,30 @@ def score(
 ) -> None:
     """Compute polygenic scores (SUM, AVG, DENOM per sample and score), exact against plink2."""
     from prsgazer.cli import err
-    from prsgazer.engine.absent import Coverage
-    from prsgazer.engine.genotypes import QualityFilters
-    from prsgazer.engine.match import MatchOptions
-    from prsgazer.engine.pipeline import RunOptions, run_scoring, write_tsv_atomic
-    from prsgazer.engine.score import ScoreOptions
+    from prsgazer.engine.pipeline import build_run_options, run_scoring, write_tsv_atomic
 
-    settings = get_settings()
     files = list(scorefile or [])
     if pgs_id:
         files += _resolve_pgs_ids(list(pgs_id), build)
     if not files:
         raise InputError("give at least one --scorefile or --pgs-id", field="--scorefile")
-    if coverage is not None and coverage not in {c.value for c in Coverage}:
-        raise InputError(
-            f"unknown coverage {coverage!r}", field="--coverage", hint="one of wgs, gvcf, wes, array, unknown"
-        )
-    filters = QualityFilters(
-        filter_pass=None if any_filter else (list(vcf_filter) if vcf_filter else settings.engine_filter_pass_list),
-        min_dp=min_dp if min_dp is not None else settings.engine_min_dp,
-        min_gq=min_gq if min_gq is not None else settings.engine_min_gq,
-        min_qual=min_qual if min_qual is not None else settings.engine_min_qual,
-    )
-    overlap = settings.engine_min_overlap if min_overlap is None else min_overlap
-    if not 0.0 <= overlap <= 1.0:
-        raise InputError(f"--min-overlap must be between 0 and 1, got {overlap}", field="--min-overlap")
-    options = RunOptions(
-        match=MatchOptions(
-            keep_ambiguous=keep_ambiguous,
-            keep_multiallelic=keep_multiallelic,
-            keep_first_match=keep_first_match,
-            ignore_strand_flips=ignore_strand_flips,
-            min_overlap=overlap,
-        ),
-        score=ScoreOptions(
-            impute=not no_impute,
-            min_founders_for_target_freq=settings.engine_min_founders_for_freq,
-            max_block_cells=settings.engine_block_cells,
-        ),
-        filters=filters,
+    options = build_run_options(
+        get_settings(),
         build=build,
-        coverage=Coverage(coverage) if coverage else None,
+        coverage=coverage,
+        min_overlap=min_overlap,
+        keep_ambiguous=keep_ambiguous,
+        keep_multiallelic=keep_multiallelic,
+        keep_first_match=keep_first_match,
+        ignore_strand_flips=ignore_strand_flips,
+        impute=not no_impute,
+        vcf_filter=list(vcf_filter) if vcf_filter else None,
+        any_filter=any_filter,
+        min_dp=min_dp,
+        min_gq=min_gq,
+        min_qual=min_qual,
         reference=reference,
         ref_freq=ref_freq,
-        cache_dir=settings.cache_dir,
     )
     with err.status("scoring…", spinner="dots"):
         run = run_scoring(genotypes, files, options)
