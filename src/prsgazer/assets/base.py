@@ -71,7 +71,7 @@ class Asset:
     @classmethod
     def lineage_fields(cls) -> list[str]:
         """Fields that point at other assets by CID."""
-        return [name for name in cls.field_types() if name.endswith("_cid")]
+        return [name for name in cls.field_types() if name.endswith(("_cid", "_cids"))]
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

@@ -6,7 +6,7 @@ Fields are what users filter on and what lineage needs; everything else lives in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from prsgazer.assets.base import Asset
 
@@ -33,15 +33,43 @@ class Genotypes(Asset):
     """A normalized genotype table (zstd parquet): one row per variant, dosages per sample."""
 
     asset_key: ClassVar[str] = "genotypes"
+    companions: ClassVar[tuple[str, ...]] = ("blocks_cid",)
     suffix: ClassVar[str] = ".parquet"
 
     vcf_cid: str = ""
+    #: gVCF reference blocks (companion), when the source was a gVCF.
+    blocks_cid: str = ""
     sample_id: str = ""
     n_samples: int | None = None
     n_variants: int | None = None
     genome_build: str = ""
     source_format: str = ""
     coverage: str = ""
+    is_gvcf: bool | None = None
+
+
+@dataclass(kw_only=True)
+class GenotypeBlocks(Asset):
+    """gVCF reference blocks of a normalized genotype table (companion of `genotypes`)."""
+
+    asset_key: ClassVar[str] = "genotype_blocks"
+    suffix: ClassVar[str] = ".blocks.parquet"
+
+    vcf_cid: str = ""
+    n_blocks: int | None = None
+
+
+@dataclass(kw_only=True)
+class MatchLog(Asset):
+    """Every candidate match of one scoring file against one genotype set (parquet), with its label."""
+
+    asset_key: ClassVar[str] = "match_log"
+    suffix: ClassVar[str] = ".parquet"
+
+    genotypes_cid: str = ""
+    scoring_file_cid: str = ""
+    pgs_id: str = ""
+    n_rows: int | None = None
 
 
 @dataclass(kw_only=True)
@@ -138,7 +166,53 @@ class PrsResult(Asset):
     n_matched: int | None = None
     overlap: float | None = None
     status: str = ""
+    reason: str = ""
     superpopulation: str = ""
+    match_log_cid: str = ""
+    #: How absent sites were treated (coverage decision and what "absent" meant).
+    coverage: str = ""
+    absent_means: str = ""
+    imputation: str = ""
+    #: The per-score match summary (counts by match type, exclusion and unmatched reason).
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class ReferenceScores(Asset):
+    """Every reference-panel sample's score for one scoring file (parquet), from batch scoring."""
+
+    asset_key: ClassVar[str] = "reference_scores"
+    suffix: ClassVar[str] = ".parquet"
+
+    panel: str = ""
+    panel_cid: str = ""
+    pgs_id: str = ""
+    scoring_file_cid: str = ""
+    genome_build: str = ""
+    n_samples: int | None = None
+    n_matched: int | None = None
+    n_variants: int | None = None
+    status: str = ""
+    reason: str = ""
+
+
+@dataclass(kw_only=True)
+class PrsReport(Asset):
+    """A person's report (JSON): scores, percentiles per superpopulation, quality and interpretation."""
+
+    asset_key: ClassVar[str] = "prs_report"
+    suffix: ClassVar[str] = ".json"
+
+    sample_id: str = ""
+    genotypes_cid: str = ""
+    pgs_ids: list[str] = field(default_factory=list)
+    panel: str = ""
+    panel_cid: str = ""
+    superpopulation: str = ""
+    prs_result_cids: list[str] = field(default_factory=list)
+    distribution_cids: list[str] = field(default_factory=list)
+    n_ok: int | None = None
+    n_failed: int | None = None
 
 
 @dataclass(kw_only=True)

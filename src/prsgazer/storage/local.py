@@ -42,6 +42,7 @@ _KNOWN_EXTENSIONS = (
     ".txt.gz",
     ".tsv.gz",
     ".tar.zst",
+    ".blocks.parquet",
 )
 
 
@@ -508,8 +509,8 @@ class LocalStore:
                 return LineageNode(cid=c, via=via, missing=True)
             parents = []
             if depth < max_depth:
-                for k, v in sorted(rec.items()):
-                    if k.endswith("_cid") and isinstance(v, str) and v and v not in seen:
+                for k, v in _links(rec):
+                    if v not in seen:
                         parents.append(node(v, k, depth + 1, seen | {v}))
             return LineageNode(
                 cid=c,
@@ -523,8 +524,8 @@ class LocalStore:
         children = [
             LineageNode(cid=r["cid"], asset=r.get("asset"), filename=r.get("filename"), via=k)
             for r in records.values()
-            for k, v in sorted(r.items())
-            if k.endswith("_cid") and v == cid
+            for k, v in _links(r)
+            if v == cid
         ]
         return Lineage(root=node(cid, None, 0, frozenset({cid})), children=children)
 
@@ -600,6 +601,17 @@ class LocalStore:
                 f"{cid!r} is not a CID (expected 'bafkrei' followed by 52 base32 characters)",
                 field="cid",
             )
+
+
+def _links(rec: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, cid) lineage links of a record: `*_cid` strings and `*_cids` lists."""
+    out = []
+    for k, v in sorted(rec.items()):
+        if k.endswith("_cid") and isinstance(v, str) and v:
+            out.append((k, v))
+        elif k.endswith("_cids") and isinstance(v, list):
+            out.extend((k, x) for x in v if isinstance(x, str) and x)
+    return out
 
 
 def _item_type(tp: Any) -> Any:
