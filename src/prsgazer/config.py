@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     lock_timeout: float = Field(default=120.0, description="Seconds to wait for the metadata lock.")
     log_level: str = Field(default="WARNING", description="loguru level for the CLI and server.")
 
+    image: str = Field(
+        default="",
+        description="Prebuilt task image for cluster runs (empty: Flyte builds one from pyproject.toml + uv.lock).",
+    )
+
     # --- catalog ---
     catalog_rest_url: str = Field(
         default="https://www.pgscatalog.org/rest/",

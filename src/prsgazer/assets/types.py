@@ -30,15 +30,18 @@ class Vcf(Asset):
 
 @dataclass(kw_only=True)
 class Genotypes(Asset):
-    """A normalized genotype table (zstd parquet): one row per variant, dosages per sample."""
+    """Genotypes ready to score: a normalized table (zstd parquet) or a plink2 cohort's .pgen (+ companions)."""
 
     asset_key: ClassVar[str] = "genotypes"
-    companions: ClassVar[tuple[str, ...]] = ("blocks_cid",)
+    companions: ClassVar[tuple[str, ...]] = ("blocks_cid", "pvar_cid", "psam_cid")
     suffix: ClassVar[str] = ".parquet"
 
     vcf_cid: str = ""
     #: gVCF reference blocks (companion), when the source was a gVCF.
     blocks_cid: str = ""
+    #: For a plink2 cohort (source_format "pfile") the asset is the .pgen; these are its companions.
+    pvar_cid: str = ""
+    psam_cid: str = ""
     sample_id: str = ""
     n_samples: int | None = None
     n_variants: int | None = None

@@ -124,3 +124,20 @@ def run_dir(task: str) -> Path:
     d = get_settings().cache_dir / "runs" / f"{task}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def portable(asset: Asset) -> Asset:
+    """The asset as tasks hand it on: identity and fields only (no local path, no store extras).
+
+    A task output is a pointer into the store; the next task, maybe in another pod, fetches it by CID.
+    """
+    import dataclasses
+
+    return dataclasses.replace(asset, path=None, extra={})
+
+
+def from_cache(hit: Asset) -> Asset:
+    """A cached output, marked as such in its metrics (the stored record keeps the original run's)."""
+    import dataclasses
+
+    return portable(dataclasses.replace(hit, metrics={**hit.metrics, "cached": True}))

@@ -1,0 +1,45 @@
+"""Store a plink2 fileset (.pgen + .pvar/.pvar.zst + .psam) as one asset with its companions.
+
+See docs/storage.md. The .pvar and .psam are stored first (as `pvar` / `psam` assets), then the .pgen
+as the asset proper (a `reference_panel` or `genotypes`) pointing at them; `store.fetch(cid)` gives
+the three back side by side under one prefix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prsgazer.assets import Asset, Psam, Pvar, asset_class
+from prsgazer.errors import InputError
+
+
+def pfile_paths(prefix: str | Path) -> tuple[Path, Path, Path]:
+    """(.pgen, .pvar or .pvar.zst, .psam) of a plink2 prefix; a missing file is an InputError."""
+    p = Path(prefix)
+    for ext in (".pgen", ".pvar", ".psam", ".pvar.zst"):
+        if p.name.endswith(ext):
+            p = p.with_name(p.name[: -len(ext)])
+            break
+    pgen = p.with_name(p.name + ".pgen")
+    pvar = p.with_name(p.name + ".pvar")
+    if not pvar.exists() and p.with_name(p.name + ".pvar.zst").exists():
+        pvar = p.with_name(p.name + ".pvar.zst")
+    psam = p.with_name(p.name + ".psam")
+    for f in (pgen, pvar, psam):
+        if not f.exists():
+            raise InputError(
+                "plink2 fileset is incomplete: file does not exist", file=f, hint="need .pgen, .pvar, .psam"
+            )
+    return pgen, pvar, psam
+
+
+def put_pfile(store: Any, prefix: str | Path, asset: str = "genotypes", **fields: Any) -> Asset:
+    """Upload a plink2 fileset; `fields` are the main asset's (validated strictly)."""
+    pgen, pvar, psam = pfile_paths(prefix)
+    cls = asset_class(asset)
+    values = cls.validate_keyvalues(fields)
+    panel = values.get("panel", "")
+    pvar_a = store.upload(Pvar(path=pvar, panel=panel, genome_build=values.get("genome_build", "")))
+    psam_a = store.upload(Psam(path=psam, panel=panel))
+    return store.upload(cls(path=pgen, pvar_cid=pvar_a.cid, psam_cid=psam_a.cid, **values))

@@ -1,0 +1,8 @@
+"""Flyte v2 tasks: one module per step; each fetches its inputs from the store, calls the engine,
+stores its outputs with their lineage and returns them. See docs/workflows.md."""
+
+from prsgazer.tasks.fetch import fetch_scoring_file
+from prsgazer.tasks.normalize import normalize_genotypes
+from prsgazer.tasks.score import score
+
+__all__ = ["fetch_scoring_file", "normalize_genotypes", "score"]
