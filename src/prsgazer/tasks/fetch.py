@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prsgazer.assets import ScoringFile
 from prsgazer.tasks.env import light
-from prsgazer.tasks.runtime import measure, portable
+from prsgazer.tasks.runtime import input_errors_are_final, measure, portable
 
 
 def _effective_build(sf: ScoringFile) -> str:
@@ -40,29 +40,30 @@ async def fetch_scoring_file(pgs_id: str, build: str = "") -> ScoringFile:
         pgs_id: a PGS Catalog id (PGS000001) or the id of a stored custom/synthetic scoring file.
         build: GRCh37 or GRCh38: the harmonised positions wanted (required for catalog downloads).
     """
-    from prsgazer.engine.header import is_catalog_accession
-    from prsgazer.errors import InputError, NotFoundError
-    from prsgazer.storage import default_store
+    with input_errors_are_final():
+        from prsgazer.engine.header import is_catalog_accession
+        from prsgazer.errors import InputError, NotFoundError
+        from prsgazer.storage import default_store
 
-    store = default_store()
-    with measure("fetch_scoring_file") as m:
-        stored = find_scoring_file(store, pgs_id, build)
-        if stored is None:
-            if not is_catalog_accession(pgs_id):
-                raise NotFoundError(
-                    f"no stored scoring file with pgs_id {pgs_id!r}" + (f" in {build}" if build else ""),
-                    field="pgs_id",
-                    hint="upload it with `prsgazer storage put FILE --asset scoring_file pgs_id=…` "
-                    "or give a PGS Catalog id",
-                )
-            if not build:
-                raise InputError("a PGS Catalog download needs a build (GRCh37 or GRCh38)", field="build")
-            from prsgazer.catalog.client import CatalogClient
-            from prsgazer.catalog.download import download_scoring_file
+        store = default_store()
+        with measure("fetch_scoring_file") as m:
+            stored = find_scoring_file(store, pgs_id, build)
+            if stored is None:
+                if not is_catalog_accession(pgs_id):
+                    raise NotFoundError(
+                        f"no stored scoring file with pgs_id {pgs_id!r}" + (f" in {build}" if build else ""),
+                        field="pgs_id",
+                        hint="upload it with `prsgazer storage put FILE --asset scoring_file pgs_id=…` "
+                        "or give a PGS Catalog id",
+                    )
+                if not build:
+                    raise InputError("a PGS Catalog download needs a build (GRCh37 or GRCh38)", field="build")
+                from prsgazer.catalog.client import CatalogClient
+                from prsgazer.catalog.download import download_scoring_file
 
-            async with CatalogClient() as client:
-                result = await download_scoring_file(client, pgs_id, build=build, store=store)
-            stored = result.asset
-    out = portable(stored)
-    out.metrics = m.as_dict()
-    return out
+                async with CatalogClient() as client:
+                    result = await download_scoring_file(client, pgs_id, build=build, store=store)
+                stored = result.asset
+        out = portable(stored)
+        out.metrics = m.as_dict()
+        return out

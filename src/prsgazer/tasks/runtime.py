@@ -141,3 +141,23 @@ def from_cache(hit: Asset) -> Asset:
     import dataclasses
 
     return portable(dataclasses.replace(hit, metrics={**hit.metrics, "cached": True}))
+
+
+@contextlib.contextmanager
+def input_errors_are_final() -> Iterator[None]:
+    """Inside a Flyte run, bad input fails the task at once (no retries): retrying cannot fix it.
+
+    Outside a run (a task awaited as plain Python, e.g. in tests) errors pass through unchanged.
+    The error code keeps the prsgazer class name so front doors can map it back (exit code 2).
+    """
+    from prsgazer.errors import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        import flyte
+        import flyte.errors
+
+        if flyte.ctx() is None:
+            raise
+        raise flyte.errors.NonRecoverableError(str(exc), code=type(exc).__name__) from exc

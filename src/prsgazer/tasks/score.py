@@ -13,7 +13,7 @@ import polars as pl
 
 from prsgazer.assets import Genotypes, MatchLog, PrsResult, ReferencePanel, ScoringFile
 from prsgazer.tasks.env import compute
-from prsgazer.tasks.runtime import cached, from_cache, measure, portable, run_dir, task_key
+from prsgazer.tasks.runtime import cached, from_cache, input_errors_are_final, measure, portable, run_dir, task_key
 
 
 @compute.task(retries=1)
@@ -40,99 +40,100 @@ async def score(
         keep_ambiguous: keep strand-ambiguous (A/T, C/G) matches.
         keep_multiallelic: keep matches at multi-allelic sites.
     """
-    from prsgazer.config import get_settings
-    from prsgazer.engine.pipeline import build_run_options, run_scoring
-    from prsgazer.errors import InputError
-    from prsgazer.storage import default_store
+    with input_errors_are_final():
+        from prsgazer.config import get_settings
+        from prsgazer.engine.pipeline import build_run_options, run_scoring
+        from prsgazer.errors import InputError
+        from prsgazer.storage import default_store
 
-    if not scoring_files:
-        raise InputError("no scoring files to score", field="scoring_files")
-    store = default_store()
-    coverage = coverage or genotypes.coverage
-    reference_cid = reference_panel.pvar_cid if reference_panel is not None else ""
-    options = build_run_options(
-        get_settings(),
-        build=genotypes.genome_build or None,
-        coverage=coverage if coverage and coverage != "genotyped" else None,
-        min_overlap=None if min_overlap < 0 else min_overlap,
-        keep_ambiguous=keep_ambiguous,
-        keep_multiallelic=keep_multiallelic,
-    )
-    params = {
-        "match": options.match.model_dump(mode="json"),
-        "score": options.score.model_dump(mode="json"),
-        "coverage": coverage,
-        "build": options.build,
-    }
+        if not scoring_files:
+            raise InputError("no scoring files to score", field="scoring_files")
+        store = default_store()
+        coverage = coverage or genotypes.coverage
+        reference_cid = reference_panel.pvar_cid if reference_panel is not None else ""
+        options = build_run_options(
+            get_settings(),
+            build=genotypes.genome_build or None,
+            coverage=coverage if coverage and coverage != "genotyped" else None,
+            min_overlap=None if min_overlap < 0 else min_overlap,
+            keep_ambiguous=keep_ambiguous,
+            keep_multiallelic=keep_multiallelic,
+        )
+        params = {
+            "match": options.match.model_dump(mode="json"),
+            "score": options.score.model_dump(mode="json"),
+            "coverage": coverage,
+            "build": options.build,
+        }
 
-    def key_of(sf: ScoringFile) -> str:
-        inputs = {"genotypes": genotypes.cid, "scoring_file": sf.cid, "reference": reference_cid}
-        return task_key("score", inputs=inputs, params=params)
+        def key_of(sf: ScoringFile) -> str:
+            inputs = {"genotypes": genotypes.cid, "scoring_file": sf.cid, "reference": reference_cid}
+            return task_key("score", inputs=inputs, params=params)
 
-    unique = list({sf.cid: sf for sf in scoring_files}.values())
-    results: dict[str, list[PrsResult]] = {}
-    todo: list[ScoringFile] = []
-    for sf in unique:
-        hit = cached(store, key_of(sf), "prs_result")
-        if hit:
-            results[sf.cid] = [from_cache(h) for h in hit]  # type: ignore[misc]
-        else:
-            todo.append(sf)
+        unique = list({sf.cid: sf for sf in scoring_files}.values())
+        results: dict[str, list[PrsResult]] = {}
+        todo: list[ScoringFile] = []
+        for sf in unique:
+            hit = cached(store, key_of(sf), "prs_result")
+            if hit:
+                results[sf.cid] = [from_cache(h) for h in hit]  # type: ignore[misc]
+            else:
+                todo.append(sf)
 
-    if todo:
-        with measure("score") as m:
-            g = store.fetch(genotypes.cid)
-            paths = [store.fetch(sf.cid).path for sf in todo]
-            if reference_panel is not None:
-                options.reference = store.fetch(reference_panel.pvar_cid).path
-            run = await asyncio.to_thread(run_scoring, g.path, paths, options)
-        out = run_dir("score")
-        by_cid = {info.cid: info for info in run.scorefiles}
-        log = run.match.log
-        for sf in todo:
-            info = by_cid[sf.cid]
-            stored: list[PrsResult] = []
-            for counts in info.counts:
-                acc = counts.accession
-                summary = run.match.summary(acc)
-                stem = f"{acc}-{sf.cid[-12:]}"
-                log_path = out / f"{stem}.match.parquet"
-                acc_log = log.filter(pl.col("accession") == acc)
-                acc_log.write_parquet(log_path, compression="zstd")
-                mlog = store.upload(
-                    MatchLog(
-                        path=log_path,
-                        genotypes_cid=genotypes.cid,
-                        scoring_file_cid=sf.cid,
-                        pgs_id=acc,
-                        n_rows=acc_log.height,
+        if todo:
+            with measure("score") as m:
+                g = store.fetch(genotypes.cid)
+                paths = [store.fetch(sf.cid).path for sf in todo]
+                if reference_panel is not None:
+                    options.reference = store.fetch(reference_panel.pvar_cid).path
+                run = await asyncio.to_thread(run_scoring, g.path, paths, options)
+            out = run_dir("score")
+            by_cid = {info.cid: info for info in run.scorefiles}
+            log = run.match.log
+            for sf in todo:
+                info = by_cid[sf.cid]
+                stored: list[PrsResult] = []
+                for counts in info.counts:
+                    acc = counts.accession
+                    summary = run.match.summary(acc)
+                    stem = f"{acc}-{sf.cid[-12:]}"
+                    log_path = out / f"{stem}.match.parquet"
+                    acc_log = log.filter(pl.col("accession") == acc)
+                    acc_log.write_parquet(log_path, compression="zstd")
+                    mlog = store.upload(
+                        MatchLog(
+                            path=log_path,
+                            genotypes_cid=genotypes.cid,
+                            scoring_file_cid=sf.cid,
+                            pgs_id=acc,
+                            n_rows=acc_log.height,
+                        )
                     )
-                )
-                table_path = out / f"{stem}.tsv"
-                run.table.filter(pl.col("pgs_id") == acc).write_csv(table_path, separator="\t", null_value="NA")
-                result = store.upload(
-                    PrsResult(
-                        path=table_path,
-                        sample_id=genotypes.sample_id or (run.table["sample_id"][0] if run.n_samples == 1 else ""),
-                        pgs_id=acc,
-                        genotypes_cid=genotypes.cid,
-                        scoring_file_cid=sf.cid,
-                        match_log_cid=mlog.cid,
-                        genome_build=run.build.build or genotypes.genome_build,
-                        n_samples=run.n_samples,
-                        n_variants=summary.n_variants,
-                        n_matched=summary.n_matched,
-                        overlap=summary.overlap,
-                        status="ok" if summary.passed else "failed",
-                        reason=summary.reason or "",
-                        coverage=run.absent.coverage.value,
-                        absent_means=run.absent.absent_means,
-                        imputation=run.imputation,
-                        summary=summary.model_dump(mode="json"),
-                        task_key=key_of(sf),
-                        metrics=m.as_dict(),
+                    table_path = out / f"{stem}.tsv"
+                    run.table.filter(pl.col("pgs_id") == acc).write_csv(table_path, separator="\t", null_value="NA")
+                    result = store.upload(
+                        PrsResult(
+                            path=table_path,
+                            sample_id=genotypes.sample_id or (run.table["sample_id"][0] if run.n_samples == 1 else ""),
+                            pgs_id=acc,
+                            genotypes_cid=genotypes.cid,
+                            scoring_file_cid=sf.cid,
+                            match_log_cid=mlog.cid,
+                            genome_build=run.build.build or genotypes.genome_build,
+                            n_samples=run.n_samples,
+                            n_variants=summary.n_variants,
+                            n_matched=summary.n_matched,
+                            overlap=summary.overlap,
+                            status="ok" if summary.passed else "failed",
+                            reason=summary.reason or "",
+                            coverage=run.absent.coverage.value,
+                            absent_means=run.absent.absent_means,
+                            imputation=run.imputation,
+                            summary=summary.model_dump(mode="json"),
+                            task_key=key_of(sf),
+                            metrics=m.as_dict(),
+                        )
                     )
-                )
-                stored.append(portable(result))  # type: ignore[arg-type]
-            results[sf.cid] = stored
-    return [r for sf in unique for r in results[sf.cid]]
+                    stored.append(portable(result))  # type: ignore[arg-type]
+                results[sf.cid] = stored
+        return [r for sf in unique for r in results[sf.cid]]
