@@ -79,12 +79,14 @@ def print_json(obj: Any) -> None:
 
 def _register_groups() -> None:
     """Attach command groups; each lives in its own module under prsgazer/cli/."""
-    from prsgazer.cli import catalog, score, storage
+    from prsgazer.cli import catalog, run, score, storage
 
     app.add_typer(storage.app, name="storage")
     app.add_typer(catalog.app, name="catalog")
     if not any(c.name == "score" for c in app.registered_commands):
         app.command("score")(score.score)
+        app.command("tasks")(run.tasks)
+        app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run.run)
 
 
 def configure_logging(level: str | None = None) -> None:

@@ -1,0 +1,133 @@
+"""Run a registered task or workflow through Flyte, locally or on a cluster. See docs/workflows.md.
+
+The one place front doors (CLI, MCP server, notebook) start runs: inputs are bound from the store by
+the registry, the run goes through `flyte.with_runcontext(...).run.aio` (never blocking the event
+loop), and outputs come back as JSON-able data with the CIDs to chain further calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from prsgazer import registry
+from prsgazer.assets import Asset
+from prsgazer.errors import PrsgazerError
+
+_REPO = Path(__file__).resolve().parents[2]
+_initialized: str | None = None
+
+
+class RunOutcome(BaseModel):
+    """What a run returned, JSON-able."""
+
+    name: str
+    kind: str
+    mode: str
+    run_name: str = ""
+    run_url: str = ""
+    duration_s: float
+    outputs: Any
+
+
+def flyte_config_path() -> Path | None:
+    """`.flyte/config.yaml` of this checkout, if there is one (the CLI never uses ./config.yaml)."""
+    p = _REPO / ".flyte" / "config.yaml"
+    return p if p.exists() else None
+
+
+async def init_flyte(mode: str) -> None:
+    """Initialise Flyte once per process for `mode` ("local" or "remote")."""
+    global _initialized
+    import flyte
+
+    if _initialized == mode:
+        return
+    if mode == "remote":
+        cfg = flyte_config_path()
+        await flyte.init_from_config.aio(str(cfg) if cfg else None, root_dir=_REPO / "src")
+    else:
+        await flyte.init.aio(
+            root_dir=_REPO / "src" if (_REPO / "src").is_dir() else None, log_level=_flyte_log_level()
+        )
+    _initialized = mode
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Assets, dataclasses, pydantic models, tuples of outputs → plain JSON data."""
+    if isinstance(obj, Asset):
+        return {"cid": obj.cid, "filename": obj.filename, **obj.to_keyvalues()}
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json")
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _flyte_log_level() -> int:
+    """Flyte's own logging follows PRSGAZER_LOG_LEVEL, but task failures we report ourselves stay quiet."""
+    import logging
+
+    from prsgazer.config import get_settings
+
+    level = logging.getLevelName(get_settings().log_level.upper())
+    return level if isinstance(level, int) and level <= logging.INFO else logging.CRITICAL
+
+
+def native_error(exc: BaseException, name: str) -> PrsgazerError:
+    """A Flyte run error as the prsgazer error it started as (bad input stays bad input: exit code 2)."""
+    from prsgazer import errors
+
+    code = str(getattr(exc, "code", "") or "")
+    message = str(exc).strip() or type(exc).__name__
+    cls = getattr(errors, code, None)
+    if isinstance(cls, type) and issubclass(cls, errors.InputError):
+        return cls(message)
+    return PrsgazerError(f"{name} failed: {message}")
+
+
+def _unwrap(outputs: Any) -> Any:
+    """Flyte returns outputs as a tuple-like (o0, o1, …); one output is returned bare."""
+    if isinstance(outputs, tuple) and len(outputs) == 1:
+        return outputs[0]
+    items = getattr(outputs, "_asdict", None)
+    if items is not None:
+        values = list(items().values())
+        return values[0] if len(values) == 1 else values
+    return outputs
+
+
+async def run(name: str, inputs: dict[str, Any] | None = None, *, mode: str = "local") -> RunOutcome:
+    """Run task/workflow `name` with `inputs` (bound and validated by the registry) and wait for it."""
+    import flyte
+
+    entry = registry.get(name)
+    kwargs = registry.bind(entry, inputs or {})
+    await init_flyte(mode)
+    t0 = time.perf_counter()
+    try:
+        r = await flyte.with_runcontext(mode=mode, log_level=_flyte_log_level()).run.aio(entry.task, **kwargs)
+        if mode == "remote":
+            await r.wait.aio()
+        outputs = _unwrap(r.outputs())
+    except flyte.errors.BaseRuntimeError as exc:
+        raise native_error(exc, entry.name) from exc
+    return RunOutcome(
+        name=entry.name,
+        kind=entry.kind,
+        mode=mode,
+        run_name=str(getattr(r, "name", "") or ""),
+        run_url=str(getattr(r, "url", "") or ""),
+        duration_s=round(time.perf_counter() - t0, 3),
+        outputs=to_jsonable(outputs),
+    )
