@@ -158,6 +158,6 @@ def input_errors_are_final() -> Iterator[None]:
         import flyte
         import flyte.errors
 
-        if flyte.ctx() is None:
+        if not flyte.ctx():
             raise
         raise flyte.errors.NonRecoverableError(str(exc), code=type(exc).__name__) from exc
