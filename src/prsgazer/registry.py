@@ -169,9 +169,7 @@ def get(name: str) -> Entry:
     """The entry called `name`; an unknown name is an error listing the known ones."""
     all_ = entries()
     if name not in all_:
-        raise NotFoundError(
-            f"no task or workflow named {name!r}", field="name", hint=f"known: {', '.join(all_)}"
-        )
+        raise NotFoundError(f"no task or workflow named {name!r}", field="name", hint=f"known: {', '.join(all_)}")
     return all_[name]
 
 

@@ -51,9 +51,7 @@ async def init_flyte(mode: str) -> None:
         cfg = flyte_config_path()
         await flyte.init_from_config.aio(str(cfg) if cfg else None, root_dir=_REPO / "src")
     else:
-        await flyte.init.aio(
-            root_dir=_REPO / "src" if (_REPO / "src").is_dir() else None, log_level=_flyte_log_level()
-        )
+        await flyte.init.aio(root_dir=_REPO / "src" if (_REPO / "src").is_dir() else None, log_level=_flyte_log_level())
     _initialized = mode
 
 

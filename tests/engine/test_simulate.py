@@ -86,6 +86,8 @@ def test_population_structure_and_ld(panel) -> None:
 
 def test_person_vcf_lists_exactly_the_carried_alleles(panel, tmp_path: Path) -> None:
     out = write_person_vcf(panel.holdout_prefix, tmp_path / "me.vcf.gz", sample_index=1, genome_build="GRCh37")
+    again = write_person_vcf(panel.holdout_prefix, tmp_path / "again.vcf.gz", sample_index=1, genome_build="GRCh37")
+    assert out.read_bytes() == again.read_bytes()  # reproducible gzip: same content, same CID
     dos = read_pfile_sample(panel.holdout_prefix, 1)
     pvar = pl.read_csv(f"{panel.holdout_prefix}.pvar", separator="\t", schema_overrides={"#CHROM": pl.String})
     lines = [ln for ln in gzip.open(out, "rt") if not ln.startswith("#")]

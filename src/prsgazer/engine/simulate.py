@@ -13,7 +13,6 @@ differences are simulated at the superpopulation level.
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel
 
+from prsgazer.engine.synthetic import gzip_text
 from prsgazer.engine.synthetic import write_scorefile as write_catalog_scorefile
 from prsgazer.errors import InputError
 
@@ -394,7 +394,7 @@ def write_person_vcf(
     gt = {0: "0/0", 1: "0/1", 2: "1/1", -9: "./."}
 
     def write(tmp: Path) -> None:
-        with gzip.open(tmp, "wt", compresslevel=5, newline="\n") as fh:
+        with gzip_text(tmp, compresslevel=5) as fh:
             fh.write("\n".join(header) + "\n")
             chrom_col = pvar["#CHROM"].to_list()
             pos_col = pvar["POS"].to_list()

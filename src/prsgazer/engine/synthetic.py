@@ -7,7 +7,10 @@ format 2.0 header + columns).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,17 @@ import polars as pl
 from prsgazer.engine.genotypes import MISSING
 
 BASES = np.array(list("ACGT"))
+
+
+@contextlib.contextmanager
+def gzip_text(path: str | Path, compresslevel: int = 6) -> Iterator[io.TextIOWrapper]:
+    """Write gzip text reproducibly: no timestamp or file name in the header, so same text → same bytes → same CID."""
+    with open(path, "wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0) as gz:
+            with io.TextIOWrapper(gz, encoding="utf-8", newline="\n") as fh:
+                yield fh
+
+
 _COMP = {"A": "T", "C": "G", "G": "C", "T": "A"}
 
 
@@ -128,7 +142,7 @@ def write_vcf(
         body.append(f"{chrom}\t{pos}\t{i}\t{r}\t{a}\t50\tPASS\t.\tGT\t" + "\t".join(gts[k]))
     text = "\n".join(header + body) + "\n"
     if p.name.endswith(".gz"):
-        with gzip.open(p, "wt") as fh:
+        with gzip_text(p) as fh:
             fh.write(text)
     else:
         p.write_text(text)
@@ -241,7 +255,7 @@ def write_scorefile(
     tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     try:
         if p.name.endswith(".gz"):
-            with gzip.open(tmp, "wt", newline="\n") as fh:
+            with gzip_text(tmp) as fh:
                 fh.write(text)
         else:
             tmp.write_text(text)
