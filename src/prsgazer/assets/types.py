@@ -26,6 +26,9 @@ class Vcf(Asset):
     #: absent implies hom-ref), "array" / "exome" / "unknown" (absent is missing).
     coverage: str = ""
     source: str = ""
+    #: The person's genetic ancestry group (AFR, AMR, EAS, EUR, SAS), self-reported or inferred:
+    #: which reference superpopulation a report compares with first.
+    superpopulation: str = ""
 
 
 @dataclass(kw_only=True)

@@ -153,7 +153,10 @@ def _simulate_chromosome(samples: dict[str, int], length: int, seed: int):  # ->
         recombination_rate=RECOMBINATION_RATE,
         random_seed=seed,
     )
-    return msprime.sim_mutations(ts, rate=MUTATION_RATE, random_seed=seed + 1)
+    # HKY with kappa 4.2 gives the human transition/transversion ratio (~2.1), so strand-ambiguous
+    # SNPs (A/T, C/G) are ~1/6 of all, as in real data, not the 1/3 of a uniform model.
+    model = msprime.HKY(kappa=4.2, equilibrium_frequencies=[0.295, 0.205, 0.205, 0.295])
+    return msprime.sim_mutations(ts, rate=MUTATION_RATE, random_seed=seed + 1, model=model)
 
 
 def synthesize_panel(

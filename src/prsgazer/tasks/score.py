@@ -85,7 +85,8 @@ async def score(
                 g = store.fetch(genotypes.cid)
                 paths = [store.fetch(sf.cid).path for sf in todo]
                 if reference_panel is not None:
-                    options.reference = store.fetch(reference_panel.pvar_cid).path
+                    # the panel's variant table gives REF at absent sites (fetched as a whole pfile)
+                    options.reference = store.fetch(reference_panel.cid).path
                 run = await asyncio.to_thread(run_scoring, g.path, paths, options)
             out = run_dir("score")
             by_cid = {info.cid: info for info in run.scorefiles}
