@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from catalog_fake import FakeCatalog, data_dir
+from .catalog_fake import FakeCatalog, data_dir
 
 from prsgazer.config import reset_settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from catalog_fake import FakeCatalog
+from .catalog_fake import FakeCatalog
 
 from prsgazer.cli import main
 from prsgazer.config import reset_settings

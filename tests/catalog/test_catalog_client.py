@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from catalog_fake import FakeCatalog
+from .catalog_fake import FakeCatalog
 
 from prsgazer.catalog import CatalogClient, RateLimiter, ResponseCache
 from prsgazer.catalog.client import normalize_pgs_id, normalize_trait_id

@@ -6,7 +6,7 @@ import gzip
 from pathlib import Path
 
 import pytest
-from catalog_fake import FakeCatalog, data_dir
+from .catalog_fake import FakeCatalog, data_dir
 
 from prsgazer.assets import ScoringFile
 from prsgazer.catalog import (

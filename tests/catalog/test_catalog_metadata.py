@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from catalog_fake import FakeCatalog
+from .catalog_fake import FakeCatalog
 
 from prsgazer.assets import CatalogMetadata
 from prsgazer.catalog import (

@@ -6,7 +6,7 @@ import io
 
 import polars as pl
 import pytest
-from catalog_fake import FakeCatalog
+from .catalog_fake import FakeCatalog
 
 from prsgazer.catalog import CatalogTables, search_scores, search_traits_local
 from prsgazer.catalog.clean import SHEETS, best_performance, clean_sheet

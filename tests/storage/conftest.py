@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fakehub import FakeHub  # tests/storage is on sys.path (pytest rootdir-less "prepend" import mode)
+from .fakehub import FakeHub
 
 S3_KEY = "testing-key"
 S3_SECRET = "testing-secret"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakehub import FakeHub, git_blob_id
+from .fakehub import FakeHub, git_blob_id
 
 from prsgazer.assets import Psam, Pvar, ReferencePanel, Vcf
 from prsgazer.config import reset_settings
