@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from .catalog_fake import FakeCatalog, data_dir
 
 from prsgazer.config import reset_settings
+
+from .catalog_fake import FakeCatalog, data_dir
 
 DATA = data_dir()
 SCOREFILES = DATA / "scorefiles"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from .catalog_fake import FakeCatalog
 
 from prsgazer.cli import main
 from prsgazer.config import reset_settings
 from prsgazer.storage import cid_of_bytes, is_cid
+
+from .catalog_fake import FakeCatalog
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

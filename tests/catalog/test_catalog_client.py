@@ -6,13 +6,14 @@ import asyncio
 import time
 
 import pytest
-from .catalog_fake import FakeCatalog
 
 from prsgazer.catalog import CatalogClient, RateLimiter, ResponseCache
 from prsgazer.catalog.client import normalize_pgs_id, normalize_trait_id
 from prsgazer.catalog.http import normalize_url, retry_after_seconds
 from prsgazer.config import get_settings
 from prsgazer.errors import CatalogError, InputError, NotFoundError
+
+from .catalog_fake import FakeCatalog
 
 pytestmark = pytest.mark.anyio
 

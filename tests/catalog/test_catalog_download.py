@@ -6,7 +6,6 @@ import gzip
 from pathlib import Path
 
 import pytest
-from .catalog_fake import FakeCatalog, data_dir
 
 from prsgazer.assets import ScoringFile
 from prsgazer.catalog import (
@@ -18,6 +17,8 @@ from prsgazer.catalog import (
 from prsgazer.config import get_settings
 from prsgazer.errors import CatalogError, DownloadError, InputError, NotFoundError
 from prsgazer.storage import cid_of_bytes, default_store
+
+from .catalog_fake import FakeCatalog, data_dir
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import polars as pl
 import pytest
-from .catalog_fake import FakeCatalog
 
 from prsgazer.assets import CatalogMetadata
 from prsgazer.catalog import (
@@ -30,6 +29,8 @@ from prsgazer.catalog.clean import (
 from prsgazer.config import reset_settings
 from prsgazer.errors import CatalogError, DownloadError, InputError, NotFoundError
 from prsgazer.storage import LocalStore, default_store
+
+from .catalog_fake import FakeCatalog
 
 pytestmark = pytest.mark.anyio
 

@@ -6,12 +6,13 @@ import io
 
 import polars as pl
 import pytest
-from .catalog_fake import FakeCatalog
 
 from prsgazer.catalog import CatalogTables, search_scores, search_traits_local
 from prsgazer.catalog.clean import SHEETS, best_performance, clean_sheet
 from prsgazer.catalog.search import tokenize
 from prsgazer.errors import InputError
+
+from .catalog_fake import FakeCatalog
 
 
 @pytest.fixture

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from .fakehub import FakeHub, git_blob_id
 
 from prsgazer.assets import Psam, Pvar, ReferencePanel, Vcf
 from prsgazer.config import reset_settings
 from prsgazer.errors import IntegrityError, NotFoundError, StorageError
 from prsgazer.storage import HfRemote, Store, cid_of_bytes, cid_of_file, default_store, remote_from_url
+
+from .fakehub import FakeHub, git_blob_id
 
 REPO = "lab/prs-store"
 URL = f"hf://datasets/{REPO}"
