@@ -54,3 +54,23 @@ def store(tmp_path: Path):
     from prsgazer.storage import LocalStore
 
     return LocalStore(tmp_path / "store")
+
+
+@pytest.fixture(scope="session")
+def synth_panel(tmp_path_factory: pytest.TempPathFactory):
+    """A small simulated reference panel (5 superpopulations, GRCh38) with 4 holdout people, and
+    scoring files over its variants (strand-ambiguous sites left out, so every row can match)."""
+    import polars as pl
+
+    from prsgazer.engine.simulate import read_simulated_pvar, synthesize_panel, write_scorefile
+
+    d = tmp_path_factory.mktemp("synth_panel")
+    info = synthesize_panel(d / "panel", 400, 3000, seed=5, genome_build="GRCh38", n_holdout=4)
+    pvar = read_simulated_pvar(info.prefix)
+    plain = pvar.filter(~pl.concat_str("REF", "ALT").is_in(["AT", "TA", "CG", "GC"]))
+    sizes = {"PGS900001": 10, "PGS900002": 150, "PGS900003": 900, "PGS900004": 2000}
+    files = [
+        write_scorefile(plain, d / f"{k}.txt", pgs_id=k, n_variants=n, seed=i, genome_build="GRCh38")
+        for i, (k, n) in enumerate(sizes.items())
+    ]
+    return info, files

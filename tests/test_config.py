@@ -27,5 +27,5 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_readme_table_is_generated_from_settings() -> None:
-    # regenerate with: uv run python -c "from prsgazer.config import settings_markdown; print(settings_markdown())"
+    # regenerate with: uv run python scripts/sync_readme_settings.py
     assert settings_markdown() in (REPO / "README.md").read_text()

@@ -118,6 +118,23 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("PRSGAZER_HF_ENDPOINT", "HF_ENDPOINT"),
         description="HuggingFace Hub endpoint for hf:// remotes (falls back to HF_ENDPOINT).",
     )
+    # --- MCP server (docs/mcp.md) ---
+    mcp_allowed_dirs: str = Field(
+        default="",
+        description="Directories the MCP `upload_file` tool may read, separated by ':' (';' on Windows); "
+        "empty: `$PRSGAZER_HOME/inputs` and `~/Documents/prsgazer`.",
+    )
+    mcp_max_upload_bytes: int = Field(
+        default=4 * 1024**3, ge=1, description="Largest file (bytes) the MCP `upload_file` tool accepts."
+    )
+    mcp_host: str = Field(default="127.0.0.1", description="Interface `prsgazer serve --http` binds to.")
+    mcp_port: int = Field(default=8765, ge=0, le=65535, description="Port of `prsgazer serve --http` (0: any free).")
+    mcp_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token HTTP clients must send (`Authorization: Bearer …`); unset: no auth, which "
+        "`serve --http` allows on a loopback host only.",
+    )
+
     # --- engine ---
     engine_min_overlap: float = Field(
         default=0.75,
@@ -140,6 +157,32 @@ class Settings(BaseSettings):
     engine_block_cells: int = Field(
         default=8_000_000, ge=1024, description="Genotype cells (variants × samples) read per scoring chunk."
     )
+
+    # --- reference panels (docs/reference.md) ---
+    memory_limit: str = Field(
+        default="2GB",
+        description="Memory a batch scoring run may use (e.g. 2GB, 1500MiB): sets chunk and group sizes.",
+    )
+    reference_base_url: str = Field(
+        default="https://ftp.ebi.ac.uk/pub/databases/spot/pgs/resources/",
+        description="Where the PGS Catalog reference packs (pgsc_1000G_v1.tar.zst, …) are downloaded from.",
+    )
+    panels_dir: Path | None = Field(
+        default=None,
+        description="Where downloaded and synthesized panels are installed (by name).",
+    )
+    reference_dense_fraction: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="Batch scoring: scores covering more of the variant union than this use BLAS, others a "
+        "sparse kernel.",
+    )
+
+    @property
+    def panels_path(self) -> Path:
+        """`panels_dir`, or `<home>/panels`."""
+        return self.panels_dir or self.home / "panels"
 
     @property
     def engine_filter_pass_list(self) -> list[str] | None:
@@ -171,6 +214,7 @@ def reset_settings() -> None:
 _COMPUTED_DEFAULTS = {
     "home": "platform user-data dir (`~/.local/share/prsgazer`)",
     "cache_dir": "platform user-cache dir (`~/.cache/prsgazer`)",
+    "panels_dir": "`$PRSGAZER_HOME/panels`",
 }
 
 

@@ -14,7 +14,13 @@ import polars as pl
 import pytest
 
 from prsgazer.engine.header import read_header
-from prsgazer.engine.simulate import read_pfile_sample, synthesize_panel, write_person_vcf, write_scorefile
+from prsgazer.engine.simulate import (
+    read_pfile_sample,
+    read_simulated_pvar,
+    synthesize_panel,
+    write_person_vcf,
+    write_scorefile,
+)
 
 
 def _read_all(prefix: Path, n_samples: int, n_variants: int) -> np.ndarray:
@@ -35,7 +41,7 @@ def panel(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_exact_counts_and_files(panel) -> None:
-    pvar = pl.read_csv(f"{panel.prefix}.pvar", separator="\t", schema_overrides={"#CHROM": pl.String})
+    pvar = read_simulated_pvar(panel.prefix)
     psam = pl.read_csv(f"{panel.prefix}.psam", separator="\t")
     assert pvar.height == 3000 and psam.height == 300 and panel.n_samples == 300
     assert psam.columns == ["#IID", "SEX", "SuperPop", "Population"]
@@ -89,7 +95,7 @@ def test_person_vcf_lists_exactly_the_carried_alleles(panel, tmp_path: Path) -> 
     again = write_person_vcf(panel.holdout_prefix, tmp_path / "again.vcf.gz", sample_index=1, genome_build="GRCh37")
     assert out.read_bytes() == again.read_bytes()  # reproducible gzip: same content, same CID
     dos = read_pfile_sample(panel.holdout_prefix, 1)
-    pvar = pl.read_csv(f"{panel.holdout_prefix}.pvar", separator="\t", schema_overrides={"#CHROM": pl.String})
+    pvar = read_simulated_pvar(panel.holdout_prefix)
     lines = [ln for ln in gzip.open(out, "rt") if not ln.startswith("#")]
     assert len(lines) == int((dos > 0).sum())
     carried = {f"{c}:{p}": int(d) for c, p, d in zip(pvar["#CHROM"], pvar["POS"], dos, strict=True) if d > 0}
@@ -117,7 +123,7 @@ def test_gvcf_blocks_cover_the_reference_stretches(panel, tmp_path: Path) -> Non
 
 
 def test_scorefile_is_catalog_format_and_plink2_agrees(panel, tmp_path: Path) -> None:
-    pvar = pl.read_csv(f"{panel.prefix}.pvar", separator="\t", schema_overrides={"#CHROM": pl.String})
+    pvar = read_simulated_pvar(panel.prefix)
     path = write_scorefile(
         pvar,
         tmp_path / "SYN1.txt.gz",

@@ -79,10 +79,12 @@ def print_json(obj: Any) -> None:
 
 def _register_groups() -> None:
     """Attach command groups; each lives in its own module under prsgazer/cli/."""
-    from prsgazer.cli import bundle, catalog, run, score, storage
+    from prsgazer.cli import bundle, catalog, reference, run, score, storage
 
     app.add_typer(storage.app, name="storage")
     app.add_typer(bundle.app, name="bundle")
+    if not any(g.name == "reference" for g in app.registered_groups):
+        app.add_typer(reference.app, name="reference")
     app.add_typer(catalog.app, name="catalog")
     if not any(c.name == "score" for c in app.registered_commands):
         app.command("score")(score.score)

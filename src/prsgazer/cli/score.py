@@ -88,6 +88,19 @@ def score(
     min_dp: Annotated[int | None, typer.Option("--min-dp", help="Calls with lower DP are missing.")] = None,
     min_gq: Annotated[int | None, typer.Option("--min-gq", help="Calls with lower GQ are missing.")] = None,
     min_qual: Annotated[float | None, typer.Option("--min-qual", help="Records with lower QUAL are missing.")] = None,
+    panel: Annotated[
+        str | None,
+        typer.Option("--panel", help="Reference panel (prefix or name): adds percentile and z on the same variants."),
+    ] = None,
+    superpopulation: Annotated[
+        str | None, typer.Option("--superpopulation", help="Compare within this superpopulation (default ALL).")
+    ] = None,
+    distribution: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--distribution", help="Precomputed Distribution parquet(s): fallback percentiles without --panel."
+        ),
+    ] = None,
 ) -> None:
     """Compute polygenic scores (SUM, AVG, DENOM per sample and score), exact against plink2."""
     from prsgazer.cli import err
@@ -128,13 +141,60 @@ def score(
             file=genotypes,
             hint="check the genome build and coverage, lower --min-overlap, or see --match-log",
         )
-    write_tsv_atomic(run.table, out)
+    table = run.table
+    if panel is not None or distribution:
+        table = _with_percentiles(genotypes, files, run, options, panel, superpopulation, distribution)
+    write_tsv_atomic(table, out)
     n_ok = sum(s.passed for s in run.match.summaries)
     err.print(
         f"wrote {out} ({run.table.height} rows: {run.n_samples} sample(s) × "
         f"{len(run.match.summaries)} score(s), {n_ok} computed)",
         highlight=False,
         soft_wrap=True,
+    )
+
+
+def _with_percentiles(genotypes, files, run, options, panel, superpopulation, distribution):  # type: ignore[no-untyped-def]
+    """OUT.tsv plus percentile columns (same-variant panel re-scoring, else precomputed distributions)."""
+    import polars as pl
+
+    from prsgazer.cli import err
+    from prsgazer.engine.distributions import read_distribution
+    from prsgazer.engine.percentile import distribution_percentiles, run_percentiles
+
+    if panel is not None:
+        from prsgazer.cli.reference import resolve_panel
+        from prsgazer.engine.panel import open_panel
+
+        p = open_panel(resolve_panel(panel, build=run.build.build), cache_dir=get_settings().cache_dir)
+        try:
+            pb, gb = p.build.build, run.build.build
+            if pb and gb and pb != gb:
+                raise InputError(
+                    f"the panel is {pb} but the genotypes are {gb}",
+                    file=str(p.prefix),
+                    field="--panel",
+                    hint="use the panel of the genotypes' build (e.g. NAME:" + gb + ")",
+                )
+            if not (pb and gb):
+                err.print(
+                    f"[yellow]warning:[/yellow] build unknown for the {'panel' if not pb else 'genotypes'}: "
+                    "cannot check that panel and genotypes agree",
+                    highlight=False,
+                )
+            p.require_superpopulations()
+            with err.status("percentiles: re-scoring the panel on the matched variants…", spinner="dots"):
+                pct = run_percentiles(genotypes, files, run, options, p, superpopulation)
+        finally:
+            p.close()
+    else:
+        dists = {}
+        for f in distribution or []:
+            d = read_distribution(f)
+            dists[str(d.meta.get("pgs_id"))] = d
+        pct = distribution_percentiles(run, dists, superpopulation)
+    return run.table.join(pct, on=["sample_id", "pgs_id"], how="left", maintain_order="left").with_columns(
+        pl.col("percentile_method").fill_null("n/a")
     )
 
 

@@ -250,7 +250,16 @@ def _samples_frame(fid: list[str] | None, iid: list[str], pat: list[str] | None,
 class PgenSource(GenotypeSource):
     """plink2 .pgen/.pvar/.psam or plink1 .bed/.bim/.fam, read with pgenlib."""
 
-    def __init__(self, prefix: str | Path, kind: str) -> None:
+    def __init__(
+        self,
+        prefix: str | Path,
+        kind: str,
+        *,
+        sites: pl.DataFrame | None = None,
+        meta: list[str] | None = None,
+    ) -> None:
+        """Open a pfile (`kind="pfile"`) or bfile. `sites`/`meta`: an already parsed variant table
+        (`read_pvar`'s output, e.g. from the panel parquet cache), so the .pvar is not read again."""
         base = Path(prefix)
         self.kind = kind
         if kind == "pfile":
@@ -263,13 +272,15 @@ class PgenSource(GenotypeSource):
             if not f.exists():
                 raise InputError(f"{kind} is incomplete: {f.name} does not exist", file=f)
         self.path = gen
+        self.pvar_path, self.psam_path = var, sam
         if kind == "pfile":
-            sites, meta = read_pvar(var)
+            if sites is None:
+                sites, meta = read_pvar(var)
             self.samples = read_psam(sam)
         else:
             sites, meta = read_bim(var), []
             self.samples = read_fam(sam)
-        self.build = detect_build(meta)
+        self.build = detect_build(meta or [])
         self.variants = split_multiallelic(sites).select(*VARIANT_SCHEMA, "record")
         self._record = self.variants.get_column("record").cast(pl.UInt32).to_numpy()
         self._allele = self.variants.get_column("allele_idx").to_numpy()
@@ -303,10 +314,18 @@ class PgenSource(GenotypeSource):
         rec = self._record[vidx]
         allele = self._allele[vidx]
         simple = allele == 1
+        if simple.all() and (len(rec) == 1 or bool((np.diff(rec.astype(np.int64)) > 0).all())):
+            # sorted distinct biallelic rows (a batch's chunks): straight into `out`, no copies
+            if int(rec[-1]) - int(rec[0]) + 1 == len(rec):
+                self._reader.read_range(int(rec[0]), int(rec[-1]) + 1, out)
+            else:
+                self._reader.read_list(rec.astype(np.uint32), out)
+            return out
         if simple.any():
             uniq, inverse = np.unique(rec[simple], return_inverse=True)
             buf = np.empty((len(uniq), self.n_samples), dtype=np.int8)
-            if len(uniq) == int(uniq[-1]) - int(uniq[0]) + 1:
+            span = int(uniq[-1]) - int(uniq[0]) + 1
+            if len(uniq) == span:
                 self._reader.read_range(int(uniq[0]), int(uniq[-1]) + 1, buf)
             else:
                 self._reader.read_list(uniq.astype(np.uint32), buf)

@@ -53,6 +53,11 @@ class RunOptions(BaseModel):
     reference: Path | None = Field(default=None, description="FASTA or variant table giving REF at absent sites.")
     ref_freq: Path | None = Field(default=None, description="Reference allele frequencies for imputation.")
     cache_dir: Path | None = None
+    only_rows: dict[str, list[int]] | None = Field(
+        default=None,
+        description="Score only these scoring rows (row_nr) of each listed score: a person re-scored on the "
+        "variants a reference panel shares (engine.percentile).",
+    )
 
 
 def build_run_options(
@@ -205,7 +210,20 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
         ref_freq = None
         if opt.ref_freq is not None:
             ref_freq = frequencies_for(target.variants, read_frequencies(opt.ref_freq))
-        plan = plan_weights(match.weights, passed)
+        weights = match.weights
+        if opt.only_rows is not None:
+            keep = pl.DataFrame(
+                [(a, r) for a, rows_ in opt.only_rows.items() for r in rows_],
+                schema={"accession": pl.String, "row_nr": pl.Int64},
+                orient="row",
+            )
+            weights = weights.with_columns(pl.col("accession").cast(pl.String)).join(
+                keep, on=["accession", "row_nr"], how="semi"
+            )
+            for s in match.summaries:
+                if s.accession in opt.only_rows:
+                    s.n_matched = len(set(opt.only_rows[s.accession]))
+        plan = plan_weights(weights, passed)
         clock.lap("plan")
         totals = score_chunks(target, plan, options=opt.score, ref_alt_freq=ref_freq)
         clock.lap("score")

@@ -277,9 +277,9 @@ def synthesize_panel(
         .select("#CHROM", "POS", "ID", "REF", "ALT")
     )
     samples = _sample_table(per_pop, ind_pop, rng)
-    _write_pfile_text(prefix, pvar, samples.filter(~pl.Series(holdout)))
+    _write_pfile_text(prefix, pvar, samples.filter(~pl.Series(holdout)), genome_build)
     if hold_prefix:
-        _write_pfile_text(hold_prefix, pvar, samples.filter(pl.Series(holdout)))
+        _write_pfile_text(hold_prefix, pvar, samples.filter(pl.Series(holdout)), genome_build)
     counts = samples.filter(~pl.Series(holdout)).group_by("SuperPop").len()
     return SynthPanel(
         prefix=prefix,
@@ -332,9 +332,25 @@ def _atomic_text(path: Path, write) -> None:
         raise
 
 
-def _write_pfile_text(prefix: Path, pvar: pl.DataFrame, psam: pl.DataFrame) -> None:
-    _atomic_text(Path(f"{prefix}.pvar"), lambda p: pvar.write_csv(p, separator="\t"))
+def _write_pfile_text(prefix: Path, pvar: pl.DataFrame, psam: pl.DataFrame, genome_build: str) -> None:
+    # `##contig` lines with the build's lengths: readers (engine.build.detect_build, plink2) learn the build.
+    chroms = pvar.get_column("#CHROM").unique(maintain_order=True).to_list()
+    header = "".join(
+        f"##contig=<ID={c},length={CHROM_LENGTHS[genome_build][c]},assembly={genome_build}>\n" for c in chroms
+    )
+
+    def write_pvar(p: Path) -> None:
+        with open(p, "w") as fh:
+            fh.write(header)
+            pvar.write_csv(fh, separator="\t")
+
+    _atomic_text(Path(f"{prefix}.pvar"), write_pvar)
     _atomic_text(Path(f"{prefix}.psam"), lambda p: psam.write_csv(p, separator="\t"))
+
+
+def read_simulated_pvar(prefix: str | Path) -> pl.DataFrame:
+    """A simulated panel's .pvar as `#CHROM POS ID REF ALT` (its `##` header lines skipped)."""
+    return pl.read_csv(f"{prefix}.pvar", separator="\t", comment_prefix="##", schema_overrides={"#CHROM": pl.String})
 
 
 def read_pfile_sample(prefix: str | Path, sample_index: int) -> np.ndarray:
@@ -371,7 +387,7 @@ def write_person_vcf(
     reference blocks (`<NON_REF>`, `END=`), each covering up to the next variant site.
     """
     prefix = Path(prefix)
-    pvar = pl.read_csv(f"{prefix}.pvar", separator="\t", schema_overrides={"#CHROM": pl.String})
+    pvar = read_simulated_pvar(prefix)
     psam = pl.read_csv(f"{prefix}.psam", separator="\t")
     sid = sample_id or psam["#IID"][sample_index]
     dos = read_pfile_sample(prefix, sample_index)

@@ -1,0 +1,318 @@
+"""Reference-side benchmark (issue 4), side by side with plink2. Run: `uv run python bench/bench_reference.py`.
+
+Workload: a simulated panel of 3,202 samples × 1,000,000 variants (5 superpopulations, msprime) and
+500 scoring files whose sizes are log-spaced from 10 to 200,000 variants plus 5 genome-wide scores of
+800,000 variants, drawn from the panel's variants. A third of msprime's SNPs are strand-ambiguous
+(A/T, C/G), so the benchmark matches with `keep_ambiguous` (pgsc_calc's --keep_ambiguous) on both sides:
+every row matches and the score sizes are exact. Data lives under `<user cache>/prsgazer/bench/` (never
+in the repository) and is reused.
+
+Measured, each in a fresh subprocess (wall time and its own peak RSS from /usr/bin/time -v):
+1. prsgazer `batch_score`, end to end (hash, parse, match, score, write 505 results), cold (empty
+   parsed-scoring-file cache) and warm (cache filled): scores/second.
+2. plink2 `--score` on one combined file of the same matched variants (ALT as A1, one weight column per
+   score, REF-effect weights re-expressed on ALT), all score columns at once with `--score-col-nums`.
+   Against it: prsgazer's whole run and its scoring step alone. The sums are compared.
+3. The same batch on a panel with twice the variants (the 1M copied once more at other positions):
+   peak RSS must stay the same (chunking, not luck).
+
+Options: `--quick` (1,000 samples × 60,000 variants, 100 + 2 scores), `--skip-plink2`, `--repeats N`,
+`--memory-limit 2GB`. Results are also written to `<bench dir>/reference_results.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_engine import bench_dir, measure, measure_cmd  # noqa: E402
+
+# ------------------------------------------------------------------------------------------------
+# data
+
+
+def ensure_panel(d: Path, n_samples: int, n_variants: int, seed: int = 42) -> Path:
+    prefix = d / "panel" / f"panel_{n_samples}x{n_variants}_s{seed}"
+    if not Path(f"{prefix}.pgen").exists():
+        print(f"simulating the panel {prefix.name} (msprime; ~17 min for 3,202 × 1M on this machine)…", flush=True)
+        t = time.perf_counter()
+        from prsgazer.engine.simulate import synthesize_panel
+
+        synthesize_panel(prefix, n_samples, n_variants, seed=seed, genome_build="GRCh38")
+        print(f"  simulated in {time.perf_counter() - t:.0f} s", flush=True)
+    return prefix
+
+
+def read_pvar_table(prefix: Path) -> pl.DataFrame:
+    return pl.read_csv(f"{prefix}.pvar", separator="\t", comment_prefix="##", schema_overrides={"#CHROM": pl.String})
+
+
+def ensure_scorefiles(
+    d: Path, prefix: Path, n_scores: int, max_size: int, n_genome_wide: int, gw_size: int
+) -> list[Path]:
+    from prsgazer.engine.simulate import write_scorefile
+
+    out = d / f"scores_{prefix.name}_{n_scores}x{max_size}_{n_genome_wide}x{gw_size}_all"
+    out.mkdir(parents=True, exist_ok=True)
+    sizes = [round(x) for x in np.geomspace(10, max_size, n_scores)] + [gw_size] * n_genome_wide
+    paths = [out / f"PGS9{k:05d}.txt.gz" for k in range(len(sizes))]
+    if all(p.exists() for p in paths):
+        return paths
+    print(f"writing {len(paths)} scoring files ({sum(sizes):,} rows)…", flush=True)
+    pvar = read_pvar_table(prefix)
+    for k, (p, n) in enumerate(zip(paths, sizes, strict=True)):
+        if not p.exists():
+            write_scorefile(pvar, p, pgs_id=f"PGS9{k:05d}", n_variants=n, seed=1000 + k, genome_build="GRCh38")
+    return paths
+
+
+def ensure_doubled(prefix: Path) -> Path:
+    """The panel with its variants written twice (second copy at positions + 300,000,000: never matched)."""
+    import pgenlib
+
+    out = prefix.with_name(prefix.name + "_x2")
+    if Path(f"{out}.pgen").exists():
+        return out
+    print(f"writing the doubled panel {out.name}…", flush=True)
+    r = pgenlib.PgenReader(f"{prefix}.pgen".encode())
+    n, m = r.get_raw_sample_ct(), r.get_variant_ct()
+    w = pgenlib.PgenWriter(f"{out}.pgen.tmp".encode(), n, variant_ct=2 * m, nonref_flags=False)
+    buf = np.empty((65536, n), dtype=np.int8)
+    for _copy in range(2):
+        for lo in range(0, m, 65536):
+            hi = min(lo + 65536, m)
+            r.read_range(lo, hi, buf[: hi - lo])
+            w.append_biallelic_batch(np.ascontiguousarray(buf[: hi - lo]))
+    w.close()
+    r.close()
+    os.replace(f"{out}.pgen.tmp", f"{out}.pgen")
+    pvar = read_pvar_table(prefix)
+    second = pvar.with_columns(pl.col("POS") + 300_000_000).with_columns(
+        ID=pl.format("{}:{}:{}:{}", pl.col("#CHROM"), pl.col("POS"), pl.col("REF"), pl.col("ALT"))
+    )
+    pl.concat([pvar, second]).write_csv(f"{out}.pvar", separator="\t")
+    shutil.copy(f"{prefix}.psam", f"{out}.psam")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# runs
+
+BATCH_CODE = """
+import json, sys, time
+from pathlib import Path
+from prsgazer.engine.panel import open_panel
+from prsgazer.engine.batch import batch_score
+from prsgazer.engine.match import MatchOptions
+files = [Path(l) for l in Path({files!r}).read_text().split()]
+t = time.perf_counter()
+panel = open_panel({prefix!r}, cache_dir=Path({cache!r}))
+r = batch_score(panel, files, out_dir=Path({out!r}), cache_dir=Path({cache!r}), memory_limit={limit!r},
+                match_options=MatchOptions(keep_ambiguous=True))
+wall = time.perf_counter() - t
+print(json.dumps({{"wall": wall, "n_ok": r.n_ok, "n_failed": r.n_failed, "n_cached": r.n_cached,
+                  "n_union": r.n_union_variants, "n_chunks": r.n_chunks, "timings": r.timings,
+                  "chunk_variants": r.memory.chunk_variants if r.memory else None,
+                  "n_dense": r.memory.n_dense if r.memory else None}}))
+"""
+
+
+def run_batch(d: Path, prefix: Path, files: list[Path], limit: str, *, cold: bool, tag: str,
+              cache_tag: str = "main") -> dict:  # fmt: skip
+    out = d / "runs" / f"batch_{tag}"
+    shutil.rmtree(out, ignore_errors=True)
+    cache = d / "runs" / f"cache_{cache_tag}"
+    if cold:
+        shutil.rmtree(cache, ignore_errors=True)
+    lst = d / "runs" / "files.txt"
+    lst.parent.mkdir(parents=True, exist_ok=True)
+    lst.write_text("\n".join(str(f) for f in files))
+    code = BATCH_CODE.format(files=str(lst), prefix=str(prefix), cache=str(cache), out=str(out), limit=limit)
+    env = {"PRSGAZER_CACHE_DIR": str(cache)}
+    wall, rss, stdout = measure(code, env=env)
+    res = json.loads(stdout.strip().splitlines()[-1])
+    res.update(process_wall=wall, peak_rss_mib=rss, out_dir=str(out))
+    return res
+
+
+def write_plink2_file(prefix: Path, files: list[Path], path: Path, cache: Path) -> tuple[list[str], dict[str, float]]:
+    """Match with prsgazer, then one plink2 score file: ID, A1 (= ALT), one ALT-oriented weight column per
+    score. Returns the score names and, per score, the constant Σ 2w over REF-effect rows."""
+    from prsgazer.engine.match import MatchOptions, match_variants
+    from prsgazer.engine.panel import open_panel
+    from prsgazer.engine.scorefile import read_scorefiles
+
+    panel = open_panel(prefix, cache_dir=cache)
+    parts, const, names = [], {}, []
+    for lo in range(0, len(files), 50):
+        _, rows = read_scorefiles(files[lo : lo + 50], cache_dir=cache)
+        m = match_variants(rows, panel.variants, MatchOptions(keep_ambiguous=True))
+        w = m.weights.filter(pl.col("score_passed")).with_columns(pl.col("accession").cast(pl.String))
+        names += m.passed
+        w = w.with_columns(
+            pl.when(pl.col("effect_is_alt"))
+            .then(pl.col("effect_weight"))
+            .otherwise(-pl.col("effect_weight"))
+            .alias("wa")
+        )
+        const.update(
+            dict(
+                w.filter(~pl.col("effect_is_alt"))
+                .group_by("accession")
+                .agg((2 * pl.col("effect_weight")).sum())
+                .iter_rows()
+            )
+        )
+        parts.append(w.select("vidx", "accession", "wa"))
+    allw = pl.concat(parts).sort("vidx")
+    vidx_all = allw["vidx"].to_numpy()
+    col_all = allw["accession"].replace_strict({n: i for i, n in enumerate(names)}, return_dtype=pl.Int64).to_numpy()
+    w_all = allw["wa"].to_numpy()
+    vidx = np.unique(vidx_all)
+    var = panel.variants[vidx]
+    with open(path, "w") as fh:  # in pieces of 100,000 variants: a dense 1M × 505 table would take 4 GB
+        fh.write("\t".join(["ID", "A1", *names]) + "\n")
+        for lo in range(0, len(vidx), 100_000):
+            hi = min(lo + 100_000, len(vidx))
+            a, b = np.searchsorted(vidx_all, [vidx[lo], vidx[hi - 1] + 1])
+            dense = np.zeros((hi - lo, len(names)))
+            np.add.at(dense, (np.searchsorted(vidx[lo:hi], vidx_all[a:b]), col_all[a:b]), w_all[a:b])
+            frame = pl.DataFrame({"ID": var["id"][lo:hi], "A1": var["alt"][lo:hi]}).hstack(
+                pl.DataFrame(dense, schema=names, orient="row")
+            )
+            fh.write(frame.write_csv(separator="\t", include_header=False, float_precision=None))
+    return names, const
+
+
+def run_plink2(prefix: Path, scorefile: Path, n_scores: int, out: Path) -> tuple[float, float]:
+    cmd = ["plink2", "--pfile", str(prefix), "--score", str(scorefile), "1", "2", "header-read", "cols=+scoresums",
+           "--score-col-nums", f"3-{2 + n_scores}", "--out", str(out)]  # fmt: skip
+    wall, rss, _ = measure_cmd(cmd)
+    return wall, rss
+
+
+def compare(out_dir: Path, sscore: Path, names: list[str], const: dict[str, float]) -> dict:
+    from prsgazer.engine.batch import read_result_meta
+
+    ref = pl.read_csv(sscore, separator="\t", infer_schema=False).rename(lambda c: c.lstrip("#"))
+    worst, worst_units, printed_diff, total = 0.0, 0.0, 0, 0
+    by_acc = {read_result_meta(p)["accession"]: p for p in out_dir.glob("*.parquet")}
+    for acc in names:
+        mine = pl.read_parquet(by_acc[acc])["sum"].to_numpy() - const.get(acc, 0.0)  # ALT-oriented, as plink2's
+        printed = ref[f"{acc}_SUM"]
+        theirs = printed.cast(pl.Float64).to_numpy()
+        worst = max(worst, float(np.max(np.abs(mine - theirs) / np.maximum(np.abs(theirs), 1e-3))))
+        # plink2 prints 6 significant digits: the difference in units of its last printed digit
+        unit = 10.0 ** (np.floor(np.log10(np.maximum(np.abs(theirs), 1e-300))) - 5)
+        worst_units = max(worst_units, float(np.max(np.abs(mine - theirs) / unit)))
+        total += len(mine)
+        printed_diff += int(sum(f"{a:.6g}" != b for a, b in zip(mine, printed, strict=True)))
+    return {
+        "max_rel_diff": worst,
+        "max_diff_in_last_digit_units": worst_units,
+        "printed_differences": printed_diff,
+        "values": total,
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--skip-plink2", action="store_true")
+    ap.add_argument("--skip-doubled", action="store_true")
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--memory-limit", default="2GB")
+    a = ap.parse_args()
+    d = bench_dir()
+    if a.quick:
+        n_samples, n_variants, n_scores, max_size, n_gw, gw = 1000, 60_000, 100, 12_000, 2, 48_000
+    else:
+        n_samples, n_variants, n_scores, max_size, n_gw, gw = 3202, 1_000_000, 500, 200_000, 5, 800_000
+    prefix = ensure_panel(d, n_samples, n_variants)
+    files = ensure_scorefiles(d, prefix, n_scores, max_size, n_gw, gw)
+    n_total = len(files)
+    results: dict = {"workload": {"samples": n_samples, "variants": n_variants, "scores": n_total,
+                                  "limit": a.memory_limit}}  # fmt: skip
+
+    cold = run_batch(d, prefix, files, a.memory_limit, cold=True, tag="main")
+    warm = [run_batch(d, prefix, files, a.memory_limit, cold=False, tag="main") for _ in range(a.repeats)]
+    best = min(warm, key=lambda r: r["process_wall"])
+    results["prsgazer_cold"] = cold
+    results["prsgazer_warm"] = warm
+    print(f"prsgazer cold: {cold['process_wall']:.1f} s, peak {cold['peak_rss_mib']:.0f} MiB, {cold['timings']}")
+    for w in warm:
+        print(f"prsgazer warm: {w['process_wall']:.1f} s, peak {w['peak_rss_mib']:.0f} MiB, {w['timings']}")
+
+    plink = None
+    if not a.skip_plink2 and shutil.which("plink2"):
+        sf = d / "runs" / f"plink2_{prefix.name}_{n_total}.tsv"
+        names_file = sf.with_suffix(".json")
+        if not sf.exists() or not names_file.exists():
+            print("writing the combined plink2 score file…", flush=True)
+            names, const = write_plink2_file(prefix, files, sf, d / "runs" / "cache_main")
+            names_file.write_text(json.dumps({"names": names, "const": const}))
+        info = json.loads(names_file.read_text())
+        print(f"plink2 --score on {sf.stat().st_size / 1e9:.2f} GB, {len(info['names'])} columns…", flush=True)
+        wall, rss = run_plink2(prefix, sf, len(info["names"]), d / "runs" / "plink2_out")
+        plink = {"wall": wall, "peak_rss_mib": rss, "file_gb": sf.stat().st_size / 1e9}
+        plink["agreement"] = compare(Path(best["out_dir"]), d / "runs" / "plink2_out.sscore", info["names"],
+                                     info["const"])  # fmt: skip
+        results["plink2"] = plink
+        print(f"plink2: {wall:.1f} s, peak {rss:.0f} MiB; agreement {plink['agreement']}")
+
+    doubled = None
+    if not a.skip_doubled:
+        p2 = ensure_doubled(prefix)
+        doubled = run_batch(d, p2, files, a.memory_limit, cold=False, tag="x2")
+        results["prsgazer_doubled"] = doubled
+        print(f"prsgazer 2× variants: {doubled['process_wall']:.1f} s, peak {doubled['peak_rss_mib']:.0f} MiB")
+
+    # ---- table
+    score_s = best["timings"].get("score", 0.0)
+    cw, bw = cold["process_wall"], best["process_wall"]
+    peak = max(cold["peak_rss_mib"], best["peak_rss_mib"]) / 1024
+    rows = [
+        ("scores", f"{n_total}", "", ""),
+        ("prsgazer end-to-end, cold parse", f"{cw:.1f} s", f"{n_total / cw:.1f} scores/s", "≥ 20 scores/s"),
+        (f"prsgazer end-to-end, warm (best of {len(warm)})", f"{bw:.1f} s", f"{n_total / bw:.1f} scores/s",
+         "≥ 20 scores/s"),
+        ("  of which scoring (read + products)", f"{score_s:.1f} s",
+         f"chunks {best['n_chunks']} × {best['chunk_variants']} variants, {best['n_dense']} dense scores", ""),
+        ("prsgazer peak RSS", f"{peak:.2f} GiB", "", "≤ 4 GB"),
+    ]  # fmt: skip
+    if plink:
+        agree = plink["agreement"]
+        rows += [
+            ("plink2 --score (same matched variants)", f"{plink['wall']:.1f} s",
+             f"peak {plink['peak_rss_mib'] / 1024:.2f} GiB", ""),
+            ("ratio plink2 / prsgazer end-to-end (warm)", f"{plink['wall'] / bw:.1f}×", "", "≥ 2×"),
+            ("ratio plink2 / prsgazer scoring step", f"{plink['wall'] / max(score_s, 1e-9):.1f}×", "", ""),
+            ("agreement with plink2", f"≤ {agree['max_diff_in_last_digit_units']:.2f} last-digit units",
+             f"{agree['printed_differences']} of {agree['values']} printed values differ (ties)", ""),
+        ]  # fmt: skip
+    if doubled:
+        rows.append(("2× variants: peak RSS", f"{doubled['peak_rss_mib'] / 1024:.2f} GiB",
+                     f"vs {best['peak_rss_mib'] / 1024:.2f} GiB ({doubled['process_wall']:.1f} s)",
+                     "same peak"))  # fmt: skip
+    w0 = max(len(r[0]) for r in rows)
+    print()
+    for r in rows:
+        print(f"{r[0]:<{w0}}  {r[1]:>14}  {r[2]:<44} {r[3]}")
+    (d / "reference_results.json").write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Compiled (numba) loops of the batch scorer. See docs/reference.md ("Batch scoring").
+
+Entries are sorted by (score, union position); `start[k]:stop[k]` are score k's entries inside the
+current chunk, whose genotype rows are `upos[j] - lo`. Each score's accumulator row is written by
+one thread only (parallel over scores), so no two threads touch the same memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def advance(cur, end, upos, hi):  # pragma: no cover - compiled
+    """Per score: the first entry at or after union position `hi` (binary search in its sorted range)."""
+    s = cur.shape[0]
+    stop = np.empty_like(cur)
+    for k in prange(s):
+        a = cur[k]
+        b = end[k]
+        while a < b:
+            mid = (a + b) // 2
+            if upos[mid] < hi:
+                a = mid + 1
+            else:
+                b = mid
+        stop[k] = a
+    return stop
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def sparse_accumulate(g, lo, sel, start, stop, upos, vals, out):  # pragma: no cover - compiled
+    """out[k, :] += vals[j] * g[upos[j] - lo, :] for every entry j of every selected score k.
+
+    Eight entries per pass over the accumulator row, added one after the other into a register (the
+    row's loads and stores, not the genotypes, bound this loop; measured 1.5x faster than 4 per pass)."""
+    n = g.shape[1]
+    for t in prange(sel.shape[0]):
+        k = sel[t]
+        o = out[k]
+        j = start[k]
+        b = stop[k]
+        while j + 8 <= b:
+            g0 = g[upos[j + 0] - lo]
+            w0 = vals[j + 0]
+            g1 = g[upos[j + 1] - lo]
+            w1 = vals[j + 1]
+            g2 = g[upos[j + 2] - lo]
+            w2 = vals[j + 2]
+            g3 = g[upos[j + 3] - lo]
+            w3 = vals[j + 3]
+            g4 = g[upos[j + 4] - lo]
+            w4 = vals[j + 4]
+            g5 = g[upos[j + 5] - lo]
+            w5 = vals[j + 5]
+            g6 = g[upos[j + 6] - lo]
+            w6 = vals[j + 6]
+            g7 = g[upos[j + 7] - lo]
+            w7 = vals[j + 7]
+            for i in range(n):
+                x = o[i]
+                x += w0 * np.float64(g0[i])
+                x += w1 * np.float64(g1[i])
+                x += w2 * np.float64(g2[i])
+                x += w3 * np.float64(g3[i])
+                x += w4 * np.float64(g4[i])
+                x += w5 * np.float64(g5[i])
+                x += w6 * np.float64(g6[i])
+                x += w7 * np.float64(g7[i])
+                o[i] = x
+            j += 8
+        while j < b:
+            gr = g[upos[j] - lo]
+            wj = vals[j]
+            for i in range(n):
+                o[i] += wj * np.float64(gr[i])
+            j += 1
+
+
+@njit(nogil=True, cache=True)
+def fill_block(block, lo, sel, start, stop, upos, vals):  # pragma: no cover - compiled
+    """Dense weight block (chunk rows × selected scores) of this chunk's entries."""
+    for t in range(sel.shape[0]):
+        k = sel[t]
+        for j in range(start[k], stop[k]):
+            block[upos[j] - lo, t] += vals[j]
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def missing_correction(
+    lo, start, stop, upos, w, is_alt, p_alt, mptr, msample, sum_out, dos_out, has_dos, n_missing, n_imputed
+):  # pragma: no cover - compiled
+    """A missing call was counted as ALT count 0 (value f0 = 0 or 2w): make it the imputed value
+    2·p_effect·w when the ALT frequency is known (else 0), drop it from the dosage sum, count it."""
+    s = start.shape[0]
+    for k in prange(s):
+        for j in range(start[k], stop[k]):
+            r = upos[j] - lo
+            a = mptr[r]
+            b = mptr[r + 1]
+            if a == b:
+                continue
+            p = p_alt[r]
+            ok = not np.isnan(p)
+            wj = w[j]
+            if is_alt[j]:
+                f0 = 0.0
+                u0 = 0.0
+                pe = p
+            else:
+                f0 = 2.0 * wj
+                u0 = 2.0
+                pe = 1.0 - p
+            corr = (2.0 * pe * wj if ok else 0.0) - f0
+            for q in range(a, b):
+                i = msample[q]
+                sum_out[k, i] += corr
+                if has_dos:
+                    dos_out[k, i] -= u0
+                n_missing[k, i] += 1
+                if ok:
+                    n_imputed[k, i] += 1

@@ -1,0 +1,699 @@
+"""Batch scoring: many scoring files against one reference panel in one pass over its genotypes.
+See docs/reference.md ("Batch scoring", "Memory model", "Resumability").
+
+`batch_score(panel, scorefiles, out_dir=…)`:
+
+1. Every scoring file gets a key from the panel's CIDs (.pgen/.pvar/.psam), the file's CID, the
+   match and score options and `BATCH_VERSION`. A file whose manifest `<out_dir>/<file key>.json`
+   exists and whose per-score parquet results all validate (readable, one row per panel sample, the
+   expected columns, the expected key in their metadata) is *cached* and not recomputed.
+2. The rest are parsed and matched against the panel variant table with the engine's rules
+   (`match_variants`, several files at once, in groups bounded by the memory limit).
+3. Additive scores are scored together over the union of their matched variants, read chunk by
+   chunk (chunk size from the memory limit), each variant read once for all scores. Per chunk, scores
+   dense enough use one BLAS product (ALT counts × weight block), the others a compiled sparse
+   kernel (numba) over their own entries; missing calls are corrected exactly as the engine does
+   (mean imputation from the panel's founders, else contribute 0 and shrink DENOM). Scores with
+   dominant / recessive / per-dosage rows go through the engine's general path (`score_chunks`).
+4. Each passed score's per-sample table is written as `<out_dir>/<score key>.parquet` (atomic),
+   then the file's manifest. Outcomes: ok / failed (with reason) / cached, with run totals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from loguru import logger
+from pydantic import BaseModel, Field
+
+from prsgazer.engine.genotypes import GenotypeSource
+from prsgazer.engine.match import MatchOptions, ScoreMatchSummary, match_variants
+from prsgazer.engine.score import (
+    ScoreOptions,
+    _fill_frequencies,
+    _prepare,
+    plan_weights,
+    score_chunks,
+)
+from prsgazer.engine.scorefile import read_scorefiles
+from prsgazer.errors import InputError
+from prsgazer.storage.cid import cid_of_file
+
+#: Bump when results of the same inputs would change (layout, semantics): older results are recomputed.
+BATCH_VERSION = "1"
+#: Columns of a per-score result parquet (named_allele_dosage_sum only with dosage_sum=True).
+RESULT_COLUMNS = ["sample_id", "sum", "avg", "denom", "n_matched", "allele_ct", "n_missing", "n_imputed"]
+_META_KEY = "prsgazer.batch"
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+# --------------------------------------------------------------------------------------------------
+# memory limit
+
+
+def parse_memory(text: str | int | float) -> int:
+    """'2GB', '512MiB', '1.5G', '800M', 3000000000 → bytes (decimal and binary units; case-insensitive)."""
+    if isinstance(text, (int, float)):
+        return int(text)
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?)(b?)\s*", str(text).lower())
+    if not m:
+        raise InputError(
+            f"cannot read memory size {text!r}", field="PRSGAZER_MEMORY_LIMIT", hint="e.g. 2GB, 1500MiB, 800M"
+        )
+    value, unit, binary, _ = m.groups()
+    base = 1024 if binary else 1000
+    power = " kmgt".index(unit or " ")
+    return int(float(value) * base**power)
+
+
+class MemoryPlan(BaseModel):
+    """How the memory limit is spent: fixed parts, then the genotype chunk size."""
+
+    limit: int
+    fixed: int = Field(description="Variant table, weight entries, accumulators (bytes).")
+    per_variant: int = Field(description="Bytes per variant of a chunk (int8 + float64 + prefetch, weight block).")
+    chunk_variants: int
+    match_rows: int = Field(description="Scoring rows matched per group.")
+    score_groups: int = Field(default=1, description="Passes over the panel (scores split so accumulators fit).")
+    n_dense: int = Field(default=0, description="Scores multiplied with BLAS (the rest: sparse kernel).")
+
+
+_MIN_CHUNK = 64
+_MAX_CHUNK = 1 << 16
+#: Bytes a scoring row costs during matching (parsed frame ~150, matcher ~220, kept weights ~25), measured
+#: on 3.3M and 8.8M rows against a 1M-variant panel.
+_MATCH_ROW_BYTES = 420
+#: Bytes of the process before any work (interpreter, numpy/polars/numba code).
+_BASELINE = 350 * 1024 * 1024
+
+
+def plan_memory(limit: int, *, n_samples: int, n_panel_variants: int, n_entries: int, n_scores: int,
+                n_dense: int, dosage_sum: bool) -> MemoryPlan:  # fmt: skip
+    """Chunk size (variants) so that the whole batch stays within `limit` bytes."""
+    acc = n_scores * n_samples * (8 + 4 + 4) * (2 if dosage_sum else 1)
+    # entries: index, score, weight, allele flag, and the sorted copies made while ordering them
+    fixed = _BASELINE + n_panel_variants * 96 + n_entries * 64 + acc
+    # per chunk variant: int8 genotypes (+ the prefetched next chunk), int8 cleaned copy, float64 for
+    # the BLAS product when some scores are dense, the dense weight block
+    per_variant = n_samples * (1 + 1 + 1) + (n_samples * 8 + n_dense * 8 * (2 if dosage_sum else 1) if n_dense else 0)
+    room = limit - fixed
+    chunk = int(min(_MAX_CHUNK, max(_MIN_CHUNK, room // max(per_variant, 1))))
+    match_rows = int(max(1_000, (limit - _BASELINE - n_panel_variants * 200) // _MATCH_ROW_BYTES))
+    return MemoryPlan(limit=limit, fixed=fixed, per_variant=per_variant, chunk_variants=chunk, match_rows=match_rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# results
+
+
+class ScoreOutcome(BaseModel):
+    """One score's fate in a batch."""
+
+    accession: str
+    scorefile: str
+    scorefile_cid: str
+    status: Literal["ok", "failed", "cached"]
+    reason: str | None = None
+    key: str | None = Field(default=None, description="Result key (file name stem of the parquet).")
+    result_path: str | None = None
+    summary: ScoreMatchSummary | None = None
+
+
+class BatchResult(BaseModel):
+    """Outcomes per score and run totals."""
+
+    outcomes: list[ScoreOutcome]
+    n_total: int
+    n_ok: int
+    n_failed: int
+    n_cached: int
+    n_samples: int
+    n_union_variants: int = 0
+    n_chunks: int = 0
+    memory: MemoryPlan | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+
+    def outcome(self, accession: str) -> ScoreOutcome:
+        return next(o for o in self.outcomes if o.accession == accession)
+
+    def scores(self, accession: str) -> pl.DataFrame:
+        """The per-sample table of one ok or cached score."""
+        o = self.outcome(accession)
+        if o.result_path is None:
+            raise InputError(f"score {accession} has no result: {o.reason}", field="accession")
+        return pl.read_parquet(o.result_path)
+
+    def table(self) -> pl.DataFrame:
+        """All ok/cached scores as one long table (pgs_id + RESULT_COLUMNS)."""
+        parts = [
+            pl.read_parquet(o.result_path).with_columns(pl.lit(o.accession).alias("pgs_id"))
+            for o in self.outcomes
+            if o.result_path
+        ]
+        return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+
+
+def read_result_meta(path: Path) -> dict:
+    """The metadata a result parquet carries (key, accession, panel and scoring-file CIDs, summary)."""
+    return json.loads(pl.read_parquet_metadata(path)[_META_KEY])
+
+
+def _options_key(match_options: MatchOptions, score_options: ScoreOptions, dosage_sum: bool) -> dict:
+    # chunk sizes do not change results: keep them out of the key
+    s = score_options.model_dump(exclude={"max_block_cells", "entry_path_max_samples"})
+    return {"match": match_options.model_dump(), "score": s, "dosage_sum": dosage_sum}
+
+
+def _hash(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _validate(path: Path, key: str, sample_ids: list[str], columns: list[str]) -> bool:
+    try:
+        meta = read_result_meta(path)
+        if meta.get("key") != key:
+            return False
+        frame = pl.read_parquet(path)
+        return (
+            frame.columns == columns
+            and frame.height == len(sample_ids)
+            and frame.get_column("sample_id").to_list() == sample_ids
+        )
+    except Exception:  # noqa: BLE001 - any unreadable / partial file is simply recomputed
+        return False
+
+
+def _atomic_parquet(frame: pl.DataFrame, path: Path, meta: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        frame.write_parquet(tmp, compression="zstd", metadata={_META_KEY: json.dumps(meta, default=str)})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _atomic_json(obj: object, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------------------------------
+# the batch
+
+
+class _FileJob(BaseModel):
+    path: Path
+    cid: str
+    key: str
+
+
+def batch_score(
+    panel: GenotypeSource,
+    scorefiles: list[Path] | list[str],
+    *,
+    out_dir: Path,
+    match_options: MatchOptions | None = None,
+    score_options: ScoreOptions | None = None,
+    memory_limit: int | str | None = None,
+    progress: ProgressFn | None = None,
+    cache_dir: Path | None = None,
+    dosage_sum: bool = False,
+    dense_fraction: float = 0.5,
+    dense_min_scores: int = 32,
+    panel_cids: dict[str, str] | None = None,
+) -> BatchResult:
+    """Score every scoring file against `panel`; results under `out_dir`, resumable.
+
+    Args:
+        panel: any GenotypeSource (an `engine.panel.Panel`, or a plain pfile source with `panel_cids`).
+        scorefiles: scoring files (one or several scores each).
+        out_dir: where per-score parquet results and per-file manifests live.
+        memory_limit: bytes or '2GB' (default: PRSGAZER_MEMORY_LIMIT's default, 2 GB).
+        progress: called as progress(stage, done, total) for 'match' and 'score'.
+        cache_dir: parsed scoring-file cache (engine.scorefile).
+        dosage_sum: also compute named_allele_dosage_sum (doubles the product work).
+        dense_fraction: scores covering more than this fraction of the union of variants are
+            multiplied with BLAS (when there are at least `dense_min_scores` of them: the chunk's
+            float64 conversion pays off only for many columns); the others use the sparse kernel.
+        panel_cids: identity of the panel for result keys (default: `panel.cids()`).
+    """
+    clock = _Clock()
+    mopt = match_options or MatchOptions()
+    sopt = score_options or ScoreOptions()
+    limit = parse_memory(memory_limit if memory_limit is not None else "2GB")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [Path(p) for p in scorefiles]
+    if not paths:
+        raise InputError("no scoring file given", field="--scorefile")
+    if panel_cids is None:
+        cids_fn = getattr(panel, "cids", None)
+        if cids_fn is None:
+            raise InputError("batch_score needs panel_cids for a genotype source that is not a Panel", field="panel")
+        panel_cids = cids_fn().model_dump()
+    sample_ids = panel.samples.get_column("sample_id").to_list()
+    columns = RESULT_COLUMNS + (["named_allele_dosage_sum"] if dosage_sum else [])
+    opts = _options_key(mopt, sopt, dosage_sum)
+
+    jobs: list[_FileJob] = []
+    for p in paths:
+        if not p.exists():
+            raise InputError("scoring file does not exist", file=p)
+        cid = cid_of_file(p)
+        key = _hash({"panel": panel_cids, "scorefile": cid, "options": opts, "version": BATCH_VERSION})
+        jobs.append(_FileJob(path=p, cid=cid, key=key))
+    clock.lap("hash inputs")
+
+    outcomes: dict[int, list[ScoreOutcome]] = {}
+    todo: list[int] = []
+    for i, job in enumerate(jobs):
+        cached = _cached_outcomes(job, out_dir, sample_ids, columns)
+        if cached is None:
+            todo.append(i)
+        else:
+            outcomes[i] = cached
+    clock.lap("check cache")
+
+    n_union = n_chunks = 0
+    mem = None
+    if todo:
+        n_union, n_chunks, mem = _compute(
+            panel, [jobs[i] for i in todo], out_dir, sample_ids, columns, mopt, sopt, limit, progress,
+            cache_dir, dosage_sum, (dense_fraction, dense_min_scores), panel_cids, opts, clock, outcomes, todo,
+        )  # fmt: skip
+    flat = [o for i in range(len(jobs)) for o in outcomes.get(i, [])]
+    return BatchResult(
+        outcomes=flat,
+        n_total=len(flat),
+        n_ok=sum(o.status == "ok" for o in flat),
+        n_failed=sum(o.status == "failed" for o in flat),
+        n_cached=sum(o.status == "cached" for o in flat),
+        n_samples=len(sample_ids),
+        n_union_variants=n_union,
+        n_chunks=n_chunks,
+        memory=mem,
+        timings=clock.laps,
+    )
+
+
+def _cached_outcomes(
+    job: _FileJob, out_dir: Path, sample_ids: list[str], columns: list[str]
+) -> list[ScoreOutcome] | None:
+    manifest = out_dir / f"{job.key}.json"
+    try:
+        info = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("key") != job.key:
+        return None
+    out = []
+    for item in info.get("scores", []):
+        summary = ScoreMatchSummary.model_validate(item["summary"]) if item.get("summary") else None
+        if item["status"] == "failed":
+            return None  # failures are cheap to redo and may pass with other data: recompute the file
+        path = out_dir / f"{item['key']}.parquet"
+        if not _validate(path, item["key"], sample_ids, columns):
+            logger.info(f"result {path.name} of {item['accession']} is missing, corrupt or stale: recomputing")
+            return None
+        out.append(
+            ScoreOutcome(
+                accession=item["accession"],
+                scorefile=str(job.path),
+                scorefile_cid=job.cid,
+                status="cached",
+                key=item["key"],
+                result_path=str(path),
+                summary=summary,
+            )
+        )
+    return out or None
+
+
+def _compute(
+    panel: GenotypeSource, jobs: list[_FileJob], out_dir: Path, sample_ids: list[str], columns: list[str],
+    mopt: MatchOptions, sopt: ScoreOptions, limit: int, progress: ProgressFn | None, cache_dir: Path | None,
+    dosage_sum: bool, dense: tuple[float, int], panel_cids: dict[str, str], opts: dict, clock: _Clock,
+    outcomes: dict[int, list[ScoreOutcome]], todo: list[int],
+) -> tuple[int, int, MemoryPlan]:  # fmt: skip
+    n = panel.n_samples
+    target = panel.variants
+    # --- parse + match, in groups of files bounded by rows --------------------------------------------
+    pre = plan_memory(limit, n_samples=n, n_panel_variants=target.height, n_entries=0, n_scores=0, n_dense=0,
+                      dosage_sum=dosage_sum)  # fmt: skip
+    accessions: list[str] = []  # global score index → accession
+    e_vidx: list[np.ndarray] = []
+    e_score: list[np.ndarray] = []
+    e_w: list[np.ndarray] = []
+    e_alt: list[np.ndarray] = []
+    general: list[pl.DataFrame] = []  # matched rows of scores with non-additive rows
+    general_acc: list[str] = []
+    summaries: dict[str, ScoreMatchSummary] = {}
+    file_accessions: dict[int, list[str]] = {}
+    seen: dict[str, Path] = {}
+    groups: list[list[int]] = [[]]
+    rows_in_group = 0
+    for j, job in enumerate(jobs):
+        size = _rows_estimate(job.path)
+        if groups[-1] and rows_in_group + size > pre.match_rows:
+            groups.append([])
+            rows_in_group = 0
+        groups[-1].append(j)
+        rows_in_group += size
+    done_files = 0
+    for group in groups:
+        files, rows = read_scorefiles([jobs[j].path for j in group], cache_dir=cache_dir)
+        for j, sf in zip(group, files, strict=True):
+            file_accessions[j] = sf.accessions
+            for acc in sf.accessions:
+                if acc in seen:
+                    raise InputError(
+                        f"score {acc!r} is in two scoring files ({seen[acc].name} and {sf.path.name})",
+                        file=sf.path,
+                        field="pgs_id",
+                        hint="give each score once, or give custom files distinct #pgs_id headers",
+                    )
+                seen[acc] = sf.path
+        match = match_variants(rows, target, mopt)
+        del rows
+        for s in match.summaries:
+            summaries[s.accession] = s
+        passed = match.passed
+        if passed:
+            w = match.weights.filter(pl.col("score_passed"))
+            nonadd = (
+                w.filter(pl.col("effect_type").cast(pl.String) != "additive").get_column("accession").unique().to_list()
+            )
+            if nonadd:
+                # accession is an Enum per matcher call: strings, so groups concatenate
+                general.append(
+                    w.filter(pl.col("accession").is_in(nonadd)).with_columns(pl.col("accession").cast(pl.String))
+                )
+                general_acc += [a for a in passed if a in set(nonadd)]
+                w = w.filter(~pl.col("accession").is_in(nonadd))
+            add_acc = [a for a in passed if a not in set(nonadd)]
+            if add_acc:
+                base = len(accessions)
+                code = {a: base + i for i, a in enumerate(add_acc)}
+                accessions += add_acc
+                e_score.append(
+                    w.get_column("accession").cast(pl.String).replace_strict(code, return_dtype=pl.Int32).to_numpy()
+                )
+                e_vidx.append(w.get_column("vidx").cast(pl.Int64).to_numpy())
+                e_w.append(w.get_column("effect_weight").fill_null(0.0).to_numpy().astype(np.float64))
+                e_alt.append(w.get_column("effect_is_alt").to_numpy().astype(bool))
+        del match
+        done_files += len(group)
+        if progress:
+            progress("match", done_files, len(jobs))
+    clock.lap("parse + match")
+
+    # --- additive scores: one pass over the union of their variants --------------------------------
+    s = len(accessions)
+    vidx = np.concatenate(e_vidx) if e_vidx else np.zeros(0, np.int64)
+    score = np.concatenate(e_score) if e_score else np.zeros(0, np.int32)
+    w = np.concatenate(e_w) if e_w else np.zeros(0)
+    is_alt = np.concatenate(e_alt) if e_alt else np.zeros(0, bool)
+    del e_vidx, e_score, e_w, e_alt
+    totals = None
+    n_union = n_chunks = 0
+    mem = pre
+    if s:
+        # accumulators (sum, counts: 16 bytes per sample and score, twice with dosage sums) take at
+        # most a third of the limit: more scores than that are scored in several passes
+        per_score = n * 16 * (2 if dosage_sum else 1)
+        group = max(1, int(limit // 3 // per_score))
+        if group >= s:
+            totals, n_union, n_chunks, mem = _score_additive(
+                panel, vidx, score, w, is_alt, s, sopt, limit, dosage_sum, dense[0], progress, dense[1]
+            )
+        else:
+            totals = _Totals(s, n, dosage_sum)
+            passes = range(0, s, group)
+            for lo in passes:
+                sel = (score >= lo) & (score < lo + group)
+                part, u, c, mem = _score_additive(
+                    panel, vidx[sel], score[sel] - lo, w[sel], is_alt[sel], min(group, s - lo), sopt, limit,
+                    dosage_sum, dense[0], progress, dense[1],
+                )  # fmt: skip
+                totals.sum[lo : lo + group] = part.sum
+                totals.n_missing[lo : lo + group] = part.n_missing
+                totals.n_imputed[lo : lo + group] = part.n_imputed
+                if dosage_sum:
+                    assert totals.dosage is not None and part.dosage is not None
+                    totals.dosage[lo : lo + group] = part.dosage
+                n_union, n_chunks = max(n_union, u), n_chunks + c
+            mem.score_groups = len(passes)
+    del vidx, score, w, is_alt
+    clock.lap("score")
+    gen_tables: dict[str, pl.DataFrame] = {}
+    if general_acc:
+        from prsgazer.engine.score import score_table
+
+        plan = plan_weights(pl.concat(general), general_acc)
+        gt = score_chunks(panel, plan, options=sopt)
+        table = score_table(panel, plan, gt)
+        for acc in general_acc:
+            gen_tables[acc] = table.filter(pl.col("pgs_id") == acc).drop("pgs_id")
+        clock.lap("score (general path)")
+
+    # --- write results and manifests ---------------------------------------------------------------
+    index = {a: k for k, a in enumerate(accessions)}
+    for j, job in enumerate(jobs):
+        items = []
+        outs = []
+        for acc in file_accessions[j]:
+            summ = summaries[acc]
+            skey = _hash({"file": job.key, "accession": acc})
+            if not summ.passed:
+                outs.append(
+                    ScoreOutcome(
+                        accession=acc, scorefile=str(job.path), scorefile_cid=job.cid, status="failed",
+                        reason=summ.reason, summary=summ,
+                    )
+                )  # fmt: skip
+                items.append({"accession": acc, "status": "failed", "key": None, "summary": summ.model_dump()})
+                continue
+            if acc in index:
+                assert totals is not None
+                frame = _result_frame(sample_ids, totals, index[acc], summ.n_matched, dosage_sum)
+            else:
+                frame = gen_tables[acc]
+                frame = frame.select([c for c in columns if c in frame.columns])
+            path = out_dir / f"{skey}.parquet"
+            meta = {
+                "key": skey,
+                "file_key": job.key,
+                "accession": acc,
+                "scorefile": str(job.path),
+                "scorefile_cid": job.cid,
+                "panel": panel_cids,
+                "options": opts,
+                "version": BATCH_VERSION,
+                "n_samples": len(sample_ids),
+                "summary": summ.model_dump(),
+            }
+            _atomic_parquet(frame.select(columns), path, meta)
+            outs.append(
+                ScoreOutcome(
+                    accession=acc, scorefile=str(job.path), scorefile_cid=job.cid, status="ok", key=skey,
+                    result_path=str(path), summary=summ,
+                )
+            )  # fmt: skip
+            items.append({"accession": acc, "status": "ok", "key": skey, "summary": summ.model_dump()})
+        _atomic_json({"key": job.key, "scorefile": str(job.path), "scorefile_cid": job.cid, "scores": items},
+                     out_dir / f"{job.key}.json")  # fmt: skip
+        outcomes[todo[j]] = outs
+    clock.lap("write results")
+    return n_union, n_chunks, mem
+
+
+def _rows_estimate(path: Path) -> int:
+    """Scoring rows of a file, from its size: a plain row is ≥ 25 bytes, a gzip one ≥ 6 (over-counting
+    only makes the matching groups smaller)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    return max(1, size // (6 if gz else 25))
+
+
+def _result_frame(sample_ids: list[str], t: _Totals, k: int, n_matched: int, dosage_sum: bool) -> pl.DataFrame:
+    n_missing = t.n_missing[k].astype(np.int64)
+    n_imputed = t.n_imputed[k].astype(np.int64)
+    denom = 2 * (n_matched - (n_missing - n_imputed))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = np.where(denom > 0, t.sum[k] / np.where(denom > 0, denom, 1), np.nan)
+    cols = {
+        "sample_id": sample_ids,
+        "sum": t.sum[k],
+        "avg": avg,
+        "denom": denom,
+        "n_matched": np.full(len(sample_ids), n_matched, dtype=np.int64),
+        "allele_ct": 2 * (n_matched - n_missing),
+        "n_missing": n_missing,
+        "n_imputed": n_imputed,
+    }
+    if dosage_sum:
+        assert t.dosage is not None
+        cols["named_allele_dosage_sum"] = t.dosage[k]
+    return pl.DataFrame(cols).with_columns(pl.col("avg").fill_nan(None))
+
+
+# --------------------------------------------------------------------------------------------------
+# the additive pass
+
+
+class _Totals:
+    def __init__(self, s: int, n: int, dosage: bool) -> None:
+        self.sum = np.zeros((s, n))
+        self.dosage = np.zeros((s, n)) if dosage else None
+        self.n_missing = np.zeros((s, n), dtype=np.int32)
+        self.n_imputed = np.zeros((s, n), dtype=np.int32)
+
+
+def _score_additive(
+    panel: GenotypeSource, vidx: np.ndarray, score: np.ndarray, w: np.ndarray, is_alt: np.ndarray, s: int,
+    sopt: ScoreOptions, limit: int, dosage_sum: bool, dense_fraction: float, progress: ProgressFn | None,
+    dense_min_scores: int = 32,
+) -> tuple[_Totals, int, int, MemoryPlan]:  # fmt: skip
+    """Σ over entries of f0 + step·g (f0 = 0, step = w for an ALT effect allele; f0 = 2w, step = −w for REF)."""
+    from prsgazer.engine import _kernels as K
+
+    n = panel.n_samples
+    # union of variants, each entry's position in it, entries sorted by (score, union position)
+    present = np.zeros(panel.variants.height, dtype=bool)
+    present[vidx] = True
+    union = np.flatnonzero(present)
+    upos = (np.cumsum(present) - 1)[vidx].astype(np.int64)
+    del present
+    order = np.lexsort((upos, score))
+    upos = upos[order]
+    score = score[order]
+    w = w[order]
+    is_alt = is_alt[order]
+    del order
+    counts = np.bincount(score, minlength=s)
+    ptr = np.zeros(s + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum(counts)
+    step = np.where(is_alt, w, -w)
+    f0 = np.where(is_alt, 0.0, 2.0 * w)
+    ustep = np.where(is_alt, 1.0, -1.0) if dosage_sum else None
+    u0 = np.where(is_alt, 0.0, 2.0) if dosage_sum else None
+    is_dense = counts > dense_fraction * max(len(union), 1)
+    if is_dense.sum() < dense_min_scores:  # converting the chunk to float64 pays off only for many columns
+        is_dense[:] = False
+    dense = np.flatnonzero(is_dense).astype(np.int64)
+    sparse = _balanced(np.flatnonzero(~is_dense).astype(np.int64), counts)
+    mem = plan_memory(limit, n_samples=n, n_panel_variants=panel.variants.height, n_entries=len(upos), n_scores=s,
+                      n_dense=len(dense), dosage_sum=dosage_sum)  # fmt: skip
+    step_len = mem.chunk_variants
+    t = _Totals(s, n, dosage_sum)
+    # constant parts: Σ f0 per score (the value at ALT count 0 of every entry)
+    t.sum += np.bincount(score, weights=f0, minlength=s)[:, None]
+    if dosage_sum:
+        assert t.dosage is not None and u0 is not None
+        t.dosage += np.bincount(score, weights=u0, minlength=s)[:, None]
+    founders = panel.samples.get_column("founder").to_numpy().astype(bool)
+    use_freq = sopt.impute and int(founders.sum()) >= sopt.min_founders_for_target_freq
+    bounds = [(lo, min(lo + step_len, len(union))) for lo in range(0, len(union), step_len)]
+    cur = ptr[:-1].copy()
+    end = ptr[1:].copy()
+
+    def load(k: int) -> np.ndarray:
+        lo, hi = bounds[k]
+        return panel.read(union[lo:hi])
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load, 0) if bounds else None
+        for k, (lo, hi) in enumerate(bounds):
+            assert pending is not None
+            g = pending.result()
+            if k + 1 < len(bounds):
+                pending = pool.submit(load, k + 1)
+            missing = g.size and int(g.min()) < 0  # a SIMD scan: panels rarely have missing calls
+            chunk = _prepare(g, dense=False) if missing else None
+            g0 = np.maximum(g, 0) if missing else g  # missing → ALT count 0, corrected below
+            start = cur.copy()
+            stop = K.advance(cur, end, upos, hi)
+            if len(dense):
+                _dense_product(g0, lo, hi, dense, start, stop, upos, step, t.sum)
+                if dosage_sum:
+                    assert t.dosage is not None and ustep is not None
+                    _dense_product(g0, lo, hi, dense, start, stop, upos, ustep, t.dosage)
+            if len(sparse):
+                K.sparse_accumulate(g0, lo, sparse, start, stop, upos, step, t.sum)
+                if dosage_sum:
+                    assert t.dosage is not None and ustep is not None
+                    K.sparse_accumulate(g0, lo, sparse, start, stop, upos, ustep, t.dosage)
+            if chunk is not None and len(chunk.miss_variant):
+                _missing(chunk, lo, hi, start, stop, upos, w, is_alt, founders if use_freq else None, sopt, t)
+            cur = stop
+            if progress:
+                progress("score", k + 1, len(bounds))
+    mem.n_dense = len(dense)
+    return t, len(union), len(bounds), mem
+
+
+def _balanced(sel: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Order scores so numba's static split of the loop gives every thread the same work: sorted by
+    size, dealt round-robin, thread t's share placed in the t-th block."""
+    import numba
+
+    t = max(1, numba.get_num_threads())
+    by_size = sel[np.argsort(-counts[sel], kind="stable")]
+    return np.concatenate([by_size[k::t] for k in range(t)]) if len(sel) else sel
+
+
+def _dense_product(
+    g0: np.ndarray, lo: int, hi: int, dense: np.ndarray, start: np.ndarray, stop: np.ndarray,
+    upos: np.ndarray, vals: np.ndarray, out: np.ndarray,
+) -> None:  # fmt: skip
+    from prsgazer.engine import _kernels as K
+
+    block = np.zeros((hi - lo, len(dense)))
+    K.fill_block(block, lo, dense, start, stop, upos, vals)
+    gd = g0.astype(np.float64)
+    out[dense] += (gd.T @ block).T
+
+
+def _missing(
+    chunk, lo: int, hi: int, start: np.ndarray, stop: np.ndarray, upos: np.ndarray, w: np.ndarray,
+    is_alt: np.ndarray, founders: np.ndarray | None, sopt: ScoreOptions, t: _Totals,
+) -> None:  # fmt: skip
+    """Missing calls counted ALT count 0 (value f0): replace by the imputed value (or 0), count them."""
+    from prsgazer.engine import _kernels as K
+
+    m = hi - lo
+    p_alt = np.full(m, np.nan)
+    if sopt.impute:
+        _fill_frequencies(p_alt, chunk, np.unique(chunk.miss_variant), founders)
+    order = np.argsort(chunk.miss_variant, kind="stable")
+    mv = chunk.miss_variant[order]
+    ms = chunk.miss_sample[order].astype(np.int64)
+    mptr = np.searchsorted(mv, np.arange(m + 1)).astype(np.int64)
+    K.missing_correction(
+        lo, start, stop, upos, w, is_alt, p_alt, mptr, ms, t.sum, t.dosage if t.dosage is not None else t.sum,
+        t.dosage is not None, t.n_missing, t.n_imputed,
+    )  # fmt: skip
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self.t, 3)
+        self.t = now
