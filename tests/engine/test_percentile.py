@@ -89,6 +89,13 @@ def test_same_variants_equals_plink2_by_hand(synth_panel, plink2: str, tmp_path:
         p_all, z_all = by_hand(value, ref["sum"].to_numpy())
         assert row_all["superpopulation"] == "ALL" and row_all["percentile"] == pytest.approx(p_all, abs=1e-9)
         assert row_all["z"] == pytest.approx(z_all, rel=1e-5)
+    # several labels at once: one row per (sample, score, label), identical to the one-label calls
+    many = run_percentiles(person, [sf], run, OPTS, panel, ["EUR", "AFR", None])
+    assert many.height == 3 * pct.height
+    assert many.filter(pl.col("superpopulation") == "EUR").equals(pct)
+    assert many.filter(pl.col("superpopulation") == "ALL").equals(pct_all)
+    afr = run_percentiles(person, [sf], run, OPTS, panel, "AFR")
+    assert many.filter(pl.col("superpopulation") == "AFR").equals(afr)
     # not the precomputed distribution: the panel's full-score distribution differs
     full = batch_score(panel, [sf], out_dir=tmp_path / "b").scores(acc).join(panel.sample_table, on="sample_id")
     assert not np.allclose(np.sort(full["sum"].to_numpy()), np.sort(ref["sum"].to_numpy()))

@@ -212,6 +212,12 @@ PERCENTILE_COLUMNS = [
 ]  # fmt: skip
 
 
+def _labels(superpopulation: str | list[str] | None) -> list[str]:
+    if superpopulation is None or isinstance(superpopulation, str):
+        return [superpopulation or ALL]
+    return list(dict.fromkeys(s or ALL for s in superpopulation)) or [ALL]
+
+
 def person_rows(run: object) -> pl.DataFrame:
     """The scoring rows (engine.scorefile SCHEMA) matched for the passed scores of a `ScoreRun`."""
     from prsgazer.engine.pipeline import ScoreRun
@@ -232,9 +238,12 @@ def run_percentiles(
     run: object,
     options: object,
     panel: object,
-    superpopulation: str | None = None,
+    superpopulation: str | list[str] | None = None,
 ) -> pl.DataFrame:
     """Percentile and z of every (sample, score) of a `ScoreRun` against a panel, on the same variants.
+
+    `superpopulation`: one label, several (one row per sample, score and label; the panel is re-scored
+    once for all), or None for ALL.
 
     The person's matched rows are re-scored on the panel (`reference_on_variants`); a score whose
     rows the panel does not all have is re-scored for the person on the shared rows
@@ -245,7 +254,7 @@ def run_percentiles(
     from prsgazer.engine.pipeline import RunOptions, ScoreRun, run_scoring
 
     assert isinstance(run, ScoreRun) and isinstance(options, RunOptions) and isinstance(panel, Panel)
-    label = superpopulation or ALL
+    labels = _labels(superpopulation)
     rows = person_rows(run)
     refs = (
         reference_on_variants(panel, panel.sample_table, rows, match_options=options.match, score_options=options.score)
@@ -261,7 +270,8 @@ def run_percentiles(
                 values[(s, p)] = v
     status = {s.accession: s for s in run.match.summaries}
     out = []
-    for sample, pgs in run.table.select("sample_id", "pgs_id").iter_rows():
+    pairs = run.table.select("sample_id", "pgs_id").iter_rows()
+    for (sample, pgs), label in ((k, lab) for k in pairs for lab in labels):
         summ = status[pgs]
         if not summ.passed:
             res = not_available(f"score failed matching: {summ.reason}", label)
@@ -293,15 +303,17 @@ def run_percentiles(
 
 
 def distribution_percentiles(run: object, distributions: dict[str, DistributionData],
-                             superpopulation: str | None = None) -> pl.DataFrame:  # fmt: skip
-    """Fallback for a run without a panel: percentiles against precomputed distributions (by pgs_id)."""
+                             superpopulation: str | list[str] | None = None) -> pl.DataFrame:  # fmt: skip
+    """Fallback for a run without a panel: percentiles against precomputed distributions (by pgs_id).
+    `superpopulation` as in `run_percentiles`."""
     from prsgazer.engine.pipeline import ScoreRun
 
     assert isinstance(run, ScoreRun)
-    label = superpopulation or ALL
+    labels = _labels(superpopulation)
     status = {s.accession: s for s in run.match.summaries}
     out = []
-    for sample, pgs, value in run.table.select("sample_id", "pgs_id", "sum").iter_rows():
+    rows = run.table.select("sample_id", "pgs_id", "sum").iter_rows()
+    for (sample, pgs, value), label in ((r, lab) for r in rows for lab in labels):
         summ = status[pgs]
         dist = distributions.get(pgs)
         if not summ.passed:
