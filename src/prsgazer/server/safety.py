@@ -5,7 +5,7 @@ default `$PRSGAZER_HOME/inputs` and `~/Documents/prsgazer`), after resolving eve
 larger than `PRSGAZER_MCP_MAX_UPLOAD_BYTES`. The file is opened once (no following of a final
 symlink, no blocking on a FIFO) and checked through that descriptor, and on Linux the store reads the
 very inode that was checked (`/proc/self/fd/N`), so swapping the path afterwards cannot smuggle in
-another file. `download_file` writes only into the store's own export directory or into an allowed
+another file. `download_file` writes only inside the store (`<root>/files/<cid>/`) or into an allowed
 directory, never over a different existing file.
 """
 
@@ -30,11 +30,6 @@ def allowed_dirs(settings: Settings) -> list[Path]:
     if raw:
         return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
     return [settings.home / "inputs", Path(platformdirs.user_documents_dir()) / "prsgazer"]
-
-
-def export_dir(settings: Settings) -> Path:
-    """Where `download_file` materializes copies when no destination is named: inside the store root."""
-    return settings.home / "exports"
 
 
 def _within(path: Path, roots: list[Path]) -> bool:
@@ -75,7 +70,9 @@ def resolve_inside(path: str, roots: list[Path], *, what: str = "path", must_exi
     try:
         real = p.resolve(strict=must_exist)
     except FileNotFoundError:
-        raise InputError(f"{path} does not exist", field=what, hint=f"allowed directories: {_describe(roots)}") from None
+        raise InputError(
+            f"{path} does not exist", field=what, hint=f"allowed directories: {_describe(roots)}"
+        ) from None
     except (OSError, RuntimeError) as exc:  # symlink loops, permissions
         raise InputError(f"{path} cannot be resolved ({exc})", field=what) from None
     if not _within(real, real_roots):

@@ -1,0 +1,333 @@
+"""`explain_result`: a stored PrsResult or PrsReport read in plain language, with its caveats.
+
+See docs/mcp.md ("explain_result"). The reading itself is `engine.quality.interpret` (coverage,
+ancestry match, model quality, never a diagnosis); this module gathers its inputs from the store:
+the result's numbers, the scoring file's trait, the person's ancestry group (given, or from the VCF
+the genotypes came from), and the score's evaluation from the stored catalog metadata when present.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from prsgazer.assets import Asset, Genotypes, PrsReport, PrsResult, ScoringFile, Vcf
+from prsgazer.engine.quality import ANCESTRY_NAMES, ModelQuality, ancestry_code, interpret, model_quality
+from prsgazer.errors import InputError, PrsgazerError
+from prsgazer.server.models import Explanation, ScoreExplanation
+
+_NO_PANEL = (
+    "it was computed without a reference panel; run the report workflow with a panel to place it "
+    "against a reference group"
+)
+
+
+def _num(v: Any) -> float | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) else x
+
+
+def _int(v: Any) -> int | None:
+    x = _num(v)
+    return None if x is None else int(x)
+
+
+def _try_get(store: Any, cid: str) -> Asset | None:
+    if not cid:
+        return None
+    try:
+        return store.get(cid)
+    except PrsgazerError:
+        return None
+
+
+def person_ancestry(store: Any, asset: Asset, given: str | None) -> str | None:
+    """The person's ancestry group: as given, on the asset, or on the VCF its genotypes came from."""
+    if given:
+        if ancestry_code(given) is None:
+            raise InputError(f"{given!r} is not an ancestry group", field="superpopulation", hint="e.g. EUR or AFR")
+        return given
+    own = getattr(asset, "superpopulation", "")
+    if own:
+        return own
+    g = _try_get(store, getattr(asset, "genotypes_cid", ""))
+    vcf = g if isinstance(g, Vcf) else _try_get(store, g.vcf_cid) if isinstance(g, Genotypes) else None
+    return (vcf.superpopulation or None) if isinstance(vcf, Vcf) else None
+
+
+class CatalogQuality:
+    """Evaluation summaries per score from the stored catalog metadata (loaded once per release)."""
+
+    _cache: dict[tuple[str, ...], Any] = {}  # noqa: RUF012 - a process-wide cache of parsed tables
+
+    def __init__(self, store: Any) -> None:
+        from prsgazer.catalog import load_metadata
+
+        self.tables = None
+        try:
+            from prsgazer.catalog.metadata import metadata_status
+
+            status = metadata_status(store)
+            if status["release"] is None:
+                return
+            key = (status["release"], *sorted(v["cid"] for v in status["sheets"].values()))
+            if key not in self._cache:
+                self._cache.clear()
+                self._cache[key] = load_metadata(store)
+            self.tables = self._cache[key]
+        except PrsgazerError:
+            self.tables = None
+
+    def lookup(self, pgs_id: str) -> tuple[ModelQuality | None, list[str] | None, str | None]:
+        """(quality, evaluation ancestries, trait) of a catalog score; Nones when unknown."""
+        if self.tables is None or not pgs_id:
+            return None, None, None
+        from prsgazer.catalog.search import search_scores
+
+        try:
+            hits = search_scores(self.tables, pgs_id, limit=1)
+        except PrsgazerError:
+            return None, None, None
+        if not hits or hits[0].pgs_id != pgs_id:
+            return None, None, None
+        h = hits[0]
+        quality = None
+        if h.quality_value is not None and 0 <= h.quality_value <= 1:
+            kw = {"auroc": h.quality_value} if h.quality_metric == "AUROC" else {"c_index": h.quality_value}
+            quality = model_quality(**kw)
+        return quality, (h.evaluation_ancestry or None), h.trait_reported
+
+
+def _trait_of(store: Any, scoring_file_cid: str) -> str | None:
+    sf = _try_get(store, scoring_file_cid)
+    if isinstance(sf, ScoringFile):
+        return sf.trait or sf.pgs_name or None
+    return None
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    import polars as pl
+
+    return pl.read_csv(path, separator="\t", null_values=["NA", ""], infer_schema_length=10000).to_dicts()
+
+
+def explain_prs_result(store: Any, r: PrsResult, *, superpopulation: str | None = None) -> Explanation:
+    ancestry = person_ancestry(store, r, superpopulation)
+    quality, evaluated_in, catalog_trait = CatalogQuality(store).lookup(r.pgs_id)
+    trait = _trait_of(store, r.scoring_file_cid) or catalog_trait
+    rows = _read_rows(store.fetch(r.cid).path)
+    notes = _run_notes(r)
+    if quality is None:
+        notes.append(
+            "No catalog evaluation of this score is stored here: `search_scores` loads the PGS Catalog "
+            "metadata once, after which model quality is part of the explanation."
+        )
+    related = {k: v for k, v in (("genotypes", r.genotypes_cid), ("scoring_file", r.scoring_file_cid),
+                                 ("match_log", r.match_log_cid)) if v}  # fmt: skip
+    if r.status and r.status != "ok":
+        s = ScoreExplanation(
+            pgs_id=r.pgs_id,
+            trait=trait,
+            status=r.status,
+            coverage=r.overlap,
+            n_matched=r.n_matched,
+            n_variants=r.n_variants,
+            headline=f"The {trait or 'polygenic'} score {r.pgs_id} was not computed: {r.reason or r.status}.",
+            caveats=[
+                "Too few of the score's variants were found in the data for a meaningful score; a different "
+                "score for the same trait, or data covering more of the genome, may work."
+            ],
+            prs_result_cid=r.cid,
+        )
+        return _explanation(r, ancestry, [s], notes, related)
+    if len(rows) == 1:
+        row = rows[0]
+        coverage = _num(row.get("overlap")) if row.get("overlap") is not None else r.overlap
+        it = interpret(
+            percentile=_num(row.get("percentile")),
+            z=_num(row.get("z")),
+            coverage=coverage,
+            person_ancestry=ancestry,
+            evaluation_ancestry=evaluated_in,
+            quality=quality,
+            trait=trait,
+            pgs_id=r.pgs_id,
+            no_percentile_reason=_NO_PANEL,
+        )
+        s = ScoreExplanation(
+            pgs_id=r.pgs_id,
+            trait=trait,
+            status="ok",
+            sum=_num(row.get("sum")),
+            avg=_num(row.get("avg")),
+            percentile=it.percentile,
+            z=it.z,
+            coverage=coverage,
+            n_matched=_int(row.get("n_matched")) or r.n_matched,
+            n_variants=_int(row.get("n_variants")) or r.n_variants,
+            quality=quality.text if quality else None,
+            reliability=it.reliability,
+            headline=it.headline,
+            details=[f"Raw score: SUM {_fmt(_num(row.get('sum')))}, AVG {_fmt(_num(row.get('avg')))}.", *it.details],
+            caveats=it.caveats,
+            prs_result_cid=r.cid,
+        )
+        return _explanation(r, ancestry, [s], notes, related)
+    # a cohort: describe the spread, no per-person reading
+    sums = [x for x in (_num(row.get("sum")) for row in rows) if x is not None]
+    mean = sum(sums) / len(sums) if sums else None
+    sd = math.sqrt(sum((x - mean) ** 2 for x in sums) / (len(sums) - 1)) if mean is not None and len(sums) > 1 else None
+    cov = r.overlap
+    headline = (
+        f"{len(rows)} samples scored with {r.pgs_id}{f' ({trait})' if trait else ''}: SUM mean {_fmt(mean)}, "
+        f"SD {_fmt(sd)}, range {_fmt(min(sums) if sums else None)} to {_fmt(max(sums) if sums else None)}."
+    )
+    caveats = ["Raw sums are comparable within this cohort and run only, not with other data sets or scores."]
+    if cov is not None and cov < 0.9:
+        caveats.append(f"Only {cov:.0%} of the score's variants were found in the data.")
+    s = ScoreExplanation(
+        pgs_id=r.pgs_id,
+        trait=trait,
+        coverage=cov,
+        n_matched=r.n_matched,
+        n_variants=r.n_variants,
+        quality=quality.text if quality else None,
+        headline=headline,
+        caveats=caveats,
+        prs_result_cid=r.cid,
+    )
+    return _explanation(r, ancestry, [s], notes, related)
+
+
+def _fmt(x: float | None) -> str:
+    return "N/A" if x is None else f"{x:.6g}"
+
+
+def _run_notes(r: PrsResult) -> list[str]:
+    notes = []
+    if r.coverage or r.absent_means:
+        notes.append(
+            f"Sites the data does not list were treated as {r.absent_means or 'missing'}"
+            f"{f' (coverage: {r.coverage})' if r.coverage else ''}."
+        )
+    if r.imputation:
+        notes.append(f"Missing genotypes: {r.imputation}.")
+    if r.genome_build:
+        notes.append(f"Genome build {r.genome_build}.")
+    return notes
+
+
+def _explanation(
+    a: Asset, ancestry: str | None, scores: list[ScoreExplanation], notes: list[str], related: dict[str, str]
+) -> Explanation:
+    code = ancestry_code(ancestry) if ancestry else None
+    lines = []
+    for s in scores:
+        lines.append(s.headline)
+        lines += s.details
+        if s.caveats:
+            lines.append("Limits: " + " ".join(s.caveats))
+        lines.append("")
+    if notes:
+        lines.append("About the data: " + " ".join(notes))
+    return Explanation(
+        cid=a.cid,
+        asset=a.asset_key,
+        sample_id=getattr(a, "sample_id", "") or None,
+        n_samples=getattr(a, "n_samples", None),
+        superpopulation=ANCESTRY_NAMES.get(code, ancestry) if code else ancestry,
+        scores=scores,
+        notes=notes,
+        related_cids=related,
+        text="\n".join(lines).strip(),
+    )
+
+
+def explain_prs_report(store: Any, rep: PrsReport, *, superpopulation: str | None = None) -> Explanation:
+    """A report: its own per-score interpretation when it carries one, else each PrsResult explained."""
+    data = json.loads(store.fetch(rep.cid).path.read_text())
+    ancestry = superpopulation or rep.superpopulation or data.get("superpopulation") or None
+    scores: list[ScoreExplanation] = []
+    notes: list[str] = [str(n) for n in data.get("notes", []) if n] if isinstance(data.get("notes"), list) else []
+    for item in data.get("scores", []) or []:
+        scores.append(_report_score(store, item, ancestry))
+    if not scores:
+        for cid in rep.prs_result_cids:
+            got = _try_get(store, cid)
+            if isinstance(got, PrsResult):
+                scores += explain_prs_result(store, got, superpopulation=ancestry).scores
+    related = {"genotypes": rep.genotypes_cid} if rep.genotypes_cid else {}
+    if rep.panel_cid:
+        related["panel"] = rep.panel_cid
+    return _explanation(rep, ancestry, scores, notes, related)
+
+
+def _report_score(store: Any, item: dict[str, Any], ancestry: str | None) -> ScoreExplanation:
+    """One score entry of a PrsReport JSON (tolerant of field names: the report format may grow)."""
+    interp = item.get("interpretation") if isinstance(item.get("interpretation"), dict) else None
+    pgs_id = str(item.get("pgs_id") or "")
+    trait = item.get("trait") or (interp or {}).get("trait")
+    coverage = _num(item.get("coverage", item.get("overlap")))
+    percentile = _num(item.get("percentile"))
+    z = _num(item.get("z"))
+    quality = item.get("quality")
+    quality_text = quality.get("text") if isinstance(quality, dict) else (str(quality) if quality else None)
+    if interp is None:
+        mq = None
+        if isinstance(quality, dict) and _num(quality.get("value")) is not None:
+            try:
+                mq = ModelQuality.model_validate(quality)
+            except ValueError:
+                mq = None
+        it = interpret(
+            percentile=percentile,
+            z=z,
+            coverage=coverage,
+            person_ancestry=ancestry,
+            evaluation_ancestry=item.get("evaluation_ancestry"),
+            quality=mq,
+            trait=trait,
+            pgs_id=pgs_id,
+            no_percentile_reason=item.get("percentile_reason") or item.get("reason") or None,
+        )
+        interp = it.model_dump()
+    return ScoreExplanation(
+        pgs_id=pgs_id,
+        trait=trait,
+        status=str(item.get("status") or "ok"),
+        sum=_num(item.get("sum")),
+        avg=_num(item.get("avg")),
+        percentile=_num(interp.get("percentile")) if percentile is None else percentile,
+        z=z,
+        reference_group=item.get("reference_group") or item.get("superpopulation"),
+        coverage=coverage,
+        n_matched=_int(item.get("n_matched")),
+        n_variants=_int(item.get("n_variants")),
+        quality=quality_text,
+        reliability=interp.get("reliability"),
+        headline=str(interp.get("headline") or f"{pgs_id}: no interpretation in the report."),
+        details=[str(d) for d in interp.get("details", [])],
+        caveats=[str(c) for c in interp.get("caveats", [])],
+        prs_result_cid=item.get("prs_result_cid") or item.get("cid"),
+    )
+
+
+def explain(store: Any, cid: str, *, superpopulation: str | None = None) -> Explanation:
+    """Explain the PrsResult or PrsReport stored under `cid`."""
+    a = store.get(cid)
+    if isinstance(a, PrsReport):
+        return explain_prs_report(store, a, superpopulation=superpopulation)
+    if isinstance(a, PrsResult):
+        return explain_prs_result(store, a, superpopulation=superpopulation)
+    raise InputError(
+        f"{cid} is a {a.asset_key}; explain_result reads a prs_result or prs_report",
+        field="cid",
+        hint="query_files({'asset': 'prs_result'}) lists stored results",
+    )
