@@ -1,9 +1,10 @@
 """Long tool calls: progress notifications while they run, prompt cancellation. See docs/mcp.md.
 
-`with_progress` awaits a coroutine as a task and, until it finishes, sends the client a progress
-notification every `interval` seconds (elapsed time and a label), so a client shows life and does not
-time out an idle request. When the client cancels the request, the awaiting coroutine is cancelled;
-the work task is cancelled with it and given a moment to unwind.
+`Progress` sends a call's notifications with a strictly increasing progress value (as MCP requires).
+`with_progress` awaits a coroutine as a task and, until it finishes, sends a notification every
+`interval` seconds (a label and the elapsed time), so a client shows life and does not time out an
+idle request. When the client cancels the request, the awaiting coroutine is cancelled; the work task
+is cancelled with it and given a moment to unwind.
 """
 
 from __future__ import annotations
@@ -24,28 +25,34 @@ INTERVAL = 1.0
 CANCEL_GRACE = 5.0
 
 
-async def report(ctx: Any, progress: float, total: float | None, message: str) -> None:
-    """Send one progress notification; a client that cannot take it does not fail the call."""
-    if ctx is None:
-        return
-    try:
-        await ctx.report_progress(progress, total, message)
-    except Exception as exc:  # noqa: BLE001 - progress is best effort, the work matters
-        logger.debug(f"progress notification not sent: {exc}")
+class Progress:
+    """Progress notifications of one tool call (no-ops without a context or progress token)."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.value = 0
+
+    async def step(self, message: str, *, final: bool = False) -> None:
+        """One notification; `final` marks the call done (progress == total)."""
+        if self.ctx is None:
+            return
+        self.value += 1
+        try:
+            await self.ctx.report_progress(self.value, self.value if final else None, message)
+        except Exception as exc:  # noqa: BLE001 - progress is best effort, the work matters
+            logger.debug(f"progress notification not sent: {exc}")
 
 
-async def with_progress(ctx: Any, work: Awaitable[T], label: str, *, interval: float = INTERVAL) -> T:
+async def with_progress(progress: Progress, work: Awaitable[T], label: str, *, interval: float = INTERVAL) -> T:
     """Await `work`, reporting `label` and the elapsed seconds every `interval` (see module docstring)."""
     task = asyncio.ensure_future(work)
     t0 = time.monotonic()
-    beat = 0
     try:
         while True:
             done, _ = await asyncio.wait({task}, timeout=interval)
             if done:
                 return task.result()
-            beat += 1
-            await report(ctx, beat, None, f"{label}: running, {time.monotonic() - t0:.0f} s")
+            await progress.step(f"{label}: running, {time.monotonic() - t0:.0f} s")
     finally:
         if not task.done():
             task.add_done_callback(_consume)

@@ -31,7 +31,7 @@ from prsgazer.server.models import (
     TaskList,
     UploadResult,
 )
-from prsgazer.server.progress import report, with_progress
+from prsgazer.server.progress import Progress, with_progress
 
 _CID_KEY = re.compile(r"(^|_)cids?$")
 
@@ -103,25 +103,36 @@ async def _run(name: str, inputs: dict[str, Any], kind: str, ctx: Context | None
     if entry.kind != kind:
         other = "run_workflow" if entry.kind == "workflow" else "run_task"
         raise InputError(f"{name} is a {entry.kind}, not a {kind}", field="name", hint=f"use {other}")
-    await report(ctx, 0, None, f"{name}: binding inputs")
+    progress = Progress(ctx)
+    await progress.step(f"{name}: binding inputs")
     # binding reads (and re-hashes) stored assets: off the event loop; the run gets the bound values
     bound = await asyncio.to_thread(registry.bind, entry, inputs)
-    await report(ctx, 0, None, f"{name}: started")
-    outcome = await with_progress(ctx, runner.run(name, bound), name)
-    await report(ctx, 1, 1, f"{name}: finished in {outcome.duration_s:.1f} s")
+    await progress.step(f"{name}: started")
+    outcome = await with_progress(progress, runner.run(name, bound), name)
+    await progress.step(f"{name}: finished in {outcome.duration_s:.1f} s", final=True)
+    outputs = _compact(outcome.outputs)
     return RunResult(
         name=outcome.name,
         kind=outcome.kind,
         mode=outcome.mode,
         duration_s=outcome.duration_s,
-        outputs=outcome.outputs,
-        cids=_collect_cids(outcome.outputs, []),
+        outputs=outputs,
+        cids=_collect_cids(outputs, []),
     )
+
+
+def _compact(obj: Any) -> Any:
+    """Outputs without cache bookkeeping (`task_key`)."""
+    if isinstance(obj, dict):
+        return {k: _compact(v) for k, v in obj.items() if k != "task_key"}
+    if isinstance(obj, list):
+        return [_compact(v) for v in obj]
+    return obj
 
 
 async def run_task(
     name: str,
-    filters: dict[str, dict[str, Any] | str] | None = None,
+    filters: dict[str, dict[str, Any] | str | list[dict[str, Any] | str]] | None = None,
     inputs: dict[str, Any] | None = None,
     ctx: Context | None = None,
 ) -> RunResult:
@@ -133,15 +144,16 @@ async def run_task(
 
     Args:
         name: the task name, e.g. "score".
-        filters: per asset parameter, a {key: value} filter object or a CID.
+        filters: per asset parameter, a {key: value} filter object or a CID (a list of those for a list
+            parameter).
         inputs: the other parameters (numbers, strings, lists); asset parameters may also be given here.
     """
     inputs = dict(inputs or {})
     for param, flt in (filters or {}).items():
         if param in inputs:
             raise InputError(f"{param} is given both in filters and in inputs", field=param, hint="give it once")
-        if not isinstance(flt, (dict, str)):
-            raise InputError("a filter is a {key: value} object or a CID", field=param)
+        if not isinstance(flt, (dict, str, list)):
+            raise InputError("a filter is a {key: value} object, a CID, or a list of those", field=param)
         inputs[param] = flt
     return await _run(name, inputs, "task", ctx)
 
@@ -327,7 +339,10 @@ async def fetch_bundle(name: str, ctx: Context | None = None) -> dict[str, Any]:
     from prsgazer.bundles import load_bundle
 
     await asyncio.to_thread(load_bundle, name)  # an unknown name fails at once, listing the known ones
-    got = await with_progress(ctx, asyncio.to_thread(_fetch, name), f"bundle {name}")
+    progress = Progress(ctx)
+    await progress.step(f"bundle {name}: fetching")
+    got = await with_progress(progress, asyncio.to_thread(_fetch, name), f"bundle {name}")
+    await progress.step(f"bundle {name}: ready ({got.source})", final=True)
     return got.model_dump(mode="json")
 
 
@@ -357,8 +372,9 @@ async def search_scores(
     notes = []
     store = _store()
     if await asyncio.to_thread(local_release, store) is None:
-        await report(ctx, 0, None, "downloading PGS Catalog metadata (first search only)")
-        pulled = await with_progress(ctx, pull_metadata(store=store), "catalog metadata")
+        progress = Progress(ctx)
+        await progress.step("downloading PGS Catalog metadata (first search only)")
+        pulled = await with_progress(progress, pull_metadata(store=store), "catalog metadata")
         notes.append(f"PGS Catalog metadata release {pulled.release} was downloaded and stored for offline search.")
     tables = await asyncio.to_thread(load_metadata, store)
     hits = await asyncio.to_thread(_search, tables, text, build=build, ancestry=ancestry, limit=limit)
