@@ -11,6 +11,7 @@ import functools
 import hmac
 import inspect
 import ipaddress
+import logging
 import platform
 import socket
 import sys
@@ -71,8 +72,10 @@ def tool_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except ToolError:
             raise
         except PrsgazerError as exc:
-            kind = "bad input" if isinstance(exc, InputError) else "failed"
-            raise ToolError(f"{fn.__name__} {kind}: {exc}") from None
+            bad_input = isinstance(exc, InputError)
+            kind = "bad input" if bad_input else "failed"
+            level = logging.WARNING if bad_input else logging.ERROR
+            raise ToolError(f"{fn.__name__} {kind}: {exc}", log_level=level) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence: say it is ours, not the caller's
             logger.opt(exception=exc).error(f"{fn.__name__}: internal error")
             raise ToolError(f"{fn.__name__} internal error: {type(exc).__name__}: {exc}") from None
