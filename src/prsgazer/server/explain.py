@@ -251,13 +251,23 @@ def _explanation(
 
 
 def explain_prs_report(store: Any, rep: PrsReport, *, superpopulation: str | None = None) -> Explanation:
-    """A report: its own per-score interpretation when it carries one, else each PrsResult explained."""
+    """A report: the reading it carries for each score (percentile per group, quality, caveats)."""
     data = json.loads(store.fetch(rep.cid).path.read_text())
-    ancestry = superpopulation or rep.superpopulation or data.get("superpopulation") or None
-    scores: list[ScoreExplanation] = []
-    notes: list[str] = [str(n) for n in data.get("notes", []) if n] if isinstance(data.get("notes"), list) else []
-    for item in data.get("scores", []) or []:
-        scores.append(_report_score(store, item, ancestry))
+    group = str(data.get("superpopulation") or rep.superpopulation or "")
+    ancestry = superpopulation or group or None
+    notes = [str(n) for n in data.get("notes") or [] if n]
+    for f in data.get("failures") or []:
+        if isinstance(f, dict):
+            notes.append(f"{f.get('pgs_id')} was not computed ({f.get('step')}): {f.get('error')}")
+    if data.get("panel"):
+        notes.append(
+            f"Reference panel {data['panel']}; percentiles compare with "
+            f"{group or 'all reference people (ALL)'}"
+            f"{' (from the VCF)' if data.get('superpopulation_source') == 'vcf' else ''}."
+        )
+    scores = [
+        _report_score(item, group or "ALL", ancestry) for item in data.get("scores") or [] if isinstance(item, dict)
+    ]
     if not scores:
         for cid in rep.prs_result_cids:
             got = _try_get(store, cid)
@@ -269,53 +279,53 @@ def explain_prs_report(store: Any, rep: PrsReport, *, superpopulation: str | Non
     return _explanation(rep, ancestry, scores, notes, related)
 
 
-def _report_score(store: Any, item: dict[str, Any], ancestry: str | None) -> ScoreExplanation:
-    """One score entry of a PrsReport JSON (tolerant of field names: the report format may grow)."""
-    interp = item.get("interpretation") if isinstance(item.get("interpretation"), dict) else None
+def _report_score(item: dict[str, Any], group: str, ancestry: str | None) -> ScoreExplanation:
+    """One score entry of a PrsReport JSON (engine.report.ScoreReport; tolerant of missing fields)."""
     pgs_id = str(item.get("pgs_id") or "")
-    trait = item.get("trait") or (interp or {}).get("trait")
-    coverage = _num(item.get("coverage", item.get("overlap")))
-    percentile = _num(item.get("percentile"))
-    z = _num(item.get("z"))
-    quality = item.get("quality")
-    quality_text = quality.get("text") if isinstance(quality, dict) else (str(quality) if quality else None)
-    if interp is None:
+    trait = item.get("trait") or None
+    coverage = _num(item.get("overlap"))
+    entries = {str(e.get("superpopulation")): e for e in item.get("percentiles") or [] if isinstance(e, dict)}
+    mine = entries.get(group) or {}
+    quality = item.get("quality") if isinstance(item.get("quality"), dict) else None
+    interp = item.get("interpretation") if isinstance(item.get("interpretation"), dict) else None
+    if interp is None:  # an older or partial report: read it here
         mq = None
-        if isinstance(quality, dict) and _num(quality.get("value")) is not None:
+        if quality and _num(quality.get("value")) is not None:
             try:
-                mq = ModelQuality.model_validate(quality)
+                mq = ModelQuality.model_validate({k: v for k, v in quality.items() if k not in ("label", "text")})
             except ValueError:
                 mq = None
-        it = interpret(
-            percentile=percentile,
-            z=z,
+        status_reason = item.get("reason") if item.get("status") not in (None, "ok") else None
+        interp = interpret(
+            percentile=_num(mine.get("percentile")),
+            z=_num(mine.get("z")),
             coverage=coverage,
             person_ancestry=ancestry,
-            evaluation_ancestry=item.get("evaluation_ancestry"),
+            evaluation_ancestry=item.get("evaluation_ancestry") or None,
             quality=mq,
             trait=trait,
             pgs_id=pgs_id,
-            no_percentile_reason=item.get("percentile_reason") or item.get("reason") or None,
-        )
-        interp = it.model_dump()
+            no_percentile_reason=mine.get("reason") or status_reason,
+        ).model_dump()
     return ScoreExplanation(
         pgs_id=pgs_id,
         trait=trait,
         status=str(item.get("status") or "ok"),
         sum=_num(item.get("sum")),
         avg=_num(item.get("avg")),
-        percentile=_num(interp.get("percentile")) if percentile is None else percentile,
-        z=z,
-        reference_group=item.get("reference_group") or item.get("superpopulation"),
+        percentile=_num(mine.get("percentile")) if mine else _num(interp.get("percentile")),
+        z=_num(mine.get("z")) if mine else _num(interp.get("z")),
+        reference_group=group,
+        percentiles={k: _num(e.get("percentile")) for k, e in entries.items()},
         coverage=coverage,
         n_matched=_int(item.get("n_matched")),
         n_variants=_int(item.get("n_variants")),
-        quality=quality_text,
+        quality=(quality or {}).get("text") or None,
         reliability=interp.get("reliability"),
-        headline=str(interp.get("headline") or f"{pgs_id}: no interpretation in the report."),
-        details=[str(d) for d in interp.get("details", [])],
-        caveats=[str(c) for c in interp.get("caveats", [])],
-        prs_result_cid=item.get("prs_result_cid") or item.get("cid"),
+        headline=str(interp.get("headline") or f"{pgs_id}: the report has no reading for this score."),
+        details=[str(d) for d in interp.get("details") or []],
+        caveats=[str(c) for c in interp.get("caveats") or []],
+        prs_result_cid=item.get("prs_result_cid") or None,
     )
 
 

@@ -141,6 +141,8 @@ class ScoreExplanation(BaseModel):
     percentile: float | None = None
     z: float | None = None
     reference_group: str | None = None
+    #: percentile per reference superpopulation (a report); None where unavailable, never 0
+    percentiles: dict[str, float | None] = Field(default_factory=dict)
     coverage: float | None = None
     n_matched: int | None = None
     n_variants: int | None = None
