@@ -179,6 +179,13 @@ class Settings(BaseSettings):
         "sparse kernel.",
     )
 
+    reference_batch_size: int = Field(
+        default=500,
+        ge=1,
+        description="reference_distributions: scoring files per reference_batch task (one pass over the panel each; "
+        "batches run in parallel on a cluster).",
+    )
+
     @property
     def panels_path(self) -> Path:
         """`panels_dir`, or `<home>/panels`."""

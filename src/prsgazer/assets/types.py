@@ -153,6 +153,8 @@ class Distribution(Asset):
     n_samples: int | None = None
     n_variants_matched: int | None = None
     checks_passed: bool | None = None
+    #: The per-sample reference scores it was aggregated from (lineage).
+    reference_scores_cid: str = ""
 
 
 @dataclass(kw_only=True)
@@ -203,6 +205,25 @@ class ReferenceScores(Asset):
 
 
 @dataclass(kw_only=True)
+class Percentiles(Asset):
+    """Percentile and z of each (sample, score) per superpopulation (TSV), from the `percentile` task:
+    against the panel re-scored on the person's matched variants, or a precomputed distribution."""
+
+    asset_key: ClassVar[str] = "percentiles"
+    suffix: ClassVar[str] = ".tsv"
+
+    sample_id: str = ""
+    genotypes_cid: str = ""
+    panel: str = ""
+    panel_cid: str = ""
+    superpopulations: list[str] = field(default_factory=list)
+    prs_result_cids: list[str] = field(default_factory=list)
+    distribution_cids: list[str] = field(default_factory=list)
+    #: same_variants (panel re-scored), precomputed (distributions), or n/a.
+    method: str = ""
+
+
+@dataclass(kw_only=True)
 class PrsReport(Asset):
     """A person's report (JSON): scores, percentiles per superpopulation, quality and interpretation."""
 
@@ -217,6 +238,7 @@ class PrsReport(Asset):
     superpopulation: str = ""
     prs_result_cids: list[str] = field(default_factory=list)
     distribution_cids: list[str] = field(default_factory=list)
+    percentiles_cid: str = ""
     n_ok: int | None = None
     n_failed: int | None = None
 

@@ -268,7 +268,8 @@ def normalize_vcf(
                 "normaliser_version": NORMALISER_VERSION,
                 "samples": samples,
                 "build": summary.build.model_dump(),
-                "summary": summary.model_dump(mode="json"),
+                # the source's file name only: the same VCF gives the same bytes (and CID) wherever it lies
+                "summary": summary.model_dump(mode="json") | {"path": Path(summary.path).name},
             }
             vw.add_key_value_metadata({"prsgazer.genotypes": json.dumps(info)})
         os.replace(tmp_files[0], dst)

@@ -3,6 +3,16 @@ stores its outputs with their lineage and returns them. See docs/workflows.md.""
 
 from prsgazer.tasks.fetch import fetch_scoring_file
 from prsgazer.tasks.normalize import normalize_genotypes
+from prsgazer.tasks.reference import aggregate_distributions, reference_batch
+from prsgazer.tasks.report import percentile, report
 from prsgazer.tasks.score import score
 
-__all__ = ["fetch_scoring_file", "normalize_genotypes", "score"]
+__all__ = [
+    "aggregate_distributions",
+    "fetch_scoring_file",
+    "normalize_genotypes",
+    "percentile",
+    "reference_batch",
+    "report",
+    "score",
+]

@@ -8,12 +8,38 @@ so adding a score to a finished run computes only the new one.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import polars as pl
 
 from prsgazer.assets import Genotypes, MatchLog, PrsResult, ReferencePanel, ScoringFile
 from prsgazer.tasks.env import compute
 from prsgazer.tasks.runtime import cached, from_cache, input_errors_are_final, measure, portable, run_dir, task_key
+
+
+def scoring_options(genotypes: Genotypes, coverage: str, min_overlap: float, keep_ambiguous: bool,
+                    keep_multiallelic: bool) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """The engine's RunOptions for these task arguments, and the parameters that key a cached result.
+    Shared by `score` and `percentile`, so a percentile re-run scores exactly as `score` did."""
+    from prsgazer.config import get_settings
+    from prsgazer.engine.pipeline import build_run_options
+
+    coverage = coverage or genotypes.coverage
+    options = build_run_options(
+        get_settings(),
+        build=genotypes.genome_build or None,
+        coverage=coverage if coverage and coverage != "genotyped" else None,
+        min_overlap=None if min_overlap < 0 else min_overlap,
+        keep_ambiguous=keep_ambiguous,
+        keep_multiallelic=keep_multiallelic,
+    )
+    params = {
+        "match": options.match.model_dump(mode="json"),
+        "score": options.score.model_dump(mode="json"),
+        "coverage": coverage,
+        "build": options.build,
+    }
+    return options, params
 
 
 @compute.task(retries=1)
@@ -41,30 +67,15 @@ async def score(
         keep_multiallelic: keep matches at multi-allelic sites.
     """
     with input_errors_are_final():
-        from prsgazer.config import get_settings
-        from prsgazer.engine.pipeline import build_run_options, run_scoring
+        from prsgazer.engine.pipeline import run_scoring
         from prsgazer.errors import InputError
         from prsgazer.storage import default_store
 
         if not scoring_files:
             raise InputError("no scoring files to score", field="scoring_files")
         store = default_store()
-        coverage = coverage or genotypes.coverage
         reference_cid = reference_panel.pvar_cid if reference_panel is not None else ""
-        options = build_run_options(
-            get_settings(),
-            build=genotypes.genome_build or None,
-            coverage=coverage if coverage and coverage != "genotyped" else None,
-            min_overlap=None if min_overlap < 0 else min_overlap,
-            keep_ambiguous=keep_ambiguous,
-            keep_multiallelic=keep_multiallelic,
-        )
-        params = {
-            "match": options.match.model_dump(mode="json"),
-            "score": options.score.model_dump(mode="json"),
-            "coverage": coverage,
-            "build": options.build,
-        }
+        options, params = scoring_options(genotypes, coverage, min_overlap, keep_ambiguous, keep_multiallelic)
 
         def key_of(sf: ScoringFile) -> str:
             inputs = {"genotypes": genotypes.cid, "scoring_file": sf.cid, "reference": reference_cid}

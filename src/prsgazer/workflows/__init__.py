@@ -4,5 +4,7 @@ They are what `flyte run`, `prsgazer run`, the MCP server and the notebook launc
 """
 
 from prsgazer.workflows.cohort import cohort_scores
+from prsgazer.workflows.reference import reference_distributions
+from prsgazer.workflows.report import prs_report
 
-__all__ = ["cohort_scores"]
+__all__ = ["cohort_scores", "prs_report", "reference_distributions"]

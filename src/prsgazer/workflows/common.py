@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from prsgazer.assets import Asset, Genotypes, ScoringFile, Vcf
-from prsgazer.errors import InputError
+from prsgazer.assets import Asset, Genotypes, ReferencePanel, ScoringFile, Vcf
+from prsgazer.errors import InputError, NotFoundError
 from prsgazer.tasks import fetch_scoring_file, normalize_genotypes
 from prsgazer.workflows.models import Failure
 
@@ -62,3 +62,69 @@ async def fetch_all(pgs_ids: list[str], build: str) -> tuple[list[ScoringFile], 
         else:
             files.append(res)
     return files, failures
+
+
+def reference_panel_for(store, panel: str, build: str = "") -> ReferencePanel | None:  # type: ignore[no-untyped-def]
+    """The stored ReferencePanel named `panel` (a CID, or a panel name, optionally `NAME:BUILD`).
+
+    Empty `panel`: the only stored panel of `build`, if there is exactly one; else None (no panel).
+    Several stored panels with that name and build are an error listing them, never an arbitrary pick.
+    """
+    if panel.startswith("bafk"):
+        asset = store.get(panel)
+        if not isinstance(asset, ReferencePanel):
+            raise InputError(f"{panel} is a {asset.asset_key}, not a reference_panel", field="panel")
+        return asset
+    name, _, b = panel.partition(":")
+    build = b or build
+    filters: dict[str, str] = {"asset": "reference_panel"}
+    if name:
+        filters["panel"] = name
+    if build:
+        filters["genome_build"] = build
+    found = list({a.cid: a for a in store.query(**filters)}.values())
+    if not found:
+        if not name:
+            return None
+        raise InputError(
+            f"no stored reference panel {panel!r}" + (f" for {build}" if build else ""),
+            field="panel",
+            hint="`prsgazer reference list` shows the panels; `prsgazer bundle fetch demo` stores the demo panel",
+        )
+    if len(found) > 1:
+        if not name:
+            return None
+        cands = ", ".join(f"{a.cid} ({a.panel}, {a.genome_build}, {a.n_samples} samples)" for a in found)
+        raise InputError(f"{len(found)} stored panels match {panel!r}: {cands}", field="panel",
+                         hint="name one by CID")  # fmt: skip
+    return found[0]  # type: ignore[return-value]
+
+
+def scores_for_trait(store, trait: str, build: str = "", limit: int = 10) -> list[str]:  # type: ignore[no-untyped-def]
+    """PGS ids for a trait: stored scoring files whose trait or EFO id matches, else the stored PGS
+    Catalog metadata's search (offline; best first)."""
+    text = trait.strip().lower()
+    if not text:
+        raise InputError("give pgs_ids or a trait", field="trait")
+    hits = []
+    for a in store.query(asset="scoring_file"):
+        efo = [e.lower() for e in (a.trait_efo or [])]
+        if text in (a.trait or "").lower() or text in efo or text in (a.pgs_name or "").lower():
+            if not build or build in (a.genome_build, a.hm_build):
+                hits.append(a.pgs_id)
+    if hits:
+        return list(dict.fromkeys(hits))[:limit]
+    try:
+        from prsgazer.catalog.metadata import load_metadata
+        from prsgazer.catalog.search import search_scores
+
+        found = search_scores(load_metadata(store), trait, build=build or None, limit=limit)
+    except NotFoundError:
+        found = []
+    if not found:
+        raise InputError(
+            f"no stored scoring file or catalog score matches the trait {trait!r}",
+            field="trait",
+            hint="name PGS ids with pgs_ids, or store the catalog metadata (`prsgazer catalog metadata pull`)",
+        )
+    return [h.pgs_id for h in found]

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prsgazer.assets import PrsResult
+from prsgazer.assets import Distribution, PrsResult
+from prsgazer.tasks.report import Failure
 
-
-@dataclass
-class Failure:
-    """One score that did not make it, with the step where it failed and why."""
-
-    pgs_id: str
-    step: str
-    error: str
+__all__ = ["CohortScores", "Failure", "ReferenceDistributions"]
 
 
 @dataclass
@@ -27,3 +21,18 @@ class CohortScores:
     n_ok: int = 0
     n_failed: int = 0
     n_cached: int = 0
+
+
+@dataclass
+class ReferenceDistributions:
+    """`reference_distributions` output: one Distribution per score that passed, failures, totals."""
+
+    panel_cid: str = ""
+    panel: str = ""
+    distributions: list[Distribution] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    n_total: int = 0
+    n_ok: int = 0
+    n_failed: int = 0
+    n_cached: int = 0
+    n_checks_failed: int = 0

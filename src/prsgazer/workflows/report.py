@@ -1,0 +1,86 @@
+"""Workflow `prs_report`: a person's genotypes → scores → percentiles per superpopulation → PrsReport.
+See docs/workflows.md.
+
+    flyte run --local src/prsgazer/workflows/report.py prs_report --sample_id DEMO_PERSON \
+        --pgs_ids '["DEMO001"]' --panel demo_panel
+    prsgazer run prs_report --sample-id DEMO_PERSON --pgs-ids DEMO001 --panel demo_panel
+"""
+
+from __future__ import annotations
+
+from prsgazer.assets import PrsReport
+from prsgazer.tasks import percentile, report, score
+from prsgazer.tasks.env import orchestrator
+from prsgazer.workflows.common import error_text, fetch_all, genotypes_for, reference_panel_for, scores_for_trait
+from prsgazer.workflows.models import Failure
+
+
+@orchestrator.task
+async def prs_report(
+    sample_id: str = "",
+    vcf_cid: str = "",
+    genotypes_cid: str = "",
+    pgs_ids: list[str] | None = None,
+    trait: str = "",
+    panel: str = "",
+    superpopulation: str = "",
+    build: str = "",
+    min_overlap: float = -1.0,
+) -> PrsReport:
+    """A person's PRS report: every score with its percentile among reference people of each
+    superpopulation (on the same matched variants), quality and a plain-English reading.
+
+    Args:
+        sample_id: the person (their stored VCF or genotypes are found by sample_id).
+        vcf_cid: CID of the person's stored VCF, instead of sample_id.
+        genotypes_cid: CID of stored genotypes, instead of a VCF.
+        pgs_ids: PGS Catalog ids or ids of stored scoring files.
+        trait: instead of pgs_ids: scores for this trait (stored files, else the stored catalog metadata).
+        panel: reference panel name (or NAME:BUILD, or its CID); empty: the only stored panel of the build.
+        superpopulation: group to compare with (AFR, AMR, EAS, EUR, SAS); empty: the VCF's, else ALL.
+        build: GRCh37 or GRCh38 for catalog downloads; empty: the genotypes' build.
+        min_overlap: minimum matched fraction per score; negative: the default setting.
+    """
+    from prsgazer.storage import default_store
+
+    store = default_store()
+    genotypes = await genotypes_for(store, genotypes_cid=genotypes_cid, vcf_cid=vcf_cid, sample_id=sample_id)
+    build = build or genotypes.genome_build
+    ids = list(dict.fromkeys(pgs_ids or [])) or scores_for_trait(store, trait, build)
+    reference_panel = reference_panel_for(store, panel, build)
+    if superpopulation and reference_panel is not None and reference_panel.superpopulations:
+        if superpopulation.upper() not in reference_panel.superpopulations:
+            from prsgazer.errors import InputError
+
+            raise InputError(
+                f"superpopulation {superpopulation!r} is not in panel {reference_panel.panel!r} "
+                f"(has {', '.join(reference_panel.superpopulations)})",
+                field="superpopulation",
+            )
+    files, failures = await fetch_all(ids, build)
+    results = []
+    pct = None
+    if files:
+        try:
+            results = await score(genotypes, files, reference_panel=reference_panel, min_overlap=min_overlap)
+        except Exception as exc:  # noqa: BLE001 - reported per score in the report
+            failures += [Failure(pgs_id=f.pgs_id, step="score", error=error_text(exc)) for f in files]
+    if results:
+        distributions = []
+        if reference_panel is None:  # fallback: precomputed distributions of the same scoring files
+            for r in results:
+                found = store.query(asset="distribution", scoring_file_cid=r.scoring_file_cid, pgs_id=r.pgs_id)
+                distributions += [d for d in found if d.genome_build in ("", build)][-1:]
+        pct = await percentile(
+            genotypes, files, results, reference_panel=reference_panel, distributions=distributions,
+            min_overlap=min_overlap,
+        )  # fmt: skip
+    return await report(
+        genotypes,
+        results,
+        pct,
+        sample_id=sample_id,
+        superpopulation=superpopulation,
+        failures=failures,
+        n_total=len(ids),
+    )
