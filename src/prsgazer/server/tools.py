@@ -316,7 +316,21 @@ async def lineage(cid: str) -> dict[str, Any]:
         cid: the asset's CID.
     """
     lin = await asyncio.to_thread(lambda: _store().lineage(cid))
-    return lin.model_dump(mode="json")
+    return _lean_lineage(lin.model_dump(mode="json"))
+
+
+def _lean_lineage(obj: Any) -> Any:
+    """Lineage nodes without bookkeeping fields (task_key, metrics, match summary): the graph stays whole."""
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if k == "keyvalues" and isinstance(v, dict):
+                v = {kk: vv for kk, vv in v.items() if kk not in ("task_key", "metrics", "summary")}
+            out[k] = _lean_lineage(v)
+        return out
+    if isinstance(obj, list):
+        return [_lean_lineage(v) for v in obj]
+    return obj
 
 
 # -- bundles ------------------------------------------------------------------------------------
