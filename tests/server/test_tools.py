@@ -291,3 +291,36 @@ async def test_config_resource_and_prompts(client, inputs: Path) -> None:
     text = got.messages[0].content.text
     assert "type 2 diabetes" in text and "upload_file(path='me.vcf.gz'" in text
     assert "search_scores" in text and "explain_result" in text and "not a diagnosis" in text
+
+
+async def test_cancelling_a_real_flyte_run(client, inputs: Path, monkeypatch) -> None:
+    """A real local Flyte run cancelled while scoring stores no result, and the server runs again afterwards."""
+    import time
+
+    from prsgazer.engine import pipeline
+
+    vcf_cid, _ = await upload_inputs(client)
+    # normalize first (cached afterwards, and Flyte initialised): the run below reaches scoring quickly
+    await client.call_tool("run_task", {"name": "normalize_genotypes", "filters": {"vcf": vcf_cid}})
+    original = pipeline.run_scoring
+    calls: list[float] = []
+
+    def slow_scoring(*args, **kwargs):
+        calls.append(time.monotonic())
+        time.sleep(5.0)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run_scoring", slow_scoring)
+    args = {"name": "cohort_scores", "inputs": {"vcf_cid": vcf_cid, "pgs_ids": ["PGS001229"]}}
+    t0 = time.monotonic()
+    with pytest.raises(Exception, match="timed out"):
+        await client.call_tool("run_workflow", args, timeout=2.5)
+    cancelled_at = time.monotonic()
+    assert len(calls) == 1 and calls[0] < cancelled_at < calls[0] + 5.0  # cancelled while scoring
+    assert cancelled_at - t0 < 8
+    monkeypatch.setattr(pipeline, "run_scoring", original)
+    await asyncio.sleep(max(0.0, calls[0] + 5.5 - time.monotonic()))  # the abandoned thread ends on its own
+    results = (await client.call_tool("query_files", {"keyvalues": {"asset": "prs_result"}})).structured_content
+    assert results["n_total"] == 0  # the cancelled run stored nothing
+    out = (await client.call_tool("run_workflow", args)).structured_content["outputs"]
+    assert out["n_ok"] == 1 and out["results"][0]["n_matched"] == 782
