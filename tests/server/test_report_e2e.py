@@ -1,0 +1,166 @@
+"""An agent's full PRS session with `prs_report`, over every transport (in-process, stdio, HTTP).
+
+The agent uploads a synthetic person's VCF, a reference panel (.pvar, .psam, then the .pgen naming
+them) and scoring files through `upload_file`, runs `prs_report`, reads the report back with
+`download_file` and asks `explain_result` for it. The report's numbers must equal the engine's
+(`run_scoring` and `run_percentiles`) on the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from fastmcp import Client
+from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
+
+from .conftest import serve_command, server_env
+from .test_transports import start_http, stop
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+GROUPS = ["AFR", "AMR", "EAS", "EUR", "SAS", "ALL"]
+TRAITS = ["Height (synthetic)", "Type 2 diabetes (synthetic)", "LDL (synthetic)", "Height second (synthetic)"]
+
+
+@pytest.fixture(scope="session")
+def person_vcf(synth_panel, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    from prsgazer.engine.simulate import write_person_vcf
+
+    info, _ = synth_panel
+    hold = pl.read_csv(f"{info.holdout_prefix}.psam", separator="\t")
+    out = tmp_path_factory.mktemp("mcp_person") / "P1.vcf.gz"
+    write_person_vcf(info.holdout_prefix, out, sample_index=2, sample_id="P1", genome_build="GRCh38")
+    return out, hold["SuperPop"][2]
+
+
+@pytest.fixture
+def report_inputs(inputs: Path, synth_panel, person_vcf) -> dict[str, Any]:
+    """The person's VCF, the panel's three files and the scoring files, in the allowed directory."""
+    info, files = synth_panel
+    for ext in (".pgen", ".pvar", ".psam"):
+        shutil.copy(f"{info.prefix}{ext}", inputs / f"synth{ext}")
+    shutil.copy(person_vcf[0], inputs / "P1.vcf.gz")
+    names = []
+    for f in files:
+        shutil.copy(f, inputs / Path(f).name)
+        names.append(Path(f).name)
+    return {"dir": inputs, "pop": person_vcf[1], "scorefiles": names, "n_samples": info.n_samples,
+            "superpopulations": sorted(info.superpopulations)}  # fmt: skip
+
+
+async def upload(c: Any, path: str, **keyvalues: Any) -> str:
+    got = await c.call_tool("upload_file", {"path": path, "keyvalues": keyvalues})
+    return got.structured_content["file"]["cid"]
+
+
+def engine_report(d: Path, scorefiles: list[str]) -> tuple[Any, pl.DataFrame]:
+    """Scores and percentiles of the person computed by the engine directly, with the options the tasks use."""
+    from prsgazer.config import get_settings
+    from prsgazer.engine.panel import open_panel
+    from prsgazer.engine.percentile import run_percentiles
+    from prsgazer.engine.pipeline import build_run_options, run_scoring
+
+    options = build_run_options(get_settings(), build="GRCh38", coverage="wgs")
+    options.reference = d / "synth.pgen"
+    paths = [d / n for n in scorefiles]
+    run = run_scoring(d / "P1.vcf.gz", paths, options)
+    panel = open_panel(d / "synth")
+    try:
+        pct = run_percentiles(d / "P1.vcf.gz", paths, run, options, panel, GROUPS)
+    finally:
+        panel.close()
+    return run, pct
+
+
+async def report_session(c: Any, ri: dict[str, Any]) -> None:
+    d: Path = ri["dir"]
+    vcf = await upload(c, "P1.vcf.gz", asset="vcf", sample_id="P1", genome_build="GRCh38", coverage="wgs",
+                       superpopulation=ri["pop"])  # fmt: skip
+    pvar = await upload(c, "synth.pvar", asset="pvar", panel="synth", genome_build="GRCh38")
+    psam = await upload(c, "synth.psam", asset="psam", panel="synth")
+    panel = await upload(c, "synth.pgen", asset="reference_panel", panel="synth", genome_build="GRCh38",
+                         pvar_cid=pvar, psam_cid=psam, n_samples=ri["n_samples"],
+                         superpopulations=ri["superpopulations"])  # fmt: skip
+    ids = []
+    for i, name in enumerate(ri["scorefiles"]):
+        ids.append(f"PGS90000{i + 1}")
+        await upload(c, name, asset="scoring_file", pgs_id=ids[-1], genome_build="GRCh38", trait=TRAITS[i])
+
+    listed = (await c.call_tool("list_tasks", {"kind": "workflow"})).structured_content
+    assert "prs_report" in {t["name"] for t in listed["tasks"]}
+    steps: list[str | None] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        steps.append(message)
+
+    run = await c.call_tool(
+        "run_workflow",
+        {"name": "prs_report", "inputs": {"vcf_cid": vcf, "pgs_ids": ids, "panel": "synth"}},
+        progress_handler=on_progress,
+    )
+    out = run.structured_content["outputs"]
+    assert out["asset"] == "prs_report" and out["panel_cid"] == panel and out["superpopulation"] == ri["pop"]
+    assert out["cid"] in run.structured_content["cids"]
+    assert steps[0] == "prs_report: binding inputs" and "finished" in (steps[-1] or "")
+
+    # read the report back and compare with the engine
+    got = (await c.call_tool("download_file", {"cid": out["cid"]})).structured_content
+    doc = json.loads(Path(got["path"]).read_text())
+    assert (doc["n_total"], doc["n_ok"]) == (4, 4) and doc["superpopulations"] == GROUPS
+    engine_run, pct = engine_report(d, ri["scorefiles"])
+    sums = dict(engine_run.table.select("pgs_id", "sum").iter_rows())
+    by_id = {s["pgs_id"]: s for s in doc["scores"]}
+    assert set(by_id) == set(ids)
+    for pgs_id, s in by_id.items():
+        assert s["status"] == "ok" and s["sum"] == sums[pgs_id]
+        summ = engine_run.match.summary(pgs_id)
+        assert (s["n_matched"], s["n_variants"]) == (summ.n_matched, summ.n_variants)
+        want = {r["superpopulation"]: r for r in pct.filter(pl.col("pgs_id") == pgs_id).iter_rows(named=True)}
+        for e in s["percentiles"]:
+            w = want[e["superpopulation"]]
+            assert (e["percentile"], e["z"], e["n_reference"]) == (w["percentile"], w["z"], w["n_reference"])
+
+    # and in plain language
+    ex = (await c.call_tool("explain_result", {"cid": out["cid"]})).structured_content
+    assert ex["asset"] == "prs_report" and ex["sample_id"] == "P1" and len(ex["scores"]) == 4
+    for s in ex["scores"]:
+        report_score = by_id[s["pgs_id"]]
+        mine = next(e for e in report_score["percentiles"] if e["superpopulation"] == ri["pop"])
+        assert s["reference_group"] == ri["pop"] and s["percentile"] == mine["percentile"]
+        assert set(s["percentiles"]) == set(GROUPS)
+        assert s["sum"] == report_score["sum"] and s["trait"] == report_score["trait"]
+        assert s["headline"] in ex["text"] and any("not a diagnosis" in cav for cav in s["caveats"])
+        assert s["reliability"] in {"low", "moderate", "high"}
+    assert any("Reference panel synth" in n for n in ex["notes"])
+    lineage = json.dumps((await c.call_tool("lineage", {"cid": out["cid"]})).structured_content)
+    for cid in (vcf, panel):
+        assert cid in lineage
+
+
+async def test_in_process(client, report_inputs: dict[str, Any]) -> None:
+    await report_session(client, report_inputs)
+
+
+async def test_stdio_subprocess(report_inputs: dict[str, Any], tmp_path: Path) -> None:
+    log = tmp_path / "stderr.log"
+    transport = StdioTransport(
+        command=sys.executable, args=serve_command()[1:], env=server_env(), cwd=str(tmp_path), log_file=log
+    )
+    async with Client(transport, timeout=180) as c:
+        await report_session(c, report_inputs)
+    assert "Traceback" not in log.read_text()
+
+
+async def test_http(report_inputs: dict[str, Any], tmp_path: Path) -> None:
+    proc, url = start_http(tmp_path, PRSGAZER_MCP_TOKEN="tok-123")
+    try:
+        async with Client(StreamableHttpTransport(url, auth="tok-123"), timeout=180) as c:
+            await report_session(c, report_inputs)
+    finally:
+        stop(proc)
