@@ -164,3 +164,30 @@ async def test_http(report_inputs: dict[str, Any], tmp_path: Path) -> None:
             await report_session(c, report_inputs)
     finally:
         stop(proc)
+
+
+async def test_demo_bundle_chain(client) -> None:
+    """fetch_bundle → prs_report by sample id → explain_result, as the compute_and_interpret_prs prompt suggests."""
+    steps: list[str | None] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        steps.append(message)
+
+    got = (await client.call_tool("fetch_bundle", {"name": "demo"}, progress_handler=on_progress)).structured_content
+    assert got["source"] == "generated" and got["assets"]["person"]["sample_id"] == "DEMO_PERSON"
+    assert steps[0] == "bundle demo: fetching" and steps[-1] == "bundle demo: ready (generated)"
+    again = (await client.call_tool("fetch_bundle", {"name": "demo"})).structured_content
+    assert again["source"] == "store" and again["assets"] == got["assets"]
+    ids = [role.split(":", 1)[1] for role in got["assets"] if role.startswith("score:")]
+    run = await client.call_tool(
+        "run_workflow",
+        {"name": "prs_report", "inputs": {"sample_id": "DEMO_PERSON", "pgs_ids": ids, "panel": "demo_panel"}},
+    )
+    rep = run.structured_content["outputs"]
+    assert rep["superpopulation"] == "EUR" and rep["n_ok"] == 4
+    ex = (await client.call_tool("explain_result", {"cid": rep["cid"]})).structured_content
+    assert ex["superpopulation"] == "European" and [s["pgs_id"] for s in ex["scores"]] == ids
+    assert all(s["percentile"] is not None and s["reference_group"] == "EUR" for s in ex["scores"])
+    assert "Standing height (synthetic)" in ex["text"]
+    prompt = await client.get_prompt("compute_and_interpret_prs", {"trait": "height"})
+    assert "run_workflow('prs_report'" in prompt.messages[0].content.text
