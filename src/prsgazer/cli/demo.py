@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -51,7 +52,7 @@ def demo(
         outcome = asyncio.run(runner.run("prs_report", inputs, mode="local"))
     store = default_store()
     report_cid = outcome.outputs["cid"]  # type: ignore[index]
-    doc = Report.model_validate_json(open(store.fetch(report_cid).path).read())  # type: ignore[arg-type]
+    doc = Report.model_validate_json(Path(store.fetch(report_cid).path).read_text())  # type: ignore[arg-type]
     if as_json:
         print_json(json.loads(doc.model_dump_json()) | {"report_cid": report_cid})
     else:

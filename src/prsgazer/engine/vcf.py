@@ -559,7 +559,7 @@ def _matches(col: pl.Series, pattern: str) -> pl.Series:
     """`col.str.contains(pattern)` (null → False), evaluated once per distinct value."""
     uniq = col.unique()
     hits = uniq.filter(uniq.str.contains(pattern).fill_null(False))
-    return col.is_in(hits).fill_null(False)
+    return col.is_in(hits.implode()).fill_null(False)
 
 
 def _classify(col: pl.Series) -> tuple[pl.Series, pl.Series]:
@@ -567,7 +567,7 @@ def _classify(col: pl.Series) -> tuple[pl.Series, pl.Series]:
     uniq = col.unique()
     real = uniq.filter(uniq.str.contains(_REAL_ALLELE).fill_null(False))
     symbolic = uniq.filter(uniq.str.contains(_SYMBOLIC).fill_null(False))
-    return col.is_in(real).fill_null(False), col.is_in(symbolic).fill_null(False)
+    return col.is_in(real.implode()).fill_null(False), col.is_in(symbolic.implode()).fill_null(False)
 
 
 def _bad_values(

@@ -1,0 +1,236 @@
+"""Real Flyte local runs of prs_report and reference_distributions, checked against the engine called
+directly (scores, percentiles on the same variants, distribution statistics recomputed with numpy)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from prsgazer import runner
+from prsgazer.errors import InputError
+
+pytestmark = pytest.mark.anyio
+
+GROUPS = ["AFR", "AMR", "EAS", "EUR", "SAS", "ALL"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class Stored:
+    panel: object
+    vcf: object
+    files: list
+    person_pop: str
+    prefix: Path
+
+
+@pytest.fixture(scope="session")
+def person_vcf(synth_panel, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    from prsgazer.engine.simulate import write_person_vcf
+
+    info, _ = synth_panel
+    hold = pl.read_csv(f"{info.holdout_prefix}.psam", separator="\t")
+    out = tmp_path_factory.mktemp("person") / "P1.vcf.gz"
+    write_person_vcf(info.holdout_prefix, out, sample_index=1, sample_id="P1", genome_build="GRCh38")
+    return out, hold["SuperPop"][1]
+
+
+@pytest.fixture
+def stored(synth_panel, person_vcf) -> Stored:
+    from prsgazer.assets import Vcf
+    from prsgazer.storage import default_store
+    from prsgazer.storage.plink import put_pfile
+
+    info, files = synth_panel
+    store = default_store()
+    panel = put_pfile(store, info.prefix, "reference_panel", panel="synth", genome_build="GRCh38",
+                      n_samples=info.n_samples, superpopulations=sorted(info.superpopulations))  # fmt: skip
+    vcf = store.upload(Vcf(path=person_vcf[0], sample_id="P1", genome_build="GRCh38", coverage="wgs",
+                           superpopulation=person_vcf[1]))  # fmt: skip
+    traits = ["Height (synthetic)", "Type 2 diabetes (synthetic)", "LDL (synthetic)", "Height second (synthetic)"]
+    sfs = [
+        store.put(f, "scoring_file", pgs_id=f"PGS90000{i + 1}", genome_build="GRCh38", trait=traits[i])
+        for i, f in enumerate(files)
+    ]
+    return Stored(panel=panel, vcf=vcf, files=sfs, person_pop=person_vcf[1], prefix=info.prefix)
+
+
+def _engine(store, stored: Stored, files: list) -> tuple:  # type: ignore[no-untyped-def]
+    """The person scored and placed by the engine directly, with the options the tasks use."""
+    from prsgazer.config import get_settings
+    from prsgazer.engine.panel import open_panel
+    from prsgazer.engine.percentile import run_percentiles
+    from prsgazer.engine.pipeline import build_run_options, run_scoring
+
+    options = build_run_options(get_settings(), build="GRCh38", coverage="wgs")
+    options.reference = store.fetch(stored.panel.cid).path
+    vcf = store.fetch(stored.vcf.cid).path
+    paths = [store.fetch(f.cid).path for f in files]
+    run = run_scoring(vcf, paths, options)
+    panel = open_panel(stored.prefix)
+    try:
+        pct = run_percentiles(vcf, paths, run, options, panel, GROUPS)
+    finally:
+        panel.close()
+    return run, pct
+
+
+async def test_prs_report_local_run_equals_engine(stored: Stored) -> None:
+    from prsgazer.engine.report import Report
+    from prsgazer.storage import default_store
+
+    store = default_store()
+    ids = [f.pgs_id for f in stored.files]
+    outcome = await runner.run("prs_report", {"sample_id": "P1", "pgs_ids": [*ids, "NOT_STORED"], "panel": "synth"})
+    assert outcome.kind == "workflow" and outcome.mode == "local"
+    out = outcome.outputs
+    assert out["asset"] == "prs_report" and out["sample_id"] == "P1" and out["panel_cid"] == stored.panel.cid
+    assert out["superpopulation"] == stored.person_pop  # from the stored VCF
+    doc = Report.model_validate_json(Path(store.fetch(out["cid"]).path).read_text())
+    assert (doc.n_total, doc.n_ok, doc.n_failed) == (5, 4, 1)
+    assert doc.failures[0].pgs_id == "NOT_STORED" and doc.failures[0].step == "fetch_scoring_file"
+    assert doc.superpopulation_source == "vcf" and doc.superpopulations == GROUPS
+
+    run, pct = _engine(store, stored, stored.files)
+    sums = {p: s for p, s in run.table.select("pgs_id", "sum").iter_rows()}
+    for s in doc.scores:
+        assert s.status == "ok" and s.sum == sums[s.pgs_id]
+        summ = run.match.summary(s.pgs_id)
+        assert (s.n_matched, s.n_variants) == (summ.n_matched, summ.n_variants)
+        assert s.trait.endswith("(synthetic)")
+        want = pct.filter(pl.col("pgs_id") == s.pgs_id)
+        for g in GROUPS:
+            e = s.percentile_in(g)
+            row = want.filter(pl.col("superpopulation") == g).row(0, named=True)
+            assert e is not None and e.method == "same_variants"
+            assert e.percentile == row["percentile"] and e.z == row["z"] and e.n_reference == row["n_reference"]
+        mine = s.percentile_in(doc.superpopulation)
+        assert s.interpretation is not None and s.interpretation.percentile == pytest.approx(mine.percentile, abs=0.01)
+    text = doc.text()
+    assert "Percentile per reference superpopulation" in text and "NOT_STORED" in text
+
+    # lineage: the report leads back to the person's VCF, the panel and the scoring files
+    lineage = json.dumps(store.lineage(out["cid"]), default=str)
+    for cid in (stored.vcf.cid, stored.panel.cid, stored.files[0].cid, out["percentiles_cid"]):
+        assert cid in lineage
+
+    # the rerun is a lookup: same report, marked cached
+    again = await runner.run("prs_report", {"sample_id": "P1", "pgs_ids": [*ids, "NOT_STORED"], "panel": "synth"})
+    assert again.outputs["cid"] == out["cid"] and again.outputs["metrics"]["cached"] is True
+
+
+async def test_prs_report_by_trait_and_chosen_superpopulation(stored: Stored) -> None:
+    from prsgazer.engine.report import Report
+    from prsgazer.storage import default_store
+
+    store = default_store()
+    other = "AFR" if stored.person_pop != "AFR" else "EAS"
+    outcome = await runner.run("prs_report", {"vcf_cid": stored.vcf.cid, "trait": "height", "superpopulation": other})
+    doc = Report.model_validate_json(Path(store.fetch(outcome.outputs["cid"]).path).read_text())
+    assert {s.pgs_id for s in doc.scores} == {"PGS900001", "PGS900004"}  # the two height scores
+    assert doc.superpopulation == other and doc.superpopulation_source == "given"
+    assert doc.panel == "synth"  # the only stored GRCh38 panel is used when none is named
+    for s in doc.scores:
+        want_p = s.percentile_in(other).percentile
+        assert s.interpretation is not None and s.interpretation.percentile == pytest.approx(want_p, abs=0.01)
+
+
+async def test_prs_report_bad_input_is_an_input_error(stored: Stored) -> None:
+    with pytest.raises(InputError, match="no stored reference panel 'nope'"):
+        await runner.run("prs_report", {"sample_id": "P1", "pgs_ids": ["PGS900001"], "panel": "nope"})
+    with pytest.raises(InputError, match="superpopulation 'XYZ' is not in panel 'synth'"):
+        await runner.run("prs_report", {"sample_id": "P1", "pgs_ids": ["PGS900001"], "superpopulation": "XYZ"})
+    with pytest.raises(InputError, match="matches the trait 'unicorn horn length'"):
+        await runner.run("prs_report", {"sample_id": "P1", "trait": "unicorn horn length"})
+    with pytest.raises(InputError, match="no stored VCF or genotypes for sample 'P2'"):
+        await runner.run("prs_report", {"sample_id": "P2", "pgs_ids": ["PGS900001"]})
+
+
+async def test_reference_distributions_local_run_equals_engine(stored: Stored, tmp_path: Path) -> None:
+    from prsgazer.engine.batch import batch_score
+    from prsgazer.engine.distributions import read_distribution
+    from prsgazer.engine.panel import open_panel
+    from prsgazer.storage import default_store
+
+    store = default_store()
+    outcome = await runner.run("reference_distributions", {"panel": "synth"})  # every stored GRCh38 score
+    out = outcome.outputs
+    assert (out["n_total"], out["n_ok"], out["n_failed"], out["n_checks_failed"]) == (4, 4, 0, 0)
+    panel = open_panel(stored.prefix)
+    try:
+        direct = batch_score(panel, [store.fetch(f.cid).path for f in stored.files], out_dir=tmp_path / "b")
+        table = panel.sample_table
+    finally:
+        panel.close()
+    for d in out["distributions"]:
+        assert d["panel_cid"] == stored.panel.cid and d["checks_passed"] is True
+        dist = read_distribution(store.fetch(d["cid"]).path)
+        ref = direct.scores(d["pgs_id"]).join(table, on="sample_id")
+        for g in GROUPS:
+            x = ref if g == "ALL" else ref.filter(pl.col("superpopulation") == g)
+            v = x["sum"].to_numpy()
+            row = dist.row(g)
+            assert row is not None and row["n"] == len(v)
+            assert row["mean"] == pytest.approx(v.mean(), rel=1e-12)
+            assert row["std"] == pytest.approx(v.std(ddof=1), rel=1e-9)
+            assert row["p50"] == pytest.approx(np.quantile(v, 0.5), rel=1e-9, abs=1e-12)
+        assert d["reference_scores_cid"] in json.dumps(store.lineage(d["cid"]), default=str)
+    again = await runner.run("reference_distributions", {"panel": "synth", "pgs_ids": ["PGS900002"]})
+    assert again.outputs["n_cached"] == 1 and again.outputs["n_ok"] == 1
+
+
+async def test_percentile_falls_back_to_precomputed_distributions(stored: Stored) -> None:
+    """Without a panel the stored distributions are used, labelled precomputed, with the gap stated."""
+    from prsgazer.engine.distributions import read_distribution
+    from prsgazer.engine.percentile import percentile_from_distribution
+    from prsgazer.storage import default_store
+    from prsgazer.tasks import normalize_genotypes, percentile, score
+
+    store = default_store()
+    dists = (await runner.run("reference_distributions", {"panel": "synth", "pgs_ids": ["PGS900003"]})).outputs
+    dist_asset = store.get(dists["distributions"][0]["cid"])
+    g = await normalize_genotypes(stored.vcf)
+    sf = next(f for f in stored.files if f.pgs_id == "PGS900003")
+    # without a panel, absent sites have no known REF: only the person's own sites match
+    results = await score(g, [sf], min_overlap=0.2)
+    assert results[0].status == "ok", results[0].reason
+    pct = await percentile(g, [sf], results, distributions=[dist_asset], min_overlap=0.2)
+    assert pct.method == "precomputed" and pct.superpopulations == GROUPS
+    table = pl.read_csv(store.fetch(pct.cid).path, separator="\t", null_values="NA")
+    data = read_distribution(store.fetch(dist_asset.cid).path)
+    value = float(pl.read_csv(store.fetch(results[0].cid).path, separator="\t")["sum"][0])
+    for row in table.iter_rows(named=True):
+        want = percentile_from_distribution(value, data, row["superpopulation"])
+        assert row["percentile_method"] == "precomputed" and row["percentile"] == pytest.approx(want.percentile)
+        assert "precomputed distribution" in row["percentile_reason"]
+    # no panel, no distribution: N/A with the reason, never 0
+    none = await percentile(g, [sf], results, min_overlap=0.2)
+    t = pl.read_csv(store.fetch(none.cid).path, separator="\t", null_values="NA")
+    assert none.method == "n/a" and t["percentile"].is_null().all()
+    assert t["percentile_reason"][0] == "no reference panel or precomputed distribution was given"
+
+
+def test_demo_command_prints_the_report_then_hits_the_cache(capsys) -> None:
+    from prsgazer.cli import main
+
+    assert main(["demo"]) == 0
+    first = capsys.readouterr()
+    assert "PRS report for DEMO_PERSON" in first.out and "compared with EUR" in first.out
+    for pgs in ("DEMO001", "DEMO002", "DEMO003", "DEMO004"):
+        assert pgs in first.out
+    assert "AFR" in first.out and "SAS" in first.out and "(computed)" in first.err
+    assert "regenerated bytes differ" not in first.err  # the generator reproduces the manifest's CIDs
+    assert main(["demo", "--json"]) == 0
+    second = capsys.readouterr()
+    doc = json.loads(second.out)
+    assert "(cached)" in second.err and doc["n_ok"] == 4 and doc["superpopulation"] == "EUR"
+    assert all(len(s["percentiles"]) == 6 for s in doc["scores"])
