@@ -189,5 +189,14 @@ async def test_demo_bundle_chain(client) -> None:
     assert ex["superpopulation"] == "European" and [s["pgs_id"] for s in ex["scores"]] == ids
     assert all(s["percentile"] is not None and s["reference_group"] == "EUR" for s in ex["scores"])
     assert "Standing height (synthetic)" in ex["text"]
+    # against another group of the report: read afresh from that group's percentile
+    afr = (await client.call_tool("explain_result", {"cid": rep["cid"], "superpopulation": "AFR"})).structured_content
+    for s, before in zip(afr["scores"], ex["scores"], strict=True):
+        assert s["reference_group"] == "AFR" and s["percentile"] == before["percentiles"]["AFR"]
+    # one score's PrsResult is read through the report that placed it
+    first = ex["scores"][0]
+    one = (await client.call_tool("explain_result", {"cid": first["prs_result_cid"]})).structured_content
+    assert one["asset"] == "prs_result" and one["related_cids"]["report"] == rep["cid"]
+    assert [s["headline"] for s in one["scores"]] == [first["headline"]] and one["scores"][0]["percentile"] is not None
     prompt = await client.get_prompt("compute_and_interpret_prs", {"trait": "height"})
     assert "run_workflow('prs_report'" in prompt.messages[0].content.text

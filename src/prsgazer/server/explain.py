@@ -118,7 +118,24 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
     return pl.read_csv(path, separator="\t", null_values=["NA", ""], infer_schema_length=10000).to_dicts()
 
 
+def _report_with(store: Any, r: PrsResult) -> PrsReport | None:
+    """The newest stored report that includes result `r` (it holds the result's percentiles and reading)."""
+    try:
+        found = [a for a in store.query(asset="prs_report", prs_result_cids=r.cid) if isinstance(a, PrsReport)]
+    except PrsgazerError:
+        return None
+    return found[-1] if found else None
+
+
 def explain_prs_result(store: Any, r: PrsResult, *, superpopulation: str | None = None) -> Explanation:
+    rep = _report_with(store, r) if r.status == "ok" else None
+    if rep is not None:
+        # the result was placed against a panel in a report: read that score from the report
+        whole = explain_prs_report(store, rep, superpopulation=superpopulation)
+        mine = [s for s in whole.scores if s.prs_result_cid == r.cid or s.pgs_id == r.pgs_id][:1]
+        if mine:
+            related = {**whole.related_cids, "report": rep.cid}
+            return _explanation(r, whole.superpopulation, mine, whole.notes, related)
     ancestry = person_ancestry(store, r, superpopulation)
     quality, evaluated_in, catalog_trait = CatalogQuality(store).lookup(r.pgs_id)
     trait = _trait_of(store, r.scoring_file_cid) or catalog_trait
@@ -255,6 +272,10 @@ def explain_prs_report(store: Any, rep: PrsReport, *, superpopulation: str | Non
     data = json.loads(store.fetch(rep.cid).path.read_text())
     group = str(data.get("superpopulation") or rep.superpopulation or "")
     ancestry = superpopulation or group or None
+    fresh = False
+    wanted = (superpopulation or "").strip().upper()
+    if wanted and wanted != group and wanted in (data.get("superpopulations") or []):
+        group, fresh = wanted, True  # read against another group the report has percentiles for
     notes = [str(n) for n in data.get("notes") or [] if n]
     for f in data.get("failures") or []:
         if isinstance(f, dict):
@@ -265,9 +286,8 @@ def explain_prs_report(store: Any, rep: PrsReport, *, superpopulation: str | Non
             f"{group or 'all reference people (ALL)'}"
             f"{' (from the VCF)' if data.get('superpopulation_source') == 'vcf' else ''}."
         )
-    scores = [
-        _report_score(item, group or "ALL", ancestry) for item in data.get("scores") or [] if isinstance(item, dict)
-    ]
+    items = [item for item in data.get("scores") or [] if isinstance(item, dict)]
+    scores = [_report_score(item, group or "ALL", ancestry, stored_reading=not fresh) for item in items]
     if not scores:
         for cid in rep.prs_result_cids:
             got = _try_get(store, cid)
@@ -279,7 +299,9 @@ def explain_prs_report(store: Any, rep: PrsReport, *, superpopulation: str | Non
     return _explanation(rep, ancestry, scores, notes, related)
 
 
-def _report_score(item: dict[str, Any], group: str, ancestry: str | None) -> ScoreExplanation:
+def _report_score(
+    item: dict[str, Any], group: str, ancestry: str | None, *, stored_reading: bool = True
+) -> ScoreExplanation:
     """One score entry of a PrsReport JSON (engine.report.ScoreReport; tolerant of missing fields)."""
     pgs_id = str(item.get("pgs_id") or "")
     trait = item.get("trait") or None
@@ -288,7 +310,7 @@ def _report_score(item: dict[str, Any], group: str, ancestry: str | None) -> Sco
     mine = entries.get(group) or {}
     quality = item.get("quality") if isinstance(item.get("quality"), dict) else None
     interp = item.get("interpretation") if isinstance(item.get("interpretation"), dict) else None
-    if interp is None:  # an older or partial report: read it here
+    if interp is None or not stored_reading:  # another group, or an older or partial report: read it here
         mq = None
         if quality and _num(quality.get("value")) is not None:
             try:
