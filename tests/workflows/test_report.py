@@ -234,3 +234,30 @@ def test_demo_command_prints_the_report_then_hits_the_cache(capsys) -> None:
     doc = json.loads(second.out)
     assert "(cached)" in second.err and doc["n_ok"] == 4 and doc["superpopulation"] == "EUR"
     assert all(len(s["percentiles"]) == 6 for s in doc["scores"])
+
+
+async def test_a_run_resumes_from_what_earlier_runs_stored(stored: Stored) -> None:
+    """Steps stored by an earlier (e.g. killed) run are found again: only the missing ones run."""
+    from prsgazer.config import get_settings
+    from prsgazer.storage import default_store
+
+    store = default_store()
+    genotypes = (await runner.run("normalize_genotypes", {"vcf": stored.vcf.cid})).outputs
+    first = (
+        await runner.run(
+            "score",
+            {
+                "genotypes": genotypes["cid"],
+                "scoring_files": [stored.files[0].cid],
+                "reference_panel": {"panel": "synth"},
+            },
+        )
+    ).outputs
+    assert first[0]["metrics"]["cached"] is False
+    out = (await runner.run("prs_report", {"sample_id": "P1", "pgs_ids": ["PGS900001"], "panel": "synth"})).outputs
+    report = store.get(out["cid"])
+    assert report.prs_result_cids == [first[0]["cid"]] and report.metrics["cached"] is False
+    runs = get_settings().cache_dir / "runs"
+    # each computing task makes one run dir: score ran once (the first call), the missing steps once each
+    assert len(list(runs.glob("score-*"))) == 1
+    assert len(list(runs.glob("percentile-*"))) == 1 and len(list(runs.glob("report-*"))) == 1
