@@ -228,8 +228,16 @@ def http_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}/mcp"
 
 
+def _prepare(settings: Settings) -> None:
+    """Create the default upload directory inside the store root, so users find where to put files."""
+    if not settings.mcp_allowed_dirs.strip():
+        (settings.home / "inputs").mkdir(parents=True, exist_ok=True)
+
+
 async def serve_stdio(settings: Settings | None = None) -> None:
     """Serve over stdin/stdout (what Claude Desktop starts)."""
+    settings = settings or get_settings()
+    _prepare(settings)
     server = build_server(settings)
     await server.run_stdio_async(show_banner=False)
 
@@ -268,6 +276,7 @@ async def serve_http(
     bound_port = sock.getsockname()[1]
     url = http_url(host, bound_port)
     (announce or _print)(url + (" (bearer token required)" if token else ""))
+    _prepare(s)
     server = build_server(s, token=token or None)
     try:
         await server.run_http_async(
