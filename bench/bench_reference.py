@@ -35,7 +35,20 @@ import polars as pl
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_engine import bench_dir, measure, measure_cmd  # noqa: E402
+from bench_engine import measure, measure_cmd  # noqa: E402
+
+
+def bench_dir() -> Path:
+    """`$PRSGAZER_CACHE_DIR/bench`, else `<user cache>/prsgazer/bench` (never inside the repository)."""
+    root = os.environ.get("PRSGAZER_CACHE_DIR")
+    if root:
+        d = Path(root).expanduser() / "bench"
+    else:
+        import platformdirs
+
+        d = Path(platformdirs.user_cache_dir("prsgazer", appauthor=False)) / "bench"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 # ------------------------------------------------------------------------------------------------
 # data
@@ -43,7 +56,8 @@ from bench_engine import bench_dir, measure, measure_cmd  # noqa: E402
 
 def ensure_panel(d: Path, n_samples: int, n_variants: int, seed: int = 42) -> Path:
     prefix = d / "panel" / f"panel_{n_samples}x{n_variants}_s{seed}"
-    if not Path(f"{prefix}.pgen").exists():
+    # the .pvar/.psam are written (atomically) after the .pgen is complete: a cut run leaves none
+    if not all(Path(f"{prefix}{ext}").exists() for ext in (".pgen", ".pvar", ".psam")):
         print(f"simulating the panel {prefix.name} (msprime; ~17 min for 3,202 × 1M on this machine)…", flush=True)
         t = time.perf_counter()
         from prsgazer.engine.simulate import synthesize_panel
@@ -194,8 +208,12 @@ def write_plink2_file(prefix: Path, files: list[Path], path: Path, cache: Path) 
     return names, const
 
 
-def run_plink2(prefix: Path, scorefile: Path, n_scores: int, out: Path) -> tuple[float, float]:
-    cmd = ["plink2", "--pfile", str(prefix), "--score", str(scorefile), "1", "2", "header-read", "cols=+scoresums",
+def run_plink2(
+    prefix: Path, scorefile: Path, n_scores: int, out: Path, threads: int, memory_mib: int
+) -> tuple[float, float]:
+    """plink2 on the same cores and memory as prsgazer (`--threads`, `--memory` in MiB)."""
+    cmd = ["plink2", "--threads", str(threads), "--memory", str(memory_mib), "--pfile", str(prefix),
+           "--score", str(scorefile), "1", "2", "header-read", "cols=+scoresums",
            "--score-col-nums", f"3-{2 + n_scores}", "--out", str(out)]  # fmt: skip
     wall, rss, _ = measure_cmd(cmd)
     return wall, rss
@@ -266,7 +284,10 @@ def main() -> None:
             names_file.write_text(json.dumps({"names": names, "const": const}))
         info = json.loads(names_file.read_text())
         print(f"plink2 --score on {sf.stat().st_size / 1e9:.2f} GB, {len(info['names'])} columns…", flush=True)
-        wall, rss = run_plink2(prefix, sf, len(info["names"]), d / "runs" / "plink2_out")
+        from prsgazer.engine.batch import parse_memory
+
+        wall, rss = run_plink2(prefix, sf, len(info["names"]), d / "runs" / "plink2_out", os.cpu_count() or 1,
+                               max(1, parse_memory(a.memory_limit) // 2**20))  # fmt: skip
         plink = {"wall": wall, "peak_rss_mib": rss, "file_gb": sf.stat().st_size / 1e9}
         plink["agreement"] = compare(Path(best["out_dir"]), d / "runs" / "plink2_out.sscore", info["names"],
                                      info["const"])  # fmt: skip
