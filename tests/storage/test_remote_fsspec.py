@@ -100,6 +100,20 @@ def test_s3_two_pods_share_one_bucket(tmp_path: Path, s3_bucket: str, s3_options
     assert {k.split("/")[1] for k in keys} == {"blobs", "records"}
 
 
+def test_s3_remote_ignores_protocols_other_libraries_registered(
+    tmp_path: Path, s3_bucket: str, s3_options: dict[str, Any], s3fs_client
+) -> None:
+    """Importing Flyte's storage registers obstore's fsspec shim for s3:// process-wide (it rejects
+    s3fs options such as `key`); the remote must keep using s3fs with the same options."""
+    import fsspec
+    import flyte.storage._storage  # noqa: F401 - the import is the point: it clobbers fsspec's s3 entry
+
+    assert "obstore" in fsspec.get_filesystem_class("s3").__module__
+    remote = remote_from_url(f"s3://{s3_bucket}/prsgazer", storage_options=s3_options)
+    assert type(remote.fs).__module__.startswith("s3fs")
+    share_between_two_pods(f"s3://{s3_bucket}/prsgazer", tmp_path, s3_options)
+
+
 def test_corrupt_s3_blob_is_refused_and_repaired_by_force_push(
     tmp_path: Path, s3_bucket: str, s3_options: dict[str, Any], s3fs_client
 ) -> None:

@@ -202,6 +202,33 @@ class Remote(ABC):
 _BUCKET_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "r2", "oss"})
 
 
+def _url_to_fs(url: str, options: Mapping[str, Any]) -> tuple[Any, str]:
+    """`fsspec.core.url_to_fs`, but with fsspec's own implementation for the protocol.
+
+    Other libraries re-register protocols process-wide (importing Flyte's storage registers obstore's
+    fsspec shim for s3://, gs://, abfs://, which takes different options); the store's remote must
+    not change behaviour depending on what was imported before, so the class comes from fsspec's
+    static table of known implementations.
+    """
+    import importlib
+
+    import fsspec
+    from fsspec.registry import known_implementations
+
+    protocol = url.split("://", 1)[0] if "://" in url else "file"
+    spec = known_implementations.get(protocol)
+    if spec is None or protocol in ("file", "local", "memory"):
+        return fsspec.core.url_to_fs(url, skip_instance_cache=True, **options)
+    module, _, name = spec["class"].rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        raise ImportError(spec.get("err") or str(exc)) from exc
+    # skip_instance_cache: a cached instance would keep a previous endpoint or credentials.
+    fs = cls(skip_instance_cache=True, **{**cls._get_kwargs_from_urls(url), **options})
+    return fs, cls._strip_protocol(url)
+
+
 class FsspecRemote(Remote):
     """A remote on any fsspec file system: `s3://bucket/prefix`, `file:///shared/dir`, `memory://x`.
 
@@ -212,13 +239,12 @@ class FsspecRemote(Remote):
     """
 
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
-        import fsspec
 
         self.url = url.rstrip("/") or url
         self.storage_options = dict(storage_options or {})
         try:
             # skip_instance_cache: a cached instance would keep a previous endpoint or credentials.
-            fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True, **self.storage_options)
+            fs, root = _url_to_fs(url, self.storage_options)
         except ImportError as exc:
             raise StorageError(
                 f"remote {url}: the fsspec backend for this URL is not installed ({exc}); "
