@@ -212,6 +212,21 @@ PERCENTILE_COLUMNS = [
 ]  # fmt: skip
 
 
+_TABLE_SCHEMA = {
+    "sample_id": pl.String, "pgs_id": pl.String, "superpopulation": pl.String, "percentile": pl.Float64,
+    "z": pl.Float64, "percentile_method": pl.String, "percentile_reason": pl.String,
+    "n_reference": pl.Int64, "percentile_variants": pl.Int64,
+}  # fmt: skip
+
+
+def _row(sample: str, pgs: str, res: PercentileResult, n_variants: int | None) -> dict:
+    return {
+        "sample_id": sample, "pgs_id": pgs, "superpopulation": res.superpopulation, "percentile": res.percentile,
+        "z": res.z, "percentile_method": res.method, "percentile_reason": res.reason,
+        "n_reference": res.n_reference, "percentile_variants": n_variants,
+    }  # fmt: skip
+
+
 def _labels(superpopulation: str | list[str] | None) -> list[str]:
     if superpopulation is None or isinstance(superpopulation, str):
         return [superpopulation or ALL]
@@ -279,27 +294,8 @@ def run_percentiles(
             res = not_available("no matched variants", label)
         else:
             res = percentile_on_same_variants(values.get((sample, pgs)), refs[pgs], label)
-        out.append(
-            {
-                "sample_id": sample,
-                "pgs_id": pgs,
-                "superpopulation": res.superpopulation,
-                "percentile": res.percentile,
-                "z": res.z,
-                "percentile_method": res.method,
-                "percentile_reason": res.reason,
-                "n_reference": res.n_reference,
-                "percentile_variants": res.n_variants,
-            }
-        )
-    return pl.DataFrame(
-        out,
-        schema={
-            "sample_id": pl.String, "pgs_id": pl.String, "superpopulation": pl.String, "percentile": pl.Float64,
-            "z": pl.Float64, "percentile_method": pl.String, "percentile_reason": pl.String,
-            "n_reference": pl.Int64, "percentile_variants": pl.Int64,
-        },
-    )  # fmt: skip
+        out.append(_row(sample, pgs, res, res.n_variants))
+    return pl.DataFrame(out, schema=_TABLE_SCHEMA)
 
 
 def distribution_percentiles(run: object, distributions: dict[str, DistributionData],
@@ -328,19 +324,5 @@ def distribution_percentiles(run: object, distributions: dict[str, DistributionD
                 f"{ref_n if ref_n is not None else 'an unknown number'}"
             )
             res = percentile_from_distribution(value, dist, label, gap)
-        out.append(
-            {
-                "sample_id": sample, "pgs_id": pgs, "superpopulation": res.superpopulation,
-                "percentile": res.percentile, "z": res.z, "percentile_method": res.method,
-                "percentile_reason": res.reason, "n_reference": res.n_reference,
-                "percentile_variants": None,
-            }
-        )  # fmt: skip
-    return pl.DataFrame(
-        out,
-        schema={
-            "sample_id": pl.String, "pgs_id": pl.String, "superpopulation": pl.String, "percentile": pl.Float64,
-            "z": pl.Float64, "percentile_method": pl.String, "percentile_reason": pl.String,
-            "n_reference": pl.Int64, "percentile_variants": pl.Int64,
-        },
-    )  # fmt: skip
+        out.append(_row(sample, pgs, res, None))
+    return pl.DataFrame(out, schema=_TABLE_SCHEMA)

@@ -16,7 +16,16 @@ import polars as pl
 
 from prsgazer.assets import Distribution, ReferencePanel, ReferenceScores, ScoringFile
 from prsgazer.tasks.env import compute, light
-from prsgazer.tasks.runtime import cached, from_cache, input_errors_are_final, measure, portable, run_dir, task_key
+from prsgazer.tasks.runtime import (
+    cached,
+    from_cache,
+    input_errors_are_final,
+    measure,
+    portable,
+    run_dir,
+    split_cached,
+    task_key,
+)
 
 
 def _panel_prefix(store, panel: ReferencePanel) -> Path:  # type: ignore[no-untyped-def]
@@ -83,14 +92,7 @@ async def reference_batch(
             )
 
         unique = list({sf.cid: sf for sf in scoring_files}.values())
-        results: dict[str, list[ReferenceScores]] = {}
-        todo: list[ScoringFile] = []
-        for sf in unique:
-            hit = cached(store, key_of(sf), "reference_scores")
-            if hit:
-                results[sf.cid] = [from_cache(h) for h in hit]  # type: ignore[misc]
-            else:
-                todo.append(sf)
+        results, todo = split_cached(store, unique, key_of, "reference_scores")
         if todo:
             with measure("reference_batch") as m:
                 prefix = _panel_prefix(store, reference_panel)

@@ -56,6 +56,19 @@ def cached(store, key: str, asset: str) -> list[Asset]:
     return good
 
 
+def split_cached(store, items: list, key_of, asset: str) -> tuple[dict[str, list[Asset]], list]:  # type: ignore[no-untyped-def]
+    """Per input (by CID): its outputs already stored under `key_of(item)`, and the items still to compute."""
+    done: dict[str, list[Asset]] = {}
+    todo = []
+    for item in items:
+        hit = cached(store, key_of(item), asset)
+        if hit:
+            done[item.cid] = [from_cache(h) for h in hit]
+        else:
+            todo.append(item)
+    return done, todo
+
+
 def _rss_bytes() -> int:
     try:
         with open("/proc/self/statm") as fh:

@@ -14,7 +14,14 @@ import polars as pl
 
 from prsgazer.assets import Genotypes, MatchLog, PrsResult, ReferencePanel, ScoringFile
 from prsgazer.tasks.env import compute
-from prsgazer.tasks.runtime import cached, from_cache, input_errors_are_final, measure, portable, run_dir, task_key
+from prsgazer.tasks.runtime import (
+    input_errors_are_final,
+    measure,
+    portable,
+    run_dir,
+    split_cached,
+    task_key,
+)
 
 
 def scoring_options(genotypes: Genotypes, coverage: str, min_overlap: float, keep_ambiguous: bool,
@@ -82,14 +89,7 @@ async def score(
             return task_key("score", inputs=inputs, params=params)
 
         unique = list({sf.cid: sf for sf in scoring_files}.values())
-        results: dict[str, list[PrsResult]] = {}
-        todo: list[ScoringFile] = []
-        for sf in unique:
-            hit = cached(store, key_of(sf), "prs_result")
-            if hit:
-                results[sf.cid] = [from_cache(h) for h in hit]  # type: ignore[misc]
-            else:
-                todo.append(sf)
+        results, todo = split_cached(store, unique, key_of, "prs_result")
 
         if todo:
             with measure("score") as m:
