@@ -4,6 +4,7 @@ directly (scores, percentiles on the same variants, distribution statistics reco
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,3 +262,34 @@ async def test_a_run_resumes_from_what_earlier_runs_stored(stored: Stored) -> No
     # each computing task makes one run dir: score ran once (the first call), the missing steps once each
     assert len(list(runs.glob("score-*"))) == 1
     assert len(list(runs.glob("percentile-*"))) == 1 and len(list(runs.glob("report-*"))) == 1
+
+
+def test_flyte_cli_runs_prs_report_locally(stored: Stored) -> None:
+    """`flyte run --local src/prsgazer/workflows/report.py prs_report …` (Flyte's own CLI, a subprocess)
+    stores the same report as the runner does."""
+    import os
+    import subprocess
+    import sys
+
+    from prsgazer.engine.report import Report
+    from prsgazer.storage import default_store
+
+    repo = Path(__file__).resolve().parents[2]
+    flyte = Path(sys.executable).parent / "flyte"
+    cmd = [str(flyte), "run", "--local", "src/prsgazer/workflows/report.py", "prs_report",
+           "--sample_id", "P1", "--pgs_ids", '["PGS900002", "PGS900003"]', "--panel", "synth"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=repo, env={**os.environ, "DO_NOT_TRACK": "1"}, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    store = default_store()
+    (report,) = store.query(asset="prs_report", sample_id="P1")
+    shown = re.sub(r"\x1b\[[0-9;]*m|[\s│]", "", proc.stdout)  # the rich box printed by flyte, unwrapped
+    assert report.cid in shown
+    doc = Report.model_validate_json(Path(store.fetch(report.cid).path).read_text())
+    run, pct = _engine(store, stored, [f for f in stored.files if f.pgs_id in ("PGS900002", "PGS900003")])
+    sums = {p: s for p, s in run.table.select("pgs_id", "sum").iter_rows()}
+    assert {s.pgs_id: s.sum for s in doc.scores} == sums
+    eur = pct.filter(pl.col("superpopulation") == doc.superpopulation)
+    assert {s.pgs_id: s.percentile_in(doc.superpopulation).percentile for s in doc.scores} == dict(
+        eur.select("pgs_id", "percentile").iter_rows()
+    )
