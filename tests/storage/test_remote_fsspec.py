@@ -105,8 +105,8 @@ def test_s3_remote_ignores_protocols_other_libraries_registered(
 ) -> None:
     """Importing Flyte's storage registers obstore's fsspec shim for s3:// process-wide (it rejects
     s3fs options such as `key`); the remote must keep using s3fs with the same options."""
-    import fsspec
     import flyte.storage._storage  # noqa: F401 - the import is the point: it clobbers fsspec's s3 entry
+    import fsspec
 
     assert "obstore" in fsspec.get_filesystem_class("s3").__module__
     remote = remote_from_url(f"s3://{s3_bucket}/prsgazer", storage_options=s3_options)
