@@ -221,3 +221,16 @@ def test_verifier_on_local_files(tmp_path: Path) -> None:
     with pytest.raises(DownloadError, match="no variant rows") as e2:
         verify_scoring_file(header_only, pgs_id="PGS000001", build="GRCh38")
     assert not e2.value.retryable
+
+
+async def test_fetch_task_in_a_flyte_run_does_not_retry_what_the_client_gave_up_on(online: FakeCatalog) -> None:
+    """The client retries with backoff (PRSGAZER_CATALOG_RETRIES=3 here: 4 attempts); once it gives up,
+    the task fails for good instead of Flyte retrying it (which would multiply the attempts and the wait)."""
+    from prsgazer import runner
+    from prsgazer.errors import PrsgazerError
+
+    online.add_fault(HM37, "status", status=503, times=100)
+    with pytest.raises(PrsgazerError, match="PGS000001"):
+        await runner.run("fetch_scoring_file", {"pgs_id": "PGS000001", "build": "GRCh37"})
+    assert online.count(HM37) == 4
+    assert _stored_scoring_files() == []

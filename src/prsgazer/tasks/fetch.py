@@ -40,7 +40,10 @@ async def fetch_scoring_file(pgs_id: str, build: str = "") -> ScoringFile:
         pgs_id: a PGS Catalog id (PGS000001) or the id of a stored custom/synthetic scoring file.
         build: GRCh37 or GRCh38: the harmonised positions wanted (required for catalog downloads).
     """
-    with input_errors_are_final():
+    from prsgazer.errors import CatalogError
+
+    # the catalog client retries transient failures itself (with backoff); what it gives up on is final
+    with input_errors_are_final(CatalogError):
         from prsgazer.engine.header import is_catalog_accession
         from prsgazer.errors import InputError, NotFoundError
         from prsgazer.storage import default_store

@@ -157,17 +157,19 @@ def from_cache(hit: Asset) -> Asset:
 
 
 @contextlib.contextmanager
-def input_errors_are_final() -> Iterator[None]:
+def input_errors_are_final(*also: type[BaseException]) -> Iterator[None]:
     """Inside a Flyte run, bad input fails the task at once (no retries): retrying cannot fix it.
 
-    Outside a run (a task awaited as plain Python, e.g. in tests) errors pass through unchanged.
-    The error code keeps the prsgazer class name so front doors can map it back (exit code 2).
+    `also`: more error classes that are final (e.g. a catalog download that already retried with
+    backoff: Flyte retries on top would multiply the wait). Outside a run (a task awaited as plain
+    Python, e.g. in tests) errors pass through unchanged. The error code keeps the prsgazer class
+    name so front doors can map it back (exit code 2 for input errors).
     """
     from prsgazer.errors import InputError
 
     try:
         yield
-    except InputError as exc:
+    except (InputError, *also) as exc:
         import flyte
         import flyte.errors
 
