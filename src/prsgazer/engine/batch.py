@@ -26,10 +26,10 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import polars as pl
@@ -45,7 +45,7 @@ from prsgazer.engine.score import (
     plan_weights,
     score_chunks,
 )
-from prsgazer.engine.scorefile import read_scorefiles
+from prsgazer.engine.scorefile import ScoringFile, read_scorefiles
 from prsgazer.errors import InputError
 from prsgazer.storage.cid import cid_of_file
 
@@ -56,6 +56,7 @@ RESULT_COLUMNS = ["sample_id", "sum", "avg", "denom", "n_matched", "allele_ct", 
 _META_KEY = "prsgazer.batch"
 
 ProgressFn = Callable[[str, int, int], None]
+_T = TypeVar("_T")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -91,9 +92,10 @@ class MemoryPlan(BaseModel):
 
 _MIN_CHUNK = 64
 _MAX_CHUNK = 1 << 16
-#: Bytes a scoring row costs during matching (parsed frame ~150, matcher ~220, kept weights ~25), measured
-#: on 3.3M and 8.8M rows against a 1M-variant panel.
-_MATCH_ROW_BYTES = 420
+#: Bytes a scoring row costs at the peak of matching its group: parsed frame ~160 and the matcher ~300
+#: (peak RSS over the panel baseline: 390 B/row for a group of 1.2M rows, 455 for 3.2M, against a
+#: 1M-variant panel), plus the next group, read meanwhile (~160), and a margin for the allocator.
+_MATCH_ROW_BYTES = 700
 #: Bytes of the process before any work (interpreter, numpy/polars/numba code).
 _BASELINE = 350 * 1024 * 1024
 
@@ -362,18 +364,16 @@ def _compute(
     summaries: dict[str, ScoreMatchSummary] = {}
     file_accessions: dict[int, list[str]] = {}
     seen: dict[str, Path] = {}
-    groups: list[list[int]] = [[]]
-    rows_in_group = 0
-    for j, job in enumerate(jobs):
-        size = _rows_estimate(job.path)
-        if groups[-1] and rows_in_group + size > pre.match_rows:
-            groups.append([])
-            rows_in_group = 0
-        groups[-1].append(j)
-        rows_in_group += size
     done_files = 0
-    for group in groups:
-        files, rows = read_scorefiles([jobs[j].path for j in group], cache_dir=cache_dir)
+
+    kept = [0]  # bytes of the entries kept so far
+
+    def group_rows() -> int:
+        """Rows the next group may have: the plan's, less the room the entries kept so far take."""
+        return max(1_000, pre.match_rows - kept[0] // _MATCH_ROW_BYTES)
+
+    # the next group is read (parquet decoding, or parsing, releases the GIL) while one is matched
+    for group, files, rows in _read_ahead(_match_groups(jobs, pre.match_rows, group_rows, cache_dir)):
         for j, sf in zip(group, files, strict=True):
             file_accessions[j] = sf.accessions
             for acc in sf.accessions:
@@ -385,6 +385,7 @@ def _compute(
                         hint="give each score once, or give custom files distinct #pgs_id headers",
                     )
                 seen[acc] = sf.path
+        del files
         match = match_variants(rows, target, mopt)
         del rows
         for s in match.summaries:
@@ -392,27 +393,35 @@ def _compute(
         passed = match.passed
         if passed:
             w = match.weights.filter(pl.col("score_passed"))
-            nonadd = (
-                w.filter(pl.col("effect_type").cast(pl.String) != "additive").get_column("accession").unique().to_list()
-            )
+            # accession and effect_type are Enums: work on their codes (no string hashing per row)
+            acc_col = w.get_column("accession")
+            categories = acc_col.dtype.categories.to_list()
+            acc_code = acc_col.to_physical().to_numpy()
+            et_col = w.get_column("effect_type")
+            additive = et_col.dtype.categories.to_list().index("additive")
+            nonadd = {categories[c] for c in np.unique(acc_code[et_col.to_physical().to_numpy() != additive])}
             if nonadd:
                 # accession is an Enum per matcher call: strings, so groups concatenate
                 general.append(
-                    w.filter(pl.col("accession").is_in(nonadd)).with_columns(pl.col("accession").cast(pl.String))
+                    w.filter(pl.col("accession").is_in(list(nonadd))).with_columns(pl.col("accession").cast(pl.String))
                 )
-                general_acc += [a for a in passed if a in set(nonadd)]
-                w = w.filter(~pl.col("accession").is_in(nonadd))
-            add_acc = [a for a in passed if a not in set(nonadd)]
+                general_acc += [a for a in passed if a in nonadd]
+            add_acc = [a for a in passed if a not in nonadd]
             if add_acc:
                 base = len(accessions)
-                code = {a: base + i for i, a in enumerate(add_acc)}
                 accessions += add_acc
-                e_score.append(
-                    w.get_column("accession").cast(pl.String).replace_strict(code, return_dtype=pl.Int32).to_numpy()
-                )
-                e_vidx.append(w.get_column("vidx").cast(pl.Int64).to_numpy())
-                e_w.append(w.get_column("effect_weight").fill_null(0.0).to_numpy().astype(np.float64))
-                e_alt.append(w.get_column("effect_is_alt").to_numpy().astype(bool))
+                to_global = np.full(len(categories), -1, dtype=np.int32)
+                position = {a: i for i, a in enumerate(categories)}
+                for i, a in enumerate(add_acc):
+                    to_global[position[a]] = base + i
+                code = to_global[acc_code]
+                keep = code >= 0
+                e_score.append(code[keep])  # int32
+                e_vidx.append(w.get_column("vidx").to_numpy().astype(np.int64)[keep])
+                e_w.append(w.get_column("effect_weight").fill_null(0.0).to_numpy().astype(np.float64)[keep])
+                e_alt.append(w.get_column("effect_is_alt").to_numpy().astype(bool)[keep])
+                kept[0] += sum(a[-1].nbytes for a in (e_score, e_vidx, e_w, e_alt))
+            del w
         del match
         done_files += len(group)
         if progress:
@@ -421,10 +430,12 @@ def _compute(
 
     # --- additive scores: one pass over the union of their variants --------------------------------
     s = len(accessions)
-    vidx = np.concatenate(e_vidx) if e_vidx else np.zeros(0, np.int64)
-    score = np.concatenate(e_score) if e_score else np.zeros(0, np.int32)
-    w = np.concatenate(e_w) if e_w else np.zeros(0)
-    is_alt = np.concatenate(e_alt) if e_alt else np.zeros(0, bool)
+    # one array per field, each part list dropped as soon as it is joined (the lists are the caller's
+    # only reference: _score_additive takes them over and frees what it no longer needs)
+    entries: list[np.ndarray] = []
+    for parts, dtype in ((e_vidx, np.int64), (e_score, np.int32), (e_w, np.float64), (e_alt, bool)):
+        entries.append(np.concatenate(parts) if parts else np.zeros(0, dtype))
+        parts.clear()
     del e_vidx, e_score, e_w, e_alt
     totals = None
     n_union = n_chunks = 0
@@ -436,15 +447,16 @@ def _compute(
         group = max(1, int(limit // 3 // per_score))
         if group >= s:
             totals, n_union, n_chunks, mem = _score_additive(
-                panel, vidx, score, w, is_alt, s, sopt, limit, dosage_sum, dense[0], progress, dense[1]
+                panel, entries, s, sopt, limit, dosage_sum, dense[0], progress, dense[1]
             )
         else:
             totals = _Totals(s, n, dosage_sum)
             passes = range(0, s, group)
+            vidx, score, w, is_alt = entries
             for lo in passes:
                 sel = (score >= lo) & (score < lo + group)
                 part, u, c, mem = _score_additive(
-                    panel, vidx[sel], score[sel] - lo, w[sel], is_alt[sel], min(group, s - lo), sopt, limit,
+                    panel, [vidx[sel], score[sel] - lo, w[sel], is_alt[sel]], min(group, s - lo), sopt, limit,
                     dosage_sum, dense[0], progress, dense[1],
                 )  # fmt: skip
                 totals.sum[lo : lo + group] = part.sum
@@ -455,7 +467,8 @@ def _compute(
                     totals.dosage[lo : lo + group] = part.dosage
                 n_union, n_chunks = max(n_union, u), n_chunks + c
             mem.score_groups = len(passes)
-    del vidx, score, w, is_alt
+            del vidx, score, w, is_alt
+    del entries
     clock.lap("score")
     gen_tables: dict[str, pl.DataFrame] = {}
     if general_acc:
@@ -469,54 +482,114 @@ def _compute(
         clock.lap("score (general path)")
 
     # --- write results and manifests ---------------------------------------------------------------
+    # parquet writes run on two threads (polars releases the GIL while encoding and writing); a
+    # file's manifest is written once all its results are on disk
     index = {a: k for k, a in enumerate(accessions)}
-    for j, job in enumerate(jobs):
-        items = []
-        outs = []
-        for acc in file_accessions[j]:
-            summ = summaries[acc]
-            skey = _hash({"file": job.key, "accession": acc})
-            if not summ.passed:
+    sid = pl.Series("sample_id", sample_ids, dtype=pl.String)
+
+    def write_one(acc: str, n_matched: int, path: Path, meta: dict) -> None:
+        if acc in index:
+            assert totals is not None
+            frame = _result_frame(sid, totals, index[acc], n_matched, dosage_sum)
+        else:
+            frame = gen_tables[acc]
+        _atomic_parquet(frame.select(columns), path, meta)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = []
+        for j, job in enumerate(jobs):
+            items = []
+            outs = []
+            writes = []
+            for acc in file_accessions[j]:
+                summ = summaries[acc]
+                skey = _hash({"file": job.key, "accession": acc})
+                if not summ.passed:
+                    outs.append(
+                        ScoreOutcome(
+                            accession=acc, scorefile=str(job.path), scorefile_cid=job.cid, status="failed",
+                            reason=summ.reason, summary=summ,
+                        )
+                    )  # fmt: skip
+                    items.append({"accession": acc, "status": "failed", "key": None, "summary": summ.model_dump()})
+                    continue
+                path = out_dir / f"{skey}.parquet"
+                dump = summ.model_dump()
+                meta = {
+                    "key": skey,
+                    "file_key": job.key,
+                    "accession": acc,
+                    "scorefile": str(job.path),
+                    "scorefile_cid": job.cid,
+                    "panel": panel_cids,
+                    "options": opts,
+                    "version": BATCH_VERSION,
+                    "n_samples": len(sample_ids),
+                    "summary": dump,
+                }
+                writes.append(pool.submit(write_one, acc, summ.n_matched, path, meta))
                 outs.append(
                     ScoreOutcome(
-                        accession=acc, scorefile=str(job.path), scorefile_cid=job.cid, status="failed",
-                        reason=summ.reason, summary=summ,
+                        accession=acc, scorefile=str(job.path), scorefile_cid=job.cid, status="ok", key=skey,
+                        result_path=str(path), summary=summ,
                     )
                 )  # fmt: skip
-                items.append({"accession": acc, "status": "failed", "key": None, "summary": summ.model_dump()})
-                continue
-            if acc in index:
-                assert totals is not None
-                frame = _result_frame(sample_ids, totals, index[acc], summ.n_matched, dosage_sum)
-            else:
-                frame = gen_tables[acc]
-                frame = frame.select([c for c in columns if c in frame.columns])
-            path = out_dir / f"{skey}.parquet"
-            meta = {
-                "key": skey,
-                "file_key": job.key,
-                "accession": acc,
-                "scorefile": str(job.path),
-                "scorefile_cid": job.cid,
-                "panel": panel_cids,
-                "options": opts,
-                "version": BATCH_VERSION,
-                "n_samples": len(sample_ids),
-                "summary": summ.model_dump(),
-            }
-            _atomic_parquet(frame.select(columns), path, meta)
-            outs.append(
-                ScoreOutcome(
-                    accession=acc, scorefile=str(job.path), scorefile_cid=job.cid, status="ok", key=skey,
-                    result_path=str(path), summary=summ,
-                )
-            )  # fmt: skip
-            items.append({"accession": acc, "status": "ok", "key": skey, "summary": summ.model_dump()})
-        _atomic_json({"key": job.key, "scorefile": str(job.path), "scorefile_cid": job.cid, "scores": items},
-                     out_dir / f"{job.key}.json")  # fmt: skip
-        outcomes[todo[j]] = outs
+                items.append({"accession": acc, "status": "ok", "key": skey, "summary": dump})
+            manifest = {"key": job.key, "scorefile": str(job.path), "scorefile_cid": job.cid, "scores": items}
+            pending.append((writes, manifest, out_dir / f"{job.key}.json"))
+            outcomes[todo[j]] = outs
+        for writes, manifest, path in pending:
+            for f in writes:
+                f.result()  # re-raises a failed write: no manifest for that file
+            _atomic_json(manifest, path)
     clock.lap("write results")
     return n_union, n_chunks, mem
+
+
+def _match_groups(
+    jobs: list[_FileJob], match_rows: int, group_rows: Callable[[], int], cache_dir: Path | None
+) -> Iterator[tuple[list[int], list[ScoringFile], pl.DataFrame]]:
+    """Files read in small batches (sized by `_rows_estimate`, which over-counts; an eighth of
+    `match_rows` each, so the batch read ahead adds little while a group is matched) and gathered
+    into groups of at most `group_rows()` actual rows (a single larger file is a group of its own):
+    few matcher calls, each with the rows the memory plan allows. Yields (job indices, files, rows)."""
+    batches: list[list[int]] = [[]]
+    est = 0
+    for j, job in enumerate(jobs):
+        size = _rows_estimate(job.path)
+        if batches[-1] and est + size > max(1, match_rows // 8):
+            batches.append([])
+            est = 0
+        batches[-1].append(j)
+        est += size
+    idx: list[int] = []
+    files: list[ScoringFile] = []
+    frames: list[pl.DataFrame] = []
+    n_rows = 0
+    for batch in batches:
+        if not batch:
+            continue
+        got, rows = read_scorefiles([jobs[j].path for j in batch], cache_dir=cache_dir)
+        if idx and n_rows + rows.height > group_rows():
+            yield idx, files, pl.concat(frames, rechunk=False)
+            idx, files, frames, n_rows = [], [], [], 0
+        idx += batch
+        files += got
+        frames.append(rows)
+        n_rows += rows.height
+        del got, rows
+    if idx:
+        yield idx, files, pl.concat(frames, rechunk=False)
+
+
+def _read_ahead(items: Iterator[_T]) -> Iterator[_T]:
+    """`items`, each produced on a background thread while the caller works on the one before."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(next, items, None)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next, items, None)
+            yield item
+            del item
 
 
 def _rows_estimate(path: Path) -> int:
@@ -528,7 +601,7 @@ def _rows_estimate(path: Path) -> int:
     return max(1, size // (6 if gz else 25))
 
 
-def _result_frame(sample_ids: list[str], t: _Totals, k: int, n_matched: int, dosage_sum: bool) -> pl.DataFrame:
+def _result_frame(sample_ids: pl.Series, t: _Totals, k: int, n_matched: int, dosage_sum: bool) -> pl.DataFrame:
     n_missing = t.n_missing[k].astype(np.int64)
     n_imputed = t.n_imputed[k].astype(np.int64)
     denom = 2 * (n_matched - (n_missing - n_imputed))
@@ -563,21 +636,27 @@ class _Totals:
 
 
 def _score_additive(
-    panel: GenotypeSource, vidx: np.ndarray, score: np.ndarray, w: np.ndarray, is_alt: np.ndarray, s: int,
-    sopt: ScoreOptions, limit: int, dosage_sum: bool, dense_fraction: float, progress: ProgressFn | None,
-    dense_min_scores: int = 32,
+    panel: GenotypeSource, entries: list[np.ndarray], s: int, sopt: ScoreOptions, limit: int, dosage_sum: bool,
+    dense_fraction: float, progress: ProgressFn | None, dense_min_scores: int = 32,
 ) -> tuple[_Totals, int, int, MemoryPlan]:  # fmt: skip
-    """Σ over entries of f0 + step·g (f0 = 0, step = w for an ALT effect allele; f0 = 2w, step = −w for REF)."""
+    """Σ over entries of f0 + step·g (f0 = 0, step = w for an ALT effect allele; f0 = 2w, step = −w for REF).
+
+    `entries` = [panel variant index, score index, weight, effect allele is ALT], taken over (the list
+    is emptied) so each array is freed once its sorted copy exists."""
     from prsgazer.engine import _kernels as K
 
     n = panel.n_samples
-    # union of variants, each entry's position in it, entries sorted by (score, union position)
+    vidx, score, w, is_alt = entries
+    entries.clear()
+    # union of variants, each entry's position in it (int32 below 2^31 union variants: half the
+    # bytes), entries sorted by (score, union position)
     present = np.zeros(panel.variants.height, dtype=bool)
     present[vidx] = True
     union = np.flatnonzero(present)
-    upos = (np.cumsum(present) - 1)[vidx].astype(np.int64)
-    del present
-    order = np.lexsort((upos, score))
+    rank = np.cumsum(present, dtype=np.int32 if len(union) < 2**31 else np.int64) - 1
+    upos = rank[vidx]
+    del present, rank, vidx
+    order = _entry_order(score, upos, s)
     upos = upos[order]
     score = score[order]
     w = w[order]
@@ -587,7 +666,7 @@ def _score_additive(
     ptr = np.zeros(s + 1, dtype=np.int64)
     ptr[1:] = np.cumsum(counts)
     step = np.where(is_alt, w, -w)
-    f0 = np.where(is_alt, 0.0, 2.0 * w)
+    sum0 = np.bincount(score, weights=np.where(is_alt, 0.0, 2.0 * w), minlength=s)  # Σ f0 per score
     ustep = np.where(is_alt, 1.0, -1.0) if dosage_sum else None
     u0 = np.where(is_alt, 0.0, 2.0) if dosage_sum else None
     is_dense = counts > dense_fraction * max(len(union), 1)
@@ -600,7 +679,7 @@ def _score_additive(
     step_len = mem.chunk_variants
     t = _Totals(s, n, dosage_sum)
     # constant parts: Σ f0 per score (the value at ALT count 0 of every entry)
-    t.sum += np.bincount(score, weights=f0, minlength=s)[:, None]
+    t.sum += sum0[:, None]
     if dosage_sum:
         assert t.dosage is not None and u0 is not None
         t.dosage += np.bincount(score, weights=u0, minlength=s)[:, None]
@@ -609,10 +688,16 @@ def _score_additive(
     bounds = [(lo, min(lo + step_len, len(union))) for lo in range(0, len(union), step_len)]
     cur = ptr[:-1].copy()
     end = ptr[1:].copy()
+    # two chunk buffers, reused: one is scored while the next chunk is read into the other
+    rows = min(step_len, len(union))
+    buffers = [np.empty((rows, n), dtype=np.int8) for _ in range(min(2, len(bounds)))]
+    read_into = getattr(panel, "read_into", None)
 
     def load(k: int) -> np.ndarray:
         lo, hi = bounds[k]
-        return panel.read(union[lo:hi])
+        if read_into is None:
+            return panel.read(union[lo:hi])
+        return read_into(union[lo:hi], buffers[k % 2][: hi - lo])
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(load, 0) if bounds else None
@@ -643,6 +728,19 @@ def _score_additive(
                 progress("score", k + 1, len(bounds))
     mem.n_dense = len(dense)
     return t, len(union), len(bounds), mem
+
+
+def _entry_order(score: np.ndarray, upos: np.ndarray, s: int) -> np.ndarray:
+    """Order of entries by (score, union position), ties in their given order: a stable radix sort
+    on the score (the matcher yields a group's rows by position, so each score's entries come out
+    sorted), with a full lexsort only when they do not."""
+    key = score.astype(np.int16) if s <= np.iinfo(np.int16).max else score  # 16 bits: numpy's radix sort
+    order = np.argsort(key, kind="stable")
+    u = upos[order]
+    sc = score[order]
+    if bool(((u[1:] < u[:-1]) & (sc[1:] == sc[:-1])).any()):
+        return np.lexsort((upos, score))
+    return order
 
 
 def _balanced(sel: np.ndarray, counts: np.ndarray) -> np.ndarray:

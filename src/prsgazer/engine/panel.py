@@ -27,6 +27,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 from loguru import logger
 from pydantic import BaseModel, Field
@@ -95,6 +96,25 @@ class Panel(PgenSource):
                 field="SuperPop",
                 hint=f"add a column named one of {', '.join(SUPERPOP_COLUMNS[:3])} (e.g. AFR, AMR, EAS, EUR, SAS)",
             )
+
+    def read_into(self, vidx: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """`read(vidx)` written into `out` (int8, C-contiguous, len(vidx) × samples) and returned.
+        Sorted distinct biallelic variants (a batch's chunks) go straight from pgenlib into `out`,
+        with no allocation; anything else is read with `read` and copied."""
+        vidx = np.asarray(vidx, dtype=np.int64)
+        if out.shape != (len(vidx), self.n_samples) or out.dtype != np.int8 or not out.flags.c_contiguous:
+            raise ValueError("out must be a C-contiguous int8 array of len(vidx) × samples")
+        if len(vidx) == 0:
+            return out
+        rec = self._record[vidx]
+        if bool((self._allele[vidx] == 1).all()) and (len(rec) == 1 or bool((np.diff(rec.astype(np.int64)) > 0).all())):
+            if int(rec[-1]) - int(rec[0]) + 1 == len(rec):
+                self._reader.read_range(int(rec[0]), int(rec[-1]) + 1, out)
+            else:
+                self._reader.read_list(rec.astype(np.uint32), out)
+            return out
+        out[:] = self.read(vidx)
+        return out
 
     def cids(self) -> PanelCids:
         """CIDs of the .pgen, .pvar and .psam (hashes are remembered per file size and mtime)."""
