@@ -27,9 +27,9 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 import numpy as np
 import polars as pl
@@ -96,6 +96,8 @@ _MAX_CHUNK = 1 << 16
 #: (peak RSS over the panel baseline: 390 B/row for a group of 1.2M rows, 455 for 3.2M, against a
 #: 1M-variant panel), plus the next group, read meanwhile (~160), and a margin for the allocator.
 _MATCH_ROW_BYTES = 700
+#: Groups matched at once (each planned at _MATCH_ROW_BYTES per row: groups are that much smaller).
+_MATCH_THREADS = 2
 #: Bytes of the process before any work (interpreter, numpy/polars/numba code).
 _BASELINE = 350 * 1024 * 1024
 
@@ -111,7 +113,7 @@ def plan_memory(limit: int, *, n_samples: int, n_panel_variants: int, n_entries:
     per_variant = n_samples * (1 + 1 + 1) + (n_samples * 8 + n_dense * 8 * (2 if dosage_sum else 1) if n_dense else 0)
     room = limit - fixed
     chunk = int(min(_MAX_CHUNK, max(_MIN_CHUNK, room // max(per_variant, 1))))
-    match_rows = int(max(1_000, (limit - _BASELINE - n_panel_variants * 200) // _MATCH_ROW_BYTES))
+    match_rows = int(max(1_000, (limit - _BASELINE - n_panel_variants * 200) // (_MATCH_ROW_BYTES * _MATCH_THREADS)))
     return MemoryPlan(limit=limit, fixed=fixed, per_variant=per_variant, chunk_variants=chunk, match_rows=match_rows)
 
 
@@ -365,67 +367,57 @@ def _compute(
     file_accessions: dict[int, list[str]] = {}
     seen: dict[str, Path] = {}
     done_files = 0
-
     kept = [0]  # bytes of the entries kept so far
 
     def group_rows() -> int:
         """Rows the next group may have: the plan's, less the room the entries kept so far take."""
         return max(1_000, pre.match_rows - kept[0] // _MATCH_ROW_BYTES)
 
-    # the next group is read (parquet decoding, or parsing, releases the GIL) while one is matched
-    for group, files, rows in _read_ahead(_match_groups(jobs, pre.match_rows, group_rows, cache_dir)):
-        for j, sf in zip(group, files, strict=True):
-            file_accessions[j] = sf.accessions
-            for acc in sf.accessions:
-                if acc in seen:
-                    raise InputError(
-                        f"score {acc!r} is in two scoring files ({seen[acc].name} and {sf.path.name})",
-                        file=sf.path,
-                        field="pgs_id",
-                        hint="give each score once, or give custom files distinct #pgs_id headers",
-                    )
-                seen[acc] = sf.path
-        del files
-        match = match_variants(rows, target, mopt)
-        del rows
-        for s in match.summaries:
-            summaries[s.accession] = s
-        passed = match.passed
-        if passed:
-            w = match.weights.filter(pl.col("score_passed"))
-            # accession and effect_type are Enums: work on their codes (no string hashing per row)
-            acc_col = w.get_column("accession")
-            categories = acc_col.dtype.categories.to_list()
-            acc_code = acc_col.to_physical().to_numpy()
-            et_col = w.get_column("effect_type")
-            additive = et_col.dtype.categories.to_list().index("additive")
-            nonadd = {categories[c] for c in np.unique(acc_code[et_col.to_physical().to_numpy() != additive])}
-            if nonadd:
-                # accession is an Enum per matcher call: strings, so groups concatenate
-                general.append(
-                    w.filter(pl.col("accession").is_in(list(nonadd))).with_columns(pl.col("accession").cast(pl.String))
-                )
-                general_acc += [a for a in passed if a in nonadd]
-            add_acc = [a for a in passed if a not in nonadd]
-            if add_acc:
-                base = len(accessions)
-                accessions += add_acc
-                to_global = np.full(len(categories), -1, dtype=np.int32)
-                position = {a: i for i, a in enumerate(categories)}
-                for i, a in enumerate(add_acc):
-                    to_global[position[a]] = base + i
-                code = to_global[acc_code]
-                keep = code >= 0
-                e_score.append(code[keep])  # int32
-                e_vidx.append(w.get_column("vidx").to_numpy().astype(np.int64)[keep])
-                e_w.append(w.get_column("effect_weight").fill_null(0.0).to_numpy().astype(np.float64)[keep])
-                e_alt.append(w.get_column("effect_is_alt").to_numpy().astype(bool)[keep])
-                kept[0] += sum(a[-1].nbytes for a in (e_score, e_vidx, e_w, e_alt))
-            del w
-        del match
+    def collect(group: list[int], m: _Matched) -> None:
+        nonlocal done_files
+        for sm in m.summaries:
+            summaries[sm.accession] = sm
+        if m.general is not None:
+            general.append(m.general)
+            general_acc.extend(m.general_acc)
+        if m.add_acc:
+            base = len(accessions)
+            accessions.extend(m.add_acc)
+            e_score.append(m.score + np.int32(base))
+            e_vidx.append(m.vidx)
+            e_w.append(m.w)
+            e_alt.append(m.is_alt)
+            kept[0] += sum(a[-1].nbytes for a in (e_score, e_vidx, e_w, e_alt))
         done_files += len(group)
         if progress:
             progress("match", done_files, len(jobs))
+
+    # Two groups are matched at once (the matcher keeps about one core busy; polars and numpy
+    # release the GIL) while the next one is read; results are taken in group order, so score
+    # indices do not depend on timing.
+    inflight: list[tuple[list[int], Future[_Matched]]] = []
+    with ThreadPoolExecutor(max_workers=_MATCH_THREADS) as pool:
+        for group, files, rows in _read_ahead(_match_groups(jobs, pre.match_rows, group_rows, cache_dir)):
+            for j, sf in zip(group, files, strict=True):
+                file_accessions[j] = sf.accessions
+                for acc in sf.accessions:
+                    if acc in seen:
+                        raise InputError(
+                            f"score {acc!r} is in two scoring files ({seen[acc].name} and {sf.path.name})",
+                            file=sf.path,
+                            field="pgs_id",
+                            hint="give each score once, or give custom files distinct #pgs_id headers",
+                        )
+                    seen[acc] = sf.path
+            del files
+            inflight.append((group, pool.submit(_match_group, rows, target, mopt)))
+            del rows
+            while len(inflight) >= _MATCH_THREADS:
+                g, fut = inflight.pop(0)
+                collect(g, fut.result())
+        while inflight:
+            g, fut = inflight.pop(0)
+            collect(g, fut.result())
     clock.lap("parse + match")
 
     # --- additive scores: one pass over the union of their variants --------------------------------
@@ -436,7 +428,6 @@ def _compute(
     for parts, dtype in ((e_vidx, np.int64), (e_score, np.int32), (e_w, np.float64), (e_alt, bool)):
         entries.append(np.concatenate(parts) if parts else np.zeros(0, dtype))
         parts.clear()
-    del e_vidx, e_score, e_w, e_alt
     totals = None
     n_union = n_chunks = 0
     mem = pre
@@ -482,25 +473,27 @@ def _compute(
         clock.lap("score (general path)")
 
     # --- write results and manifests ---------------------------------------------------------------
-    # parquet writes run on two threads (polars releases the GIL while encoding and writing); a
-    # file's manifest is written once all its results are on disk
+    # files are written on two threads (polars releases the GIL while encoding and writing): per
+    # file, its results, then its manifest (a manifest never names a result not yet on disk)
     index = {a: k for k, a in enumerate(accessions)}
     sid = pl.Series("sample_id", sample_ids, dtype=pl.String)
 
-    def write_one(acc: str, n_matched: int, path: Path, meta: dict) -> None:
-        if acc in index:
-            assert totals is not None
-            frame = _result_frame(sid, totals, index[acc], n_matched, dosage_sum)
-        else:
-            frame = gen_tables[acc]
-        _atomic_parquet(frame.select(columns), path, meta)
+    def write_file(results: list[tuple[str, int, Path, dict]], manifest: dict, path: Path) -> None:
+        for acc, n_matched, out, meta in results:
+            if acc in index:
+                assert totals is not None
+                frame = _result_frame(sid, totals, index[acc], n_matched, dosage_sum)
+            else:
+                frame = gen_tables[acc]
+            _atomic_parquet(frame.select(columns), out, meta)
+        _atomic_json(manifest, path)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        pending = []
+        writes = []
         for j, job in enumerate(jobs):
             items = []
             outs = []
-            writes = []
+            results = []
             for acc in file_accessions[j]:
                 summ = summaries[acc]
                 skey = _hash({"file": job.key, "accession": acc})
@@ -527,7 +520,7 @@ def _compute(
                     "n_samples": len(sample_ids),
                     "summary": dump,
                 }
-                writes.append(pool.submit(write_one, acc, summ.n_matched, path, meta))
+                results.append((acc, summ.n_matched, path, meta))
                 outs.append(
                     ScoreOutcome(
                         accession=acc, scorefile=str(job.path), scorefile_cid=job.cid, status="ok", key=skey,
@@ -536,14 +529,68 @@ def _compute(
                 )  # fmt: skip
                 items.append({"accession": acc, "status": "ok", "key": skey, "summary": dump})
             manifest = {"key": job.key, "scorefile": str(job.path), "scorefile_cid": job.cid, "scores": items}
-            pending.append((writes, manifest, out_dir / f"{job.key}.json"))
+            writes.append(pool.submit(write_file, results, manifest, out_dir / f"{job.key}.json"))
             outcomes[todo[j]] = outs
-        for writes, manifest, path in pending:
-            for f in writes:
-                f.result()  # re-raises a failed write: no manifest for that file
-            _atomic_json(manifest, path)
+        for f in writes:
+            f.result()  # re-raises a failed write
     clock.lap("write results")
     return n_union, n_chunks, mem
+
+
+class _Matched(NamedTuple):
+    """What a batch keeps of one group's match: summaries, the matched rows of scores with
+    non-additive rows (for the general path), and the entries of the additive ones as arrays
+    (`score` indexes `add_acc`)."""
+
+    summaries: list[ScoreMatchSummary]
+    general: pl.DataFrame | None
+    general_acc: list[str]
+    add_acc: list[str]
+    score: np.ndarray
+    vidx: np.ndarray
+    w: np.ndarray
+    is_alt: np.ndarray
+
+
+def _match_group(rows: pl.DataFrame, target: pl.DataFrame, mopt: MatchOptions) -> _Matched:
+    match = match_variants(rows, target, mopt)
+    del rows
+    passed = match.passed
+    general: pl.DataFrame | None = None
+    general_acc: list[str] = []
+    add_acc: list[str] = []
+    score = np.zeros(0, np.int32)
+    vidx = np.zeros(0, np.int64)
+    w = np.zeros(0)
+    is_alt = np.zeros(0, bool)
+    if passed:
+        m = match.weights.filter(pl.col("score_passed"))
+        # accession and effect_type are Enums: work on their codes (no string hashing per row)
+        acc_col = m.get_column("accession")
+        categories = acc_col.dtype.categories.to_list()
+        acc_code = acc_col.to_physical().to_numpy()
+        et_col = m.get_column("effect_type")
+        additive = et_col.dtype.categories.to_list().index("additive")
+        nonadd = {categories[c] for c in np.unique(acc_code[et_col.to_physical().to_numpy() != additive])}
+        if nonadd:
+            # accession is an Enum per matcher call: strings, so groups concatenate
+            general = m.filter(pl.col("accession").is_in(list(nonadd))).with_columns(
+                pl.col("accession").cast(pl.String)
+            )
+            general_acc = [a for a in passed if a in nonadd]
+        add_acc = [a for a in passed if a not in nonadd]
+        if add_acc:
+            to_local = np.full(len(categories), -1, dtype=np.int32)
+            position = {a: i for i, a in enumerate(categories)}
+            for i, a in enumerate(add_acc):
+                to_local[position[a]] = i
+            code = to_local[acc_code]
+            keep = code >= 0
+            score = code[keep]
+            vidx = m.get_column("vidx").to_numpy().astype(np.int64)[keep]
+            w = m.get_column("effect_weight").fill_null(0.0).to_numpy().astype(np.float64)[keep]
+            is_alt = m.get_column("effect_is_alt").to_numpy().astype(bool)[keep]
+    return _Matched(match.summaries, general, general_acc, add_acc, score, vidx, w, is_alt)
 
 
 def _match_groups(
