@@ -4,20 +4,33 @@ Workload: a simulated panel of 3,202 samples × 1,000,000 variants (5 superpopul
 500 scoring files whose sizes are log-spaced from 10 to 200,000 variants plus 5 genome-wide scores of
 800,000 variants, drawn from the panel's variants. A third of msprime's SNPs are strand-ambiguous
 (A/T, C/G), so the benchmark matches with `keep_ambiguous` (pgsc_calc's --keep_ambiguous) on both sides:
-every row matches and the score sizes are exact. Data lives under `<user cache>/prsgazer/bench/` (never
-in the repository) and is reused.
+every row matches and the score sizes are exact. Data lives under `$PRSGAZER_CACHE_DIR/bench/`, else
+`<user cache>/prsgazer/bench/` (never in the repository), and is reused (the panel takes ~20 min to
+simulate once).
 
-Measured, each in a fresh subprocess (wall time and its own peak RSS from /usr/bin/time -v):
-1. prsgazer `batch_score`, end to end (hash, parse, match, score, write 505 results), cold (empty
-   parsed-scoring-file cache) and warm (cache filled): scores/second.
+Measured, each in a fresh subprocess (wall time and its own peak RSS from /usr/bin/time -v), with the
+1-minute load average before and after (the machine may be shared):
+1. prsgazer `batch_score`, end to end (interpreter start and imports, hash, parse, match, score, write
+   505 parquet results and manifests), cold (empty parsed-scoring-file and panel caches) and warm
+   (scoring files parsed once before, as a reference pipeline scoring the same Catalog files against
+   panels does): scores/second.
 2. plink2 `--score` on one combined file of the same matched variants (ALT as A1, one weight column per
-   score, REF-effect weights re-expressed on ALT), all score columns at once with `--score-col-nums`.
-   Against it: prsgazer's whole run and its scoring step alone. The sums are compared.
-3. The same batch on a panel with twice the variants (the 1M copied once more at other positions):
-   peak RSS must stay the same (chunking, not luck).
+   score, REF-effect weights re-expressed on ALT), all score columns at once with `--score-col-nums`,
+   `--threads <cores>` and `--memory <same limit>`. Its time is the whole process: reading its score
+   file and the pfile, scoring, writing the .sscore. Against it: prsgazer's whole run (which also
+   parses and matches) and prsgazer's score + write laps (file writing on both sides). The sums are
+   compared to plink2's printed precision.
+   Debian's plink2 links the system `libblas.so.3`, the unoptimised reference BLAS unless OpenBLAS is
+   installed (plink2 then takes ~6× longer here). For a fair comparison, give plink2 OpenBLAS, as the
+   official builds have: `apt-get install libopenblas0-pthread`, or without touching the system,
+   `apt-get download libopenblas0-pthread && dpkg -x libopenblas0-pthread_*.deb <bench dir>/openblas/root`
+   (used automatically; `--plink2-lib DIR` sets plink2's LD_LIBRARY_PATH). The BLAS used is printed.
+3. The same batch on a panel with twice the variants (the 1M copied once more at other positions,
+   never matched): the chunks and the peak RSS stay the same but for the larger variant table.
 
-Options: `--quick` (1,000 samples × 60,000 variants, 100 + 2 scores), `--skip-plink2`, `--repeats N`,
-`--memory-limit 2GB`. Results are also written to `<bench dir>/reference_results.json`.
+Options: `--quick` (1,000 samples × 60,000 variants, 100 + 2 scores), `--skip-plink2`, `--skip-doubled`,
+`--repeats N` (warm runs), `--memory-limit 2GB`, `--plink2-lib DIR`. Results are also written to
+`<bench dir>/reference_results.json`.
 """
 
 from __future__ import annotations

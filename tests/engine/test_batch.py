@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from prsgazer.engine import batch as batch_mod
 from prsgazer.engine.batch import batch_score, parse_memory, read_result_meta
 from prsgazer.engine.genotypes import open_genotypes
 from prsgazer.engine.match import MatchOptions
@@ -224,6 +225,40 @@ def test_memory_limit_sets_chunks_not_numbers(synth_panel, tmp_path: Path) -> No
         assert np.allclose(a["sum"].to_numpy(), b["sum"].to_numpy(), rtol=1e-12, atol=1e-12)
         assert np.allclose(a["sum"].to_numpy(), c["sum"].to_numpy(), rtol=1e-12, atol=1e-12)
         same_printed(a["sum"], b["sum"])
+
+
+def test_matching_groups_do_not_change_numbers(synth_panel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files gathered into matching groups by their actual rows, two groups matched at once: the same
+    numbers, to the bit, as one group (score indices follow group order, not timing)."""
+    info, files = synth_panel
+    panel = open_panel(info.prefix, cache_dir=tmp_path / "cache")
+    one = batch_score(panel, files, out_dir=tmp_path / "one", cache_dir=tmp_path / "cache")
+    groups: list[int] = []
+    real = batch_mod._match_group
+
+    def spy(rows, *args):  # type: ignore[no-untyped-def]
+        groups.append(rows.height)
+        return real(rows, *args)
+
+    monkeypatch.setattr(batch_mod, "_match_group", spy)
+    monkeypatch.setattr(batch_mod, "_MATCH_ROW_BYTES", 10**12)  # match_rows = 1,000 (the floor)
+    many = batch_score(panel, files, out_dir=tmp_path / "many", cache_dir=tmp_path / "cache")
+    assert many.memory is not None and many.memory.match_rows == 1_000
+    assert groups == [160, 900, 2000]  # 10 + 150 rows together; 900; 2000 alone (larger than a group)
+    assert [o.accession for o in many.outcomes] == [o.accession for o in one.outcomes]
+    for o in one.outcomes:
+        assert many.scores(o.accession).equals(one.scores(o.accession))
+
+
+def test_entry_order_is_score_then_position() -> None:
+    rng = np.random.default_rng(1)
+    score = rng.integers(0, 7, 500).astype(np.int32)
+    upos = rng.integers(0, 50, 500).astype(np.int32)
+    want = np.lexsort((upos, score))
+    assert (batch_mod._entry_order(score, upos, 7) == want).all()  # unsorted positions: the lexsort
+    by_pos = np.argsort(upos, kind="stable")  # the matcher's order: each score's rows by position
+    s2, u2 = score[by_pos], upos[by_pos]
+    assert (batch_mod._entry_order(s2, u2, 7) == np.lexsort((u2, s2))).all()
 
 
 def test_failed_scores_are_reported_with_reason(synth_panel, tmp_path: Path) -> None:

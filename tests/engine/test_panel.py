@@ -12,6 +12,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 import zstandard
 
@@ -35,6 +36,19 @@ def test_open_panel_tables_cache_and_cids(synth_panel, tmp_path: Path, monkeypat
     again = open_panel(info.prefix, cache_dir=tmp_path)
     assert again.variants.equals(p.variants) and again.build.build == "GRCh38" and again.cids() == cids
     assert (again.read([0, 5]) == p.read([0, 5])).all()
+
+
+def test_read_into_writes_the_given_buffer(synth_panel) -> None:  # type: ignore[no-untyped-def]
+    info, _ = synth_panel
+    p = open_panel(info.prefix)
+    # a range (read_range), a sorted list (read_list), and repeats (read, then copied)
+    for vidx in (np.arange(100, 164), np.array([3, 7, 8, 2000]), np.array([9, 4, 4])):
+        buf = np.full((len(vidx) + 5, p.n_samples), 99, dtype=np.int8)
+        got = p.read_into(vidx, buf[: len(vidx)])
+        assert np.shares_memory(got, buf) and (got == p.read(vidx)).all()
+        assert (buf[len(vidx) :] == 99).all()
+    with pytest.raises(ValueError, match="C-contiguous int8"):
+        p.read_into(np.arange(3), np.empty((2, p.n_samples), dtype=np.int8))
 
 
 def test_pvar_zst_and_missing_pieces(synth_panel, tmp_path: Path) -> None:
