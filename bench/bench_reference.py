@@ -403,8 +403,9 @@ def main() -> None:
              f"{agree['printed_differences']:,} of {agree['values']:,} printed values differ (ties)", ""),
         ]  # fmt: skip
     if doubled:
+        grow = (doubled["peak_rss_mib"] - best["peak_rss_mib"]) / 1024
         rows.append(("2× variants: peak RSS (warm)", f"{doubled['peak_rss_mib'] / 1024:.2f} GiB",
-                     f"vs {best['peak_rss_mib'] / 1024:.2f} GiB at 1×; {doubled['n_chunks']} chunks × "
+                     f"{grow:+.2f} GiB vs 1× (variant table); {doubled['n_chunks']} chunks × "
                      f"{doubled['chunk_variants']:,} ({doubled['process_wall']:.1f} s)", "same peak"))  # fmt: skip
     w0 = max(len(r[0]) for r in rows)
     print()

@@ -8,7 +8,8 @@ See docs/reference.md ("Batch scoring", "Memory model", "Resumability").
    exists and whose per-score parquet results all validate (readable, one row per panel sample, the
    expected columns, the expected key in their metadata) is *cached* and not recomputed.
 2. The rest are parsed and matched against the panel variant table with the engine's rules
-   (`match_variants`, several files at once, in groups bounded by the memory limit).
+   (`match_variants`, several files at once, in groups bounded by the memory limit; two groups are
+   matched at once on two threads while the next is read).
 3. Additive scores are scored together over the union of their matched variants, read chunk by
    chunk (chunk size from the memory limit), each variant read once for all scores. Per chunk, scores
    dense enough use one BLAS product (ALT counts × weight block), the others a compiled sparse
