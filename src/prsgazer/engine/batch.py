@@ -46,7 +46,7 @@ from prsgazer.engine.score import (
     plan_weights,
     score_chunks,
 )
-from prsgazer.engine.scorefile import ScoringFile, read_scorefiles
+from prsgazer.engine.scorefile import ScoringFile, note_accessions, read_scorefiles
 from prsgazer.errors import InputError
 from prsgazer.storage.cid import cid_of_file
 
@@ -401,15 +401,7 @@ def _compute(
         for group, files, rows in _read_ahead(_match_groups(jobs, pre.match_rows, group_rows, cache_dir)):
             for j, sf in zip(group, files, strict=True):
                 file_accessions[j] = sf.accessions
-                for acc in sf.accessions:
-                    if acc in seen:
-                        raise InputError(
-                            f"score {acc!r} is in two scoring files ({seen[acc].name} and {sf.path.name})",
-                            file=sf.path,
-                            field="pgs_id",
-                            hint="give each score once, or give custom files distinct #pgs_id headers",
-                        )
-                    seen[acc] = sf.path
+                note_accessions(sf, seen)
             del files
             inflight.append((group, pool.submit(_match_group, rows, target, mopt)))
             del rows

@@ -31,7 +31,7 @@ from prsgazer.engine.freq import frequencies_for, read_frequencies
 from prsgazer.engine.genotypes import QualityFilters, open_genotypes
 from prsgazer.engine.match import MatchOptions, MatchResult, match_variants
 from prsgazer.engine.score import ScoreOptions, plan_weights, score_chunks, score_table
-from prsgazer.engine.scorefile import ScoreCounts, ScoringFile
+from prsgazer.engine.scorefile import ScoreCounts, ScoringFile, note_accessions
 from prsgazer.engine.scorefile import read_scorefiles as read_all
 from prsgazer.errors import InputError
 
@@ -154,15 +154,7 @@ def read_scorefiles(paths: list[Path], cache_dir: Path | None) -> tuple[list[Sco
     files, frame = read_all(paths, cache_dir=cache_dir)
     seen: dict[str, Path] = {}
     for sf in files:
-        for acc in sf.accessions:
-            if acc in seen:
-                raise InputError(
-                    f"score {acc!r} is in two scoring files ({seen[acc].name} and {sf.path.name})",
-                    file=sf.path,
-                    field="pgs_id",
-                    hint="give each scoring file once, or give custom files distinct #pgs_id headers",
-                )
-            seen[acc] = sf.path
+        note_accessions(sf, seen)
     return files, frame
 
 

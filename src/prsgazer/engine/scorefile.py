@@ -680,3 +680,16 @@ def describe_counts(counts: ScoreCounts) -> str:
     if counts.unscorable:
         text += " (" + ", ".join(f"{v} {k}" for k, v in counts.unscorable.items()) + ")"
     return text
+
+
+def note_accessions(sf: ScoringFile, seen: dict[str, Path]) -> None:
+    """Record the score ids of a parsed file in `seen` (id → file); one id in two files is an error."""
+    for acc in sf.accessions:
+        if acc in seen:
+            raise InputError(
+                f"score {acc!r} is in two scoring files ({seen[acc].name} and {sf.path.name})",
+                file=sf.path,
+                field="pgs_id",
+                hint="give each scoring file once, or give custom files distinct #pgs_id headers",
+            )
+        seen[acc] = sf.path
