@@ -282,3 +282,20 @@ def test_parse_memory() -> None:
     assert parse_memory(1234) == 1234
     with pytest.raises(Exception, match="cannot read memory size"):
         parse_memory("lots")
+
+
+def test_the_same_score_in_two_files_is_an_error_naming_both(synth_panel, tmp_path: Path) -> None:
+    from prsgazer.errors import InputError
+
+    info, files = synth_panel
+    dup = tmp_path / "copy_of_first.txt"
+    shutil.copy(files[0], dup)
+    panel = open_panel(info.prefix)
+    try:
+        with pytest.raises(InputError, match=rf"is in two scoring files \({files[0].name} and copy_of_first.txt\)"):
+            batch_score(panel, [files[0], dup], out_dir=tmp_path / "b")
+    finally:
+        panel.close()
+    with pytest.raises(InputError, match="is in two scoring files"):
+        run_scoring(info.holdout_prefix, [files[0], dup], RunOptions())
+    assert not list((tmp_path / "b").glob("*.parquet"))  # nothing half-done left as a result
