@@ -293,3 +293,12 @@ def test_flyte_cli_runs_prs_report_locally(stored: Stored) -> None:
     assert {s.pgs_id: s.percentile_in(doc.superpopulation).percentile for s in doc.scores} == dict(
         eur.select("pgs_id", "percentile").iter_rows()
     )
+
+
+def test_prsgazer_run_prints_a_report_as_text(stored: Stored, capsys) -> None:
+    from prsgazer.cli import main
+
+    assert main(["run", "prs_report", "--sample-id", "P1", "--pgs-ids", "PGS900001,PGS900002", "--panel", "synth"]) == 0
+    shown = capsys.readouterr()
+    assert "PRS report for P1" in shown.out and "PGS900002" in shown.out and "What it means:" in shown.out
+    assert "lineage: prsgazer storage lineage bafkrei" in shown.err
