@@ -13,10 +13,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from prsgazer.assets import Asset, Genotypes, PrsReport, PrsResult, ScoringFile, Vcf
-from prsgazer.engine.quality import ANCESTRY_NAMES, ModelQuality, ancestry_code, interpret, model_quality
+from prsgazer.assets import Asset, PrsReport, PrsResult, ScoringFile
+from prsgazer.catalog.evaluations import StoredEvaluation, stored_evaluations
+from prsgazer.engine.quality import ANCESTRY_NAMES, ModelQuality, ancestry_code, interpret
 from prsgazer.errors import InputError, PrsgazerError
 from prsgazer.server.models import Explanation, ScoreExplanation
+from prsgazer.tasks.report import person_superpopulation
 
 _NO_PANEL = (
     "it was computed without a reference panel; run the report workflow with a panel to place it "
@@ -49,60 +51,10 @@ def _try_get(store: Any, cid: str) -> Asset | None:
 
 
 def person_ancestry(store: Any, asset: Asset, given: str | None) -> str | None:
-    """The person's ancestry group: as given, on the asset, or on the VCF its genotypes came from."""
-    if given:
-        if ancestry_code(given) is None:
-            raise InputError(f"{given!r} is not an ancestry group", field="superpopulation", hint="e.g. EUR or AFR")
-        return given
-    own = getattr(asset, "superpopulation", "")
-    if own:
-        return own
-    g = _try_get(store, getattr(asset, "genotypes_cid", ""))
-    vcf = g if isinstance(g, Vcf) else _try_get(store, g.vcf_cid) if isinstance(g, Genotypes) else None
-    return (vcf.superpopulation or None) if isinstance(vcf, Vcf) else None
-
-
-class CatalogQuality:
-    """Evaluation summaries per score from the stored catalog metadata (loaded once per release)."""
-
-    _cache: dict[tuple[str, ...], Any] = {}  # noqa: RUF012 - a process-wide cache of parsed tables
-
-    def __init__(self, store: Any) -> None:
-        from prsgazer.catalog import load_metadata
-
-        self.tables = None
-        try:
-            from prsgazer.catalog.metadata import metadata_status
-
-            status = metadata_status(store)
-            if status["release"] is None:
-                return
-            key = (status["release"], *sorted(v["cid"] for v in status["sheets"].values()))
-            if key not in self._cache:
-                self._cache.clear()
-                self._cache[key] = load_metadata(store)
-            self.tables = self._cache[key]
-        except PrsgazerError:
-            self.tables = None
-
-    def lookup(self, pgs_id: str) -> tuple[ModelQuality | None, list[str] | None, str | None]:
-        """(quality, evaluation ancestries, trait) of a catalog score; Nones when unknown."""
-        if self.tables is None or not pgs_id:
-            return None, None, None
-        from prsgazer.catalog.search import search_scores
-
-        try:
-            hits = search_scores(self.tables, pgs_id, limit=1)
-        except PrsgazerError:
-            return None, None, None
-        if not hits or hits[0].pgs_id != pgs_id:
-            return None, None, None
-        h = hits[0]
-        quality = None
-        if h.quality_value is not None and 0 <= h.quality_value <= 1:
-            kw = {"auroc": h.quality_value} if h.quality_metric == "AUROC" else {"c_index": h.quality_value}
-            quality = model_quality(**kw)
-        return quality, (h.evaluation_ancestry or None), h.trait_reported
+    """The person's ancestry group: as given (checked), on the asset, or on the VCF its genotypes came from."""
+    if given and ancestry_code(given) is None:
+        raise InputError(f"{given!r} is not an ancestry group", field="superpopulation", hint="e.g. EUR or AFR")
+    return person_superpopulation(store, asset, given or "")[0] or None
 
 
 def _trait_of(store: Any, scoring_file_cid: str) -> str | None:
@@ -137,7 +89,8 @@ def explain_prs_result(store: Any, r: PrsResult, *, superpopulation: str | None 
             related = {**whole.related_cids, "report": rep.cid}
             return _explanation(r, whole.superpopulation, mine, whole.notes, related)
     ancestry = person_ancestry(store, r, superpopulation)
-    quality, evaluated_in, catalog_trait = CatalogQuality(store).lookup(r.pgs_id)
+    ev = stored_evaluations(store, [r.pgs_id], ancestry).get(r.pgs_id, StoredEvaluation())
+    quality, evaluated_in, catalog_trait = ev.quality, ev.evaluation_ancestry or None, ev.trait
     trait = _trait_of(store, r.scoring_file_cid) or catalog_trait
     rows = _read_rows(store.fetch(r.cid).path)
     notes = _run_notes(r)

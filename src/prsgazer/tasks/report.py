@@ -185,6 +185,7 @@ async def report(
         n_total: scores requested (default: results + failures).
     """
     with input_errors_are_final():
+        from prsgazer.catalog.evaluations import release_key, stored_evaluations
         from prsgazer.engine.report import build_report
         from prsgazer.errors import InputError
         from prsgazer.storage import default_store
@@ -197,7 +198,7 @@ async def report(
                 "genotypes": genotypes.cid,
                 "results": sorted(r.cid for r in results),
                 "percentiles": percentiles.cid if percentiles is not None else "",
-                "quality": _quality_source(store),
+                "catalog": release_key(store),
             },
             params={"sample_id": sample_id, "superpopulation": superpopulation, "failures": fails, "n": n_total},
         )
@@ -205,7 +206,7 @@ async def report(
         if hit:
             return from_cache(hit[0])  # type: ignore[return-value]
         with measure("report") as m:
-            group, source = _group(store, genotypes, superpopulation)
+            group, source = person_superpopulation(store, genotypes, superpopulation.upper())
             pct_rows: list[dict[str, Any]] = []
             if percentiles is not None:
                 pct_rows = pl.read_csv(
@@ -217,7 +218,11 @@ async def report(
                 have = ", ".join(percentiles.superpopulations)
                 raise InputError(f"superpopulation {group!r} is not in the reference (has {have})",
                                  field="superpopulation")  # fmt: skip
-            quality = _quality(store, [r["pgs_id"] for r in rows], group)
+            evals = stored_evaluations(store, [r["pgs_id"] for r in rows], group or None)
+            for r in rows:
+                if not r["trait"] and r["pgs_id"] in evals:
+                    r["trait"] = evals[r["pgs_id"]].trait or ""
+            quality = {p: (e.quality, e.evaluation_ancestry) for p, e in evals.items()}
             doc = build_report(
                 sample_id=person,
                 results=rows,
@@ -257,17 +262,23 @@ async def report(
         return portable(asset)  # type: ignore[return-value]
 
 
-def _group(store: Any, genotypes: Genotypes, superpopulation: str) -> tuple[str, str]:
-    """The comparison group and where it came from: given, the person's stored VCF, or none (ALL)."""
-    if superpopulation:
-        return superpopulation.strip().upper(), "given"
-    if genotypes.vcf_cid:
-        try:
-            vcf = store.get(genotypes.vcf_cid)
-        except Exception:  # noqa: BLE001 - lineage may be gone; the report then compares with ALL
-            return "", "none"
-        if getattr(vcf, "superpopulation", ""):
-            return vcf.superpopulation, "vcf"
+def person_superpopulation(store: Any, asset: Any, given: str = "") -> tuple[str, str]:
+    """A person's ancestry group and where it came from: ("EUR", "given"), the asset's own field
+    ("asset"), the VCF its genotypes came from ("vcf"), else ("", "none") — compare with ALL."""
+    from prsgazer.errors import PrsgazerError
+
+    if given.strip():
+        return given.strip(), "given"
+    if getattr(asset, "superpopulation", ""):
+        return asset.superpopulation, "asset"
+    try:
+        if not isinstance(asset, Genotypes) and getattr(asset, "genotypes_cid", ""):
+            asset = store.get(asset.genotypes_cid)
+        vcf = store.get(asset.vcf_cid) if isinstance(asset, Genotypes) and asset.vcf_cid else None
+    except PrsgazerError:  # lineage may be gone: compare with ALL
+        return "", "none"
+    if getattr(vcf, "superpopulation", ""):
+        return vcf.superpopulation, "vcf"  # type: ignore[union-attr]
     return "", "none"
 
 
@@ -308,41 +319,3 @@ def _result_rows(store: Any, results: list[PrsResult], sample_id: str) -> tuple[
             row[col] = mine[col][0] if col in mine.columns else None
         rows.append(row)
     return rows, person
-
-
-def _quality_source(store: Any) -> str:
-    """What the quality lookup depends on (the stored catalog release), for the cache key."""
-    try:
-        from prsgazer.catalog.metadata import local_release
-
-        return local_release(store) or ""
-    except Exception:  # noqa: BLE001 - no catalog metadata: no quality
-        return ""
-
-
-def _quality(store: Any, pgs_ids: list[str], group: str) -> dict[str, Any]:
-    """Per score, the catalog's best evaluation for the person's group (offline: stored metadata only)."""
-    from prsgazer.engine.quality import ancestry_shares, model_quality
-
-    try:
-        from prsgazer.catalog.clean import best_performance
-        from prsgazer.catalog.metadata import load_metadata
-
-        tables = load_metadata(store)
-    except Exception:  # noqa: BLE001 - no stored catalog metadata: quality unknown (said in the report)
-        return {}
-    if tables.performance_metrics is None or tables.evaluation_sample_sets is None:
-        return {}
-    best = best_performance(tables.performance_metrics, tables.evaluation_sample_sets, ancestry=group or "European")
-    out: dict[str, Any] = {}
-    for row in best.filter(pl.col("pgs_id").is_in(pgs_ids)).iter_rows(named=True):
-        metric = "auroc" if row.get("auroc_estimate") is not None else "c_index"
-        q = model_quality(
-            auroc=row.get("auroc_estimate"),
-            c_index=row.get("c_index_estimate"),
-            ci_lower=row.get(f"{metric}_ci_lower"),
-            ci_upper=row.get(f"{metric}_ci_upper"),
-            covariates=row.get("covariates"),
-        )
-        out[row["pgs_id"]] = (q, ancestry_shares(row.get("ancestries") or None))
-    return out
