@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import re
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -39,6 +38,7 @@ from pydantic import BaseModel, Field
 
 from prsgazer.engine.genotypes import GenotypeSource
 from prsgazer.engine.match import MatchOptions, ScoreMatchSummary, match_variants
+from prsgazer.engine.pipeline import Clock
 from prsgazer.engine.score import (
     ScoreOptions,
     _fill_frequencies,
@@ -254,7 +254,7 @@ def batch_score(
             float64 conversion pays off only for many columns); the others use the sparse kernel.
         panel_cids: identity of the panel for result keys (default: `panel.cids()`).
     """
-    clock = _Clock()
+    clock = Clock()
     mopt = match_options or MatchOptions()
     sopt = score_options or ScoreOptions()
     limit = parse_memory(memory_limit if memory_limit is not None else "2GB")
@@ -349,7 +349,7 @@ def _cached_outcomes(
 def _compute(
     panel: GenotypeSource, jobs: list[_FileJob], out_dir: Path, sample_ids: list[str], columns: list[str],
     mopt: MatchOptions, sopt: ScoreOptions, limit: int, progress: ProgressFn | None, cache_dir: Path | None,
-    dosage_sum: bool, dense: tuple[float, int], panel_cids: dict[str, str], opts: dict, clock: _Clock,
+    dosage_sum: bool, dense: tuple[float, int], panel_cids: dict[str, str], opts: dict, clock: Clock,
     outcomes: dict[int, list[ScoreOutcome]], todo: list[int],
 ) -> tuple[int, int, MemoryPlan]:  # fmt: skip
     n = panel.n_samples
@@ -824,14 +824,3 @@ def _missing(
         lo, start, stop, upos, w, is_alt, p_alt, mptr, ms, t.sum, t.dosage if t.dosage is not None else t.sum,
         t.dosage is not None, t.n_missing, t.n_imputed,
     )  # fmt: skip
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.t = time.perf_counter()
-        self.laps: dict[str, float] = {}
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = round(self.laps.get(name, 0.0) + now - self.t, 3)
-        self.t = now

@@ -163,7 +163,7 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
     opt = options or RunOptions()
     if not scorefiles:
         raise InputError("no scoring file given", field="--scorefile")
-    clock = _Clock()
+    clock = Clock()
     files, rows = read_scorefiles([Path(p) for p in scorefiles], opt.cache_dir)
     clock.lap("read scoring files")
     source = open_genotypes(genotypes, cache_dir=opt.cache_dir, filters=opt.filters)
@@ -249,14 +249,16 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
         source.close()
 
 
-class _Clock:
+class Clock:
+    """Seconds per named step (a step lapped again adds up)."""
+
     def __init__(self) -> None:
         self.t = time.perf_counter()
         self.laps: dict[str, float] = {}
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
-        self.laps[name] = round(now - self.t, 3)
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self.t, 3)
         self.t = now
 
 
