@@ -15,7 +15,7 @@ import polars as pl
 import typer
 
 from prsgazer.config import get_settings
-from prsgazer.errors import InputError
+from prsgazer.errors import InputError, NotFoundError
 
 app = typer.Typer(help="Reference panels: synthesize, list, download, score distributions.", no_args_is_help=True)
 
@@ -60,15 +60,20 @@ def resolve_panel(name: str | Path, *, build: str | None = None) -> Path:
 
 
 def _stored_panel(name: str) -> Path | None:
+    """The stored reference_panel of that name (or NAME:BUILD, or CID) as a plink2 prefix; None if not stored."""
     from prsgazer.storage import default_store
+    from prsgazer.storage.plink import reference_panel_for
 
     store = default_store()
-    found = store.query(asset="reference_panel", panel=name)
-    if not found:
+    try:
+        asset = reference_panel_for(store, name)  # several with that name: an error listing them
+    except NotFoundError:
         return None
-    asset = store.fetch(found[-1].cid)
-    assert asset.path is not None
-    return Path(asset.path).with_suffix("")
+    if asset is None:
+        return None
+    fetched = store.fetch(asset.cid)
+    assert fetched.path is not None
+    return Path(fetched.path).with_suffix("")
 
 
 def _register(prefix: Path, name: str, build: str) -> str:

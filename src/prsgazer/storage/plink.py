@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prsgazer.assets import Asset, Psam, Pvar, asset_class
-from prsgazer.errors import InputError
+from prsgazer.assets import Asset, Psam, Pvar, ReferencePanel, asset_class
+from prsgazer.errors import InputError, NotFoundError
 
 
 def pfile_paths(prefix: str | Path) -> tuple[Path, Path, Path]:
@@ -43,3 +43,39 @@ def put_pfile(store: Any, prefix: str | Path, asset: str = "genotypes", **fields
     pvar_a = store.upload(Pvar(path=pvar, panel=panel, genome_build=values.get("genome_build", "")))
     psam_a = store.upload(Psam(path=psam, panel=panel))
     return store.upload(cls(path=pgen, pvar_cid=pvar_a.cid, psam_cid=psam_a.cid, **values))
+
+
+def reference_panel_for(store, panel: str, build: str = "") -> ReferencePanel | None:  # type: ignore[no-untyped-def]
+    """The stored ReferencePanel named `panel` (a CID, or a panel name, optionally `NAME:BUILD`).
+
+    Empty `panel`: the only stored panel of `build`, if there is exactly one; else None (no panel).
+    Several stored panels with that name and build are an error listing them, never an arbitrary pick.
+    """
+    if panel.startswith("bafk"):
+        asset = store.get(panel)
+        if not isinstance(asset, ReferencePanel):
+            raise InputError(f"{panel} is a {asset.asset_key}, not a reference_panel", field="panel")
+        return asset
+    name, _, b = panel.partition(":")
+    build = b or build
+    filters: dict[str, str] = {"asset": "reference_panel"}
+    if name:
+        filters["panel"] = name
+    if build:
+        filters["genome_build"] = build
+    found = list({a.cid: a for a in store.query(**filters)}.values())
+    if not found:
+        if not name:
+            return None
+        raise NotFoundError(
+            f"no stored reference panel {panel!r}" + (f" for {build}" if build else ""),
+            field="panel",
+            hint="`prsgazer reference list` shows the panels; `prsgazer bundle fetch demo` stores the demo panel",
+        )
+    if len(found) > 1:
+        if not name:
+            return None
+        cands = ", ".join(f"{a.cid} ({a.panel}, {a.genome_build}, {a.n_samples} samples)" for a in found)
+        raise InputError(f"{len(found)} stored panels match {panel!r}: {cands}", field="panel",
+                         hint="name one by CID")  # fmt: skip
+    return found[0]  # type: ignore[return-value]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from prsgazer.assets import Asset, Genotypes, ReferencePanel, ScoringFile, Vcf
+from prsgazer.assets import Asset, Genotypes, ScoringFile, Vcf
 from prsgazer.errors import InputError, NotFoundError
 from prsgazer.tasks import fetch_scoring_file, normalize_genotypes
 from prsgazer.workflows.models import Failure
@@ -62,42 +62,6 @@ async def fetch_all(pgs_ids: list[str], build: str) -> tuple[list[ScoringFile], 
         else:
             files.append(res)
     return files, failures
-
-
-def reference_panel_for(store, panel: str, build: str = "") -> ReferencePanel | None:  # type: ignore[no-untyped-def]
-    """The stored ReferencePanel named `panel` (a CID, or a panel name, optionally `NAME:BUILD`).
-
-    Empty `panel`: the only stored panel of `build`, if there is exactly one; else None (no panel).
-    Several stored panels with that name and build are an error listing them, never an arbitrary pick.
-    """
-    if panel.startswith("bafk"):
-        asset = store.get(panel)
-        if not isinstance(asset, ReferencePanel):
-            raise InputError(f"{panel} is a {asset.asset_key}, not a reference_panel", field="panel")
-        return asset
-    name, _, b = panel.partition(":")
-    build = b or build
-    filters: dict[str, str] = {"asset": "reference_panel"}
-    if name:
-        filters["panel"] = name
-    if build:
-        filters["genome_build"] = build
-    found = list({a.cid: a for a in store.query(**filters)}.values())
-    if not found:
-        if not name:
-            return None
-        raise InputError(
-            f"no stored reference panel {panel!r}" + (f" for {build}" if build else ""),
-            field="panel",
-            hint="`prsgazer reference list` shows the panels; `prsgazer bundle fetch demo` stores the demo panel",
-        )
-    if len(found) > 1:
-        if not name:
-            return None
-        cands = ", ".join(f"{a.cid} ({a.panel}, {a.genome_build}, {a.n_samples} samples)" for a in found)
-        raise InputError(f"{len(found)} stored panels match {panel!r}: {cands}", field="panel",
-                         hint="name one by CID")  # fmt: skip
-    return found[0]  # type: ignore[return-value]
 
 
 def scores_for_trait(store, trait: str, build: str = "", limit: int = 10) -> list[str]:  # type: ignore[no-untyped-def]

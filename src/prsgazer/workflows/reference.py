@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 
+from prsgazer.storage.plink import reference_panel_for
 from prsgazer.tasks import aggregate_distributions, reference_batch
 from prsgazer.tasks.env import orchestrator
-from prsgazer.workflows.common import error_text, fetch_all, reference_panel_for
+from prsgazer.workflows.common import error_text, fetch_all
 from prsgazer.workflows.models import Failure, ReferenceDistributions
 
 

@@ -9,9 +9,10 @@ See docs/workflows.md.
 from __future__ import annotations
 
 from prsgazer.assets import PrsReport
+from prsgazer.storage.plink import reference_panel_for
 from prsgazer.tasks import percentile, report, score
 from prsgazer.tasks.env import orchestrator
-from prsgazer.workflows.common import error_text, fetch_all, genotypes_for, reference_panel_for, scores_for_trait
+from prsgazer.workflows.common import error_text, fetch_all, genotypes_for, scores_for_trait
 from prsgazer.workflows.models import Failure
 
 
