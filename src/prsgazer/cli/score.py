@@ -160,33 +160,19 @@ def _with_percentiles(genotypes, files, run, options, panel, superpopulation, di
 
     from prsgazer.cli import err
     from prsgazer.engine.distributions import read_distribution
-    from prsgazer.engine.percentile import distribution_percentiles, run_percentiles
+    from prsgazer.engine.percentile import distribution_percentiles, panel_percentiles
 
     if panel is not None:
         from prsgazer.cli.reference import resolve_panel
-        from prsgazer.engine.panel import open_panel
 
-        p = open_panel(resolve_panel(panel, build=run.build.build), cache_dir=get_settings().cache_dir)
-        try:
-            pb, gb = p.build.build, run.build.build
-            if pb and gb and pb != gb:
-                raise InputError(
-                    f"the panel is {pb} but the genotypes are {gb}",
-                    file=str(p.prefix),
-                    field="--panel",
-                    hint="use the panel of the genotypes' build (e.g. NAME:" + gb + ")",
-                )
-            if not (pb and gb):
-                err.print(
-                    f"[yellow]warning:[/yellow] build unknown for the {'panel' if not pb else 'genotypes'}: "
-                    "cannot check that panel and genotypes agree",
-                    highlight=False,
-                )
-            p.require_superpopulations()
-            with err.status("percentiles: re-scoring the panel on the matched variants…", spinner="dots"):
-                pct = run_percentiles(genotypes, files, run, options, p, superpopulation)
-        finally:
-            p.close()
+        prefix = resolve_panel(panel, build=run.build.build)
+        with err.status("percentiles: re-scoring the panel on the matched variants…", spinner="dots"):
+            pct, _, warning = panel_percentiles(
+                genotypes, files, run, options, prefix, superpopulation, cache_dir=get_settings().cache_dir,
+                field="--panel",
+            )  # fmt: skip
+        if warning:
+            err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     else:
         dists = {}
         for f in distribution or []:

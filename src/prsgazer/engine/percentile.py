@@ -298,6 +298,52 @@ def run_percentiles(
     return pl.DataFrame(out, schema=_TABLE_SCHEMA)
 
 
+def panel_percentiles(
+    genotypes: str | object,
+    scorefiles: list,
+    run: object,
+    options: object,
+    panel_prefix: object,
+    superpopulation: str | list[str] | None = None,
+    *,
+    every_group: bool = False,
+    cache_dir: object = None,
+    field: str = "panel",
+) -> tuple[pl.DataFrame, list[str], str | None]:
+    """`run_percentiles` against the panel at `panel_prefix`, after checking it fits the run.
+
+    The panel must carry superpopulations and be in the genotypes' build (a mismatch is an
+    InputError naming `field`). `every_group`: every superpopulation of the panel and ALL, instead
+    of `superpopulation`. Returns (table, the labels used, a warning when a build is unknown).
+    """
+    from prsgazer.engine.panel import open_panel
+    from prsgazer.engine.pipeline import ScoreRun
+    from prsgazer.errors import InputError
+
+    assert isinstance(run, ScoreRun)
+    panel = open_panel(panel_prefix, cache_dir=cache_dir)  # type: ignore[arg-type]
+    try:
+        pb, gb = panel.build.build, run.build.build
+        if pb and gb and pb != gb:
+            raise InputError(
+                f"the panel is {pb} but the genotypes are {gb}",
+                file=str(panel.prefix),
+                field=field,
+                hint=f"use the panel of the genotypes' build (e.g. NAME:{gb})",
+            )
+        warning = None
+        if not (pb and gb):
+            warning = (
+                f"build unknown for the {'panel' if not pb else 'genotypes'}: cannot check that panel and "
+                "genotypes agree"
+            )
+        panel.require_superpopulations()
+        labels = [*panel.superpopulations, ALL] if every_group else _labels(superpopulation)
+        return run_percentiles(genotypes, scorefiles, run, options, panel, labels), labels, warning
+    finally:
+        panel.close()
+
+
 def distribution_percentiles(run: object, distributions: dict[str, DistributionData],
                              superpopulation: str | list[str] | None = None) -> pl.DataFrame:  # fmt: skip
     """Fallback for a run without a panel: percentiles against precomputed distributions (by pgs_id).

@@ -59,8 +59,7 @@ async def percentile(
     with input_errors_are_final():
         from prsgazer.config import get_settings
         from prsgazer.engine.distributions import read_distribution
-        from prsgazer.engine.panel import open_panel
-        from prsgazer.engine.percentile import distribution_percentiles, run_percentiles
+        from prsgazer.engine.percentile import distribution_percentiles, panel_percentiles
         from prsgazer.engine.pipeline import run_scoring
         from prsgazer.errors import InputError
         from prsgazer.storage import default_store
@@ -100,20 +99,11 @@ async def percentile(
                 run = run_scoring(g.path, paths, options)
                 _check_same_sums(run.table, results, store)
                 if panel_prefix is not None:
-                    panel = open_panel(panel_prefix, cache_dir=settings.cache_dir)
-                    try:
-                        pb, gb = panel.build.build, run.build.build
-                        if pb and gb and pb != gb:
-                            raise InputError(
-                                f"the reference panel is {pb} but the genotypes are {gb}",
-                                field="reference_panel",
-                                hint=f"use a {gb} panel",
-                            )
-                        panel.require_superpopulations()
-                        labels = [*panel.superpopulations, ALL]
-                        return run_percentiles(g.path, paths, run, options, panel, labels), labels, "same_variants"
-                    finally:
-                        panel.close()
+                    table, labels, _ = panel_percentiles(
+                        g.path, paths, run, options, panel_prefix, every_group=True,
+                        cache_dir=settings.cache_dir, field="reference_panel",
+                    )  # fmt: skip
+                    return table, labels, "same_variants"
                 if dist_data:
                     groups = sorted({s for d in dist_data.values() for s in d.samples["superpopulation"].drop_nulls()})
                     labels = [*groups, ALL]
