@@ -233,10 +233,8 @@ def distributions(
     from prsgazer.cli.score import _resolve_pgs_ids
     from prsgazer.engine.batch import batch_score
     from prsgazer.engine.distributions import build_distribution, write_distribution
-    from prsgazer.engine.match import MatchOptions
     from prsgazer.engine.panel import open_panel
-    from prsgazer.engine.pipeline import write_tsv_atomic
-    from prsgazer.engine.score import ScoreOptions
+    from prsgazer.engine.pipeline import build_run_options, write_tsv_atomic
 
     settings = get_settings()
     if not scorefile and not pgs_id:
@@ -248,9 +246,10 @@ def distributions(
         if pgs_id:  # harmonised files in the panel's build unless --build says otherwise
             files += _resolve_pgs_ids(list(pgs_id), build or p.build.build)
         p.require_superpopulations()
-        overlap = settings.engine_min_overlap if min_overlap is None else min_overlap
-        mopt = MatchOptions(keep_ambiguous=keep_ambiguous, keep_multiallelic=keep_multiallelic, min_overlap=overlap)
-        sopt = ScoreOptions(min_founders_for_target_freq=settings.engine_min_founders_for_freq)
+        opts = build_run_options(
+            settings, min_overlap=min_overlap, keep_ambiguous=keep_ambiguous, keep_multiallelic=keep_multiallelic
+        )
+        mopt, sopt = opts.match, opts.score
         rdir = results_dir or settings.cache_dir / "reference" / "batch"
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, transient=True) as bar:  # fmt: skip

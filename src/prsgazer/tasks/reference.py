@@ -44,15 +44,15 @@ def _panel_prefix(store, panel: ReferencePanel) -> Path:  # type: ignore[no-unty
 
 
 def _options(min_overlap: float, keep_ambiguous: bool, keep_multiallelic: bool):  # type: ignore[no-untyped-def]
+    """Match and score options from the settings (engine.pipeline.build_run_options: validated)."""
     from prsgazer.config import get_settings
-    from prsgazer.engine.match import MatchOptions
-    from prsgazer.engine.score import ScoreOptions
+    from prsgazer.engine.pipeline import build_run_options
 
-    settings = get_settings()
-    overlap = settings.engine_min_overlap if min_overlap < 0 else min_overlap
-    mopt = MatchOptions(keep_ambiguous=keep_ambiguous, keep_multiallelic=keep_multiallelic, min_overlap=overlap)
-    sopt = ScoreOptions(min_founders_for_target_freq=settings.engine_min_founders_for_freq)
-    return mopt, sopt
+    o = build_run_options(
+        get_settings(), min_overlap=None if min_overlap < 0 else min_overlap,
+        keep_ambiguous=keep_ambiguous, keep_multiallelic=keep_multiallelic,
+    )  # fmt: skip
+    return o.match, o.score
 
 
 @compute.task(retries=1)
