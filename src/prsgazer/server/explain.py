@@ -8,14 +8,14 @@ the genotypes came from), and the score's evaluation from the stored catalog met
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from prsgazer.assets import Asset, PrsReport, PrsResult, ScoringFile
 from prsgazer.catalog.evaluations import StoredEvaluation, stored_evaluations
-from prsgazer.engine.quality import ANCESTRY_NAMES, ModelQuality, ancestry_code, interpret
+from prsgazer.engine.quality import ANCESTRY_NAMES, ancestry_code, interpret
+from prsgazer.engine.report import Report, ScoreReport
 from prsgazer.errors import InputError, PrsgazerError
 from prsgazer.server.models import Explanation, ScoreExplanation
 from prsgazer.tasks.report import person_superpopulation
@@ -222,25 +222,24 @@ def _explanation(
 
 def explain_prs_report(store: Any, rep: PrsReport, *, superpopulation: str | None = None) -> Explanation:
     """A report: the reading it carries for each score (percentile per group, quality, caveats)."""
-    data = json.loads(store.fetch(rep.cid).path.read_text())
-    group = str(data.get("superpopulation") or rep.superpopulation or "")
+    try:
+        doc = Report.model_validate_json(Path(store.fetch(rep.cid).path).read_text())
+    except ValueError as exc:
+        raise InputError(f"{rep.cid} is not a prsgazer report ({exc})", field="cid") from None
+    group = doc.superpopulation or rep.superpopulation
     ancestry = superpopulation or group or None
     fresh = False
     wanted = (superpopulation or "").strip().upper()
-    if wanted and wanted != group and wanted in (data.get("superpopulations") or []):
+    if wanted and wanted != group and wanted in doc.superpopulations:
         group, fresh = wanted, True  # read against another group the report has percentiles for
-    notes = [str(n) for n in data.get("notes") or [] if n]
-    for f in data.get("failures") or []:
-        if isinstance(f, dict):
-            notes.append(f"{f.get('pgs_id')} was not computed ({f.get('step')}): {f.get('error')}")
-    if data.get("panel"):
+    notes = [n for n in doc.notes if n]
+    notes += [f"{f.pgs_id} was not computed ({f.step}): {f.error}" for f in doc.failures]
+    if doc.panel:
         notes.append(
-            f"Reference panel {data['panel']}; percentiles compare with "
-            f"{group or 'all reference people (ALL)'}"
-            f"{' (from the VCF)' if data.get('superpopulation_source') == 'vcf' else ''}."
+            f"Reference panel {doc.panel}; percentiles compare with {group or 'all reference people (ALL)'}"
+            f"{' (from the VCF)' if doc.superpopulation_source == 'vcf' else ''}."
         )
-    items = [item for item in data.get("scores") or [] if isinstance(item, dict)]
-    scores = [_report_score(item, group or "ALL", ancestry, stored_reading=not fresh) for item in items]
+    scores = [_report_score(item, group or "ALL", ancestry, stored_reading=not fresh) for item in doc.scores]
     if not scores:
         for cid in rep.prs_result_cids:
             got = _try_get(store, cid)
@@ -253,54 +252,43 @@ def explain_prs_report(store: Any, rep: PrsReport, *, superpopulation: str | Non
 
 
 def _report_score(
-    item: dict[str, Any], group: str, ancestry: str | None, *, stored_reading: bool = True
+    item: ScoreReport, group: str, ancestry: str | None, *, stored_reading: bool = True
 ) -> ScoreExplanation:
-    """One score entry of a PrsReport JSON (engine.report.ScoreReport; tolerant of missing fields)."""
-    pgs_id = str(item.get("pgs_id") or "")
-    trait = item.get("trait") or None
-    coverage = _num(item.get("overlap"))
-    entries = {str(e.get("superpopulation")): e for e in item.get("percentiles") or [] if isinstance(e, dict)}
-    mine = entries.get(group) or {}
-    quality = item.get("quality") if isinstance(item.get("quality"), dict) else None
-    interp = item.get("interpretation") if isinstance(item.get("interpretation"), dict) else None
-    if interp is None or not stored_reading:  # another group, or an older or partial report: read it here
-        mq = None
-        if quality and _num(quality.get("value")) is not None:
-            try:
-                mq = ModelQuality.model_validate({k: v for k, v in quality.items() if k not in ("label", "text")})
-            except ValueError:
-                mq = None
-        status_reason = item.get("reason") if item.get("status") not in (None, "ok") else None
+    """One score of a report, read against `group` (its stored reading when that is the report's own group)."""
+    entries = {e.superpopulation: e for e in item.percentiles}
+    mine = entries.get(group)
+    interp = item.interpretation
+    if interp is None or not stored_reading:  # another group, or no reading stored: read it here
         interp = interpret(
-            percentile=_num(mine.get("percentile")),
-            z=_num(mine.get("z")),
-            coverage=coverage,
+            percentile=mine.percentile if mine else None,
+            z=mine.z if mine else None,
+            coverage=item.overlap,
             person_ancestry=ancestry,
-            evaluation_ancestry=item.get("evaluation_ancestry") or None,
-            quality=mq,
-            trait=trait,
-            pgs_id=pgs_id,
-            no_percentile_reason=mine.get("reason") or status_reason,
-        ).model_dump()
+            evaluation_ancestry=item.evaluation_ancestry or None,
+            quality=item.quality,
+            trait=item.trait or None,
+            pgs_id=item.pgs_id,
+            no_percentile_reason=(mine.reason if mine else None) or (item.reason if item.status != "ok" else None),
+        )
     return ScoreExplanation(
-        pgs_id=pgs_id,
-        trait=trait,
-        status=str(item.get("status") or "ok"),
-        sum=_num(item.get("sum")),
-        avg=_num(item.get("avg")),
-        percentile=_num(mine.get("percentile")) if mine else _num(interp.get("percentile")),
-        z=_num(mine.get("z")) if mine else _num(interp.get("z")),
+        pgs_id=item.pgs_id,
+        trait=item.trait or None,
+        status=item.status,
+        sum=item.sum,
+        avg=item.avg,
+        percentile=mine.percentile if mine else interp.percentile,
+        z=mine.z if mine else interp.z,
         reference_group=group,
-        percentiles={k: _num(e.get("percentile")) for k, e in entries.items()},
-        coverage=coverage,
-        n_matched=_int(item.get("n_matched")),
-        n_variants=_int(item.get("n_variants")),
-        quality=(quality or {}).get("text") or None,
-        reliability=interp.get("reliability"),
-        headline=str(interp.get("headline") or f"{pgs_id}: the report has no reading for this score."),
-        details=[str(d) for d in interp.get("details") or []],
-        caveats=[str(c) for c in interp.get("caveats") or []],
-        prs_result_cid=item.get("prs_result_cid") or None,
+        percentiles={k: e.percentile for k, e in entries.items()},
+        coverage=item.overlap,
+        n_matched=item.n_matched,
+        n_variants=item.n_variants,
+        quality=item.quality.text if item.quality else None,
+        reliability=interp.reliability,
+        headline=interp.headline,
+        details=list(interp.details),
+        caveats=list(interp.caveats),
+        prs_result_cid=item.prs_result_cid or None,
     )
 
 
