@@ -74,3 +74,36 @@ def synth_panel(tmp_path_factory: pytest.TempPathFactory):
         for i, (k, n) in enumerate(sizes.items())
     ]
     return info, files
+
+
+@pytest.fixture(scope="session")
+def person_vcf(synth_panel, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One held-out person of `synth_panel` as a variant-only WGS VCF (sample P1) and their superpopulation."""
+    import polars as pl
+
+    from prsgazer.engine.simulate import write_person_vcf
+
+    info, _ = synth_panel
+    hold = pl.read_csv(f"{info.holdout_prefix}.psam", separator="\t")
+    out = tmp_path_factory.mktemp("person") / "P1.vcf.gz"
+    write_person_vcf(info.holdout_prefix, out, sample_index=1, sample_id="P1", genome_build="GRCh38")
+    return out, hold["SuperPop"][1]
+
+
+@pytest.fixture(scope="session")
+def engine_report():
+    """The engine called directly, with the options the tasks use: a person's scores (REF at absent
+    sites from the panel) and their percentiles per superpopulation and ALL on the same variants."""
+
+    def run(vcf: Path, panel_prefix: Path, scorefiles: list[Path]):  # type: ignore[no-untyped-def]
+        from prsgazer.config import get_settings
+        from prsgazer.engine.percentile import panel_percentiles
+        from prsgazer.engine.pipeline import build_run_options, run_scoring
+
+        options = build_run_options(get_settings(), build="GRCh38", coverage="wgs")
+        options.reference = Path(f"{panel_prefix}.pgen")
+        scored = run_scoring(vcf, scorefiles, options)
+        pct, _, _ = panel_percentiles(vcf, scorefiles, scored, options, panel_prefix, every_group=True)
+        return scored, pct
+
+    return run

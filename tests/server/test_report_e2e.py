@@ -28,19 +28,8 @@ GROUPS = ["AFR", "AMR", "EAS", "EUR", "SAS", "ALL"]
 TRAITS = ["Height (synthetic)", "Type 2 diabetes (synthetic)", "LDL (synthetic)", "Height second (synthetic)"]
 
 
-@pytest.fixture(scope="session")
-def person_vcf(synth_panel, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    from prsgazer.engine.simulate import write_person_vcf
-
-    info, _ = synth_panel
-    hold = pl.read_csv(f"{info.holdout_prefix}.psam", separator="\t")
-    out = tmp_path_factory.mktemp("mcp_person") / "P1.vcf.gz"
-    write_person_vcf(info.holdout_prefix, out, sample_index=2, sample_id="P1", genome_build="GRCh38")
-    return out, hold["SuperPop"][2]
-
-
 @pytest.fixture
-def report_inputs(inputs: Path, synth_panel, person_vcf) -> dict[str, Any]:
+def report_inputs(inputs: Path, synth_panel, person_vcf, engine_report) -> dict[str, Any]:
     """The person's VCF, the panel's three files and the scoring files, in the allowed directory."""
     info, files = synth_panel
     for ext in (".pgen", ".pvar", ".psam"):
@@ -51,31 +40,12 @@ def report_inputs(inputs: Path, synth_panel, person_vcf) -> dict[str, Any]:
         shutil.copy(f, inputs / Path(f).name)
         names.append(Path(f).name)
     return {"dir": inputs, "pop": person_vcf[1], "scorefiles": names, "n_samples": info.n_samples,
-            "superpopulations": sorted(info.superpopulations)}  # fmt: skip
+            "superpopulations": sorted(info.superpopulations), "engine": engine_report}  # fmt: skip
 
 
 async def upload(c: Any, path: str, **keyvalues: Any) -> str:
     got = await c.call_tool("upload_file", {"path": path, "keyvalues": keyvalues})
     return got.structured_content["file"]["cid"]
-
-
-def engine_report(d: Path, scorefiles: list[str]) -> tuple[Any, pl.DataFrame]:
-    """Scores and percentiles of the person computed by the engine directly, with the options the tasks use."""
-    from prsgazer.config import get_settings
-    from prsgazer.engine.panel import open_panel
-    from prsgazer.engine.percentile import run_percentiles
-    from prsgazer.engine.pipeline import build_run_options, run_scoring
-
-    options = build_run_options(get_settings(), build="GRCh38", coverage="wgs")
-    options.reference = d / "synth.pgen"
-    paths = [d / n for n in scorefiles]
-    run = run_scoring(d / "P1.vcf.gz", paths, options)
-    panel = open_panel(d / "synth")
-    try:
-        pct = run_percentiles(d / "P1.vcf.gz", paths, run, options, panel, GROUPS)
-    finally:
-        panel.close()
-    return run, pct
 
 
 async def report_session(c: Any, ri: dict[str, Any]) -> None:
@@ -113,7 +83,7 @@ async def report_session(c: Any, ri: dict[str, Any]) -> None:
     got = (await c.call_tool("download_file", {"cid": out["cid"]})).structured_content
     doc = json.loads(Path(got["path"]).read_text())
     assert (doc["n_total"], doc["n_ok"]) == (4, 4) and doc["superpopulations"] == GROUPS
-    engine_run, pct = engine_report(d, ri["scorefiles"])
+    engine_run, pct = ri["engine"](d / "P1.vcf.gz", d / "synth", [d / n for n in ri["scorefiles"]])
     sums = dict(engine_run.table.select("pgs_id", "sum").iter_rows())
     by_id = {s["pgs_id"]: s for s in doc["scores"]}
     assert set(by_id) == set(ids)

@@ -34,17 +34,6 @@ class Stored:
     prefix: Path
 
 
-@pytest.fixture(scope="session")
-def person_vcf(synth_panel, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    from prsgazer.engine.simulate import write_person_vcf
-
-    info, _ = synth_panel
-    hold = pl.read_csv(f"{info.holdout_prefix}.psam", separator="\t")
-    out = tmp_path_factory.mktemp("person") / "P1.vcf.gz"
-    write_person_vcf(info.holdout_prefix, out, sample_index=1, sample_id="P1", genome_build="GRCh38")
-    return out, hold["SuperPop"][1]
-
-
 @pytest.fixture
 def stored(synth_panel, person_vcf) -> Stored:
     from prsgazer.assets import Vcf
@@ -65,27 +54,21 @@ def stored(synth_panel, person_vcf) -> Stored:
     return Stored(panel=panel, vcf=vcf, files=sfs, person_pop=person_vcf[1], prefix=info.prefix)
 
 
-def _engine(store, stored: Stored, files: list) -> tuple:  # type: ignore[no-untyped-def]
-    """The person scored and placed by the engine directly, with the options the tasks use."""
-    from prsgazer.config import get_settings
-    from prsgazer.engine.panel import open_panel
-    from prsgazer.engine.percentile import run_percentiles
-    from prsgazer.engine.pipeline import build_run_options, run_scoring
+@pytest.fixture
+def engine(engine_report, stored: Stored):  # type: ignore[no-untyped-def]
+    """`engine_report` on the stored person, panel and the given stored scoring files."""
+    from prsgazer.storage import default_store
 
-    options = build_run_options(get_settings(), build="GRCh38", coverage="wgs")
-    options.reference = store.fetch(stored.panel.cid).path
-    vcf = store.fetch(stored.vcf.cid).path
-    paths = [store.fetch(f.cid).path for f in files]
-    run = run_scoring(vcf, paths, options)
-    panel = open_panel(stored.prefix)
-    try:
-        pct = run_percentiles(vcf, paths, run, options, panel, GROUPS)
-    finally:
-        panel.close()
-    return run, pct
+    def run(files: list):  # type: ignore[no-untyped-def]
+        store = default_store()
+        vcf = store.fetch(stored.vcf.cid).path
+        return engine_report(vcf, Path(store.fetch(stored.panel.cid).path).with_suffix(""),
+                             [store.fetch(f.cid).path for f in files])  # fmt: skip
+
+    return run
 
 
-async def test_prs_report_local_run_equals_engine(stored: Stored) -> None:
+async def test_prs_report_local_run_equals_engine(stored: Stored, engine) -> None:
     from prsgazer.engine.report import Report
     from prsgazer.storage import default_store
 
@@ -101,7 +84,7 @@ async def test_prs_report_local_run_equals_engine(stored: Stored) -> None:
     assert doc.failures[0].pgs_id == "NOT_STORED" and doc.failures[0].step == "fetch_scoring_file"
     assert doc.superpopulation_source == "vcf" and doc.superpopulations == GROUPS
 
-    run, pct = _engine(store, stored, stored.files)
+    run, pct = engine(stored.files)
     sums = {p: s for p, s in run.table.select("pgs_id", "sum").iter_rows()}
     for s in doc.scores:
         assert s.status == "ok" and s.sum == sums[s.pgs_id]
@@ -264,7 +247,7 @@ async def test_a_run_resumes_from_what_earlier_runs_stored(stored: Stored) -> No
     assert len(list(runs.glob("percentile-*"))) == 1 and len(list(runs.glob("report-*"))) == 1
 
 
-def test_flyte_cli_runs_prs_report_locally(stored: Stored) -> None:
+def test_flyte_cli_runs_prs_report_locally(stored: Stored, engine) -> None:
     """`flyte run --local src/prsgazer/workflows/report.py prs_report …` (Flyte's own CLI, a subprocess)
     stores the same report as the runner does."""
     import os
@@ -286,7 +269,7 @@ def test_flyte_cli_runs_prs_report_locally(stored: Stored) -> None:
     shown = re.sub(r"\x1b\[[0-9;]*m|[\s│]", "", proc.stdout)  # the rich box printed by flyte, unwrapped
     assert report.cid in shown
     doc = Report.model_validate_json(Path(store.fetch(report.cid).path).read_text())
-    run, pct = _engine(store, stored, [f for f in stored.files if f.pgs_id in ("PGS900002", "PGS900003")])
+    run, pct = engine([f for f in stored.files if f.pgs_id in ("PGS900002", "PGS900003")])
     sums = {p: s for p, s in run.table.select("pgs_id", "sum").iter_rows()}
     assert {s.pgs_id: s.sum for s in doc.scores} == sums
     eur = pct.filter(pl.col("superpopulation") == doc.superpopulation)
