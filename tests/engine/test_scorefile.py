@@ -268,3 +268,61 @@ def test_batch_reader_uses_the_cache_and_keeps_order(shared_data: Path, tmp_path
     for a, b in zip(files1, files2, strict=True):
         assert a.variants.equals(b.variants) and a.header == b.header and a.cid == b.cid
     assert frame1.height == 835 + 155 + 1 + 77
+
+
+def test_fast_and_line_by_line_readers_agree(shared_data: Path) -> None:
+    """The table reader (fast path) and the line splitter (ragged rows) give the same fields, line numbers too."""
+    from prsgazer.engine.scorefile import _columns, _read_bytes, _read_fields, _split_fields
+
+    checked = 0
+    for path in sorted((shared_data / "scorefiles").iterdir()):
+        data = _read_bytes(path)
+        lines = data.split(b"\n")
+        n_header = next(i for i, line in enumerate(lines) if not line.startswith(b"#"))
+        columns = _columns(lines[n_header].decode(), path, n_header + 1)
+        rows = b"\n".join(lines[n_header + 1 :])
+        fast = _read_fields(rows, columns, first_line=n_header + 2)
+        assert fast is not None, path.name
+        slow = _split_fields(rows, columns, path, first_line=n_header + 2)
+        assert fast.equals(slow), path.name
+        assert fast.get_column("_line").to_list() == list(range(n_header + 2, n_header + 2 + fast.height)), path.name
+        checked += 1
+    assert checked == len(EXPECTED)
+
+
+@pytest.mark.parametrize("ragged", [False, True])
+def test_blank_lines_spaces_and_crlf_keep_line_numbers(tmp_path: Path, ragged: bool) -> None:
+    trailing = "\t" if ragged else ""  # a trailing tab sends the file down the line-by-line path
+    text = HEADER + (
+        "chr_name\tchr_position\teffect_allele\teffect_weight\t_i\r\n"
+        f"1\t 5 \ta\t0.25\tx{trailing}\r\n"
+        "\r\n"
+        "   \n"
+        "\t\t\t\n"
+        "chr2\t7\tC \t-1e-2\t\n"
+    )
+    sf = read_scorefile(_write(tmp_path, text))
+    assert sf.variants.select("line", "chr_name", "chr_position", "effect_allele", "effect_weight").rows() == [
+        (4, "1", 5, "A", 0.25),
+        (8, "2", 7, "C", -0.01),
+    ]
+    assert "_i" not in sf.variants.columns
+
+
+def test_rsid_spelled_twice_is_a_clear_error(tmp_path: Path) -> None:
+    text = HEADER + "rsid\tchr_name\tchr_position\trsID\teffect_allele\teffect_weight\nrs1\t1\t5\trs1\tA\t0.1\n"
+    with pytest.raises(InputError, match="appears twice") as info:
+        read_scorefile(_write(tmp_path, text))
+    assert (info.value.line, info.value.field) == (3, "rsID")
+
+
+def test_errors_quote_the_field_as_written(tmp_path: Path) -> None:
+    body = "chr_name\tchr_position\teffect_allele\teffect_weight\teffect_type\n1\t5\tA\t0.1\tP\n"
+    with pytest.raises(InputError, match="unknown effect type 'P'") as info:
+        read_scorefile(_write(tmp_path, HEADER + body))
+    assert (info.value.line, info.value.field) == (4, "effect_type")
+    body = "chr_name\tchr_position\teffect_allele\teffect_weight\tdosage_0_weight\tdosage_1_weight\tdosage_2_weight\n"
+    body += "1\t5\tA\t\t0\t0.5\t1\n1\t6\tA\t\t0\t\t1\n"
+    with pytest.raises(InputError, match="all of dosage 0, 1 and 2") as info:
+        read_scorefile(_write(tmp_path, HEADER + body, name="d.txt"))
+    assert (info.value.line, info.value.field) == (5, "dosage_1_weight")

@@ -56,9 +56,10 @@ VARIANT_SCHEMA: dict[str, pl.DataType] = {
 _CHROM_ALIASES = {"23": "X", "24": "Y", "25": "XY", "26": "MT", "M": "MT"}
 
 
-def chrom_expr(col: str) -> pl.Expr:
+def chrom_expr(col: str | pl.Expr) -> pl.Expr:
     """Normalised chromosome names: no 'chr' prefix, upper case, 23→X, 24→Y, M→MT."""
-    return pl.col(col).str.replace(r"(?i)^chr", "").str.to_uppercase().replace(_CHROM_ALIASES)
+    e = pl.col(col) if isinstance(col, str) else col
+    return e.str.to_uppercase().str.strip_prefix("CHR").replace(_CHROM_ALIASES)
 
 
 class GenotypeSource(ABC):

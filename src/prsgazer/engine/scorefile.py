@@ -13,24 +13,31 @@ source bytes), with the header in the parquet metadata, so a second read costs a
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
+import itertools
 import json
 import os
+import re
 import tempfile
 import zlib
 from enum import StrEnum
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
+from isal import igzip
+from isal.isal_zlib import error as IsalError
 from pydantic import BaseModel, ConfigDict, Field
 
+from prsgazer.engine.genotypes import chrom_expr
 from prsgazer.engine.header import ScoringFileHeader, parse_header_lines
 from prsgazer.errors import InputError
 from prsgazer.storage.cid import cid_of_file
 
 #: Bump when the parsed layout or the validation rules change: old cache entries are then ignored.
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 
 
 class EffectType(StrEnum):
@@ -75,8 +82,7 @@ SCHEMA: dict[str, pl.DataType] = {
 _TRUE = {"true", "t", "1", "yes", "y"}
 _FALSE = {"false", "f", "0", "no", "n", ""}
 _MISSING = {"", "na", "nan", "none", "null", "."}
-_ACGT = r"^[ACGT]+$"
-_CHROM_ALIASES = {"23": "X", "24": "Y", "25": "XY", "26": "MT", "M": "MT"}
+_ACGT_CHARS = "ACGT"
 
 
 class ScoreCounts(BaseModel):
@@ -257,7 +263,8 @@ def _write_cache(target: Path, sf: ScoringFile) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".parquet")
     os.close(fd)
     try:
-        sf.variants.write_parquet(tmp, compression="zstd", metadata=meta)
+        # zstd level 1: written once per file, read often; level 3 took a quarter longer for 3% smaller files
+        sf.variants.write_parquet(tmp, compression="zstd", compression_level=1, metadata=meta)
         os.replace(tmp, target)
     except (OSError, pl.exceptions.PolarsError):
         Path(tmp).unlink(missing_ok=True)  # the cache is an optimisation: never fail a read for it
@@ -267,56 +274,56 @@ def _read_bytes(p: Path) -> bytes:
     raw = p.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
-            return gzip.decompress(raw)
-        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            return igzip.decompress(raw)
+        except (EOFError, zlib.error, IsalError, gzip.BadGzipFile) as exc:
             raise InputError(
                 f"gzip data is truncated or corrupt ({exc})", file=p, hint="download the file again"
             ) from exc
     return raw
 
 
+_NON_SPACE = re.compile(rb"\S")
+_SPACE_IN_FIELD = (b" ", b"\x0b", b"\x0c", b"\r")  # whitespace a field may carry (tab and newline split)
+
+
 def _parse(p: Path, cid: str) -> ScoringFile:
     data = _read_bytes(p)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=p) from exc
-    del data
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=p) from exc
     # Header: the leading '#' lines.
-    n_header = 0
     header_lines: list[str] = []
     pos = 0
-    while pos < len(text) and text.startswith("#", pos):
-        end = text.find("\n", pos)
-        end = len(text) if end < 0 else end
-        header_lines.append(text[pos:end].rstrip("\r"))
-        n_header += 1
+    while data.startswith(b"#", pos):
+        end = data.find(b"\n", pos)
+        end = len(data) if end < 0 else end
+        header_lines.append(data[pos:end].decode("utf-8").rstrip("\r"))
         pos = end + 1
+    n_header = len(header_lines)
     header = parse_header_lines(header_lines, p)
-    body = text[pos:]
-    del text
-    if not body.strip():
+    if _NON_SPACE.search(data, pos) is None:
         raise InputError(
             "empty scoring file: no column header line and no variant rows",
             file=p,
             line=n_header + 1,
             hint="a scoring file needs a tab-separated column line (effect_allele, effect_weight, ...)",
         )
-    lines = pl.read_csv(
-        io.BytesIO(body.encode("utf-8")),
-        has_header=False,
-        separator="\x1f",
-        quote_char=None,
-        new_columns=["l"],
-        schema={"l": pl.String},
-    ).get_column("l")
-    del body
     column_line = n_header + 1
-    columns = _columns(lines[0], p, column_line)
-    rows = lines.slice(1)
-    if rows.is_null().all():
+    end = data.find(b"\n", pos)
+    end = len(data) if end < 0 else end
+    columns = _columns(data[pos:end].decode("utf-8"), p, column_line)
+    rows = data[end + 1 :]
+    del data
+    if _NON_SPACE.search(rows) is None:
         raise InputError("scoring file has a column line but no variant rows", file=p, line=column_line)
-    frame = _split_fields(rows, columns, p, first_line=column_line + 1)
+    # Columns named `_…` are not PGS columns: renamed out of the parser's own `_` namespace, then dropped.
+    table = [f" {c}" if c.startswith("_") else c for c in columns]
+    frame = _read_fields(rows, table, first_line=column_line + 1)
+    if frame is None:  # ragged rows: the line-by-line reader accepts trailing tabs, or names the bad line
+        frame = _split_fields(rows, table, p, first_line=column_line + 1)
+    del rows
     variants, harmonised = _normalise(frame, columns, header, p)
     return ScoringFile(path=p, cid=cid, header=header, harmonised=harmonised, variants=variants)
 
@@ -327,6 +334,8 @@ def _columns(line: str | None, p: Path, lineno: int) -> list[str]:
         names.pop()  # trailing tabs
     if not names:
         raise InputError("empty column header line", file=p, line=lineno)
+    # OmicsPred and some custom files spell rsID in lower case.
+    names = ["rsID" if n.lower() == "rsid" else n for n in names]
     seen: set[str] = set()
     for n in names:
         if n == "":
@@ -334,103 +343,121 @@ def _columns(line: str | None, p: Path, lineno: int) -> list[str]:
         if n in seen:
             raise InputError(f"column {n!r} appears twice", file=p, line=lineno, field=n)
         seen.add(n)
-    # OmicsPred and some custom files spell rsID in lower case.
-    return ["rsID" if n.lower() == "rsid" else n for n in names]
+    return names
 
 
-def _split_fields(rows: pl.Series, columns: list[str], p: Path, first_line: int) -> pl.DataFrame:
-    df = pl.DataFrame({"_raw": rows}).with_row_index("_i")
-    df = df.filter(pl.col("_raw").is_not_null() & (pl.col("_raw").str.strip_chars() != ""))
+def _fields_frame(frame: pl.LazyFrame, columns: list[str], first_line: int, strip: bool) -> pl.DataFrame:
+    """`_line` + one stripped String column per name, blank lines dropped (their numbers kept).
+
+    Columns named ` …` (the input's `_…` columns) are dropped.
+    """
+    blank = pl.all_horizontal([pl.col(c).is_null() for c in columns])
+    framed = frame.with_row_index("_i")
+    if strip:
+        framed = framed.with_columns(_stripped(c) for c in columns)
+    return (
+        framed.filter(~blank)
+        .select(
+            (pl.col("_i").cast(pl.Int64) + first_line).alias("_line"),
+            *[c for c in columns if not c.startswith(" ")],
+        )
+        .collect(engine="in-memory")
+    )
+
+
+def _stripped(col: str) -> pl.Expr:
+    """The field without surrounding whitespace; empty is null, as the table reader reads an empty field."""
+    c = pl.col(col).str.strip_chars()
+    return pl.when(c == "").then(None).otherwise(c).alias(col)
+
+
+def _read_fields(rows: bytes, columns: list[str], first_line: int) -> pl.DataFrame | None:
+    """Fast path: the rows as a tab-separated table. None when a row has more fields than columns."""
+    try:
+        frame = pl.read_csv(
+            rows,
+            has_header=False,
+            schema={c: pl.String for c in columns},
+            separator="\t",
+            quote_char=None,
+            missing_columns="insert",  # every row short of the last fields (tested on the first row)
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    n_lines = rows.count(b"\n") + (0 if rows.endswith(b"\n") else 1)
+    if frame.height != n_lines:  # the reader merged or dropped a line: let the line reader decide
+        return None
+    strip = not rows.isascii() or any(c in rows for c in _SPACE_IN_FIELD)  # memchr, unlike a regex class
+    return _fields_frame(frame.lazy(), columns, first_line, strip)
+
+
+def _split_fields(rows: bytes, columns: list[str], p: Path, first_line: int) -> pl.DataFrame:
+    """Slow path: split each line on tabs; extra fields are allowed only when empty (trailing tabs)."""
+    lines = pl.read_csv(
+        io.BytesIO(rows),
+        has_header=False,
+        separator="\x1f",
+        quote_char=None,
+        new_columns=["l"],
+        schema={"l": pl.String},
+    ).get_column("l")
+    df = pl.DataFrame({"_raw": lines}).with_row_index("_i")
     fields = pl.col("_raw").str.strip_chars_end("\r").str.split("\t")
     n = len(columns)
     df = df.with_columns(fields.alias("_f"), fields.list.len().alias("_n"))
-    too_many = df.filter(pl.col("_n") > n)
-    if too_many.height:
-        # Extra fields are allowed only when empty (trailing tabs).
-        extra_nonempty = too_many.filter(
-            pl.col("_f").list.slice(n).list.eval(pl.element().str.strip_chars() != "").list.any()
-        )
-        if extra_nonempty.height:
-            i, nf = extra_nonempty.row(0, named=True)["_i"], extra_nonempty.row(0, named=True)["_n"]
-            raise InputError(
-                f"row has {nf} fields but the column line has {n}",
-                file=p,
-                line=first_line + int(i),
-                hint="fields must be tab-separated and match the column line",
-            )
-    out = df.select(
-        (pl.col("_i") + first_line).alias("line"),
-        *[pl.col("_f").list.get(k, null_on_oob=True).str.strip_chars().alias(name) for k, name in enumerate(columns)],
+    extra_nonempty = df.filter(
+        (pl.col("_n") > n) & pl.col("_f").list.slice(n).list.eval(pl.element().str.strip_chars() != "").list.any()
     )
-    return out
-
-
-def _missing_to_null(col: str) -> pl.Expr:
-    c = pl.col(col)
-    return pl.when(c.is_null() | c.str.to_lowercase().is_in(list(_MISSING))).then(None).otherwise(c)
-
-
-def _bool_col(frame: pl.DataFrame, col: str, p: Path) -> pl.Series:
-    if col not in frame.columns:
-        return pl.Series(col, [False] * frame.height, dtype=pl.Boolean)
-    low = frame.get_column(col).fill_null("").str.to_lowercase()
-    bad = ~(low.is_in(list(_TRUE)) | low.is_in(list(_FALSE)))
-    if bad.any():
-        i = int(bad.arg_true()[0])
+    if extra_nonempty.height:
+        i, nf = extra_nonempty.row(0, named=True)["_i"], extra_nonempty.row(0, named=True)["_n"]
         raise InputError(
-            f"expected True/False, got {frame.get_column(col)[i]!r}",
+            f"row has {nf} fields but the column line has {n}",
             file=p,
-            line=int(frame.get_column("line")[i]),
-            field=col,
+            line=first_line + int(i),
+            hint="fields must be tab-separated and match the column line",
         )
-    return low.is_in(list(_TRUE)).alias(col)
+    split = df.lazy().select(
+        *[pl.col("_f").list.get(k, null_on_oob=True).alias(name) for k, name in enumerate(columns)]
+    )
+    return _fields_frame(split, columns, first_line, strip=True)
 
 
-def _float_col(frame: pl.DataFrame, col: str, p: Path, *, required_mask: pl.Series | None = None) -> pl.Series:
-    raw = frame.select(_missing_to_null(col)).to_series()
-    val = raw.cast(pl.Float64, strict=False)
-    bad = raw.is_not_null() & (val.is_null() | val.is_nan() | val.is_infinite())
-    if bad.any():
-        i = int(bad.arg_true()[0])
-        raise InputError(f"not a number: {raw[i]!r}", file=p, line=int(frame.get_column("line")[i]), field=col)
-    if required_mask is not None:
-        miss = required_mask & val.is_null()
-        if miss.any():
-            i = int(miss.arg_true()[0])
-            raise InputError("missing value", file=p, line=int(frame.get_column("line")[i]), field=col)
-    return val.alias(col)
+def _any_case(words: set[str]) -> list[str]:
+    """Every upper/lower-case spelling of the words ('na' → na, nA, Na, NA): matched without lowercasing."""
+    out = {"".join(c) for w in words for c in itertools.product(*[{ch.lower(), ch.upper()} for ch in w])}
+    return sorted(out)
 
 
-def _first_bad(frame: pl.DataFrame, mask: pl.Series, p: Path, col: str, message: str, hint: str | None) -> None:
-    if mask.any():
-        i = int(mask.arg_true()[0])
-        value = frame.get_column(col)[i] if col in frame.columns else None
-        raise InputError(
-            message.format(value=value),
-            file=p,
-            line=int(frame.get_column("line")[i]),
-            field=col,
-            hint=hint,
-        )
+_TRUE_ANY_CASE = _any_case(_TRUE)
+_FALSE_ANY_CASE = _any_case(_FALSE)
+_MISSING_ANY_CASE = _any_case(_MISSING)
+_EFFECT_TYPES = [e.value for e in EffectType]
+
+
+class _Check(NamedTuple):
+    """One validation, in the order they are reported: the first row where `mask` holds fails."""
+
+    mask: str
+    field: str
+    message: str  # may use {value}: the field's text on that row (`value_col` of the result, else the input)
+    hint: str | None = None
+    value_col: str | None = None
 
 
 def _normalise(
     frame: pl.DataFrame, columns: list[str], header: ScoringFileHeader, p: Path
 ) -> tuple[pl.DataFrame, bool]:
+    """Validate and normalise the field table in one lazy query; on a failed check, name line and field."""
     cols = set(columns)
     has_dosage = {"dosage_0_weight", "dosage_1_weight", "dosage_2_weight"} <= cols
+    column_line = header.n_header_lines + 1
     if "effect_allele" not in cols:
-        raise InputError(
-            "required column 'effect_allele' is missing",
-            file=p,
-            line=header.n_header_lines + 1,
-            field="effect_allele",
-        )
+        raise InputError("required column 'effect_allele' is missing", file=p, line=column_line, field="effect_allele")
     if "effect_weight" not in cols and not has_dosage:
         raise InputError(
             "no weight column: need 'effect_weight' or all of dosage_0_weight, dosage_1_weight, dosage_2_weight",
             file=p,
-            line=header.n_header_lines + 1,
+            line=column_line,
             field="effect_weight",
         )
     has_pos = {"chr_name", "chr_position"} <= cols
@@ -439,168 +466,24 @@ def _normalise(
         raise InputError(
             "no column locates the variants: need chr_name + chr_position, hm_chr + hm_pos, or rsID",
             file=p,
-            line=header.n_header_lines + 1,
+            line=column_line,
             field="chr_position",
         )
     harmonised = header.HmPOS_build is not None and has_hm
-    n = frame.height
-    line = frame.get_column("line")
-
-    def text(col: str) -> pl.Series:
-        if col not in cols:
-            return pl.Series(col, [None] * n, dtype=pl.String)
-        return frame.select(_missing_to_null(col)).to_series()
-
-    # --- complex rows (not scorable from SNP genotypes) ---
-    is_inter = _bool_col(frame, "is_interaction", p)
-    is_hap = _bool_col(frame, "is_haplotype", p)
-    is_dip = _bool_col(frame, "is_diplotype", p)
-    vtype = text("variant_type").fill_null("").str.to_lowercase()
-    ea = text("effect_allele").str.to_uppercase()
-    named = (
-        vtype.str.contains("hla|apoe|haplotype|diplotype|allele")
-        | ea.str.starts_with("HLA")
-        | ea.str.contains(r"\*", literal=False)
-        | ea.is_in(["P", "N"])
-        | ea.str.starts_with("APOE")
-    ).fill_null(False)
-    reason = (
-        pl.DataFrame({"i": is_inter, "h": is_hap, "d": is_dip, "n": named})
-        .select(
-            pl.when(pl.col("i"))
-            .then(pl.lit(Unscorable.INTERACTION.value))
-            .when(pl.col("d"))
-            .then(pl.lit(Unscorable.DIPLOTYPE.value))
-            .when(pl.col("h"))
-            .then(pl.lit(Unscorable.HAPLOTYPE.value))
-            .when(pl.col("n"))
-            .then(pl.lit(Unscorable.NAMED_ALLELE.value))
-            .otherwise(None)
-            .alias("r")
-        )
-        .to_series()
-    )
-    simple = reason.is_null()
-
-    # --- alleles ---
-    _first_bad(frame, ea.is_null() & simple, p, "effect_allele", "missing effect allele", None)
-    _first_bad(
-        frame,
-        simple & ~ea.fill_null("").str.contains(_ACGT),
-        p,
-        "effect_allele",
-        "effect allele {value!r} is not a DNA sequence (A, C, G, T)",
-        "flag HLA/APOE/haplotype rows with is_haplotype or variant_type; otherwise fix the allele",
-    )
-    oa = text("other_allele").str.to_uppercase()
-    if harmonised and "hm_inferOtherAllele" in cols:
-        inferred = text("hm_inferOtherAllele").str.to_uppercase()
-        oa = pl.DataFrame({"o": oa, "i": inferred}).select(pl.coalesce("o", "i")).to_series()
-    # Several possible other alleles ("A/G"): unknown other allele, as pgsc_calc does.
-    oa = (
-        pl.DataFrame({"o": oa})
-        .select(pl.when(pl.col("o").str.contains("/", literal=True)).then(None).otherwise(pl.col("o")))
-        .to_series()
-    )
-    _first_bad(
-        frame.with_columns(oa.alias("other_allele")) if "other_allele" in cols else frame,
-        simple & oa.is_not_null() & ~oa.fill_null("A").str.contains(_ACGT),
-        p,
-        "other_allele" if "other_allele" in cols else "hm_inferOtherAllele",
-        "other allele {value!r} is not a DNA sequence (A, C, G, T)",
-        None,
-    )
-
-    # --- weights and effect type ---
-    ew = (
-        _float_col(frame, "effect_weight", p, required_mask=simple if not has_dosage else None)
-        if "effect_weight" in cols
-        else pl.Series("effect_weight", [None] * n, dtype=pl.Float64)
-    )
-    if has_dosage:
-        d = [_float_col(frame, f"dosage_{k}_weight", p) for k in range(3)]
-        any_d = d[0].is_not_null() | d[1].is_not_null() | d[2].is_not_null()
-        all_d = d[0].is_not_null() & d[1].is_not_null() & d[2].is_not_null()
-        part = any_d & ~all_d
-        if part.any():
-            i = int(part.arg_true()[0])
-            miss = next(k for k in range(3) if d[k][i] is None)
-            raise InputError(
-                "dosage weights must be given for all of dosage 0, 1 and 2",
-                file=p,
-                line=int(line[i]),
-                field=f"dosage_{miss}_weight",
-            )
-        no_weight = simple & ~all_d & ew.is_null()
-        _first_bad(frame, no_weight, p, "effect_weight", "row has neither effect_weight nor dosage weights", None)
-    else:
-        d = [pl.Series(f"dosage_{k}_weight", [None] * n, dtype=pl.Float64) for k in range(3)]
-        all_d = pl.Series([False] * n)
-    dom = _bool_col(frame, "is_dominant", p)
-    rec = _bool_col(frame, "is_recessive", p)
-    _first_bad(frame, dom & rec, p, "is_recessive", "a row cannot be both dominant and recessive", None)
-    if "effect_type" in cols:
-        et_given = text("effect_type").fill_null("additive").str.to_lowercase()
-        bad_et = ~et_given.is_in([e.value for e in EffectType])
-        _first_bad(
-            frame,
-            bad_et,
-            p,
-            "effect_type",
-            "unknown effect type {value!r} (additive, dominant, recessive, genotypic)",
-            None,
-        )
-    else:
-        et_given = pl.Series([EffectType.ADDITIVE.value] * n)
-    effect_type = (
-        pl.DataFrame({"g": et_given, "dom": dom, "rec": rec, "dos": all_d})
-        .select(
-            pl.when(pl.col("dos"))
-            .then(pl.lit(EffectType.GENOTYPIC.value))
-            .when(pl.col("dom"))
-            .then(pl.lit(EffectType.DOMINANT.value))
-            .when(pl.col("rec"))
-            .then(pl.lit(EffectType.RECESSIVE.value))
-            .otherwise(pl.col("g"))
-        )
-        .to_series()
-    )
-
-    # --- positions ---
-    if harmonised:
-        chrom_raw, pos_col = text("hm_chr"), "hm_pos"
-    elif has_pos:
-        chrom_raw, pos_col = text("chr_name"), "chr_position"
-    else:
-        chrom_raw, pos_col = pl.Series([None] * n, dtype=pl.String), None
-    chrom = _normalise_chrom(chrom_raw)
-    if pos_col is not None:
-        pos_txt = text(pos_col)
-        position = pos_txt.cast(pl.Int64, strict=False)
-        bad = pos_txt.is_not_null() & (position.is_null() | (position.fill_null(1) < 1))
-        _first_bad(frame, bad, p, pos_col, "position {value!r} is not a positive integer", None)
-    else:
-        position = pl.Series([None] * n, dtype=pl.Int64)
-    located = chrom.is_not_null() & position.is_not_null()
-    rsid = text("rsID")
-    if "hm_rsID" in cols:
-        rsid = pl.DataFrame({"a": rsid, "b": text("hm_rsID")}).select(pl.coalesce("a", "b")).to_series()
-    if not harmonised:
-        _first_bad(
-            frame,
-            simple & ~located & rsid.is_null(),
-            p,
-            "rsID" if "rsID" in cols else "chr_position",
-            "row has neither a position (chr_name + chr_position) nor an rsID",
-            "every variant row needs chr_name and chr_position (or an rsID in a file to be harmonised)",
-        )
-    no_pos_reason = Unscorable.NO_HARMONISED_POSITION.value if harmonised else Unscorable.NO_POSITION.value
-    reason = (
-        pl.DataFrame({"r": reason, "loc": located})
-        .select(pl.when(pl.col("r").is_null() & ~pl.col("loc")).then(pl.lit(no_pos_reason)).otherwise("r"))
-        .to_series()
-    )
-    if harmonised and reason.eq_missing(Unscorable.NO_HARMONISED_POSITION.value).all():
+    plan = _plan(tuple(columns), harmonised)
+    result = frame.lazy()
+    for stage in plan.stages:
+        result = result.with_columns(**stage)
+    result = result.collect(engine="in-memory")  # the streaming engine's start-up costs more on small files
+    # row_nr and allele frequency are checked after the whole-file harmonisation check, as before.
+    late = {"_row_nr_nan", "_allelefrequency_effect_nan"}
+    failed = result.select([pl.col(c.mask).any() for c in plan.checks]).row(0)
+    for check, bad in zip(plan.checks, failed, strict=True):
+        if bad and check.mask not in late:
+            _raise_first(result, check, p)
+    line = result.get_column("_line")
+    n = result.height
+    if harmonised and result.get_column("_unscorable").eq_missing(Unscorable.NO_HARMONISED_POSITION.value).all():
         raise InputError(
             f"harmonisation failed for every row ({n} rows): hm_chr/hm_pos are empty",
             file=p,
@@ -609,49 +492,246 @@ def _normalise(
             hint=f"nothing in this file can be placed on {header.HmPOS_build}; use the author-reported "
             "file with liftover, or another score",
         )
-
+    for check, bad in zip(plan.checks, failed, strict=True):
+        if bad and check.mask in late:
+            _raise_first(result, check, p)
     # A file without pgs_id / omicspred_id / pgs_name is named after itself (not "unnamed").
     name = header.accession if header.accession != "unnamed" else _stem(p)
-    accession = text("accession").fill_null(name) if "accession" in cols else pl.Series([name] * n, dtype=pl.String)
-    if "row_nr" in cols:
-        row_nr = _float_col(frame, "row_nr", p).cast(pl.Int64)
-    else:
-        row_nr = pl.Series(range(n), dtype=pl.Int64)
-    eaf = (
-        _float_col(frame, "allelefrequency_effect", p)
-        if "allelefrequency_effect" in cols
-        else pl.Series([None] * n, dtype=pl.Float64)
-    )
-    out = pl.DataFrame(
-        {
-            "accession": accession,
-            "row_nr": row_nr,
-            "line": line,
-            "rsID": rsid,
-            "chr_name": chrom,
-            "chr_position": position,
-            "effect_allele": ea,
-            "other_allele": oa,
-            "effect_weight": ew,
-            "effect_type": effect_type,
-            "dosage_0_weight": d[0],
-            "dosage_1_weight": d[1],
-            "dosage_2_weight": d[2],
-            "allelefrequency_effect": eaf,
-            "unscorable": reason,
-        },
-        schema=SCHEMA,
-    )
-    dup = out.select(pl.struct("accession", "row_nr").is_duplicated()).to_series()
-    if dup.any():
-        i = int(dup.arg_true()[0])
-        raise InputError(
-            f"row_nr {out['row_nr'][i]} appears twice for score {out['accession'][i]!r}",
-            file=p,
-            line=int(line[i]),
-            field="row_nr",
-        )
+    out = result.select(plan.output).with_columns(pl.col("accession").fill_null(name))
+    if "row_nr" in columns:  # otherwise the row numbers are 0..n-1, unique by construction
+        dup = out.select(pl.struct("accession", "row_nr").is_duplicated()).to_series()
+        if dup.any():
+            i = int(dup.arg_true()[0])
+            raise InputError(
+                f"row_nr {out['row_nr'][i]} appears twice for score {out['accession'][i]!r}",
+                file=p,
+                line=int(line[i]),
+                field="row_nr",
+            )
     return out, harmonised
+
+
+class _Plan(NamedTuple):
+    """The normalising query of one column layout: stages of columns, checks in report order, output."""
+
+    stages: tuple[dict[str, pl.Expr], ...]
+    checks: tuple[_Check, ...]
+    output: tuple[pl.Expr, ...]
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(columns: tuple[str, ...], harmonised: bool) -> _Plan:
+    """Built once per column layout: most files of a run share a few, and building costs milliseconds."""
+    cols = set(columns)
+    has_dosage = {"dosage_0_weight", "dosage_1_weight", "dosage_2_weight"} <= cols
+    has_pos = {"chr_name", "chr_position"} <= cols
+    no_text = pl.lit(None, dtype=pl.String)
+    no_float = pl.lit(None, dtype=pl.Float64)
+
+    def text(col: str) -> pl.Expr:
+        """The field with the missing-value spellings (NA, ., none, ...) as null."""
+        if col not in cols:
+            return no_text
+        c = pl.col(col)
+        return pl.when(c.is_in(_MISSING_ANY_CASE)).then(None).otherwise(c)
+
+    checks: list[_Check] = []
+    first: dict[str, pl.Expr] = {}  # pass 1: per-field text
+    second: dict[str, pl.Expr] = {}  # pass 2: values from that text
+
+    def flag(col: str) -> None:
+        if col in cols:
+            c = pl.col(col).fill_null("")
+            first[f"_{col}"] = c.is_in(_TRUE_ANY_CASE)
+            first[f"_{col}_bad"] = ~(c.is_in(_TRUE_ANY_CASE) | c.is_in(_FALSE_ANY_CASE))
+            checks.append(_Check(f"_{col}_bad", col, "expected True/False, got {value!r}"))
+        else:
+            first[f"_{col}"] = pl.lit(False)
+
+    def number(col: str, *, required: pl.Expr | None = None) -> None:
+        if col not in cols:
+            second[f"_{col}"] = no_float
+            return
+        first[f"_{col}_raw"] = text(col)
+        second[f"_{col}"] = pl.col(f"_{col}_raw").cast(pl.Float64, strict=False)
+        checks.append(_Check(f"_{col}_nan", col, "not a number: {value!r}", value_col=f"_{col}_raw"))
+        if required is not None:
+            checks.append(_Check(f"_{col}_missing", col, "missing value"))
+
+    # --- complex rows (not scorable from SNP genotypes) ---
+    for col in ("is_interaction", "is_haplotype", "is_diplotype"):
+        flag(col)
+    vtype_named = (
+        text("variant_type").str.to_lowercase().str.contains("hla|apoe|haplotype|diplotype|allele")
+        if "variant_type" in cols
+        else pl.lit(False)
+    )
+    first["_vtype_named"] = vtype_named.fill_null(False)
+    first["_ea"] = text("effect_allele").str.to_uppercase()
+    checks.append(_Check("_ea_missing", "effect_allele", "missing effect allele"))
+    checks.append(
+        _Check(
+            "_ea_dna",
+            "effect_allele",
+            "effect allele {value!r} is not a DNA sequence (A, C, G, T)",
+            "flag HLA/APOE/haplotype rows with is_haplotype or variant_type; otherwise fix the allele",
+        )
+    )
+    oa = text("other_allele").str.to_uppercase()
+    if harmonised and "hm_inferOtherAllele" in cols:
+        oa = pl.coalesce(oa, text("hm_inferOtherAllele").str.to_uppercase())
+    first["_oa_given"] = oa
+    oa_field = "other_allele" if "other_allele" in cols else "hm_inferOtherAllele"
+    checks.append(
+        _Check(
+            "_oa_dna",
+            oa_field,
+            "other allele {value!r} is not a DNA sequence (A, C, G, T)",
+            value_col="_oa" if "other_allele" in cols else None,
+        )
+    )
+    # --- weights and effect type ---
+    number("effect_weight", required=None if has_dosage else pl.lit(True))
+    if has_dosage:
+        for k in range(3):
+            number(f"dosage_{k}_weight")
+        checks.append(_Check("_dosage_partial", "", "dosage weights must be given for all of dosage 0, 1 and 2"))
+        checks.append(_Check("_no_weight", "effect_weight", "row has neither effect_weight nor dosage weights"))
+    else:
+        for k in range(3):
+            second[f"_dosage_{k}_weight"] = no_float
+    flag("is_dominant")
+    flag("is_recessive")
+    checks.append(_Check("_dom_rec", "is_recessive", "a row cannot be both dominant and recessive"))
+    if "effect_type" in cols:
+        first["_et_given"] = text("effect_type").fill_null(EffectType.ADDITIVE.value).str.to_lowercase()
+        checks.append(
+            _Check("_et_bad", "effect_type", "unknown effect type {value!r} (additive, dominant, recessive, genotypic)")
+        )
+    else:
+        first["_et_given"] = pl.lit(EffectType.ADDITIVE.value)
+    # --- positions ---
+    if harmonised:
+        chrom_col, pos_col = "hm_chr", "hm_pos"
+    elif has_pos:
+        chrom_col, pos_col = "chr_name", "chr_position"
+    else:
+        chrom_col, pos_col = None, None
+    first["_chrom"] = chrom_expr(text(chrom_col)) if chrom_col else no_text
+    if pos_col is not None:
+        first["_pos_txt"] = text(pos_col)
+        second["_pos"] = pl.col("_pos_txt").cast(pl.Int64, strict=False)
+        checks.append(_Check("_pos_bad", pos_col, "position {value!r} is not a positive integer"))
+    else:
+        first["_pos_txt"] = no_text
+        second["_pos"] = pl.lit(None, dtype=pl.Int64)
+    rsid = text("rsID")
+    if "hm_rsID" in cols:
+        rsid = pl.coalesce(rsid, text("hm_rsID"))
+    first["_rsid"] = rsid
+    if not harmonised:
+        checks.append(
+            _Check(
+                "_unlocated",
+                "rsID" if "rsID" in cols else "chr_position",
+                "row has neither a position (chr_name + chr_position) nor an rsID",
+                "every variant row needs chr_name and chr_position (or an rsID in a file to be harmonised)",
+            )
+        )
+    first["_accession"] = text("accession")  # null: the file's own name, filled in per file
+    number("row_nr")
+    number("allelefrequency_effect")
+
+    ea = pl.col("_ea")
+    named = (
+        pl.col("_vtype_named")
+        | ea.str.starts_with("HLA")
+        | ea.str.contains("*", literal=True)
+        | ea.is_in(["P", "N"])
+        | ea.str.starts_with("APOE")
+    ).fill_null(False)
+    third: dict[str, pl.Expr] = {
+        "_reason0": pl.when(pl.col("_is_interaction"))
+        .then(pl.lit(Unscorable.INTERACTION.value))
+        .when(pl.col("_is_diplotype"))
+        .then(pl.lit(Unscorable.DIPLOTYPE.value))
+        .when(pl.col("_is_haplotype"))
+        .then(pl.lit(Unscorable.HAPLOTYPE.value))
+        .when(named)
+        .then(pl.lit(Unscorable.NAMED_ALLELE.value))
+        .otherwise(None),
+        # Several possible other alleles ("A/G"): unknown other allele, as pgsc_calc does.
+        "_oa": pl.when(pl.col("_oa_given").str.contains("/", literal=True)).then(None).otherwise(pl.col("_oa_given")),
+        "_located": pl.col("_chrom").is_not_null() & pl.col("_pos").is_not_null(),
+    }
+    fourth: dict[str, pl.Expr] = {}  # pass 4: checks and output columns
+    all_d = pl.all_horizontal([pl.col(f"_dosage_{k}_weight").is_not_null() for k in range(3)])
+    any_d = pl.any_horizontal([pl.col(f"_dosage_{k}_weight").is_not_null() for k in range(3)])
+    simple = pl.col("_reason0").is_null()
+    no_pos_reason = Unscorable.NO_HARMONISED_POSITION.value if harmonised else Unscorable.NO_POSITION.value
+    acgt = f"^[{_ACGT_CHARS}]+$"
+    fourth |= {
+        "_ea_missing": ea.is_null() & simple,
+        "_ea_dna": simple & ~ea.fill_null("").str.contains(acgt),
+        "_oa_dna": simple & pl.col("_oa").is_not_null() & ~pl.col("_oa").fill_null("A").str.contains(acgt),
+        "_dosage_partial": any_d & ~all_d,
+        "_no_weight": simple & ~all_d & pl.col("_effect_weight").is_null(),
+        "_dom_rec": pl.col("_is_dominant") & pl.col("_is_recessive"),
+        "_et_bad": ~pl.col("_et_given").is_in(_EFFECT_TYPES),
+        "_pos_bad": pl.col("_pos_txt").is_not_null() & (pl.col("_pos").is_null() | (pl.col("_pos").fill_null(1) < 1)),
+        "_unlocated": simple & ~pl.col("_located") & pl.col("_rsid").is_null(),
+        "_effect_weight_missing": simple & pl.col("_effect_weight").is_null(),
+        "_effect_type": pl.when(all_d)
+        .then(pl.lit(EffectType.GENOTYPIC.value))
+        .when(pl.col("_is_dominant"))
+        .then(pl.lit(EffectType.DOMINANT.value))
+        .when(pl.col("_is_recessive"))
+        .then(pl.lit(EffectType.RECESSIVE.value))
+        .otherwise(pl.col("_et_given")),
+        "_unscorable": pl.when(simple & ~pl.col("_located")).then(pl.lit(no_pos_reason)).otherwise(pl.col("_reason0")),
+    }
+    for col in ("effect_weight", "dosage_0_weight", "dosage_1_weight", "dosage_2_weight", "row_nr"):
+        raw, val = pl.col(f"_{col}_raw"), pl.col(f"_{col}")
+        fourth[f"_{col}_nan"] = raw.is_not_null() & (val.is_null() | val.is_nan() | val.is_infinite())
+    raw, val = pl.col("_allelefrequency_effect_raw"), pl.col("_allelefrequency_effect")
+    fourth["_allelefrequency_effect_nan"] = raw.is_not_null() & (val.is_null() | val.is_nan() | val.is_infinite())
+    masks = {c.mask for c in checks}
+    fourth = {k: v for k, v in fourth.items() if k in masks or k in ("_effect_type", "_unscorable")}
+    row_nr = pl.col("_row_nr").cast(pl.Int64) if "row_nr" in cols else pl.int_range(pl.len(), dtype=pl.Int64)
+    output = (
+        pl.col("_accession").alias("accession"),
+        row_nr.alias("row_nr"),
+        pl.col("_line").alias("line"),
+        pl.col("_rsid").alias("rsID"),
+        pl.col("_chrom").alias("chr_name"),
+        pl.col("_pos").alias("chr_position"),
+        pl.col("_ea").alias("effect_allele"),
+        pl.col("_oa").alias("other_allele"),
+        pl.col("_effect_weight").alias("effect_weight"),
+        pl.col("_effect_type").alias("effect_type"),
+        *[pl.col(f"_dosage_{k}_weight").alias(f"dosage_{k}_weight") for k in range(3)],
+        pl.col("_allelefrequency_effect").alias("allelefrequency_effect"),
+        pl.col("_unscorable").alias("unscorable"),
+    )
+    output = tuple(e.cast(SCHEMA[name]) for e, name in zip(output, SCHEMA, strict=True))
+    return _Plan(stages=(first, second, third, fourth), checks=tuple(checks), output=output)
+
+
+def _raise_first(result: pl.DataFrame, check: _Check, p: Path) -> None:
+    """Raise the InputError of `check` for its first failing row."""
+    i = int(result.get_column(check.mask).arg_true()[0])
+    field = check.field
+    if check.mask == "_dosage_partial":
+        field = next(f"dosage_{k}_weight" for k in range(3) if result.get_column(f"_dosage_{k}_weight")[i] is None)
+    source = check.value_col or check.field
+    value = result.get_column(source)[i] if source in result.columns else None
+    raise InputError(
+        check.message.format(value=value),
+        file=p,
+        line=int(result.get_column("_line")[i]),
+        field=field,
+        hint=check.hint,
+    )
 
 
 def _stem(p: Path) -> str:
@@ -660,18 +740,6 @@ def _stem(p: Path) -> str:
     for suffix in (".gz", ".txt", ".tsv", ".csv"):
         name = name.removesuffix(suffix)
     return name
-
-
-def _normalise_chrom(s: pl.Series) -> pl.Series:
-    """'chr1' → '1', '23' → 'X', 'M' → 'MT'; None stays None."""
-    return normalise_chrom_expr(pl.DataFrame({"c": s}), "c").to_series()
-
-
-def normalise_chrom_expr(frame: pl.DataFrame, col: str) -> pl.DataFrame:
-    """One-column frame of `col` with chromosome names normalised (no 'chr' prefix, X/Y/MT)."""
-    c = pl.col(col).str.strip_chars().str.replace(r"(?i)^chr", "")
-    c = c.str.to_uppercase()
-    return frame.select(c.replace(_CHROM_ALIASES).alias(col))
 
 
 def describe_counts(counts: ScoreCounts) -> str:
