@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from prsgazer.engine import additive as additive_mod
 from prsgazer.engine import batch as batch_mod
 from prsgazer.engine.batch import batch_score, parse_memory, read_result_meta
 from prsgazer.engine.genotypes import open_genotypes
@@ -255,10 +256,10 @@ def test_entry_order_is_score_then_position() -> None:
     score = rng.integers(0, 7, 500).astype(np.int32)
     upos = rng.integers(0, 50, 500).astype(np.int32)
     want = np.lexsort((upos, score))
-    assert (batch_mod._entry_order(score, upos, 7) == want).all()  # unsorted positions: the lexsort
+    assert (additive_mod.entry_order(score, upos, 7) == want).all()  # unsorted positions: the lexsort
     by_pos = np.argsort(upos, kind="stable")  # the matcher's order: each score's rows by position
     s2, u2 = score[by_pos], upos[by_pos]
-    assert (batch_mod._entry_order(s2, u2, 7) == np.lexsort((u2, s2))).all()
+    assert (additive_mod.entry_order(s2, u2, 7) == np.lexsort((u2, s2))).all()
 
 
 def test_failed_scores_are_reported_with_reason(synth_panel, tmp_path: Path) -> None:

@@ -152,3 +152,40 @@ def missing_correction(
                 n_missing[k, i] += 1
                 if ok:
                     n_imputed[k, i] += 1
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def missing_scan(g, founders, row_count, row_sum, row_ok):  # pragma: no cover - compiled
+    """Per variant row: missing calls (g < 0), and the founders' ALT count sum and non-missing calls."""
+    m, n = g.shape
+    for r in prange(m):
+        row = g[r]
+        c = 0
+        s = 0
+        ok = 0
+        for i in range(n):
+            x = row[i]
+            if x < 0:
+                c += 1
+            elif founders[i]:
+                s += x
+                ok += 1
+        row_count[r] = c
+        row_sum[r] = s
+        row_ok[r] = ok
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def missing_take(g, ptr, msample):  # pragma: no cover - compiled
+    """Row r's missing samples into msample[ptr[r]:ptr[r + 1]] (ascending), each call set to 0 in place."""
+    m, n = g.shape
+    for r in prange(m):
+        q = ptr[r]
+        if q == ptr[r + 1]:
+            continue
+        row = g[r]
+        for i in range(n):
+            if row[i] < 0:
+                msample[q] = i
+                q += 1
+                row[i] = 0

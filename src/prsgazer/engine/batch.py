@@ -36,13 +36,13 @@ import polars as pl
 from loguru import logger
 from pydantic import BaseModel, Field
 
+from prsgazer.engine.additive import Totals, accumulate
+from prsgazer.engine.additive import prepare as prepare_entries
 from prsgazer.engine.genotypes import GenotypeSource
 from prsgazer.engine.match import MatchOptions, ScoreMatchSummary, match_variants
 from prsgazer.engine.pipeline import Clock
 from prsgazer.engine.score import (
     ScoreOptions,
-    _fill_frequencies,
-    _prepare,
     plan_weights,
     score_chunks,
 )
@@ -434,7 +434,7 @@ def _compute(
                 panel, entries, s, sopt, limit, dosage_sum, dense[0], progress, dense[1]
             )
         else:
-            totals = _Totals(s, n, dosage_sum)
+            totals = Totals(s, n, dosage_sum)
             passes = range(0, s, group)
             vidx, score, w, is_alt = entries
             for lo in passes:
@@ -641,7 +641,7 @@ def _rows_estimate(path: Path) -> int:
     return max(1, size // (6 if gz else 25))
 
 
-def _result_frame(sample_ids: pl.Series, t: _Totals, k: int, n_matched: int, dosage_sum: bool) -> pl.DataFrame:
+def _result_frame(sample_ids: pl.Series, t: Totals, k: int, n_matched: int, dosage_sum: bool) -> pl.DataFrame:
     n_missing = t.n_missing[k].astype(np.int64)
     n_imputed = t.n_imputed[k].astype(np.int64)
     denom = 2 * (n_matched - (n_missing - n_imputed))
@@ -667,160 +667,25 @@ def _result_frame(sample_ids: pl.Series, t: _Totals, k: int, n_matched: int, dos
 # the additive pass
 
 
-class _Totals:
-    def __init__(self, s: int, n: int, dosage: bool) -> None:
-        self.sum = np.zeros((s, n))
-        self.dosage = np.zeros((s, n)) if dosage else None
-        self.n_missing = np.zeros((s, n), dtype=np.int32)
-        self.n_imputed = np.zeros((s, n), dtype=np.int32)
-
-
 def _score_additive(
     panel: GenotypeSource, entries: list[np.ndarray], s: int, sopt: ScoreOptions, limit: int, dosage_sum: bool,
     dense_fraction: float, progress: ProgressFn | None, dense_min_scores: int = 32,
-) -> tuple[_Totals, int, int, MemoryPlan]:  # fmt: skip
-    """Σ over entries of f0 + step·g (f0 = 0, step = w for an ALT effect allele; f0 = 2w, step = −w for REF).
+) -> tuple[Totals, int, int, MemoryPlan]:  # fmt: skip
+    """Σ over entries of f0 + step·g (`engine.additive`), in chunks the memory plan sizes.
 
     `entries` = [panel variant index, score index, weight, effect allele is ALT], taken over (the list
     is emptied) so each array is freed once its sorted copy exists."""
-    from prsgazer.engine import _kernels as K
-
     n = panel.n_samples
-    vidx, score, w, is_alt = entries
-    entries.clear()
-    # union of variants, each entry's position in it (int32 below 2^31 union variants: half the
-    # bytes), entries sorted by (score, union position)
-    present = np.zeros(panel.variants.height, dtype=bool)
-    present[vidx] = True
-    union = np.flatnonzero(present)
-    rank = np.cumsum(present, dtype=np.int32 if len(union) < 2**31 else np.int64) - 1
-    upos = rank[vidx]
-    del present, rank, vidx
-    order = _entry_order(score, upos, s)
-    upos = upos[order]
-    score = score[order]
-    w = w[order]
-    is_alt = is_alt[order]
-    del order
-    counts = np.bincount(score, minlength=s)
-    ptr = np.zeros(s + 1, dtype=np.int64)
-    ptr[1:] = np.cumsum(counts)
-    step = np.where(is_alt, w, -w)
-    sum0 = np.bincount(score, weights=np.where(is_alt, 0.0, 2.0 * w), minlength=s)  # Σ f0 per score
-    ustep = np.where(is_alt, 1.0, -1.0) if dosage_sum else None
-    u0 = np.where(is_alt, 0.0, 2.0) if dosage_sum else None
-    is_dense = counts > dense_fraction * max(len(union), 1)
-    if is_dense.sum() < dense_min_scores:  # converting the chunk to float64 pays off only for many columns
-        is_dense[:] = False
-    dense = np.flatnonzero(is_dense).astype(np.int64)
-    sparse = _balanced(np.flatnonzero(~is_dense).astype(np.int64), counts)
-    mem = plan_memory(limit, n_samples=n, n_panel_variants=panel.variants.height, n_entries=len(upos), n_scores=s,
-                      n_dense=len(dense), dosage_sum=dosage_sum)  # fmt: skip
-    step_len = mem.chunk_variants
-    t = _Totals(s, n, dosage_sum)
-    # constant parts: Σ f0 per score (the value at ALT count 0 of every entry)
-    t.sum += sum0[:, None]
-    if dosage_sum:
-        assert t.dosage is not None and u0 is not None
-        t.dosage += np.bincount(score, weights=u0, minlength=s)[:, None]
+    e = prepare_entries(
+        panel.variants.height, entries, s, dense_fraction=dense_fraction, dense_min_scores=dense_min_scores
+    )
+    mem = plan_memory(limit, n_samples=n, n_panel_variants=panel.variants.height, n_entries=len(e.upos), n_scores=s,
+                      n_dense=len(e.dense), dosage_sum=dosage_sum)  # fmt: skip
     founders = panel.samples.get_column("founder").to_numpy().astype(bool)
     use_freq = sopt.impute and int(founders.sum()) >= sopt.min_founders_for_target_freq
-    bounds = [(lo, min(lo + step_len, len(union))) for lo in range(0, len(union), step_len)]
-    cur = ptr[:-1].copy()
-    end = ptr[1:].copy()
-    # two chunk buffers, reused: one is scored while the next chunk is read into the other
-    rows = min(step_len, len(union))
-    buffers = [np.empty((rows, n), dtype=np.int8) for _ in range(min(2, len(bounds)))]
-    read_into = getattr(panel, "read_into", None)
-
-    def load(k: int) -> np.ndarray:
-        lo, hi = bounds[k]
-        if read_into is None:
-            return panel.read(union[lo:hi])
-        return read_into(union[lo:hi], buffers[k % 2][: hi - lo])
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(load, 0) if bounds else None
-        for k, (lo, hi) in enumerate(bounds):
-            assert pending is not None
-            g = pending.result()
-            if k + 1 < len(bounds):
-                pending = pool.submit(load, k + 1)
-            missing = g.size and int(g.min()) < 0  # a SIMD scan: panels rarely have missing calls
-            chunk = _prepare(g, dense=False) if missing else None
-            g0 = np.maximum(g, 0) if missing else g  # missing → ALT count 0, corrected below
-            start = cur.copy()
-            stop = K.advance(cur, end, upos, hi)
-            if len(dense):
-                _dense_product(g0, lo, hi, dense, start, stop, upos, step, t.sum)
-                if dosage_sum:
-                    assert t.dosage is not None and ustep is not None
-                    _dense_product(g0, lo, hi, dense, start, stop, upos, ustep, t.dosage)
-            if len(sparse):
-                K.sparse_accumulate(g0, lo, sparse, start, stop, upos, step, t.sum)
-                if dosage_sum:
-                    assert t.dosage is not None and ustep is not None
-                    K.sparse_accumulate(g0, lo, sparse, start, stop, upos, ustep, t.dosage)
-            if chunk is not None and len(chunk.miss_variant):
-                _missing(chunk, lo, hi, start, stop, upos, w, is_alt, founders if use_freq else None, sopt, t)
-            cur = stop
-            if progress:
-                progress("score", k + 1, len(bounds))
-    mem.n_dense = len(dense)
-    return t, len(union), len(bounds), mem
-
-
-def _entry_order(score: np.ndarray, upos: np.ndarray, s: int) -> np.ndarray:
-    """Order of entries by (score, union position), ties in their given order: a stable radix sort
-    on the score (the matcher yields a group's rows by position, so each score's entries come out
-    sorted), with a full lexsort only when they do not."""
-    key = score.astype(np.int16) if s <= np.iinfo(np.int16).max else score  # 16 bits: numpy's radix sort
-    order = np.argsort(key, kind="stable")
-    u = upos[order]
-    sc = score[order]
-    if bool(((u[1:] < u[:-1]) & (sc[1:] == sc[:-1])).any()):
-        return np.lexsort((upos, score))
-    return order
-
-
-def _balanced(sel: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Order scores so numba's static split of the loop gives every thread the same work: sorted by
-    size, dealt round-robin, thread t's share placed in the t-th block."""
-    import numba
-
-    t = max(1, numba.get_num_threads())
-    by_size = sel[np.argsort(-counts[sel], kind="stable")]
-    return np.concatenate([by_size[k::t] for k in range(t)]) if len(sel) else sel
-
-
-def _dense_product(
-    g0: np.ndarray, lo: int, hi: int, dense: np.ndarray, start: np.ndarray, stop: np.ndarray,
-    upos: np.ndarray, vals: np.ndarray, out: np.ndarray,
-) -> None:  # fmt: skip
-    from prsgazer.engine import _kernels as K
-
-    block = np.zeros((hi - lo, len(dense)))
-    K.fill_block(block, lo, dense, start, stop, upos, vals)
-    gd = g0.astype(np.float64)
-    out[dense] += (gd.T @ block).T
-
-
-def _missing(
-    chunk, lo: int, hi: int, start: np.ndarray, stop: np.ndarray, upos: np.ndarray, w: np.ndarray,
-    is_alt: np.ndarray, founders: np.ndarray | None, sopt: ScoreOptions, t: _Totals,
-) -> None:  # fmt: skip
-    """Missing calls counted ALT count 0 (value f0): replace by the imputed value (or 0), count them."""
-    from prsgazer.engine import _kernels as K
-
-    m = hi - lo
-    p_alt = np.full(m, np.nan)
-    if sopt.impute:
-        _fill_frequencies(p_alt, chunk, np.unique(chunk.miss_variant), founders)
-    order = np.argsort(chunk.miss_variant, kind="stable")
-    mv = chunk.miss_variant[order]
-    ms = chunk.miss_sample[order].astype(np.int64)
-    mptr = np.searchsorted(mv, np.arange(m + 1)).astype(np.int64)
-    K.missing_correction(
-        lo, start, stop, upos, w, is_alt, p_alt, mptr, ms, t.sum, t.dosage if t.dosage is not None else t.sum,
-        t.dosage is not None, t.n_missing, t.n_imputed,
+    t, n_chunks = accumulate(
+        panel, e, chunk_variants=mem.chunk_variants, dosage_sum=dosage_sum, impute=sopt.impute,
+        founders=founders if use_freq else None, progress=progress,
     )  # fmt: skip
+    mem.n_dense = len(e.dense)
+    return t, len(e.union), n_chunks, mem

