@@ -154,11 +154,15 @@ def missing_correction(
                     n_imputed[k, i] += 1
 
 
-@njit(parallel=True, nogil=True, cache=True)
-def missing_scan(g, founders, row_count, row_sum, row_ok):  # pragma: no cover - compiled
-    """Per variant row: missing calls (g < 0), and the founders' ALT count sum and non-missing calls."""
+@njit(nogil=True, cache=True)
+def missing_calls(g, founders):  # pragma: no cover - compiled
+    """A chunk's missing calls (g < 0), row by row: row pointers, samples (ascending within a row), each
+    set to ALT count 0 in place; and per row the founders' ALT count sum and non-missing calls."""
     m, n = g.shape
-    for r in prange(m):
+    ptr = np.zeros(m + 1, dtype=np.int64)
+    alt_sum = np.zeros(m, dtype=np.int64)
+    n_ok = np.zeros(m, dtype=np.int64)
+    for r in range(m):
         row = g[r]
         c = 0
         s = 0
@@ -170,16 +174,11 @@ def missing_scan(g, founders, row_count, row_sum, row_ok):  # pragma: no cover -
             elif founders[i]:
                 s += x
                 ok += 1
-        row_count[r] = c
-        row_sum[r] = s
-        row_ok[r] = ok
-
-
-@njit(parallel=True, nogil=True, cache=True)
-def missing_take(g, ptr, msample):  # pragma: no cover - compiled
-    """Row r's missing samples into msample[ptr[r]:ptr[r + 1]] (ascending), each call set to 0 in place."""
-    m, n = g.shape
-    for r in prange(m):
+        ptr[r + 1] = ptr[r] + c
+        alt_sum[r] = s
+        n_ok[r] = ok
+    msample = np.empty(ptr[m], dtype=np.int64)
+    for r in range(m):
         q = ptr[r]
         if q == ptr[r + 1]:
             continue
@@ -189,3 +188,4 @@ def missing_take(g, ptr, msample):  # pragma: no cover - compiled
                 msample[q] = i
                 q += 1
                 row[i] = 0
+    return ptr, msample, alt_sum, n_ok

@@ -206,16 +206,8 @@ def _take_missing(
     Missing calls count as 0 in the sums, then `missing_correction` imputes them (plink2's rule)."""
     from prsgazer.engine import _kernels as K
 
-    m, n = g.shape
-    count = np.empty(m, dtype=np.int64)
-    alt_sum = np.empty(m, dtype=np.int64)
-    n_ok = np.empty(m, dtype=np.int64)
-    fnd = founders if founders is not None else np.zeros(n, dtype=bool)
-    K.missing_scan(g, fnd, count, alt_sum, n_ok)
-    ptr = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(count, out=ptr[1:])
-    msample = np.empty(int(ptr[-1]), dtype=np.int64)
-    K.missing_take(g, ptr, msample)
+    fnd = founders if founders is not None else np.zeros(g.shape[1], dtype=bool)
+    ptr, msample, alt_sum, n_ok = K.missing_calls(g, fnd)
     p_target = None
     if founders is not None and impute:
         with np.errstate(invalid="ignore", divide="ignore"):
