@@ -188,6 +188,19 @@ def read_scorefiles(paths: list[Path], *, cache_dir: Path | None = None) -> tupl
     frames: list[pl.DataFrame] = []
     files: list[ScoringFile] = []
     bulk = pl.read_parquet([str(c) for c, _ in hits.values()]) if hits else None
+    misses = [k for k in range(len(paths)) if k not in hits]
+    parsed: dict[int, ScoringFile] = {}
+    if misses:
+        # two files at a time: gunzip, the polars query and the parquet writer release the GIL
+        def parse_and_cache(k: int) -> ScoringFile:
+            sf = _parse(Path(paths[k]), cids[k])
+            cached = _cache_path(cache_dir, cids[k])
+            if cached is not None:
+                _write_cache(cached, sf)
+            return sf
+
+        with ThreadPoolExecutor(max_workers=min(2, len(misses))) as pool:
+            parsed = dict(zip(misses, pool.map(parse_and_cache, misses), strict=True))  # first error in order
     offset = 0
     for k, (p, cid) in enumerate(zip(paths, cids, strict=True)):
         if k in hits and bulk is not None:
@@ -204,10 +217,7 @@ def read_scorefiles(paths: list[Path], *, cache_dir: Path | None = None) -> tupl
                 known_accessions=json.loads(meta["prsgazer.accessions"]),
             )
         else:
-            sf = _parse(Path(p), cid)
-            cached = _cache_path(cache_dir, cid)
-            if cached is not None:
-                _write_cache(cached, sf)
+            sf = parsed[k]
         files.append(sf)
         frames.append(sf.variants)
     if bulk is not None and offset != bulk.height:  # a cache entry changed under us: read one by one
