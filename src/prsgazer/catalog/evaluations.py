@@ -68,9 +68,7 @@ def stored_evaluations(store: Any, pgs_ids: list[str], ancestry: str | None = No
     tables = stored_tables(store)
     if tables is None or not pgs_ids:
         return {}
-    traits = dict(
-        tables.scores.filter(pl.col("pgs_id").is_in(pgs_ids)).select("pgs_id", "trait_reported").iter_rows()
-    )
+    traits = dict(tables.scores.filter(pl.col("pgs_id").is_in(pgs_ids)).select("pgs_id", "trait_reported").iter_rows())
     out = {p: StoredEvaluation(trait=t) for p, t in traits.items()}
     if tables.performance_metrics is None or tables.evaluation_sample_sets is None:
         return out

@@ -9,7 +9,7 @@ allele that is not A/C/G/T, a position that is not a plain positive integer, an 
 name, a row the polars path would reject, ...) it returns a nonzero status ("bail") and the caller
 runs the polars parser, which produces the same frame or the exact error.
 
-Floats: a weight whose text is a plain decimal with at most 19 significant digits, mantissa m ≤ 2**53
+Floats: a weight whose text is a plain decimal with at most 18 significant digits, mantissa m ≤ 2**53
 and decimal exponent |e| ≤ 22 is m·10**e or m/10**-e in doubles, correctly rounded (Clinger's fast
 path), which is what polars' correctly rounded parser returns. Other texts (17-digit weights, say)
 are listed as "hard" and cast by polars afterwards.
@@ -32,6 +32,13 @@ INFER_OTHER = 7
 WEIGHT = 8
 ALLELE_FREQ = 9
 N_ROLES = 10
+
+# Output rows: views[V_*] (text columns; long strings in data[V_*], except chromosomes), valid[VALID_*],
+# num[NUM_*], counts[C_*].
+V_EA, V_OA, V_RSID, V_CHROM = 0, 1, 2, 3
+VALID_OA, VALID_RSID, VALID_CHROM, VALID_POS, VALID_AF = 1, 2, 3, 4, 5  # (0: unused)
+NUM_WEIGHT, NUM_AF = 0, 1
+C_ROWS, C_EA_DATA, C_OA_DATA, C_RSID_DATA, C_HARD, C_UNLOCATED = 0, 1, 2, 3, 4, 5
 
 # Bail reasons (status codes); 0 is success.
 OK = 0
@@ -86,296 +93,33 @@ _POW10 = np.array([10.0**k for k in range(23)], dtype=np.float64)  # exact doubl
 _MAX_EXACT = 1 << 53
 
 
-@njit(inline="always", cache=True)
-def _lower(b):
-    """ASCII letters to lower case (other bytes unchanged except 0x40..0x5f; used only for comparisons)."""
-    return b | 0x20
-
-
-@njit(cache=True)
-def _is_missing(buf, s, e):
-    """'', na, nan, none, null or '.' in any case: the parser's missing-value spellings."""
-    n = e - s
-    if n == 0:
-        return True
-    if n == 1:
-        return buf[s] == 46  # '.'
-    if n == 2:
-        return _lower(buf[s]) == 110 and _lower(buf[s + 1]) == 97  # na
-    if n == 3:
-        return _lower(buf[s]) == 110 and _lower(buf[s + 1]) == 97 and _lower(buf[s + 2]) == 110  # nan
-    if n == 4:
-        a, b, c, d = _lower(buf[s]), _lower(buf[s + 1]), _lower(buf[s + 2]), _lower(buf[s + 3])
-        if a != 110:
-            return False
-        return (b == 111 and c == 110 and d == 101) or (b == 117 and c == 108 and d == 108)  # none, null
-    return False
-
-
-@njit(cache=True)
-def parse_float(buf, s, e, pow10):
-    """(status, value) of the decimal text buf[s:e]: 0 exact, 1 valid syntax but not exact here
-    ("hard": let polars cast it), 2 not a decimal number."""
-    i = s
-    neg = False
-    if i < e and (buf[i] == 45 or buf[i] == 43):  # '-' '+'
-        neg = buf[i] == 45
-        i += 1
-    m = np.int64(0)
-    nd = 0  # significant digits in m
-    exp10 = 0
-    digits = False
-    hard = False
-    while i < e:
-        d = np.int64(buf[i]) - 48
-        if d < 0 or d > 9:
-            break
-        digits = True
-        if m != 0 or d != 0:
-            if nd < 19:
-                m = m * 10 + d
-                nd += 1
-            else:
-                hard = True
-                exp10 += 1
-        i += 1
-    if i < e and buf[i] == 46:  # '.'
-        i += 1
-        while i < e:
-            d = np.int64(buf[i]) - 48
-            if d < 0 or d > 9:
-                break
-            digits = True
-            if m != 0 or d != 0:
-                if nd < 19:
-                    m = m * 10 + d
-                    nd += 1
-                    exp10 -= 1
-                else:
-                    hard = True
-            else:
-                exp10 -= 1
-            i += 1
-    if not digits:
-        return 2, 0.0
-    if i < e and (buf[i] | 0x20) == 101:  # 'e' 'E'
-        i += 1
-        eneg = False
-        if i < e and (buf[i] == 45 or buf[i] == 43):
-            eneg = buf[i] == 45
-            i += 1
-        ev = 0
-        edigits = False
-        while i < e:
-            d = np.int64(buf[i]) - 48
-            if d < 0 or d > 9:
-                break
-            edigits = True
-            if ev < 100000:
-                ev = ev * 10 + d
-            i += 1
-        if not edigits:
-            return 2, 0.0
-        exp10 += -ev if eneg else ev
-    if i != e:
-        return 2, 0.0
-    if hard:
-        return 1, 0.0
-    if m == 0:
-        return 0, -0.0 if neg else 0.0
-    while m % 10 == 0:
-        m //= 10
-        exp10 += 1
-    if m > _MAX_EXACT or exp10 > 22 or exp10 < -22:
-        return 1, 0.0
-    v = float(m)
-    if exp10 >= 0:
-        v = v * pow10[exp10]
-    else:
-        v = v / pow10[-exp10]
-    return 0, -v if neg else v
-
-
-@njit(cache=True)
-def _chrom_code(buf, s, e):
-    """Index into CHROM_NAMES of a chromosome name (any case, optional chr prefix, 23..26 and M
-    aliases), or -1 when it is not a canonical name."""
-    n = e - s
-    if n >= 3 and _lower(buf[s]) == 99 and _lower(buf[s + 1]) == 104 and _lower(buf[s + 2]) == 114:  # chr
-        s += 3
-        n -= 3
-    if n == 1:
-        b = buf[s]
-        d = np.int64(b) - 48
-        if 1 <= d <= 9:
-            return d - 1
-        b = b & 0xDF  # upper case
-        if b == 88:  # X
-            return 22
-        if b == 89:  # Y
-            return 23
-        if b == 77:  # M
-            return 25
-        return -1
-    if n == 2:
-        a, b = buf[s], buf[s + 1]
-        d1, d2 = np.int64(a) - 48, np.int64(b) - 48
-        if 1 <= d1 <= 9 and 0 <= d2 <= 9:
-            v = d1 * 10 + d2
-            if v <= 22:
-                return v - 1
-            if v <= 26:
-                return v - 1  # 23 X, 24 Y, 25 XY, 26 MT: the same order as CHROM_NAMES
-            return -1
-        a, b = a & 0xDF, b & 0xDF
-        if a == 88 and b == 89:  # XY
-            return 24
-        if a == 77 and b == 84:  # MT
-            return 25
-        return -1
-    return -1
-
-
-@njit(cache=True)
-def _position(buf, s, e):
-    """A plain positive integer ('+' and leading zeros allowed, as polars casts), or -1."""
-    i = s
-    if i < e and buf[i] == 43:
-        i += 1
-    if i == e:
-        return -1
-    v = np.int64(0)
-    nd = 0
-    while i < e:
-        d = np.int64(buf[i]) - 48
-        if d < 0 or d > 9:
-            return -1
-        if v != 0 or d != 0:
-            nd += 1
-            if nd > 18:
-                return -1
-            v = v * 10 + d
-        i += 1
-    return v if v >= 1 else -1
-
-
-@njit(cache=True)
-def _put_view(views, row, buf, s, e, upper, data, dpos):
-    """Write buf[s:e] (upper-cased when `upper`) as the Arrow string view of `row`; returns the new
-    end of `data` (strings longer than 12 bytes are appended there)."""
-    n = e - s
-    views[row, 0] = n & 0xFF
-    views[row, 1] = (n >> 8) & 0xFF
-    views[row, 2] = (n >> 16) & 0xFF
-    views[row, 3] = (n >> 24) & 0xFF
-    if n <= 12:
-        for k in range(12):
-            if k < n:
-                b = buf[s + k]
-                if upper and 97 <= b <= 122:
-                    b -= 32
-                views[row, 4 + k] = b
-            else:
-                views[row, 4 + k] = 0
-        return dpos
-    for k in range(n):
-        b = buf[s + k]
-        if upper and 97 <= b <= 122:
-            b -= 32
-        data[dpos + k] = b
-        if k < 4:
-            views[row, 4 + k] = b
-    for k in range(4):  # buffer index 0
-        views[row, 8 + k] = 0
-    views[row, 12] = dpos & 0xFF
-    views[row, 13] = (dpos >> 8) & 0xFF
-    views[row, 14] = (dpos >> 16) & 0xFF
-    views[row, 15] = (dpos >> 24) & 0xFF
-    return dpos + n
-
-
-@njit(cache=True)
-def _null_view(views, row):
-    for k in range(16):
-        views[row, k] = 0
-
-
-@njit(cache=True)
-def _acgt(buf, s, e):
-    """All bytes are A, C, G or T in any case."""
-    for i in range(s, e):
-        b = buf[i] & 0xDF
-        if b != 65 and b != 67 and b != 71 and b != 84:
-            return False
-    return True
-
-
-@njit(cache=True)
-def _printable(buf, s, e):
-    """No space or control byte (bytes 0x21..0x7e only)."""
-    for i in range(s, e):
-        b = buf[i]
-        if b <= 32 or b >= 127:
-            return False
-    return True
-
-
-@njit(cache=True)
-def _has_slash(buf, s, e):
-    for i in range(s, e):
-        if buf[i] == 47:
-            return True
-    return False
-
-
 @njit(nogil=True, cache=True)
-def parse_rows(buf, roles, harmonised, n_max):  # pragma: no cover - compiled
-    """Parse the data rows in `buf` (bytes after the column line) with column `roles`.
+def parse_rows(buf, roles, harmonised, views, data, valid, pos, num, hard, counts):  # pragma: no cover - compiled
+    """Parse the data rows in `buf` (the bytes after the column line); `roles[k]` is column k's role.
 
-    Returns (status, n, rs_views, rs_data, rs_valid, ch_views, chrom, pos, ea_views, ea_data,
-    oa_views, oa_data, oa_valid, weight, af, af_valid, hard, n_unlocated), arrays of n_max rows of
-    which the first n are filled: `chrom` is the CHROM_NAMES code (-1 null), `pos` 0 when null;
-    `hard` rows (row, 0 weight / 1 allele frequency, start, end) are floats polars must cast. A
-    nonzero status is the bail reason and n the 0-based row where it was found.
+    Writes, for the first n rows (n_max = len(pos) ≥ the number of lines): views[V_*, row] the Arrow
+    string views of effect allele, other allele, rsID and chromosome (strings longer than 12 bytes in
+    data[V_*] from offset 0); valid[VALID_*, row]; pos[row] (0: null); num[NUM_WEIGHT|NUM_AF, row];
+    and hard[k] = (row, NUM_WEIGHT or NUM_AF, start, end) for floats polars must cast. counts[C_*]
+    get n, the data lengths, the number of hard floats and of unlocated rows. Returns the status: OK,
+    or the bail reason, with counts[C_ROWS] the 0-based row where it was found.
+
+    One function without helper calls: numba passes arrays to helpers with reference counting
+    (atomic, per call), which tripled the run time; one function also compiles faster.
     """
     ncols = roles.shape[0]
     L = buf.shape[0]
-    has_rsid = False
-    has_hm_rsid = False
-    has_chrom = False
-    has_oa = False
-    has_infer = False
-    has_af = False
-    for c in range(ncols):
-        r = roles[c]
-        has_rsid |= r == RSID
-        has_hm_rsid |= r == HM_RSID
-        has_chrom |= r == CHROM
-        has_oa |= r == OTHER_ALLELE
-        has_infer |= r == INFER_OTHER
-        has_af |= r == ALLELE_FREQ
+    n_max = pos.shape[0]
     pow10 = _POW10
-    rs_views = np.empty((n_max, 16), np.uint8)
-    ch_views = np.empty((n_max, 16), np.uint8)
-    ea_views = np.empty((n_max, 16), np.uint8)
-    oa_views = np.empty((n_max, 16), np.uint8)
-    rs_data = np.empty(L, np.uint8)
-    ea_data = np.empty(L, np.uint8)
-    oa_data = np.empty(L, np.uint8)
-    rs_valid = np.empty(n_max, np.bool_)
-    oa_valid = np.empty(n_max, np.bool_)
-    af_valid = np.empty(n_max, np.bool_)
-    chrom = np.empty(n_max, np.int8)
-    pos = np.empty(n_max, np.int64)
-    weight = np.empty(n_max, np.float64)
-    af = np.empty(n_max, np.float64)
-    hard = np.empty((16, 4), np.int64)
-    n_hard = 0
-    rs_pos = 0
-    ea_pos = 0
-    oa_pos = 0
+    chrom_views = _CHROM_VIEWS
     span_s = np.empty(N_ROLES, np.int64)
     span_e = np.empty(N_ROLES, np.int64)
+    missing = np.empty(N_ROLES, np.bool_)
+    dpos = np.zeros(3, np.int64)  # data lengths of V_EA, V_OA, V_RSID
+    used = np.zeros(N_ROLES, np.bool_)
+    for c in range(ncols):
+        used[roles[c]] = True
+    n_hard = 0
     n_unlocated = 0
     row = 0
     i = 0
@@ -388,11 +132,12 @@ def parse_rows(buf, roles, harmonised, n_max):  # pragma: no cover - compiled
         if b == 10 or (b == 13 and (i + 1 == L or buf[i + 1] == 10)):
             status = BLANK_LINE
             break
-        for k in range(N_ROLES):
-            span_s[k] = -1
-            span_e[k] = -1
+        for r in range(N_ROLES):
+            span_s[r] = -1
+            missing[r] = True
+        # --- split the line into fields; note where the used ones are
         c = 0
-        while True:  # fields of the line
+        while True:
             s = i
             while i < L:
                 b = buf[i]
@@ -413,6 +158,21 @@ def parse_rows(buf, roles, harmonised, n_max):  # pragma: no cover - compiled
             if r != IGNORED:
                 span_s[r] = s
                 span_e[r] = i
+                # the missing-value spellings: '', '.', na, nan, none, null (any case)
+                n = i - s
+                m = n == 0
+                if n == 1:
+                    m = buf[s] == 46
+                elif n >= 2 and n <= 4 and (buf[s] | 32) == 110:
+                    b1 = buf[s + 1] | 32
+                    if n == 2:
+                        m = b1 == 97
+                    elif n == 3:
+                        m = b1 == 97 and (buf[s + 2] | 32) == 110
+                    else:
+                        b2, b3 = buf[s + 2] | 32, buf[s + 3] | 32
+                        m = (b1 == 111 and b2 == 110 and b3 == 101) or (b1 == 117 and b2 == 108 and b3 == 108)
+                missing[r] = m
             if i >= L:
                 break
             b = buf[i]
@@ -426,158 +186,227 @@ def parse_rows(buf, roles, harmonised, n_max):  # pragma: no cover - compiled
                 break
         if status != OK:
             break
-        # effect allele
-        s, e = span_s[EFFECT_ALLELE], span_e[EFFECT_ALLELE]
-        if s < 0 or _is_missing(buf, s, e):
-            status = NO_EFFECT_ALLELE
-            break
-        if not _acgt(buf, s, e):
-            status = BAD_EFFECT_ALLELE
-            break
-        ea_pos = _put_view(ea_views, row, buf, s, e, True, ea_data, ea_pos)
-        # other allele: other_allele, else (harmonised) hm_inferOtherAllele; any text with '/' is null
-        s, e = -1, -1
-        if has_oa:
-            s, e = span_s[OTHER_ALLELE], span_e[OTHER_ALLELE]
-            if s >= 0 and _is_missing(buf, s, e):
-                s = -1
-        if s < 0 and has_infer:
-            s, e = span_s[INFER_OTHER], span_e[INFER_OTHER]
-            if s >= 0 and _is_missing(buf, s, e):
-                s = -1
-        if s >= 0:
-            if not _printable(buf, s, e):
-                status = BAD_TEXT
-                break
-            if _has_slash(buf, s, e):
-                s = -1
-            elif not _acgt(buf, s, e):
-                status = BAD_OTHER_ALLELE
-                break
-        if s >= 0:
-            oa_pos = _put_view(oa_views, row, buf, s, e, True, oa_data, oa_pos)
-            oa_valid[row] = True
-        else:
-            _null_view(oa_views, row)
-            oa_valid[row] = False
-        # rsID, else hm_rsID
-        s, e = -1, -1
-        if has_rsid:
-            s, e = span_s[RSID], span_e[RSID]
-            if s >= 0 and _is_missing(buf, s, e):
-                s = -1
-        if s < 0 and has_hm_rsid:
-            s, e = span_s[HM_RSID], span_e[HM_RSID]
-            if s >= 0 and _is_missing(buf, s, e):
-                s = -1
-        if s >= 0:
-            if not _printable(buf, s, e):
-                status = BAD_TEXT
-                break
-            rs_pos = _put_view(rs_views, row, buf, s, e, False, rs_data, rs_pos)
-            rs_valid[row] = True
-        else:
-            _null_view(rs_views, row)
-            rs_valid[row] = False
-        # weight
-        s, e = span_s[WEIGHT], span_e[WEIGHT]
-        if s < 0 or _is_missing(buf, s, e):
-            status = NO_WEIGHT
-            break
-        st, v = parse_float(buf, s, e, pow10)
-        if st == 2:
-            status = BAD_NUMBER
-            break
-        weight[row] = v
-        if st == 1:
-            if n_hard == hard.shape[0]:
-                hard = np.concatenate((hard, np.empty_like(hard)))
-            hard[n_hard, 0] = row
-            hard[n_hard, 1] = 0
-            hard[n_hard, 2] = s
-            hard[n_hard, 3] = e
-            n_hard += 1
-        # allele frequency
-        af_valid[row] = False
-        af[row] = 0.0
-        if has_af:
-            s, e = span_s[ALLELE_FREQ], span_e[ALLELE_FREQ]
-            if s >= 0 and not _is_missing(buf, s, e):
-                st, v = parse_float(buf, s, e, pow10)
-                if st == 2:
-                    status = BAD_NUMBER
+        # --- text: effect allele, other allele (else hm_inferOtherAllele), rsID (else hm_rsID)
+        has_rsid = False
+        for q in range(3):
+            if q == V_EA:
+                r = EFFECT_ALLELE
+                if missing[r]:
+                    status = NO_EFFECT_ALLELE
                     break
-                af[row] = v
-                af_valid[row] = True
-                if st == 1:
-                    if n_hard == hard.shape[0]:
-                        hard = np.concatenate((hard, np.empty_like(hard)))
-                    hard[n_hard, 0] = row
-                    hard[n_hard, 1] = 1
-                    hard[n_hard, 2] = s
-                    hard[n_hard, 3] = e
-                    n_hard += 1
-        # position
+            elif q == V_OA:
+                r = OTHER_ALLELE if not missing[OTHER_ALLELE] else INFER_OTHER
+            else:
+                r = RSID if not missing[RSID] else HM_RSID
+            s = span_s[r]
+            e = span_e[r]
+            if missing[r]:
+                s = 0
+                e = 0
+            bits = 0  # 1: not A/C/G/T, 2: a '/', 4: a space, control or non-ASCII byte
+            for k in range(s, e):
+                b = buf[k]
+                u = b & 0xDF
+                if u != 65 and u != 67 and u != 71 and u != 84:
+                    bits |= 1
+                    if b == 47:
+                        bits |= 2
+                    elif b <= 32 or b >= 127:
+                        bits |= 4
+            if bits & 4:
+                status = BAD_TEXT
+                break
+            if q == V_EA and bits != 0:
+                status = BAD_EFFECT_ALLELE
+                break
+            if q == V_OA and bits != 0:
+                if bits & 2:  # several possible other alleles: unknown
+                    s = 0
+                    e = 0
+                else:
+                    status = BAD_OTHER_ALLELE
+                    break
+            if q != V_EA:
+                valid[q, row] = e > s
+            if q == V_RSID:
+                has_rsid = e > s
+            case = 0 if q == V_RSID else 32  # alleles are upper-cased
+            # the Arrow string view: length, then ≤ 12 bytes inline, else prefix, buffer 0, offset
+            n = e - s
+            for k in range(4):
+                views[q, row, k] = (n >> (8 * k)) & 0xFF
+            if n <= 12:
+                for k in range(12):
+                    b = 0
+                    if k < n:
+                        b = buf[s + k]
+                        if 97 <= b <= 122:
+                            b -= case
+                    views[q, row, 4 + k] = b
+            else:
+                o = dpos[q]
+                for k in range(n):
+                    b = buf[s + k]
+                    if 97 <= b <= 122:
+                        b -= case
+                    data[q, o + k] = b
+                    if k < 4:
+                        views[q, row, 4 + k] = b
+                for k in range(4):
+                    views[q, row, 8 + k] = 0
+                    views[q, row, 12 + k] = (o >> (8 * k)) & 0xFF
+                dpos[q] = o + n
+        if status != OK:
+            break
+        # --- numbers: weight (required), allele frequency
+        for which in range(2):
+            r = WEIGHT if which == NUM_WEIGHT else ALLELE_FREQ
+            num[which, row] = 0.0
+            if which == NUM_AF:
+                valid[VALID_AF, row] = not missing[r]
+            if missing[r]:
+                if which == NUM_WEIGHT:
+                    status = NO_WEIGHT
+                    break
+                continue
+            # sign, digits (at most 18 significant) with one '.', exponent: m·10**exp10
+            s = span_s[r]
+            e = span_e[r]
+            k = s
+            neg = False
+            if k < e and (buf[k] == 45 or buf[k] == 43):
+                neg = buf[k] == 45
+                k += 1
+            mant = 0
+            nd = 0
+            exp10 = 0
+            digits = False
+            too_long = False
+            dot = False
+            while k < e:
+                b = buf[k]
+                if b == 46 and not dot:
+                    dot = True
+                    k += 1
+                    continue
+                if b < 48 or b > 57:
+                    break
+                digits = True
+                d = b - 48
+                if mant != 0 or d != 0:
+                    if nd < 18:
+                        mant = mant * 10 + d
+                        nd += 1
+                        if dot:
+                            exp10 -= 1
+                    else:
+                        too_long = True
+                        if not dot:
+                            exp10 += 1
+                elif dot:
+                    exp10 -= 1
+                k += 1
+            ok = digits
+            if ok and k < e and (buf[k] | 32) == 101:  # e, E
+                k += 1
+                eneg = False
+                if k < e and (buf[k] == 45 or buf[k] == 43):
+                    eneg = buf[k] == 45
+                    k += 1
+                ev = 0
+                ok = False
+                while k < e and 48 <= buf[k] <= 57:
+                    ok = True
+                    if ev < 100000:
+                        ev = ev * 10 + (buf[k] - 48)
+                    k += 1
+                exp10 += -ev if eneg else ev
+            if not ok or k != e:
+                status = BAD_NUMBER
+                break
+            exact = not too_long
+            v = 0.0
+            if exact and mant != 0:
+                while mant % 10 == 0:
+                    mant //= 10
+                    exp10 += 1
+                exact = mant <= _MAX_EXACT and -22 <= exp10 <= 22
+                if exact:
+                    v = float(mant)
+                    v = v * pow10[exp10] if exp10 >= 0 else v / pow10[-exp10]
+            if exact:
+                num[which, row] = -v if neg else v
+            else:  # Clinger's fast path does not apply: polars casts it
+                hard[n_hard, 0] = row
+                hard[n_hard, 1] = which
+                hard[n_hard, 2] = s
+                hard[n_hard, 3] = e
+                n_hard += 1
+        if status != OK:
+            break
+        # --- chromosome: any case, optional chr prefix, aliases 23 X, 24 Y, 25 XY, 26 MT, M MT
         code = -1
-        p = np.int64(0)
-        if has_chrom:
-            s, e = span_s[CHROM], span_e[CHROM]
-            if s >= 0 and not _is_missing(buf, s, e):
-                code = _chrom_code(buf, s, e)
-                if code < 0:
-                    status = BAD_CHROM
+        if not missing[CHROM]:
+            s = span_s[CHROM]
+            e = span_e[CHROM]
+            if e - s >= 3 and (buf[s] | 32) == 99 and (buf[s + 1] | 32) == 104 and (buf[s + 2] | 32) == 114:
+                s += 3
+            n = e - s
+            if n == 1:
+                b = buf[s]
+                if 49 <= b <= 57:
+                    code = b - 49
+                else:
+                    b = b & 0xDF
+                    code = 22 if b == 88 else 23 if b == 89 else 25 if b == 77 else -1  # X Y M
+            elif n == 2:
+                b0, b1 = buf[s], buf[s + 1]
+                if 49 <= b0 <= 57 and 48 <= b1 <= 57:
+                    v2 = (b0 - 48) * 10 + (b1 - 48)
+                    code = v2 - 1 if v2 <= 26 else -1  # 23..26: X, Y, XY, MT in CHROM_NAMES order
+                else:
+                    b0, b1 = b0 & 0xDF, b1 & 0xDF
+                    code = 24 if b0 == 88 and b1 == 89 else 25 if b0 == 77 and b1 == 84 else -1  # XY MT
+            if code < 0:
+                status = BAD_CHROM
+                break
+        # --- position: '+' and leading zeros allowed (as polars casts), at most 18 digits, ≥ 1
+        p = 0
+        if not missing[POS]:
+            s = span_s[POS]
+            e = span_e[POS]
+            k = s + 1 if buf[s] == 43 else s
+            nd = 0
+            ok = k < e
+            while k < e:
+                b = buf[k]
+                if b < 48 or b > 57:
+                    ok = False
                     break
-            s, e = span_s[POS], span_e[POS]
-            if s >= 0 and not _is_missing(buf, s, e):
-                p = _position(buf, s, e)
-                if p < 0:
-                    status = BAD_POSITION
-                    break
-        if code >= 0:
-            ch_views[row, :] = _CHROM_VIEWS[code]
-        else:
-            _null_view(ch_views, row)
-        chrom[row] = code
+                if p != 0 or b != 48:
+                    nd += 1
+                    p = p * 10 + (b - 48)
+                k += 1
+            if not ok or nd > 18 or p < 1:
+                status = BAD_POSITION
+                break
+        for k in range(16):
+            views[V_CHROM, row, k] = chrom_views[code, k] if code >= 0 else 0
+        valid[VALID_CHROM, row] = code >= 0
+        valid[VALID_POS, row] = p > 0
         pos[row] = p
         if code < 0 or p == 0:
-            if not harmonised and not rs_valid[row]:
+            if not harmonised and not has_rsid:
                 status = UNLOCATED
                 break
             n_unlocated += 1
         row += 1
     if status == OK and harmonised and n_unlocated == row:
         status = ALL_UNLOCATED
-    return (
-        status,
-        row,
-        rs_views,
-        rs_data[:rs_pos],
-        rs_valid,
-        ch_views,
-        chrom,
-        pos,
-        ea_views,
-        ea_data[:ea_pos],
-        oa_views,
-        oa_data[:oa_pos],
-        oa_valid,
-        weight,
-        af,
-        af_valid,
-        hard[:n_hard],
-        n_unlocated,
-    )
-
-
-@njit(nogil=True, cache=True)
-def gather_text(buf, hard):  # pragma: no cover - compiled
-    """Arrow large-string buffers (offsets, data) of the fields buf[hard[k, 2]:hard[k, 3]]."""
-    n = hard.shape[0]
-    offsets = np.empty(n + 1, np.int64)
-    offsets[0] = 0
-    for k in range(n):
-        offsets[k + 1] = offsets[k] + hard[k, 3] - hard[k, 2]
-    data = np.empty(offsets[n], np.uint8)
-    for k in range(n):
-        data[offsets[k] : offsets[k + 1]] = buf[hard[k, 2] : hard[k, 3]]
-    return offsets, data
+    counts[C_ROWS] = row
+    counts[C_EA_DATA] = dpos[V_EA]
+    counts[C_OA_DATA] = dpos[V_OA]
+    counts[C_RSID_DATA] = dpos[V_RSID]
+    counts[C_HARD] = n_hard
+    counts[C_UNLOCATED] = n_unlocated
+    return status

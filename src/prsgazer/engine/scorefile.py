@@ -491,58 +491,53 @@ def _fast_parse(
 
     buf = np.frombuffer(rows, dtype=np.uint8)
     n_max = rows.count(b"\n") + 1
-    (
-        status,
-        n,
-        rs,
-        rs_data,
-        rs_valid,
-        ch,
-        chrom,
-        pos,
-        ea,
-        ea_data,
-        oa,
-        oa_data,
-        oa_valid,
-        weight,
-        af,
-        af_valid,
-        hard,
-        _,
-    ) = K.parse_rows(buf, roles, harmonised, n_max)
+    views = np.empty((4, n_max, 16), np.uint8)
+    data = np.empty((3, len(rows)), np.uint8)  # pages are touched only where long strings are written
+    valid = np.empty((6, n_max), np.bool_)
+    pos = np.empty(n_max, np.int64)
+    num = np.empty((2, n_max), np.float64)
+    hard = np.empty((2 * n_max, 4), np.int64)
+    counts = np.zeros(6, np.int64)
+    status = K.parse_rows(buf, roles, harmonised, views, data, valid, pos, num, hard, counts)
+    n = int(counts[K.C_ROWS])
     if status != K.OK:
         last_fast_parse = f"bail: {K.REASONS[status]} (line {first_line + n})"
         return None
+    hard = hard[: counts[K.C_HARD]]
     if len(hard):  # floats outside the exact fast path: cast by polars, as the polars path does
-        offsets, data = K.gather_text(buf, hard)
-        text = pa.Array.from_buffers(pa.large_string(), len(hard), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-        values = pl.Series(pl.from_arrow(text)).cast(pl.Float64, strict=False).to_numpy()
+        lengths = hard[:, 3] - hard[:, 2]
+        offsets = np.zeros(len(hard) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        text = buf[np.repeat(hard[:, 2] - offsets[:-1], lengths) + np.arange(offsets[-1])]
+        arr = pa.Array.from_buffers(pa.large_string(), len(hard), [None, pa.py_buffer(offsets), pa.py_buffer(text)])
+        values = pl.Series(pl.from_arrow(arr)).cast(pl.Float64, strict=False).to_numpy()
         if not np.isfinite(values).all():  # null, nan or inf: an error of the polars path
             last_fast_parse = "bail: weight or allele frequency not a finite number"
             return None
-        is_af = hard[:, 1] == 1
-        weight[hard[~is_af, 0]] = values[~is_af]
-        af[hard[is_af, 0]] = values[is_af]
+        num[hard[:, 1], hard[:, 0]] = values
     name = header.accession if header.accession != "unnamed" else _stem(p)
-    located_rows = (chrom[:n] >= 0) & (pos[:n] > 0)
     reason = Unscorable.NO_HARMONISED_POSITION.value if harmonised else Unscorable.NO_POSITION.value
+    located = valid[K.VALID_CHROM, :n] & valid[K.VALID_POS, :n]
+    ea_data, oa_data, rs_data = (
+        data[q, : counts[c]].copy() for q, c in enumerate((K.C_EA_DATA, K.C_OA_DATA, K.C_RSID_DATA))
+    )
+    del data
     series = {
         "accession": _const_text(name, n, None),
         "row_nr": pl.Series(np.arange(n, dtype=np.int64)),
         "line": pl.Series(np.arange(first_line, first_line + n, dtype=np.int64)),
-        "rsID": _view_text(rs, rs_data, rs_valid, n),
-        "chr_name": _view_text(ch, None, chrom >= 0, n),
-        "chr_position": _nullable(pos, pos > 0, n, pa.int64()),
-        "effect_allele": _view_text(ea, ea_data, None, n),
-        "other_allele": _view_text(oa, oa_data, oa_valid, n),
-        "effect_weight": pl.Series(weight[:n]),
+        "rsID": _view_text(views[K.V_RSID], rs_data, valid[K.VALID_RSID], n),
+        "chr_name": _view_text(views[K.V_CHROM], None, valid[K.VALID_CHROM], n),
+        "chr_position": _nullable(pos, valid[K.VALID_POS], n, pa.int64()),
+        "effect_allele": _view_text(views[K.V_EA], ea_data, None, n),
+        "other_allele": _view_text(views[K.V_OA], oa_data, valid[K.VALID_OA], n),
+        "effect_weight": pl.Series(num[K.NUM_WEIGHT, :n]),
         "effect_type": _const_text(EffectType.ADDITIVE.value, n, None),
         "dosage_0_weight": pl.repeat(None, n, dtype=pl.Float64, eager=True),
         "dosage_1_weight": pl.repeat(None, n, dtype=pl.Float64, eager=True),
         "dosage_2_weight": pl.repeat(None, n, dtype=pl.Float64, eager=True),
-        "allelefrequency_effect": _nullable(af, af_valid, n, pa.float64()),
-        "unscorable": _const_text(reason, n, ~located_rows),
+        "allelefrequency_effect": _nullable(num[K.NUM_AF], valid[K.VALID_AF], n, pa.float64()),
+        "unscorable": _const_text(reason, n, ~located),
     }
     frame = pl.DataFrame([s.alias(k) for k, s in series.items()])
     last_fast_parse = "accepted"
