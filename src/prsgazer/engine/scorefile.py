@@ -28,7 +28,6 @@ from typing import NamedTuple
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 from isal import igzip
 from isal.isal_zlib import error as IsalError
 from pydantic import BaseModel, ConfigDict, Field
@@ -289,7 +288,19 @@ _SPACE_IN_FIELD = (b" ", b"\x0b", b"\x0c", b"\r")  # whitespace a field may carr
 
 
 def _parse(p: Path, cid: str) -> ScoringFile:
-    data = _read_bytes(p)
+    global last_fast_parse
+    data = None
+    if FAST_PATH:  # the compiled reader of the common layout; the polars path below does everything else
+        from prsgazer.engine import _scorefile_fast
+
+        fast, last_fast_parse = _scorefile_fast.parse_file(p, cid)
+        if isinstance(fast, ScoringFile):
+            return fast
+        data = fast  # the file's text, when the compiled reader read it all before it gave up
+    else:
+        last_fast_parse = "off"
+    if data is None:
+        data = _read_bytes(p)
     if not data.isascii():
         try:
             data.decode("utf-8")
@@ -320,9 +331,6 @@ def _parse(p: Path, cid: str) -> ScoringFile:
     del data
     if _NON_SPACE.search(rows) is None:
         raise InputError("scoring file has a column line but no variant rows", file=p, line=column_line)
-    fast = _fast_parse(rows, columns, header, p, first_line=column_line + 1)
-    if fast is not None:
-        return ScoringFile(path=p, cid=cid, header=header, harmonised=fast[1], variants=fast[0])
     # Columns named `_…` are not PGS columns: renamed out of the parser's own `_` namespace, then dropped.
     table = [f" {c}" if c.startswith("_") else c for c in columns]
     frame = _read_fields(rows, table, first_line=column_line + 1)
@@ -428,11 +436,11 @@ def _split_fields(rows: bytes, columns: list[str], p: Path, first_line: int) -> 
 
 
 # --------------------------------------------------------------------------------------------------
-# compiled happy path
+# compiled happy path (engine._scorefile_fast)
 
-#: Parse the common layout with the compiled reader first (`_fast_parse`); False: always the polars path.
+#: Parse the common layout with the compiled reader first; False: always the polars path.
 FAST_PATH = True
-#: What the last `_fast_parse` call did: "accepted", "off", "layout: …" or "bail: … (line N)" (for tests).
+#: What the last `_parse` did with the compiled reader: "accepted", "off", "layout: …", "bail: …" (for tests).
 last_fast_parse = ""
 
 
@@ -461,129 +469,6 @@ def _fast_roles(columns: tuple[str, ...], harmonised: bool) -> np.ndarray | None
     if not read <= roles.keys():
         return None
     return np.array([roles[c] if c in read else K.IGNORED for c in columns], dtype=np.int8)
-
-
-def _fast_parse(
-    rows: bytes, columns: list[str], header: ScoringFileHeader, p: Path, first_line: int
-) -> tuple[pl.DataFrame, bool] | None:
-    """The parsed frame and harmonised flag of a file in the common layout, equal to what the polars
-    path (`_read_fields` + `_normalise`) returns; None when anything is unusual: the polars path then
-    parses the file and produces the output or the error."""
-    global last_fast_parse
-    if not FAST_PATH:
-        last_fast_parse = "off"
-        return None
-    cols = set(columns)
-    has_hm = {"hm_chr", "hm_pos"} <= cols
-    located = {"chr_name", "chr_position"} <= cols or has_hm or "rsID" in cols
-    if "effect_allele" not in cols or "effect_weight" not in cols or not located:
-        last_fast_parse = "layout: required columns"
-        return None
-    if len(rows) >= 2**31:  # string views address their data with 32-bit offsets
-        last_fast_parse = "layout: too large"
-        return None
-    harmonised = header.HmPOS_build is not None and has_hm
-    roles = _fast_roles(tuple(columns), harmonised)
-    if roles is None:
-        last_fast_parse = "layout: columns"
-        return None
-    from prsgazer.engine import _scorefile_kernel as K
-
-    buf = np.frombuffer(rows, dtype=np.uint8)
-    n_max = rows.count(b"\n") + 1
-    views = np.empty((4, n_max, 16), np.uint8)
-    data = np.empty((3, len(rows)), np.uint8)  # pages are touched only where long strings are written
-    valid = np.empty((6, n_max), np.bool_)
-    pos = np.empty(n_max, np.int64)
-    num = np.empty((2, n_max), np.float64)
-    hard = np.empty((2 * n_max, 4), np.int64)
-    counts = np.zeros(6, np.int64)
-    status = K.parse_rows(buf, roles, harmonised, views, data, valid, pos, num, hard, counts)
-    n = int(counts[K.C_ROWS])
-    if status != K.OK:
-        last_fast_parse = f"bail: {K.REASONS[status]} (line {first_line + n})"
-        return None
-    hard = hard[: counts[K.C_HARD]]
-    if len(hard):  # floats outside the exact fast path: cast by polars, as the polars path does
-        lengths = hard[:, 3] - hard[:, 2]
-        offsets = np.zeros(len(hard) + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        text = buf[np.repeat(hard[:, 2] - offsets[:-1], lengths) + np.arange(offsets[-1])]
-        arr = pa.Array.from_buffers(pa.large_string(), len(hard), [None, pa.py_buffer(offsets), pa.py_buffer(text)])
-        values = pl.Series(pl.from_arrow(arr)).cast(pl.Float64, strict=False).to_numpy()
-        if not np.isfinite(values).all():  # null, nan or inf: an error of the polars path
-            last_fast_parse = "bail: weight or allele frequency not a finite number"
-            return None
-        num[hard[:, 1], hard[:, 0]] = values
-    name = header.accession if header.accession != "unnamed" else _stem(p)
-    reason = Unscorable.NO_HARMONISED_POSITION.value if harmonised else Unscorable.NO_POSITION.value
-    located = valid[K.VALID_CHROM, :n] & valid[K.VALID_POS, :n]
-    ea_data, oa_data, rs_data = (
-        data[q, : counts[c]].copy() for q, c in enumerate((K.C_EA_DATA, K.C_OA_DATA, K.C_RSID_DATA))
-    )
-    del data
-    series = {
-        "accession": _const_text(name, n, None),
-        "row_nr": pl.Series(np.arange(n, dtype=np.int64)),
-        "line": pl.Series(np.arange(first_line, first_line + n, dtype=np.int64)),
-        "rsID": _view_text(views[K.V_RSID], rs_data, valid[K.VALID_RSID], n),
-        "chr_name": _view_text(views[K.V_CHROM], None, valid[K.VALID_CHROM], n),
-        "chr_position": _nullable(pos, valid[K.VALID_POS], n, pa.int64()),
-        "effect_allele": _view_text(views[K.V_EA], ea_data, None, n),
-        "other_allele": _view_text(views[K.V_OA], oa_data, valid[K.VALID_OA], n),
-        "effect_weight": pl.Series(num[K.NUM_WEIGHT, :n]),
-        "effect_type": _const_text(EffectType.ADDITIVE.value, n, None),
-        "dosage_0_weight": pl.repeat(None, n, dtype=pl.Float64, eager=True),
-        "dosage_1_weight": pl.repeat(None, n, dtype=pl.Float64, eager=True),
-        "dosage_2_weight": pl.repeat(None, n, dtype=pl.Float64, eager=True),
-        "allelefrequency_effect": _nullable(num[K.NUM_AF], valid[K.VALID_AF], n, pa.float64()),
-        "unscorable": _const_text(reason, n, ~located),
-    }
-    frame = pl.DataFrame([s.alias(k) for k, s in series.items()])
-    last_fast_parse = "accepted"
-    return frame, harmonised
-
-
-def _bitmap(valid: np.ndarray | None, n: int) -> tuple[pa.Buffer | None, int]:
-    """Arrow validity bitmap and null count of the first n flags (None: no nulls)."""
-    if valid is None:
-        return None, 0
-    nulls = n - int(np.count_nonzero(valid[:n]))
-    if nulls == 0:
-        return None, 0
-    return pa.py_buffer(np.packbits(valid[:n], bitorder="little")), nulls
-
-
-def _view_text(views: np.ndarray, data: np.ndarray | None, valid: np.ndarray | None, n: int) -> pl.Series:
-    """A String series from Arrow string views (taken by polars without a copy)."""
-    bitmap, nulls = _bitmap(valid, n)
-    data_buf = pa.py_buffer(data if data is not None and len(data) else b"")
-    arr = pa.Array.from_buffers(pa.string_view(), n, [bitmap, pa.py_buffer(views[:n]), data_buf], null_count=nulls)
-    return pl.Series(pl.from_arrow(arr))
-
-
-def _nullable(values: np.ndarray, valid: np.ndarray, n: int, dtype: pa.DataType) -> pl.Series:
-    bitmap, nulls = _bitmap(valid, n)
-    arr = pa.Array.from_buffers(dtype, n, [bitmap, pa.py_buffer(values[:n])], null_count=nulls)
-    return pl.Series(pl.from_arrow(arr))
-
-
-def _const_text(text: str, n: int, valid: np.ndarray | None) -> pl.Series:
-    """n copies of `text` (null where not `valid`) as a String series."""
-    raw = text.encode("utf-8")
-    view = np.zeros(16, np.uint8)
-    view[:4] = np.frombuffer(np.uint32(len(raw)).tobytes(), np.uint8)
-    if len(raw) <= 12:
-        view[4 : 4 + len(raw)] = np.frombuffer(raw, np.uint8)
-        data = b""
-    else:  # prefix, buffer 0, offset 0
-        view[4:8] = np.frombuffer(raw[:4], np.uint8)
-        data = raw
-    views = np.empty((n, 16), np.uint8)
-    views[:] = view
-    if valid is not None:
-        views[~valid[:n]] = 0
-    return _view_text(views, np.frombuffer(data, np.uint8), valid, n)
 
 
 def _any_case(words: set[str]) -> list[str]:
