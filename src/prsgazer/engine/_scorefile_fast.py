@@ -33,6 +33,7 @@ from prsgazer.errors import InputError
 
 _PIECE = 1 << 19  # compressed bytes decompressed at a time (about 2 MB of text)
 _THREADED = 1 << 20  # compressed files at least this large are decompressed in a second thread
+_ROWS_GUESS = 1.05  # room for this many times the rows guessed from the first 64 kB (more is added when full)
 
 
 class _Unreadable(Exception):
@@ -145,8 +146,8 @@ def _parse_pieces(pieces: Iterator[bytes], p: Path, cid: str, size: int) -> tupl
         return give_up("layout: columns")
     # --- the rows, piece by piece: complete lines to the reader, a line cut by a piece end carried over
     sample = head[end + 1 : end + 1 + (1 << 16)]
-    per_line = len(sample) / max(1, sample.count(b"\n"))
-    reader = _Reader(roles, harmonised, int(size / per_line * 1.05) + 64, size)
+    per_line = len(sample) / sample.count(b"\n") if b"\n" in sample else 64.0
+    reader = _Reader(roles, harmonised, int(size / per_line * _ROWS_GUESS) + 16, size)
     carry = b""
     piece: bytes | None = head
     at = end + 1
@@ -194,7 +195,7 @@ class _Reader:
         # strings over 12 bytes, per text column (pages are touched only where written)
         self.data = np.empty((3, size + 8), np.uint8)
         self.hard: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row/which, offsets, text)
-        self._alloc(max(n, 16))
+        self._alloc(max(n, 1))
 
     @property
     def rows(self) -> int:
