@@ -233,7 +233,7 @@ def _kernel_floats(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     roles = np.array([K.RSID, K.EFFECT_ALLELE, K.WEIGHT], np.int8)
     n = len(texts)
     reader = F._Reader(roles, False, n, len(body))
-    status = reader.feed(body)
+    status = reader.feed(body + F._PAD, len(body))
     assert status == K.OK, K.REASONS.get(status)
     hard = np.zeros(n, bool)
     for where, _, _ in reader.hard:
@@ -272,4 +272,4 @@ def test_kernel_bails_on_what_it_does_not_read() -> None:
     for text in ["inf", "nan", "1e", "e5", "-", "0x10", "1,5", "1_0", "--1", "1e5.5", ".e1"]:
         body = f"rs1\tA\t{text}\n".encode()
         reader = F._Reader(np.array([K.RSID, K.EFFECT_ALLELE, K.WEIGHT], np.int8), False, 4, len(body))
-        assert reader.feed(body) != K.OK, text
+        assert reader.feed(body + F._PAD, len(body)) != K.OK, text

@@ -33,6 +33,7 @@ from prsgazer.errors import InputError
 
 _PIECE = 1 << 19  # compressed bytes decompressed at a time (about 2 MB of text)
 _THREADED = 1 << 20  # compressed files at least this large are decompressed in a second thread
+_PAD = b"\n" * 16  # the reader loads 8 bytes at a time: lines are fed with this much more text after them
 _ROWS_GUESS = 1.05  # room for this many times the rows guessed from the first 64 kB (more is added when full)
 
 
@@ -148,7 +149,7 @@ def _parse_pieces(pieces: Iterator[bytes], p: Path, cid: str, size: int) -> tupl
     sample = head[end + 1 : end + 1 + (1 << 16)]
     per_line = len(sample) / sample.count(b"\n") if b"\n" in sample else 64.0
     reader = _Reader(roles, harmonised, int(size / per_line * _ROWS_GUESS) + 16, size)
-    carry = b""
+    carry = b""  # the end of the last piece: a line it cut, and the lines in its last 16 bytes
     piece: bytes | None = head
     at = end + 1
     while piece is not None:
@@ -158,15 +159,16 @@ def _parse_pieces(pieces: Iterator[bytes], p: Path, cid: str, size: int) -> tupl
                 carry += piece[at:]
                 at = len(piece)
             else:
-                status = reader.feed(carry + piece[at : nl + 1])
+                text = carry + piece[at : nl + 1]
+                status = reader.feed(text + _PAD, len(text))
                 if status != K.OK:
                     return give_up(f"bail: {K.REASONS[status]} (line {first_line + reader.rows})")
                 carry = b""
                 at = nl + 1
         if at < len(piece):
-            last = piece.rfind(b"\n", at)
+            last = piece.rfind(b"\n", at, len(piece) - len(_PAD))  # lines with 16 bytes after them
             if last >= 0:
-                status = reader.feed(memoryview(piece)[at : last + 1])
+                status = reader.feed(memoryview(piece)[at:], last + 1 - at)
                 if status != K.OK:
                     return give_up(f"bail: {K.REASONS[status]} (line {first_line + reader.rows})")
                 at = last + 1
@@ -175,8 +177,9 @@ def _parse_pieces(pieces: Iterator[bytes], p: Path, cid: str, size: int) -> tupl
         at = 0
         if piece is not None:
             kept.append(piece)
-    if carry:  # the last line, without a newline
-        status = reader.feed(carry)
+    if carry:  # the last lines; a newline after the last one if it has none (the same line to polars)
+        text = carry if carry.endswith(b"\n") else carry + b"\n"
+        status = reader.feed(text + _PAD, len(text))
         if status != K.OK:
             return give_up(f"bail: {K.REASONS[status]} (line {first_line + reader.rows})")
     frame = reader.frame(header, p, first_line)
@@ -218,26 +221,27 @@ class _Reader:
         self.num[:, :done] = old[3][:, :done]
         self.hard_rows[:n_hard] = old[4][:n_hard]
 
-    def feed(self, text: bytes | memoryview) -> int:
-        """Read complete lines (the last may lack its newline only at the end of the file)."""
+    def feed(self, text: bytes | memoryview, end: int) -> int:
+        """Read the lines text[:end] (each with its newline); `text` goes on for 16 bytes or more."""
         buf = np.frombuffer(text, dtype=np.uint8)
+        assert len(buf) >= end + len(_PAD)
         state = self.state
         used = int(state[[K.S_EA_DATA, K.S_OA_DATA, K.S_RSID_DATA]].max())
-        if used + len(buf) + 8 > self.data.shape[1]:  # each text column gains at most len(buf) bytes
-            data = np.empty((3, max(2 * self.data.shape[1], used + len(buf) + 8)), np.uint8)
+        if used + end + 8 > self.data.shape[1]:  # each text column gains at most `end` bytes
+            data = np.empty((3, max(2 * self.data.shape[1], used + end + 8)), np.uint8)
             data[:, :used] = self.data[:, :used]
             self.data = data
         state[K.S_OFFSET] = 0
         state[K.S_HARD] = 0
         while True:
             status = K.parse_rows(
-                buf, self.roles, self.harmonised, self.views, self.data, self.valid, self.pos, self.num,
+                buf, end, self.roles, self.harmonised, self.views, self.data, self.valid, self.pos, self.num,
                 self.hard_rows, state,
             )  # fmt: skip
             if status != K.FULL:
                 break
             done, offset = self.rows, int(state[K.S_OFFSET])
-            self._grow(done + int((len(buf) - offset) * done / max(offset, 1) * 1.1) + 1024)
+            self._grow(done + int((end - offset) * done / max(offset, 1) * 1.1) + 1024)
         n_hard = int(state[K.S_HARD])
         if status == K.OK and n_hard:  # their text, while `buf` is at hand
             hard = self.hard_rows[:n_hard]
@@ -267,17 +271,14 @@ class _Reader:
         views, valid = self.views, self.valid
         data = [self.data[q, : state[s]].copy() for q, s in ((0, K.S_EA_DATA), (1, K.S_OA_DATA), (2, K.S_RSID_DATA))]
         name = header.accession if header.accession != "unnamed" else S._stem(p)
+        unscorable = _constant(None, n, pl.String)
         if state[K.S_UNLOCATED]:
             reason = (S.Unscorable.NO_HARMONISED_POSITION if self.harmonised else S.Unscorable.NO_POSITION).value
             located = pl.Series(valid[K.VALID_CHROM, :n] & valid[K.VALID_POS, :n])
-            unscorable = pl.repeat(None, n, dtype=pl.String, eager=True).zip_with(
-                located, pl.repeat(reason, n, eager=True)
-            )
-        else:
-            unscorable = pl.repeat(None, n, dtype=pl.String, eager=True)
-        no_float = pl.repeat(None, n, dtype=pl.Float64, eager=True)
+            unscorable = unscorable.zip_with(located, _constant(reason, n, pl.String))
+        no_float = _constant(None, n, pl.Float64)
         columns = {
-            "accession": pl.repeat(name, n, eager=True),
+            "accession": _constant(name, n, pl.String),
             "row_nr": pl.Series(np.arange(n, dtype=np.int64)),
             "line": pl.Series(np.arange(first_line, first_line + n, dtype=np.int64)),
             "rsID": _strings(views[K.V_RSID], data[K.V_RSID], valid[K.VALID_RSID], n),
@@ -286,7 +287,7 @@ class _Reader:
             "effect_allele": _strings(views[K.V_EA], data[K.V_EA], None, n),
             "other_allele": _strings(views[K.V_OA], data[K.V_OA], valid[K.VALID_OA], n),
             "effect_weight": pl.Series(num[K.NUM_WEIGHT, :n]),
-            "effect_type": pl.repeat(S.EffectType.ADDITIVE.value, n, eager=True),
+            "effect_type": _constant(S.EffectType.ADDITIVE.value, n, pl.String),
             "dosage_0_weight": no_float,
             "dosage_1_weight": no_float,
             "dosage_2_weight": no_float,
@@ -294,6 +295,10 @@ class _Reader:
             "unscorable": unscorable,
         }
         return pl.DataFrame([s.alias(k) for k, s in columns.items()])
+
+
+def _constant(value: str | None, n: int, dtype: type[pl.DataType]) -> pl.Series:
+    return pl.Series([value], dtype=dtype).new_from_index(0, n)
 
 
 def _large_strings(offsets: np.ndarray, text: np.ndarray) -> pa.Array:

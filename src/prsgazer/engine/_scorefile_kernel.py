@@ -23,6 +23,10 @@ from numba import njit
 from numba.core import types
 from numba.extending import intrinsic
 
+# The batch kernels' module sets numba's CPU features (512-bit vectors on AVX-512 hosts), which works
+# only before the first compile or cache load; this module's kernel usually comes first.
+from prsgazer.engine import _kernels  # noqa: F401
+
 # Column roles (`roles[k]` for the k-th column of the file).
 IGNORED = 0
 RSID = 1
@@ -143,9 +147,10 @@ _UPPER = np.uint64(0xDFDFDFDFDFDFDFDF)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-@njit(nogil=True, cache=True)
-def parse_rows(buf, roles, harmonised, views, data, valid, pos, num, hard, state):  # pragma: no cover - compiled
-    """Parse the data rows in `buf` (the bytes after the column line); `roles[k]` is column k's role.
+@njit(nogil=True, cache=True, error_model="numpy")
+def parse_rows(buf, L, roles, harmonised, views, data, valid, pos, num, hard, state):  # pragma: no cover - compiled
+    """Parse the data rows buf[:L], whole lines (each ends with a newline, the last too), with 16 more
+    bytes of `buf` readable after them (8-byte loads may look past L); `roles[k]` is column k's role.
 
     Writes, row by row from state[S_ROWS], up to n_max = len(pos) rows: views[V_*, row] the Arrow
     string views (2 uint64 words) of effect allele, other allele, rsID and chromosome (strings longer
@@ -159,7 +164,6 @@ def parse_rows(buf, roles, harmonised, views, data, valid, pos, num, hard, state
     are scanned 8 bytes at a time.
     """
     ncols = roles.shape[0]
-    L = buf.shape[0]
     n_max = pos.shape[0]
     pow10 = _POW10
     chrom_views = _CHROM_VIEWS
@@ -189,7 +193,7 @@ def parse_rows(buf, roles, harmonised, views, data, valid, pos, num, hard, state
             status = FULL
             break
         b = buf[i]
-        if b == 10 or (b == 13 and (i + 1 == L or buf[i + 1] == 10)):
+        if b == 10 or (b == 13 and buf[i + 1] == 10):
             status = BLANK_LINE
             break
         line_start = i
@@ -197,26 +201,19 @@ def parse_rows(buf, roles, harmonised, views, data, valid, pos, num, hard, state
         c = 0
         while True:
             s = i
-            found = False
-            while i + 8 <= L:  # 8 bytes at a time: the first byte below 0x20 (tab, newline) or above 0x7f
+            while True:  # 8 bytes at a time: the first byte below 0x20 (tab, newline) or above 0x7f
                 x = _load8(buf, i)
                 t = ((x - _LOW_BYTES) & ~x | x) & _HIGH_BITS
                 if t != 0:
                     i += _ctz(t) >> 3
-                    found = True
                     break
                 i += 8
-            if not found:
-                while i < L and 32 <= buf[i] < 128:
-                    i += 1
-            b = 10
-            if i < L:
-                b = buf[i]
-                if b == 13 and (i + 1 == L or buf[i + 1] == 10):
-                    b = 10  # \r\n ends the line as \n does
-                elif b != 9 and b != 10:
-                    status = CONTROL_BYTE if b < 128 else NON_ASCII
-                    break
+            b = buf[i]  # (i < L: every line ends with a newline)
+            if b == 13 and buf[i + 1] == 10:
+                b = 10  # \r\n ends the line as \n does
+            elif b != 9 and b != 10:
+                status = CONTROL_BYTE if b < 128 else NON_ASCII
+                break
             start[c] = s
             stop[c] = i
             if roles[c] != IGNORED:  # the missing-value spellings: '', '.', na, nan, none, null (any case)
@@ -242,7 +239,7 @@ def parse_rows(buf, roles, harmonised, views, data, valid, pos, num, hard, state
                     status = EXTRA_FIELD
                     break
                 continue
-            i += 1 if i >= L or buf[i] == 10 else 2  # past \n or \r\n
+            i += 1 if buf[i] == 10 else 2  # past \n or \r\n
             break
         if status != OK:
             break
@@ -289,19 +286,8 @@ def parse_rows(buf, roles, harmonised, views, data, valid, pos, num, hard, state
                 has_rsid = n > 0
             mask = _UPPER if allele else _ALL  # alleles are upper-cased (all letters once checked)
             # the Arrow string view: length, then ≤ 12 bytes inline, else a 4-byte prefix, buffer 0, offset
-            lo = np.uint64(0)
-            hi = np.uint64(0)
-            if s + 16 <= L:
-                lo = _load8(buf, s) & mask
-                hi = _load8(buf, s + 8) & mask
-            else:
-                for j in range(min(n, 16)):
-                    if j < 8:
-                        lo |= np.uint64(buf[s + j]) << np.uint64(8 * j)
-                    else:
-                        hi |= np.uint64(buf[s + j]) << np.uint64(8 * (j - 8))
-                lo &= mask
-                hi &= mask
+            lo = _load8(buf, s) & mask
+            hi = _load8(buf, s + 8) & mask
             if n <= 12:
                 if n < 8:
                     lo &= (np.uint64(1) << np.uint64(8 * n)) - np.uint64(1)
@@ -313,12 +299,8 @@ def parse_rows(buf, roles, harmonised, views, data, valid, pos, num, hard, state
             else:
                 o = dpos[q]
                 base = q * cap + o
-                if s + n + 8 <= L:
-                    for j in range(0, n, 8):
-                        _store8(flat, base + j, _load8(buf, s + j) & mask)
-                else:
-                    for j in range(n):
-                        flat[base + j] = buf[s + j] & (0xDF if allele else 0xFF)
+                for j in range(0, n, 8):
+                    _store8(flat, base + j, _load8(buf, s + j) & mask)
                 dpos[q] = o + n
                 views[q, row, 0] = np.uint64(n) | (lo << np.uint64(32))
                 views[q, row, 1] = np.uint64(o) << np.uint64(32)
