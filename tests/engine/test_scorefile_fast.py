@@ -273,3 +273,42 @@ def test_kernel_bails_on_what_it_does_not_read() -> None:
         body = f"rs1\tA\t{text}\n".encode()
         reader = F._Reader(np.array([K.RSID, K.EFFECT_ALLELE, K.WEIGHT], np.int8), False, 4, len(body))
         assert reader.feed(body + F._PAD, len(body)) != K.OK, text
+
+
+def test_values_the_compiled_reader_normalises(tmp_path: Path) -> None:
+    """Chromosome aliases, case, missing spellings, inferred and ambiguous other alleles, exotic numbers."""
+    cols = "rsID\tchr_name\tchr_position\teffect_allele\tother_allele\teffect_weight\tallelefrequency_effect\t_note"
+    rows = [
+        "rs1\tchr23\t+7\tacgt\tx/y\t-0\tNA\tfree text, with spaces",
+        ".\tCHRM\t007\tA\t.\t1e-400\t1e-3\t",
+        "rs3;x\txy\t5\tg\tNA\t0.16220387987485377\t\t",
+        "rs4\t26\t6\tT\ta\t.5\t5.\tx",
+        "rs5\t.\t.\tC\tG\t1E-5\t0",
+        "RS6\tchrX\t9\tC\t/\t+1.5\t-0.0\tlast, no newline",
+    ]
+    p = tmp_path / "custom.txt"
+    p.write_text("#pgs_id=PGS000123\n#genome_build=GRCh37\n" + cols + "\n" + "\r\n".join(rows))
+    assert _assert_same(p) == "accepted"
+    v = S._parse(p, "cid").variants
+    assert v["chr_name"].to_list() == ["X", "MT", "XY", "MT", None, "X"]
+    assert v["chr_position"].to_list() == [7, 7, 5, 6, None, 9]
+    assert v["effect_allele"].to_list() == ["ACGT", "A", "G", "T", "C", "C"]
+    assert v["other_allele"].to_list() == [None, None, None, "A", "G", None]
+    assert v["rsID"].to_list() == ["rs1", None, "rs3;x", "rs4", "rs5", "RS6"]
+    assert v["unscorable"].to_list() == [None, None, None, None, "no_position", None]
+    assert v["line"].to_list() == [4, 5, 6, 7, 8, 9]
+    # harmonised: hm_chr/hm_pos, hm_rsID when rsID is missing, hm_inferOtherAllele when other_allele is
+    cols = "rsID\tchr_name\tchr_position\teffect_allele\tother_allele\teffect_weight\thm_rsID\thm_chr\thm_pos\thm_inferOtherAllele"  # noqa: E501
+    rows = [
+        ".\t1\t100\tA\t.\t0.5\trs10\t2\t200\tG",
+        "rs11\tjunk\tjunk\tA\tC\t0.5\trs99\tchr3\t300\tA/T",
+        "rs12\t1\t100\tA\t\t0.5\t\t\t\tA/T",
+    ]
+    p = tmp_path / "hm.txt"
+    p.write_text("#pgs_id=PGS000124\n#HmPOS_build=GRCh38\n" + cols + "\n" + "\n".join(rows) + "\n")
+    assert _assert_same(p) == "accepted"
+    v = S._parse(p, "cid").variants
+    assert v["rsID"].to_list() == ["rs10", "rs11", "rs12"]
+    assert v["chr_name"].to_list() == ["2", "3", None]
+    assert v["other_allele"].to_list() == ["G", "C", None]
+    assert v["unscorable"].to_list() == [None, None, "no_harmonised_position"]

@@ -227,6 +227,8 @@ class _Reader:
         assert len(buf) >= end + len(_PAD)
         state = self.state
         used = int(state[[K.S_EA_DATA, K.S_OA_DATA, K.S_RSID_DATA]].max())
+        if used + end >= 2**31:  # string views address their data with 32-bit offsets
+            return K.TOO_LARGE
         if used + end + 8 > self.data.shape[1]:  # each text column gains at most `end` bytes
             data = np.empty((3, max(2 * self.data.shape[1], used + end + 8)), np.uint8)
             data[:, :used] = self.data[:, :used]

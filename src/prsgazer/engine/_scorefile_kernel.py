@@ -65,6 +65,7 @@ BAD_CHROM = 11
 BAD_POSITION = 12
 UNLOCATED = 13  # non-harmonised row with neither a position nor an rsID
 ALL_UNLOCATED = 14  # harmonised file where no row has a position
+TOO_LARGE = 15  # text columns past the 32-bit offsets of string views
 FULL = 99  # not a bail: the output arrays are full
 REASONS = {
     BLANK_LINE: "blank line",
@@ -81,6 +82,7 @@ REASONS = {
     BAD_POSITION: "position not a plain positive integer",
     UNLOCATED: "row without position and rsID",
     ALL_UNLOCATED: "no row has a harmonised position",
+    TOO_LARGE: "file too large for the compiled reader",
 }
 
 #: Canonical chromosome names, indexed by the chromosome codes of `parse_rows` (1..22, X, Y, XY, MT).
