@@ -75,7 +75,9 @@ def main() -> None:
             print(f"  gunzip {gz / rows * 1e6:6.3f} µs/row  {gz / len(files) * 1e3:8.2f} ms/file")
     # fixed cost: a tiny file
     tiny = Path(tempfile.mkdtemp()) / "tiny.txt"
-    tiny.write_text("#pgs_id=PGS1\nchr_name\tchr_position\teffect_allele\tother_allele\teffect_weight\n1\t5\tA\tC\t0.5\n")
+    tiny.write_text(
+        "#pgs_id=PGS1\nchr_name\tchr_position\teffect_allele\tother_allele\teffect_weight\n1\t5\tA\tC\t0.5\n"
+    )
     for fast, name in ((True, "fast"), (False, "polars")):
         sf.FAST_PATH = fast
         t = _best(lambda: sf._parse(tiny, "x"), args.repeat * 20)

@@ -178,7 +178,9 @@ def test_mutated_files_agree(shared_data: Path, tmp_path: Path, seed: int) -> No
     assert sum(n == "accepted" for n in notes) >= 20, notes  # the reader took a fair share: not vacuous
 
 
-def test_piece_boundaries_threads_and_growth(shared_data: Path, tmp_path: Path, monkeypatch) -> None:
+def test_piece_boundaries_threads_and_growth(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Tiny decompression pieces (lines cut everywhere), the prefetch thread, a row guess far too small."""
     monkeypatch.setattr(F, "_PIECE", 7)
     monkeypatch.setattr(F, "_THREADED", 0)
@@ -204,8 +206,11 @@ def test_gzip_damage_is_the_polars_paths_error(shared_data: Path, tmp_path: Path
         _assert_same(p)
 
 
-def test_large_file_agrees(tmp_path: Path) -> None:
-    """A file bigger than the prefetch threshold, with long rsIDs, long alleles and 17-digit weights."""
+@pytest.mark.parametrize("guess", [F._ROWS_GUESS, 0.0001])
+def test_large_file_agrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, guess: float) -> None:
+    """A file bigger than the prefetch threshold, with long rsIDs, long alleles and 17-digit weights;
+    with a row guess far too small, the output arrays grow several times while hard floats are pending."""
+    monkeypatch.setattr(F, "_ROWS_GUESS", guess)
     rng = np.random.default_rng(1)
     n = 60_000
     chrom = rng.choice(["1", "chr2", "X", "23", "MT", "NA"], n)

@@ -235,6 +235,7 @@ class _Reader:
             self.data = data
         state[K.S_OFFSET] = 0
         state[K.S_HARD] = 0
+        first = self.rows
         while True:
             status = K.parse_rows(
                 buf, end, self.roles, self.harmonised, self.views, self.data, self.valid, self.pos, self.num,
@@ -243,7 +244,8 @@ class _Reader:
             if status != K.FULL:
                 break
             done, offset = self.rows, int(state[K.S_OFFSET])
-            self._grow(done + int((end - offset) * done / max(offset, 1) * 1.1) + 1024)
+            rest = int((end - offset) * (done - first) / max(offset, 1) * 1.1)  # this text's rows still to come
+            self._grow(max(done + rest + 1024, len(self.pos) * 3 // 2))
         n_hard = int(state[K.S_HARD])
         if status == K.OK and n_hard:  # their text, while `buf` is at hand
             hard = self.hard_rows[:n_hard]
