@@ -5,8 +5,9 @@ and the panel benchmark): five large harmonised files (800,000 rows, gzip) and s
 (30,000 rows). Prints the best of `--repeat` runs (the machine may be shared): µs per row and ms per
 file for `_parse` (gunzip included), each path, plus gunzip alone.
 
-Options: `--repeat N` (default 5), `--files N` (small files per run, default 20), `--cold` (measure
-the compile of the kernels in a fresh cache directory, in a subprocess).
+Options: `--repeat N` (default 5), `--files N` (small files per run, default 20), `--all` (also every
+file of the panel benchmark's 505, once per path), `--cold` (measure the compile of the kernels in
+a fresh cache directory, in a subprocess).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--files", type=int, default=20)
+    ap.add_argument("--all", action="store_true")
     ap.add_argument("--cold", action="store_true")
     args = ap.parse_args()
     if args.cold:
@@ -73,6 +75,16 @@ def main() -> None:
             print(f"  {name:6s} {t / rows * 1e6:6.3f} µs/row  {t / len(files) * 1e3:8.2f} ms/file")
         if files[0].suffix == ".gz":
             print(f"  gunzip {gz / rows * 1e6:6.3f} µs/row  {gz / len(files) * 1e3:8.2f} ms/file")
+    if args.all:
+        every = sorted((BENCH / LARGE).glob("*.txt.gz"))
+        for fast in (True, False):
+            sf.FAST_PATH = fast
+            t = time.perf_counter()
+            rows = parse(every)
+            t = time.perf_counter() - t
+            name = "fast" if fast else "polars"
+            print(f"all {len(every)} files, {name:6s}: {rows:,} rows in {t:.2f} s, {t / rows * 1e6:.3f} µs/row")
+        sf.FAST_PATH = True
     # fixed cost: a tiny file
     tiny = Path(tempfile.mkdtemp()) / "tiny.txt"
     tiny.write_text(
