@@ -15,6 +15,7 @@ When the reader gives up it hands the polars path the whole text it has, so noth
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import threading
 import zlib
 from collections.abc import Iterator
@@ -74,7 +75,7 @@ def _gunzip(raw: bytes) -> Iterator[bytes]:
         start = k - len(d.unused_data)
 
 
-_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None  # (pid, the decompressing thread)
 _pool_lock = threading.Lock()
 
 
@@ -82,15 +83,16 @@ def _prefetched(pieces: Iterator[bytes]) -> Iterator[bytes]:
     """`pieces`, each produced in a worker thread while the caller works on the previous one."""
     global _pool
     with _pool_lock:
-        if _pool is None:
-            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="prsgazer-gunzip")
+        if _pool is None or _pool[0] != os.getpid():  # a forked child has the executor but not its thread
+            _pool = os.getpid(), concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prsgazer-gunzip")
+        pool = _pool[1]
     end = object()
-    fut = _pool.submit(next, pieces, end)
+    fut = pool.submit(next, pieces, end)
     while True:
         piece = fut.result()
         if piece is end:
             return
-        fut = _pool.submit(next, pieces, end)
+        fut = pool.submit(next, pieces, end)
         yield piece
 
 

@@ -1,18 +1,20 @@
-"""Compiled (numba) happy path of the scoring-file parser. See `scorefile._fast_parse`.
+"""Compiled (numba) reader of the common scoring-file layout. See `_scorefile_fast`, which feeds it.
 
-`parse_rows` reads the data rows of a file in the common layout (rsID, chr_name, chr_position,
-effect_allele, other_allele, effect_weight, hm_* and ignored columns) in one pass over the bytes and
-writes the output columns directly: numbers as numpy arrays, strings as Arrow string views (16 bytes a
-row; strings of at most 12 bytes inline, longer ones in a data buffer), which polars takes without a
-copy. It never decides an error: on anything unusual (a blank line, a space in a used field, an
-allele that is not A/C/G/T, a position that is not a plain positive integer, an unknown chromosome
-name, a row the polars path would reject, ...) it returns a nonzero status ("bail") and the caller
-runs the polars parser, which produces the same frame or the exact error.
+`parse_rows` reads the data rows of a file in the common layout (rsID, positions, alleles,
+effect_weight, allelefrequency_effect, hm_rsID / hm_inferOtherAllele and ignored columns) in one
+pass over the bytes, 8 at a time where it can, and writes the output columns directly: numbers as
+numpy arrays, strings as Arrow string views (16 bytes a row; strings of at most 12 bytes inline,
+longer ones in a data buffer), which polars takes without a copy. It never decides an error: on
+anything unusual (a blank line, a space in a used field, an allele that is not A/C/G/T, a position
+that is not a plain positive integer, an unknown chromosome name, a row the polars path would
+reject, ...) it returns a nonzero status ("bail") and the caller runs the polars parser, which
+produces the same frame or the exact error.
 
-Floats: a weight whose text is a plain decimal with at most 18 significant digits, mantissa m ≤ 2**53
-and decimal exponent |e| ≤ 22 is m·10**e or m/10**-e in doubles, correctly rounded (Clinger's fast
-path), which is what polars' correctly rounded parser returns. Other texts (17-digit weights, say)
-are listed as "hard" and cast by polars afterwards.
+Floats: a weight whose text is a plain decimal with at most 18 digits, mantissa m ≤ 2**53 and
+decimal exponent |e| ≤ 22 (after dropping trailing zeros) is m·10**e or m/10**-e in doubles, both
+exact, so one correctly rounded operation (Clinger's fast path) — the double polars' correctly
+rounded parser returns. Other decimal texts (17-digit weights, say) are listed as "hard" and cast by
+polars afterwards.
 """
 
 from __future__ import annotations
