@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gzip
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ from prsgazer.errors import InputError
 
 
 def _run(p: Path, fast: bool) -> tuple:
-    S.FAST_PATH = fast
+    before, S.FAST_PATH = S.FAST_PATH, fast
     try:
         sf = S._parse(p, "cid")
         return ("ok", sf.variants, sf.harmonised, sf.header)
@@ -31,7 +33,7 @@ def _run(p: Path, fast: bool) -> tuple:
     except Exception as exc:  # noqa: BLE001 - a crash of the polars path must be the same crash with the reader on
         return ("crash", type(exc).__name__, str(exc))
     finally:
-        S.FAST_PATH = True
+        S.FAST_PATH = before
 
 
 def _float_bits(frame: pl.DataFrame) -> dict[str, np.ndarray]:
@@ -317,3 +319,20 @@ def test_values_the_compiled_reader_normalises(tmp_path: Path) -> None:
     assert v["chr_name"].to_list() == ["2", "3", None]
     assert v["other_allele"].to_list() == ["G", "C", None]
     assert v["unscorable"].to_list() == [None, None, "no_harmonised_position"]
+
+
+def test_auto_loads_the_compiled_reader_only_when_it_pays(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gz = shared_data / "scorefiles" / "OPGS017309_hmPOS_GRCh38.txt.gz"  # 19 kB; its last gzip member 54 kB of text
+    monkeypatch.delitem(sys.modules, "prsgazer.engine._scorefile_fast")  # as in a fresh process
+    monkeypatch.setattr(S, "FAST_MIN_TEXT", 54_000)
+    assert S._fast_pays([gz])  # the text size from the gzip trailer, not the file size
+    monkeypatch.setattr(S, "FAST_MIN_TEXT", 60_000)
+    assert not S._fast_pays([gz])
+    assert S._fast_pays([gz, gz])  # a run's files together
+    # a fresh process leaves a small file to the polars parser and never imports numba
+    code = (
+        "import sys; from pathlib import Path; from prsgazer.engine import scorefile as S;"
+        f"S._parse(Path({str(gz)!r}), 'cid'); print(S.last_fast_parse, 'numba' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "auto: too little text to load it for False"
