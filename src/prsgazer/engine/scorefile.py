@@ -453,6 +453,12 @@ FAST_MIN_TEXT = 32 << 20
 last_fast_parse = ""
 
 
+def prefer_fast_reader() -> None:
+    """Load the compiled reader now (with FAST_PATH "auto"), for callers that load numba anyway."""
+    if FAST_PATH == "auto":
+        importlib.import_module("prsgazer.engine._scorefile_fast")
+
+
 def _fast_pays(paths: list[Path]) -> bool:
     """Whether the compiled reader is loaded, or these files have text enough to repay loading it."""
     if "prsgazer.engine._scorefile_fast" in sys.modules:
