@@ -46,7 +46,7 @@ from prsgazer.engine.score import (
     plan_weights,
     score_chunks,
 )
-from prsgazer.engine.scorefile import ScoringFile, note_accessions, read_scorefiles
+from prsgazer.engine.scorefile import ScoringFile, note_accessions, prefer_fast_reader, read_scorefiles
 from prsgazer.errors import InputError
 from prsgazer.storage.cid import cid_of_file
 
@@ -593,6 +593,7 @@ def _match_groups(
     `match_rows` each, so the batch read ahead adds little while a group is matched) and gathered
     into groups of at most `group_rows()` actual rows (a single larger file is a group of its own):
     few matcher calls, each with the rows the memory plan allows. Yields (job indices, files, rows)."""
+    prefer_fast_reader()  # the scoring kernels load numba anyway: the compiled reader adds little
     batches: list[list[int]] = [[]]
     est = 0
     for j, job in enumerate(jobs):
