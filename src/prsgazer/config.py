@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr
@@ -156,6 +156,18 @@ class Settings(BaseSettings):
     engine_min_qual: float | None = Field(default=None, description="VCF records with a lower QUAL are set missing.")
     engine_block_cells: int = Field(
         default=8_000_000, ge=1024, description="Genotype cells (variants × samples) read per scoring chunk."
+    )
+    engine_scorefile_reader: Literal["auto", "compiled", "polars"] = Field(
+        default="auto",
+        description="Scoring-file reader: 'compiled' (numba, common layouts; the polars parser for the rest and "
+        "for every error), 'polars' only, or 'auto' (compiled once loaded, or for large inputs).",
+    )
+    engine_scorefile_compiled_min_mb: int = Field(
+        default=32, ge=0, description="'auto': use the compiled reader for at least this many MB of text to parse."
+    )
+    numba_256: bool = Field(
+        default=False,
+        description="Keep LLVM's 256-bit vectors in the compiled kernels on AVX-512 hosts (read at import).",
     )
 
     # --- reference panels (docs/reference.md) ---

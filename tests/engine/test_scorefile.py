@@ -326,3 +326,13 @@ def test_errors_quote_the_field_as_written(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="all of dosage 0, 1 and 2") as info:
         read_scorefile(_write(tmp_path, HEADER + body, name="d.txt"))
     assert (info.value.line, info.value.field) == (5, "dosage_1_weight")
+
+
+@pytest.mark.parametrize("value", ["1.5", "-1", "1e30"])
+def test_row_nr_must_be_a_whole_number(tmp_path: Path, value: str) -> None:
+    body = "chr_name\tchr_position\teffect_allele\teffect_weight\taccession\trow_nr\n1\t5\tA\t0.1\tS1\t0\n"
+    body += f"1\t6\tC\t0.2\tS1\t{value}\n"
+    with pytest.raises(InputError, match="is not a whole number") as info:
+        read_scorefile(_write(tmp_path, HEADER + body))
+    assert (info.value.line, info.value.field) == (5, "row_nr")
+    assert value in str(info.value)

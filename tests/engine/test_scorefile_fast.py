@@ -336,3 +336,28 @@ def test_auto_loads_the_compiled_reader_only_when_it_pays(shared_data: Path, mon
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "auto: too little text to load it for False"
+
+
+def test_reader_choice_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch, shared_data: Path) -> None:
+    """PRSGAZER_ENGINE_SCOREFILE_READER / _COMPILED_MIN_MB reach the parser through build_run_options."""
+    from prsgazer.config import Settings
+    from prsgazer.engine.pipeline import build_run_options
+
+    monkeypatch.setattr(S, "FAST_PATH", S.FAST_PATH)
+    monkeypatch.setattr(S, "FAST_MIN_TEXT", S.FAST_MIN_TEXT)
+    path = shared_data / "scorefiles" / "PGS000001_hmPOS_GRCh38.txt.gz"
+    monkeypatch.setenv("PRSGAZER_ENGINE_SCOREFILE_READER", "polars")
+    build_run_options(Settings())
+    S.read_scorefile(path)
+    assert (S.FAST_PATH, S.last_fast_parse) == (False, "off")
+    monkeypatch.setenv("PRSGAZER_ENGINE_SCOREFILE_READER", "compiled")
+    build_run_options(Settings())
+    S.read_scorefile(path)
+    assert (S.FAST_PATH, S.last_fast_parse) == (True, "accepted")
+    monkeypatch.setenv("PRSGAZER_ENGINE_SCOREFILE_READER", "auto")
+    monkeypatch.setenv("PRSGAZER_ENGINE_SCOREFILE_COMPILED_MIN_MB", "7")
+    build_run_options(Settings())
+    assert (S.FAST_PATH, S.FAST_MIN_TEXT) == ("auto", 7 << 20)
+    monkeypatch.setenv("PRSGAZER_ENGINE_SCOREFILE_READER", "fastest")
+    with pytest.raises(ValueError, match="engine_scorefile_reader"):
+        Settings()

@@ -22,7 +22,12 @@ def _prefer_512_bit_vectors() -> None:
     never over a NUMBA_CPU_FEATURES the user set. Numba's on-disk cache keys compiled kernels by
     these features, so cached code always matches them. PRSGAZER_NUMBA_256=1 turns this off.
     """
-    if os.environ.get("NUMBA_CPU_FEATURES") or os.environ.get("PRSGAZER_NUMBA_256") == "1":
+    if os.environ.get("NUMBA_CPU_FEATURES") or os.environ.get("PRSGAZER_NUMBA_256", "").lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+    ):
         return
     import llvmlite.binding as ll
     import numba

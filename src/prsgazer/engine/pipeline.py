@@ -31,7 +31,7 @@ from prsgazer.engine.freq import frequencies_for, read_frequencies
 from prsgazer.engine.genotypes import QualityFilters, open_genotypes
 from prsgazer.engine.match import MatchOptions, MatchResult, match_variants
 from prsgazer.engine.score import ScoreOptions, plan_weights, score_chunks, score_table
-from prsgazer.engine.scorefile import ScoreCounts, ScoringFile, note_accessions
+from prsgazer.engine.scorefile import ScoreCounts, ScoringFile, configure_reader, note_accessions
 from prsgazer.engine.scorefile import read_scorefiles as read_all
 from prsgazer.errors import InputError
 
@@ -90,6 +90,7 @@ def build_run_options(
     overlap = settings.engine_min_overlap if min_overlap is None else min_overlap
     if not 0.0 <= overlap <= 1.0:
         raise InputError(f"min_overlap must be between 0 and 1, got {overlap}", field="min_overlap")
+    configure_reader(settings.engine_scorefile_reader, settings.engine_scorefile_compiled_min_mb)
     filters = QualityFilters(
         filter_pass=None if any_filter else (vcf_filter or settings.engine_filter_pass_list),
         min_dp=min_dp if min_dp is not None else settings.engine_min_dp,

@@ -193,19 +193,6 @@ def read_scorefiles(paths: list[Path], *, cache_dir: Path | None = None) -> tupl
     if FAST_PATH == "auto" and _fast_pays([Path(p) for k, p in enumerate(paths) if k not in hits]):
         importlib.import_module("prsgazer.engine._scorefile_fast")  # loaded now: every file of the run uses it
     bulk = pl.read_parquet([str(c) for c, _ in hits.values()]) if hits else None
-    misses = [k for k in range(len(paths)) if k not in hits]
-    parsed: dict[int, ScoringFile] = {}
-    if misses:
-        # two files at a time: gunzip, the polars query and the parquet writer release the GIL
-        def parse_and_cache(k: int) -> ScoringFile:
-            sf = _parse(Path(paths[k]), cids[k])
-            cached = _cache_path(cache_dir, cids[k])
-            if cached is not None:
-                _write_cache(cached, sf)
-            return sf
-
-        with ThreadPoolExecutor(max_workers=min(2, len(misses))) as pool:
-            parsed = dict(zip(misses, pool.map(parse_and_cache, misses), strict=True))  # first error in order
     offset = 0
     for k, (p, cid) in enumerate(zip(paths, cids, strict=True)):
         if k in hits and bulk is not None:
@@ -222,7 +209,10 @@ def read_scorefiles(paths: list[Path], *, cache_dir: Path | None = None) -> tupl
                 known_accessions=json.loads(meta["prsgazer.accessions"]),
             )
         else:
-            sf = parsed[k]
+            sf = _parse(Path(p), cid)
+            cached = _cache_path(cache_dir, cid)
+            if cached is not None:
+                _write_cache(cached, sf)
         files.append(sf)
         frames.append(sf.variants)
     if bulk is not None and offset != bulk.height:  # a cache entry changed under us: read one by one
@@ -470,6 +460,16 @@ def prefer_fast_reader() -> None:
         importlib.import_module("prsgazer.engine._scorefile_fast")
 
 
+def configure_reader(mode: str, min_mb: int) -> None:
+    """Set the reader choice for this process ('auto', 'compiled', 'polars'; PRSGAZER_ENGINE_SCOREFILE_*)."""
+    global FAST_PATH, FAST_MIN_TEXT
+    choices: dict[str, bool | Literal["auto"]] = {"auto": "auto", "compiled": True, "polars": False}
+    if mode not in choices:
+        raise ValueError(f"unknown scoring-file reader {mode!r} (auto, compiled, polars)")
+    FAST_PATH = choices[mode]
+    FAST_MIN_TEXT = min_mb << 20
+
+
 def _fast_pays(paths: list[Path]) -> bool:
     """Whether the compiled reader is loaded, or these files have text enough to repay loading it."""
     if "prsgazer.engine._scorefile_fast" in sys.modules:
@@ -572,7 +572,7 @@ def _normalise(
         result = result.with_columns(**stage)
     result = result.collect(engine="in-memory")  # the streaming engine's start-up costs more on small files
     # row_nr and allele frequency are checked after the whole-file harmonisation check, as before.
-    late = {"_row_nr_nan", "_allelefrequency_effect_nan"}
+    late = {"_row_nr_nan", "_row_nr_int", "_allelefrequency_effect_nan"}
     failed = result.select([pl.col(c.mask).any() for c in plan.checks]).row(0)
     for check, bad in zip(plan.checks, failed, strict=True):
         if bad and check.mask not in late:
@@ -736,6 +736,10 @@ def _plan(columns: tuple[str, ...], harmonised: bool) -> _Plan:
         )
     first["_accession"] = text("accession")  # null: the file's own name, filled in per file
     number("row_nr")
+    if "row_nr" in cols:
+        checks.append(
+            _Check("_row_nr_int", "row_nr", "row_nr {value!r} is not a whole number ≥ 0", value_col="_row_nr_raw")
+        )
     number("allelefrequency_effect")
 
     ea = pl.col("_ea")
@@ -789,6 +793,8 @@ def _plan(columns: tuple[str, ...], harmonised: bool) -> _Plan:
     for col in ("effect_weight", "dosage_0_weight", "dosage_1_weight", "dosage_2_weight", "row_nr"):
         raw, val = pl.col(f"_{col}_raw"), pl.col(f"_{col}")
         fourth[f"_{col}_nan"] = raw.is_not_null() & (val.is_null() | val.is_nan() | val.is_infinite())
+    val = pl.col("_row_nr")  # a row number fits an Int64 exactly below 2**53
+    fourth["_row_nr_int"] = val.is_not_null() & ((val != val.floor()) | (val < 0) | (val >= 2**53))
     raw, val = pl.col("_allelefrequency_effect_raw"), pl.col("_allelefrequency_effect")
     fourth["_allelefrequency_effect_nan"] = raw.is_not_null() & (val.is_null() | val.is_nan() | val.is_infinite())
     masks = {c.mask for c in checks}
