@@ -336,3 +336,18 @@ def test_row_nr_must_be_a_whole_number(tmp_path: Path, value: str) -> None:
         read_scorefile(_write(tmp_path, HEADER + body))
     assert (info.value.line, info.value.field) == (5, "row_nr")
     assert value in str(info.value)
+
+
+def test_background_cache_writes_are_complete_after_flush(shared_data: Path, tmp_path: Path) -> None:
+    from prsgazer.engine.scorefile import flush_cache_writes, read_scorefiles
+
+    names = ["PGS001229_22.txt", "good_match_scorefile.txt", "custom_no_oa.txt", "PGS000001_hmPOS_GRCh38.txt.gz"]
+    paths = [shared_data / "scorefiles" / n for n in names]
+    cache = tmp_path / "cache"
+    files, frame = read_scorefiles(paths, cache_dir=cache, background_writes=True)
+    flush_cache_writes()
+    assert len(list((cache / "scorefiles").glob("*.parquet"))) == 4
+    assert not list((cache / "scorefiles").glob(".tmp-*"))
+    again, frame2 = read_scorefiles(paths, cache_dir=cache)
+    assert frame2.equals(frame)
+    assert [f.accessions for f in again] == [f.accessions for f in files]

@@ -46,7 +46,13 @@ from prsgazer.engine.score import (
     plan_weights,
     score_chunks,
 )
-from prsgazer.engine.scorefile import ScoringFile, note_accessions, prefer_fast_reader, read_scorefiles
+from prsgazer.engine.scorefile import (
+    ScoringFile,
+    flush_cache_writes,
+    note_accessions,
+    prefer_fast_reader,
+    read_scorefiles,
+)
 from prsgazer.errors import InputError
 from prsgazer.storage.cid import cid_of_file
 
@@ -411,6 +417,7 @@ def _compute(
         while inflight:
             g, fut = inflight.pop(0)
             collect(g, fut.result())
+    flush_cache_writes()  # parsed-file cache entries written while the groups were matched
     clock.lap("parse + match")
 
     # --- additive scores: one pass over the union of their variants --------------------------------
@@ -610,7 +617,7 @@ def _match_groups(
     for batch in batches:
         if not batch:
             continue
-        got, rows = read_scorefiles([jobs[j].path for j in batch], cache_dir=cache_dir)
+        got, rows = read_scorefiles([jobs[j].path for j in batch], cache_dir=cache_dir, background_writes=True)
         if idx and n_rows + rows.height > group_rows():
             yield idx, files, pl.concat(frames, rechunk=False)
             idx, files, frames, n_rows = [], [], [], 0

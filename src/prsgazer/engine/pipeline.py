@@ -31,7 +31,13 @@ from prsgazer.engine.freq import frequencies_for, read_frequencies
 from prsgazer.engine.genotypes import QualityFilters, open_genotypes
 from prsgazer.engine.match import MatchOptions, MatchResult, match_variants
 from prsgazer.engine.score import ScoreOptions, plan_weights, score_chunks, score_table
-from prsgazer.engine.scorefile import ScoreCounts, ScoringFile, configure_reader, note_accessions
+from prsgazer.engine.scorefile import (
+    ScoreCounts,
+    ScoringFile,
+    configure_reader,
+    flush_cache_writes,
+    note_accessions,
+)
 from prsgazer.engine.scorefile import read_scorefiles as read_all
 from prsgazer.errors import InputError
 
@@ -152,7 +158,7 @@ class ScoreRun(BaseModel):
 
 def read_scorefiles(paths: list[Path], cache_dir: Path | None) -> tuple[list[ScoringFile], pl.DataFrame]:
     """Parse every file; one frame with all rows. The same score id in two files is an error."""
-    files, frame = read_all(paths, cache_dir=cache_dir)
+    files, frame = read_all(paths, cache_dir=cache_dir, background_writes=True)  # flushed by run_scoring
     seen: dict[str, Path] = {}
     for sf in files:
         note_accessions(sf, seen)
@@ -220,6 +226,8 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
         clock.lap("plan")
         totals = score_chunks(target, plan, options=opt.score, ref_alt_freq=ref_freq)
         clock.lap("score")
+        flush_cache_writes()  # the parsed-file cache, written while the run went on
+        clock.lap("cache scoring files")
         scored = score_table(target, plan, totals)
         imputation = _describe_imputation(target.samples.get_column("founder").sum(), opt, ref_freq)
         table = _out_table(scored, match, target.samples.get_column("sample_id").to_list())
@@ -247,6 +255,7 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
             timings=clock.laps,
         )
     finally:
+        flush_cache_writes()
         source.close()
 
 

@@ -23,7 +23,9 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -166,12 +168,15 @@ def read_scorefile(path: str | Path, *, cache_dir: Path | None = None) -> Scorin
     return sf
 
 
-def read_scorefiles(paths: list[Path], *, cache_dir: Path | None = None) -> tuple[list[ScoringFile], pl.DataFrame]:
+def read_scorefiles(
+    paths: list[Path], *, cache_dir: Path | None = None, background_writes: bool = False
+) -> tuple[list[ScoringFile], pl.DataFrame]:
     """Parse many scoring files; returns them and one frame with all their rows (in order).
 
     Cached files are read with a single multi-file parquet scan (parallel), then sliced per file.
+    `background_writes`: new cache entries are written on a background thread while the caller goes
+    on (matching); the caller must call `flush_cache_writes()` before it returns.
     """
-    from concurrent.futures import ThreadPoolExecutor
 
     for p in paths:
         if not Path(p).exists():
@@ -212,7 +217,10 @@ def read_scorefiles(paths: list[Path], *, cache_dir: Path | None = None) -> tupl
             sf = _parse(Path(p), cid)
             cached = _cache_path(cache_dir, cid)
             if cached is not None:
-                _write_cache(cached, sf)
+                if background_writes:
+                    _write_cache_later(cached, sf)
+                else:
+                    _write_cache(cached, sf)
         files.append(sf)
         frames.append(sf.variants)
     if bulk is not None and offset != bulk.height:  # a cache entry changed under us: read one by one
@@ -274,6 +282,31 @@ def _write_cache(target: Path, sf: ScoringFile) -> None:
         os.replace(tmp, target)
     except (OSError, pl.exceptions.PolarsError):
         Path(tmp).unlink(missing_ok=True)  # the cache is an optimisation: never fail a read for it
+
+
+_writer: tuple[int, ThreadPoolExecutor] | None = None  # (pid, the cache-writing thread)
+_writes: list[Future[None]] = []
+_writes_lock = threading.Lock()
+_MAX_PENDING_WRITES = 2  # parsed frames held for writing at most (bounds the memory they keep)
+
+
+def _write_cache_later(target: Path, sf: ScoringFile) -> None:
+    """`_write_cache` on a background thread (one; at most `_MAX_PENDING_WRITES` waiting)."""
+    global _writer
+    with _writes_lock:
+        if _writer is None or _writer[0] != os.getpid():  # a forked child makes its own thread
+            _writer = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorefile-cache"))
+            _writes.clear()
+        while len(_writes) >= _MAX_PENDING_WRITES:
+            _writes.pop(0).result()
+        _writes.append(_writer[1].submit(_write_cache, target, sf))
+
+
+def flush_cache_writes() -> None:
+    """Wait for the cache entries `read_scorefiles(..., background_writes=True)` is writing."""
+    with _writes_lock:
+        while _writes:
+            _writes.pop(0).result()
 
 
 def _read_bytes(p: Path) -> bytes:
