@@ -48,7 +48,6 @@ from prsgazer.engine.score import (
 )
 from prsgazer.engine.scorefile import (
     ScoringFile,
-    flush_cache_writes,
     note_accessions,
     prefer_fast_reader,
     read_scorefiles,
@@ -417,7 +416,6 @@ def _compute(
         while inflight:
             g, fut = inflight.pop(0)
             collect(g, fut.result())
-    flush_cache_writes()  # parsed-file cache entries written while the groups were matched
     clock.lap("parse + match")
 
     # --- additive scores: one pass over the union of their variants --------------------------------
@@ -617,7 +615,7 @@ def _match_groups(
     for batch in batches:
         if not batch:
             continue
-        got, rows = read_scorefiles([jobs[j].path for j in batch], cache_dir=cache_dir, background_writes=True)
+        got, rows = read_scorefiles([jobs[j].path for j in batch], cache_dir=cache_dir)
         if idx and n_rows + rows.height > group_rows():
             yield idx, files, pl.concat(frames, rechunk=False)
             idx, files, frames, n_rows = [], [], [], 0
