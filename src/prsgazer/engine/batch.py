@@ -281,7 +281,9 @@ def batch_score(
     for p in paths:
         if not p.exists():
             raise InputError("scoring file does not exist", file=p)
-        cid = cid_of_file(p)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # sha256 releases the GIL
+        file_cids = list(pool.map(cid_of_file, paths))
+    for p, cid in zip(paths, file_cids, strict=True):
         key = _hash({"panel": panel_cids, "scorefile": cid, "options": opts, "version": BATCH_VERSION})
         jobs.append(_FileJob(path=p, cid=cid, key=key))
     clock.lap("hash inputs")
@@ -615,7 +617,9 @@ def _match_groups(
     for batch in batches:
         if not batch:
             continue
-        got, rows = read_scorefiles([jobs[j].path for j in batch], cache_dir=cache_dir)
+        got, rows = read_scorefiles(
+            [jobs[j].path for j in batch], cache_dir=cache_dir, cids=[jobs[j].cid for j in batch]
+        )
         if idx and n_rows + rows.height > group_rows():
             yield idx, files, pl.concat(frames, rechunk=False)
             idx, files, frames, n_rows = [], [], [], 0

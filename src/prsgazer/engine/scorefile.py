@@ -169,13 +169,14 @@ def read_scorefile(path: str | Path, *, cache_dir: Path | None = None) -> Scorin
 
 
 def read_scorefiles(
-    paths: list[Path], *, cache_dir: Path | None = None, background_writes: bool = False
+    paths: list[Path], *, cache_dir: Path | None = None, background_writes: bool = False, cids: list[str] | None = None
 ) -> tuple[list[ScoringFile], pl.DataFrame]:
     """Parse many scoring files; returns them and one frame with all their rows (in order).
 
     Cached files are read with a single multi-file parquet scan (parallel), then sliced per file.
     `background_writes`: new cache entries are written on a background thread while the caller goes
-    on (matching); the caller must call `flush_cache_writes()` before it returns.
+    on (matching); the caller must call `flush_cache_writes()` before it returns. `cids`: the files'
+    CIDs when the caller has them already (they are not hashed again).
     """
 
     for p in paths:
@@ -183,8 +184,11 @@ def read_scorefiles(
             raise InputError("scoring file does not exist", file=p)
         if Path(p).is_dir():
             raise InputError("is a directory, not a scoring file", file=p)
-    with ThreadPoolExecutor(max_workers=2) as pool:  # sha256 releases the GIL
-        cids = list(pool.map(cid_of_file, paths))
+    if cids is None:
+        with ThreadPoolExecutor(max_workers=2) as pool:  # sha256 releases the GIL
+            cids = list(pool.map(cid_of_file, paths))
+    elif len(cids) != len(paths):
+        raise ValueError("one CID per path")
     hits: dict[int, tuple[Path, dict[str, str]]] = {}
     if cache_dir is not None:
         for k, cid in enumerate(cids):
