@@ -87,7 +87,7 @@ SCHEMA: dict[str, pl.DataType] = {
 _TRUE = {"true", "t", "1", "yes", "y"}
 _FALSE = {"false", "f", "0", "no", "n", ""}
 _MISSING = {"", "na", "nan", "none", "null", "."}
-_ACGT_CHARS = "ACGT"
+_ACGT = r"^[ACGT]+$"  # a DNA allele (after upper-casing)
 
 
 class ScoreCounts(BaseModel):
@@ -806,7 +806,7 @@ def _plan(columns: tuple[str, ...], harmonised: bool) -> _Plan:
     any_d = pl.any_horizontal([pl.col(f"_dosage_{k}_weight").is_not_null() for k in range(3)])
     simple = pl.col("_reason0").is_null()
     no_pos_reason = Unscorable.NO_HARMONISED_POSITION.value if harmonised else Unscorable.NO_POSITION.value
-    acgt = f"^[{_ACGT_CHARS}]+$"
+    acgt = _ACGT
     fourth |= {
         "_ea_missing": ea.is_null() & simple,
         "_ea_dna": simple & ~ea.fill_null("").str.contains(acgt),
