@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from prsgazer.engine.genotypes import GenotypeSource
+from prsgazer.engine.score import founder_frequency
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -210,6 +211,5 @@ def _take_missing(
     ptr, msample, alt_sum, n_ok = K.missing_calls(g, fnd)
     p_target = None
     if founders is not None and impute:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p_target = np.where(n_ok > 0, alt_sum / (2.0 * n_ok), np.nan)
+        p_target = founder_frequency(alt_sum, n_ok)
     return ptr, msample, p_target

@@ -240,8 +240,13 @@ def _fill_frequencies(p_alt: np.ndarray, chunk: _Chunk, rows: np.ndarray, founde
         miss = g == MISSING
         n_ok = g.shape[1] - miss.sum(axis=1)
         tot = g.sum(axis=1, dtype=np.int64) - MISSING * miss.sum(axis=1)
+    p_alt[rows] = founder_frequency(tot, n_ok)
+
+
+def founder_frequency(alt_count: np.ndarray, n_called: np.ndarray) -> np.ndarray:
+    """plink2's ALT frequency: ALT alleles over 2 × the founders' non-missing calls (NaN when none)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        p_alt[rows] = np.where(n_ok > 0, tot / (2.0 * n_ok), np.nan)
+        return np.where(n_called > 0, alt_count / (2.0 * n_called), np.nan)
 
 
 def score_chunks(
