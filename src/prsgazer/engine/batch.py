@@ -36,7 +36,7 @@ import polars as pl
 from loguru import logger
 from pydantic import BaseModel, Field
 
-from prsgazer.engine.additive import Totals, accumulate
+from prsgazer.engine.additive import ProgressFn, Totals, accumulate
 from prsgazer.engine.additive import prepare as prepare_entries
 from prsgazer.engine.genotypes import GenotypeSource
 from prsgazer.engine.match import MatchOptions, ScoreMatchSummary, match_variants
@@ -61,7 +61,6 @@ BATCH_VERSION = "1"
 RESULT_COLUMNS = ["sample_id", "sum", "avg", "denom", "n_matched", "allele_ct", "n_missing", "n_imputed"]
 _META_KEY = "prsgazer.batch"
 
-ProgressFn = Callable[[str, int, int], None]
 _T = TypeVar("_T")
 
 
