@@ -96,18 +96,6 @@ def _prefetched(pieces: Iterator[bytes]) -> Iterator[bytes]:
         yield piece
 
 
-def _locate_columns(text: bytes) -> tuple[int, int] | None:
-    """(start, end) of the column line after the '#' header lines, or None when `text` ends before it does."""
-    pos = 0
-    while text.startswith(b"#", pos):
-        end = text.find(b"\n", pos)
-        if end < 0:
-            return None
-        pos = end + 1
-    end = text.find(b"\n", pos)
-    return None if end < 0 else (pos, end)
-
-
 def _parse_pieces(pieces: Iterator[bytes], p: Path, cid: str, size: int) -> tuple[S.ScoringFile | bytes | None, str]:
     """Parse the text arriving in `pieces` (about `size` bytes in all)."""
     kept: list[bytes] = []  # everything read, for the polars path when the reader gives up
@@ -121,18 +109,16 @@ def _parse_pieces(pieces: Iterator[bytes], p: Path, cid: str, size: int) -> tupl
     for piece in pieces:
         kept.append(piece)
         head = head + piece if head else piece
-        found = _locate_columns(head)
+        try:
+            found = S._split_header(head, complete=False)
+        except UnicodeDecodeError:
+            return give_up("layout: header")
         if found is not None:
             break
     else:
         return give_up("layout: no column line")
-    pos, end = found
+    lines, pos, end = found
     try:
-        lines, at = [], 0
-        while at < pos:
-            eol = head.find(b"\n", at)
-            lines.append(head[at:eol].decode("utf-8").rstrip("\r"))
-            at = eol + 1
         header = parse_header_lines(lines, p)
         columns = S._columns(head[pos:end].decode("utf-8"), p, len(lines) + 1)
     except (InputError, ValueError):  # (UnicodeDecodeError, pydantic's ValidationError are ValueErrors)

@@ -349,14 +349,9 @@ def _parse(p: Path, cid: str) -> ScoringFile:
             data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=p) from exc
-    # Header: the leading '#' lines.
-    header_lines: list[str] = []
-    pos = 0
-    while data.startswith(b"#", pos):
-        end = data.find(b"\n", pos)
-        end = len(data) if end < 0 else end
-        header_lines.append(data[pos:end].decode("utf-8").rstrip("\r"))
-        pos = end + 1
+    split = _split_header(data, complete=True)
+    assert split is not None
+    header_lines, pos, end = split
     n_header = len(header_lines)
     header = parse_header_lines(header_lines, p)
     if _NON_SPACE.search(data, pos) is None:
@@ -367,8 +362,6 @@ def _parse(p: Path, cid: str) -> ScoringFile:
             hint="a scoring file needs a tab-separated column line (effect_allele, effect_weight, ...)",
         )
     column_line = n_header + 1
-    end = data.find(b"\n", pos)
-    end = len(data) if end < 0 else end
     columns = _columns(data[pos:end].decode("utf-8"), p, column_line)
     rows = data[end + 1 :]
     del data
@@ -382,6 +375,25 @@ def _parse(p: Path, cid: str) -> ScoringFile:
     del rows
     variants, harmonised = _normalise(frame, columns, header, p)
     return ScoringFile(path=p, cid=cid, header=header, harmonised=harmonised, variants=variants)
+
+
+def _split_header(text: bytes, *, complete: bool) -> tuple[list[str], int, int] | None:
+    """The leading '#' lines (decoded, without '\\r') and the (start, end) of the column line after them.
+
+    `complete`: `text` is the whole file (a last line without newline ends at the end of the text);
+    otherwise None when `text` ends before the column line does (the caller reads more)."""
+    lines: list[str] = []
+    pos = 0
+    while True:
+        end = text.find(b"\n", pos)
+        if end < 0:
+            if not complete:
+                return None
+            end = len(text)
+        if not text.startswith(b"#", pos):
+            return lines, pos, end
+        lines.append(text[pos:end].decode("utf-8").rstrip("\r"))
+        pos = end + 1
 
 
 def _columns(line: str | None, p: Path, lineno: int) -> list[str]:
