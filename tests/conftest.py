@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +40,19 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared test data not found at {SHARED_DATA} (clone ../shared beside the repo)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def fake_catalog_server(shared_data: Path) -> Iterator[Any]:
+    """One fake PGS Catalog on 127.0.0.1 for the session (REST API, file server, bulk metadata): the catalog
+    and server tests both use it, each resetting its faults and request log per test."""
+    from catalog.catalog_fake import FakeCatalog  # tests/ is on sys.path (rootdir-relative packages)
+
+    fake = FakeCatalog(shared_data).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
 
 
 @pytest.fixture(scope="session")

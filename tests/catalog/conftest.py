@@ -23,22 +23,13 @@ def _require_data() -> None:
         pytest.skip(f"shared test data not found at {DATA} (expected ../shared/data beside the repo)")
 
 
-@pytest.fixture(scope="session")
-def _fake_server() -> Iterator[FakeCatalog]:
-    _require_data()
-    fake = FakeCatalog(DATA).start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
 @pytest.fixture
-def fake(_fake_server: FakeCatalog) -> Iterator[FakeCatalog]:
+def fake(fake_catalog_server: FakeCatalog) -> Iterator[FakeCatalog]:
     """The fake catalog, with faults and request log cleared for this test."""
-    _fake_server.reset()
-    yield _fake_server
-    _fake_server.reset()
+    _require_data()
+    fake_catalog_server.reset()
+    yield fake_catalog_server
+    fake_catalog_server.reset()
 
 
 @pytest.fixture

@@ -82,29 +82,18 @@ def engine_sums(vcf_path: Path, scorefile: Path, build: str = "GRCh37") -> dict[
     return {r["sample_id"]: (r["sum"], r["avg"]) for r in run.table.to_dicts()}
 
 
-@pytest.fixture(scope="session")
-def _fake_catalog(shared_data: Path) -> Any:
-    from catalog.catalog_fake import FakeCatalog  # tests/ is on sys.path (rootdir-relative packages)
-
-    fake = FakeCatalog(shared_data).start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
 @pytest.fixture
-def catalog(_fake_catalog: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def catalog(fake_catalog_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Settings pointing at a fake PGS Catalog on 127.0.0.1 (REST API, file server, bulk metadata)."""
-    _fake_catalog.reset()
+    fake_catalog_server.reset()
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("PRSGAZER_CATALOG_REST_URL", _fake_catalog.rest_url)
-    monkeypatch.setenv("PRSGAZER_CATALOG_FTP_URL", _fake_catalog.ftp_url)
+    monkeypatch.setenv("PRSGAZER_CATALOG_REST_URL", fake_catalog_server.rest_url)
+    monkeypatch.setenv("PRSGAZER_CATALOG_FTP_URL", fake_catalog_server.ftp_url)
     monkeypatch.setenv("PRSGAZER_CATALOG_RETRIES", "1")
     monkeypatch.setenv("PRSGAZER_CATALOG_BACKOFF", "0.01")
     monkeypatch.setenv("PRSGAZER_CATALOG_RATE_LIMIT", "1000")
     monkeypatch.setenv("PRSGAZER_CATALOG_RATE_PERIOD", "1")
     reset_settings()
-    yield _fake_catalog
-    _fake_catalog.reset()
+    yield fake_catalog_server
+    fake_catalog_server.reset()
