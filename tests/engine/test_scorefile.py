@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import polars as pl
@@ -154,6 +155,26 @@ def test_cache_roundtrip(tmp_path: Path) -> None:
     assert pq.ParquetFile(cached).metadata.row_group(0).column(0).compression == "ZSTD"
     meta = pl.read_parquet_metadata(cached)
     assert meta["prsgazer.header"] == first.header.model_dump_json()
+    # one-value and counting columns are kept in the metadata, not as columns
+    assert json.loads(meta["prsgazer.derived"]) == {"accession": "PGS000123", "effect_type": "additive",
+                                                    "row_nr": 0, "line": 4}  # fmt: skip
+    assert "accession" not in pq.ParquetFile(cached).schema_arrow.names
+
+
+def test_cache_keeps_varying_columns(tmp_path: Path) -> None:
+    """Columns that are not one value (two scores, effect types, row numbers with gaps) are stored as such."""
+    p = _write(
+        tmp_path,
+        HEADER + "chr_name\tchr_position\teffect_allele\teffect_weight\tis_dominant\n"
+        "1\t5\tA\t0.25\tFalse\n1\t9\tC\t0.5\tTrue\n",
+    )
+    cache = tmp_path / "cache"
+    first = read_scorefile(p, cache_dir=cache)
+    meta = pl.read_parquet_metadata(cache / "scorefiles" / f"{first.cid}.parquet")
+    assert "effect_type" not in json.loads(meta["prsgazer.derived"])
+    second = read_scorefile(p, cache_dir=cache)
+    assert second.variants.equals(first.variants)
+    assert second.variants.get_column("effect_type").to_list() == ["additive", "dominant"]
 
 
 @pytest.mark.parametrize(

@@ -156,60 +156,46 @@ def match_variants(scores: pl.DataFrame, target: pl.DataFrame, options: MatchOpt
         .with_columns(pl.col("accession").to_physical().alias("_acc"))
     )
     scorable = rows.filter(pl.col("unscorable").is_null())
-    chroms = list(
-        dict.fromkeys(
-            target.get_column("chrom").unique(maintain_order=True).to_list()
-            + scorable.get_column("chr_name").unique(maintain_order=True).to_list()
-        )
+    tkey, skey = _position_keys(
+        target.get_column("chrom"),
+        target.get_column("pos"),
+        scorable.get_column("chr_name"),
+        scorable.get_column("chr_position"),
     )
-
-    def key(chrom: str, pos: str) -> pl.Expr:
-        return (pl.col(chrom).cast(pl.Enum(chroms)).to_physical().cast(pl.Int64) * (1 << 33) + pl.col(pos)).alias(
-            "_key"
-        )
-
-    sco = scorable.select(
-        key("chr_name", "chr_position"), "_rid", "_acc", "row_nr", "effect_allele", "other_allele"
+    # alleles as codes; strand flips through a code → complement-code table
+    code = _Coder()
+    ea, oa = code(scorable.get_column("effect_allele")), code(scorable.get_column("other_allele"))
+    ref, alt = code(target.get_column("ref")), code(target.get_column("alt"))
+    comp = code.complements()
+    rf, af = comp[ref], comp[alt]
+    del code
+    sco = pl.DataFrame(
+        {
+            "_key": skey,
+            "_rid": scorable.get_column("_rid"),
+            "_acc": scorable.get_column("_acc"),
+            "_ea": ea,
+            "_oa": oa,
+        }
     ).sort("_key", maintain_order=True)
-    tgt = target.select(key("chrom", "pos"), "vidx", "ref", "alt", "is_multiallelic")
+    tgt = pl.DataFrame(
+        {
+            "_key": tkey,
+            "vidx": target.get_column("vidx"),
+            "_ref": ref,
+            "_alt": alt,
+            "_rf": rf,
+            "_af": af,
+        }
+    )
     if not tgt.get_column("_key").is_sorted():
         tgt = tgt.sort("_key", "vidx")
-    # Sorted keys on both sides: polars merges instead of hashing (see the join below).
-    alleles = (
-        pl.concat(
-            [
-                sco.get_column("effect_allele").unique(),
-                sco.get_column("other_allele").unique(),
-                tgt.get_column("ref").unique(),
-                tgt.get_column("alt").unique(),
-            ]
-        )
-        .drop_nulls()
-        .unique()
-    )
-    flipped = pl.DataFrame({"a": alleles}).select(complement_expr("a")).to_series()
-    vocab = pl.concat([alleles, flipped]).unique(maintain_order=True)
-    allele = pl.Enum(vocab.to_list())
-    comp = pl.DataFrame({"a": vocab}).select(complement_expr("a").cast(allele).to_physical()).to_series().to_numpy()
-    none = len(vocab)  # code of a missing other allele
-    comp = np.append(comp, none).astype(np.int64)
-    sco = sco.with_columns(
-        pl.col("effect_allele").cast(allele).to_physical().alias("_ea"),
-        pl.col("other_allele").cast(allele).to_physical().fill_null(none).alias("_oa"),
-    ).drop("effect_allele", "other_allele")
-    tgt = tgt.with_columns(
-        pl.col("ref").cast(allele).to_physical().alias("_ref"),
-        pl.col("alt").cast(allele).to_physical().alias("_alt"),
-    ).drop("ref", "alt")
+    # Sorted keys on both sides: polars merges instead of hashing.
     pairs = sco.with_columns(pl.col("_key").set_sorted()).join(
         tgt.with_columns(pl.col("_key").set_sorted()), on="_key", how="inner"
     )
-    ea = pairs.get_column("_ea").to_numpy().astype(np.int64)
-    oa = pairs.get_column("_oa").to_numpy().astype(np.int64)
-    ref = pairs.get_column("_ref").to_numpy().astype(np.int64)
-    alt = pairs.get_column("_alt").to_numpy().astype(np.int64)
-    rf, af = comp[ref], comp[alt]
-    has_oa = oa != none
+    ea, oa, ref, alt, rf, af = (pairs.get_column(c).to_numpy() for c in ("_ea", "_oa", "_ref", "_alt", "_rf", "_af"))
+    has_oa = oa != NULL_CODE
     no_oa = ~has_oa
     flags = np.stack(
         [
@@ -239,7 +225,10 @@ def match_variants(scores: pl.DataFrame, target: pl.DataFrame, options: MatchOpt
         order = np.arange(len(rid))
         order[multi] = multi[local]
         pair_idx, prio = pair_idx[order], prio[order]
-    cand = pairs.select("_rid", "_acc", "row_nr", "vidx", "is_multiallelic")[pair_idx].with_columns(
+    multiallelic = target.get_column("is_multiallelic").to_numpy()
+    cand = pairs.select("_rid", "_acc", "vidx")[pair_idx].with_columns(
+        pl.Series("row_nr", rows.get_column("row_nr").to_numpy()[rid]),
+        pl.Series("is_multiallelic", multiallelic[pairs.get_column("vidx").to_numpy()[pair_idx]]),
         pl.Series("_priority", prio.astype(np.int8)),
         pl.Series("ambiguous", (rf == alt)[pair_idx]),
     )
@@ -247,7 +236,7 @@ def match_variants(scores: pl.DataFrame, target: pl.DataFrame, options: MatchOpt
         cand.with_row_index("_order"), opt, _same_position_rows(sco, rows.get_column("_acc").to_numpy())
     ).with_columns(
         pl.Series(MATCH_TYPES, dtype=_MATCH_TYPE).gather(pl.Series(prio)).alias("match_type"),
-        pl.Series(np.isin(prio, [1, 3, 5, 7])).alias("effect_is_alt"),
+        pl.Series((prio & 1) == 1).alias("effect_is_alt"),  # odd priorities: the effect allele is ALT
     )
     has_cand = np.zeros(rows.height, dtype=bool)
     has_cand[cand.get_column("_rid").to_numpy()] = True
@@ -279,6 +268,55 @@ def match_variants(scores: pl.DataFrame, target: pl.DataFrame, options: MatchOpt
         rows=rows,
         target_extra=target_extra,
     )
+
+
+#: The code of a missing value.
+NULL_CODE = np.uint32(0xFFFFFFFF)
+
+
+class _Coder:
+    """UInt32 codes of string columns in one shared category space: equal values ⇔ equal codes,
+    null → NULL_CODE. Each coder has its own categories, so nothing accumulates in polars' global
+    ones; polars keeps them only while a column uses them, so the coder holds its coded columns."""
+
+    def __init__(self) -> None:
+        self.dtype = pl.Categorical(pl.Categories.random())
+        self.coded: list[pl.Series] = []
+
+    def __call__(self, col: pl.Series) -> np.ndarray:
+        cat = col.cast(self.dtype)
+        self.coded.append(cat)
+        phys = cat.to_physical()
+        return (phys.fill_null(NULL_CODE) if phys.has_nulls() else phys).to_numpy()
+
+    def complements(self) -> np.ndarray:
+        """Code → the code of its strand complement (`complement_expr`), for every code the coded
+        columns hold (indexable by NULL_CODE too: a missing value's complement is missing)."""
+        values = pl.concat([c.unique() for c in self.coded]).unique().cast(pl.String).drop_nulls()
+        comp = self(pl.DataFrame({"a": values}).select(complement_expr("a")).to_series())
+        at = self(values)
+        lut = np.full(int(max(comp.max(initial=0), at.max(initial=0))) + 2, NULL_CODE, dtype=np.uint32)
+        lut[at] = comp
+        return lut
+
+
+def _position_keys(
+    target_chrom: pl.Series, target_pos: pl.Series, chrom: pl.Series, pos: pl.Series
+) -> tuple[np.ndarray, np.ndarray]:
+    """Int64 keys (chromosome rank · 2³³ + position) of the target's and the scoring rows' positions.
+    Chromosomes are ranked in their order of first appearance in the target, so a target sorted by
+    position (in any chromosome order) has sorted keys; chromosomes the target lacks rank after."""
+    code = _Coder()
+    tcode, scode = (code(c).astype(np.int64) for c in (target_chrom, chrom))
+    starts = np.flatnonzero(np.r_[True, tcode[1:] != tcode[:-1]]) if len(tcode) else np.zeros(0, dtype=np.int64)
+    seen = np.unique(tcode[starts], return_index=True)
+    rank = np.full(int(max(tcode.max(initial=-1), scode.max(initial=-1))) + 2, -1, dtype=np.int64)
+    rank[seen[0]] = np.argsort(np.argsort(seen[1]))  # by first appearance in the target
+    missing = np.flatnonzero(rank < 0)  # chromosomes only the scoring rows have (and null: -1 → last)
+    rank[missing] = len(seen[0]) + np.arange(len(missing))
+    tkey = rank[tcode] * (1 << 33) + target_pos.to_numpy().astype(np.int64)
+    skey = rank[scode] * (1 << 33) + pos.to_numpy().astype(np.int64)
+    return tkey, skey
 
 
 def _same_position_rows(sco: pl.DataFrame, acc_by_rid: np.ndarray) -> np.ndarray | None:
@@ -423,22 +461,31 @@ def _summaries(
 ) -> list[ScoreMatchSummary]:
     # One final status per scoring row: its best candidate's (matched / excluded), or unmatched.
     # Grouped on integer / short columns; names are attached to the (small) result.
-    best = (
-        cand.filter(pl.col("best_match"))
-        .group_by("_acc", "match_status", "match_type", "exclude_reason")
-        .len()
-        .with_columns(
-            pl.when(pl.col("match_status") == "excluded")
-            .then(pl.col("exclude_reason").cast(pl.String))
-            .otherwise(pl.col("match_type").cast(pl.String))
-            .alias("label"),
-            pl.col("match_status").cast(pl.String),
-        )
-        .select("_acc", "match_status", "label", "len")
+    # Best candidates: label code 0-7 (matched, by match type) or 8+ (excluded, by first reason),
+    # counted per score with one bincount.
+    labels = MATCH_TYPES + _REASONS
+    n_labels = len(labels)
+    is_best = cand.get_column("best_match").to_numpy()
+    acc = cand.get_column("_acc").to_numpy()[is_best].astype(np.int64)
+    excluded = (cand.get_column("match_status") == "excluded").to_numpy()[is_best]
+    label = np.where(
+        excluded,
+        len(MATCH_TYPES) + cand.get_column("exclude_reason").to_physical().fill_null(0).to_numpy()[is_best],
+        cand.get_column("_priority").to_numpy()[is_best],
+    ).astype(np.int64)
+    n = np.bincount(acc * n_labels + label, minlength=len(accessions) * n_labels)
+    nz = np.flatnonzero(n)
+    best = pl.DataFrame(
+        {
+            "_acc": (nz // n_labels).astype(np.uint32),
+            "match_status": np.where(nz % n_labels < len(MATCH_TYPES), "matched", "excluded"),
+            "label": [labels[k] for k in nz % n_labels],
+            "len": n[nz].astype(np.uint32),
+        }
     )
     unm = unmatched.group_by("_acc", "match_status", "label").len()
     counts = (
-        pl.concat([best, unm.select("_acc", "match_status", "label", "len")])
+        pl.concat([best, unm.select("_acc", "match_status", "label", "len")], how="vertical_relaxed")
         .group_by("_acc", "match_status", "label")
         .agg(pl.col("len").sum())
         .sort("len", "label", descending=[True, False])

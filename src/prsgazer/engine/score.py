@@ -60,7 +60,6 @@ class WeightPlan(BaseModel):
     w: np.ndarray  # effect weight (additive / dominant / recessive)
     gw: np.ndarray  # (n_entries, 3) genotypic weights by effect dosage
     n_matched: np.ndarray  # per score
-    unique_pairs: bool = True  # no (variant, score) pair twice: blocks can be filled by assignment
 
 
 def plan_weights(matched: pl.DataFrame, accessions: list[str]) -> WeightPlan:
@@ -97,10 +96,14 @@ def plan_weights(matched: pl.DataFrame, accessions: list[str]) -> WeightPlan:
     )
     kind = (kind_codes if sel is None else kind_codes[sel]).astype(np.int8)
     w = col("effect_weight", np.float64)
-    gw = np.stack([col(f"dosage_{k}_weight", np.float64) for k in range(3)], axis=1)
-    # effect dosage for ALT count g = 0, 1, 2
-    g = np.array([0, 1, 2], dtype=np.float64)
-    d = np.where(is_alt[:, None], g[None, :], 2 - g[None, :])
+    gen = kind == _GEN
+    gw = (
+        np.stack([col(f"dosage_{k}_weight", np.float64) for k in range(3)], axis=1)
+        if gen.any()
+        else np.zeros((len(w), 3))  # only genotypic rows have per-dosage weights
+    )
+    # effect dosage for ALT count g = 0, 1, 2: 2 - g for a REF effect allele, g for an ALT one
+    d = np.array([[2.0, 1.0, 0.0], [0.0, 1.0, 2.0]])[is_alt.astype(np.intp)]
     if (kind == _ADD).all():
         t = d
     else:
@@ -110,20 +113,13 @@ def plan_weights(matched: pl.DataFrame, accessions: list[str]) -> WeightPlan:
             np.where((kind == _REC)[:, None], np.maximum(d - 1, 0), d),
         )
     c = w[:, None] * t
-    gen = kind == _GEN
     if gen.any():
         di = d[gen].astype(np.int64)
         c[gen] = np.take_along_axis(gw[gen], di, axis=1)
     n_matched = (
         np.bincount(score, minlength=len(accessions)) if len(score) else np.zeros(len(accessions), dtype=np.int64)
     )
-    pair = local.astype(np.int64) * max(len(accessions), 1) + score.astype(np.int64)
-    if len(uniq) * max(len(accessions), 1) <= 64_000_000:
-        unique_pairs = bool(np.bincount(pair).max(initial=0) <= 1) if len(pair) else True
-    else:
-        unique_pairs = pl.Series(pair, dtype=pl.Int64).n_unique() == len(pair)
     return WeightPlan(
-        unique_pairs=unique_pairs,
         accessions=accessions,
         vidx=uniq.astype(np.uint32),
         local=local.astype(np.int64),
@@ -274,8 +270,6 @@ def score_chunks(
     founders = source.samples.get_column("founder").to_numpy().astype(bool)
     use_target_freq = opt.impute and int(founders.sum()) >= opt.min_founders_for_target_freq
     fnd = founders if use_target_freq else None
-    order = np.argsort(plan.local, kind="stable")
-    local_sorted = plan.local[order]
     # A few samples: per-entry sums (no dense weight blocks); a cohort: matrix products.
     dense = n > opt.entry_path_max_samples
     step = max(256, opt.max_block_cells // max(n, 1))
@@ -290,6 +284,10 @@ def score_chunks(
         totals.add(score_chunks(source, _subset(plan, ~additive), options=opt, ref_alt_freq=ref_alt_freq))
         return totals
     bounds = [(lo, min(lo + step, len(plan.vidx))) for lo in range(0, len(plan.vidx), step)]
+    by_variant = dense or len(bounds) > 1  # entries sorted by variant: each chunk's are a slice
+    if by_variant:
+        order = np.argsort(plan.local, kind="stable")
+        local_sorted = plan.local[order]
 
     def load(k: int) -> _Chunk:
         lo, hi = bounds[k]
@@ -303,9 +301,12 @@ def score_chunks(
             chunk = pending.result()
             if k + 1 < len(bounds):
                 pending = pool.submit(load, k + 1)
-            a, b = np.searchsorted(local_sorted, [lo, hi])
-            entries = order[a:b]
-            row = plan.local[entries] - lo
+            if not by_variant:
+                entries, row = np.arange(len(plan.local)), plan.local
+            else:
+                a, b = np.searchsorted(local_sorted, [lo, hi])
+                entries = order[a:b]
+                row = plan.local[entries] - lo
             p_alt = np.full(hi - lo, np.nan)
             if opt.impute:
                 if ref_alt_freq is not None:
@@ -375,24 +376,31 @@ def _additive_totals(
 def _entries_block(
     plan: WeightPlan, entries: np.ndarray, row: np.ndarray, chunk: _Chunk, p_alt: np.ndarray, s: int
 ) -> ScoreTotals:
-    """Per-entry sums for a few samples: contribution table lookup, then bincount by score."""
+    """Per-entry sums for a few samples, one sample at a time: the contribution and dosage tables
+    looked up at each entry's call, then summed per score with bincount. Missing calls (rare) are
+    replaced by their imputed value (or 0) and counted."""
     n = chunk.g.shape[1]
     out = ScoreTotals.zeros(n, s)
-    ge = chunk.g[row]  # (entries, n)
-    miss = ge == MISSING
-    gi = np.where(miss, 0, ge).astype(np.int64)
-    cont = np.take_along_axis(plan.c[entries], gi, axis=1)
-    dos = np.take_along_axis(plan.u[entries], gi, axis=1)
-    imp = _imputed(plan, entries, p_alt[row])
-    can_impute = ~np.isnan(imp)
-    cont = np.where(miss, np.where(can_impute[:, None], imp[:, None], 0.0), cont)
-    dos = np.where(miss, 0.0, dos)
     sc = plan.score[entries]
+    imp: np.ndarray | None = None
     for i in range(n):
-        out.sum[i] = np.bincount(sc, weights=cont[:, i], minlength=s)
-        out.dosage_sum[i] = np.bincount(sc, weights=dos[:, i], minlength=s)
-        out.n_missing[i] = np.bincount(sc, weights=miss[:, i], minlength=s).astype(np.int64)
-        out.n_imputed[i] = np.bincount(sc, weights=miss[:, i] & can_impute, minlength=s).astype(np.int64)
+        call = chunk.g[row, i]
+        miss = call < 0  # MISSING is the only negative call
+        gi = np.where(miss, 0, call) if miss.any() else call
+        cont = plan.c[entries, gi]
+        dos = plan.u[entries, gi]
+        where = np.flatnonzero(miss)
+        if len(where):
+            if imp is None:
+                imp = _imputed(plan, entries, p_alt[row])
+            val = imp[where]
+            ok = ~np.isnan(val)
+            cont[where] = np.where(ok, val, 0.0)
+            dos[where] = 0.0
+            out.n_missing[i] = np.bincount(sc[where], minlength=s)
+            out.n_imputed[i] = np.bincount(sc[where[ok]], minlength=s)
+        out.sum[i] = np.bincount(sc, weights=cont, minlength=s)
+        out.dosage_sum[i] = np.bincount(sc, weights=dos, minlength=s)
     return out
 
 
@@ -417,7 +425,8 @@ def _dense_block(
     cols = (np.concatenate([row, row]), np.concatenate([sc, sc + s]))
     f0 = np.zeros((m, 2 * s))
     s1 = np.zeros((m, 2 * s))
-    if plan.unique_pairs:
+    # no (variant, score) pair twice in the chunk: the blocks can be filled by assignment
+    if len(sc) == 0 or np.bincount(row * s + sc).max() <= 1:
         f0[cols] = np.concatenate([c[:, 0], u[:, 0]])
         s1[cols] = np.concatenate([c[:, 1] - c[:, 0], u[:, 1] - u[:, 0]])
     else:

@@ -42,7 +42,7 @@ from prsgazer.errors import InputError
 from prsgazer.storage.cid import cid_of_file
 
 #: Bump when the parsed layout or the validation rules change: old cache entries are then ignored.
-PARSER_VERSION = "3"
+PARSER_VERSION = "4"
 
 
 class EffectType(StrEnum):
@@ -128,18 +128,27 @@ class ScoringFile(BaseModel):
         return self.variants.filter(pl.col("unscorable").is_null())
 
     def counts(self) -> list[ScoreCounts]:
-        out = []
-        for acc, frame in self.variants.group_by("accession", maintain_order=True):
-            reasons = frame.get_column("unscorable").drop_nulls().value_counts(sort=True)
-            out.append(
-                ScoreCounts(
-                    accession=str(acc[0]),
-                    n_rows=frame.height,
-                    n_scorable=int(frame.get_column("unscorable").is_null().sum()),
-                    unscorable={str(r): int(c) for r, c in reasons.iter_rows()},
-                )
-            )
-        return out
+        """Rows, scorable rows and unscorable rows by reason, per score (in file order)."""
+        v = self.variants.select("accession", "unscorable")
+        accessions = self.accessions
+        if len(accessions) == 1 and v.get_column("unscorable").null_count() == v.height:  # the usual file
+            return [ScoreCounts(accession=accessions[0], n_rows=v.height, n_scorable=v.height, unscorable={})]
+        per = v.group_by("accession", maintain_order=True).agg(
+            pl.len().alias("n"), pl.col("unscorable").null_count().alias("ok")
+        )
+        bad = (
+            v.filter(pl.col("unscorable").is_not_null())
+            .group_by("accession", "unscorable")
+            .len()
+            .sort("len", "unscorable", descending=[True, False])
+        )
+        reasons: dict[str, dict[str, int]] = {}
+        for acc, reason, n in bad.iter_rows():
+            reasons.setdefault(acc, {})[reason] = int(n)
+        return [
+            ScoreCounts(accession=str(acc), n_rows=int(n), n_scorable=int(ok), unscorable=reasons.get(acc, {}))
+            for acc, n, ok in per.iter_rows()
+        ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -201,13 +210,16 @@ def read_scorefiles(
     files: list[ScoringFile] = []
     if FAST_PATH == "auto" and _fast_pays([Path(p) for k, p in enumerate(paths) if k not in hits]):
         importlib.import_module("prsgazer.engine._scorefile_fast")  # loaded now: every file of the run uses it
-    bulk = pl.read_parquet([str(c) for c, _ in hits.values()]) if hits else None
+    # entries leave out their one-value columns (`_derivable`): read as nulls, put back per file
+    bulk = (
+        pl.read_parquet([str(c) for c, _ in hits.values()], schema=SCHEMA, missing_columns="insert") if hits else None
+    )
     offset = 0
     for k, (p, cid) in enumerate(zip(paths, cids, strict=True)):
         if k in hits and bulk is not None:
             meta = hits[k][1]
             n = int(meta["prsgazer.n_rows"])
-            frame = bulk.slice(offset, n)
+            frame = _rebuild(bulk.slice(offset, n), json.loads(meta.get("prsgazer.derived", "{}")))
             offset += n
             sf = ScoringFile(
                 path=Path(p),
@@ -259,16 +271,56 @@ def _read_cache(cached: Path, source: Path, cid: str) -> ScoringFile | None:
             return None
         header = ScoringFileHeader.model_validate_json(meta["prsgazer.header"])
         harmonised = meta["prsgazer.harmonised"] == "true"
-        frame = pl.read_parquet(cached)
-    except (OSError, KeyError, ValueError, pl.exceptions.PolarsError):
+        frame = _rebuild(pl.read_parquet(cached), json.loads(meta.get("prsgazer.derived", "{}")))
+    except (OSError, KeyError, ValueError, TypeError, pl.exceptions.PolarsError):
         return None  # a damaged cache entry is re-created, never trusted
     if frame.schema != pl.Schema(SCHEMA):
         return None
     return ScoringFile(path=source, cid=cid, header=header, harmonised=harmonised, variants=frame)
 
 
+#: Columns a cache entry keeps in its metadata when every row holds the same value.
+_CONSTANT_COLUMNS = ("accession", "effect_type")
+#: Columns a cache entry keeps as their first value when they count up by one (row_nr, line).
+_COUNTING_COLUMNS = ("row_nr", "line")
+
+
+def _derivable(frame: pl.DataFrame) -> dict[str, str | int]:
+    """The columns of `frame` that are one value (or a count from one value) on every row: the
+    cache stores those as that value, which halves the time to write an entry."""
+    if frame.height == 0:
+        return {}
+    out: dict[str, str | int] = {}
+    for c in _CONSTANT_COLUMNS:
+        col = frame.get_column(c)
+        first = col[0]
+        if first is not None and col.null_count() == 0 and bool((col == first).all()):
+            out[c] = first
+    for c in _COUNTING_COLUMNS:
+        col = frame.get_column(c)
+        if col.null_count() == 0:
+            a = col.to_numpy()
+            if bool((a == a[0] + np.arange(len(a))).all()):
+                out[c] = int(a[0])
+    return out
+
+
+def _rebuild(frame: pl.DataFrame, derived: dict[str, str | int]) -> pl.DataFrame:
+    """A cache entry's frame with the columns `_derivable` left out put back (in SCHEMA order)."""
+    if not derived:
+        return frame
+    extra = [
+        (pl.int_range(pl.len(), dtype=pl.Int64) + int(v)).alias(c)
+        if c in _COUNTING_COLUMNS
+        else pl.lit(str(v), dtype=SCHEMA[c]).alias(c)
+        for c, v in derived.items()
+    ]
+    return frame.with_columns(extra).select(list(SCHEMA))
+
+
 def _write_cache(target: Path, sf: ScoringFile) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
+    derived = _derivable(sf.variants)
     meta = {
         "prsgazer.parser_version": PARSER_VERSION,
         "prsgazer.header": sf.header.model_dump_json(),
@@ -276,13 +328,16 @@ def _write_cache(target: Path, sf: ScoringFile) -> None:
         "prsgazer.source_name": sf.path.name,
         "prsgazer.accessions": json.dumps(sf.accessions),
         "prsgazer.n_rows": str(sf.variants.height),
+        "prsgazer.derived": json.dumps(derived),
     }
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".parquet")
     os.close(fd)
     try:
         # zstd level 1, no column statistics (the cache is always read whole): written once, read often;
         # level 3 with statistics took 40% longer for 3% smaller files
-        sf.variants.write_parquet(tmp, compression="zstd", compression_level=1, statistics=False, metadata=meta)
+        sf.variants.drop(list(derived)).write_parquet(
+            tmp, compression="zstd", compression_level=1, statistics=False, metadata=meta
+        )
         os.replace(tmp, target)
     except (OSError, pl.exceptions.PolarsError):
         Path(tmp).unlink(missing_ok=True)  # the cache is an optimisation: never fail a read for it
