@@ -272,32 +272,60 @@ def match_variants(scores: pl.DataFrame, target: pl.DataFrame, options: MatchOpt
 
 #: The code of a missing value.
 NULL_CODE = np.uint32(0xFFFFFFFF)
+#: Complement of each one-byte allele (complement_expr: A↔T, C↔G, anything else unchanged).
+_BYTE_COMPLEMENT = np.arange(256, dtype=np.uint32)
+for _a, _b in ("AT", "TA", "CG", "GC"):
+    _BYTE_COMPLEMENT[ord(_a)] = ord(_b)
 
 
 class _Coder:
-    """UInt32 codes of string columns in one shared category space: equal values ⇔ equal codes,
-    null → NULL_CODE. Each coder has its own categories, so nothing accumulates in polars' global
-    ones; polars keeps them only while a column uses them, so the coder holds its coded columns."""
+    """UInt32 codes of string columns in one shared code space: equal values ⇔ equal codes, null →
+    NULL_CODE. A one-byte value is its byte (most alleles: read straight from the string bytes);
+    longer ones are 256 + a code from categories of the coder's own (nothing accumulates in polars'
+    global ones; polars keeps categories while a column uses them, so the coder holds its columns)."""
 
     def __init__(self) -> None:
         self.dtype = pl.Categorical(pl.Categories.random())
         self.coded: list[pl.Series] = []
 
     def __call__(self, col: pl.Series) -> np.ndarray:
-        cat = col.cast(self.dtype)
-        self.coded.append(cat)
-        phys = cat.to_physical()
-        return (phys.fill_null(NULL_CODE) if phys.has_nulls() else phys).to_numpy()
+        byte = col.cast(pl.Binary).bin.reinterpret(dtype=pl.UInt8)  # null unless one byte long
+        if byte.null_count() == 0:
+            return byte.to_numpy().astype(np.uint32)
+        codes = byte.fill_null(0).to_numpy().astype(np.uint32)
+        rest = np.flatnonzero(byte.is_null().to_numpy())
+        codes[rest] = NULL_CODE
+        if col.null_count():
+            rest = rest[col.gather(rest).is_not_null().to_numpy()]
+        if len(rest):
+            cat = col.gather(rest).cast(self.dtype)
+            self.coded.append(cat)
+            codes[rest] = cat.to_physical().to_numpy() + 256
+        return codes
 
     def complements(self) -> np.ndarray:
         """Code → the code of its strand complement (`complement_expr`), for every code the coded
-        columns hold (indexable by NULL_CODE too: a missing value's complement is missing)."""
-        values = pl.concat([c.unique() for c in self.coded]).unique().cast(pl.String).drop_nulls()
+        columns hold (not NULL_CODE)."""
+        values = (
+            pl.concat([c.unique() for c in self.coded]).unique().cast(pl.String).drop_nulls()
+            if self.coded
+            else pl.Series([], dtype=pl.String)
+        )
         comp = self(pl.DataFrame({"a": values}).select(complement_expr("a")).to_series())
         at = self(values)
-        lut = np.full(int(max(comp.max(initial=0), at.max(initial=0))) + 2, NULL_CODE, dtype=np.uint32)
+        lut = np.zeros(max(256, int(comp.max(initial=0)) + 1, int(at.max(initial=0)) + 1), dtype=np.uint32)
+        lut[:256] = _BYTE_COMPLEMENT
         lut[at] = comp
         return lut
+
+
+def _run_codes(col: pl.Series, code: _Coder) -> np.ndarray:
+    """`code` of a column by runs of equal values (chromosomes: sorted inputs have a few long runs)."""
+    if len(col) == 0:
+        return np.zeros(0, dtype=np.uint32)
+    starts = (col != col.shift(1)).fill_null(True).arg_true()  # a null compares as null: a run of its own
+    run_code = code(col.gather(starts))
+    return np.repeat(run_code, np.diff(np.r_[starts.to_numpy(), len(col)]))
 
 
 def _position_keys(
@@ -307,7 +335,9 @@ def _position_keys(
     Chromosomes are ranked in their order of first appearance in the target, so a target sorted by
     position (in any chromosome order) has sorted keys; chromosomes the target lacks rank after."""
     code = _Coder()
-    tcode, scode = (code(c).astype(np.int64) for c in (target_chrom, chrom))
+    tcode, scode = (_run_codes(c, code).astype(np.int64) for c in (target_chrom, chrom))
+    tcode[tcode == NULL_CODE] = -1  # a missing chromosome: the last slot of `rank`
+    scode[scode == NULL_CODE] = -1
     starts = np.flatnonzero(np.r_[True, tcode[1:] != tcode[:-1]]) if len(tcode) else np.zeros(0, dtype=np.int64)
     seen = np.unique(tcode[starts], return_index=True)
     rank = np.full(int(max(tcode.max(initial=-1), scode.max(initial=-1))) + 2, -1, dtype=np.int64)
