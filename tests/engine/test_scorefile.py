@@ -372,3 +372,20 @@ def test_background_cache_writes_are_complete_after_flush(shared_data: Path, tmp
     again, frame2 = read_scorefiles(paths, cache_dir=cache)
     assert frame2.equals(frame)
     assert [f.accessions for f in again] == [f.accessions for f in files]
+
+
+def test_parallel_reading_keeps_order_and_reports_the_first_bad_file(shared_data: Path, tmp_path: Path) -> None:
+    """Files parsed two at a time give the same files and frame as one at a time; a bad file among them
+    raises its own error."""
+    from prsgazer.engine.scorefile import read_scorefiles
+
+    names = ["PGS001229_22.txt", "good_match_scorefile.txt", "custom_no_oa.txt", "PGS000001_hmPOS_GRCh38.txt.gz"]
+    paths = [shared_data / "scorefiles" / n for n in names]
+    files1, frame1 = read_scorefiles(paths)
+    files2, frame2 = read_scorefiles(paths, workers=2, cache_dir=tmp_path / "c")
+    assert frame1.equals(frame2)
+    assert [f.accessions for f in files1] == [f.accessions for f in files2]
+    bad = shared_data / "scorefiles" / "invalid_scorefile.txt"
+    with pytest.raises(InputError) as exc:
+        read_scorefiles([paths[0], bad, paths[2]], workers=2, cache_dir=tmp_path / "d")
+    assert exc.value.file is not None and Path(exc.value.file).name == "invalid_scorefile.txt"

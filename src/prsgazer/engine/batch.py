@@ -39,7 +39,7 @@ from pydantic import BaseModel, Field
 from prsgazer.engine.additive import ProgressFn, Totals, accumulate
 from prsgazer.engine.additive import prepare as prepare_entries
 from prsgazer.engine.genotypes import GenotypeSource
-from prsgazer.engine.match import MatchOptions, ScoreMatchSummary, match_variants
+from prsgazer.engine.match import MatchOptions, ScoreMatchSummary, TargetIndex, match_variants
 from prsgazer.engine.pipeline import Clock
 from prsgazer.engine.score import (
     ScoreOptions,
@@ -360,6 +360,7 @@ def _compute(
 ) -> tuple[int, int, MemoryPlan]:  # fmt: skip
     n = panel.n_samples
     target = panel.variants
+    index = TargetIndex(target)  # the panel's side of matching, shared by every group
     # --- parse + match, in groups of files bounded by rows --------------------------------------------
     pre = plan_memory(limit, n_samples=n, n_panel_variants=target.height, n_entries=0, n_scores=0, n_dense=0,
                       dosage_sum=dosage_sum)  # fmt: skip
@@ -409,7 +410,7 @@ def _compute(
                 file_accessions[j] = sf.accessions
                 note_accessions(sf, seen)
             del files
-            inflight.append((group, pool.submit(_match_group, rows, target, mopt)))
+            inflight.append((group, pool.submit(_match_group, rows, target, mopt, index)))
             del rows
             while len(inflight) >= _MATCH_THREADS:
                 g, fut = inflight.pop(0)
@@ -551,8 +552,8 @@ class _Matched(NamedTuple):
     is_alt: np.ndarray
 
 
-def _match_group(rows: pl.DataFrame, target: pl.DataFrame, mopt: MatchOptions) -> _Matched:
-    match = match_variants(rows, target, mopt)
+def _match_group(rows: pl.DataFrame, target: pl.DataFrame, mopt: MatchOptions, index: TargetIndex) -> _Matched:
+    match = match_variants(rows, target, mopt, index)
     del rows
     passed = match.passed
     general: pl.DataFrame | None = None

@@ -136,60 +136,47 @@ def complement_expr(col: str) -> pl.Expr:
     return pl.when(c.str.contains(r"^[ACGT]+$")).then(flipped).otherwise(c)
 
 
-def match_variants(scores: pl.DataFrame, target: pl.DataFrame, options: MatchOptions | None = None) -> MatchResult:
+def match_variants(
+    scores: pl.DataFrame,
+    target: pl.DataFrame,
+    options: MatchOptions | None = None,
+    index: TargetIndex | None = None,
+) -> MatchResult:
     """Match scoring rows (engine.scorefile SCHEMA, several accessions allowed, unscorable rows
     included and reported) against a target variant table (engine.genotypes VARIANT_SCHEMA, plus
     an optional `source` column; `vidx` must be the row index).
 
-    Works on integer codes: positions as one key (chromosome code · 2³³ + position), alleles as
-    codes in a shared vocabulary (with a code → complement-code table for strand flips), a merge
-    join on sorted keys, and numpy comparisons; strings are gathered back only for the output.
+    Works on integer codes: positions as one key (chromosome rank · 2³³ + position), alleles as
+    codes (with the target's complement codes for strand flips), a merge join on sorted keys, and
+    numpy comparisons; strings are gathered back only for the output. The target's side of that
+    (`TargetIndex`) can be built once and passed to every call against the same table.
     """
     opt = options or MatchOptions()
-    v = target.get_column("vidx").to_numpy()
-    if len(v) and (v[0] != 0 or not (np.diff(v.astype(np.int64)) == 1).all()):
-        raise ValueError("target vidx must be the row index of the target table")
-    accessions = scores.get_column("accession").unique(maintain_order=True).to_list()
-    rows = (
-        scores.with_row_index("_rid")
-        .with_columns(pl.col("accession").cast(pl.Enum(accessions)), pl.col("effect_type").cast(pl.Enum(EFFECT_TYPES)))
-        .with_columns(pl.col("accession").to_physical().alias("_acc"))
+    if index is None:
+        index = TargetIndex(target)
+    elif index.height != target.height:
+        raise ValueError("the target index was built for another target table")
+    accession = _enum_by_runs(scores.get_column("accession"))
+    accessions = accession.dtype.categories.to_list()
+    # the weight columns in one chunk: gathering rows of a frame concatenated from many files is
+    # eight times slower
+    rows = scores.with_row_index("_rid").with_columns(
+        accession,
+        _enum_by_runs(scores.get_column("effect_type"), EFFECT_TYPES),
+        accession.to_physical().alias("_acc"),
+        *(scores.get_column(c).rechunk() for c in _WEIGHT_VALUES),
     )
     scorable = rows.filter(pl.col("unscorable").is_null())
-    tkey, skey = _position_keys(
-        target.get_column("chrom"),
-        target.get_column("pos"),
-        scorable.get_column("chr_name"),
-        scorable.get_column("chr_position"),
-    )
-    # alleles as codes; strand flips through a code → complement-code table
-    code = _Coder()
-    ea, oa = code(scorable.get_column("effect_allele")), code(scorable.get_column("other_allele"))
-    ref, alt = code(target.get_column("ref")), code(target.get_column("alt"))
-    comp = code.complements()
-    rf, af = comp[ref], comp[alt]
-    del code
     sco = pl.DataFrame(
         {
-            "_key": skey,
+            "_key": index.keys(scorable.get_column("chr_name"), scorable.get_column("chr_position")),
             "_rid": scorable.get_column("_rid"),
             "_acc": scorable.get_column("_acc"),
-            "_ea": ea,
-            "_oa": oa,
+            "_ea": index.alleles(scorable.get_column("effect_allele")),
+            "_oa": index.alleles(scorable.get_column("other_allele")),
         }
     ).sort("_key", maintain_order=True)
-    tgt = pl.DataFrame(
-        {
-            "_key": tkey,
-            "vidx": target.get_column("vidx"),
-            "_ref": ref,
-            "_alt": alt,
-            "_rf": rf,
-            "_af": af,
-        }
-    )
-    if not tgt.get_column("_key").is_sorted():
-        tgt = tgt.sort("_key", "vidx")
+    tgt = index.table
     # Sorted keys on both sides: polars merges instead of hashing.
     pairs = sco.with_columns(pl.col("_key").set_sorted()).join(
         tgt.with_columns(pl.col("_key").set_sorted()), on="_key", how="inner"
@@ -225,7 +212,7 @@ def match_variants(scores: pl.DataFrame, target: pl.DataFrame, options: MatchOpt
         order = np.arange(len(rid))
         order[multi] = multi[local]
         pair_idx, prio = pair_idx[order], prio[order]
-    multiallelic = target.get_column("is_multiallelic").to_numpy()
+    multiallelic = index.multiallelic
     cand = pairs.select("_rid", "_acc", "vidx")[pair_idx].with_columns(
         pl.Series("row_nr", rows.get_column("row_nr").to_numpy()[rid]),
         pl.Series("is_multiallelic", multiallelic[pairs.get_column("vidx").to_numpy()[pair_idx]]),
@@ -270,25 +257,80 @@ def match_variants(scores: pl.DataFrame, target: pl.DataFrame, options: MatchOpt
     )
 
 
-#: The code of a missing value.
+#: Allele codes: a one-byte allele is its byte; a longer one is 256 + its index in the target
+#: index's vocabulary; a missing allele is NULL_CODE; a scoring allele the target does not have
+#: (nor its complement) is NO_MATCH.
 NULL_CODE = np.uint32(0xFFFFFFFF)
+NO_MATCH = np.uint32(0xFFFFFFFE)
 #: Complement of each one-byte allele (complement_expr: A↔T, C↔G, anything else unchanged).
 _BYTE_COMPLEMENT = np.arange(256, dtype=np.uint32)
 for _a, _b in ("AT", "TA", "CG", "GC"):
     _BYTE_COMPLEMENT[ord(_a)] = ord(_b)
 
 
-class _Coder:
-    """UInt32 codes of string columns in one shared code space: equal values ⇔ equal codes, null →
-    NULL_CODE. A one-byte value is its byte (most alleles: read straight from the string bytes);
-    longer ones are 256 + a code from categories of the coder's own (nothing accumulates in polars'
-    global ones; polars keeps categories while a column uses them, so the coder holds its columns)."""
+class TargetIndex:
+    """The target's side of matching, built once per target variant table: position keys and allele
+    codes (with strand-complement codes), as a frame sorted by key (`table`). `keys` and `alleles`
+    code scoring rows against it. Immutable once built: several threads may match against it."""
 
-    def __init__(self) -> None:
-        self.dtype = pl.Categorical(pl.Categories.random())
-        self.coded: list[pl.Series] = []
+    def __init__(self, target: pl.DataFrame) -> None:
+        v = target.get_column("vidx").to_numpy()
+        if len(v) and (v[0] != 0 or not (np.diff(v.astype(np.int64)) == 1).all()):
+            raise ValueError("target vidx must be the row index of the target table")
+        self.height = target.height
+        # chromosomes: ranked by first appearance, so a target sorted by position (in any
+        # chromosome order) has sorted keys; coded once per run
+        values, lengths = _runs(target.get_column("chrom"))
+        self._chroms = pl.Enum(values.drop_nulls().unique(maintain_order=True))
+        rank = values.cast(self._chroms).to_physical().cast(pl.Int64).fill_null(len(self._chroms.categories))
+        key = np.repeat(rank.to_numpy() << 33, lengths) + target.get_column("pos").to_numpy().astype(np.int64)
+        # alleles longer than one byte: a vocabulary of the target's, and of their complements
+        ref, alt = target.get_column("ref"), target.get_column("alt")
+        longer = pl.concat([ref.filter(ref.str.len_bytes() > 1), alt.filter(alt.str.len_bytes() > 1)]).unique()
+        vocab = pl.concat([longer, pl.DataFrame({"a": longer}).select(complement_expr("a")).to_series()]).unique()
+        self._alleles = pl.Enum(vocab.drop_nulls().sort())
+        ref_code, alt_code = self.alleles(ref), self.alleles(alt)
+        comp = np.concatenate(
+            [
+                _BYTE_COMPLEMENT,
+                256
+                + pl.DataFrame({"a": self._alleles.categories})
+                .select(complement_expr("a").cast(self._alleles).to_physical())
+                .to_series()
+                .to_numpy()
+                .astype(np.uint32),
+            ]
+        )
+        self.multiallelic = target.get_column("is_multiallelic").to_numpy()
+        table = pl.DataFrame(
+            {
+                "_key": key,
+                "vidx": target.get_column("vidx"),
+                "_ref": ref_code,
+                "_alt": alt_code,
+                "_rf": _complement(comp, ref_code),
+                "_af": _complement(comp, alt_code),
+            }
+        )
+        if not table.get_column("_key").is_sorted():
+            table = table.sort("_key", "vidx")
+        self.table = table.with_columns(pl.col("_key").set_sorted())
 
-    def __call__(self, col: pl.Series) -> np.ndarray:
+    def keys(self, chrom: pl.Series, pos: pl.Series) -> np.ndarray:
+        """Position keys of scoring rows (chromosomes the target lacks rank after its own, one
+        rank each; a missing chromosome matches nothing)."""
+        values, lengths = _runs(chrom)
+        n = len(self._chroms.categories)
+        phys = values.cast(self._chroms, strict=False).to_physical().cast(pl.Int64)
+        rank = phys.fill_null(-1).to_numpy().copy()
+        other = np.flatnonzero(phys.is_null().to_numpy())
+        if len(other):
+            _, inverse = np.unique(values.gather(other).fill_null("").to_numpy().astype(str), return_inverse=True)
+            rank[other] = n + 1 + inverse
+        return np.repeat(rank << 33, lengths) + pos.to_numpy().astype(np.int64)
+
+    def alleles(self, col: pl.Series) -> np.ndarray:
+        """UInt32 allele codes (see NULL_CODE): one-byte alleles read straight from their bytes."""
         byte = col.cast(pl.Binary).bin.reinterpret(dtype=pl.UInt8)  # null unless one byte long
         if byte.null_count() == 0:
             return byte.to_numpy().astype(np.uint32)
@@ -298,55 +340,29 @@ class _Coder:
         if col.null_count():
             rest = rest[col.gather(rest).is_not_null().to_numpy()]
         if len(rest):
-            cat = col.gather(rest).cast(self.dtype)
-            self.coded.append(cat)
-            codes[rest] = cat.to_physical().to_numpy() + 256
+            k = col.gather(rest).cast(self._alleles, strict=False).to_physical().cast(pl.Int64)
+            codes[rest] = np.where(k.is_null().to_numpy(), NO_MATCH, k.fill_null(0).to_numpy() + 256)
         return codes
 
-    def complements(self) -> np.ndarray:
-        """Code → the code of its strand complement (`complement_expr`), for every code the coded
-        columns hold (not NULL_CODE)."""
-        values = (
-            pl.concat([c.unique() for c in self.coded]).unique().cast(pl.String).drop_nulls()
-            if self.coded
-            else pl.Series([], dtype=pl.String)
-        )
-        comp = self(pl.DataFrame({"a": values}).select(complement_expr("a")).to_series())
-        at = self(values)
-        lut = np.zeros(max(256, int(comp.max(initial=0)) + 1, int(at.max(initial=0)) + 1), dtype=np.uint32)
-        lut[:256] = _BYTE_COMPLEMENT
-        lut[at] = comp
-        return lut
+
+def _complement(comp: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """`comp[codes]`, a missing allele's complement being missing."""
+    known = codes < len(comp)
+    return np.where(known, comp[np.where(known, codes, 0)], codes)
 
 
-def _run_codes(col: pl.Series, code: _Coder) -> np.ndarray:
-    """`code` of a column by runs of equal values (chromosomes: sorted inputs have a few long runs)."""
-    if len(col) == 0:
-        return np.zeros(0, dtype=np.uint32)
-    starts = (col != col.shift(1)).fill_null(True).arg_true()  # a null compares as null: a run of its own
-    run_code = code(col.gather(starts))
-    return np.repeat(run_code, np.diff(np.r_[starts.to_numpy(), len(col)]))
+def _runs(col: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """(value of each run of equal values, run lengths); a null is a run of its own."""
+    starts = (col != col.shift(1)).fill_null(True).arg_true()
+    return col.gather(starts), np.diff(np.r_[starts.to_numpy(), len(col)])
 
 
-def _position_keys(
-    target_chrom: pl.Series, target_pos: pl.Series, chrom: pl.Series, pos: pl.Series
-) -> tuple[np.ndarray, np.ndarray]:
-    """Int64 keys (chromosome rank · 2³³ + position) of the target's and the scoring rows' positions.
-    Chromosomes are ranked in their order of first appearance in the target, so a target sorted by
-    position (in any chromosome order) has sorted keys; chromosomes the target lacks rank after."""
-    code = _Coder()
-    tcode, scode = (_run_codes(c, code).astype(np.int64) for c in (target_chrom, chrom))
-    tcode[tcode == NULL_CODE] = -1  # a missing chromosome: the last slot of `rank`
-    scode[scode == NULL_CODE] = -1
-    starts = np.flatnonzero(np.r_[True, tcode[1:] != tcode[:-1]]) if len(tcode) else np.zeros(0, dtype=np.int64)
-    seen = np.unique(tcode[starts], return_index=True)
-    rank = np.full(int(max(tcode.max(initial=-1), scode.max(initial=-1))) + 2, -1, dtype=np.int64)
-    rank[seen[0]] = np.argsort(np.argsort(seen[1]))  # by first appearance in the target
-    missing = np.flatnonzero(rank < 0)  # chromosomes only the scoring rows have (and null: -1 → last)
-    rank[missing] = len(seen[0]) + np.arange(len(missing))
-    tkey = rank[tcode] * (1 << 33) + target_pos.to_numpy().astype(np.int64)
-    skey = rank[scode] * (1 << 33) + pos.to_numpy().astype(np.int64)
-    return tkey, skey
+def _enum_by_runs(col: pl.Series, categories: list[str] | None = None) -> pl.Series:
+    """`col` as an Enum of `categories` (default: its values in order of appearance), each value
+    looked up once per run of equal values (a score's id and effect type are long runs)."""
+    values, lengths = _runs(col)
+    dtype = pl.Enum(categories if categories is not None else values.drop_nulls().unique(maintain_order=True))
+    return values.cast(dtype).gather(np.repeat(np.arange(len(values)), lengths))
 
 
 def _same_position_rows(sco: pl.DataFrame, acc_by_rid: np.ndarray) -> np.ndarray | None:
@@ -368,6 +384,7 @@ def _same_position_rows(sco: pl.DataFrame, acc_by_rid: np.ndarray) -> np.ndarray
     return out
 
 
+_WEIGHT_VALUES = ["effect_weight", "dosage_0_weight", "dosage_1_weight", "dosage_2_weight"]
 #: Columns of `MatchResult.weights`: what scoring needs, no strings but the score id.
 WEIGHT_COLUMNS = [
     "accession", "row_nr", "vidx", "effect_is_alt", "effect_type", "effect_weight",

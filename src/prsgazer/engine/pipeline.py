@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,8 @@ from prsgazer.engine.absent import (
 )
 from prsgazer.engine.build import BuildEvidence, check_build, resolve_target_build
 from prsgazer.engine.freq import frequencies_for, read_frequencies
-from prsgazer.engine.genotypes import QualityFilters, open_genotypes
-from prsgazer.engine.match import MatchOptions, MatchResult, match_variants
+from prsgazer.engine.genotypes import GenotypeSource, QualityFilters, open_genotypes
+from prsgazer.engine.match import MatchOptions, MatchResult, TargetIndex, match_variants
 from prsgazer.engine.score import ScoreOptions, plan_weights, score_chunks, score_table
 from prsgazer.engine.scorefile import (
     ScoreCounts,
@@ -158,11 +159,30 @@ class ScoreRun(BaseModel):
 
 def read_scorefiles(paths: list[Path], cache_dir: Path | None) -> tuple[list[ScoringFile], pl.DataFrame]:
     """Parse every file; one frame with all rows. The same score id in two files is an error."""
-    files, frame = read_all(paths, cache_dir=cache_dir, background_writes=True)  # flushed by run_scoring
+    # two files parsed at once (a person's run has no memory limit to keep); flushed by run_scoring
+    files, frame = read_all(paths, cache_dir=cache_dir, background_writes=True, workers=2)
     seen: dict[str, Path] = {}
     for sf in files:
         note_accessions(sf, seen)
     return files, frame
+
+
+def _open_target(genotypes: str | Path, opt: RunOptions) -> tuple[GenotypeSource, TargetIndex]:
+    source = open_genotypes(genotypes, cache_dir=opt.cache_dir, filters=opt.filters)
+    try:
+        return source, TargetIndex(source.variants)
+    except BaseException:
+        source.close()
+        raise
+
+
+def _close_when_opened(opening: Future[tuple[GenotypeSource, TargetIndex]]) -> None:
+    """Close the genotypes a failed run opened (an error opening them is not the run's error)."""
+    try:
+        source, _ = opening.result()
+    except Exception:  # noqa: BLE001 - the error being raised is the scoring files'
+        return
+    source.close()
 
 
 def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: RunOptions | None = None) -> ScoreRun:
@@ -171,10 +191,18 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
     if not scorefiles:
         raise InputError("no scoring file given", field="--scorefile")
     clock = Clock()
-    files, rows = read_scorefiles([Path(p) for p in scorefiles], opt.cache_dir)
-    clock.lap("read scoring files")
-    source = open_genotypes(genotypes, cache_dir=opt.cache_dir, filters=opt.filters)
-    clock.lap("open genotypes")
+    # The genotypes are opened and indexed for matching on a second thread while the scoring files
+    # are read (parquet decoding and the index release the GIL; the readers' imports need it).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-genotypes") as pool:
+        opening = pool.submit(_open_target, genotypes, opt)
+        try:
+            files, rows = read_scorefiles([Path(p) for p in scorefiles], opt.cache_dir)
+        except BaseException:
+            _close_when_opened(opening)
+            raise
+        clock.lap("read scoring files")
+        source, index = opening.result()
+    clock.lap("open genotypes (while reading)")
     warnings: list[str] = []
     try:
         build = resolve_target_build(source.build, opt.build, Path(genotypes))
@@ -197,7 +225,8 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
             if isinstance(reference, FastaReference):
                 reference.close()
         clock.lap("absent-site policy")
-        match = match_variants(rows, target.variants, opt.match)
+        match = match_variants(rows, target.variants, opt.match, index if target is source else None)
+        del index
         absent = count_absent(absent, match.unmatched)
         clock.lap("match")
         order = {a: i for i, a in enumerate(rows.get_column("accession").unique(maintain_order=True).to_list())}

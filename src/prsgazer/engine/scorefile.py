@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from enum import StrEnum
 from pathlib import Path
@@ -178,14 +179,20 @@ def read_scorefile(path: str | Path, *, cache_dir: Path | None = None) -> Scorin
 
 
 def read_scorefiles(
-    paths: list[Path], *, cache_dir: Path | None = None, background_writes: bool = False, cids: list[str] | None = None
+    paths: list[Path],
+    *,
+    cache_dir: Path | None = None,
+    background_writes: bool = False,
+    cids: list[str] | None = None,
+    workers: int = 1,
 ) -> tuple[list[ScoringFile], pl.DataFrame]:
     """Parse many scoring files; returns them and one frame with all their rows (in order).
 
     Cached files are read with a single multi-file parquet scan (parallel), then sliced per file.
     `background_writes`: new cache entries are written on a background thread while the caller goes
     on (matching); the caller must call `flush_cache_writes()` before it returns. `cids`: the files'
-    CIDs when the caller has them already (they are not hashed again).
+    CIDs when the caller has them already (they are not hashed again). `workers`: files parsed at
+    once (the readers release the GIL; each file parsed at once holds its rows in memory).
     """
 
     for p in paths:
@@ -214,9 +221,42 @@ def read_scorefiles(
     bulk = (
         pl.read_parquet([str(c) for c, _ in hits.values()], schema=SCHEMA, missing_columns="insert") if hits else None
     )
+    misses = [k for k in range(len(paths)) if k not in hits]
+    pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 and len(misses) > 1 else None
+    parsed = (
+        pool.map(lambda k: _parse(Path(paths[k]), cids[k]), misses)
+        if pool is not None
+        else (_parse(Path(paths[k]), cids[k]) for k in misses)
+    )
+    try:
+        offset = _gather(paths, cids, hits, bulk, parsed, cache_dir, background_writes, files, frames)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if bulk is not None and offset != bulk.height:  # a cache entry changed under us: read one by one
+        files = [read_scorefile(p, cache_dir=None) for p in paths]
+        frames = [sf.variants for sf in files]
+    frame = pl.concat(frames, rechunk=False) if frames else pl.DataFrame(schema=SCHEMA)
+    return files, frame
+
+
+def _gather(
+    paths: list[Path],
+    cids: list[str],
+    hits: dict[int, tuple[Path, dict[str, str]]],
+    bulk: pl.DataFrame | None,
+    parsed: Iterator[ScoringFile],
+    cache_dir: Path | None,
+    background_writes: bool,
+    files: list[ScoringFile],
+    frames: list[pl.DataFrame],
+) -> int:
+    """`read_scorefiles`' files in order: cached ones sliced from `bulk`, the others taken from
+    `parsed` (in order) and cached. Returns the rows of `bulk` used."""
     offset = 0
     for k, (p, cid) in enumerate(zip(paths, cids, strict=True)):
-        if k in hits and bulk is not None:
+        if k in hits:
+            assert bulk is not None
             meta = hits[k][1]
             n = int(meta["prsgazer.n_rows"])
             frame = _rebuild(bulk.slice(offset, n), json.loads(meta.get("prsgazer.derived", "{}")))
@@ -230,7 +270,7 @@ def read_scorefiles(
                 known_accessions=json.loads(meta["prsgazer.accessions"]),
             )
         else:
-            sf = _parse(Path(p), cid)
+            sf = next(parsed)
             cached = _cache_path(cache_dir, cid)
             if cached is not None:
                 if background_writes:
@@ -239,11 +279,7 @@ def read_scorefiles(
                     _write_cache(cached, sf)
         files.append(sf)
         frames.append(sf.variants)
-    if bulk is not None and offset != bulk.height:  # a cache entry changed under us: read one by one
-        files = [read_scorefile(p, cache_dir=None) for p in paths]
-        frames = [sf.variants for sf in files]
-    frame = pl.concat(frames, rechunk=False) if frames else pl.DataFrame(schema=SCHEMA)
-    return files, frame
+    return offset
 
 
 def _cache_meta(cached: Path) -> dict[str, str] | None:
