@@ -48,6 +48,7 @@ from prsgazer.engine.score import (
 )
 from prsgazer.engine.scorefile import (
     ScoringFile,
+    flush_cache_writes,
     note_accessions,
     prefer_fast_reader,
     read_scorefiles,
@@ -618,7 +619,10 @@ def _match_groups(
         if not batch:
             continue
         got, rows = read_scorefiles(
-            [jobs[j].path for j in batch], cache_dir=cache_dir, cids=[jobs[j].cid for j in batch]
+            [jobs[j].path for j in batch],
+            cache_dir=cache_dir,
+            cids=[jobs[j].cid for j in batch],
+            background_writes=True,
         )
         if idx and n_rows + rows.height > group_rows():
             yield idx, files, pl.concat(frames, rechunk=False)
@@ -628,6 +632,7 @@ def _match_groups(
         frames.append(rows)
         n_rows += rows.height
         del got, rows
+    flush_cache_writes()
     if idx:
         yield idx, files, pl.concat(frames, rechunk=False)
 
