@@ -241,6 +241,31 @@ def test_genotypic_weights_and_hwe_imputation(tmp_path: Path) -> None:
     assert tab["denom"].to_list()[:4] == [2, 2, 2, 2]
 
 
+def test_genotypic_rows_with_either_effect_allele_on_both_paths(tmp_path: Path) -> None:
+    """Per-dosage weights read the effect dosage (ALT count for an ALT effect allele, 2 − it for a REF
+    one) the same way on the per-entry path (a few samples) and the matrix products (a cohort)."""
+    geno = np.array([[0, 1, 2, MISSING] * 15, [2, 1, 0, MISSING] * 15])  # ALT frequency 0.5 at both
+    cohort = random_cohort(60, 2, seed=0)
+    cohort.genotypes = geno.astype(np.int8)
+    src = open_genotypes(write_pfile(cohort, tmp_path / "g"))
+    (c1, p1, r1, a1), (c2, p2, r2, a2) = cohort.sites.select("chrom", "pos", "ref", "alt").rows()
+    f = tmp_path / "gen.txt"
+    f.write_text(
+        "#pgs_id=G\n#genome_build=GRCh37\n"
+        "chr_name\tchr_position\tother_allele\teffect_allele\tdosage_0_weight\tdosage_1_weight\tdosage_2_weight\n"
+        f"{c1}\t{p1}\t{r1}\t{a1}\t0.1\t0.5\t2.0\n"  # effect allele ALT
+        f"{c2}\t{p2}\t{a2}\t{r2}\t1.0\t3.0\t5.0\n"  # effect allele REF: dosage 2 − ALT count
+    )
+    plan = plan_weights(match_variants(read_scorefile(f).variants, src.variants).matched, ["G"])
+    entry = score_chunks(src, plan, options=ScoreOptions(entry_path_max_samples=100))
+    dense = score_chunks(src, plan, options=ScoreOptions(entry_path_max_samples=0))
+    # missing: HWE expectation at p = 0.5 → 0.25·0.1 + 0.5·0.5 + 0.25·2 and 0.25·1 + 0.5·3 + 0.25·5
+    assert entry.sum[:4, 0] == pytest.approx([1.1, 3.5, 7.0, 0.775 + 3.0])
+    np.testing.assert_allclose(entry.sum, dense.sum, rtol=1e-12)
+    np.testing.assert_allclose(entry.dosage_sum, dense.dosage_sum, rtol=1e-12)
+    assert np.array_equal(entry.n_imputed, dense.n_imputed) and entry.n_imputed.sum() == 30
+
+
 def test_dominant_recessive_missing_imputed_as_plink2(tmp_path: Path) -> None:
     geno = np.array([[0, 1, 2, MISSING] * 15, [0, 1, 2, MISSING] * 15])
     rows = (

@@ -17,6 +17,8 @@ once); a handful of samples use a per-entry path. Both read genotypes through
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,11 +57,41 @@ class WeightPlan(BaseModel):
     score: np.ndarray  # entry → index into accessions
     effect_is_alt: np.ndarray  # bool
     kind: np.ndarray  # int8 type code
-    c: np.ndarray  # (n_entries, 3): contribution for ALT count g = 0, 1, 2
-    u: np.ndarray  # (n_entries, 3): transformed effect dosage for g = 0, 1, 2 (NAMED_ALLELE_DOSAGE_SUM)
     w: np.ndarray  # effect weight (additive / dominant / recessive)
     gw: np.ndarray  # (n_entries, 3) genotypic weights by effect dosage
     n_matched: np.ndarray  # per score
+
+    @cached_property
+    def _tables(self) -> tuple[np.ndarray, np.ndarray]:
+        g = np.broadcast_to(np.arange(3, dtype=np.int8), (len(self.w), 3))
+        return contributions(self, np.arange(len(self.w))[:, None], g)
+
+    @property
+    def c(self) -> np.ndarray:
+        """(n_entries, 3): contribution for ALT count g = 0, 1, 2 (built on first use)."""
+        return self._tables[0]
+
+    @property
+    def u(self) -> np.ndarray:
+        """(n_entries, 3): transformed effect dosage for g = 0, 1, 2 (NAMED_ALLELE_DOSAGE_SUM)."""
+        return self._tables[1]
+
+
+def contributions(plan: WeightPlan, entries: np.ndarray | slice, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(contribution, transformed effect dosage) of plan entries `entries` at ALT counts `g` (0, 1, 2;
+    same shape): the effect dosage d is g for an ALT effect allele, else 2 - g; dominant rows count
+    min(d, 1), recessive max(d - 1, 0); a genotypic row's contribution is its dosage_{d}_weight."""
+    d = np.where(plan.effect_is_alt[entries], g, 2 - g).astype(np.int8)
+    kind = plan.kind[entries]
+    t = d.astype(np.float64)
+    dom, rec = kind == _DOM, kind == _REC
+    if dom.any() or rec.any():
+        t = np.where(dom, np.minimum(t, 1.0), np.where(rec, np.maximum(t - 1.0, 0.0), t))
+    c = plan.w[entries] * t
+    gen = np.broadcast_to(kind == _GEN, d.shape)
+    if gen.any():
+        c[gen] = plan.gw[np.broadcast_to(np.arange(len(plan.w))[entries], d.shape)[gen], d[gen]]
+    return c, t
 
 
 def plan_weights(matched: pl.DataFrame, accessions: list[str]) -> WeightPlan:
@@ -102,20 +134,6 @@ def plan_weights(matched: pl.DataFrame, accessions: list[str]) -> WeightPlan:
         if gen.any()
         else np.zeros((len(w), 3))  # only genotypic rows have per-dosage weights
     )
-    # effect dosage for ALT count g = 0, 1, 2: 2 - g for a REF effect allele, g for an ALT one
-    d = np.array([[2.0, 1.0, 0.0], [0.0, 1.0, 2.0]])[is_alt.astype(np.intp)]
-    if (kind == _ADD).all():
-        t = d
-    else:
-        t = np.where(
-            (kind == _DOM)[:, None],
-            np.minimum(d, 1),
-            np.where((kind == _REC)[:, None], np.maximum(d - 1, 0), d),
-        )
-    c = w[:, None] * t
-    if gen.any():
-        di = d[gen].astype(np.int64)
-        c[gen] = np.take_along_axis(gw[gen], di, axis=1)
     n_matched = (
         np.bincount(score, minlength=len(accessions)) if len(score) else np.zeros(len(accessions), dtype=np.int64)
     )
@@ -126,15 +144,13 @@ def plan_weights(matched: pl.DataFrame, accessions: list[str]) -> WeightPlan:
         score=score,
         effect_is_alt=is_alt,
         kind=kind,
-        c=c,
-        u=t,
         w=w,
         gw=gw,
         n_matched=n_matched.astype(np.int64),
     )
 
 
-def _imputed(plan: WeightPlan, entries: np.ndarray, p_alt: np.ndarray) -> np.ndarray:
+def _imputed(plan: WeightPlan, entries: np.ndarray | slice, p_alt: np.ndarray) -> np.ndarray:
     """Imputed contribution per entry given the ALT frequency of its variant (NaN → no imputation)."""
     p = np.where(plan.effect_is_alt[entries], p_alt, 1.0 - p_alt)
     kind = plan.kind[entries]
@@ -142,7 +158,7 @@ def _imputed(plan: WeightPlan, entries: np.ndarray, p_alt: np.ndarray) -> np.nda
     val = np.where(kind == _ADD, 2.0 * p * w, p * w)
     gen = kind == _GEN
     if gen.any():
-        gw = plan.gw[entries[gen]]
+        gw = plan.gw[entries][gen]
         pg = p[gen]
         val[gen] = gw[:, 0] * (1 - pg) ** 2 + gw[:, 1] * 2 * pg * (1 - pg) + gw[:, 2] * pg**2
     return val
@@ -301,8 +317,8 @@ def score_chunks(
             chunk = pending.result()
             if k + 1 < len(bounds):
                 pending = pool.submit(load, k + 1)
-            if not by_variant:
-                entries, row = np.arange(len(plan.local)), plan.local
+            if not by_variant:  # every entry, in plan order: slices, not gathers
+                entries, row = slice(None), plan.local
             else:
                 a, b = np.searchsorted(local_sorted, [lo, hi])
                 entries = order[a:b]
@@ -322,19 +338,17 @@ def _subset(plan: WeightPlan, keep: np.ndarray) -> WeightPlan:
     rows = plan.vidx[plan.local[keep]]
     vidx, local = np.unique(rows, return_inverse=True)
     score = plan.score[keep]
-    return plan.model_copy(
-        update={
-            "vidx": vidx.astype(np.uint32),
-            "local": local.astype(np.int64),
-            "score": score,
-            "effect_is_alt": plan.effect_is_alt[keep],
-            "kind": plan.kind[keep],
-            "c": plan.c[keep],
-            "u": plan.u[keep],
-            "w": plan.w[keep],
-            "gw": plan.gw[keep],
-            "n_matched": np.bincount(score, minlength=len(plan.accessions)).astype(np.int64),
-        }
+    # a new plan (not model_copy: that would carry the parent's contribution tables over)
+    return WeightPlan(
+        accessions=plan.accessions,
+        vidx=vidx.astype(np.uint32),
+        local=local.astype(np.int64),
+        score=score,
+        effect_is_alt=plan.effect_is_alt[keep],
+        kind=plan.kind[keep],
+        w=plan.w[keep],
+        gw=plan.gw[keep],
+        n_matched=np.bincount(score, minlength=len(plan.accessions)).astype(np.int64),
     )
 
 
@@ -374,7 +388,7 @@ def _additive_totals(
 
 
 def _entries_block(
-    plan: WeightPlan, entries: np.ndarray, row: np.ndarray, chunk: _Chunk, p_alt: np.ndarray, s: int
+    plan: WeightPlan, entries: np.ndarray | slice, row: np.ndarray, chunk: _Chunk, p_alt: np.ndarray, s: int
 ) -> ScoreTotals:
     """Per-entry sums for a few samples, one sample at a time: the contribution and dosage tables
     looked up at each entry's call, then summed per score with bincount. Missing calls (rare) are
@@ -386,9 +400,7 @@ def _entries_block(
     for i in range(n):
         call = chunk.g[row, i]
         miss = call < 0  # MISSING is the only negative call
-        gi = np.where(miss, 0, call) if miss.any() else call
-        cont = plan.c[entries, gi]
-        dos = plan.u[entries, gi]
+        cont, dos = contributions(plan, entries, np.where(miss, 0, call) if miss.any() else call)
         where = np.flatnonzero(miss)
         if len(where):
             if imp is None:
