@@ -173,7 +173,12 @@ def _parse_pieces(pieces: Iterator[bytes], p: Path, cid: str, size: int) -> tupl
     frame = reader.frame(header, p, first_line)
     if isinstance(frame, str):
         return give_up(frame)
-    return S.ScoringFile(path=p, cid=cid, header=header, harmonised=harmonised, variants=frame), "accepted"
+    # one score per file: its name (`frame` wrote it on every row)
+    accession = frame.get_column("accession")[0]
+    sf = S.ScoringFile(
+        path=p, cid=cid, header=header, harmonised=harmonised, variants=frame, known_accessions=[accession]
+    )
+    return sf, "accepted"
 
 
 class _Reader:
