@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from prsgazer.engine.genotypes import open_genotypes, read_pvar, split_multiallelic
-from prsgazer.engine.match import EFFECT_IS_ALT, MatchOptions, match_variants
+from prsgazer.engine.match import EFFECT_IS_ALT, MatchOptions, TargetIndex, match_variants
 from prsgazer.engine.scorefile import SCHEMA, read_scorefile
 
 
@@ -243,3 +243,37 @@ def test_duplicate_rows_of_one_score_interleaved_with_another() -> None:
     res = match_variants(s, t, MatchOptions(min_overlap=0))
     assert res.summary("P").excluded_by == {"duplicate_ID": 2}
     assert res.summary("Q").n_matched == 2
+
+
+def test_longer_and_other_alleles_and_a_shared_target_index() -> None:
+    """Indels (longer alleles, their strand flips), symbolic and N alleles, alleles and chromosomes the
+    target lacks; one TargetIndex serves several calls with the same result, and only its own table."""
+    t = target([("1", 10, "AG", "A"), ("1", 20, "C", "CTTT"), ("2", 5, "A", "<DEL>"), ("X", 7, "N", "A")])
+    rows = [
+        ("indel_refalt", "1", 10, "AG", "A"),
+        ("indel_altref", "1", 10, "A", "AG"),
+        ("indel_refalt_flip", "1", 10, "TC", "T"),
+        ("ins_altref_flip", "1", 20, "GAAA", "G"),
+        ("symbolic_altref", "2", 5, "<DEL>", "A"),
+        ("n_no_oa_ref", "X", 7, "N", None),
+        ("allele_not_in_target", "1", 10, "AGGG", "A"),
+        ("chromosome_not_in_target", "7", 10, "AG", "A"),
+    ]
+    expected = {
+        "indel_refalt": "refalt",
+        "indel_altref": "altref",
+        "indel_refalt_flip": "refalt_flip",
+        "ins_altref_flip": "altref_flip",
+        "symbolic_altref": "altref",
+        "n_no_oa_ref": "no_oa_ref",
+    }
+    index = TargetIndex(t)
+    first = match_variants(scores(rows), t, MatchOptions(min_overlap=0), index=index)
+    assert dict(first.matched.select("accession", "match_type").rows()) == expected
+    for name in ("allele_not_in_target", "chromosome_not_in_target"):
+        assert first.summary(name).unmatched_by == {"no_candidate": 1}
+    again = match_variants(scores(rows), t, MatchOptions(min_overlap=0), index=index)
+    fresh = match_variants(scores(rows), t, MatchOptions(min_overlap=0))
+    assert again.log.equals(first.log) and fresh.log.equals(first.log)
+    with pytest.raises(ValueError, match="another target table"):
+        match_variants(scores(rows), t.head(2), index=index)

@@ -212,10 +212,9 @@ def match_variants(
         order = np.arange(len(rid))
         order[multi] = multi[local]
         pair_idx, prio = pair_idx[order], prio[order]
-    multiallelic = index.multiallelic
     cand = pairs.select("_rid", "_acc", "vidx")[pair_idx].with_columns(
         pl.Series("row_nr", rows.get_column("row_nr").to_numpy()[rid]),
-        pl.Series("is_multiallelic", multiallelic[pairs.get_column("vidx").to_numpy()[pair_idx]]),
+        pl.Series("is_multiallelic", index.multiallelic[pairs.get_column("vidx").to_numpy()[pair_idx]]),
         pl.Series("_priority", prio.astype(np.int8)),
         pl.Series("ambiguous", (rf == alt)[pair_idx]),
     )
