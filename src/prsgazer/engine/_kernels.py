@@ -45,6 +45,17 @@ _prefer_512_bit_vectors()
 from numba import njit, prange  # noqa: E402
 
 
+@njit(cache=True)
+def _noop():  # pragma: no cover - compiled
+    return 0
+
+
+def load() -> None:
+    """Start numba's code generator (about 0.3 s once per process, holding the GIL): a run calls
+    this on a helper thread while it reads its inputs, before the kernels are needed."""
+    _noop()
+
+
 @njit(parallel=True, nogil=True, cache=True)
 def advance(cur, end, upos, hi):  # pragma: no cover - compiled
     """Per score: the first entry at or after union position `hi` (binary search in its sorted range)."""

@@ -170,6 +170,10 @@ def read_scorefiles(paths: list[Path], cache_dir: Path | None) -> tuple[list[Sco
 def _open_target(genotypes: str | Path, opt: RunOptions) -> tuple[GenotypeSource, TargetIndex]:
     source = open_genotypes(genotypes, cache_dir=opt.cache_dir, filters=opt.filters)
     try:
+        if source.n_samples > opt.score.entry_path_max_samples and opt.score.sparse_additive:
+            from prsgazer.engine import _kernels  # a cohort is scored by the compiled kernels: load them now
+
+            _kernels.load()
         return source, TargetIndex(source.variants)
     except BaseException:
         source.close()
