@@ -189,8 +189,9 @@ def read_scorefiles(
     """Parse many scoring files; returns them and one frame with all their rows (in order).
 
     Cached files are read with a single multi-file parquet scan (parallel), then sliced per file.
-    `background_writes`: new cache entries are written on a background thread while the caller goes
-    on (matching); the caller must call `flush_cache_writes()` before it returns. `cids`: the files'
+    `background_writes`: new cache entries are written on a background thread, started when every
+    file is parsed, while the caller goes on (matching); the caller must call `flush_cache_writes()`
+    before it returns. `cids`: the files'
     CIDs when the caller has them already (they are not hashed again). `workers`: files parsed at
     once (the readers release the GIL; each file parsed at once holds its rows in memory).
     """
@@ -228,11 +229,16 @@ def read_scorefiles(
         if pool is not None
         else (_parse(Path(paths[k]), cids[k]) for k in misses)
     )
+    later: list[tuple[Path, ScoringFile]] = []  # cache entries to write once every file is parsed
     try:
-        offset = _gather(paths, cids, hits, bulk, parsed, cache_dir, background_writes, files, frames)
+        offset = _gather(
+            paths, cids, hits, bulk, parsed, cache_dir, later if background_writes else None, files, frames
+        )
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    if later:
+        _write_cache_later(later)
     if bulk is not None and offset != bulk.height:  # a cache entry changed under us: read one by one
         files = [read_scorefile(p, cache_dir=None) for p in paths]
         frames = [sf.variants for sf in files]
@@ -247,12 +253,13 @@ def _gather(
     bulk: pl.DataFrame | None,
     parsed: Iterator[ScoringFile],
     cache_dir: Path | None,
-    background_writes: bool,
+    later: list[tuple[Path, ScoringFile]] | None,
     files: list[ScoringFile],
     frames: list[pl.DataFrame],
 ) -> int:
     """`read_scorefiles`' files in order: cached ones sliced from `bulk`, the others taken from
-    `parsed` (in order) and cached. Returns the rows of `bulk` used."""
+    `parsed` (in order) and cached, now or — with a `later` list — by the caller. Returns the rows of
+    `bulk` used."""
     offset = 0
     for k, (p, cid) in enumerate(zip(paths, cids, strict=True)):
         if k in hits:
@@ -273,8 +280,8 @@ def _gather(
             sf = next(parsed)
             cached = _cache_path(cache_dir, cid)
             if cached is not None:
-                if background_writes:
-                    _write_cache_later(cached, sf)
+                if later is not None:
+                    later.append((cached, sf))
                 else:
                     _write_cache(cached, sf)
         files.append(sf)
@@ -382,11 +389,13 @@ def _write_cache(target: Path, sf: ScoringFile) -> None:
 _writer: tuple[int, ThreadPoolExecutor] | None = None  # (pid, the cache-writing thread)
 _writes: list[Future[None]] = []
 _writes_lock = threading.Lock()
-_MAX_PENDING_WRITES = 2  # parsed frames held for writing at most (bounds the memory they keep)
+_MAX_PENDING_WRITES = 2  # `read_scorefiles` calls whose parsed frames are held for writing at most
 
 
-def _write_cache_later(target: Path, sf: ScoringFile) -> None:
-    """`_write_cache` on a background thread (one; at most `_MAX_PENDING_WRITES` waiting)."""
+def _write_cache_later(entries: list[tuple[Path, ScoringFile]]) -> None:
+    """`_write_cache` of each entry, in order, on a background thread (one; at most
+    `_MAX_PENDING_WRITES` lists waiting). Started once a call's files are all parsed: writing while
+    parsing slowed the parsing more than the writing took."""
     global _writer
     with _writes_lock:
         if _writer is None or _writer[0] != os.getpid():  # a forked child makes its own thread
@@ -394,7 +403,12 @@ def _write_cache_later(target: Path, sf: ScoringFile) -> None:
             _writes.clear()
         while len(_writes) >= _MAX_PENDING_WRITES:
             _writes.pop(0).result()
-        _writes.append(_writer[1].submit(_write_cache, target, sf))
+        _writes.append(_writer[1].submit(_write_caches, entries))
+
+
+def _write_caches(entries: list[tuple[Path, ScoringFile]]) -> None:
+    for target, sf in entries:
+        _write_cache(target, sf)
 
 
 def flush_cache_writes() -> None:
