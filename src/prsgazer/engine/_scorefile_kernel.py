@@ -151,6 +151,20 @@ _UPPER = np.uint64(0xDFDFDFDFDFDFDFDF)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
+@njit(inline="always", cache=True)
+def _digits(buf, j, e, mant):  # pragma: no cover - compiled
+    """The decimal digits from buf[j] (up to e) appended to `mant`: (next index, mant, digits read)."""
+    n = 0
+    while j < e:
+        d = np.int64(buf[j]) - 48
+        if d < 0 or d > 9:
+            break
+        mant = mant * 10 + d
+        n += 1
+        j += 1
+    return j, mant, n
+
+
 @njit(nogil=True, cache=True, error_model="numpy")
 def parse_rows(buf, L, roles, harmonised, views, data, valid, pos, num, hard, state):  # pragma: no cover - compiled
     """Parse the data rows buf[:L], whole lines (each ends with a newline, the last too), with 16 more
@@ -329,25 +343,10 @@ def parse_rows(buf, L, roles, harmonised, views, data, valid, pos, num, hard, st
             neg = buf[j] == 45
             if neg or buf[j] == 43:
                 j += 1
-            mant = 0
-            nd = 0
-            while j < e:
-                d = np.int64(buf[j]) - 48
-                if d < 0 or d > 9:
-                    break
-                mant = mant * 10 + d
-                nd += 1
-                j += 1
+            j, mant, nd = _digits(buf, j, e, np.int64(0))
             frac = 0
             if j < e and buf[j] == 46:
-                j += 1
-                while j < e:
-                    d = np.int64(buf[j]) - 48
-                    if d < 0 or d > 9:
-                        break
-                    mant = mant * 10 + d
-                    frac += 1
-                    j += 1
+                j, mant, frac = _digits(buf, j + 1, e, mant)
             nd += frac
             exp10 = -frac
             ok = nd > 0
