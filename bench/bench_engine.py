@@ -241,7 +241,7 @@ def bench_wgs(d: Path, n_records: int, n_scores: int, n_rows: int, only: set[str
     if "1" in only or not norm.exists():
         norm.unlink(missing_ok=True)
         code = (
-            "from prsgazer.engine.vcf import normalize_vcf\n"
+            "from prsgazer.engine.genotypes.vcf import normalize_vcf\n"
             f"s = normalize_vcf({str(vcf)!r}, {str(norm)!r})\n"
             "print(s.n_records, s.n_variant_rows, s.n_records_failing_filters)"
         )
@@ -261,7 +261,7 @@ def bench_wgs(d: Path, n_records: int, n_scores: int, n_rows: int, only: set[str
         code = f"""
 import json, time
 from pathlib import Path
-from prsgazer.engine.pipeline import RunOptions, run_scoring
+from prsgazer.engine.scoring.run import RunOptions, run_scoring
 files = [Path(p) for p in {[str(f) for f in files]!r}]
 t = time.perf_counter()
 run = run_scoring({str(norm)!r}, files, RunOptions(cache_dir=Path({str(cache)!r})))
@@ -322,7 +322,7 @@ def bench_cohort(d: Path, n_samples: int, n_variants: int, n_scores: int) -> dic
     code = f"""
 import time
 from pathlib import Path
-from prsgazer.engine.pipeline import RunOptions, run_scoring
+from prsgazer.engine.scoring.run import RunOptions, run_scoring
 t = time.perf_counter()
 run = run_scoring({str(prefix)!r}, {[str(f) for f in files]!r}, RunOptions(cache_dir=Path({str(cache)!r})))
 print(time.perf_counter() - t, *run.timings.values())

@@ -74,7 +74,7 @@ def ensure_panel(d: Path, n_samples: int, n_variants: int, seed: int = 42) -> Pa
     if not all(Path(f"{prefix}{ext}").exists() for ext in (".pgen", ".pvar", ".psam")):
         print(f"simulating the panel {prefix.name} (msprime; ~17 min for 3,202 × 1M on this machine)…", flush=True)
         t = time.perf_counter()
-        from prsgazer.engine.simulate import synthesize_panel
+        from prsgazer.synthetic.simulate import synthesize_panel
 
         synthesize_panel(prefix, n_samples, n_variants, seed=seed, genome_build="GRCh38")
         print(f"  simulated in {time.perf_counter() - t:.0f} s", flush=True)
@@ -88,7 +88,7 @@ def read_pvar_table(prefix: Path) -> pl.DataFrame:
 def ensure_scorefiles(
     d: Path, prefix: Path, n_scores: int, max_size: int, n_genome_wide: int, gw_size: int
 ) -> list[Path]:
-    from prsgazer.engine.simulate import write_scorefile
+    from prsgazer.synthetic.simulate import write_scorefile
 
     out = d / f"scores_{prefix.name}_{n_scores}x{max_size}_{n_genome_wide}x{gw_size}_all"
     out.mkdir(parents=True, exist_ok=True)
@@ -139,9 +139,9 @@ def ensure_doubled(prefix: Path) -> Path:
 BATCH_CODE = """
 import json, sys, time
 from pathlib import Path
-from prsgazer.engine.panel import open_panel
-from prsgazer.engine.batch import batch_score
-from prsgazer.engine.match import MatchOptions
+from prsgazer.engine.reference.panel import open_panel
+from prsgazer.engine.scoring.batch import batch_score
+from prsgazer.engine.scoring.match import MatchOptions
 files = [Path(l) for l in Path({files!r}).read_text().split()]
 t = time.perf_counter()
 panel = open_panel({prefix!r}, cache_dir=Path({cache!r}))
@@ -176,7 +176,7 @@ def run_batch(d: Path, prefix: Path, files: list[Path], limit: str, *, cold: boo
 
 def warm_panel(prefix: Path, cache: Path) -> None:
     """Open the panel once (its variant table and CIDs cached), so a measured run does not parse the .pvar."""
-    from prsgazer.engine.panel import open_panel
+    from prsgazer.engine.reference.panel import open_panel
 
     open_panel(prefix, cache_dir=cache).cids()
 
@@ -184,9 +184,9 @@ def warm_panel(prefix: Path, cache: Path) -> None:
 def write_plink2_file(prefix: Path, files: list[Path], path: Path, cache: Path) -> tuple[list[str], dict[str, float]]:
     """Match with prsgazer, then one plink2 score file: ID, A1 (= ALT), one ALT-oriented weight column per
     score. Returns the score names and, per score, the constant Σ 2w over REF-effect rows."""
-    from prsgazer.engine.match import MatchOptions, match_variants
-    from prsgazer.engine.panel import open_panel
+    from prsgazer.engine.reference.panel import open_panel
     from prsgazer.engine.scorefile import read_scorefiles
+    from prsgazer.engine.scoring.match import MatchOptions, match_variants
 
     panel = open_panel(prefix, cache_dir=cache)
     parts, const, names = [], {}, []
@@ -277,7 +277,7 @@ def compare(out_dir: Path, sscore: Path, names: list[str], const: dict[str, floa
     - `printed_differences`: values whose %.6g text differs — sums of 6-digit weights over few variants
       are often exact 7-digit decimals ending in 5, printed up or down by one unit by either side.
     """
-    from prsgazer.engine.batch import read_result_meta
+    from prsgazer.engine.scoring.batch import read_result_meta
 
     ref = pl.read_csv(sscore, separator="\t", infer_schema=False).rename(lambda c: c.lstrip("#"))
     worst_rel, worst_units, printed_diff, total = 0.0, 0.0, 0, 0
@@ -347,7 +347,7 @@ def main() -> None:
             names_file.write_text(json.dumps({"names": names, "const": const}))
         info = json.loads(names_file.read_text())
         print(f"plink2 --score on {sf.stat().st_size / 1e9:.2f} GB, {len(info['names'])} columns…", flush=True)
-        from prsgazer.engine.batch import parse_memory
+        from prsgazer.engine.scoring.batch import parse_memory
 
         blas = plink2_blas(a.plink2_lib)
         print(f"plink2 BLAS: {blas}", flush=True)

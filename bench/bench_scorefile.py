@@ -48,26 +48,24 @@ def main() -> None:
         return
     from isal import igzip
 
-    from prsgazer.engine import scorefile as sf
+    from prsgazer.engine.scorefile import read as sf
 
     large = sorted((BENCH / LARGE).glob("*.txt.gz"), key=lambda p: p.stat().st_size)[-1:]
     small = sorted((BENCH / SMALL).glob("*.txt"))[: args.files]
     if not large or not small:
         sys.exit(f"benchmark files not found under {BENCH} (run bench/bench_engine.py first)")
-    sf.FAST_PATH = True
-    sf._parse(small[0], "x")  # numba import and cached kernel load, once per process
+    sf.parse_file(small[0], "x", use_compiled=True)  # numba import and cached kernel load, once per process
 
-    def parse(files: list[Path]) -> int:
-        return sum(sf._parse(p, "x").variants.height for p in files)
+    def parse(files: list[Path], fast: bool = True) -> int:
+        got = [sf.parse_file(p, "x", use_compiled=fast) for p in files]
+        assert all(g.reader == ("compiled" if fast else "polars (not chosen)") for g in got), got[0].reader
+        return sum(g.variants.height for g in got)
 
     for label, files in (("large harmonised (gzip)", large), ("small plain", small)):
         rows = parse(files)
         out = {}
         for fast in (True, False):
-            sf.FAST_PATH = fast
-            out[fast] = _best(lambda files=files: parse(files), args.repeat)
-            assert sf.last_fast_parse == ("accepted" if fast else "off"), sf.last_fast_parse
-        sf.FAST_PATH = "auto"
+            out[fast] = _best(lambda files=files, fast=fast: parse(files, fast), args.repeat)
         gz = _best(lambda files=files: [igzip.decompress(p.read_bytes()) for p in files if p.suffix == ".gz"], 3)
         per = rows / len(files)
         print(f"{label}: {len(files)} file(s) of {per:,.0f} rows")
@@ -79,21 +77,18 @@ def main() -> None:
     if args.all:
         every = sorted((BENCH / LARGE).glob("*.txt.gz"))
         for fast in (True, False):
-            sf.FAST_PATH = fast
             t = time.perf_counter()
-            rows = parse(every)
+            rows = parse(every, fast)
             t = time.perf_counter() - t
             name = "fast" if fast else "polars"
             print(f"all {len(every)} files, {name:6s}: {rows:,} rows in {t:.2f} s, {t / rows * 1e6:.3f} µs/row")
-        sf.FAST_PATH = "auto"
     # fixed cost: a tiny file
     tiny = Path(tempfile.mkdtemp()) / "tiny.txt"
     tiny.write_text(
         "#pgs_id=PGS1\nchr_name\tchr_position\teffect_allele\tother_allele\teffect_weight\n1\t5\tA\tC\t0.5\n"
     )
     for fast, name in ((True, "fast"), (False, "polars")):
-        sf.FAST_PATH = fast
-        t = _best(lambda: sf._parse(tiny, "x"), args.repeat * 20)
+        t = _best(lambda fast=fast: sf.parse_file(tiny, "x", use_compiled=fast), args.repeat * 20)
         print(f"one-row file, {name:6s}: {t * 1e3:.2f} ms")
 
 
@@ -101,10 +96,10 @@ def cold() -> None:
     """Fresh processes: compile the kernels (empty NUMBA_CACHE_DIR), then load them from that cache."""
     code = (
         "import time; t0 = time.perf_counter(); import numba; t1 = time.perf_counter();"
-        "from pathlib import Path; from prsgazer.engine import scorefile as sf;"
-        "sf.FAST_PATH = True; p = Path(sys.argv[1]); t2 = time.perf_counter(); sf._parse(p, 'x');"
+        "from pathlib import Path; from prsgazer.engine.scorefile import read as sf;"
+        "p = Path(sys.argv[1]); t2 = time.perf_counter(); got = sf.parse_file(p, 'x', use_compiled=True);"
         "t3 = time.perf_counter();"
-        "assert sf.last_fast_parse == 'accepted', sf.last_fast_parse;"
+        "assert got.reader == 'compiled', got.reader;"
         "print(f'import numba {t1 - t0:.2f} s, first parse {t3 - t2:.2f} s')"
     )
     small = sorted((BENCH / SMALL).glob("*.txt"))[0]

@@ -77,7 +77,7 @@ def synth_panel(tmp_path_factory: pytest.TempPathFactory):
     scoring files over its variants (strand-ambiguous sites left out, so every row can match)."""
     import polars as pl
 
-    from prsgazer.engine.simulate import read_simulated_pvar, synthesize_panel, write_scorefile
+    from prsgazer.synthetic.simulate import read_simulated_pvar, synthesize_panel, write_scorefile
 
     d = tmp_path_factory.mktemp("synth_panel")
     info = synthesize_panel(d / "panel", 400, 3000, seed=5, genome_build="GRCh38", n_holdout=4)
@@ -96,7 +96,7 @@ def person_vcf(synth_panel, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     """One held-out person of `synth_panel` as a variant-only WGS VCF (sample P1) and their superpopulation."""
     import polars as pl
 
-    from prsgazer.engine.simulate import write_person_vcf
+    from prsgazer.synthetic.simulate import write_person_vcf
 
     info, _ = synth_panel
     hold = pl.read_csv(f"{info.holdout_prefix}.psam", separator="\t")
@@ -112,8 +112,8 @@ def engine_report():
 
     def run(vcf: Path, panel_prefix: Path, scorefiles: list[Path]):  # type: ignore[no-untyped-def]
         from prsgazer.config import get_settings
-        from prsgazer.engine.percentile import panel_percentiles
-        from prsgazer.engine.pipeline import build_run_options, run_scoring
+        from prsgazer.engine.reference.percentile import panel_percentiles
+        from prsgazer.engine.scoring.run import build_run_options, run_scoring
 
         options = build_run_options(get_settings(), build="GRCh38", coverage="wgs")
         options.reference = Path(f"{panel_prefix}.pgen")

@@ -143,8 +143,8 @@ def _generate_synthetic_demo(gen: dict[str, Any], store: Any, workdir: Path | No
 
     import polars as pl
 
-    from prsgazer.engine.simulate import synthesize_panel, write_person_vcf, write_scorefile
     from prsgazer.storage.plink import put_pfile
+    from prsgazer.synthetic.simulate import synthesize_panel, write_person_vcf, write_scorefile
 
     seed = int(gen["seed"])
     build = gen["genome_build"]

@@ -35,7 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
-from prsgazer.engine.header import ScoringFileHeader, read_header
+from prsgazer.engine.scorefile.header import ScoringFileHeader, read_header
 
 
 def data_dir() -> Path:

@@ -37,7 +37,7 @@ def test_synthesize_list_and_distributions_by_name(tmp_path: Path, capsys: pytes
     listed = capsys.readouterr().out
     assert "pgsc_1000G_v1" in listed and "pgsc_HGDP+1kGP_v1" in listed and '"tiny"' in listed
     # scoring files over the panel's variants, then distributions by panel NAME
-    from prsgazer.engine.simulate import read_simulated_pvar, write_scorefile
+    from prsgazer.synthetic.simulate import read_simulated_pvar, write_scorefile
 
     pvar = read_simulated_pvar(prefix).filter(~pl.concat_str("REF", "ALT").is_in(["AT", "TA", "CG", "GC"]))
     files = [write_scorefile(pvar, tmp_path / f"S{k}.txt", pgs_id=f"PGS80000{k}", n_variants=n, seed=k)

@@ -11,7 +11,7 @@ import pytest
 
 from prsgazer.cli import main
 from prsgazer.config import reset_settings
-from prsgazer.engine.synthetic import random_cohort, random_score, write_pfile, write_scorefile, write_vcf
+from prsgazer.synthetic.files import random_cohort, random_score, write_pfile, write_scorefile, write_vcf
 
 
 @pytest.fixture(autouse=True)

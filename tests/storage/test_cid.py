@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from prsgazer.storage.cid import cid_from_digest, cid_of_bytes, cid_of_file, digest_from_cid, is_cid
+from prsgazer.cid import cid_from_digest, cid_of_bytes, cid_of_file, digest_from_cid, is_cid
 
 
 def test_known_cid_of_hello() -> None:

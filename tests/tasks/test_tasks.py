@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from prsgazer.engine.pipeline import build_run_options, run_scoring
+from prsgazer.engine.scoring.run import build_run_options, run_scoring
 from prsgazer.tasks import fetch_scoring_file, normalize_genotypes, score
 
 pytestmark = pytest.mark.anyio

@@ -69,7 +69,7 @@ def engine(engine_report, stored: Stored):  # type: ignore[no-untyped-def]
 
 
 async def test_prs_report_local_run_equals_engine(stored: Stored, engine) -> None:
-    from prsgazer.engine.report import Report
+    from prsgazer.engine.interpret.report import Report
     from prsgazer.storage import default_store
 
     store = default_store()
@@ -113,7 +113,7 @@ async def test_prs_report_local_run_equals_engine(stored: Stored, engine) -> Non
 
 
 async def test_prs_report_by_trait_and_chosen_superpopulation(stored: Stored) -> None:
-    from prsgazer.engine.report import Report
+    from prsgazer.engine.interpret.report import Report
     from prsgazer.storage import default_store
 
     store = default_store()
@@ -140,9 +140,9 @@ async def test_prs_report_bad_input_is_an_input_error(stored: Stored) -> None:
 
 
 async def test_reference_distributions_local_run_equals_engine(stored: Stored, tmp_path: Path) -> None:
-    from prsgazer.engine.batch import batch_score
-    from prsgazer.engine.distributions import read_distribution
-    from prsgazer.engine.panel import open_panel
+    from prsgazer.engine.reference.distributions import read_distribution
+    from prsgazer.engine.reference.panel import open_panel
+    from prsgazer.engine.scoring.batch import batch_score
     from prsgazer.storage import default_store
 
     store = default_store()
@@ -174,8 +174,8 @@ async def test_reference_distributions_local_run_equals_engine(stored: Stored, t
 
 async def test_percentile_falls_back_to_precomputed_distributions(stored: Stored) -> None:
     """Without a panel the stored distributions are used, labelled precomputed, with the gap stated."""
-    from prsgazer.engine.distributions import read_distribution
-    from prsgazer.engine.percentile import percentile_from_distribution
+    from prsgazer.engine.reference.distributions import read_distribution
+    from prsgazer.engine.reference.percentile import percentile_from_distribution
     from prsgazer.storage import default_store
     from prsgazer.tasks import normalize_genotypes, percentile, score
 
@@ -254,7 +254,7 @@ def test_flyte_cli_runs_prs_report_locally(stored: Stored, engine) -> None:
     import subprocess
     import sys
 
-    from prsgazer.engine.report import Report
+    from prsgazer.engine.interpret.report import Report
     from prsgazer.storage import default_store
 
     repo = Path(__file__).resolve().parents[2]

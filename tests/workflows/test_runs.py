@@ -20,7 +20,7 @@ def anyio_backend() -> str:
 
 async def test_cohort_scores_local_run_equals_engine(cineca) -> None:
     from prsgazer.config import get_settings
-    from prsgazer.engine.pipeline import build_run_options, run_scoring
+    from prsgazer.engine.scoring.run import build_run_options, run_scoring
     from prsgazer.storage import default_store
 
     store = default_store()

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from prsgazer.engine.header import normalize_build
-from prsgazer.engine.quality import ancestry_code
+from prsgazer.engine.interpret.quality import ancestry_code
+from prsgazer.engine.scorefile.header import normalize_build
 from prsgazer.errors import InputError
 
 #: Bumped whenever the cleaned column layout changes (stored with every CatalogMetadata asset).

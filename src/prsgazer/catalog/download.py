@@ -25,7 +25,7 @@ from loguru import logger
 
 from prsgazer.assets import ScoringFile
 from prsgazer.catalog.client import CatalogClient, normalize_pgs_id
-from prsgazer.engine.header import ScoringFileHeader, normalize_build, read_header
+from prsgazer.engine.scorefile.header import ScoringFileHeader, normalize_build, read_header
 from prsgazer.errors import (
     CatalogError,
     DownloadError,

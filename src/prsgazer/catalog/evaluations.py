@@ -13,7 +13,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from prsgazer.catalog.metadata import CatalogTables
-from prsgazer.engine.quality import ModelQuality, ancestry_shares, model_quality
+from prsgazer.engine.interpret.quality import ModelQuality, ancestry_shares, model_quality
 from prsgazer.errors import PrsgazerError
 
 

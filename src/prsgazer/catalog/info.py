@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from prsgazer.catalog.clean import MATCHED_SHARE
 from prsgazer.catalog.client import CatalogClient, normalize_pgs_id
 from prsgazer.catalog.models import Metric, Performance, Score
-from prsgazer.engine.quality import EffectSize, ModelQuality, ancestry_code, model_quality
+from prsgazer.engine.interpret.quality import EffectSize, ModelQuality, ancestry_code, model_quality
 
 
 class EvaluationSummary(BaseModel):

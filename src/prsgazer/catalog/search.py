@@ -22,8 +22,8 @@ import polars as pl
 from pydantic import BaseModel
 
 from prsgazer.catalog.metadata import CatalogTables
-from prsgazer.engine.header import normalize_build
-from prsgazer.engine.quality import QualityLabel, ancestry_code, quality_label
+from prsgazer.engine.interpret.quality import QualityLabel, ancestry_code, quality_label
+from prsgazer.engine.scorefile.header import normalize_build
 from prsgazer.errors import InputError
 
 STOP_WORDS = frozenset({"a", "an", "and", "for", "in", "of", "on", "or", "the", "to", "with", "score", "scores"})

@@ -29,7 +29,7 @@ def demo(
 
     from prsgazer import runner
     from prsgazer.bundles import fetch_bundle, load_bundle
-    from prsgazer.engine.report import Report
+    from prsgazer.engine.interpret.report import Report
     from prsgazer.storage import default_store
 
     t0 = time.perf_counter()

@@ -26,10 +26,11 @@ app = typer.Typer(help="Reference panels: synthesize, list, download, score dist
 
 def resolve_panel(name: str | Path, *, build: str | None = None) -> Path:
     """A plink2 prefix for PANEL: a path, an installed panel (`NAME` or `NAME:BUILD`), or a store asset."""
-    from prsgazer.engine.panel import KNOWN_PANELS, _strip_ext, installed_panels
+    from prsgazer.catalog.reference_packs import KNOWN_PANELS, installed_panels
+    from prsgazer.engine.reference.panel import strip_ext
 
     text = str(name)
-    base = _strip_ext(Path(text))
+    base = strip_ext(Path(text))
     if Path(f"{base}.pgen").exists():
         return base
     settings = get_settings()
@@ -78,7 +79,7 @@ def _stored_panel(name: str) -> Path | None:
 
 def _register(prefix: Path, name: str, build: str) -> str:
     """Store a panel as ReferencePanel with Pvar/Psam companions; returns the pgen's CID."""
-    from prsgazer.engine.panel import open_panel
+    from prsgazer.engine.reference.panel import open_panel
     from prsgazer.storage import default_store
 
     store = default_store()
@@ -121,7 +122,7 @@ def synthesize(
 ) -> None:
     """Simulate a panel with 5 superpopulations (msprime, out-of-Africa model) and print its prefix."""
     from prsgazer.cli import err
-    from prsgazer.engine.simulate import synthesize_panel
+    from prsgazer.synthetic.simulate import synthesize_panel
 
     stem = name or f"synthetic_{samples}x{variants}_s{seed}"
     install = out is None
@@ -147,8 +148,8 @@ def list_panels(as_json: Annotated[bool, typer.Option("--json", help="Print as J
     """Known panels (the PGS Catalog reference packs) and the panels installed or stored here."""
     from rich.table import Table
 
+    from prsgazer.catalog.reference_packs import KNOWN_PANELS, installed_panels
     from prsgazer.cli import out, print_json
-    from prsgazer.engine.panel import KNOWN_PANELS, installed_panels
     from prsgazer.storage import default_store
 
     settings = get_settings()
@@ -187,8 +188,8 @@ def download(
     """Download, verify and install a PGS Catalog reference pack (resumable; prints the directory)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+    from prsgazer.catalog.reference_packs import download_panel
     from prsgazer.cli import err
-    from prsgazer.engine.panel import download_panel
 
     settings = get_settings()
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
@@ -231,10 +232,10 @@ def distributions(
 
     from prsgazer.cli import err
     from prsgazer.cli.score import _resolve_pgs_ids
-    from prsgazer.engine.batch import batch_score
-    from prsgazer.engine.distributions import build_distribution, write_distribution
-    from prsgazer.engine.panel import open_panel
-    from prsgazer.engine.pipeline import build_run_options, write_tsv_atomic
+    from prsgazer.engine.reference.distributions import build_distribution, write_distribution
+    from prsgazer.engine.reference.panel import open_panel
+    from prsgazer.engine.scoring.batch import batch_score
+    from prsgazer.engine.scoring.run import build_run_options, write_tsv_atomic
 
     settings = get_settings()
     if not scorefile and not pgs_id:

@@ -45,7 +45,7 @@ def _render_report(cid: str) -> None:
     """A PrsReport as the demo prints it (the JSON is `prsgazer run … --json` or the stored asset)."""
     from pathlib import Path
 
-    from prsgazer.engine.report import Report
+    from prsgazer.engine.interpret.report import Report
     from prsgazer.storage import default_store
 
     doc = Report.model_validate_json(Path(default_store().fetch(cid).path).read_text())  # type: ignore[arg-type]

@@ -104,7 +104,7 @@ def score(
 ) -> None:
     """Compute polygenic scores (SUM, AVG, DENOM per sample and score), exact against plink2."""
     from prsgazer.cli import err
-    from prsgazer.engine.pipeline import build_run_options, run_scoring, write_tsv_atomic
+    from prsgazer.engine.scoring.run import build_run_options, run_scoring, write_tsv_atomic
 
     files = list(scorefile or [])
     if pgs_id:
@@ -159,8 +159,8 @@ def _with_percentiles(genotypes, files, run, options, panel, superpopulation, di
     import polars as pl
 
     from prsgazer.cli import err
-    from prsgazer.engine.distributions import read_distribution
-    from prsgazer.engine.percentile import distribution_percentiles, panel_percentiles
+    from prsgazer.engine.reference.distributions import read_distribution
+    from prsgazer.engine.reference.percentile import distribution_percentiles, panel_percentiles
 
     if panel is not None:
         from prsgazer.cli.reference import resolve_panel
@@ -188,7 +188,7 @@ def _print_summary(run: object) -> None:
     from rich.markup import escape
 
     from prsgazer.cli import err
-    from prsgazer.engine.pipeline import ScoreRun
+    from prsgazer.engine.scoring.run import ScoreRun
 
     assert isinstance(run, ScoreRun)
     build = run.build.build or "unknown"

@@ -14,8 +14,8 @@ from typing import Any
 
 from prsgazer.assets import Asset, PrsReport, PrsResult, ScoringFile
 from prsgazer.catalog.evaluations import StoredEvaluation, stored_evaluations
-from prsgazer.engine.quality import ANCESTRY_NAMES, ancestry_code, interpret
-from prsgazer.engine.report import Report, ScoreReport
+from prsgazer.engine.interpret.quality import ANCESTRY_NAMES, ancestry_code, interpret
+from prsgazer.engine.interpret.report import Report, ScoreReport
 from prsgazer.errors import InputError, PrsgazerError
 from prsgazer.server.models import Explanation, ScoreExplanation
 from prsgazer.tasks.report import person_superpopulation

@@ -5,7 +5,7 @@ See docs/storage.md.
 
 from __future__ import annotations
 
-from prsgazer.storage.cid import cid_of_bytes, cid_of_file, is_cid
+from prsgazer.cid import cid_of_bytes, cid_of_file, is_cid
 from prsgazer.storage.local import Lineage, LineageNode, LocalStore
 from prsgazer.storage.remote import FsspecRemote, HfRemote, Remote, remote_from_settings, remote_from_url
 from prsgazer.storage.store import PullReport, PushReport, Store, SyncReport

@@ -30,8 +30,8 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 
 from prsgazer.assets.base import RESERVED_KEYS, Asset, asset_class, asset_keys, coerce
+from prsgazer.cid import CHUNK, cid_from_digest, cid_of_file, is_cid
 from prsgazer.errors import AssetError, IntegrityError, NotFoundError, StorageError
-from prsgazer.storage.cid import CHUNK, cid_from_digest, cid_of_file, is_cid
 
 #: Longest multi-part extensions first, so `x.pvar.zst` keeps `.pvar.zst`.
 _KNOWN_EXTENSIONS = (

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from prsgazer.cid import is_cid
 from prsgazer.errors import NotFoundError, PrsgazerError, StorageError
-from prsgazer.storage.cid import is_cid
 
 if TYPE_CHECKING:
     from prsgazer.config import Settings

@@ -37,8 +37,8 @@ from pydantic import BaseModel
 from tinydb import Query, TinyDB
 
 from prsgazer.assets.base import Asset, asset_class, asset_keys
+from prsgazer.cid import cid_of_file
 from prsgazer.errors import IntegrityError, NotFoundError, StorageError
-from prsgazer.storage.cid import cid_of_file
 from prsgazer.storage.local import LocalStore, _fsync_dir, _pid_alive
 from prsgazer.storage.remote import Remote
 

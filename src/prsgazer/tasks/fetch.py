@@ -44,7 +44,7 @@ async def fetch_scoring_file(pgs_id: str, build: str = "") -> ScoringFile:
 
     # the catalog client retries transient failures itself (with backoff); what it gives up on is final
     with input_errors_are_final(CatalogError):
-        from prsgazer.engine.header import is_catalog_accession
+        from prsgazer.engine.scorefile.header import is_catalog_accession
         from prsgazer.errors import InputError, NotFoundError
         from prsgazer.storage import default_store
 

@@ -20,8 +20,8 @@ async def normalize_genotypes(vcf: Vcf, coverage: str = "") -> Genotypes:
     """
     with input_errors_are_final():
         from prsgazer.config import get_settings
-        from prsgazer.engine.pipeline import build_run_options
-        from prsgazer.engine.vcf import normalize_vcf
+        from prsgazer.engine.genotypes.vcf import normalize_vcf
+        from prsgazer.engine.scoring.run import build_run_options
         from prsgazer.storage import default_store
 
         store = default_store()

@@ -46,7 +46,7 @@ def _panel_prefix(store, panel: ReferencePanel) -> Path:  # type: ignore[no-unty
 def _options(min_overlap: float, keep_ambiguous: bool, keep_multiallelic: bool):  # type: ignore[no-untyped-def]
     """Match and score options from the settings (engine.pipeline.build_run_options: validated)."""
     from prsgazer.config import get_settings
-    from prsgazer.engine.pipeline import build_run_options
+    from prsgazer.engine.scoring.run import build_run_options
 
     o = build_run_options(
         get_settings(), min_overlap=None if min_overlap < 0 else min_overlap,
@@ -74,8 +74,8 @@ async def reference_batch(
     """
     with input_errors_are_final():
         from prsgazer.config import get_settings
-        from prsgazer.engine.batch import RESULT_COLUMNS, batch_score
-        from prsgazer.engine.panel import open_panel
+        from prsgazer.engine.reference.panel import open_panel
+        from prsgazer.engine.scoring.batch import RESULT_COLUMNS, batch_score
         from prsgazer.errors import InputError
         from prsgazer.storage import default_store
 
@@ -164,8 +164,8 @@ async def aggregate_distributions(
     summarized as `checks_passed`. Failed reference scores are skipped (their reason is on them).
     """
     with input_errors_are_final():
-        from prsgazer.engine.distributions import build_distribution, write_distribution
-        from prsgazer.engine.panel import read_panel_psam
+        from prsgazer.engine.reference.distributions import build_distribution, write_distribution
+        from prsgazer.engine.reference.panel import read_panel_psam
         from prsgazer.storage import default_store
 
         store = default_store()

@@ -58,9 +58,9 @@ async def percentile(
     """
     with input_errors_are_final():
         from prsgazer.config import get_settings
-        from prsgazer.engine.distributions import read_distribution
-        from prsgazer.engine.percentile import distribution_percentiles, panel_percentiles
-        from prsgazer.engine.pipeline import run_scoring
+        from prsgazer.engine.reference.distributions import read_distribution
+        from prsgazer.engine.reference.percentile import distribution_percentiles, panel_percentiles
+        from prsgazer.engine.scoring.run import run_scoring
         from prsgazer.errors import InputError
         from prsgazer.storage import default_store
 
@@ -176,7 +176,7 @@ async def report(
     """
     with input_errors_are_final():
         from prsgazer.catalog.evaluations import release_key, stored_evaluations
-        from prsgazer.engine.report import build_report
+        from prsgazer.engine.interpret.report import build_report
         from prsgazer.errors import InputError
         from prsgazer.storage import default_store
 

@@ -29,7 +29,7 @@ def scoring_options(genotypes: Genotypes, coverage: str, min_overlap: float, kee
     """The engine's RunOptions for these task arguments, and the parameters that key a cached result.
     Shared by `score` and `percentile`, so a percentile re-run scores exactly as `score` did."""
     from prsgazer.config import get_settings
-    from prsgazer.engine.pipeline import build_run_options
+    from prsgazer.engine.scoring.run import build_run_options
 
     coverage = coverage or genotypes.coverage
     options = build_run_options(
@@ -74,7 +74,7 @@ async def score(
         keep_multiallelic: keep matches at multi-allelic sites.
     """
     with input_errors_are_final():
-        from prsgazer.engine.pipeline import run_scoring
+        from prsgazer.engine.scoring.run import run_scoring
         from prsgazer.errors import InputError
         from prsgazer.storage import default_store
 

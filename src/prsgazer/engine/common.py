@@ -1,0 +1,60 @@
+"""The engine's shared vocabulary: chromosome names, genome builds, allele complements and the
+missing-call code. Every engine subpackage may use it; it imports nothing from the engine.
+See docs/engine.md.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+#: Missing-call code in genotype arrays (pgenlib's convention, so pgen reads need no conversion).
+MISSING: int = -9
+
+#: A DNA allele (after upper-casing).
+DNA_ALLELE = r"^[ACGT]+$"
+
+_BUILD_ALIASES = {
+    "grch37": "GRCh37",
+    "hg19": "GRCh37",
+    "b37": "GRCh37",
+    "grch38": "GRCh38",
+    "hg38": "GRCh38",
+    "b38": "GRCh38",
+    "ncbi36": "NCBI36",
+    "hg18": "NCBI36",
+    "ncbi35": "NCBI35",
+    "hg17": "NCBI35",
+}
+_NOT_REPORTED = {"", "nr", "na", "none", "null", "not reported", "unknown"}
+
+
+def normalize_build(value: str | None) -> str | None:
+    """`hg19`/`GRCh37`/`b37` → `GRCh37`, likewise for 38 and 36; `NR` and empty → None.
+
+    Raises ValueError for anything else, so a typo is never taken for a build.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.lower() in _NOT_REPORTED:
+        return None
+    try:
+        return _BUILD_ALIASES[text.lower()]
+    except KeyError:
+        raise ValueError(f"unknown genome build {value!r} (expected GRCh37/hg19, GRCh38/hg38 or NR)") from None
+
+
+_CHROM_ALIASES = {"23": "X", "24": "Y", "25": "XY", "26": "MT", "M": "MT"}
+
+
+def chrom_expr(col: str | pl.Expr) -> pl.Expr:
+    """Normalised chromosome names: no 'chr' prefix, upper case, 23→X, 24→Y, M→MT."""
+    e = pl.col(col) if isinstance(col, str) else col
+    return e.str.to_uppercase().str.strip_prefix("CHR").replace(_CHROM_ALIASES)
+
+
+def complement_expr(col: str) -> pl.Expr:
+    """The strand complement of a DNA allele column (A↔T, C↔G); non-ACGT values unchanged."""
+    c = pl.col(col)
+    flipped = c.str.replace_many(["A", "C", "G", "T"], ["T", "G", "C", "A"])
+    return pl.when(c.str.contains(DNA_ALLELE)).then(flipped).otherwise(c)

@@ -1,0 +1,77 @@
+"""Opening any genotype input by its kind (VCF, pfile, bfile, normalised parquet). See docs/engine.md.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from prsgazer.cid import cid_of_file
+from prsgazer.engine.genotypes.plink import PgenSource
+from prsgazer.engine.genotypes.source import GenotypeSource, QualityFilters
+from prsgazer.engine.genotypes.table import ParquetSource
+from prsgazer.engine.genotypes.vcf import normalize_vcf
+from prsgazer.errors import InputError
+
+# --------------------------------------------------------------------------------------------------
+# opening any genotype input
+
+_VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".gvcf", ".gvcf.gz", ".g.vcf", ".g.vcf.gz")
+
+
+def genotype_kind(path: str | Path) -> tuple[str, Path]:
+    """('vcf' | 'pfile' | 'bfile' | 'parquet', path or prefix) for a user-given genotype path."""
+    p = Path(path)
+    name = p.name.lower()
+    if name.endswith(_VCF_SUFFIXES):
+        return "vcf", p
+    if name.endswith(".parquet"):
+        return "parquet", p
+    for ext, kind in ((".pgen", "pfile"), (".pvar", "pfile"), (".psam", "pfile"), (".bed", "bfile"),
+                      (".bim", "bfile"), (".fam", "bfile")):  # fmt: skip
+        if name.endswith(ext):
+            return kind, p.with_name(p.name[: -len(ext)])
+    if p.with_name(p.name + ".pgen").exists():
+        return "pfile", p
+    if p.with_name(p.name + ".bed").exists():
+        return "bfile", p
+    if p.is_file():
+        with open(p, "rb") as fh:
+            head = fh.read(2)
+        if head == b"\x1f\x8b" or head == b"##":
+            return "vcf", p
+    raise InputError(
+        "genotypes not found: expected a VCF (.vcf/.vcf.gz), a plink2 prefix (.pgen/.pvar/.psam) "
+        "or a plink1 prefix (.bed/.bim/.fam)",
+        file=p,
+    )
+
+
+def open_genotypes(
+    path: str | Path,
+    *,
+    cache_dir: Path | None = None,
+    filters: QualityFilters | None = None,
+) -> GenotypeSource:
+    """Open genotypes of any supported kind. A VCF is normalised to parquet first (cached under
+    `<cache_dir>/genotypes/` keyed by the file's CID and the quality filters)."""
+    kind, p = genotype_kind(path)
+    if kind in ("pfile", "bfile"):
+        return PgenSource(p, kind)
+    if kind == "parquet":
+        return ParquetSource(p)
+    if not p.exists():
+        raise InputError("genotype file does not exist", file=p)
+    qf = filters or QualityFilters()
+    if cache_dir is None:  # normalised into a temporary folder, read into memory, removed
+        with tempfile.TemporaryDirectory(prefix="prsgazer-vcf-") as tmp:
+            out = Path(tmp) / "genotypes.parquet"
+            normalize_vcf(p, out, filters=qf)
+            src = ParquetSource(out)
+    else:
+        out = Path(cache_dir) / "genotypes" / f"{cid_of_file(p)}-{qf.key()}.parquet"
+        if not out.exists():
+            normalize_vcf(p, out, filters=qf)
+        src = ParquetSource(out)
+    src.source_path = p
+    return src

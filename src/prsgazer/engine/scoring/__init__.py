@@ -1,0 +1,39 @@
+"""Scoring: allele-aware matching (`match`), weights and per-sample sums exact against plink2
+(`score`, with the sparse additive path in `additive` and its compiled loops in `kernels`), one
+scoring run end to end (`run`), and batch scoring of many files over a panel in one pass (`batch`).
+See docs/engine.md ("Matching", "Scoring") and docs/reference.md ("Batch scoring").
+"""
+
+from prsgazer.engine.scoring.batch import BatchResult, ScoreOutcome, batch_score, parse_memory
+from prsgazer.engine.scoring.match import (
+    MatchOptions,
+    MatchResult,
+    ScoreMatchSummary,
+    TargetIndex,
+    match_variants,
+)
+from prsgazer.engine.scoring.run import OUT_COLUMNS, RunOptions, ScoreRun, build_run_options, run_scoring
+from prsgazer.engine.scoring.score import ScoreOptions, ScoreTotals, WeightPlan, plan_weights, score_chunks, score_table
+
+__all__ = [
+    "OUT_COLUMNS",
+    "BatchResult",
+    "MatchOptions",
+    "MatchResult",
+    "RunOptions",
+    "ScoreMatchSummary",
+    "ScoreOptions",
+    "ScoreOutcome",
+    "ScoreRun",
+    "ScoreTotals",
+    "TargetIndex",
+    "WeightPlan",
+    "batch_score",
+    "build_run_options",
+    "match_variants",
+    "parse_memory",
+    "plan_weights",
+    "run_scoring",
+    "score_chunks",
+    "score_table",
+]

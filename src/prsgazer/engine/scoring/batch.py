@@ -1,0 +1,746 @@
+"""Batch scoring: many scoring files against one reference panel in one pass over its genotypes.
+See docs/reference.md ("Batch scoring", "Memory model", "Resumability").
+
+`batch_score(panel, scorefiles, out_dir=…)`:
+
+1. Every scoring file gets a key from the panel's CIDs (.pgen/.pvar/.psam), the file's CID, the
+   match and score options and `BATCH_VERSION`. A file whose manifest `<out_dir>/<file key>.json`
+   exists and whose per-score parquet results all validate (readable, one row per panel sample, the
+   expected columns, the expected key in their metadata) is *cached* and not recomputed.
+2. The rest are parsed and matched against the panel variant table with the engine's rules
+   (`match_variants`, several files at once, in groups bounded by the memory limit; two groups are
+   matched at once on two threads while the next is read).
+3. Additive scores are scored together over the union of their matched variants, read chunk by
+   chunk (chunk size from the memory limit), each variant read once for all scores. Per chunk, scores
+   dense enough use one BLAS product (ALT counts × weight block), the others a compiled sparse
+   kernel (numba) over their own entries; missing calls are corrected exactly as the engine does
+   (mean imputation from the panel's founders, else contribute 0 and shrink DENOM). Scores with
+   dominant / recessive / per-dosage rows go through the engine's general path (`score_chunks`).
+4. Each passed score's per-sample table is written as `<out_dir>/<score key>.parquet` (atomic),
+   then the file's manifest. Outcomes: ok / failed (with reason) / cached, with run totals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, NamedTuple, TypeVar
+
+import numpy as np
+import polars as pl
+from loguru import logger
+from pydantic import BaseModel, Field
+
+from prsgazer.cid import cid_of_file
+from prsgazer.engine import compiled
+from prsgazer.engine.genotypes.source import GenotypeSource
+from prsgazer.engine.scorefile import (
+    CacheWriter,
+    ReaderOptions,
+    ScoringFile,
+    note_accessions,
+    read_scorefiles,
+)
+from prsgazer.engine.scoring.additive import ProgressFn, Totals, accumulate
+from prsgazer.engine.scoring.additive import prepare as prepare_entries
+from prsgazer.engine.scoring.match import MatchOptions, ScoreMatchSummary, TargetIndex, match_variants
+from prsgazer.engine.scoring.run import Clock
+from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
+from prsgazer.errors import InputError
+
+#: Bump when results of the same inputs would change (layout, semantics): older results are recomputed.
+BATCH_VERSION = "1"
+#: Columns of a per-score result parquet (named_allele_dosage_sum only with dosage_sum=True).
+RESULT_COLUMNS = ["sample_id", "sum", "avg", "denom", "n_matched", "allele_ct", "n_missing", "n_imputed"]
+_META_KEY = "prsgazer.batch"
+
+_T = TypeVar("_T")
+
+
+# --------------------------------------------------------------------------------------------------
+# memory limit
+
+
+def parse_memory(text: str | int | float) -> int:
+    """'2GB', '512MiB', '1.5G', '800M', 3000000000 → bytes (decimal and binary units; case-insensitive)."""
+    if isinstance(text, (int, float)):
+        return int(text)
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?)(b?)\s*", str(text).lower())
+    if not m:
+        raise InputError(
+            f"cannot read memory size {text!r}", field="PRSGAZER_MEMORY_LIMIT", hint="e.g. 2GB, 1500MiB, 800M"
+        )
+    value, unit, binary, _ = m.groups()
+    base = 1024 if binary else 1000
+    power = " kmgt".index(unit or " ")
+    return int(float(value) * base**power)
+
+
+class MemoryPlan(BaseModel):
+    """How the memory limit is spent: fixed parts, then the genotype chunk size."""
+
+    limit: int
+    fixed: int = Field(description="Variant table, weight entries, accumulators (bytes).")
+    per_variant: int = Field(description="Bytes per variant of a chunk (int8 + float64 + prefetch, weight block).")
+    chunk_variants: int
+    match_rows: int = Field(description="Scoring rows matched per group.")
+    score_groups: int = Field(default=1, description="Passes over the panel (scores split so accumulators fit).")
+    n_dense: int = Field(default=0, description="Scores multiplied with BLAS (the rest: sparse kernel).")
+
+
+_MIN_CHUNK = 64
+_MAX_CHUNK = 1 << 16
+#: Bytes a scoring row costs at the peak of matching its group: parsed frame ~160 and the matcher ~300
+#: (peak RSS over the panel baseline: 390 B/row for a group of 1.2M rows, 455 for 3.2M, against a
+#: 1M-variant panel), plus the next group, read meanwhile (~160), and a margin for the allocator.
+_MATCH_ROW_BYTES = 700
+#: Groups matched at once (each planned at _MATCH_ROW_BYTES per row: groups are that much smaller).
+_MATCH_THREADS = 2
+#: Bytes of the process before any work (interpreter, numpy/polars/numba code).
+_BASELINE = 350 * 1024 * 1024
+
+
+def plan_memory(limit: int, *, n_samples: int, n_panel_variants: int, n_entries: int, n_scores: int,
+                n_dense: int, dosage_sum: bool) -> MemoryPlan:  # fmt: skip
+    """Chunk size (variants) so that the whole batch stays within `limit` bytes."""
+    acc = n_scores * n_samples * (8 + 4 + 4) * (2 if dosage_sum else 1)
+    # entries: index, score, weight, allele flag, and the sorted copies made while ordering them
+    fixed = _BASELINE + n_panel_variants * 96 + n_entries * 64 + acc
+    # per chunk variant: int8 genotypes (+ the prefetched next chunk), int8 cleaned copy, float64 for
+    # the BLAS product when some scores are dense, the dense weight block
+    per_variant = n_samples * (1 + 1 + 1) + (n_samples * 8 + n_dense * 8 * (2 if dosage_sum else 1) if n_dense else 0)
+    room = limit - fixed
+    chunk = int(min(_MAX_CHUNK, max(_MIN_CHUNK, room // max(per_variant, 1))))
+    match_rows = int(max(1_000, (limit - _BASELINE - n_panel_variants * 200) // (_MATCH_ROW_BYTES * _MATCH_THREADS)))
+    return MemoryPlan(limit=limit, fixed=fixed, per_variant=per_variant, chunk_variants=chunk, match_rows=match_rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# results
+
+
+class ScoreOutcome(BaseModel):
+    """One score's fate in a batch."""
+
+    accession: str
+    scorefile: str
+    scorefile_cid: str
+    status: Literal["ok", "failed", "cached"]
+    reason: str | None = None
+    key: str | None = Field(default=None, description="Result key (file name stem of the parquet).")
+    result_path: str | None = None
+    summary: ScoreMatchSummary | None = None
+
+
+class BatchResult(BaseModel):
+    """Outcomes per score and run totals."""
+
+    outcomes: list[ScoreOutcome]
+    n_total: int
+    n_ok: int
+    n_failed: int
+    n_cached: int
+    n_samples: int
+    n_union_variants: int = 0
+    n_chunks: int = 0
+    memory: MemoryPlan | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+
+    def outcome(self, accession: str) -> ScoreOutcome:
+        return next(o for o in self.outcomes if o.accession == accession)
+
+    def scores(self, accession: str) -> pl.DataFrame:
+        """The per-sample table of one ok or cached score."""
+        o = self.outcome(accession)
+        if o.result_path is None:
+            raise InputError(f"score {accession} has no result: {o.reason}", field="accession")
+        return pl.read_parquet(o.result_path)
+
+    def table(self) -> pl.DataFrame:
+        """All ok/cached scores as one long table (pgs_id + RESULT_COLUMNS)."""
+        parts = [
+            pl.read_parquet(o.result_path).with_columns(pl.lit(o.accession).alias("pgs_id"))
+            for o in self.outcomes
+            if o.result_path
+        ]
+        return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+
+
+def read_result_meta(path: Path) -> dict:
+    """The metadata a result parquet carries (key, accession, panel and scoring-file CIDs, summary)."""
+    return json.loads(pl.read_parquet_metadata(path)[_META_KEY])
+
+
+def _options_key(match_options: MatchOptions, score_options: ScoreOptions, dosage_sum: bool) -> dict:
+    # chunk sizes do not change results: keep them out of the key
+    s = score_options.model_dump(exclude={"max_block_cells", "entry_path_max_samples"})
+    return {"match": match_options.model_dump(), "score": s, "dosage_sum": dosage_sum}
+
+
+def _hash(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _validate(path: Path, key: str, sample_ids: list[str], columns: list[str]) -> bool:
+    try:
+        meta = read_result_meta(path)
+        if meta.get("key") != key:
+            return False
+        frame = pl.read_parquet(path)
+        return (
+            frame.columns == columns
+            and frame.height == len(sample_ids)
+            and frame.get_column("sample_id").to_list() == sample_ids
+        )
+    except Exception:  # noqa: BLE001 - any unreadable / partial file is simply recomputed
+        return False
+
+
+def _atomic_parquet(frame: pl.DataFrame, path: Path, meta: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        frame.write_parquet(tmp, compression="zstd", metadata={_META_KEY: json.dumps(meta, default=str)})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _atomic_json(obj: object, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------------------------------
+# the batch
+
+
+class _FileJob(BaseModel):
+    path: Path
+    cid: str
+    key: str
+
+
+def batch_score(
+    panel: GenotypeSource,
+    scorefiles: list[Path] | list[str],
+    *,
+    out_dir: Path,
+    match_options: MatchOptions | None = None,
+    score_options: ScoreOptions | None = None,
+    memory_limit: int | str | None = None,
+    progress: ProgressFn | None = None,
+    cache_dir: Path | None = None,
+    dosage_sum: bool = False,
+    dense_fraction: float = 0.5,
+    dense_min_scores: int = 32,
+    panel_cids: dict[str, str] | None = None,
+    reader: ReaderOptions | None = None,
+) -> BatchResult:
+    """Score every scoring file against `panel`; results under `out_dir`, resumable.
+
+    Args:
+        panel: any GenotypeSource (an `engine.panel.Panel`, or a plain pfile source with `panel_cids`).
+        scorefiles: scoring files (one or several scores each).
+        out_dir: where per-score parquet results and per-file manifests live.
+        memory_limit: bytes or '2GB' (default: PRSGAZER_MEMORY_LIMIT's default, 2 GB).
+        progress: called as progress(stage, done, total) for 'match' and 'score'.
+        cache_dir: parsed scoring-file cache (engine.scorefile).
+        dosage_sum: also compute named_allele_dosage_sum (doubles the product work).
+        dense_fraction: scores covering more than this fraction of the union of variants are
+            multiplied with BLAS (when there are at least `dense_min_scores` of them: the chunk's
+            float64 conversion pays off only for many columns); the others use the sparse kernel.
+        panel_cids: identity of the panel for result keys (default: `panel.cids()`).
+    """
+    clock = Clock()
+    mopt = match_options or MatchOptions()
+    sopt = score_options or ScoreOptions()
+    # the scoring kernels load numba anyway: the compiled reader costs little more
+    reader_opt = reader or ReaderOptions(mode="compiled")
+    compiled.start(wide_vectors=reader_opt.wide_vectors)
+    limit = parse_memory(memory_limit if memory_limit is not None else "2GB")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [Path(p) for p in scorefiles]
+    if not paths:
+        raise InputError("no scoring file given", field="--scorefile")
+    if panel_cids is None:
+        cids_fn = getattr(panel, "cids", None)
+        if cids_fn is None:
+            raise InputError("batch_score needs panel_cids for a genotype source that is not a Panel", field="panel")
+        panel_cids = cids_fn().model_dump()
+    sample_ids = panel.samples.get_column("sample_id").to_list()
+    columns = RESULT_COLUMNS + (["named_allele_dosage_sum"] if dosage_sum else [])
+    opts = _options_key(mopt, sopt, dosage_sum)
+
+    jobs: list[_FileJob] = []
+    for p in paths:
+        if not p.exists():
+            raise InputError("scoring file does not exist", file=p)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # sha256 releases the GIL
+        file_cids = list(pool.map(cid_of_file, paths))
+    for p, cid in zip(paths, file_cids, strict=True):
+        key = _hash({"panel": panel_cids, "scorefile": cid, "options": opts, "version": BATCH_VERSION})
+        jobs.append(_FileJob(path=p, cid=cid, key=key))
+    clock.lap("hash inputs")
+
+    outcomes: dict[int, list[ScoreOutcome]] = {}
+    todo: list[int] = []
+    for i, job in enumerate(jobs):
+        cached = _cached_outcomes(job, out_dir, sample_ids, columns)
+        if cached is None:
+            todo.append(i)
+        else:
+            outcomes[i] = cached
+    clock.lap("check cache")
+
+    n_union = n_chunks = 0
+    mem = None
+    if todo:
+        b = _Batch(
+            panel=panel, out_dir=out_dir, sample_ids=sample_ids, columns=columns, mopt=mopt, sopt=sopt, limit=limit,
+            progress=progress, cache_dir=cache_dir, dosage_sum=dosage_sum, dense_fraction=dense_fraction,
+            dense_min_scores=dense_min_scores, panel_cids=panel_cids, opts=opts, clock=clock, reader=reader_opt,
+        )  # fmt: skip
+        n_union, n_chunks, mem = _compute(b, [jobs[i] for i in todo], outcomes, todo)
+    flat = [o for i in range(len(jobs)) for o in outcomes.get(i, [])]
+    return BatchResult(
+        outcomes=flat,
+        n_total=len(flat),
+        n_ok=sum(o.status == "ok" for o in flat),
+        n_failed=sum(o.status == "failed" for o in flat),
+        n_cached=sum(o.status == "cached" for o in flat),
+        n_samples=len(sample_ids),
+        n_union_variants=n_union,
+        n_chunks=n_chunks,
+        memory=mem,
+        timings=clock.laps,
+    )
+
+
+def _cached_outcomes(
+    job: _FileJob, out_dir: Path, sample_ids: list[str], columns: list[str]
+) -> list[ScoreOutcome] | None:
+    manifest = out_dir / f"{job.key}.json"
+    try:
+        info = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("key") != job.key:
+        return None
+    out = []
+    for item in info.get("scores", []):
+        summary = ScoreMatchSummary.model_validate(item["summary"]) if item.get("summary") else None
+        if item["status"] == "failed":
+            return None  # failures are cheap to redo and may pass with other data: recompute the file
+        path = out_dir / f"{item['key']}.parquet"
+        if not _validate(path, item["key"], sample_ids, columns):
+            logger.info(f"result {path.name} of {item['accession']} is missing, corrupt or stale: recomputing")
+            return None
+        out.append(
+            ScoreOutcome(
+                accession=item["accession"],
+                scorefile=str(job.path),
+                scorefile_cid=job.cid,
+                status="cached",
+                key=item["key"],
+                result_path=str(path),
+                summary=summary,
+            )
+        )
+    return out or None
+
+
+@dataclass
+class _Batch:
+    """What every step of one batch computation shares (the settings of `batch_score`)."""
+
+    panel: GenotypeSource
+    out_dir: Path
+    sample_ids: list[str]
+    columns: list[str]
+    mopt: MatchOptions
+    sopt: ScoreOptions
+    limit: int
+    progress: ProgressFn | None
+    cache_dir: Path | None
+    dosage_sum: bool
+    dense_fraction: float
+    dense_min_scores: int
+    panel_cids: dict[str, str]
+    opts: dict
+    clock: Clock
+    reader: ReaderOptions
+
+
+@dataclass
+class _AllMatched:
+    """Every file's match: summaries per score, score ids per file, the additive entries as arrays
+    (`score` indexes `accessions`) and the matched rows of scores with non-additive rows."""
+
+    summaries: dict[str, ScoreMatchSummary]
+    file_accessions: dict[int, list[str]]
+    accessions: list[str]
+    entries: list[np.ndarray]  # vidx, score, w, is_alt
+    general: list[pl.DataFrame]
+    general_acc: list[str]
+    plan: MemoryPlan
+
+
+def _compute(
+    b: _Batch, jobs: list[_FileJob], outcomes: dict[int, list[ScoreOutcome]], todo: list[int]
+) -> tuple[int, int, MemoryPlan]:
+    """Parse, match, score and write the results of `jobs` (outcomes[todo[j]] for job j)."""
+    m = _parse_and_match(b, jobs)
+    b.clock.lap("parse + match")
+    totals, n_union, n_chunks, mem = _score_all_additive(b, m)
+    b.clock.lap("score")
+    gen_tables: dict[str, pl.DataFrame] = {}
+    if m.general_acc:
+        plan = plan_weights(pl.concat(m.general), m.general_acc)
+        table = score_table(b.panel, plan, score_chunks(b.panel, plan, options=b.sopt))
+        for acc in m.general_acc:
+            gen_tables[acc] = table.filter(pl.col("pgs_id") == acc).drop("pgs_id")
+        b.clock.lap("score (general path)")
+    _write_results(b, jobs, m, totals, gen_tables, outcomes, todo)
+    b.clock.lap("write results")
+    return n_union, n_chunks, mem
+
+
+def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
+    """Read the files in groups bounded by rows and match each group against the panel."""
+    target = b.panel.variants
+    index = TargetIndex(target)  # the panel's side of matching, shared by every group
+    pre = plan_memory(b.limit, n_samples=b.panel.n_samples, n_panel_variants=target.height, n_entries=0,
+                      n_scores=0, n_dense=0, dosage_sum=b.dosage_sum)  # fmt: skip
+    accessions: list[str] = []  # global score index → accession
+    parts: tuple[list[np.ndarray], ...] = ([], [], [], [])  # vidx, score, w, is_alt
+    general: list[pl.DataFrame] = []  # matched rows of scores with non-additive rows
+    general_acc: list[str] = []
+    summaries: dict[str, ScoreMatchSummary] = {}
+    file_accessions: dict[int, list[str]] = {}
+    seen: dict[str, Path] = {}
+    done_files = 0
+    kept = [0]  # bytes of the entries kept so far
+
+    def group_rows() -> int:
+        """Rows the next group may have: the plan's, less the room the entries kept so far take."""
+        return max(1_000, pre.match_rows - kept[0] // _MATCH_ROW_BYTES)
+
+    def collect(group: list[int], m: _Matched) -> None:
+        nonlocal done_files
+        for sm in m.summaries:
+            summaries[sm.accession] = sm
+        if m.general is not None:
+            general.append(m.general)
+            general_acc.extend(m.general_acc)
+        if m.add_acc:
+            base = len(accessions)
+            accessions.extend(m.add_acc)
+            for part, a in zip(parts, (m.vidx, m.score + np.int32(base), m.w, m.is_alt), strict=True):
+                part.append(a)
+                kept[0] += a.nbytes
+        done_files += len(group)
+        if b.progress:
+            b.progress("match", done_files, len(jobs))
+
+    # Two groups are matched at once (the matcher keeps about one core busy; polars and numpy
+    # release the GIL) while the next one is read; results are taken in group order, so score
+    # indices do not depend on timing.
+    inflight: list[tuple[list[int], Future[_Matched]]] = []
+    groups = _match_groups(jobs, pre.match_rows, group_rows, b.cache_dir, b.reader)
+    with ThreadPoolExecutor(max_workers=_MATCH_THREADS) as pool:
+        for group, files, rows in _read_ahead(groups):
+            for j, sf in zip(group, files, strict=True):
+                file_accessions[j] = sf.accessions
+                note_accessions(sf, seen)
+            del files
+            inflight.append((group, pool.submit(_match_group, rows, target, b.mopt, index)))
+            del rows
+            while len(inflight) >= _MATCH_THREADS:
+                g, fut = inflight.pop(0)
+                collect(g, fut.result())
+        while inflight:
+            g, fut = inflight.pop(0)
+            collect(g, fut.result())
+    # one array per field, each part list dropped as soon as it is joined
+    entries: list[np.ndarray] = []
+    for part, dtype in zip(parts, (np.int64, np.int32, np.float64, bool), strict=True):
+        entries.append(np.concatenate(part) if part else np.zeros(0, dtype))
+        part.clear()
+    return _AllMatched(summaries, file_accessions, accessions, entries, general, general_acc, pre)
+
+
+def _score_all_additive(b: _Batch, m: _AllMatched) -> tuple[Totals | None, int, int, MemoryPlan]:
+    """One pass over the union of the additive scores' variants (several when their accumulators
+    would take more than a third of the memory limit). Takes over `m.entries` (freed as it goes)."""
+    s = len(m.accessions)
+    entries, m.entries = m.entries, []
+    if not s:
+        return None, 0, 0, m.plan
+    n = b.panel.n_samples
+    # accumulators (sum, counts: 16 bytes per sample and score, twice with dosage sums) take at
+    # most a third of the limit: more scores than that are scored in several passes
+    per_score = n * 16 * (2 if b.dosage_sum else 1)
+    group = max(1, int(b.limit // 3 // per_score))
+    if group >= s:
+        return _score_additive(
+            b.panel, entries, s, b.sopt, b.limit, b.dosage_sum, b.dense_fraction, b.progress, b.dense_min_scores
+        )
+    totals = Totals(s, n, b.dosage_sum)
+    passes = range(0, s, group)
+    vidx, score, w, is_alt = entries
+    del entries
+    n_union = n_chunks = 0
+    mem = m.plan
+    for lo in passes:
+        sel = (score >= lo) & (score < lo + group)
+        part, u, c, mem = _score_additive(
+            b.panel, [vidx[sel], score[sel] - lo, w[sel], is_alt[sel]], min(group, s - lo), b.sopt, b.limit,
+            b.dosage_sum, b.dense_fraction, b.progress, b.dense_min_scores,
+        )  # fmt: skip
+        totals.sum[lo : lo + group] = part.sum
+        totals.n_missing[lo : lo + group] = part.n_missing
+        totals.n_imputed[lo : lo + group] = part.n_imputed
+        if b.dosage_sum:
+            assert totals.dosage is not None and part.dosage is not None
+            totals.dosage[lo : lo + group] = part.dosage
+        n_union, n_chunks = max(n_union, u), n_chunks + c
+    mem.score_groups = len(passes)
+    return totals, n_union, n_chunks, mem
+
+
+def _write_results(
+    b: _Batch, jobs: list[_FileJob], m: _AllMatched, totals: Totals | None, gen_tables: dict[str, pl.DataFrame],
+    outcomes: dict[int, list[ScoreOutcome]], todo: list[int],
+) -> None:  # fmt: skip
+    """Per file, its results then its manifest (a manifest never names a result not yet on disk),
+    written on two threads (polars releases the GIL while encoding and writing)."""
+    index = {a: k for k, a in enumerate(m.accessions)}
+    sid = pl.Series("sample_id", b.sample_ids, dtype=pl.String)
+
+    def write_file(results: list[tuple[str, int, Path, dict]], manifest: dict, path: Path) -> None:
+        for acc, n_matched, out, meta in results:
+            if acc in index:
+                assert totals is not None
+                frame = _result_frame(sid, totals, index[acc], n_matched, b.dosage_sum)
+            else:
+                frame = gen_tables[acc]
+            _atomic_parquet(frame.select(b.columns), out, meta)
+        _atomic_json(manifest, path)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        writes = []
+        for j, job in enumerate(jobs):
+            outs, items, results = _file_outcomes(b, job, [m.summaries[a] for a in m.file_accessions[j]])
+            manifest = {"key": job.key, "scorefile": str(job.path), "scorefile_cid": job.cid, "scores": items}
+            writes.append(pool.submit(write_file, results, manifest, b.out_dir / f"{job.key}.json"))
+            outcomes[todo[j]] = outs
+        for f in writes:
+            f.result()  # re-raises a failed write
+
+
+def _file_outcomes(
+    b: _Batch, job: _FileJob, summaries: list[ScoreMatchSummary]
+) -> tuple[list[ScoreOutcome], list[dict], list[tuple[str, int, Path, dict]]]:
+    """A file's outcomes, manifest items and results to write (accession, n_matched, path, metadata)."""
+    outs: list[ScoreOutcome] = []
+    items: list[dict] = []
+    results: list[tuple[str, int, Path, dict]] = []
+    for summ in summaries:
+        acc = summ.accession
+        if not summ.passed:
+            outs.append(ScoreOutcome(accession=acc, scorefile=str(job.path), scorefile_cid=job.cid, status="failed",
+                                     reason=summ.reason, summary=summ))  # fmt: skip
+            items.append({"accession": acc, "status": "failed", "key": None, "summary": summ.model_dump()})
+            continue
+        skey = _hash({"file": job.key, "accession": acc})
+        path = b.out_dir / f"{skey}.parquet"
+        dump = summ.model_dump()
+        meta = {"key": skey, "file_key": job.key, "accession": acc, "scorefile": str(job.path),
+                "scorefile_cid": job.cid, "panel": b.panel_cids, "options": b.opts, "version": BATCH_VERSION,
+                "n_samples": len(b.sample_ids), "summary": dump}  # fmt: skip
+        results.append((acc, summ.n_matched, path, meta))
+        outs.append(ScoreOutcome(accession=acc, scorefile=str(job.path), scorefile_cid=job.cid, status="ok", key=skey,
+                                 result_path=str(path), summary=summ))  # fmt: skip
+        items.append({"accession": acc, "status": "ok", "key": skey, "summary": dump})
+    return outs, items, results
+
+
+class _Matched(NamedTuple):
+    """What a batch keeps of one group's match: summaries, the matched rows of scores with
+    non-additive rows (for the general path), and the entries of the additive ones as arrays
+    (`score` indexes `add_acc`)."""
+
+    summaries: list[ScoreMatchSummary]
+    general: pl.DataFrame | None
+    general_acc: list[str]
+    add_acc: list[str]
+    score: np.ndarray
+    vidx: np.ndarray
+    w: np.ndarray
+    is_alt: np.ndarray
+
+
+def _match_group(rows: pl.DataFrame, target: pl.DataFrame, mopt: MatchOptions, index: TargetIndex) -> _Matched:
+    match = match_variants(rows, target, mopt, index)
+    del rows
+    passed = match.passed
+    general: pl.DataFrame | None = None
+    general_acc: list[str] = []
+    add_acc: list[str] = []
+    score = np.zeros(0, np.int32)
+    vidx = np.zeros(0, np.int64)
+    w = np.zeros(0)
+    is_alt = np.zeros(0, bool)
+    if passed:
+        m = match.weights.filter(pl.col("score_passed"))
+        # accession and effect_type are Enums: work on their codes (no string hashing per row)
+        acc_col = m.get_column("accession")
+        categories = acc_col.dtype.categories.to_list()
+        acc_code = acc_col.to_physical().to_numpy()
+        et_col = m.get_column("effect_type")
+        additive = et_col.dtype.categories.to_list().index("additive")
+        nonadd = {categories[c] for c in np.unique(acc_code[et_col.to_physical().to_numpy() != additive])}
+        if nonadd:
+            # accession is an Enum per matcher call: strings, so groups concatenate
+            general = m.filter(pl.col("accession").is_in(list(nonadd))).with_columns(
+                pl.col("accession").cast(pl.String)
+            )
+            general_acc = [a for a in passed if a in nonadd]
+        add_acc = [a for a in passed if a not in nonadd]
+        if add_acc:
+            to_local = np.full(len(categories), -1, dtype=np.int32)
+            position = {a: i for i, a in enumerate(categories)}
+            for i, a in enumerate(add_acc):
+                to_local[position[a]] = i
+            code = to_local[acc_code]
+            keep = code >= 0
+            score = code[keep]
+            vidx = m.get_column("vidx").to_numpy().astype(np.int64)[keep]
+            w = m.get_column("effect_weight").fill_null(0.0).to_numpy().astype(np.float64)[keep]
+            is_alt = m.get_column("effect_is_alt").to_numpy().astype(bool)[keep]
+    return _Matched(match.summaries, general, general_acc, add_acc, score, vidx, w, is_alt)
+
+
+def _match_groups(
+    jobs: list[_FileJob], match_rows: int, group_rows: Callable[[], int], cache_dir: Path | None,
+    reader: ReaderOptions,
+) -> Iterator[tuple[list[int], list[ScoringFile], pl.DataFrame]]:
+    """Files read in small batches (sized by `_rows_estimate`, which over-counts; an eighth of
+    `match_rows` each, so the batch read ahead adds little while a group is matched) and gathered
+    into groups of at most `group_rows()` actual rows (a single larger file is a group of its own):
+    few matcher calls, each with the rows the memory plan allows. Yields (job indices, files, rows)."""
+    batches: list[list[int]] = [[]]
+    est = 0
+    for j, job in enumerate(jobs):
+        size = _rows_estimate(job.path)
+        if batches[-1] and est + size > max(1, match_rows // 8):
+            batches.append([])
+            est = 0
+        batches[-1].append(j)
+        est += size
+    idx: list[int] = []
+    files: list[ScoringFile] = []
+    frames: list[pl.DataFrame] = []
+    n_rows = 0
+    writer = CacheWriter()
+    try:
+        for batch in batches:
+            if not batch:
+                continue
+            got, rows = read_scorefiles(
+                [jobs[j].path for j in batch],
+                cache_dir=cache_dir,
+                cids=[jobs[j].cid for j in batch],
+                writer=writer,
+                reader=reader,
+            )
+            if idx and n_rows + rows.height > group_rows():
+                yield idx, files, pl.concat(frames, rechunk=False)
+                idx, files, frames, n_rows = [], [], [], 0
+            idx += batch
+            files += got
+            frames.append(rows)
+            n_rows += rows.height
+            del got, rows
+        writer.flush()
+        if idx:
+            yield idx, files, pl.concat(frames, rechunk=False)
+    finally:
+        writer.close()
+
+
+def _read_ahead(items: Iterator[_T]) -> Iterator[_T]:
+    """`items`, each produced on a background thread while the caller works on the one before."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(next, items, None)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next, items, None)
+            yield item
+            del item
+
+
+def _rows_estimate(path: Path) -> int:
+    """Scoring rows of a file, from its size: a plain row is ≥ 25 bytes, a gzip one ≥ 6 (over-counting
+    only makes the matching groups smaller)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    return max(1, size // (6 if gz else 25))
+
+
+def _result_frame(sample_ids: pl.Series, t: Totals, k: int, n_matched: int, dosage_sum: bool) -> pl.DataFrame:
+    n_missing = t.n_missing[k].astype(np.int64)
+    n_imputed = t.n_imputed[k].astype(np.int64)
+    denom = 2 * (n_matched - (n_missing - n_imputed))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = np.where(denom > 0, t.sum[k] / np.where(denom > 0, denom, 1), np.nan)
+    cols = {
+        "sample_id": sample_ids,
+        "sum": t.sum[k],
+        "avg": avg,
+        "denom": denom,
+        "n_matched": np.full(len(sample_ids), n_matched, dtype=np.int64),
+        "allele_ct": 2 * (n_matched - n_missing),
+        "n_missing": n_missing,
+        "n_imputed": n_imputed,
+    }
+    if dosage_sum:
+        assert t.dosage is not None
+        cols["named_allele_dosage_sum"] = t.dosage[k]
+    return pl.DataFrame(cols).with_columns(pl.col("avg").fill_nan(None))
+
+
+# --------------------------------------------------------------------------------------------------
+# the additive pass
+
+
+def _score_additive(
+    panel: GenotypeSource, entries: list[np.ndarray], s: int, sopt: ScoreOptions, limit: int, dosage_sum: bool,
+    dense_fraction: float, progress: ProgressFn | None, dense_min_scores: int = 32,
+) -> tuple[Totals, int, int, MemoryPlan]:  # fmt: skip
+    """Σ over entries of f0 + step·g (`engine.additive`), in chunks the memory plan sizes.
+
+    `entries` = [panel variant index, score index, weight, effect allele is ALT], taken over (the list
+    is emptied) so each array is freed once its sorted copy exists."""
+    n = panel.n_samples
+    e = prepare_entries(
+        panel.variants.height, entries, s, dense_fraction=dense_fraction, dense_min_scores=dense_min_scores
+    )
+    mem = plan_memory(limit, n_samples=n, n_panel_variants=panel.variants.height, n_entries=len(e.upos), n_scores=s,
+                      n_dense=len(e.dense), dosage_sum=dosage_sum)  # fmt: skip
+    founders = panel.samples.get_column("founder").to_numpy().astype(bool)
+    use_freq = sopt.impute and int(founders.sum()) >= sopt.min_founders_for_target_freq
+    t, n_chunks = accumulate(
+        panel, e, chunk_variants=mem.chunk_variants, dosage_sum=dosage_sum, impute=sopt.impute,
+        founders=founders if use_freq else None, progress=progress,
+    )  # fmt: skip
+    mem.n_dense = len(e.dense)
+    return t, len(e.union), n_chunks, mem

@@ -1,0 +1,371 @@
+"""One scoring run end to end: genotypes + scoring files → per (sample, score) table with its match
+summary, absent-site decision and warnings. See docs/engine.md ("A scoring run").
+
+This is the composition the CLI, tasks and notebooks call; every step is also usable on its own
+(`scorefile`, `genotypes`/`vcf`, `absent`, `match`, `score`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from prsgazer.engine.genotypes.absent import (
+    AbsentSiteReport,
+    Coverage,
+    FastaReference,
+    count_absent,
+    decide_coverage,
+    fill_absent_sites,
+    load_reference,
+)
+from prsgazer.engine.genotypes.build import BuildEvidence, check_build, resolve_target_build
+from prsgazer.engine.genotypes.freq import frequencies_for, read_frequencies
+from prsgazer.engine.genotypes.open import open_genotypes
+from prsgazer.engine.genotypes.source import GenotypeSource, QualityFilters
+from prsgazer.engine.scorefile import CacheWriter, ReaderOptions, ScoreCounts, ScoringFile, note_accessions
+from prsgazer.engine.scorefile import read_scorefiles as read_all
+from prsgazer.engine.scoring.match import MatchOptions, MatchResult, TargetIndex, match_variants
+from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
+from prsgazer.errors import InputError
+
+#: Columns of OUT.tsv, in order.
+OUT_COLUMNS = [
+    "sample_id", "pgs_id", "sum", "avg", "denom", "n_matched", "n_variants", "overlap", "status",
+    "n_missing", "n_imputed", "allele_ct", "named_allele_dosage_sum", "reason",
+]  # fmt: skip
+
+
+class RunOptions(BaseModel):
+    """Everything a run can be told."""
+
+    match: MatchOptions = Field(default_factory=MatchOptions)
+    score: ScoreOptions = Field(default_factory=ScoreOptions)
+    filters: QualityFilters = Field(default_factory=QualityFilters)
+    build: str | None = Field(default=None, description="Declared genotype build (checked against detection).")
+    coverage: Coverage | None = Field(default=None, description="Declared coverage of a VCF (absent-site policy).")
+    reference: Path | None = Field(default=None, description="FASTA or variant table giving REF at absent sites.")
+    ref_freq: Path | None = Field(default=None, description="Reference allele frequencies for imputation.")
+    cache_dir: Path | None = None
+    reader: ReaderOptions = Field(default_factory=ReaderOptions, description="Scoring-file reader (tuning).")
+    only_rows: dict[str, list[int]] | None = Field(
+        default=None,
+        description="Score only these scoring rows (row_nr) of each listed score: a person re-scored on the "
+        "variants a reference panel shares (engine.percentile).",
+    )
+
+
+def build_run_options(
+    settings: Any,
+    *,
+    build: str | None = None,
+    coverage: str | None = None,
+    min_overlap: float | None = None,
+    keep_ambiguous: bool = False,
+    keep_multiallelic: bool = False,
+    keep_first_match: bool = False,
+    ignore_strand_flips: bool = False,
+    impute: bool = True,
+    vcf_filter: list[str] | None = None,
+    any_filter: bool = False,
+    min_dp: int | None = None,
+    min_gq: int | None = None,
+    min_qual: float | None = None,
+    reference: Path | None = None,
+    ref_freq: Path | None = None,
+) -> RunOptions:
+    """RunOptions from the engine settings (`PRSGAZER_ENGINE_*`) with explicit overrides; validates them.
+
+    The one place the CLI, Flyte tasks and the MCP server turn user choices into a run's options.
+    """
+    if coverage is not None and coverage not in {c.value for c in Coverage}:
+        raise InputError(
+            f"unknown coverage {coverage!r}", field="coverage", hint="one of " + ", ".join(c.value for c in Coverage)
+        )
+    overlap = settings.engine_min_overlap if min_overlap is None else min_overlap
+    if not 0.0 <= overlap <= 1.0:
+        raise InputError(f"min_overlap must be between 0 and 1, got {overlap}", field="min_overlap")
+    filters = QualityFilters(
+        filter_pass=None if any_filter else (vcf_filter or settings.engine_filter_pass_list),
+        min_dp=min_dp if min_dp is not None else settings.engine_min_dp,
+        min_gq=min_gq if min_gq is not None else settings.engine_min_gq,
+        min_qual=min_qual if min_qual is not None else settings.engine_min_qual,
+    )
+    return RunOptions(
+        match=MatchOptions(
+            keep_ambiguous=keep_ambiguous,
+            keep_multiallelic=keep_multiallelic,
+            keep_first_match=keep_first_match,
+            ignore_strand_flips=ignore_strand_flips,
+            min_overlap=overlap,
+        ),
+        score=ScoreOptions(
+            impute=impute,
+            min_founders_for_target_freq=settings.engine_min_founders_for_freq,
+            max_block_cells=settings.engine_block_cells,
+        ),
+        filters=filters,
+        build=build,
+        coverage=Coverage(coverage) if coverage else None,
+        reference=reference,
+        ref_freq=ref_freq,
+        cache_dir=settings.cache_dir,
+        reader=ReaderOptions(
+            mode=settings.engine_scorefile_reader,
+            compiled_min_bytes=settings.engine_scorefile_compiled_min_mb << 20,
+            wide_vectors=not settings.numba_256,
+        ),
+    )
+
+
+class ScorefileInfo(BaseModel):
+    path: str
+    cid: str
+    build: str | None
+    harmonised: bool
+    counts: list[ScoreCounts]
+
+
+class ScoreRun(BaseModel):
+    """The result of `run_scoring`."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    genotypes: str
+    genotype_kind: str
+    n_samples: int
+    n_target_variants: int
+    build: BuildEvidence
+    scorefiles: list[ScorefileInfo]
+    match: MatchResult
+    absent: AbsentSiteReport
+    imputation: str
+    warnings: list[str] = Field(default_factory=list)
+    table: pl.DataFrame
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step.")
+
+    @property
+    def all_failed(self) -> bool:
+        return not any(s.passed for s in self.match.summaries)
+
+
+def read_scorefiles(
+    paths: list[Path], cache_dir: Path | None, *, writer: CacheWriter | None = None, reader: ReaderOptions | None = None
+) -> tuple[list[ScoringFile], pl.DataFrame]:
+    """Parse every file; one frame with all rows. The same score id in two files is an error."""
+    # two files parsed at once (a person's run has no memory limit to keep); `writer` is flushed by the caller
+    files, frame = read_all(paths, cache_dir=cache_dir, writer=writer, workers=2, reader=reader)
+    seen: dict[str, Path] = {}
+    for sf in files:
+        note_accessions(sf, seen)
+    return files, frame
+
+
+def _open_target(genotypes: str | Path, opt: RunOptions) -> tuple[GenotypeSource, TargetIndex]:
+    source = open_genotypes(genotypes, cache_dir=opt.cache_dir, filters=opt.filters)
+    try:
+        if source.n_samples > opt.score.entry_path_max_samples and opt.score.sparse_additive:
+            from prsgazer.engine.scoring import kernels  # a cohort is scored by the compiled kernels: load them now
+
+            kernels.load(wide_vectors=opt.reader.wide_vectors)
+        return source, TargetIndex(source.variants)
+    except BaseException:
+        source.close()
+        raise
+
+
+def _close_when_opened(opening: Future[tuple[GenotypeSource, TargetIndex]]) -> None:
+    """Close the genotypes a failed run opened (an error opening them is not the run's error)."""
+    try:
+        source, _ = opening.result()
+    except Exception:  # noqa: BLE001 - the error being raised is the scoring files'
+        return
+    source.close()
+
+
+def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: RunOptions | None = None) -> ScoreRun:
+    """Score `genotypes` against every score in `scorefiles`."""
+    opt = options or RunOptions()
+    if not scorefiles:
+        raise InputError("no scoring file given", field="--scorefile")
+    clock = Clock()
+    writer = CacheWriter()
+    # The genotypes are opened and indexed for matching on a second thread while the scoring files
+    # are read (parquet decoding and the index release the GIL; the readers' imports need it).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-genotypes") as pool:
+        opening = pool.submit(_open_target, genotypes, opt)
+        try:
+            files, rows = read_scorefiles(
+                [Path(p) for p in scorefiles], opt.cache_dir, writer=writer, reader=opt.reader
+            )
+        except BaseException:
+            _close_when_opened(opening)
+            writer.close()
+            raise
+        clock.lap("read scoring files")
+        source, index = opening.result()
+    clock.lap("open genotypes (while reading)")
+    warnings: list[str] = []
+    try:
+        build = resolve_target_build(source.build, opt.build, Path(genotypes))
+        by_warning: dict[str, list[str]] = {}
+        for sf in files:
+            for acc in sf.accessions:
+                w = check_build(build, Path(genotypes), sf.build, sf.path, acc)
+                if w:  # one warning per distinct text, naming every score it concerns
+                    by_warning.setdefault(w.split(": ", 1)[1], []).append(acc)
+        for text, accs in by_warning.items():
+            shown = ", ".join(accs[:5]) + (f" and {len(accs) - 5} more" if len(accs) > 5 else "")
+            warnings.append(f"{shown}: {text}")
+        coverage, how = decide_coverage(source, opt.coverage)
+        reference = load_reference(opt.reference, opt.cache_dir) if opt.reference else None
+        try:
+            target, absent = fill_absent_sites(
+                source, rows, coverage, how, reference, str(opt.reference) if opt.reference else None
+            )
+        finally:
+            if isinstance(reference, FastaReference):
+                reference.close()
+        clock.lap("absent-site policy")
+        match = match_variants(rows, target.variants, opt.match, index if target is source else None)
+        del index
+        absent = count_absent(absent, match.unmatched)
+        clock.lap("match")
+        order = {a: i for i, a in enumerate(rows.get_column("accession").unique(maintain_order=True).to_list())}
+        match.summaries.sort(key=lambda s: order.get(s.accession, len(order)))
+        for s in match.summaries:
+            if not s.passed:
+                warnings.append(f"{s.accession}: failed — {s.reason}")
+        passed = match.passed
+        ref_freq = None
+        if opt.ref_freq is not None:
+            ref_freq = frequencies_for(target.variants, read_frequencies(opt.ref_freq))
+        weights = match.weights
+        if opt.only_rows is not None:
+            keep = pl.DataFrame(
+                [(a, r) for a, rows_ in opt.only_rows.items() for r in rows_],
+                schema={"accession": pl.String, "row_nr": pl.Int64},
+                orient="row",
+            )
+            weights = weights.with_columns(pl.col("accession").cast(pl.String)).join(
+                keep, on=["accession", "row_nr"], how="semi"
+            )
+            for s in match.summaries:
+                if s.accession in opt.only_rows:
+                    s.n_matched = len(set(opt.only_rows[s.accession]))
+        plan = plan_weights(weights, passed)
+        clock.lap("plan")
+        totals = score_chunks(target, plan, options=opt.score, ref_alt_freq=ref_freq)
+        clock.lap("score")
+        writer.flush()  # the parsed-file cache, written while the run went on
+        clock.lap("cache scoring files")
+        scored = score_table(target, plan, totals)
+        imputation = _describe_imputation(target.samples.get_column("founder").sum(), opt, ref_freq)
+        table = _out_table(scored, match, target.samples.get_column("sample_id").to_list())
+        return ScoreRun(
+            genotypes=str(genotypes),
+            genotype_kind=source.kind if source.kind != "parquet" else "vcf",
+            n_samples=source.n_samples,
+            n_target_variants=source.variants.height,
+            build=build,
+            scorefiles=[
+                ScorefileInfo(
+                    path=str(sf.path),
+                    cid=sf.cid,
+                    build=sf.build,
+                    harmonised=sf.harmonised,
+                    counts=sf.counts(),
+                )
+                for sf in files
+            ],
+            match=match,
+            absent=absent,
+            imputation=imputation,
+            warnings=warnings,
+            table=table,
+            timings=clock.laps,
+        )
+    finally:
+        writer.close()
+        source.close()
+
+
+class Clock:
+    """Seconds per named step (a step lapped again adds up)."""
+
+    def __init__(self) -> None:
+        self.t = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self.t, 3)
+        self.t = now
+
+
+def _describe_imputation(n_founders: int, opt: RunOptions, ref_freq: np.ndarray | None) -> str:
+    if not opt.score.impute:
+        return "off: missing calls contribute 0 and shrink DENOM"
+    parts = []
+    if ref_freq is not None:
+        parts.append(f"reference frequencies from {opt.ref_freq} ({int(np.isfinite(ref_freq).sum())} variants)")
+    if n_founders >= opt.score.min_founders_for_target_freq:
+        parts.append(f"target frequencies from {n_founders} founders")
+    elif ref_freq is None:
+        return (
+            f"off: {n_founders} founder(s) < {opt.score.min_founders_for_target_freq} and no reference "
+            "frequencies — missing calls contribute 0 and shrink DENOM (counted in n_missing)"
+        )
+    return "mean imputation (2 × effect-allele frequency) with " + ", then ".join(parts)
+
+
+def _out_table(scored: pl.DataFrame, match: MatchResult, samples: list[str]) -> pl.DataFrame:
+    summ = pl.DataFrame(
+        {
+            "pgs_id": [s.accession for s in match.summaries],
+            "n_variants": [s.n_variants for s in match.summaries],
+            "overlap": [s.overlap for s in match.summaries],
+            "status": ["ok" if s.passed else "failed" for s in match.summaries],
+            "reason": [s.reason for s in match.summaries],
+            "n_matched_all": [s.n_matched for s in match.summaries],
+        },
+        schema={
+            "pgs_id": pl.String, "n_variants": pl.Int64, "overlap": pl.Float64, "status": pl.String,
+            "reason": pl.String, "n_matched_all": pl.Int64,
+        },
+    )  # fmt: skip
+    grid = pl.DataFrame({"sample_id": samples}).join(summ.select("pgs_id"), how="cross")
+    out = (
+        grid.join(scored, on=["sample_id", "pgs_id"], how="left")
+        .join(summ, on="pgs_id", how="left")
+        .with_columns(pl.coalesce("n_matched", "n_matched_all").alias("n_matched"))
+    )
+    order = {a: i for i, a in enumerate(summ.get_column("pgs_id").to_list())}
+    sample_order = {s: i for i, s in enumerate(samples)}
+    out = out.with_columns(
+        pl.col("sample_id").replace_strict(sample_order, return_dtype=pl.Int64).alias("_s"),
+        pl.col("pgs_id").replace_strict(order, return_dtype=pl.Int64).alias("_p"),
+    ).sort("_s", "_p")
+    return out.select(OUT_COLUMNS)
+
+
+def write_tsv_atomic(frame: pl.DataFrame, path: str | Path) -> None:
+    """Write a TSV next to `path` and rename it into place: a failure leaves no partial file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        frame.write_csv(tmp, separator="\t", null_value="NA", float_precision=None)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,302 @@
+"""Batch scoring: equal to per-score `run_scoring` and to plink2 (one combined score file, all score
+columns at once), on a simulated panel, a cohort with missing calls and the CINECA pfile; resumability;
+memory-limit chunking."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from prsgazer.engine.genotypes import open_genotypes
+from prsgazer.engine.reference.panel import open_panel
+from prsgazer.engine.scoring import additive as additive_mod
+from prsgazer.engine.scoring import batch as batch_mod
+from prsgazer.engine.scoring.batch import batch_score, parse_memory, read_result_meta
+from prsgazer.engine.scoring.match import MatchOptions
+from prsgazer.engine.scoring.run import RunOptions, run_scoring
+from prsgazer.synthetic.files import random_cohort, random_score, write_pfile, write_scorefile
+
+
+def g6(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def same_printed(a, b) -> None:  # type: ignore[no-untyped-def]
+    """Equal to plink2's printed precision (%g, 6 digits). Two summation orders of the same terms can
+    differ in the last bits; a value sitting on a rounding boundary may then print one unit apart —
+    allowed only when the numbers agree to 1e-12 relative, and for at most 1 % of the values."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    sa, sb = [g6(x) for x in a], [g6(x) for x in b]
+    differ = [i for i, (x, y) in enumerate(zip(sa, sb, strict=True)) if x != y]
+    for i in differ:
+        assert abs(a[i] - b[i]) <= 1e-12 * max(abs(b[i]), 1e-300), (i, a[i], b[i])
+    assert len(differ) <= max(1, len(a) // 100), differ
+
+
+def assert_same(batch_frame: pl.DataFrame, ref: pl.DataFrame) -> None:
+    """Batch result == run_scoring rows of one score: sums to 1e-9 and to the printed digit, counts exactly."""
+    assert batch_frame["sample_id"].to_list() == ref["sample_id"].to_list()
+    a, b = batch_frame["sum"].to_numpy(), ref["sum"].to_numpy()
+    assert np.abs(a - b).max() <= 1e-9 * max(1.0, np.abs(b).max())
+    same_printed(a, b)
+    for col in ("denom", "n_matched", "allele_ct", "n_missing", "n_imputed"):
+        assert batch_frame[col].to_list() == ref[col].to_list(), col
+    same_printed(batch_frame["avg"], ref["avg"])
+
+
+def combined_plink2_scorefile(run, source, path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """One plink2 score file for every score: variant ID, effect allele in target orientation, one
+    weight column per score (0 where a score lacks the variant) — as the benchmark writes it."""
+    m = run.match.matched.filter(pl.col("score_passed"))
+    ids = source.variants.get_column("id")
+    m = m.with_columns(ids.gather(m["vidx"]).alias("ID"), pl.col("accession").cast(pl.String))
+    # a variant may carry ALT as effect allele in one score and REF in another: plink2 needs one A1
+    # per line, so weights are re-expressed on ALT (w·(2 − g) = 2w − w·g; the constant is added back)
+    m = m.with_columns(
+        pl.when(pl.col("effect_is_alt"))
+        .then(pl.col("effect_weight"))
+        .otherwise(-pl.col("effect_weight"))
+        .alias("w_alt")
+    )
+    wide = m.pivot(on="accession", index=["ID", "ALT"], values="w_alt", aggregate_function="sum").fill_null(0.0)
+    const = m.filter(~pl.col("effect_is_alt")).group_by("accession").agg((2 * pl.col("effect_weight")).sum())
+    wide.write_csv(path, separator="\t")
+    return path, dict(const.iter_rows())
+
+
+def plink2_sums(plink2: str, prefix: Path, scorefile: Path, n_scores: int, out: Path) -> pl.DataFrame:
+    proc = subprocess.run(
+        [plink2, "--threads", "1", "--pfile", str(prefix), "--score", str(scorefile), "1", "2", "header-read",
+         "cols=+scoresums", "--score-col-nums", f"3-{2 + n_scores}", "--out", str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return pl.read_csv(out.with_suffix(".sscore"), separator="\t", infer_schema=False).rename(lambda c: c.lstrip("#"))
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.plink2
+def test_batch_equals_run_scoring_and_plink2(synth_panel, plink2: str, tmp_path: Path) -> None:
+    info, files = synth_panel
+    panel = open_panel(info.prefix, cache_dir=tmp_path / "cache")
+    res = batch_score(panel, files, out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", dosage_sum=True,
+                      dense_fraction=0.2, dense_min_scores=1)  # fmt: skip
+    assert (res.n_total, res.n_ok, res.n_failed, res.n_cached) == (4, 4, 0, 0)
+    run = run_scoring(info.prefix, files, RunOptions(cache_dir=tmp_path / "cache"))
+    for o in res.outcomes:
+        mine = res.scores(o.accession)
+        ref = run.table.filter(pl.col("pgs_id") == o.accession)
+        assert_same(mine, ref)
+        same_printed(mine["named_allele_dosage_sum"], ref["named_allele_dosage_sum"])
+        assert o.summary is not None and o.summary.n_matched == run.match.summary(o.accession).n_matched
+    # plink2: all scores at once from one file with one column per score
+    sf, const = combined_plink2_scorefile(run, panel, tmp_path / "all.plink.tsv")
+    accs = [o.accession for o in res.outcomes]
+    header = pl.read_csv(sf, separator="\t", n_rows=1).columns[2:]
+    ref = plink2_sums(plink2, info.prefix, sf, len(header), tmp_path / "p2")
+    for acc in accs:
+        mine = res.scores(acc)
+        theirs = ref[f"{acc}_SUM"].cast(pl.Float64).to_numpy() + const.get(acc, 0.0)
+        assert np.abs(mine["sum"].to_numpy() - theirs).max() < 5e-6 * max(1.0, np.abs(theirs).max())
+    # the dense (BLAS) and the sparse (kernel) paths were both used
+    assert res.memory is not None and 0 < res.memory.n_dense < 4
+
+
+def test_missing_calls_imputation_and_small_cohorts(tmp_path: Path) -> None:
+    """Missing calls: mean-imputed from ≥ 50 founders, else 0 with DENOM shrinking — as the engine."""
+    for n_samples, tag in ((120, "big"), (30, "small")):
+        cohort = random_cohort(n_samples, 800, seed=3, missing_rate=0.05, chrom="3")
+        prefix = write_pfile(cohort, tmp_path / f"c_{tag}")
+        files = [
+            write_scorefile(
+                random_score(cohort, n, seed=k, flip_rate=0.2).rows,
+                tmp_path / f"{tag}{k}.txt",
+                pgs_id=f"{tag.upper()}{k}",
+            )
+            for k, n in enumerate([20, 300, 700])
+        ]
+        src = open_genotypes(prefix)
+        res = batch_score(src, files, out_dir=tmp_path / f"out_{tag}", panel_cids={"pgen": tag},
+                          dense_fraction=0.5, dense_min_scores=1)  # fmt: skip
+        run = run_scoring(prefix, files, RunOptions())
+        assert res.n_ok == 3
+        for o in res.outcomes:
+            assert_same(res.scores(o.accession), run.table.filter(pl.col("pgs_id") == o.accession))
+        t = res.table()
+        assert int(t["n_missing"].sum()) > 0
+        if tag == "big":
+            assert (t["n_missing"] == t["n_imputed"]).all()
+        else:
+            assert int(t["n_imputed"].sum()) == 0 and (t["denom"] < 2 * t["n_matched"]).any()
+
+
+def test_non_additive_scores_take_the_general_path(tmp_path: Path) -> None:
+    cohort = random_cohort(80, 400, seed=9, missing_rate=0.02, chrom="5")
+    prefix = write_pfile(cohort, tmp_path / "c")
+    files = [
+        write_scorefile(random_score(cohort, 100, seed=1, dominant_rate=0.5).rows, tmp_path / "dom.txt", pgs_id="DOM"),
+        write_scorefile(random_score(cohort, 120, seed=2).rows, tmp_path / "add.txt", pgs_id="ADD"),
+        write_scorefile(random_score(cohort, 90, seed=3, recessive_rate=0.5).rows, tmp_path / "rec.txt", pgs_id="REC"),
+    ]
+    run = run_scoring(prefix, files, RunOptions())
+    # one matching group, and (a tiny memory limit) one group per file with 64-variant chunks
+    for limit, out in (("2GB", "o"), ("1MB", "o_small")):
+        res = batch_score(open_genotypes(prefix), files, out_dir=tmp_path / out, panel_cids={"pgen": "c"},
+                          memory_limit=limit)  # fmt: skip
+        for o in res.outcomes:
+            assert_same(res.scores(o.accession), run.table.filter(pl.col("pgs_id") == o.accession))
+        assert "score (general path)" in res.timings
+    assert res.memory is not None and res.memory.match_rows == 1_000 and res.n_chunks > 1
+
+
+def test_cineca_as_a_tiny_real_panel(shared_data: Path, tmp_path: Path) -> None:
+    base = shared_data / "genomes" / "cineca" / "cineca_synthetic_subset"
+    panel = open_panel(base, cache_dir=tmp_path)
+    res = batch_score(panel, [shared_data / "scorefiles" / "PGS001229_22.txt"], out_dir=tmp_path / "o")
+    got = res.scores("PGS001229")
+    expected = pl.read_csv(
+        shared_data / "expected" / "cineca_PGS001229_22_expected_plink2_sscore.tsv",
+        separator="\t",
+        schema_overrides={"PGS001229_SUM": pl.String, "PGS001229_AVG": pl.String},
+    )
+    j = expected.join(got, left_on="IID", right_on="sample_id")
+    assert j.height == 2504
+    assert [g6(x) for x in j["sum"]] == j["PGS001229_SUM"].to_list()
+    assert [g6(x) for x in j["avg"]] == j["PGS001229_AVG"].to_list()
+    assert (j["denom"] == j["DENOM"]).all() and int(j["n_imputed"].sum()) == 42
+    assert res.outcome("PGS001229").summary.n_matched == 782  # type: ignore[union-attr]
+    assert panel.superpopulations == []  # CINECA's psam has no SuperPop: fine for scoring
+
+
+def test_resumable_rerun_corrupt_stale_and_changed(synth_panel, tmp_path: Path) -> None:
+    info, files = synth_panel
+    files = [shutil.copy(f, tmp_path / Path(f).name) for f in files]
+    panel = open_panel(info.prefix, cache_dir=tmp_path / "cache")
+    out = tmp_path / "out"
+    first = batch_score(panel, files, out_dir=out)
+    assert first.n_ok == 4 and first.n_cached == 0
+    again = batch_score(panel, files, out_dir=out)
+    assert (again.n_cached, again.n_ok) == (4, 0) and "score" not in again.timings
+    for a, b in zip(first.outcomes, again.outcomes, strict=True):
+        assert a.key == b.key and a.result_path == b.result_path
+    # corrupt one result: truncated bytes → recomputed, the others stay cached
+    victim = Path(first.outcome("PGS900002").result_path)  # type: ignore[arg-type]
+    victim.write_bytes(victim.read_bytes()[:100])
+    third = batch_score(panel, files, out_dir=out)
+    assert third.outcome("PGS900002").status == "ok" and third.n_cached == 3
+    assert third.scores("PGS900002").equals(first.scores("PGS900002"))
+    # stale: another score's (valid) result under this name → key mismatch → recomputed
+    shutil.copy(first.outcome("PGS900001").result_path, victim)  # type: ignore[arg-type]
+    fourth = batch_score(panel, files, out_dir=out)
+    assert fourth.outcome("PGS900002").status == "ok"
+    assert read_result_meta(victim)["accession"] == "PGS900002"
+    # a changed scoring file (one weight) has a new CID → new key → recomputed
+    text = Path(files[2]).read_text().splitlines()
+    last = text[-1].split("\t")
+    last[5] = "0.5"
+    Path(files[2]).write_text("\n".join([*text[:-1], "\t".join(last)]) + "\n")
+    fifth = batch_score(panel, files, out_dir=out)
+    o = fifth.outcome("PGS900003")
+    assert o.status == "ok" and o.key != first.outcome("PGS900003").key and fifth.n_cached == 3
+    # other options → other keys
+    sixth = batch_score(panel, files, out_dir=out, match_options=MatchOptions(keep_ambiguous=True))
+    assert sixth.n_cached == 0
+
+
+def test_memory_limit_sets_chunks_not_numbers(synth_panel, tmp_path: Path) -> None:
+    info, files = synth_panel
+    panel = open_panel(info.prefix, cache_dir=tmp_path / "cache")
+    big = batch_score(panel, files, out_dir=tmp_path / "a", memory_limit="2GB")
+    small = batch_score(panel, files, out_dir=tmp_path / "b", memory_limit="352MB")
+    assert big.n_chunks == 1 and small.n_chunks > 10
+    # accumulators over a third of the limit: the scores are split into several passes, same numbers
+    split = batch_score(panel, files, out_dir=tmp_path / "c", memory_limit=3 * 400 * 16 * 2)
+    assert split.memory is not None and split.memory.score_groups == 2
+    assert small.memory is not None and small.memory.chunk_variants * small.n_chunks >= small.n_union_variants
+    for o in big.outcomes:
+        a, b = big.scores(o.accession), small.scores(o.accession)
+        c = split.scores(o.accession)
+        assert np.allclose(a["sum"].to_numpy(), b["sum"].to_numpy(), rtol=1e-12, atol=1e-12)
+        assert np.allclose(a["sum"].to_numpy(), c["sum"].to_numpy(), rtol=1e-12, atol=1e-12)
+        same_printed(a["sum"], b["sum"])
+
+
+def test_matching_groups_do_not_change_numbers(synth_panel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files gathered into matching groups by their actual rows, two groups matched at once: the same
+    numbers, to the bit, as one group (score indices follow group order, not timing)."""
+    info, files = synth_panel
+    panel = open_panel(info.prefix, cache_dir=tmp_path / "cache")
+    one = batch_score(panel, files, out_dir=tmp_path / "one", cache_dir=tmp_path / "cache")
+    groups: list[int] = []
+    real = batch_mod._match_group
+
+    def spy(rows, *args):  # type: ignore[no-untyped-def]
+        groups.append(rows.height)
+        return real(rows, *args)
+
+    monkeypatch.setattr(batch_mod, "_match_group", spy)
+    monkeypatch.setattr(batch_mod, "_MATCH_ROW_BYTES", 10**12)  # match_rows = 1,000 (the floor)
+    many = batch_score(panel, files, out_dir=tmp_path / "many", cache_dir=tmp_path / "cache")
+    assert many.memory is not None and many.memory.match_rows == 1_000
+    assert groups == [160, 900, 2000]  # 10 + 150 rows together; 900; 2000 alone (larger than a group)
+    assert [o.accession for o in many.outcomes] == [o.accession for o in one.outcomes]
+    for o in one.outcomes:
+        assert many.scores(o.accession).equals(one.scores(o.accession))
+
+
+def test_entry_order_is_score_then_position() -> None:
+    rng = np.random.default_rng(1)
+    score = rng.integers(0, 7, 500).astype(np.int32)
+    upos = rng.integers(0, 50, 500).astype(np.int32)
+    want = np.lexsort((upos, score))
+    assert (additive_mod.entry_order(score, upos, 7) == want).all()  # unsorted positions: the lexsort
+    by_pos = np.argsort(upos, kind="stable")  # the matcher's order: each score's rows by position
+    s2, u2 = score[by_pos], upos[by_pos]
+    assert (additive_mod.entry_order(s2, u2, 7) == np.lexsort((u2, s2))).all()
+
+
+def test_failed_scores_are_reported_with_reason(synth_panel, tmp_path: Path) -> None:
+    info, files = synth_panel
+    bad = tmp_path / "elsewhere.txt"
+    rows = pl.DataFrame({"chr_name": ["1", "1"], "chr_position": [5, 6], "effect_allele": ["A", "C"],
+                         "other_allele": ["G", "T"], "effect_weight": [0.1, 0.2]})  # fmt: skip
+    write_scorefile(rows, bad, pgs_id="PGS999001")
+    panel = open_panel(info.prefix)
+    res = batch_score(panel, [files[0], bad], out_dir=tmp_path / "o")
+    assert (res.n_total, res.n_ok, res.n_failed) == (2, 1, 1)
+    o = res.outcome("PGS999001")
+    assert o.status == "failed" and o.reason == "no variant matched" and o.result_path is None
+
+
+def test_parse_memory() -> None:
+    assert parse_memory("2GB") == 2_000_000_000
+    assert parse_memory("1.5GiB") == int(1.5 * 2**30)
+    assert parse_memory("800M") == 800_000_000
+    assert parse_memory("512mib") == 512 * 2**20
+    assert parse_memory(1234) == 1234
+    with pytest.raises(Exception, match="cannot read memory size"):
+        parse_memory("lots")
+
+
+def test_the_same_score_in_two_files_is_an_error_naming_both(synth_panel, tmp_path: Path) -> None:
+    from prsgazer.errors import InputError
+
+    info, files = synth_panel
+    dup = tmp_path / "copy_of_first.txt"
+    shutil.copy(files[0], dup)
+    panel = open_panel(info.prefix)
+    try:
+        with pytest.raises(InputError, match=rf"is in two scoring files \({files[0].name} and copy_of_first.txt\)"):
+            batch_score(panel, [files[0], dup], out_dir=tmp_path / "b")
+    finally:
+        panel.close()
+    with pytest.raises(InputError, match="is in two scoring files"):
+        run_scoring(info.holdout_prefix, [files[0], dup], RunOptions())
+    assert not list((tmp_path / "b").glob("*.parquet"))  # nothing half-done left as a result
