@@ -111,12 +111,13 @@ def engine_report():
     sites from the panel) and their percentiles per superpopulation and ALL on the same variants."""
 
     def run(vcf: Path, panel_prefix: Path, scorefiles: list[Path]):  # type: ignore[no-untyped-def]
-        from prsgazer.config import get_settings
         from prsgazer.engine.reference.percentile import panel_percentiles
-        from prsgazer.engine.scoring.run import build_run_options, run_scoring
+        from prsgazer.engine.scoring.run import run_scoring
+        from prsgazer.ops.params import ScoreParams, Tuning, run_options
 
-        options = build_run_options(get_settings(), build="GRCh38", coverage="wgs")
-        options.reference = Path(f"{panel_prefix}.pgen")
+        options = run_options(
+            ScoreParams(), Tuning.from_settings(), build="GRCh38", coverage="wgs", reference=f"{panel_prefix}.pgen"
+        )
         scored = run_scoring(vcf, scorefiles, options)
         pct, _, _ = panel_percentiles(vcf, scorefiles, scored, options, panel_prefix, every_group=True)
         return scored, pct

@@ -20,7 +20,6 @@ from prsgazer.engine.scorefile.header import (
     read_header,
 )
 from prsgazer.engine.scorefile.model import (
-    PARSER_VERSION,
     SCHEMA,
     EffectType,
     ScoreCounts,
@@ -32,7 +31,6 @@ from prsgazer.engine.scorefile.model import (
 from prsgazer.engine.scorefile.read import ReaderOptions, read_scorefile, read_scorefiles
 
 __all__ = [
-    "PARSER_VERSION",
     "SCHEMA",
     "CacheWriter",
     "EffectType",
