@@ -243,7 +243,7 @@ def read_chain(path: str | Path) -> Chain:
     n_fields = pl.sum_horizontal(pl.col(f"f{i}").is_not_null() for i in range(_N_COLUMNS))
     rows = rows.with_columns(
         (first == "chain").alias("_head"),
-        ((first == "chain").cum_sum() - 1).cast(pl.Int32).alias("_chain"),
+        ((first == "chain").cast(pl.Int32).cum_sum() - 1).alias("_chain"),
         n_fields.alias("_n"),
     )
     _fail(rows, pl.col("_chain") < 0, p, "block line {f0!r} before the first 'chain' header line")
@@ -277,13 +277,12 @@ def read_chain(path: str | Path) -> Chain:
             f"{side}End",
         )
     heads = heads.with_columns(chrom_expr("tName").alias("_source"))
-    for name, col in (("source", "_source"), ("target", "qName")):
-        size = "tSize" if name == "source" else "qSize"
+    for name, col, size in (("source", "_source", "tSize"), ("target", "qName", "qSize")):
         _fail(
-            heads,
-            pl.col(size).n_unique().over(col) > 1,
+            heads.with_columns(pl.col(size).first().over(col).alias("_first")),
+            pl.col(size) != pl.col("_first"),
             p,
-            f"{name} sequence {{{col}}} has another size ({size}={{{size}}}) in an earlier or later chain header",
+            f"{name} sequence {{{col}}} has {size}={{{size}}} here but {{_first}} in an earlier chain header",
             size,
         )
 
@@ -295,7 +294,7 @@ def read_chain(path: str | Path) -> Chain:
           "has {_n}: a chain header or the end of the file should follow a one-field line")
     _fail(blocks, ~last & (pl.col("_n") == 1), p, "only the last block line of a chain has one field; this one is "
           "followed by more block lines (needs size dt dq)")
-    has_blocks = heads.get_column("_chain").is_in(blocks.get_column("_chain").unique())
+    has_blocks = heads.get_column("_chain").is_in(blocks.get_column("_chain").unique().implode())
     _fail(heads.with_columns(has_blocks.alias("_has")), ~pl.col("_has"), p, "chain has no block lines")
     size = _int_column(blocks, "f0", "size", p).to_numpy()
     dt = _int_column(blocks.with_columns(pl.col("f1").fill_null("0")), "f1", "dt", p).to_numpy()
