@@ -152,7 +152,8 @@ def _builds_from_name(path: Path) -> tuple[str | None, str | None]:
 # Reading
 
 
-_N_COLUMNS = 14  # a header line has 13 fields; the 14th column catches lines with too many
+_BLOCK_COLUMNS = 4  # a block line has 3 fields; the 4th column catches lines with more
+_HEAD_COLUMNS = 14  # a header line has 13 fields; the 14th column catches lines with more
 _HEADER = ("score", "tName", "tSize", "tStrand", "tStart", "tEnd", "qName", "qSize", "qStrand", "qStart", "qEnd", "id")
 _HINT = "see https://genome.ucsc.edu/goldenPath/help/chain.html; download the chain file again if it is damaged"
 
@@ -180,49 +181,68 @@ def _read_text(p: Path) -> bytes:
         text = text.replace(b"\r", b"")
     if b"  " in text or b"\n " in text or b" \n" in text or text.startswith(b" "):
         text = re.sub(rb"(?m)^ +| +$", b"", re.sub(rb" {2,}", b" ", text))
+    if re.search(rb"\S", text) is None:
+        raise InputError("empty chain file", file=p, hint=_HINT)
     return text
 
 
-def _table(text: bytes, p: Path) -> pl.DataFrame:
-    """One row per line (blank lines too, so row i is line i + 1), up to 14 String fields."""
-    if not text.strip():
-        raise InputError("empty chain file", file=p, hint=_HINT)
+def _fields(text: bytes, n: int) -> pl.DataFrame:
+    """One row per line (blank lines too), the first `n` space-separated fields as Strings `f0`…; `_n`: how
+    many of them are present (a line with more than `n` fields shows as `n`)."""
     frame = pl.read_csv(
         text,
         has_header=False,
         separator=" ",
         quote_char=None,
-        schema={f"f{i}": pl.String for i in range(_N_COLUMNS)},
+        schema={f"f{i}": pl.String for i in range(n)},
         missing_columns="insert",
         truncate_ragged_lines=True,
+        extra_columns="ignore",  # a first line with more fields than `n` (later lines: truncate_ragged_lines)
         comment_prefix=None,
     )
-    n_lines = text.count(b"\n") + (0 if text.endswith(b"\n") else 1)
-    if frame.height != n_lines:  # the reader must keep every line, or line numbers would be wrong
-        raise InputError(
-            f"could not split the chain file into lines ({frame.height} rows for {n_lines} lines)", file=p, hint=_HINT
-        )
-    return frame
+    return frame.with_columns(pl.sum_horizontal(pl.col(f"f{i}").is_not_null() for i in range(n)).alias("_n"))
 
 
-def _fail(rows: pl.DataFrame, mask: pl.Expr, p: Path, message: str, field_name: str | None = None) -> None:
-    """InputError at the first row where `mask` holds; `message` may use {value} (the row's `_value`)."""
-    bad = rows.filter(mask).head(1)
+def _fail(
+    rows: pl.DataFrame,
+    mask: pl.Expr,
+    p: Path,
+    message: str,
+    field_name: str | None = None,
+    lines: pl.DataFrame | None = None,
+) -> None:
+    """InputError at the first row where `mask` holds; `message` is formatted with that row's columns (and
+    the fields of its line in `lines`, one row per line, when given)."""
+    bad = rows.lazy().filter(mask).head(1).collect()
     if bad.height:
         row = bad.row(0, named=True)
+        if lines is not None:
+            row = lines.row(int(row["_line"]) - 1, named=True) | row
         raise InputError(message.format(**row), file=p, line=int(row["_line"]), field=field_name, hint=_HINT)
 
 
-def _int_column(rows: pl.DataFrame, col: str, name: str, p: Path) -> pl.Series:
-    value = pl.col(col).cast(pl.Int64, strict=False)
-    _fail(
-        rows.with_columns(pl.col(col).alias("_value")),
-        value.is_null(),
-        p,
-        f"{name} must be an integer, not {{_value!r}}",
-        name,
-    )
-    return rows.get_column(col).cast(pl.Int64)
+def _ints(rows: pl.DataFrame, col: str, name: str, p: Path) -> pl.Series:
+    """The column as Int64 (nulls stay null); InputError at the first text that is not an integer."""
+    text = rows.get_column(col)
+    value = text.cast(pl.Int64, strict=False)
+    if value.null_count() > text.null_count():
+        _fail(
+            rows.with_columns(_value=value),
+            pl.col("_value").is_null() & pl.col(col).is_not_null(),
+            p,
+            f"{name} must be an integer, not {{{col}!r}}",
+            name,
+        )
+    return value
+
+
+def _lines_text(text: bytes, line_numbers: np.ndarray) -> bytes:
+    """These lines (1-based numbers, ascending) of the text, joined by newlines."""
+    ends = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10)
+    starts = np.r_[0, ends + 1]
+    ends = np.r_[ends, len(text)]
+    idx = line_numbers.astype(np.int64) - 1
+    return b"\n".join([text[s:e] for s, e in zip(starts[idx].tolist(), ends[idx].tolist(), strict=True)])
 
 
 def read_chain(path: str | Path) -> Chain:
@@ -235,20 +255,36 @@ def read_chain(path: str | Path) -> Chain:
     chromosome.
     """
     p = Path(path)
-    rows = _table(_read_text(p), p).with_row_index("_line", offset=1)
+    text = _read_text(p)
+    lines = _fields(text, _BLOCK_COLUMNS)  # row i: line i + 1
+    n_lines = text.count(b"\n") + (0 if text.endswith(b"\n") else 1)
+    if lines.height != n_lines:  # the reader must keep every line, or line numbers would be wrong
+        raise InputError(f"could not split the chain file into lines ({lines.height} rows for {n_lines} lines)",
+                         file=p, hint=_HINT)
     first = pl.col("f0")
-    rows = rows.filter(first.is_not_null() & ~first.str.starts_with("#"))  # blank and comment lines
+    head = first == "chain"
+    # Block lines as numbers (their text stays in `lines`, for messages).
+    rows = (
+        lines.lazy()
+        .with_row_index("_line", offset=1)
+        .filter(first.is_not_null() & ~first.str.starts_with("#"))  # blank and comment lines
+        .select(
+            "_line",
+            "_n",
+            head.alias("_head"),
+            (head.cast(pl.Int32).cum_sum() - 1).alias("_chain"),
+            *[pl.when(~head).then(pl.col(f"f{i}").cast(pl.Int64, strict=False)).alias(f"_i{i}") for i in range(3)],
+        )
+        .collect()
+    )
     if rows.height == 0:
         raise InputError("chain file has no chains (only blank or comment lines)", file=p, hint=_HINT)
-    n_fields = pl.sum_horizontal(pl.col(f"f{i}").is_not_null() for i in range(_N_COLUMNS))
-    rows = rows.with_columns(
-        (first == "chain").alias("_head"),
-        ((first == "chain").cast(pl.Int32).cum_sum() - 1).alias("_chain"),
-        n_fields.alias("_n"),
-    )
-    _fail(rows, pl.col("_chain") < 0, p, "block line {f0!r} before the first 'chain' header line")
+    _fail(rows, pl.col("_chain") < 0, p, "block line {f0!r} before the first 'chain' header line", lines=lines)
 
-    heads = rows.filter(pl.col("_head"))
+    # Header lines: few, read again with all their fields (in file order, as their rows above).
+    head_rows = rows.filter(pl.col("_head")).select("_line", "_chain")
+    heads = _fields(_lines_text(text, head_rows.get_column("_line").to_numpy()), _HEAD_COLUMNS)
+    heads = pl.concat([head_rows, heads], how="horizontal")
     _fail(
         heads,
         ~pl.col("_n").is_in([12, 13]),
@@ -257,11 +293,9 @@ def read_chain(path: str | Path) -> Chain:
         "qStart qEnd [id]), this one has {_n}",
     )
     heads = heads.rename({f"f{i + 1}": name for i, name in enumerate(_HEADER)})
-    num = {name: _int_column(heads, name, name, p) for name in _HEADER if name not in ("tName", "tStrand", "qName",
-                                                                                        "qStrand", "id")}
-    # A header without an id (12 fields) gets its chain number.
-    ordinal = pl.int_range(1, pl.len() + 1).cast(pl.String)
-    num["id"] = _int_column(heads.with_columns(pl.col("id").fill_null(ordinal)), "id", "id", p)
+    num = {name: _ints(heads, name, name, p) for name in _HEADER if name not in ("tName", "tStrand", "qName",
+                                                                                  "qStrand")}
+    num["id"] = num["id"].fill_null(pl.Series(np.arange(1, heads.height + 1)))  # no id (12 fields): the chain number
     heads = heads.with_columns(**num)
     _fail(heads, pl.col("tStrand") != "+", p, "the source strand (tStrand) must be '+', not {tStrand!r}", "tStrand")
     _fail(heads, ~pl.col("qStrand").is_in(["+", "-"]), p, "strand must be '+' or '-', not {qStrand!r}", "qStrand")
@@ -286,7 +320,7 @@ def read_chain(path: str | Path) -> Chain:
             size,
         )
 
-    blocks = rows.filter(~pl.col("_head"))
+    blocks = rows.filter(~pl.col("_head")).drop("_head")
     _fail(blocks, ~pl.col("_n").is_in([1, 3]), p, "a block line has 3 fields (size dt dq) or, last, 1 (size); "
           "this one has {_n}")
     last = pl.col("_chain") != pl.col("_chain").shift(-1, fill_value=-1)
@@ -296,14 +330,17 @@ def read_chain(path: str | Path) -> Chain:
           "followed by more block lines (needs size dt dq)")
     has_blocks = heads.get_column("_chain").is_in(blocks.get_column("_chain").unique().implode())
     _fail(heads.with_columns(has_blocks.alias("_has")), ~pl.col("_has"), p, "chain has no block lines")
-    size = _int_column(blocks, "f0", "size", p).to_numpy()
-    dt = _int_column(blocks.with_columns(pl.col("f1").fill_null("0")), "f1", "dt", p).to_numpy()
-    dq = _int_column(blocks.with_columns(pl.col("f2").fill_null("0")), "f2", "dq", p).to_numpy()
-    checks = blocks.select("_line", "f0", "f1", "f2").with_columns(
-        _size=pl.Series(size), _dt=pl.Series(dt), _dq=pl.Series(dq)
-    )
-    _fail(checks, pl.col("_size") <= 0, p, "block size must be positive, not {_size}", "size")
-    _fail(checks, (pl.col("_dt") < 0) | (pl.col("_dq") < 0), p, "gaps must not be negative (dt={_dt} dq={_dq})", "dt")
+    for i, name in enumerate(("size", "dt", "dq")):
+        # a null number where the line has that field: not an integer (dt and dq are absent on a last line)
+        _fail(blocks, pl.col(f"_i{i}").is_null() & (pl.col("_n") > i), p,
+              f"{name} must be an integer, not {{f{i}!r}}", name, lines=lines)
+    size = blocks.get_column("_i0").to_numpy()
+    dt = blocks.get_column("_i1").fill_null(0).to_numpy()
+    dq = blocks.get_column("_i2").fill_null(0).to_numpy()
+    if (size <= 0).any() or (dt < 0).any() or (dq < 0).any():
+        _fail(blocks, pl.col("_i0") <= 0, p, "block size must be positive, not {_i0}", "size")
+        _fail(blocks, (pl.col("_i1") < 0) | (pl.col("_i2") < 0), p, "gaps must not be negative (dt={_i1} dq={_i2})",
+              "dt")
 
     chain = blocks.get_column("_chain").to_numpy()
     t_start = heads.get_column("tStart").to_numpy()
