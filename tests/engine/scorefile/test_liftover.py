@@ -308,6 +308,8 @@ TINY_CASES = [  # chrom, 1-based pos → chrom, pos, reverse, reason
     ("1", 251, "1", 651, False, None),
     ("1", 400, "1", 800, False, None),
     ("1", 401, None, None, None, LiftReason.NO_CHAIN),
+    ("1", 1001, None, None, None, LiftReason.NO_CHAIN),  # beyond chr1's 1000 bases
+    ("1", 5_000_000_000, None, None, None, LiftReason.NO_CHAIN),  # beyond any key of chr1 in the index
     ("2", 1, "2", 490, True, None),
     ("2", 100, "2", 391, True, None),
     ("3", 50, "3", 50, False, None),
@@ -435,6 +437,7 @@ MALFORMED = [  # text, line, field, words in the message
     (GOOD_HEADER + "\n100\n\nchain 1 chr1 2000 + 0 10 chr2 1000 + 0 10 2\n10\n", 4, "tSize",
      "tSize=2000 here but 1000 in an earlier chain header"),
     (GOOD_HEADER + "\n100 0 0 7\n", 2, None, "this one has 4"),
+    ("chain 1 chr1 4294967296 + 0 100 chr1 1000 + 0 100 1\n100\n", 1, "tSize", "longer than 4294967296 bases"),
     ("# only a comment\n\n", None, None, "no chains"),
     ("", None, None, "empty chain file"),
 ]

@@ -299,6 +299,8 @@ def read_chain(path: str | Path) -> Chain:
     heads = heads.with_columns(**num)
     _fail(heads, pl.col("tStrand") != "+", p, "the source strand (tStrand) must be '+', not {tStrand!r}", "tStrand")
     _fail(heads, ~pl.col("qStrand").is_in(["+", "-"]), p, "strand must be '+' or '-', not {qStrand!r}", "qStrand")
+    _fail(heads, pl.col("tSize") >= 1 << _KEY_SHIFT, p, f"source sequences longer than {1 << _KEY_SHIFT} bases "
+          "are not supported (tSize={tSize})", "tSize")
     for side in ("t", "q"):
         _fail(
             heads,
@@ -488,7 +490,9 @@ def lift_positions(
     code = code_s.fill_null(-1).to_numpy()
     x = pos_i.fill_null(1).to_numpy() - 1
     unknown = ~no_pos & (code < 0)
-    ok = ~no_pos & ~unknown
+    # beyond the end of the source sequence: outside every chain (and kept out of the next sequence's keys)
+    beyond = ~no_pos & ~unknown & (x >= chain.source_sizes[np.maximum(code, 0)])
+    ok = ~no_pos & ~unknown & ~beyond
     key = (np.where(ok, code, 0).astype(np.int64) << _KEY_SHIFT) + np.where(ok, x, 0)
 
     seg = np.searchsorted(chain._seg_key, key, side="right") - 1
