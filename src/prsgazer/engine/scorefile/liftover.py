@@ -479,12 +479,7 @@ def lift_positions(
     pos_s = pl.Series("pos", pos) if not isinstance(pos, pl.Series) else pos
     if chrom_s.len() != pos_s.len():
         raise ValueError(f"{chrom_s.len()} chromosomes but {pos_s.len()} positions")
-    lookup = dict(zip(chain.source_names, range(len(chain.source_names)), strict=True))
-    code_s = (
-        chrom_s.cast(pl.String).to_frame("c").select(chrom_expr("c").replace_strict(lookup, default=-1,
-                                                                                  return_dtype=pl.Int64))
-        .to_series()
-    )
+    code_s = _source_codes(chrom_s.cast(pl.String), chain)
     pos_i = pos_s.cast(pl.Int64)
     no_pos = (chrom_s.is_null() | pos_i.is_null() | (pos_i < 1)).to_numpy()
     code = code_s.fill_null(-1).to_numpy()
@@ -508,8 +503,10 @@ def lift_positions(
     t = np.where(rev, chain.target_sizes[target] - 1 - t, t)
     primary = chain.target_primary[target]
 
-    span = np.searchsorted(chain._span_key, key, side="right") - 1
-    in_span = ok & (span >= 0) & (chain._span_count[np.maximum(span, 0)] > 0)
+    in_span = np.zeros_like(ok)
+    uncovered = np.flatnonzero(ok & (count == 0))  # usually few rows: the second look-up only for them
+    span = np.searchsorted(chain._span_key, key[uncovered], side="right") - 1
+    in_span[uncovered] = (span >= 0) & (chain._span_count[np.maximum(span, 0)] > 0)
 
     codes = np.select(
         [no_pos, unknown, count > 1, one & primary, one, in_span],
@@ -544,6 +541,16 @@ def lift_positions(
         pl.when(~pl.col("_lifted")).then("reason").alias("reason"),
     )
     return LiftResult(frame=frame)
+
+
+def _source_codes(chrom: pl.Series, chain: Chain) -> pl.Series:
+    """Source sequence code per row (-1: not a source; null: no name). Names are normalised once per
+    distinct spelling, not per row."""
+    lookup = dict(zip(chain.source_names, range(len(chain.source_names)), strict=True))
+    spellings = chrom.unique().drop_nulls()
+    normalised = spellings.to_frame("c").select(chrom_expr("c")).to_series()
+    codes = {s: lookup.get(n, -1) for s, n in zip(spellings.to_list(), normalised.to_list(), strict=True)}
+    return chrom.replace_strict(codes, default=None, return_dtype=pl.Int64)
 
 
 #: Columns of the frame of rows `lift_scorefile` could not lift.
