@@ -508,22 +508,14 @@ def lift_positions(
     span = np.searchsorted(chain._span_key, key[uncovered], side="right") - 1
     in_span[uncovered] = (span >= 0) & (chain._span_count[np.maximum(span, 0)] > 0)
 
-    codes = np.select(
+    r = {reason: i for i, reason in enumerate(_CODED)}
+    codes = np.select(  # the first that holds; -1: lifted
         [no_pos, unknown, count > 1, one & primary, one, in_span],
-        [0, 1, 4, -1, 5, 3],
-        default=2,
+        [r[LiftReason.NO_POSITION], r[LiftReason.UNKNOWN_CHROM], r[LiftReason.MULTIPLE_MAPPINGS], -1,
+         r[LiftReason.ALT_CONTIG], r[LiftReason.UNMAPPED_GAP]],
+        default=r[LiftReason.NO_CHAIN],
     )
-    reasons = pl.Series(
-        [
-            LiftReason.NO_POSITION.value,
-            LiftReason.UNKNOWN_CHROM.value,
-            LiftReason.NO_CHAIN.value,
-            LiftReason.UNMAPPED_GAP.value,
-            LiftReason.MULTIPLE_MAPPINGS.value,
-            LiftReason.ALT_CONTIG.value,
-        ],
-        dtype=pl.String,
-    )
+    reasons = pl.Series([reason.value for reason in _CODED], dtype=pl.String)
     names = pl.Series([*chain.target_chroms, *chain.target_names], dtype=pl.String)
     # mapped rows: the normalised name (index < n); alt-contig rows: the name as written (index ≥ n)
     name_idx = np.where(primary, target, target + len(chain.target_names))
@@ -541,6 +533,16 @@ def lift_positions(
         pl.when(~pl.col("_lifted")).then("reason").alias("reason"),
     )
     return LiftResult(frame=frame)
+
+
+_CODED = (  # the reasons lift_positions decides, by code
+    LiftReason.NO_POSITION,
+    LiftReason.UNKNOWN_CHROM,
+    LiftReason.NO_CHAIN,
+    LiftReason.UNMAPPED_GAP,
+    LiftReason.MULTIPLE_MAPPINGS,
+    LiftReason.ALT_CONTIG,
+)
 
 
 def _source_codes(chrom: pl.Series, chain: Chain) -> pl.Series:
@@ -580,7 +582,7 @@ def lift_scorefile(frame: pl.DataFrame, chain: Chain) -> tuple[pl.DataFrame, pl.
     lift = lift_positions(frame.get_column("chr_name"), frame.get_column("chr_position"), chain).frame
     multibase = (pl.col("effect_allele").str.len_bytes() > 1) | (pl.col("other_allele").str.len_bytes() > 1)
     scorable = pl.col("unscorable").is_null()
-    work = pl.concat([frame, lift.rename(lambda c: f"_lift_{c}")], how="horizontal").with_columns(
+    work = pl.concat([frame, lift.rename(lambda c: f"_lift_{c}")], how="horizontal").lazy().with_columns(
         pl.when(scorable)
         .then(
             pl.when(pl.col("_lift_reason").is_null() & pl.col("_lift_reverse_strand") & multibase.fill_null(False))
@@ -597,8 +599,8 @@ def lift_scorefile(frame: pl.DataFrame, chain: Chain) -> tuple[pl.DataFrame, pl.
         pl.when(flip).then(complement_expr("effect_allele")).otherwise(pl.col("effect_allele")).alias("effect_allele"),
         pl.when(flip).then(complement_expr("other_allele")).otherwise(pl.col("other_allele")).alias("other_allele"),
     )
-    lifted = lifted.select(frame.columns)
-    unlifted = work.filter(~keep).select(
+    lifted_q = lifted.select(frame.columns)
+    unlifted_q = work.filter(~keep).select(
         "accession",
         "row_nr",
         "line",
@@ -609,4 +611,5 @@ def lift_scorefile(frame: pl.DataFrame, chain: Chain) -> tuple[pl.DataFrame, pl.
         pl.col("_lift_chrom").alias("lifted_chrom"),
         pl.col("_lift_pos").alias("lifted_position"),
     )
+    lifted, unlifted = pl.collect_all([lifted_q, unlifted_q])
     return lifted, unlifted
