@@ -156,6 +156,7 @@ NOT_LIFTED_IN_FILES: dict[str, list[tuple[str, int, str]]] = {
 }
 
 
+@pytest.mark.slow  # pyliftover loads both chains in pure Python (~3 s)
 @pytest.mark.parametrize("name", CHAINS)
 def test_same_as_pyliftover(
     shared_data: Path, chains: dict[str, Chain], oracles: dict[str, LiftOver], name: str
@@ -181,6 +182,7 @@ def test_same_as_pyliftover(
     assert files.filter(pl.col("reason").is_not_null()).rows() == NOT_LIFTED_IN_FILES[name]
 
 
+@pytest.mark.slow
 def test_block_arrays_match_pyliftover(chains: dict[str, Chain], oracles: dict[str, LiftOver]) -> None:
     """Every block of every chain, coordinates and names, as pyliftover parses them."""
     for name in CHAINS:
