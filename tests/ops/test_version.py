@@ -45,8 +45,8 @@ def test_a_result_stored_by_other_code_is_not_served(monkeypatch: pytest.MonkeyP
     """The same inputs under a new code version are computed again, never taken from the old record."""
     from prsgazer.ops import runtime
     from prsgazer.ops.params import ScoreParams
-    from prsgazer.ops.scorefiles import ingest_scorefile
     from prsgazer.ops.score import score_stored
+    from prsgazer.ops.scorefiles import ingest_scorefile
     from prsgazer.storage import default_store
     from prsgazer.storage.plink import put_pfile
 

@@ -129,7 +129,7 @@ async def test_prs_report_by_trait_and_chosen_superpopulation(stored: Stored) ->
 
 
 async def test_prs_report_bad_input_is_an_input_error(stored: Stored) -> None:
-    with pytest.raises(InputError, match="nope.*no such panel"):
+    with pytest.raises(InputError, match=r"nope.*no such panel"):
         await runner.run("prs_report", {"sample_id": "P1", "pgs_ids": ["PGS900001"], "panel": "nope"})
     with pytest.raises(InputError, match="superpopulation 'XYZ' is not in panel 'synth'"):
         await runner.run("prs_report", {"sample_id": "P1", "pgs_ids": ["PGS900001"], "superpopulation": "XYZ"})
