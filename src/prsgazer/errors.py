@@ -85,6 +85,13 @@ class CatalogError(PrsgazerError):
         super().__init__(text)
 
 
+class UnreachableError(CatalogError):
+    """A network service could not be reached at all (name resolution failed, connection refused):
+    waiting does not help, so nothing is retried. Exit code 3: not bad input, not our bug."""
+
+    exit_code = 3
+
+
 class DownloadError(CatalogError):
     """A downloaded file failed verification (empty, truncated gzip, checksum, wrong header).
 

@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import os
 import re
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -52,7 +53,7 @@ from prsgazer.catalog.models import (
     Score,
 )
 from prsgazer.config import Settings, get_settings
-from prsgazer.errors import CatalogError, DownloadError, InputError, NotFoundError
+from prsgazer.errors import CatalogError, DownloadError, InputError, NotFoundError, UnreachableError
 
 #: The API refuses `limit` above this (rest_api/pagination.py in PGScatalog/PGS_Catalog).
 MAX_PAGE_SIZE = 250
@@ -270,6 +271,7 @@ class CatalogClient:
                 last = exc.reason
                 delay = exc.wait if exc.wait is not None else self._backoff(attempt)
             except (aiohttp.ClientError, TimeoutError) as exc:
+                unreachable(exc, self.rest_url)
                 last = f"{type(exc).__name__}: {exc}".rstrip(": ")
                 delay = self._backoff(attempt)
             if attempt < self.retries:
@@ -452,7 +454,8 @@ class CatalogClient:
                     if resp.status not in _RETRY_STATUSES:
                         raise CatalogError(f"HTTP {resp.status}", url=url)
                     wait = retry_after_seconds(resp.headers.get("Retry-After"))
-            except (aiohttp.ClientError, TimeoutError):
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                unreachable(exc, self.ftp_url)
                 wait = None
             if attempt < self.retries:
                 await asyncio.sleep(wait if wait is not None else self._backoff(attempt))
@@ -611,7 +614,26 @@ class CatalogClient:
                     raise _Retry(f"got {got} of {expected} bytes", validator=new_validator)
                 return new_validator
         except (aiohttp.ClientError, TimeoutError) as exc:
+            unreachable(exc, url)
             raise _Retry(f"{type(exc).__name__}: {exc}".rstrip(": "), validator=validator) from None
+
+
+def unreachable(exc: BaseException, where: str | URL) -> None:
+    """Raise `UnreachableError` for a failure that waiting cannot fix: the name does not resolve, or
+    nothing listens (connection refused). Anything else (timeouts, resets, 5xx) is left to retry."""
+    os_error = getattr(exc, "os_error", None)
+    if isinstance(exc, aiohttp.ClientConnectorDNSError) or isinstance(os_error, socket.gaierror):
+        why = "the name does not resolve"
+    elif isinstance(os_error, ConnectionRefusedError):
+        why = "the connection was refused"
+    else:
+        return
+    host = URL(str(where)).origin() if str(where).startswith("http") else where
+    raise UnreachableError(
+        f"the PGS Catalog at {host} could not be reached ({why})",
+        hint="check the network or the PRSGAZER_CATALOG_* URLs; stored scoring files and stored catalog metadata "
+        "still work offline (search falls back to them)",
+    ) from None
 
 
 def _check_file(path: Path, expected_md5: str | None, verify: Callable[[Path], None] | None) -> None:
