@@ -14,8 +14,9 @@ from prsgazer.ops.describe import describe, store_file
 
 
 def _vcf(path: Path, samples: list[str], build_contig: str) -> Path:
+    columns = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]
     lines = ["##fileformat=VCFv4.2", build_contig, '##FORMAT=<ID=GT,Number=1,Type=String,Description="GT">',
-             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples])]  # fmt: skip
+             "\t".join(columns)]  # fmt: skip
     lines += [f"1\t{1000 + i}\t.\tA\tG\t.\tPASS\t.\tGT\t" + "\t".join("0/1" for _ in samples) for i in range(3)]
     with gzip.open(path, "wt") as fh:
         fh.write("\n".join(lines) + "\n")
