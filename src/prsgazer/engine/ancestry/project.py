@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
+from threadpoolctl import threadpool_limits
 
 from prsgazer.engine.ancestry.model import AncestryPca
 from prsgazer.engine.ancestry.oadp import decomposition, oadp
@@ -161,7 +162,9 @@ def project(
     else:
         dec = decomposition(use.singular_values, use.scores, model.pcs)
         resid = np.sqrt(np.maximum(norm2 - np.sum(c * c, axis=1), 0.0))
-        pcs = np.stack([oadp(dec, c[i], float(resid[i])) for i in range(len(cols))]) if len(cols) else np.empty((0, d))
+        with threadpool_limits(limits=1, user_api="blas"):  # 41 × 41 SVDs: threads only add overhead
+            rows_pcs = [oadp(dec, c[i], float(resid[i])) for i in range(len(cols))]
+        pcs = np.stack(rows_pcs) if rows_pcs else np.empty((0, d))
     missing_rate = n_missing / n_shared
     high = int((missing_rate > options.max_sample_missing).sum())
     if high:
