@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from pydantic import ValidationError
 
 from prsgazer.engine.ancestry import AncestryPca, PcaSettings, reference_pca
 from prsgazer.engine.reference.panel import open_panel
@@ -121,3 +122,11 @@ def test_exclusion_list_and_kinship(anc_panel) -> None:
         assert king.relatedness == "king" and king.samples.height == 800 - king.n_related_excluded
         with pytest.raises(InputError, match="unrelated panel samples"):
             reference_pca(panel, PcaSettings(genome_build="GRCh38"), exclude=ids[:780])
+
+
+def test_build_is_checked(anc_panel) -> None:
+    assert PcaSettings(genome_build="hg38").genome_build == "GRCh38"
+    with pytest.raises(ValidationError, match="GRCh37 and GRCh38"):
+        PcaSettings(genome_build="NCBI36")
+    with open_panel(anc_panel.prefix) as panel, pytest.raises(InputError, match="the panel is GRCh38"):
+        reference_pca(panel, PcaSettings(genome_build="GRCh37"), exclude=[])

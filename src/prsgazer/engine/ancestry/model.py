@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prsgazer.engine.ancestry.ld import LdPrune
 from prsgazer.engine.ancestry.qc import QcCounts, VariantQc
+from prsgazer.engine.common import normalize_build
 from prsgazer.errors import InputError
 
 FORMAT = "prsgazer.ancestry_pca"
@@ -39,6 +40,14 @@ class PcaSettings(BaseModel):
     )
     king_variants: int = Field(default=10_000, ge=100, description="Variants (MAF ≥ 5 %) behind the kinship estimate.")
     block_variants: int = Field(default=4096, ge=64, description="Variants read per block.")
+
+    @field_validator("genome_build")
+    @classmethod
+    def _build(cls, value: str) -> str:
+        build = normalize_build(value)
+        if build not in ("GRCh37", "GRCh38"):
+            raise ValueError(f"genome build {value!r}: the long-range LD regions are known for GRCh37 and GRCh38")
+        return build
 
     @property
     def n_components(self) -> int:

@@ -35,6 +35,7 @@ from prsgazer.engine.ancestry.qc import (
     genotype_filter,
     standardize,
 )
+from prsgazer.engine.common import MISSING
 from prsgazer.engine.genotypes.source import GenotypeSource
 from prsgazer.engine.reference.panel import Panel
 from prsgazer.errors import InputError
@@ -56,8 +57,17 @@ def reference_pca(
             None computes KING-robust kinship (`settings.king_cutoff`; None there keeps every sample).
         labels: `sample_id superpopulation population` (default: a `Panel`'s `.psam` table).
     """
+    declared = source.build.build
+    if declared is not None and declared != settings.genome_build:
+        raise InputError(
+            f"the panel is {declared} ({source.build.detail}) but the PCA settings say {settings.genome_build}",
+            file=source.path,
+            hint="the build decides which long-range LD regions are excluded",
+        )
     labels = _labels(source, labels)
     warnings: list[str] = []
+    if labels.get_column("superpopulation").null_count() == labels.height:
+        warnings.append("no superpopulation labels: the HWE test ran on the pooled panel (Wahlund effect)")
     counts = QcCounts()
     sites = eligible_sites(source.variants, settings.genome_build, counts)
     if sites.height == 0:
@@ -163,8 +173,8 @@ def _king_exclusions(source: GenotypeSource, sites: pl.DataFrame, settings: PcaS
     def common() -> Iterator[np.ndarray]:
         nonlocal used
         for _, g in _blocks(source, subset, settings.block_variants):
-            called = (g != -9).sum(axis=1)
-            alt = np.where(g == -9, 0, g).sum(axis=1, dtype=np.int64)
+            called = (g != MISSING).sum(axis=1)
+            alt = np.where(g == MISSING, 0, g).sum(axis=1, dtype=np.int64)
             with np.errstate(divide="ignore", invalid="ignore"):
                 f = np.where(called > 0, alt / (2.0 * called), 0.0)
             ok = (np.minimum(f, 1 - f) >= 0.05) & (called >= 0.9 * n)

@@ -136,6 +136,7 @@ def leave_one_out(
     k = options.n_pcs
     x_all = np.asarray(pcs, dtype=np.float64)[:, :k]
     lab = [x if x is not None else "" for x in labels]
+    logd, _ = _log_densities(full, x_all)  # every sample under every full-data population
     rows = []
     for i, own in enumerate(lab):
         if own not in full.populations:
@@ -143,15 +144,18 @@ def leave_one_out(
         j = full.populations.index(own)
         n = full.counts[j]
         x = x_all[i]
-        # the own population's mean and covariance without sample i (exact downdates, ddof = 1)
+        # the own population without sample i: exact downdates of the mean and covariance (ddof = 1)
+        dev = x - full.means[j]
         mu = (n * full.means[j] - x) / (n - 1)
-        scatter = full.covariances[j] * (n - 1) - (n / (n - 1)) * np.outer(x - full.means[j], x - full.means[j])
-        loo = full.model_copy(deep=True)
-        loo.means[j] = mu
-        loo.covariances[j] = scatter / (n - 2)
-        loo.counts[j] = n - 1
-        res = assign(loo, x[None, :])
-        rows.append((i, own, res["superpopulation"][0], float(res["probability"][0])))
+        cov = (full.covariances[j] * (n - 1) - (n / (n - 1)) * np.outer(dev, dev)) / (n - 2)
+        chol = np.linalg.cholesky(cov)
+        w = np.linalg.solve(chol, x - mu)
+        row = logd[i].copy()
+        row[j] = -0.5 * (w @ w + 2.0 * np.sum(np.log(np.diag(chol))) + k * math.log(2 * math.pi))
+        post = np.exp(row - row.max())
+        post /= post.sum()
+        best = int(np.argmax(post))
+        rows.append((i, own, full.populations[best], float(post[best])))
     return pl.DataFrame(
         rows,
         schema={"index": pl.Int64, "label": pl.String, "superpopulation": pl.String, "probability": pl.Float64},
