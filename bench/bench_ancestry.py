@@ -5,7 +5,7 @@ with 20 held-out people simulated alongside it. Data lives under `$PRSGAZER_CACH
 `<user cache>/prsgazer/bench/` (never in the repository), and is reused.
 
 Measured, each in a fresh subprocess (wall time and its own peak RSS from /usr/bin/time -v), with the
-1-minute load average before and after (the machine may be shared):
+1-minute load average before and after (the machine may be shared) and the child's CPU time:
 1. the reference PCA (`reference_pca`: QC, LD pruning, Gram matrix, eigendecomposition, loadings;
    the panel's samples are unrelated, so an empty exclusion list is passed) and the model written to
    parquet; target ≤ 60 s and ≤ 2 GB on 2 cores. Also with the KING-robust estimate instead of a list.
@@ -59,7 +59,7 @@ def ensure_panel(d: Path, n_samples: int, n_variants: int, n_holdout: int, seed:
 
 
 PCA_CODE = """
-import json, time
+import json, resource, time
 t0 = time.perf_counter()
 from prsgazer.engine.ancestry import PcaSettings, reference_pca
 from prsgazer.engine.reference.panel import open_panel
@@ -69,7 +69,9 @@ pca = reference_pca(panel, PcaSettings(genome_build="GRCh38"), exclude={exclude}
 t2 = time.perf_counter()
 pca.write({out!r})
 t3 = time.perf_counter()
-print(json.dumps({{"import_s": t1 - t0, "pca_s": t2 - t1, "write_s": t3 - t2, "kept": pca.counts.kept,
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({{"cpu_s": ru.ru_utime + ru.ru_stime,
+                  "import_s": t1 - t0, "pca_s": t2 - t1, "write_s": t3 - t2, "kept": pca.counts.kept,
                   "n_samples": pca.samples.height, "related": pca.n_related_excluded,
                   "counts": pca.counts.model_dump(), "s": pca.singular_values[:12].round(1).tolist()}}))
 """
@@ -135,7 +137,8 @@ def main() -> None:
     r = run("pca", PCA_CODE.format(prefix=str(prefix), exclude="[]", out=str(model)))
     print(
         f"reference PCA (relatedness list): {r['wall_s']:.1f} s wall ({r['pca_s']:.1f} s PCA, {r['import_s']:.1f} s"
-        f" imports, {r['write_s']:.2f} s write), peak RSS {r['peak_rss_mib']:.0f} MiB; {r['kept']} variants kept"
+        f" imports, {r['write_s']:.2f} s write; {r['cpu_s']:.1f} CPU s), peak RSS {r['peak_rss_mib']:.0f} MiB;"
+        f" {r['kept']} variants kept"
         f" of {n_variants}, {r['n_samples']} samples; load {r['load_before']:.1f}→{r['load_after']:.1f}"
     )
     print(f"  QC: {r['counts']}")
@@ -144,8 +147,8 @@ def main() -> None:
         king_out = Path(f"{prefix}.king.ancestry.parquet")
         r = run("pca_king", PCA_CODE.format(prefix=str(prefix), exclude="None", out=str(king_out)))
         print(
-            f"reference PCA (KING-robust): {r['wall_s']:.1f} s wall ({r['pca_s']:.1f} s PCA), peak RSS"
-            f" {r['peak_rss_mib']:.0f} MiB; {r['related']} samples excluded as related"
+            f"reference PCA (KING-robust): {r['wall_s']:.1f} s wall ({r['pca_s']:.1f} s PCA; {r['cpu_s']:.1f} CPU s),"
+            f" peak RSS {r['peak_rss_mib']:.0f} MiB; {r['related']} samples excluded as related"
         )
     r = run("project", PROJECT_CODE.format(model=str(model), holdout=f"{prefix}_holdout"))
     print(
