@@ -9,10 +9,8 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
 import random
 import time
-import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -22,6 +20,8 @@ from typing import Any
 
 from loguru import logger
 from yarl import URL
+
+from prsgazer.sealed import discard, read_verified_bytes, write_sealed_bytes
 
 
 class _Slot:
@@ -145,8 +145,9 @@ class ResponseCache:
     """JSON responses on disk under `root`, one file per normalised URL, with an expiry.
 
     Only successful, non-empty responses are stored (the client never calls `put` for errors or for
-    the catalog's empty `{}` "no such record" answer). Writes are atomic (temp file + rename), so a
-    reader never sees half an entry; an unreadable entry is treated as absent and removed.
+    the catalog's empty `{}` "no such record" answer). Writes are atomic (temp file + rename) and
+    sealed with the CID of the entry's bytes (`prsgazer.sealed`); an entry whose bytes do not match
+    its seal (a flipped byte, a truncation) or that cannot be read is treated as absent and removed.
     """
 
     def __init__(self, root: Path, ttl: float, *, clock: Callable[[], float] = time.time) -> None:
@@ -166,16 +167,16 @@ class ResponseCache:
         if not self.enabled and not allow_stale:
             return None
         path = self.path_for(url)
+        data = read_verified_bytes(path, what="catalog response cache entry")
+        if data is None:
+            return None
         try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
+            entry = json.loads(data.decode("utf-8"))
             fetched = float(entry["fetched_at"])
             body = entry["body"]
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             logger.debug("dropping unreadable cache entry {}: {}", path, exc)
-            with contextlib.suppress(OSError):
-                path.unlink()
+            discard(path)
             return None
         fresh = self.enabled and (self._clock() - fetched) < self.ttl
         if not fresh and not allow_stale:
@@ -186,17 +187,12 @@ class ResponseCache:
         if not self.enabled:
             return
         path = self.path_for(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps({"url": normalize_url(url), "fetched_at": self._clock(), "body": body})
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            tmp.write_text(data, encoding="utf-8")
-            os.replace(tmp, path)
+            write_sealed_bytes(path, data.encode("utf-8"))
         except OSError as exc:
             # A cache that cannot be written only costs a later re-fetch.
             logger.warning("could not write the response cache at {}: {}", path, exc)
-            with contextlib.suppress(OSError):
-                tmp.unlink()
 
     def clear(self) -> int:
         """Remove every entry; returns how many were removed."""
@@ -204,6 +200,6 @@ class ResponseCache:
         if self.root.exists():
             for p in self.root.rglob("*.json"):
                 with contextlib.suppress(OSError):
-                    p.unlink()
+                    discard(p)
                     n += 1
         return n

@@ -25,7 +25,7 @@ from prsgazer.cid import cid_of_file
 from prsgazer.engine.reference import DistributionData, Panel, build_distribution, open_panel, write_distribution
 from prsgazer.engine.scoring import BatchResult, ScoreOutcome, batch_score
 from prsgazer.engine.scoring.batch import RESULT_COLUMNS
-from prsgazer.errors import InputError
+from prsgazer.errors import InputError, IntegrityError
 from prsgazer.ops.params import ScoreParams, Tuning, run_options
 from prsgazer.ops.runtime import (
     CancelCheck,
@@ -144,12 +144,13 @@ def _store_reference_scores(
     params: ScoreParams, n_samples: int, build: str | None, metrics: dict[str, Any],
 ) -> ReferenceScores:  # fmt: skip
     path = o.result_path
+    metrics = {**metrics, "derived_inputs": dict(o.derived)}
     if path is None:  # failed: an empty table with the result layout keeps the reason
         path = str(out / f"{o.accession}-{sf.cid[-12:]}.failed.parquet")
         empty = pl.DataFrame(schema={c: pl.Float64 for c in RESULT_COLUMNS} | {"sample_id": pl.String})
         empty.select(RESULT_COLUMNS).write_parquet(path)
     summ = o.summary
-    return store.upload(
+    stored = store.upload(
         ReferenceScores(
             path=Path(path),
             filename=f"{o.accession}.{reference_panel.panel or 'panel'}.reference_scores.parquet",
@@ -169,6 +170,14 @@ def _store_reference_scores(
             metrics=metrics,
         )
     )
+    if o.result_cid is not None and stored.cid != o.result_cid:
+        # the batch result changed between its check and its upload: never keep a number nobody verified
+        store.delete(stored.cid, force=True)
+        raise IntegrityError(
+            f"batch result {path} changed while it was stored (its CID {stored.cid} is not the verified "
+            f"{o.result_cid}); nothing was kept — run the request again"
+        )
+    return stored
 
 
 def _panel_groups(psam_table: pl.DataFrame) -> tuple[list[str], dict[str, int]]:
@@ -280,7 +289,8 @@ def distributions_for_files(
                 run.scores.append(FileDistribution(outcome=o))
                 continue
             summ = o.summary
-            meta = distribution_meta(name, cids.pgen, o.accession, o.scorefile_cid, cid_of_file(o.result_path),
+            result_cid = o.result_cid or cid_of_file(o.result_path)
+            meta = distribution_meta(name, cids.pgen, o.accession, o.scorefile_cid, result_cid,
                                      summ.n_matched if summ else None, summ.n_variants if summ else None)  # fmt: skip
             dist = build_distribution(
                 batch.scores(o.accession), panel.sample_table, expected_superpopulations=expected, panel_counts=counts,

@@ -117,6 +117,9 @@ def _store_results(
     metrics: dict[str, Any],
 ) -> list[PrsResult]:  # fmt: skip
     info = next(i for i in run.scorefiles if i.cid == sf.cid)
+    # the derived cache entries these numbers were computed from (a run's record, like its timings)
+    derived = {**run.derived, **({"scorefile_cache": info.cache_cid} if info.cache_cid else {})}
+    metrics = {**metrics, "derived_inputs": derived}
     stored: list[PrsResult] = []
     for counts in info.counts:
         acc = counts.accession

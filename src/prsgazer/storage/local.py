@@ -6,8 +6,17 @@ See docs/storage.md. Guarantees:
   under a CID (stale temp files of dead processes are swept when a store opens);
 - metadata (TinyDB, one JSON file) is read-modify-written under a cross-process file lock and
   replaced atomically, so concurrent writers lose no record and a killed writer corrupts nothing;
-- a blob is re-hashed before it is handed out (once per process while its file is unchanged); a
-  blob whose bytes no longer match its CID is moved to `<root>/corrupt/` and reported, never used.
+- every record change is first appended to the journal (`storage/journal.py`, fsynced), so the
+  records can be rebuilt (`rebuild`, `prsgazer storage check --rebuild`); a metadata file that does
+  not parse, or is empty or missing while the store holds blobs, is never written over;
+- a blob is re-hashed before it is handed out (again whenever its file's inode, size, mtime or ctime
+  change, and at least every `reverify_after` seconds); a blob whose bytes no longer match its CID
+  is moved to `<root>/corrupt/` and reported, never used;
+- files handed to users (`export`, `download`) are copies (reflinks where the file system has
+  them), never hard links to a blob: editing one cannot corrupt the store. `fetch` without a
+  destination gives read-only hard-linked views under `<root>/files/` for the code's own reads;
+- names that come from records (file names, CIDs) are checked to be plain names before any path is
+  built from them: a record (from a remote) cannot make the store write outside its directories.
 """
 
 from __future__ import annotations
@@ -60,37 +69,97 @@ def file_stem(filename: str) -> str:
     return filename[: -len(ext)] if ext else filename
 
 
-class AtomicJSONStorage(Storage):
-    """TinyDB storage that replaces its JSON file atomically (temp + fsync + rename) on every write.
+#: What every message about damaged metadata tells the user to run.
+REBUILD_HINT = "recover the records from the journal and the blobs with `prsgazer storage check --rebuild`"
 
-    Callers must hold the store's file lock around read-modify-write sequences.
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage that replaces its JSON file atomically (temp + fsync + rename) on every write,
+    after logging the record changes to the journal.
+
+    Callers must hold the store's file lock around read-modify-write sequences. A metadata file that
+    does not parse, or that is empty or missing while the store holds blobs or a journal, is refused
+    (never taken for an empty store, so the next write cannot make a loss permanent).
     """
 
-    def __init__(self, path: str | Path, tmp_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        tmp_dir: str | Path | None = None,
+        *,
+        journal: Journal | None = None,
+        blobs: Path | None = None,
+    ) -> None:
         self.path = Path(path)
         self.tmp_dir = Path(tmp_dir) if tmp_dir is not None else None
+        self.journal = journal
+        self.blobs = blobs
+        self._last: str | None = None  # the text last read: what a write changes
 
     def read(self) -> dict[str, dict[str, Any]] | None:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            text: str | None = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return None
-        if not text.strip():
+            text = None
+        except UnicodeDecodeError as exc:
+            raise StorageError(f"{self.path}: metadata file is not text ({exc}); {REBUILD_HINT}") from exc
+        self._last = text
+        if text is None or not text.strip():
+            self._refuse_if_lost("missing" if text is None else "empty")
             return None
         try:
-            return json.loads(text)
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise StorageError(
-                f"{self.path}: metadata file is not valid JSON ({exc}); restore it from "
-                f"{self.path.name}.bak or rebuild it with `prsgazer storage check --rebuild`"
+                f"{self.path}: metadata file is not valid JSON ({exc}); it is left as it is and nothing is "
+                f"written over it; {REBUILD_HINT}"
             ) from exc
+        if not isinstance(data, dict):
+            raise StorageError(f"{self.path}: metadata file does not hold a JSON object; {REBUILD_HINT}")
+        return data
+
+    def _refuse_if_lost(self, state: str) -> None:
+        held = []
+        if self.blobs is not None and _any_entry(self.blobs):
+            held.append("blobs")
+        if self.journal is not None and self.journal.exists():
+            held.append("a journal of records")
+        if held:
+            raise StorageError(
+                f"{self.path}: metadata file is {state} while the store holds {' and '.join(held)}: its records "
+                f"were lost, so it is not used as an empty store and nothing is written over it; {REBUILD_HINT}"
+            )
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
+        if self.journal is not None:
+            old = json.loads(self._last) if self._last and self._last.strip() else {}
+            puts, deletes = _record_changes(old.get("assets") or {}, data.get("assets") or {})
+            self.journal.append(puts, deletes)  # durable before the metadata changes
         payload = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
         _atomic_write_bytes(self.path, payload, self.tmp_dir)
+        self._last = payload.decode()
 
     def close(self) -> None:
         pass
+
+
+def _record_changes(
+    old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Records put (new or changed) and CIDs deleted between two states of the assets table."""
+    before = {d.get("cid"): d for d in old.values()}
+    after = {d.get("cid"): d for d in new.values()}
+    puts = [d for c, d in after.items() if c and before.get(c) != d]
+    deletes = [c for c in before if c and c not in after]
+    return puts, deletes
+
+
+def _any_entry(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as it:
+            return any(True for _ in it)
+    except OSError:
+        return False
 
 
 def _fsync_dir(path: Path) -> None:
@@ -156,41 +225,67 @@ class LocalStore:
         *,
         verify_on_read: bool = True,
         lock_timeout: float = 120.0,
+        reverify_after: float = 600.0,
     ) -> None:
         self.root = Path(root).expanduser()
         self.verify_on_read = verify_on_read
         self.lock_timeout = lock_timeout
+        self.reverify_after = reverify_after
         self.blobs = self.root / "blobs"
         self.tmp = self.root / "tmp"
         self.files = self.root / "files"
+        self.exports = self.root / "exports"
         self.corrupt = self.root / "corrupt"
         self.meta_path = self.root / "metadata.json"
+        self.journal = Journal(self.root / JOURNAL_NAME)
         for d in (self.blobs, self.tmp, self.files):
             d.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(self.root / "metadata.lock"), timeout=lock_timeout)
-        # cid -> (inode, size, mtime_ns) of a blob file this process has hashed and found good.
-        self._verified: dict[str, tuple[int, int, int]] = {}
+        # cid -> (file state, when hashed) of a blob this process has hashed and found good; the state is
+        # (device, inode, size, mtime_ns, ctime_ns): any write changes the ctime, which nobody can set back.
+        self._verified: dict[str, tuple[tuple[int, ...], float]] = {}
         self._sweep_tmp()
+        self._start_journal()
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"
 
     # -- locking and metadata ------------------------------------------------------------------
     @contextlib.contextmanager
-    def _db(self) -> Iterator[TinyDB]:
-        """The metadata DB, opened fresh under the cross-process lock (no stale caches)."""
+    def _locked(self) -> Iterator[None]:
         try:
             with self._lock:
-                db = TinyDB(self.meta_path, self.tmp, storage=AtomicJSONStorage)
-                try:
-                    yield db
-                finally:
-                    db.close()
+                yield
         except Timeout as exc:
             raise StorageError(
                 f"could not lock {self._lock.lock_file} within {self.lock_timeout:.0f}s: another prsgazer "
                 "process is holding it (raise PRSGAZER_LOCK_TIMEOUT or stop the other process)"
             ) from exc
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[TinyDB]:
+        """The metadata DB, opened fresh under the cross-process lock (no stale caches)."""
+        with self._locked():
+            db = TinyDB(self.meta_path, self.tmp, storage=AtomicJSONStorage, journal=self.journal, blobs=self.blobs)
+            try:
+                yield db
+            finally:
+                db.close()
+
+    def _start_journal(self) -> None:
+        """A new store starts with an empty metadata file; a store from before the journal existed gets
+        one holding its current records (so both can always be rebuilt)."""
+        if self.meta_path.exists() and self.journal.exists():
+            return
+        with self._locked():
+            if not self.meta_path.exists() and not _any_entry(self.blobs) and not self.journal.exists():
+                _atomic_write_bytes(self.meta_path, b"{}", self.tmp)
+            elif self.meta_path.exists() and not self.journal.exists():
+                with contextlib.suppress(StorageError, ValueError):  # a damaged file is reported when used
+                    data = json.loads(self.meta_path.read_text(encoding="utf-8") or "{}")
+                    docs = list((data.get("assets") or {}).values()) if isinstance(data, dict) else []
+                    if docs:
+                        self.journal.compact(docs)
 
     def _records(self) -> list[dict[str, Any]]:
         with self._db() as db:
@@ -267,25 +362,30 @@ class LocalStore:
                 tmp.unlink()
             raise
 
-    def _stat_key(self, path: Path) -> tuple[int, int, int]:
+    @staticmethod
+    def _stat_key(path: Path) -> tuple[int, ...]:
         st = path.stat()
-        return (st.st_ino, st.st_size, st.st_mtime_ns)
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     def _remember_good(self, cid: str) -> None:
         with contextlib.suppress(OSError):
-            self._verified[cid] = self._stat_key(self.blob_path(cid))
+            self._verified[cid] = (self._stat_key(self.blob_path(cid)), time.monotonic())
 
     def _blob_is_good(self, cid: str) -> bool:
+        """Whether the blob's bytes hash to its CID: re-hashed unless this process hashed this very file
+        state less than `reverify_after` seconds ago."""
         path = self.blob_path(cid)
         try:
             key = self._stat_key(path)
         except FileNotFoundError:
             return False
-        if self._verified.get(cid) == key:
+        known = self._verified.get(cid)
+        if known is not None and known[0] == key and time.monotonic() - known[1] < self.reverify_after:
             return True
         if cid_of_file(path) == cid:
-            self._verified[cid] = key
+            self._verified[cid] = (key, time.monotonic())
             return True
+        self._verified.pop(cid, None)
         return False
 
     def verify(self, cid: str) -> Path:

@@ -19,8 +19,8 @@ that go through the ordinary matcher; unresolved ones are counted and reported.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import os
 from enum import StrEnum
 from pathlib import Path
 
@@ -28,12 +28,14 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, Field
 
+from prsgazer.cid import cid_of_bytes
 from prsgazer.engine.common import MISSING, complement_expr
 from prsgazer.engine.genotypes.open import genotype_kind, open_genotypes
 from prsgazer.engine.genotypes.plink import read_bim, read_pvar
 from prsgazer.engine.genotypes.source import GenotypeSource, split_multiallelic
 from prsgazer.engine.genotypes.table import ParquetSource
 from prsgazer.errors import InputError
+from prsgazer.sealed import read_verified_bytes, write_sealed_bytes
 
 WGS_MIN_RECORDS = 1_000_000
 WGS_MAX_HOMREF_FRACTION = 0.01
@@ -110,12 +112,14 @@ class FastaReference:
     """Reference bases from an uncompressed FASTA, through its .fai index.
 
     The user's `.fai` is used when present; otherwise the index is built by one pass over the FASTA
-    and kept under `<cache_dir>/fasta/` (keyed by the FASTA's path, size and mtime), never written
-    next to the user's file.
+    and kept under `<cache_dir>/fasta/` (keyed by the FASTA's path, size and mtime; sealed with its
+    CID, `index_cid`), never written next to the user's file.
     """
 
     def __init__(self, path: str | Path, cache_dir: Path | None = None) -> None:
         self.path = Path(path)
+        #: CID of the cached index it was read from or written to (None: the user's .fai, or no cache).
+        self.index_cid: str | None = None
         fai = self.path.with_name(self.path.name + ".fai")
         text = fai.read_text() if fai.exists() else self._cached_index(cache_dir)
         self.index: dict[str, tuple[int, int, int, int]] = {}
@@ -132,16 +136,16 @@ class FastaReference:
         st = self.path.stat()
         stamp = f"{self.path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
         cached = Path(cache_dir) / "fasta" / f"{hashlib.sha256(stamp.encode()).hexdigest()[:32]}.fai"
-        if cached.exists():
-            return cached.read_text()
+        data = read_verified_bytes(cached, what="FASTA index cache entry")
+        if data is not None:
+            with contextlib.suppress(UnicodeDecodeError):
+                self.index_cid = cid_of_bytes(data)
+                return data.decode()
         text = self._build_index()
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
         try:
-            tmp.write_text(text)
-            os.replace(tmp, cached)
+            self.index_cid = write_sealed_bytes(cached, text.encode())
         except OSError:  # the index is an optimisation: a read-only cache only costs the next run a pass
-            tmp.unlink(missing_ok=True)
+            pass
         return text
 
     def _build_index(self) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from loguru import logger
+
 from prsgazer.cid import cid_of_file
 from prsgazer.engine.genotypes.plink import PgenSource
 from prsgazer.engine.genotypes.source import GenotypeSource, QualityFilters
@@ -13,6 +15,7 @@ from prsgazer.engine.genotypes.table import ParquetSource
 from prsgazer.engine.genotypes.vcf import normalize_vcf
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
+from prsgazer.sealed import discard, publish, verify
 
 # --------------------------------------------------------------------------------------------------
 # opening any genotype input
@@ -71,9 +74,32 @@ def open_genotypes(
             src = ParquetSource(out)
     else:
         key = f"{cid_of_file(p)}-{qf.key()}-{source_version('genotypes', 'common')}"
-        out = Path(cache_dir) / "genotypes" / f"{key}.parquet"
-        if not out.exists():
-            normalize_vcf(p, out, filters=qf)
-        src = ParquetSource(out)
+        src = _cached_table(p, Path(cache_dir) / "genotypes" / f"{key}.parquet", qf)
     src.source_path = p
+    return src
+
+
+_WHAT = "normalised genotype cache entry"
+
+
+def _cached_table(vcf: Path, out: Path, filters: QualityFilters) -> ParquetSource:
+    """The VCF's normalised table from the cache when its sealed bytes are intact, else normalised
+    again from the VCF (a damaged entry is the cache's fault, never the user's input)."""
+    blocks = out.with_suffix(".blocks.parquet")
+    entry_cid = verify(out, blocks, what=_WHAT)
+    if entry_cid is not None:
+        try:
+            src = ParquetSource(out)
+            src.cache_cid = entry_cid
+            return src
+        except InputError as exc:  # sealed yet unreadable: written by a faulty run; rebuilt below
+            logger.warning("{} {} is unreadable ({}): discarded, it will be rebuilt", _WHAT, out, exc.reason)
+            discard(out, blocks)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=out.parent) as tmp:
+        t = Path(tmp) / "genotypes.parquet"
+        normalize_vcf(vcf, t, filters=filters)
+        entry_cid = publish(t, out, (t.with_suffix(".blocks.parquet"), blocks))
+    src = ParquetSource(out)
+    src.cache_cid = entry_cid
     return src

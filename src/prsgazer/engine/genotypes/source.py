@@ -54,6 +54,8 @@ class GenotypeSource(ABC):
     variants: pl.DataFrame
     samples: pl.DataFrame  # sample_id (str), founder (bool)
     build: BuildEvidence
+    #: CID of the derived cache entry the genotypes are read from (a normalised VCF), else None.
+    cache_cid: str | None = None
 
     @property
     def n_samples(self) -> int:

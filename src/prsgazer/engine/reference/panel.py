@@ -4,7 +4,8 @@ See docs/reference.md ("Panels"). The registry of known packs and their download
 
 - `open_panel(prefix, cache_dir=...) -> Panel`: a `GenotypeSource` over the `.pgen` (pgenlib) with
   the `.pvar`/`.pvar.zst` variant table cached as parquet under `<cache_dir>/panels/<pvar CID>.sites.parquet`
-  and the `.psam` sample table (`sample_id`, `superpopulation`, `population`, `founder`).
+  (sealed with its own CID, `Panel.sites_cid`) and the `.psam` sample table (`sample_id`,
+  `superpopulation`, `population`, `founder`).
 
 Pure engine code: CIDs come from `prsgazer.cid`, a pure function.
 """
@@ -25,6 +26,7 @@ from prsgazer.cid import cid_of_file
 from prsgazer.engine.genotypes.plink import PgenSource, read_psam, read_pvar
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
+from prsgazer.sealed import publish, read_verified_bytes, verify, write_sealed_bytes
 
 #: psam columns accepted as the superpopulation label (first found wins, case-insensitive).
 SUPERPOP_COLUMNS = ("SuperPop", "Superpopulation", "SuperPopulation", "super_pop", "superpop", "Super_Population")
@@ -58,7 +60,7 @@ class Panel(PgenSource):
         self.prefix = base
         self.name = base.name
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        sites, meta = _cached_sites(pvar, self.cache_dir)
+        sites, meta, self.sites_cid = _cached_sites(pvar, self.cache_dir)
         super().__init__(base, "pfile", sites=sites, meta=meta)
         self.sample_table = read_panel_psam(psam)
         if self.sample_table.get_column("sample_id").to_list() != self.samples.get_column("sample_id").to_list():
@@ -164,47 +166,54 @@ def _sites_version() -> str:
 
 
 def file_cid(path: Path, cache_dir: Path | None) -> str:
-    """CID of a file; with a cache dir, remembered per (path, size, mtime_ns) so a 1 GB .pgen is
-    hashed once, not on every run."""
+    """CID of a file; with a cache dir, remembered per (path, size, mtime_ns) in a sealed index
+    (`<cache_dir>/panels/cids.json`) so a 1 GB .pgen is hashed once, not on every run."""
     path = Path(path).resolve()
     if cache_dir is None:
         return cid_of_file(path)
     st = path.stat()
     index = Path(cache_dir) / "panels" / "cids.json"
     stamp = [st.st_size, st.st_mtime_ns]
-    known: dict[str, list] = {}
-    with contextlib.suppress(OSError, ValueError):
-        known = json.loads(index.read_text())
+    known = _read_index(index)
     entry = known.get(str(path))
     if entry and entry[:2] == stamp:
         return str(entry[2])
     cid = cid_of_file(path)
-    with contextlib.suppress(OSError, ValueError):
-        known = json.loads(index.read_text())  # merge with writers since our read
+    known = _read_index(index)  # merge with writers since our read
     known[str(path)] = [*stamp, cid]
-    _atomic_write(index, json.dumps(known).encode())
+    with contextlib.suppress(OSError):  # the index is an optimisation: a read-only cache costs a re-hash
+        write_sealed_bytes(index, json.dumps(known).encode())
     return cid
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def _read_index(index: Path) -> dict[str, list]:
+    data = read_verified_bytes(index, what="panel file-CID index")
+    if data is None:
+        return {}
+    try:
+        known = json.loads(data)
+    except ValueError:
+        return {}
+    return known if isinstance(known, dict) else {}
 
 
-def _cached_sites(pvar: Path, cache_dir: Path | None) -> tuple[pl.DataFrame, list[str]]:
-    """The pvar's site table, from `<cache_dir>/panels/<pvar CID>.sites.parquet` when there."""
+_SITES = "panel site-table cache entry"
+
+
+def _cached_sites(pvar: Path, cache_dir: Path | None) -> tuple[pl.DataFrame, list[str], str | None]:
+    """The pvar's site table, from the sealed `<cache_dir>/panels/<pvar CID>.sites.parquet` when its
+    bytes are intact; with the entry's CID (None without a cache dir)."""
     if cache_dir is None:
-        return read_pvar(pvar)
+        return (*read_pvar(pvar), None)
     cached = Path(cache_dir) / "panels" / f"{file_cid(pvar, cache_dir)}.sites.parquet"
-    if cached.exists():
+    entry_cid = verify(cached, what=_SITES)
+    if entry_cid is not None:
         try:
             meta = pl.read_parquet_metadata(cached)
             if meta.get("prsgazer.sites_version") == _sites_version():
-                return pl.read_parquet(cached), json.loads(meta.get("prsgazer.pvar_meta", "[]"))
+                return pl.read_parquet(cached), json.loads(meta.get("prsgazer.pvar_meta", "[]")), entry_cid
         except (OSError, pl.exceptions.PolarsError, ValueError):
-            logger.warning(f"ignoring unreadable panel cache {cached}")
+            logger.warning(f"ignoring unreadable {_SITES} {cached}")
     sites, meta_lines = read_pvar(pvar)
     tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -214,7 +223,7 @@ def _cached_sites(pvar: Path, cache_dir: Path | None) -> tuple[pl.DataFrame, lis
             compression="zstd",
             metadata={"prsgazer.sites_version": _sites_version(), "prsgazer.pvar_meta": json.dumps(meta_lines)},
         )
-        os.replace(tmp, cached)
+        entry_cid = publish(tmp, cached)
     finally:
         tmp.unlink(missing_ok=True)
-    return sites, meta_lines
+    return sites, meta_lines, entry_cid

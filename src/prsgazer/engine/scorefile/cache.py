@@ -1,6 +1,7 @@
 """The parsed-file cache: a parsed scoring file as zstd parquet under `<cache_dir>/scorefiles/<cid>.parquet`
-(CID of the source bytes), the header and one-value columns in its metadata. Written atomically;
-an entry that cannot be read, or of another parser version, is ignored and re-created.
+(CID of the source bytes), the header and one-value columns in its metadata. Written atomically and
+sealed with the CID of its own bytes (`prsgazer.sealed`, `<entry>.cid`); an entry whose bytes do not
+match its seal, that cannot be read, or of another parser version, is discarded and re-created.
 See docs/engine.md ("Parsed-file cache").
 """
 
@@ -19,6 +20,9 @@ import polars as pl
 from prsgazer.engine.scorefile.header import ScoringFileHeader
 from prsgazer.engine.scorefile.model import SCHEMA, ScoringFile
 from prsgazer.engine.version import source_version
+from prsgazer.sealed import discard, publish, verify
+
+_WHAT = "parsed scoring-file cache entry"
 
 
 def parser_version() -> str:
@@ -26,18 +30,21 @@ def parser_version() -> str:
     return source_version("scorefile", "common")
 
 
-def entry_meta(cached: Path) -> dict[str, str] | None:
-    """The cache entry's metadata when it is usable (same parser version, complete)."""
-    if not cached.exists():
+def entry_meta(cached: Path) -> tuple[dict[str, str], str] | None:
+    """The cache entry's metadata and CID when it is usable (sealed bytes unchanged, same parser
+    version, complete); a damaged entry is discarded (with a warning) and None returned."""
+    entry_cid = verify(cached, what=_WHAT)
+    if entry_cid is None:
         return None
     try:
         meta = pl.read_parquet_metadata(cached)
     except (OSError, pl.exceptions.PolarsError):
+        discard(cached)
         return None
     keys = ("prsgazer.header", "prsgazer.harmonised", "prsgazer.accessions", "prsgazer.n_rows")
     if meta.get("prsgazer.parser_version") != parser_version() or any(k not in meta for k in keys):
         return None
-    return meta
+    return meta, entry_cid
 
 
 def entry_path(cache_dir: Path | None, cid: str) -> Path | None:
@@ -45,18 +52,21 @@ def entry_path(cache_dir: Path | None, cid: str) -> Path | None:
 
 
 def read_entry(cached: Path, source: Path, cid: str) -> ScoringFile | None:
+    """The parsed file from its cache entry, or None when the entry is missing, damaged or stale."""
+    found = entry_meta(cached)
+    if found is None:
+        return None
+    meta, entry_cid = found
     try:
-        meta = pl.read_parquet_metadata(cached)
-        if meta.get("prsgazer.parser_version") != parser_version():
-            return None
         header = ScoringFileHeader.model_validate_json(meta["prsgazer.header"])
         harmonised = meta["prsgazer.harmonised"] == "true"
         frame = rebuild(pl.read_parquet(cached), json.loads(meta.get("prsgazer.derived", "{}")))
     except (OSError, KeyError, ValueError, TypeError, pl.exceptions.PolarsError):
+        discard(cached)
         return None  # a damaged cache entry is re-created, never trusted
     if frame.schema != pl.Schema(SCHEMA):
         return None
-    return ScoringFile(path=source, cid=cid, header=header, harmonised=harmonised, variants=frame)
+    return ScoringFile(path=source, cid=cid, header=header, harmonised=harmonised, variants=frame, cache_cid=entry_cid)
 
 
 #: Columns a cache entry keeps in its metadata when every row holds the same value.
@@ -98,14 +108,14 @@ def rebuild(frame: pl.DataFrame, derived: dict[str, str | int]) -> pl.DataFrame:
     return frame.with_columns(extra).select(list(SCHEMA))
 
 
-def write_entry(target: Path, sf: ScoringFile) -> None:
+def write_entry(target: Path, sf: ScoringFile) -> str | None:
+    """Write and seal the cache entry of `sf`; returns the entry's CID (None when it could not be written)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     derived = _derivable(sf.variants)
     meta = {
         "prsgazer.parser_version": parser_version(),
         "prsgazer.header": sf.header.model_dump_json(),
         "prsgazer.harmonised": "true" if sf.harmonised else "false",
-        "prsgazer.source_name": sf.path.name,
         "prsgazer.accessions": json.dumps(sf.accessions),
         "prsgazer.n_rows": str(sf.variants.height),
         "prsgazer.derived": json.dumps(derived),
@@ -118,9 +128,12 @@ def write_entry(target: Path, sf: ScoringFile) -> None:
         sf.variants.drop(list(derived)).write_parquet(
             tmp, compression="zstd", compression_level=1, statistics=False, metadata=meta
         )
-        os.replace(tmp, target)
+        entry_cid = publish(tmp, target)
     except (OSError, pl.exceptions.PolarsError):
         Path(tmp).unlink(missing_ok=True)  # the cache is an optimisation: never fail a read for it
+        return None
+    sf.cache_cid = entry_cid
+    return entry_cid
 
 
 class CacheWriter:
@@ -136,6 +149,8 @@ class CacheWriter:
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []
         self._lock = threading.Lock()
+        #: source CID → CID of the entry written for it (complete after `flush`)
+        self.written: dict[str, str] = {}
 
     def submit(self, entries: list[tuple[Path, ScoringFile]]) -> None:
         with self._lock:
@@ -143,7 +158,7 @@ class CacheWriter:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorefile-cache")
             while len(self._pending) >= self.max_pending:
                 self._pending.pop(0).result()
-            self._pending.append(self._pool.submit(_write_all, entries))
+            self._pending.append(self._pool.submit(self._write_all, entries))
 
     def flush(self) -> None:
         with self._lock:
@@ -156,13 +171,14 @@ class CacheWriter:
             self._pool.shutdown(wait=True)
             self._pool = None
 
+    def _write_all(self, entries: list[tuple[Path, ScoringFile]]) -> None:
+        for target, sf in entries:
+            entry_cid = write_entry(target, sf)
+            if entry_cid is not None:
+                self.written[sf.cid] = entry_cid
+
     def __enter__(self) -> CacheWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _write_all(entries: list[tuple[Path, ScoringFile]]) -> None:
-    for target, sf in entries:
-        write_entry(target, sf)

@@ -76,6 +76,8 @@ class ScoringFile(BaseModel):
     known_accessions: list[str] | None = Field(default=None, exclude=True, repr=False)
     reader: str = Field(default="", exclude=True, repr=False, description="How it was read: 'cache', 'compiled', "
                         "or 'polars: <why the compiled reader was not used>'.")
+    cache_cid: str | None = Field(default=None, exclude=True, repr=False, description="CID of the parsed-file "
+                                  "cache entry it was read from or written to (the derived input of a result).")
 
     @property
     def accessions(self) -> list[str]:

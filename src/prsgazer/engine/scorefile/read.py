@@ -26,6 +26,7 @@ from prsgazer.engine.scorefile.header import ScoringFileHeader
 from prsgazer.engine.scorefile.model import SCHEMA, ScoringFile
 from prsgazer.engine.scorefile.parse import parse_text
 from prsgazer.errors import InputError
+from prsgazer.sealed import seal_path
 
 
 class ReaderOptions(BaseModel):
@@ -67,6 +68,11 @@ def _text_size(paths: list[Path], enough: int) -> int:
     return total
 
 
+def _maybe(entry: Path) -> bool:
+    """Whether a cache entry (or a leftover seal of one) may be there: saves hashing nothing."""
+    return entry.exists() or seal_path(entry).exists()
+
+
 def _check_paths(paths: list[Path]) -> None:
     for p in paths:
         if not Path(p).exists():
@@ -106,7 +112,7 @@ def read_scorefile(
     opt = reader or ReaderOptions()
     cid = cid_of_file(p)
     cached = entry_path(cache_dir, cid)
-    if cached is not None and cached.exists():
+    if cached is not None:
         loaded = read_entry(cached, p, cid)
         if loaded is not None:
             loaded.reader = "cache"
@@ -142,19 +148,22 @@ def read_scorefiles(
             cids = list(pool.map(cid_of_file, paths))
     elif len(cids) != len(paths):
         raise ValueError("one CID per path")
-    hits: dict[int, tuple[Path, dict[str, str]]] = {}
+    hits: dict[int, tuple[Path, dict[str, str], str]] = {}
     if cache_dir is not None:
-        for k, cid in enumerate(cids):
-            cached = entry_path(cache_dir, cid)
-            assert cached is not None
-            meta = entry_meta(cached)
-            if meta is not None:
-                hits[k] = (cached, meta)
+        entries = [entry_path(cache_dir, cid) for cid in cids]
+        # every entry is re-hashed against its seal before it is read (sha256 releases the GIL)
+        with ThreadPoolExecutor(max_workers=2) as hashing:
+            found = list(hashing.map(lambda e: entry_meta(e) if e is not None and _maybe(e) else None, entries))
+        for k, (cached, got) in enumerate(zip(entries, found, strict=True)):
+            if got is not None and cached is not None:
+                hits[k] = (cached, *got)
     misses = [k for k in range(len(paths)) if k not in hits]
     use_compiled = bool(misses) and opt.wants_compiled([Path(paths[k]) for k in misses])
     # entries leave out their one-value columns (`cache._derivable`): read as nulls, put back per file
     bulk = (
-        pl.read_parquet([str(c) for c, _ in hits.values()], schema=SCHEMA, missing_columns="insert") if hits else None
+        pl.read_parquet([str(c) for c, _, _ in hits.values()], schema=SCHEMA, missing_columns="insert")
+        if hits
+        else None
     )
 
     def one(k: int) -> ScoringFile:
@@ -181,7 +190,7 @@ def read_scorefiles(
 def _gather(
     paths: list[Path],
     cids: list[str],
-    hits: dict[int, tuple[Path, dict[str, str]]],
+    hits: dict[int, tuple[Path, dict[str, str], str]],
     bulk: pl.DataFrame | None,
     parsed: Iterator[ScoringFile],
     cache_dir: Path | None,
@@ -195,7 +204,7 @@ def _gather(
     for k, (p, cid) in enumerate(zip(paths, cids, strict=True)):
         if k in hits:
             assert bulk is not None
-            meta = hits[k][1]
+            _, meta, entry_cid = hits[k]
             n = int(meta["prsgazer.n_rows"])
             frame = rebuild(bulk.slice(offset, n), json.loads(meta.get("prsgazer.derived", "{}")))
             offset += n
@@ -207,6 +216,7 @@ def _gather(
                 variants=frame,
                 known_accessions=json.loads(meta["prsgazer.accessions"]),
                 reader="cache",
+                cache_cid=entry_cid,
             )
         else:
             sf = next(parsed)

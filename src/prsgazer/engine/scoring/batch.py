@@ -18,6 +18,10 @@ See docs/reference.md ("Batch scoring", "Memory model", "Resumability").
    dominant / recessive / per-dosage rows go through the engine's general path (`score_chunks`).
 4. Each passed score's per-sample table is written as `<out_dir>/<score key>.parquet` (atomic),
    then the file's manifest. Outcomes: ok / failed (with reason) / cached, with run totals.
+
+Results and manifests are sealed with the CID of their bytes (`prsgazer.sealed`); the manifest also
+lists each result's CID and the derived inputs it was computed from (the parsed-file cache entry, the
+panel's site table). A result or manifest whose bytes changed is discarded and computed again.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from prsgazer.engine.scoring.run import Clock
 from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
+from prsgazer.sealed import discard, publish, read_verified_bytes, verify, write_sealed_bytes
 
 #: Columns of a per-score result parquet (named_allele_dosage_sum only with dosage_sum=True).
 RESULT_COLUMNS = ["sample_id", "sum", "avg", "denom", "n_matched", "allele_ct", "n_missing", "n_imputed"]
@@ -134,7 +139,13 @@ class ScoreOutcome(BaseModel):
     reason: str | None = None
     key: str | None = Field(default=None, description="Result key (file name stem of the parquet).")
     result_path: str | None = None
+    result_cid: str | None = Field(default=None, description="CID of the result parquet's bytes (as sealed).")
     summary: ScoreMatchSummary | None = None
+    derived: dict[str, str] = Field(
+        default_factory=dict,
+        description="CIDs of the derived cache entries the result was computed from: `scorefile_cache` (the "
+        "parsed scoring file), `panel_sites` (the panel's variant table).",
+    )
 
 
 class BatchResult(BaseModel):
@@ -186,7 +197,15 @@ def _hash(obj: object) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def _validate(path: Path, key: str, sample_ids: list[str], columns: list[str]) -> bool:
+def _validate(path: Path, key: str, sample_ids: list[str], columns: list[str], cid: str | None) -> bool:
+    """A cached result is usable: its bytes match its seal and the manifest's CID, its key and layout fit."""
+    got = verify(path, what="batch result")
+    if got is None:
+        return False
+    if got != cid:
+        logger.warning(f"batch result {path.name} is not the one its manifest names: discarded, it will be recomputed")
+        discard(path)
+        return False
     try:
         meta = read_result_meta(path)
         if meta.get("key") != key:
@@ -201,19 +220,18 @@ def _validate(path: Path, key: str, sample_ids: list[str], columns: list[str]) -
         return False
 
 
-def _atomic_parquet(frame: pl.DataFrame, path: Path, meta: dict) -> None:
+def _atomic_parquet(frame: pl.DataFrame, path: Path, meta: dict) -> str:
+    """Write and seal a result; returns its CID."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         frame.write_parquet(tmp, compression="zstd", metadata={_META_KEY: json.dumps(meta, default=str)})
-        os.replace(tmp, path)
+        return publish(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _atomic_json(obj: object, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
+def _atomic_json(obj: object, path: Path) -> str:
+    return write_sealed_bytes(path, json.dumps(obj, indent=1, default=str).encode())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -326,20 +344,23 @@ def batch_score(
 def _cached_outcomes(
     job: _FileJob, out_dir: Path, sample_ids: list[str], columns: list[str]
 ) -> list[ScoreOutcome] | None:
-    manifest = out_dir / f"{job.key}.json"
+    data = read_verified_bytes(out_dir / f"{job.key}.json", what="batch manifest")
+    if data is None:
+        return None
     try:
-        info = json.loads(manifest.read_text())
-    except (OSError, ValueError):
+        info = json.loads(data)
+    except ValueError:
         return None
     if info.get("key") != job.key:
         return None
+    derived = {k: v for k, v in (info.get("derived") or {}).items() if isinstance(v, str)}
     out = []
     for item in info.get("scores", []):
         summary = ScoreMatchSummary.model_validate(item["summary"]) if item.get("summary") else None
         if item["status"] == "failed":
             return None  # failures are cheap to redo and may pass with other data: recompute the file
         path = out_dir / f"{item['key']}.parquet"
-        if not _validate(path, item["key"], sample_ids, columns):
+        if not _validate(path, item["key"], sample_ids, columns, item.get("cid")):
             logger.info(f"result {path.name} of {item['accession']} is missing, corrupt or stale: recomputing")
             return None
         out.append(
@@ -350,7 +371,9 @@ def _cached_outcomes(
                 status="cached",
                 key=item["key"],
                 result_path=str(path),
+                result_cid=item["cid"],
                 summary=summary,
+                derived=derived,
             )
         )
     return out or None
@@ -390,6 +413,7 @@ class _AllMatched:
     general: list[pl.DataFrame]
     general_acc: list[str]
     plan: MemoryPlan
+    entry_cids: dict[str, str]  # scoring-file CID → CID of its parsed-file cache entry
 
 
 def _compute(
@@ -453,7 +477,8 @@ def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
     # release the GIL) while the next one is read; results are taken in group order, so score
     # indices do not depend on timing.
     inflight: list[tuple[list[int], Future[_Matched]]] = []
-    groups = _match_groups(jobs, pre.match_rows, group_rows, b.cache_dir, b.reader)
+    entry_cids: dict[str, str] = {}
+    groups = _match_groups(jobs, pre.match_rows, group_rows, b.cache_dir, b.reader, entry_cids)
     with ThreadPoolExecutor(max_workers=_MATCH_THREADS) as pool:
         for group, files, rows in _read_ahead(groups):
             for j, sf in zip(group, files, strict=True):
@@ -473,7 +498,7 @@ def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
     for part, dtype in zip(parts, (np.int64, np.int32, np.float64, bool), strict=True):
         entries.append(np.concatenate(part) if part else np.zeros(0, dtype))
         part.clear()
-    return _AllMatched(summaries, file_accessions, accessions, entries, general, general_acc, pre)
+    return _AllMatched(summaries, file_accessions, accessions, entries, general, general_acc, pre, entry_cids)
 
 
 def _score_all_additive(b: _Batch, m: _AllMatched) -> tuple[Totals | None, int, int, MemoryPlan]:
@@ -524,25 +549,37 @@ def _write_results(
     index = {a: k for k, a in enumerate(m.accessions)}
     sid = pl.Series("sample_id", b.sample_ids, dtype=pl.String)
 
-    def write_file(results: list[tuple[str, int, Path, dict]], manifest: dict, path: Path) -> None:
+    def write_file(results: list[tuple[str, int, Path, dict]], manifest: dict, path: Path) -> dict[str, str]:
+        written: dict[str, str] = {}
         for acc, n_matched, out, meta in results:
             if acc in index:
                 assert totals is not None
                 frame = _result_frame(sid, totals, index[acc], n_matched, b.dosage_sum)
             else:
                 frame = gen_tables[acc]
-            _atomic_parquet(frame.select(b.columns), out, meta)
+            written[acc] = _atomic_parquet(frame.select(b.columns), out, meta)
+        for item in manifest["scores"]:
+            if item["accession"] in written:
+                item["cid"] = written[item["accession"]]
         _atomic_json(manifest, path)
+        return written
 
+    sites = getattr(b.panel, "sites_cid", None)
     with ThreadPoolExecutor(max_workers=2) as pool:
         writes = []
         for j, job in enumerate(jobs):
             outs, items, results = _file_outcomes(b, job, [m.summaries[a] for a in m.file_accessions[j]])
-            manifest = {"key": job.key, "scorefile": str(job.path), "scorefile_cid": job.cid, "scores": items}
-            writes.append(pool.submit(write_file, results, manifest, b.out_dir / f"{job.key}.json"))
+            derived = {k: v for k, v in (("scorefile_cache", m.entry_cids.get(job.cid)), ("panel_sites", sites)) if v}
+            for o in outs:
+                o.derived = dict(derived)
+            manifest = {"key": job.key, "scorefile": str(job.path), "scorefile_cid": job.cid, "scores": items,
+                        "derived": derived}  # fmt: skip
+            writes.append((outs, pool.submit(write_file, results, manifest, b.out_dir / f"{job.key}.json")))
             outcomes[todo[j]] = outs
-        for f in writes:
-            f.result()  # re-raises a failed write
+        for outs, f in writes:
+            written = f.result()  # re-raises a failed write
+            for o in outs:
+                o.result_cid = written.get(o.accession)
 
 
 def _file_outcomes(
@@ -630,12 +667,13 @@ def _match_group(rows: pl.DataFrame, target: pl.DataFrame, mopt: MatchOptions, i
 
 def _match_groups(
     jobs: list[_FileJob], match_rows: int, group_rows: Callable[[], int], cache_dir: Path | None,
-    reader: ReaderOptions,
+    reader: ReaderOptions, entry_cids: dict[str, str],
 ) -> Iterator[tuple[list[int], list[ScoringFile], pl.DataFrame]]:
     """Files read in small batches (sized by `_rows_estimate`, which over-counts; an eighth of
     `match_rows` each, so the batch read ahead adds little while a group is matched) and gathered
     into groups of at most `group_rows()` actual rows (a single larger file is a group of its own):
-    few matcher calls, each with the rows the memory plan allows. Yields (job indices, files, rows)."""
+    few matcher calls, each with the rows the memory plan allows. Yields (job indices, files, rows).
+    Fills `entry_cids` with the parsed-file cache entry of each file read from or written to the cache."""
     batches: list[list[int]] = [[]]
     est = 0
     for j, job in enumerate(jobs):
@@ -661,6 +699,7 @@ def _match_groups(
                 writer=writer,
                 reader=reader,
             )
+            entry_cids.update((sf.cid, sf.cache_cid) for sf in got if sf.cache_cid)  # read from the cache
             if idx and n_rows + rows.height > group_rows():
                 yield idx, files, pl.concat(frames, rechunk=False)
                 idx, files, frames, n_rows = [], [], [], 0
@@ -670,6 +709,7 @@ def _match_groups(
             n_rows += rows.height
             del got, rows
         writer.flush()
+        entry_cids.update(writer.written)  # written to the cache
         if idx:
             yield idx, files, pl.concat(frames, rechunk=False)
     finally:

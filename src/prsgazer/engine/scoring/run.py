@@ -70,6 +70,7 @@ class ScorefileInfo(BaseModel):
     build: str | None
     harmonised: bool
     counts: list[ScoreCounts]
+    cache_cid: str | None = Field(default=None, description="CID of the parsed-file cache entry used or written.")
 
 
 class ScoreRun(BaseModel):
@@ -89,6 +90,11 @@ class ScoreRun(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     table: pl.DataFrame
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step.")
+    derived: dict[str, str] = Field(
+        default_factory=dict,
+        description="CIDs of the derived cache entries the run read besides its scoring files: `genotypes_table` "
+        "(a normalised VCF), `fasta_index` (the reference FASTA's index).",
+    )
 
     @property
     def all_failed(self) -> bool:
@@ -165,6 +171,9 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
             warnings.append(f"{shown}: {text}")
         coverage, how = decide_coverage(source, opt.coverage)
         reference = load_reference(opt.reference, opt.cache_dir) if opt.reference else None
+        derived = {"genotypes_table": source.cache_cid}
+        if isinstance(reference, FastaReference):
+            derived["fasta_index"] = reference.index_cid
         try:
             target, absent = fill_absent_sites(
                 source, rows, coverage, how, reference, str(opt.reference) if opt.reference else None
@@ -221,6 +230,7 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
                     build=sf.build,
                     harmonised=sf.harmonised,
                     counts=sf.counts(),
+                    cache_cid=sf.cache_cid,
                 )
                 for sf in files
             ],
@@ -230,6 +240,7 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
             warnings=warnings,
             table=table,
             timings=clock.laps,
+            derived={k: v for k, v in derived.items() if v},
         )
     finally:
         writer.close()
