@@ -14,10 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from prsgazer.assets import Asset, ScoringFile, Vcf
-from prsgazer.errors import NotFoundError, PrsgazerError
+from prsgazer.cid import is_cid
+from prsgazer.errors import InputError, NotFoundError, PrsgazerError
+from prsgazer.storage.names import is_plain_name
 
 _REPO_BUNDLES = Path(__file__).resolve().parents[2] / "bundles"
 _PACKAGED_BUNDLES = Path(__file__).resolve().parent / "_bundles"
@@ -29,6 +31,20 @@ class BundleAsset(BaseModel):
     filename: str = ""
     cid: str = ""
     keyvalues: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("cid")
+    @classmethod
+    def _cid(cls, value: str) -> str:
+        if value and not is_cid(value):
+            raise ValueError(f"{value!r} is not a CID")
+        return value
+
+    @field_validator("filename")
+    @classmethod
+    def _filename(cls, value: str) -> str:
+        if value and not is_plain_name(value):
+            raise ValueError(f"{value!r} is not a plain file name")
+        return value
 
 
 class Bundle(BaseModel):
@@ -69,11 +85,21 @@ def list_bundles() -> list[Bundle]:
 
 
 def load_bundle(name: str) -> Bundle:
+    if not is_plain_name(name):  # a name, never a path: `../../elsewhere` must not load another manifest
+        raise InputError(
+            f"{name!r} is not a bundle name", field="name",
+            hint="a plain name such as 'demo' (see `prsgazer bundle list`), not a path",
+        )  # fmt: skip
     path = bundles_dir() / name / "manifest.json"
     if not path.exists():
         known = ", ".join(b.parent.name for b in sorted(bundles_dir().glob("*/manifest.json")))
         raise NotFoundError(f"no bundle named {name!r}", field="name", hint=f"known: {known or '(none)'}")
-    return Bundle.model_validate_json(path.read_text())
+    try:
+        return Bundle.model_validate_json(path.read_text())
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InputError(f"bundle manifest is not valid: {where}: {err['msg']}", file=path) from None
 
 
 def fetch_bundle(name: str, store: Any = None, *, workdir: Path | None = None) -> FetchedBundle:

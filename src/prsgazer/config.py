@@ -38,9 +38,15 @@ class Settings(BaseSettings):
     )
     verify_on_read: bool = Field(
         default=True,
-        description="Re-hash a blob before handing it out (once per process per file state).",
+        description="Re-hash a blob before handing it out (once per file state, and every PRSGAZER_REVERIFY_SECONDS).",
     )
     lock_timeout: float = Field(default=120.0, description="Seconds to wait for the metadata lock.")
+    reverify_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="A long-running process re-hashes a blob it verified before when this many seconds have passed "
+        "(sooner when the file's inode, size, mtime or ctime changed).",
+    )
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="WARNING", description="loguru level for the CLI and server."
     )

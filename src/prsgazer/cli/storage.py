@@ -1,4 +1,4 @@
-"""`prsgazer storage …`: put, ls, get, rm, lineage, check, types, push, pull, remote. See docs/storage.md."""
+"""`prsgazer storage …`: put, ls, get, rm, lineage, check, gc, types, push, pull, remote. See docs/storage.md."""
 
 from __future__ import annotations
 
@@ -92,12 +92,14 @@ def storage_get(
     ] = None,
     companions: Annotated[bool, typer.Option(help="Also materialize companion files beside it.")] = True,
 ) -> None:
-    """Materialize an asset (verified against its CID) and print its path."""
+    """Copy an asset (verified against its CID) out of the store and print the copy's path.
+
+    The copy is yours to edit: it shares nothing with the stored bytes (a reflink or a plain copy)."""
     store = _store()
     if out_path is not None and not out_path.is_dir() and not str(out_path).endswith("/"):
         got = store.download(cid, out_path)
     else:
-        got = store.fetch(cid, out_path, companions=companions)
+        got = store.export(cid, out_path, companions=companions)
     typer.echo(str(got.path))
 
 
@@ -144,16 +146,82 @@ def storage_lineage(
 
 
 @app.command("check")
-def storage_check(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Re-hash every blob; exit 1 if any is corrupt or missing (corrupt ones are moved aside)."""
-    report = _store().check()
+def storage_check(
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Rebuild the metadata file from the journal (and the blobs), keeping the old one beside it.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Re-hash every blob and compare the records with the journal; exit 1 if any blob is corrupt or
+    missing or a record was lost (corrupt blobs are moved aside). `--rebuild` recovers lost records."""
+    store = _store()
+    if rebuild:
+        done = store.rebuild()
+        if as_json:
+            print_json(done.model_dump())
+        else:
+            typer.echo(f"rebuilt {store.meta_path}: {done.records} record(s) ({done.from_journal} from the journal)")
+            if done.previous:
+                typer.echo(f"the previous file is kept as {done.previous}")
+            if done.bad_journal_lines:
+                typer.echo(f"skipped {len(done.bad_journal_lines)} damaged journal line(s): {done.bad_journal_lines}")
+            if done.missing:
+                typer.echo(f"{len(done.missing)} record(s) without their bytes (re-upload the files, or "
+                           "`prsgazer storage rm` them):" + "".join(f"\n  {c}" for c in done.missing))  # fmt: skip
+            if done.orphans:
+                typer.echo(f"{len(done.orphans)} blob(s) without a record (store the original files again to "
+                           "describe them, or remove them with `prsgazer storage gc`):"
+                           + "".join(f"\n  {c}" for c in done.orphans))  # fmt: skip
+            if getattr(store, "remote", None) is not None:
+                typer.echo("a remote is configured: run `prsgazer storage push --all` to send it the recovered records")
+        return
+    report = store.check()
     if as_json:
         print_json(report)
     else:
         for k, v in report.items():
             typer.echo(f"{k}: {len(v)}" + ("".join(f"\n  {c}" for c in v) if k != "ok" else ""))
-    if report["corrupt"] or report["missing"]:
+        if report.get("lost"):
+            typer.echo("records were lost from the metadata file: recover them with `prsgazer storage check --rebuild`")
+    if report["corrupt"] or report["missing"] or report.get("lost"):
         raise typer.Exit(1)
+
+
+@app.command("gc")
+def storage_gc(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be removed, and the bytes.")] = False,
+    min_age_hours: Annotated[
+        float, typer.Option("--min-age-hours", min=0.0, help="Leave run folders and temp files younger than this.")
+    ] = 24.0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Remove what nothing needs: blobs without a record, temp files, run folders older than a day."""
+    from prsgazer.config import get_settings
+    from prsgazer.storage.maintenance import collect_garbage
+
+    report = collect_garbage(_store(), get_settings().cache_dir, dry_run=dry_run, min_age=min_age_hours * 3600)
+    if as_json:
+        print_json({**report.model_dump(), "total_bytes": report.total_bytes})
+        return
+    verb = "would remove" if dry_run else "removed"
+    for item in report.items:
+        typer.echo(f"{verb} {item.kind}: {item.path} ({_bytes(item.bytes)})")
+    summary = ", ".join(f"{n} {kind}(s) {_bytes(b)}" for kind, (n, b) in report.by_kind().items()) or "nothing"
+    typer.echo(f"{verb}: {summary}; total {_bytes(report.total_bytes)}")
+    if not dry_run:
+        typer.echo(f"journal compacted: {_bytes(report.journal_bytes_before)} → {_bytes(report.journal_bytes_after)}")
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} B"
 
 
 @app.command("types")

@@ -5,7 +5,9 @@ default `$PRSGAZER_HOME/inputs` and `~/Documents/prsgazer`), after resolving eve
 larger than `PRSGAZER_MCP_MAX_UPLOAD_BYTES`. The file is opened once (no following of a final
 symlink, no blocking on a FIFO) and checked through that descriptor, and on Linux the store reads the
 very inode that was checked (`/proc/self/fd/N`), so swapping the path afterwards cannot smuggle in
-another file. `download_file` writes only inside the store (`<root>/files/<cid>/`) or into an allowed
+another file. A file with more than one hard link is refused: its other names may lie outside the
+allowed directories (a hard link there to `/etc/shadow` must not be read). `download_file` writes
+copies (never links to a blob) only inside the store (`<root>/exports/<cid>/`) or into an allowed
 directory, never over a different existing file.
 """
 
@@ -117,6 +119,13 @@ def open_for_upload(path: str, roots: list[Path], max_bytes: int) -> Iterator[Ch
             raise InputError(f"{path} is a directory, not a file", field="path", hint="give one file")
         if not stat.S_ISREG(st.st_mode):
             raise InputError(f"{path} is not a regular file (device, FIFO or socket)", field="path")
+        if st.st_nlink > 1:
+            raise InputError(
+                f"{path} has {st.st_nlink} hard links: another name of this file may lie outside the allowed "
+                "directories, so it is not read",
+                field="path",
+                hint="copy the file into the allowed directory (cp, not ln) and upload the copy",
+            )
         if st.st_size > max_bytes:
             raise InputError(
                 f"{path} is {st.st_size:,} bytes, more than the upload limit of {max_bytes:,}",

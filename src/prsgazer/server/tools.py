@@ -233,10 +233,11 @@ async def query_files(keyvalues: dict[str, Any] | None = None, limit: int = 50) 
 
 
 async def download_file(cid: str, dest_dir: str | None = None, companions: bool = True) -> DownloadResult:
-    """Materialize a stored asset's verified bytes (and companion files) and return where they are.
+    """Copy a stored asset's verified bytes (and companion files) out of the store; return where they are.
 
-    Without `dest_dir` the file is placed inside the store (`<storage root>/files/<cid>/`). A `dest_dir`
-    must lie inside an allowed directory; an existing different file there is never overwritten.
+    The files are copies (never links to the stored bytes), so editing them cannot change the store.
+    Without `dest_dir` they are placed under `<storage root>/exports/<cid>/`. A `dest_dir` must lie
+    inside an allowed directory; an existing different file there is never overwritten.
 
     Args:
         cid: the asset's CID.
@@ -278,7 +279,7 @@ async def download_file(cid: str, dest_dir: str | None = None, companions: bool 
                     raise InputError(f"{target} exists and is not a regular file; not overwritten", field="dest_dir")
                 if target.exists() and cid_of_file(target) != ref:
                     raise InputError(f"{target} exists with other content; not overwritten", field="dest_dir")
-        got = store.fetch(cid, base, companions=companions)
+        got = store.export(cid, base, companions=companions)
         where = got.path.parent
         return DownloadResult(
             cid=cid,

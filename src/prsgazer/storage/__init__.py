@@ -32,6 +32,7 @@ def default_store() -> Store:
             ttl=s.remote_ttl,
             verify_on_read=s.verify_on_read,
             lock_timeout=s.lock_timeout,
+            reverify_after=s.reverify_seconds,
         )
     return store
 

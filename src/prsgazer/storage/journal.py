@@ -77,7 +77,7 @@ class Journal:
         )
         if not data:
             return
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             if os.fstat(fd).st_size and not _ends_with_newline(fd):
                 data = b"\n" + data  # a torn last line stays a line of its own (skipped on replay)

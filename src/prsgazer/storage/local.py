@@ -41,6 +41,8 @@ from tinydb.storages import Storage
 from prsgazer.assets.base import RESERVED_KEYS, Asset, asset_class, asset_keys, coerce
 from prsgazer.cid import CHUNK, cid_from_digest, cid_of_file, is_cid
 from prsgazer.errors import AssetError, IntegrityError, NotFoundError, StorageError
+from prsgazer.storage.journal import JOURNAL_NAME, Journal
+from prsgazer.storage.names import is_plain_name, plain_name
 
 #: Longest multi-part extensions first, so `x.pvar.zst` keeps `.pvar.zst`.
 _KNOWN_EXTENSIONS = (
@@ -195,6 +197,18 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class RebuildReport(BaseModel):
+    """What `LocalStore.rebuild` recovered."""
+
+    records: int
+    from_journal: int
+    from_metadata: list[str] = []
+    bad_journal_lines: list[int] = []
+    missing: list[str] = []
+    orphans: list[str] = []
+    previous: str | None = None
 
 
 class LineageNode(BaseModel):
@@ -393,6 +407,7 @@ class LocalStore:
 
         A corrupt blob is moved aside to `<root>/corrupt/` so it can never be handed out again.
         """
+        self._check_cid(cid)
         path = self.blob_path(cid)
         if not path.exists():
             quarantined = sorted(self.corrupt.glob(f"{cid}.*")) if self.corrupt.exists() else []
@@ -448,8 +463,13 @@ class LocalStore:
                     f"companion {name}={ref} is not in the store; upload it first",
                     field=name,
                 )
-        cid, size = self._ingest(source)
         filename = asset.filename or source.name
+        if not is_plain_name(filename):
+            raise AssetError(
+                f"file name {filename!r} is not a plain file name", field="filename",
+                hint="one path component, without '/', '..' or a leading dot",
+            )
+        cid, size = self._ingest(source)
         with self._db() as db:
             table = db.table("assets")
             existing = table.get(_cid_query(cid))
@@ -555,39 +575,53 @@ class LocalStore:
         )
 
     def download(self, cid: str, dest: str | Path | None = None) -> Asset:
-        """Materialize one asset's verified bytes at `dest` (default: under `<root>/files/<cid>/`)."""
+        """A copy of one asset's verified bytes at `dest` (a file, or a directory to put it in under its
+        stored name; default: `<root>/exports/<cid>/`). Never a link to the blob."""
         rec = self.record(cid)
-        blob = self.verify(cid)
-        if dest is None:
-            target = self.files / cid / (rec.get("filename") or cid)
-            _link_or_copy(blob, target)
-        else:
-            target = Path(dest)
-            if target.is_dir():
-                target = target / (rec.get("filename") or cid)
-            _copy_atomic(blob, target)
+        name = self._name_of(rec, cid)
+        target = self.exports / cid / name if dest is None else Path(dest)
+        if dest is not None and target.is_dir():
+            target = target / name
+        self._materialize(cid, target, copy=True)
         return self._to_asset(rec, path=target)
 
     def fetch(self, cid: str, dest_dir: str | Path | None = None, *, companions: bool = True) -> Asset:
         """Materialize an asset and its companions side by side with one shared file stem.
 
+        Without `dest_dir`: read-only hard-linked views under `<root>/files/<cid>/` for the code's own
+        reads (re-verified through the blob they share). With `dest_dir`: copies (see `export`).
         A panel fetched this way is a usable plink2 prefix: `<dir>/<stem>.pgen/.pvar/.psam`.
         """
+        return self._place(cid, Path(dest_dir) if dest_dir is not None else None, companions, copy=dest_dir is not None)
+
+    def export(self, cid: str, dest_dir: str | Path | None = None, *, companions: bool = True) -> Asset:
+        """Copies (reflinks where the file system has them) of an asset and its companions for a user,
+        in `dest_dir` or a fresh `<root>/exports/<cid>/`: editing them never touches the store."""
+        base = Path(dest_dir) if dest_dir is not None else self.exports / cid
+        return self._place(cid, base, companions, copy=True)
+
+    def _place(self, cid: str, base: Path | None, companions: bool, *, copy: bool) -> Asset:
         rec = self.record(cid)
         cls = asset_class(rec["asset"]) if rec.get("asset") in asset_keys() else Asset
-        base = Path(dest_dir) if dest_dir is not None else self.files / cid
-        filename = rec.get("filename") or (cid + cls.suffix)
+        where = base if base is not None else self.files / cid
+        filename = self._name_of(rec, cid, cls.suffix)
         stem = file_stem(filename)
-        main = self._materialize(cid, base / filename, copy=dest_dir is not None)
+        main = self._materialize(cid, where / filename, copy=copy)
         if companions:
             for name in cls.companions:
                 ref = rec.get(name)
                 if not ref:
                     continue
                 crec = self.record(ref)
-                ext = file_extension(crec.get("filename") or "") or asset_class(crec["asset"]).suffix
-                self._materialize(ref, base / f"{stem}{ext}", copy=dest_dir is not None)
+                cname = self._name_of(crec, ref)
+                ext = file_extension(cname) if crec.get("filename") else asset_class(crec["asset"]).suffix
+                self._materialize(ref, where / plain_name(f"{stem}{ext}", what=f"file name of companion {ref}"),
+                                  copy=copy)  # fmt: skip
         return self._to_asset(rec, path=main)
+
+    def _name_of(self, rec: dict[str, Any], cid: str, suffix: str = "") -> str:
+        """The record's file name, checked to be one plain path component (records may come from a remote)."""
+        return plain_name(rec.get("filename") or (cid + suffix), what=f"stored file name of {cid}")
 
     def _materialize(self, cid: str, target: Path, *, copy: bool) -> Path:
         blob = self.verify(cid)
@@ -630,13 +664,16 @@ class LocalStore:
         return Lineage(root=node(cid, None, 0, frozenset({cid})), children=children)
 
     def check(self) -> dict[str, list[str]]:
-        """Verify every blob; return CIDs by problem (`corrupt`, `missing`, `orphan` blobs)."""
+        """Verify every blob and the records against the journal; return CIDs by problem: `corrupt`,
+        `missing` (record without bytes), `orphan` (bytes without record), `lost` (a record the journal
+        has and the metadata file lost: `prsgazer storage check --rebuild` recovers it)."""
         records = {r["cid"] for r in self._records()}
         report: dict[str, list[str]] = {
             "ok": [],
             "corrupt": [],
             "missing": [],
             "orphan": [],
+            "lost": [],
         }
         for cid in sorted(records):
             try:
@@ -649,7 +686,54 @@ class LocalStore:
         for p in self.blobs.iterdir():
             if p.name not in records and is_cid(p.name):
                 report["orphan"].append(p.name)
+        with self._locked():
+            journaled = self.journal.replay().records
+        report["lost"] = sorted(set(journaled) - records)
         return report
+
+    def rebuild(self) -> RebuildReport:
+        """Rebuild the metadata file from the journal (and the records of the current file, when it still
+        parses, that the journal never saw). The old file is kept beside it as `metadata.json.replaced-<time>`.
+
+        Blobs without a record are reported as orphans (store the original file again to describe them,
+        or `prsgazer storage gc` them); records whose blob is gone are reported as missing.
+        """
+        with self._locked():
+            replay = self.journal.replay()
+            seen = set(replay.records)
+            current: dict[str, Any] = {}
+            aside = None
+            if self.meta_path.exists():
+                with contextlib.suppress(ValueError, UnicodeDecodeError):
+                    parsed = json.loads(self.meta_path.read_text(encoding="utf-8") or "null")
+                    if isinstance(parsed, dict):
+                        current = parsed
+                aside = self.meta_path.with_name(f"{self.meta_path.name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}")
+                shutil.copy2(self.meta_path, aside)
+            records = dict(replay.records)
+            kept_from_file = []
+            for doc in (current.get("assets") or {}).values():
+                c = doc.get("cid") if isinstance(doc, dict) else None
+                if c and is_cid(c) and c not in seen and c not in records:
+                    records[c] = doc
+                    kept_from_file.append(c)
+            ordered = sorted(records.values(), key=lambda r: (str(r.get("created", "")), r["cid"]))
+            data: dict[str, Any] = {"assets": {str(i + 1): rec for i, rec in enumerate(ordered)}}
+            if isinstance(current.get("remote"), dict):
+                data["remote"] = current["remote"]
+            payload = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+            _atomic_write_bytes(self.meta_path, payload, self.tmp)
+            self.journal.compact(ordered)
+        blobs = {p.name for p in self.blobs.iterdir() if is_cid(p.name)}
+        return RebuildReport(
+            records=len(records),
+            from_journal=len(replay.records),
+            from_metadata=kept_from_file,
+            bad_journal_lines=replay.bad_lines,
+            missing=sorted(set(records) - blobs),
+            orphans=sorted(blobs - set(records)),
+            previous=str(aside) if aside else None,
+        )
 
     # -- helpers -------------------------------------------------------------------------------
     def _record_changed(self, db: TinyDB, cid: str, *, deleted: bool = False) -> None:
@@ -756,11 +840,29 @@ def _check_regular_file(path: Path) -> None:
         raise AssetError("is not a regular file (device, fifo or socket)", file=path)
 
 
+#: Linux FICLONE ioctl: a copy-on-write clone (btrfs, XFS, …), as `cp --reflink=auto` makes.
+_FICLONE = 0x40049409
+
+
+def _clone_or_copy(src: Path, dest: Path) -> None:
+    """A copy that shares no inode with `src`: a reflink when the file system has them, else bytes."""
+    try:
+        import fcntl
+
+        with open(src, "rb") as s, open(dest, "wb") as d:
+            fcntl.ioctl(d.fileno(), _FICLONE, s.fileno())
+        return
+    except (OSError, ImportError, AttributeError):
+        pass
+    shutil.copyfile(src, dest)
+
+
 def _copy_atomic(src: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        shutil.copyfile(src, tmp)
+        _clone_or_copy(src, tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):

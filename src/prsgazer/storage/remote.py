@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from prsgazer.cid import is_cid
 from prsgazer.errors import NotFoundError, PrsgazerError, StorageError
+from prsgazer.storage.names import record_problems
 
 if TYPE_CHECKING:
     from prsgazer.config import Settings
@@ -71,6 +72,12 @@ def parse_record(cid: str, data: bytes, where: str) -> dict[str, Any]:
         raise BadRecordError(
             f"{where}: record file of {cid} does not hold a record for that CID "
             "(expected a JSON object with matching 'cid' and an 'asset' key); re-push it"
+        )
+    problems = record_problems(rec)
+    if problems:  # a remote is untrusted: a name or CID that is not plain never reaches a path
+        raise BadRecordError(
+            f"{where}: record of {cid} is refused: {'; '.join(problems)} (re-push a correct record from a store "
+            "that holds it)"
         )
     return rec
 
@@ -140,10 +147,11 @@ class Remote(ABC):
         """Write one record (replacing any previous one); returns its new version tag."""
         return self.push({}, [record]).records[record["cid"]]
 
-    def get_records(self, cids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def get_records(self, cids: Iterable[str], *, strict: bool = False) -> dict[str, dict[str, Any]]:
         """Several records at once (fetched in parallel). CIDs without a record are left out, and so are
-        malformed record files (logged as warnings: one bad file must not stop every query); any other
-        failure (unreachable, 401, …) raises."""
+        malformed or unsafe record files (logged as warnings: one bad file must not stop every query;
+        with `strict`, the asked-for record being bad is the error); any other failure (unreachable,
+        401, …) raises."""
         from concurrent.futures import ThreadPoolExecutor
 
         from loguru import logger
@@ -152,6 +160,8 @@ class Remote(ABC):
             try:
                 return self.get_record(cid)
             except BadRecordError as exc:
+                if strict:
+                    raise
                 logger.warning("skipping a malformed remote record: {}", exc)
                 return None
 

@@ -91,8 +91,9 @@ class Store(LocalStore):
         ttl: float = 30.0,
         verify_on_read: bool = True,
         lock_timeout: float = 120.0,
+        reverify_after: float = 600.0,
     ) -> None:
-        super().__init__(root, verify_on_read=verify_on_read, lock_timeout=lock_timeout)
+        super().__init__(root, verify_on_read=verify_on_read, lock_timeout=lock_timeout, reverify_after=reverify_after)
         self.remote = remote
         self.push_on_write = push
         self.ttl = ttl
@@ -411,7 +412,7 @@ class Store(LocalStore):
             on_remote = remote.list_blobs()
             wanted = [r["cid"] for r in super()._records() if r["cid"] in on_remote]
         else:
-            fetched = remote.get_records(wanted)
+            fetched = remote.get_records(wanted, strict=True)
             missing = [c for c in wanted if c not in fetched]
             if missing:
                 raise NotFoundError(f"remote {remote.url} has no record for {', '.join(missing)}", field="cid")
