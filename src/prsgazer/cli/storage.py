@@ -203,7 +203,9 @@ def storage_gc(
     from prsgazer.config import get_settings
     from prsgazer.storage.maintenance import collect_garbage
 
-    report = collect_garbage(_store(), get_settings().cache_dir, dry_run=dry_run, min_age=min_age_hours * 3600)
+    age = min_age_hours * 3600
+    store = _store()
+    report = collect_garbage(store, get_settings().cache_dir, dry_run=dry_run, min_age=age, blob_grace=min(age, 3600))
     if as_json:
         print_json({**report.model_dump(), "total_bytes": report.total_bytes})
         return

@@ -72,11 +72,11 @@ def _size(path: Path) -> int:
 
 
 def _age(path: Path, now: float) -> float:
+    """Seconds since the file was last written (a folder: since an entry was added or removed)."""
     try:
-        st = path.lstat()
+        return now - path.lstat().st_mtime
     except OSError:
         return 0.0
-    return now - max(st.st_mtime, st.st_ctime)
 
 
 def _dead_writer(path: Path) -> bool:
