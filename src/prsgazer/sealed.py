@@ -145,11 +145,21 @@ def verify(path: str | Path, *companions: str | Path, what: str = "cache entry")
 
 
 def write_sealed_bytes(path: str | Path, data: bytes) -> str:
-    """Write `data` to `path` atomically and seal it; returns its CID."""
+    """Write `data` to `path` atomically, sealed (seal first, then the entry: see `publish`); returns its CID."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(p, data)
-    return seal(p, cid=cid_of_bytes(data))
+    cid = cid_of_bytes(data)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        _atomic_write(seal_path(p), f"{cid} {p.name}\n".encode())
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return cid
 
 
 def read_verified_bytes(path: str | Path, *, what: str = "cache entry") -> bytes | None:

@@ -32,6 +32,7 @@ from prsgazer.ops.runtime import (
     cached,
     from_cache,
     measure,
+    memory_budget,
     portable,
     result_key,
     scratch,
@@ -85,6 +86,7 @@ def _batch(
         panel, paths, out_dir=tuning.cache_dir / "reference" / "batch", match_options=options.match,
         score_options=options.score, memory_limit=tuning.memory_limit, cache_dir=tuning.cache_dir,
         dense_fraction=tuning.dense_fraction, panel_cids=cids, progress=progress, reader=tuning.reader,
+        budget=memory_budget(tuning.memory_limit),
     )  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from prsgazer import __version__
 from prsgazer.assets import Asset
+from prsgazer.engine.scoring import MemoryBudget, parse_memory
 from prsgazer.errors import PrsgazerError
 from prsgazer.ops.version import code_version
 
@@ -151,6 +152,22 @@ def scratch(operation: str, cache_dir: Path | None = None) -> Iterator[Path]:
         yield d
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+#: The process's memory budgets, one per limit (bytes): `PRSGAZER_MEMORY_LIMIT` applies to the process,
+#: so every batch computed in it — concurrent tasks of a local run, MCP requests — shares one budget.
+_budgets: dict[int, MemoryBudget] = {}
+_budgets_lock = threading.Lock()
+
+
+def memory_budget(limit: str | int) -> MemoryBudget:
+    """The process-wide memory budget for `limit` (created on first use)."""
+    nbytes = parse_memory(limit)
+    with _budgets_lock:
+        budget = _budgets.get(nbytes)
+        if budget is None:
+            budget = _budgets[nbytes] = MemoryBudget(nbytes)
+        return budget
 
 
 class Cancelled(PrsgazerError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +110,7 @@ class AncestryPca(BaseModel):
                 "scores": [[float(x) for x in row] for row in self.scores],
             },
         }
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             frame.write_parquet(
                 tmp, compression="zstd", statistics=False, metadata={FORMAT: json.dumps(meta, sort_keys=True)}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -220,7 +221,7 @@ def write_distribution(dist: DistributionData, path: str | Path) -> Path:
         "checks": [c.model_dump() for c in dist.checks],
         "meta": dist.meta,
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         dist.samples.write_parquet(tmp, compression="zstd", metadata={_META: json.dumps(payload, default=str)})
         os.replace(tmp, path)

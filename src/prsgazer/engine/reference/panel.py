@@ -13,8 +13,10 @@ Pure engine code: CIDs come from `prsgazer.cid`, a pure function.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -166,35 +168,24 @@ def _sites_version() -> str:
 
 
 def file_cid(path: Path, cache_dir: Path | None) -> str:
-    """CID of a file; with a cache dir, remembered per (path, size, mtime_ns) in a sealed index
-    (`<cache_dir>/panels/cids.json`) so a 1 GB .pgen is hashed once, not on every run."""
+    """CID of a file; with a cache dir, remembered per (path, size, mtime_ns) in a sealed entry of its
+    own (`<cache_dir>/panels/cids/<hash of the path>.json`), so a 1 GB .pgen is hashed once, not on
+    every run, and concurrent writers never race on a shared index."""
     path = Path(path).resolve()
     if cache_dir is None:
         return cid_of_file(path)
     st = path.stat()
-    index = Path(cache_dir) / "panels" / "cids.json"
-    stamp = [st.st_size, st.st_mtime_ns]
-    known = _read_index(index)
-    entry = known.get(str(path))
-    if entry and entry[:2] == stamp:
-        return str(entry[2])
+    stamp = [str(path), st.st_size, st.st_mtime_ns]
+    entry = Path(cache_dir) / "panels" / "cids" / f"{hashlib.sha256(str(path).encode()).hexdigest()[:32]}.json"
+    data = read_verified_bytes(entry, what="panel file-CID cache entry")
+    with contextlib.suppress(ValueError, TypeError):
+        known = json.loads(data) if data is not None else None
+        if isinstance(known, list) and known[:3] == stamp and isinstance(known[3], str):
+            return known[3]
     cid = cid_of_file(path)
-    known = _read_index(index)  # merge with writers since our read
-    known[str(path)] = [*stamp, cid]
-    with contextlib.suppress(OSError):  # the index is an optimisation: a read-only cache costs a re-hash
-        write_sealed_bytes(index, json.dumps(known).encode())
+    with contextlib.suppress(OSError):  # the cache is an optimisation: a read-only one costs a re-hash
+        write_sealed_bytes(entry, json.dumps([*stamp, cid]).encode())
     return cid
-
-
-def _read_index(index: Path) -> dict[str, list]:
-    data = read_verified_bytes(index, what="panel file-CID index")
-    if data is None:
-        return {}
-    try:
-        known = json.loads(data)
-    except ValueError:
-        return {}
-    return known if isinstance(known, dict) else {}
 
 
 _SITES = "panel site-table cache entry"
@@ -215,7 +206,7 @@ def _cached_sites(pvar: Path, cache_dir: Path | None) -> tuple[pl.DataFrame, lis
         except (OSError, pl.exceptions.PolarsError, ValueError):
             logger.warning(f"ignoring unreadable {_SITES} {cached}")
     sites, meta_lines = read_pvar(pvar)
-    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     cached.parent.mkdir(parents=True, exist_ok=True)
     try:
         sites.write_parquet(

@@ -4,7 +4,7 @@ scoring run end to end (`run`), and batch scoring of many files over a panel in 
 See docs/engine.md ("Matching", "Scoring") and docs/reference.md ("Batch scoring").
 """
 
-from prsgazer.engine.scoring.batch import BatchResult, ScoreOutcome, batch_score, parse_memory
+from prsgazer.engine.scoring.batch import BatchResult, MemoryBudget, ScoreOutcome, batch_score, parse_memory
 from prsgazer.engine.scoring.match import (
     DEFAULT_MIN_OVERLAP,
     MatchOptions,
@@ -22,6 +22,7 @@ __all__ = [
     "BatchResult",
     "MatchOptions",
     "MatchResult",
+    "MemoryBudget",
     "RunOptions",
     "ScoreMatchSummary",
     "ScoreOptions",

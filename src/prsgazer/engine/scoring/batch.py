@@ -26,10 +26,13 @@ panel's site table). A result or manifest whose bytes changed is discarded and c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import threading
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -108,6 +111,40 @@ _MATCH_ROW_BYTES = 700
 _MATCH_THREADS = 2
 #: Bytes of the process before any work (interpreter, numpy/polars/numba code).
 _BASELINE = 350 * 1024 * 1024
+#: The least a batch is planned with, whatever the limit (below it chunks cannot shrink further).
+_MIN_WORKING = 64 * 1024 * 1024
+
+
+class MemoryBudget:
+    """One memory limit shared by every batch of a process (`PRSGAZER_MEMORY_LIMIT` is the process's,
+    not each batch's): a batch holds the whole working budget — the limit less the process baseline,
+    counted once — while it parses, matches, scores and writes, and concurrent batches wait their
+    turn. Created by the caller (the operations layer keeps one per process) and passed in explicitly;
+    `batch_score` without one makes its own, for that call alone.
+    """
+
+    def __init__(self, limit: int | str) -> None:
+        self.limit = parse_memory(limit)
+        self.working = max(self.limit - _BASELINE, _MIN_WORKING)
+        self._free = self.working
+        self._cond = threading.Condition()
+        self.waits = 0  # batches that had to wait for another (a figure for tests and benchmarks)
+
+    @contextlib.contextmanager
+    def reserve(self) -> Iterator[int]:
+        """Wait until the working budget is free, hold it, and yield the limit to plan with (bytes)."""
+        with self._cond:
+            if self._free < self.working:
+                self.waits += 1
+            while self._free < self.working:
+                self._cond.wait()
+            self._free -= self.working
+        try:
+            yield self.working + _BASELINE
+        finally:
+            with self._cond:
+                self._free += self.working
+                self._cond.notify_all()
 
 
 def plan_memory(limit: int, *, n_samples: int, n_panel_variants: int, n_entries: int, n_scores: int,
@@ -222,7 +259,7 @@ def _validate(path: Path, key: str, sample_ids: list[str], columns: list[str], c
 
 def _atomic_parquet(frame: pl.DataFrame, path: Path, meta: dict) -> str:
     """Write and seal a result; returns its CID."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         frame.write_parquet(tmp, compression="zstd", metadata={_META_KEY: json.dumps(meta, default=str)})
         return publish(tmp, path)
@@ -259,6 +296,7 @@ def batch_score(
     dense_min_scores: int = 32,
     panel_cids: dict[str, str] | None = None,
     reader: ReaderOptions | None = None,
+    budget: MemoryBudget | None = None,
 ) -> BatchResult:
     """Score every scoring file against `panel`; results under `out_dir`, resumable.
 
@@ -266,7 +304,7 @@ def batch_score(
         panel: any GenotypeSource (an `engine.panel.Panel`, or a plain pfile source with `panel_cids`).
         scorefiles: scoring files (one or several scores each).
         out_dir: where per-score parquet results and per-file manifests live.
-        memory_limit: bytes or '2GB' (default: PRSGAZER_MEMORY_LIMIT's default, 2 GB).
+        memory_limit: bytes or '2GB' (default: PRSGAZER_MEMORY_LIMIT's default, 2 GB); ignored with a `budget`.
         progress: called as progress(stage, done, total) for 'match' and 'score'.
         cache_dir: parsed scoring-file cache (engine.scorefile).
         dosage_sum: also compute named_allele_dosage_sum (doubles the product work).
@@ -274,6 +312,8 @@ def batch_score(
             multiplied with BLAS (when there are at least `dense_min_scores` of them: the chunk's
             float64 conversion pays off only for many columns); the others use the sparse kernel.
         panel_cids: identity of the panel for result keys (default: `panel.cids()`).
+        budget: the process's shared memory budget (concurrent batches take turns within it);
+            default: one of `memory_limit` for this call.
     """
     clock = Clock()
     mopt = match_options or MatchOptions()
@@ -320,12 +360,15 @@ def batch_score(
     n_union = n_chunks = 0
     mem = None
     if todo:
-        b = _Batch(
-            panel=panel, out_dir=out_dir, sample_ids=sample_ids, columns=columns, mopt=mopt, sopt=sopt, limit=limit,
-            progress=progress, cache_dir=cache_dir, dosage_sum=dosage_sum, dense_fraction=dense_fraction,
-            dense_min_scores=dense_min_scores, panel_cids=panel_cids, opts=opts, clock=clock, reader=reader_opt,
-        )  # fmt: skip
-        n_union, n_chunks, mem = _compute(b, [jobs[i] for i in todo], outcomes, todo)
+        with (budget or MemoryBudget(limit)).reserve() as planned:
+            clock.lap("wait for memory")
+            b = _Batch(
+                panel=panel, out_dir=out_dir, sample_ids=sample_ids, columns=columns, mopt=mopt, sopt=sopt,
+                limit=planned, progress=progress, cache_dir=cache_dir, dosage_sum=dosage_sum,
+                dense_fraction=dense_fraction, dense_min_scores=dense_min_scores, panel_cids=panel_cids, opts=opts,
+                clock=clock, reader=reader_opt,
+            )  # fmt: skip
+            n_union, n_chunks, mem = _compute(b, [jobs[i] for i in todo], outcomes, todo)
     flat = [o for i in range(len(jobs)) for o in outcomes.get(i, [])]
     return BatchResult(
         outcomes=flat,
