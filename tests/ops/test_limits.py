@@ -9,6 +9,7 @@ run alone.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -76,7 +77,7 @@ def test_concurrent_batches_in_one_process_share_one_memory_limit(synth_panel, t
     assert not errors, errors
     spans = sorted((min(w), max(w)) for w in windows.values())
     assert len(spans) == 4
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert end <= start, f"two batches computed at once: {spans}"
     from prsgazer.ops.runtime import memory_budget
 

@@ -150,3 +150,35 @@ async def test_bad_arguments_of_other_tools(client) -> None:
         await client.call_tool("query_files", {"limit": "many"})
     with pytest.raises(ToolError, match="Unknown tool"):
         await client.call_tool("rm_rf", {})
+
+
+async def test_upload_refuses_a_hard_link_to_a_file_outside(client, inputs: Path) -> None:
+    """The reproduction: a hard link inside the allowed directory to a file outside it was read."""
+    secret = inputs.parent / "secret.vcf"
+    secret.write_bytes(b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    os.link(secret, inputs / "innocent.vcf")
+    with pytest.raises(ToolError, match="has 2 hard links") as exc:
+        await client.call_tool("upload_file", {"path": "innocent.vcf", "keyvalues": {"asset": "vcf"}})
+    assert "copy the file" in str(exc.value)
+    assert await stored_count(client) == 0
+
+
+async def test_download_file_hands_out_a_copy(client, inputs: Path) -> None:
+    """`download_file` handed out hard links to blobs: editing the "copy" changed the stored bytes."""
+    from prsgazer.storage import cid_of_file, default_store
+
+    _, cid = await upload_inputs(client)
+    blob = default_store().blob_path(cid)
+    for args in ({"cid": cid}, {"cid": cid, "dest_dir": str(inputs / "out")}):
+        (inputs / "out").mkdir(exist_ok=True)
+        got = Path((await client.call_tool("download_file", args)).structured_content["path"])
+        assert os.stat(got).st_ino != os.stat(blob).st_ino and os.stat(got).st_nlink == 1
+        os.chmod(got, 0o644)
+        got.write_bytes(b"edited by the user")
+        assert cid_of_file(blob) == cid
+        if "dest_dir" in args:  # a downloaded copy has one link: it can be uploaded again
+            got.unlink()
+            await client.call_tool("download_file", args)
+            kv = {"asset": "scoring_file"}
+            again = await client.call_tool("upload_file", {"path": f"out/{got.name}", "keyvalues": kv})
+            assert again.structured_content["already_stored"] is True

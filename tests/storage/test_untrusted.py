@@ -138,4 +138,5 @@ def test_bundle_manifests_hold_cids_and_plain_names(tmp_path: Path) -> None:
         Bundle.model_validate({"name": "x", "description": "", "assets": [
             {"role": "r", "asset": "vcf", "filename": "../x"}]})  # fmt: skip
     with pytest.raises(ValueError, match="not a CID"):
-        Bundle.model_validate({"name": "x", "description": "", "assets": [{"role": "r", "asset": "vcf", "cid": "x/.."}]})
+        Bundle.model_validate({"name": "x", "description": "", "assets": [
+            {"role": "r", "asset": "vcf", "cid": "x/.."}]})  # fmt: skip
