@@ -158,8 +158,14 @@ def distributions(
     results_dir: Annotated[Path | None, typer.Option("--results-dir", help="Per-score batch results.")] = None,
     dist_dir: Annotated[Path | None, typer.Option("--dist-dir", help="Distribution parquet files.")] = None,
     store: Annotated[bool, typer.Option("--store/--no-store", help="Store Distribution assets.")] = False,
+    batch_size: Annotated[
+        int,
+        typer.Option("--batch-size", min=1, help="Scoring files per pass over the panel; a killed run keeps the "
+                     "passes it finished and, run again, scores only the rest."),
+    ] = 500,
 ) -> None:
-    """Score the panel with every score (one pass) and write per-superpopulation distributions."""
+    """Score the panel with the scores (one pass per --batch-size files) and write per-superpopulation
+    distributions."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from prsgazer.cli import err
@@ -188,7 +194,8 @@ def distributions(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        run = distributions_for_files(prefix, files, params, tuning, out_dir=dist_dir, progress=progress)
+        run = distributions_for_files(prefix, files, params, tuning, out_dir=dist_dir, progress=progress,
+                                      batch_size=batch_size)  # fmt: skip
     result = run.batch
     rows: list[pl.DataFrame] = []
     for fd in run.scores:

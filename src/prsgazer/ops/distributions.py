@@ -74,20 +74,32 @@ def distribution_meta(
     }
 
 
+#: Scoring files per batch (one pass over the panel each): what a killed run can lose, at most.
+BATCH_SIZE = 500
+
+
 def _batch(
     panel: Panel, paths: list[Path], params: ScoreParams, tuning: Tuning, cids: dict[str, str],
-    progress: ProgressFn | None = None,
+    progress: ProgressFn | None = None, batch_size: int | None = None,
 ) -> BatchResult:  # fmt: skip
+    """`batch_score` over the files, `batch_size` at a time (one after the other; each batch's results
+    are kept as soon as it ends, so a killed run resumes from the batches it finished)."""
     options = run_options(params, tuning)
     if tuning.cache_dir is None:
         raise InputError("batch scoring needs a cache directory", field="PRSGAZER_CACHE_DIR")
+    size = batch_size or BATCH_SIZE
+    if size < 1:
+        raise InputError(f"batch size must be at least 1, got {size}", field="batch_size")
     panel.require_superpopulations()
-    return batch_score(
-        panel, paths, out_dir=tuning.cache_dir / "reference" / "batch", match_options=options.match,
-        score_options=options.score, memory_limit=tuning.memory_limit, cache_dir=tuning.cache_dir,
-        dense_fraction=tuning.dense_fraction, panel_cids=cids, progress=progress, reader=tuning.reader,
-        budget=memory_budget(tuning.memory_limit),
-    )  # fmt: skip
+    parts = []
+    for i in range(0, len(paths), size):
+        parts.append(batch_score(
+            panel, paths[i : i + size], out_dir=tuning.cache_dir / "reference" / "batch", match_options=options.match,
+            score_options=options.score, memory_limit=tuning.memory_limit, cache_dir=tuning.cache_dir,
+            dense_fraction=tuning.dense_fraction, panel_cids=cids, progress=progress, reader=tuning.reader,
+            budget=memory_budget(tuning.memory_limit),
+        ))  # fmt: skip
+    return parts[0] if len(parts) == 1 else BatchResult.combine(parts)
 
 
 def reference_scores_stored(
@@ -273,15 +285,17 @@ def distributions_for_files(
     panel_name: str | None = None,
     out_dir: Path | None = None,
     progress: ProgressFn | None = None,
+    batch_size: int | None = None,
 ) -> DistributionsRun:
     """Distributions of every score of `scorefiles` over the panel at `prefix`, each written as a
     Distribution parquet under `out_dir` (default `<cache>/reference/distributions`), with the same
-    metadata the stored path writes (so the bytes equal the stored Distribution's)."""
+    metadata the stored path writes (so the bytes equal the stored Distribution's). Scored
+    `batch_size` files per pass (default `BATCH_SIZE`): a killed run keeps the passes it finished."""
     panel = open_panel(prefix, cache_dir=tuning.cache_dir)
     try:
         cids = panel.cids()
         name = panel_name or panel.name
-        batch = _batch(panel, scorefiles, params, tuning, cids.model_dump(), progress)
+        batch = _batch(panel, scorefiles, params, tuning, cids.model_dump(), progress, batch_size)
         assert tuning.cache_dir is not None
         ddir = out_dir or tuning.cache_dir / "reference" / "distributions"
         run = DistributionsRun(panel=name, n_samples=panel.n_samples, batch=batch)

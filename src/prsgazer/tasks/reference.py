@@ -3,9 +3,9 @@ per-sample reference scores → per-superpopulation Distribution assets. See doc
 
 `reference_batch` scores every file in one pass over the panel (engine.scoring.batch_score: each
 variant read once for all scores, memory bounded by PRSGAZER_MEMORY_LIMIT). Each output is cached in
-the store under its own key (panel CID, scoring-file CID, parameters, code version); the engine's own
-per-score results under the cache dir make an interrupted batch resume where it stopped. The work is
-`prsgazer.ops.distributions`, run off the event loop.
+the store under its own key (panel CID, scoring-file CID, parameters, code version), so a rerun reuses
+every batch that finished; a batch killed mid-pass is scored again (docs/workflows.md, "Caching and
+resumption"). The work is `prsgazer.ops.distributions`, run off the event loop.
 """
 
 from __future__ import annotations

@@ -38,7 +38,8 @@ async def reference_distributions(
         build: the panel's build when its name has several; GRCh37 or GRCh38.
         min_overlap: minimum matched fraction per score; negative: the default (0.75).
         batch_size: scoring files per `reference_batch` task (one pass over the panel each; batches
-            run in parallel on a cluster, and a killed run resumes batch by batch).
+            run in parallel on a cluster and take turns with the memory budget locally). The unit of
+            resumption: a killed run keeps the batches that finished and scores the rest again.
     """
     from prsgazer.errors import InputError
     from prsgazer.storage import default_store

@@ -202,6 +202,27 @@ class BatchResult(BaseModel):
     def outcome(self, accession: str) -> ScoreOutcome:
         return next(o for o in self.outcomes if o.accession == accession)
 
+    @classmethod
+    def combine(cls, parts: list[BatchResult]) -> BatchResult:
+        """One result of several batches run one after the other (outcomes in order, totals summed)."""
+        timings: dict[str, float] = {}
+        for p in parts:
+            for k, v in p.timings.items():
+                timings[k] = round(timings.get(k, 0.0) + v, 3)
+        outcomes = [o for p in parts for o in p.outcomes]
+        return cls(
+            outcomes=outcomes,
+            n_total=sum(p.n_total for p in parts),
+            n_ok=sum(p.n_ok for p in parts),
+            n_failed=sum(p.n_failed for p in parts),
+            n_cached=sum(p.n_cached for p in parts),
+            n_samples=parts[0].n_samples if parts else 0,
+            n_union_variants=max((p.n_union_variants for p in parts), default=0),
+            n_chunks=sum(p.n_chunks for p in parts),
+            memory=next((p.memory for p in reversed(parts) if p.memory is not None), None),
+            timings=timings,
+        )
+
     def scores(self, accession: str) -> pl.DataFrame:
         """The per-sample table of one ok or cached score."""
         o = self.outcome(accession)
