@@ -1,12 +1,15 @@
 """One memory limit per process (issue 14): four concurrent batches, with and without a shared budget.
 
-Run: `uv run python bench/bench_memory_budget.py [--limit 1GB] [--full]`.
+Run: `uv run python bench/bench_memory_budget.py [--limit 1GB] [--size quick|medium|full]`.
 
-Workload: the reference benchmark's panel and scoring files (`bench_reference.py`; `--quick`-sized by
-default: 1,000 samples × 60,000 variants and 102 scoring files; `--full`: 3,202 × 1,000,000 and 505),
-split into four groups scored by four threads of one process at once, as four tasks of a local run or
-four MCP requests are. Each mode runs in a fresh subprocess measured by /usr/bin/time (its own peak
-RSS), with the parsed-file cache warm and the batch results not:
+Workload: the reference benchmark's panel and scoring files (`bench_reference.py`): `quick` (1,000
+samples × 60,000 variants, 102 scoring files: too small to reach the limit), `medium` (default:
+3,202 samples × 200,000 variants, 40 log-spaced scores up to 20,000 variants and 4 of 100,000, so each
+batch's chunks fill what the limit allows; the panel takes a few minutes to simulate once), `full`
+(3,202 × 1,000,000 and 505 files). The files are split into four groups scored by four threads of one
+process at once, as four tasks of a local run or four MCP requests are. Each mode runs in a fresh
+subprocess measured by /usr/bin/time (its own peak RSS), with the parsed-file cache warm and the
+batch results not:
 
 - `per batch`: every `batch_score` plans for the whole limit by itself (what the limit meant before);
 - `shared`: the four share one `MemoryBudget` of the limit (what the operations layer does now).
@@ -74,13 +77,14 @@ def run(d: Path, prefix: Path, files: list[Path], limit: str, *, shared: bool) -
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", default="1GB")
-    ap.add_argument("--full", action="store_true")
+    ap.add_argument("--size", choices=["quick", "medium", "full"], default="medium")
     a = ap.parse_args()
     d = bench_dir()
-    if a.full:
-        n_samples, n_variants, n_scores, max_size, n_gw, gw = 3202, 1_000_000, 500, 200_000, 5, 800_000
-    else:
-        n_samples, n_variants, n_scores, max_size, n_gw, gw = 1000, 60_000, 100, 12_000, 2, 48_000
+    n_samples, n_variants, n_scores, max_size, n_gw, gw = {
+        "quick": (1000, 60_000, 100, 12_000, 2, 48_000),
+        "medium": (3202, 200_000, 40, 20_000, 4, 100_000),
+        "full": (3202, 1_000_000, 500, 200_000, 5, 800_000),
+    }[a.size]
     prefix = ensure_panel(d, n_samples, n_variants)
     files = ensure_scorefiles(d, prefix, n_scores, max_size, n_gw, gw)
     cache = d / "runs" / "cache_main"
