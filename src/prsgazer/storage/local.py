@@ -35,6 +35,7 @@ from prsgazer.errors import AssetError, IntegrityError, NotFoundError, StorageEr
 
 #: Longest multi-part extensions first, so `x.pvar.zst` keeps `.pvar.zst`.
 _KNOWN_EXTENSIONS = (
+    ".king.cutoff.out.id",
     ".pvar.zst",
     ".vcf.gz",
     ".vcf.bgz",
