@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import tempfile
 from pathlib import Path
 
 from prsgazer.cid import cid_of_file
 from prsgazer.engine.genotypes.plink import PgenSource
-from prsgazer.engine.genotypes.source import GenotypeSource, QualityFilters
+from prsgazer.engine.genotypes.source import DOSAGE_FIELDS, GenotypeSource, QualityFilters, check_dosage_fields
 from prsgazer.engine.genotypes.table import ParquetSource
-from prsgazer.engine.genotypes.vcf import normalize_vcf
+from prsgazer.engine.genotypes.vcf import NORMALISER_VERSION, normalize_vcf
 from prsgazer.errors import InputError
 
 # --------------------------------------------------------------------------------------------------
@@ -52,9 +54,12 @@ def open_genotypes(
     *,
     cache_dir: Path | None = None,
     filters: QualityFilters | None = None,
+    dosage_fields: tuple[str, ...] | list[str] = DOSAGE_FIELDS,
 ) -> GenotypeSource:
     """Open genotypes of any supported kind. A VCF is normalised to parquet first (cached under
-    `<cache_dir>/genotypes/` keyed by the file's CID and the quality filters)."""
+    `<cache_dir>/genotypes/` keyed by the file's CID, the quality filters, the dosage fields read and
+    the normaliser version). `dosage_fields`: VCF FORMAT fields read as dosages, in order of
+    preference (empty: hard calls only); a .pgen's dosages are always readable (`read_dosages`)."""
     kind, p = genotype_kind(path)
     if kind in ("pfile", "bfile"):
         return PgenSource(p, kind)
@@ -63,15 +68,22 @@ def open_genotypes(
     if not p.exists():
         raise InputError("genotype file does not exist", file=p)
     qf = filters or QualityFilters()
-    if cache_dir is None:  # normalised into a temporary folder, read into memory, removed
-        with tempfile.TemporaryDirectory(prefix="prsgazer-vcf-") as tmp:
-            out = Path(tmp) / "genotypes.parquet"
-            normalize_vcf(p, out, filters=qf)
+    fields = check_dosage_fields(dosage_fields)
+    if cache_dir is None:  # normalised into a temporary folder that goes with the source
+        tmp = Path(tempfile.mkdtemp(prefix="prsgazer-vcf-"))
+        try:
+            out = tmp / "genotypes.parquet"
+            normalize_vcf(p, out, filters=qf, dosage_fields=fields)
             src = ParquetSource(out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        src.own_folder(tmp)
     else:
-        out = Path(cache_dir) / "genotypes" / f"{cid_of_file(p)}-{qf.key()}.parquet"
+        key = hashlib.sha256(f"{qf.key()}|{','.join(fields)}|{NORMALISER_VERSION}".encode()).hexdigest()[:12]
+        out = Path(cache_dir) / "genotypes" / f"{cid_of_file(p)}-{key}.parquet"
         if not out.exists():
-            normalize_vcf(p, out, filters=qf)
+            normalize_vcf(p, out, filters=qf, dosage_fields=fields)
         src = ParquetSource(out)
     src.source_path = p
     return src
