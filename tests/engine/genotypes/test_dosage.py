@@ -14,7 +14,7 @@ import pytest
 
 from prsgazer.engine.genotypes import MISSING, ParquetSource, QualityFilters, open_genotypes
 from prsgazer.engine.genotypes.plink import pgen_has_dosages
-from prsgazer.engine.genotypes.source import mark_split_sites
+from prsgazer.engine.genotypes.source import split_site_rows
 from prsgazer.engine.genotypes.vcf import normalize_vcf
 from prsgazer.errors import InputError
 from prsgazer.synthetic.files import random_cohort, random_genotype_probabilities, write_dosage_vcf
@@ -203,8 +203,8 @@ def test_pgen_header_says_whether_dosages_exist(tmp_path: Path) -> None:
 
 
 def test_split_multiallelic_lines_are_one_site() -> None:
-    """Biallelic lines sharing chromosome, position and REF with different ALTs are flagged
-    multi-allelic (sorted or not); identical duplicates and different REFs are not."""
+    """Biallelic lines sharing chromosome, position and REF with different ALTs are one site (sorted
+    or not); identical duplicates and different REFs are not."""
 
     def table(rows: list[tuple[str, int, str, str]]) -> pl.DataFrame:
         return pl.DataFrame(
@@ -222,9 +222,9 @@ def test_split_multiallelic_lines_are_one_site() -> None:
         ("1", 30, "C", "T"), ("1", 30, "C", "T"), ("2", 20, "A", "T"), ("2", 40, "G", "A"),
     ]  # fmt: skip
     want = [False, True, True, False, False, False, False, False]
-    assert mark_split_sites(table(rows)).get_column("is_multiallelic").to_list() == want
+    assert split_site_rows(table(rows)).tolist() == want
     shuffled = [5, 2, 7, 0, 3, 6, 1, 4]
-    got = mark_split_sites(table([rows[i] for i in shuffled])).get_column("is_multiallelic").to_list()
+    got = split_site_rows(table([rows[i] for i in shuffled])).tolist()
     assert got == [want[i] for i in shuffled]
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from prsgazer.engine.genotypes import open_genotypes
 from prsgazer.engine.scorefile import read_scorefile
+from prsgazer.engine.scoring.batch import batch_score
 from prsgazer.engine.scoring.match import match_variants
 from prsgazer.engine.scoring.run import RunOptions, run_scoring
 from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
@@ -223,3 +224,41 @@ def test_genotypic_weights_on_dosages_interpolate(tmp_path: Path) -> None:
     for sopt in PATHS.values():
         got = score_table(src, plan, score_chunks(src, plan, options=sopt))["sum"].to_numpy()
         assert np.abs(got - want).max() < 1e-9
+
+
+@pytest.mark.plink2
+def test_batch_scoring_reads_dosages(plink2: str, imputed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Batch scoring over a dosage .pgen (the sparse pass for additive scores, the general path for
+    dominant and recessive ones) equals plink2 `--score` on it; `hard_calls` is part of its key."""
+    pgen, scores, files, plink_files = imputed.pgen, imputed.scores, imputed.files, imputed.plink_files
+    panel = open_genotypes(pgen)
+    cids = {"pgen": "p", "pvar": "v", "psam": "s"}
+    res = batch_score(panel, files, out_dir=tmp_path / "b", panel_cids=cids, dosage_sum=True)
+    for k in scores:
+        ref = plink2_score(plink2, ["--pfile", str(pgen)], plink_files[k], tmp_path / k, *MODIFIERS[k])
+        assert max_diff(res.scores(k), ref, k) <= TOLERANCE, k
+    hard = batch_score(panel, files, out_dir=tmp_path / "b", panel_cids=cids, dosage_sum=True,
+                       score_options=ScoreOptions(hard_calls=True))  # fmt: skip
+    assert hard.n_cached == 0 and hard.n_ok == len(scores)
+    assert not hard.scores("ADD")["sum"].equals(res.scores("ADD")["sum"])
+
+
+def test_person_with_dosages_and_absent_sites(tmp_path: Path) -> None:
+    """A single imputed person (DS) whose VCF lists variant sites only, declared WGS with a
+    reference table: present sites score their dosage, absent ones count as hom-ref."""
+    cohort = random_cohort(1, 300, seed=9)
+    gp = random_genotype_probabilities(cohort, seed=10)
+    keep = (cohort.genotypes[:, 0] > 0) | (gp[:, 0, 0] < 0.9)  # variant-only: drop confident hom-ref calls
+    person = Cohort(cohort.sites.filter(pl.Series(keep)), cohort.samples, cohort.genotypes[keep])
+    vcf = write_dosage_vcf(person, tmp_path / "p.vcf", gp[keep], fields=("DS",))
+    reference = write_pfile(cohort, tmp_path / "ref")
+    score = random_score(cohort, 120, seed=11)
+    sf = write_scorefile(score.rows, tmp_path / "s.txt", pgs_id="P")
+    opt = RunOptions(cache_dir=tmp_path, coverage="wgs", reference=Path(f"{reference}.pvar"))
+    run = run_scoring(vcf, [sf], opt)
+    assert run.dosage_source == "DS" and run.match.summary("P").n_matched == 120
+    ds = np.floor((gp[:, 0, 1] + 2 * gp[:, 0, 2]).round(4) * 16384 + 0.5) / 16384
+    d_alt = np.where(keep, ds, 0.0)[score.target_row]
+    d = np.where(score.effect_is_alt, d_alt, 2 - d_alt)
+    want = float((score.rows["effect_weight"].to_numpy() * d).sum())
+    assert abs(run.table["sum"][0] - want) < 1e-9

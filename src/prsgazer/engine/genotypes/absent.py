@@ -234,6 +234,10 @@ class ExtendedSource(GenotypeSource):
             out[~base] = self._extra_gt[vidx[~base] - self._n_base]
         return out
 
+    def multiallelic_rows(self) -> np.ndarray:
+        # rows added for absent positions are hom-ref sites of their own, whatever their ALT
+        return np.concatenate([self.base.multiallelic_rows(), np.zeros(self.variants.height - self._n_base, bool)])
+
     def read_dosages(self, vidx: np.ndarray) -> np.ndarray:
         vidx = np.asarray(vidx, dtype=np.int64)
         out = np.empty((len(vidx), self.n_samples), dtype=np.float32)

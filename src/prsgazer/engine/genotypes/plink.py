@@ -21,7 +21,6 @@ from prsgazer.engine.genotypes.source import (
     HARD_CALLS,
     VARIANT_SCHEMA,
     GenotypeSource,
-    mark_split_sites,
     split_multiallelic,
 )
 from prsgazer.errors import InputError
@@ -205,7 +204,7 @@ class PgenSource(GenotypeSource):
             sites, meta = read_bim(var), []
             self.samples = read_fam(sam)
         self.build = detect_build(meta or [])
-        self.variants = mark_split_sites(split_multiallelic(sites).select(*VARIANT_SCHEMA, "record"))
+        self.variants = split_multiallelic(sites).select(*VARIANT_SCHEMA, "record")
         self._record = self.variants.get_column("record").cast(pl.UInt32).to_numpy()
         self._allele = self.variants.get_column("allele_idx").to_numpy()
         self.variants = self.variants.drop("record")

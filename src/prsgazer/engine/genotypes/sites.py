@@ -8,9 +8,9 @@ dosages; missing when any ALT row is missing; at most 2), and the row to read fo
 scored with a REF effect allele (2 − value) it counts REF, and its frequency (Σ of the ALT
 frequencies) makes mean imputation use the frequency of REF itself.
 
-A site is the rows flagged multi-allelic that share chromosome, position and REF: a record written
-on one line (`ALT=A,C`, split by the source) or already split into biallelic lines
-(`source.mark_split_sites`).
+A site is the rows of `GenotypeSource.multiallelic_rows` that share chromosome, position and REF:
+a record written on one line (`ALT=A,C`, split by the source) or already split into biallelic lines
+(`source.split_site_rows`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ class SiteSums(GenotypeSource):
             "ref",
             pl.lit("<ALT_SUM>").alias("alt"),
             pl.lit(0, dtype=pl.Int8).alias("allele_idx"),
-            # not multi-allelic itself: a row that already counts every ALT is never remapped again
             pl.lit(False).alias("is_multiallelic"),
         )
         extra = extra.with_columns([pl.lit(None).alias(c) for c in base.variants.columns if c not in extra.columns])
@@ -78,6 +77,10 @@ class SiteSums(GenotypeSource):
     def read(self, vidx: np.ndarray) -> np.ndarray:
         return self._read(vidx, dosages=False)
 
+    def multiallelic_rows(self) -> np.ndarray:
+        # a row that already counts every ALT is not itself multi-allelic: it is never remapped again
+        return np.concatenate([self.base.multiallelic_rows(), np.zeros(self.variants.height - self._n_base, bool)])
+
     def read_dosages(self, vidx: np.ndarray) -> np.ndarray:
         return self._read(vidx, dosages=True)
 
@@ -96,7 +99,7 @@ def with_site_sums(source: GenotypeSource, rows: np.ndarray) -> tuple[SiteSums, 
     rows of multi-allelic sites."""
     rows = np.asarray(rows, dtype=np.int64)
     v = source.variants
-    flag = v.get_column("is_multiallelic").to_numpy()
+    flag = source.multiallelic_rows()
     multi = v.select("chrom", "pos", "ref").with_row_index("_row").filter(pl.Series(flag))
     wanted = (
         pl.DataFrame({"_row": rows.astype(np.uint32)})

@@ -101,6 +101,15 @@ class GenotypeSource(ABC):
         (len(vidx), n_samples). Without dosages: the hard calls as floats."""
         return self.read(vidx).astype(np.float32)
 
+    def multiallelic_rows(self) -> np.ndarray:
+        """Rows of multi-allelic sites (bool per row): records with several ALTs, and biallelic lines
+        of a split site (`split_site_rows`). Computed once per source."""
+        cached = self.__dict__.get("_multiallelic_rows")
+        if cached is None or len(cached) != self.variants.height:
+            cached = self.variants.get_column("is_multiallelic").to_numpy() | split_site_rows(self.variants)
+            self.__dict__["_multiallelic_rows"] = cached
+        return cached
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release file handles."""
 
@@ -125,32 +134,36 @@ def split_multiallelic(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def mark_split_sites(variants: pl.DataFrame) -> pl.DataFrame:
-    """Flag as multi-allelic the rows of sites written as several biallelic lines (same chromosome,
-    position and REF, different ALTs, as `bcftools norm -m-` writes them), so they are treated like
-    a site written on one line (`ALT=A,C`): excluded unless kept, and a REF effect allele counts the
-    copies of REF, not 2 minus one ALT's copies. Identical duplicate lines are not multi-allelic."""
+def split_site_rows(variants: pl.DataFrame) -> np.ndarray:
+    """Rows of sites written as several biallelic lines (same chromosome, position and REF, different
+    ALTs, as `bcftools norm -m-` writes them): like the rows of a record with several ALTs, a REF
+    effect allele there must count REF, not 2 minus one line's ALT copies. Identical duplicate lines
+    are not such a site. Matching does not treat these lines as multi-allelic (`is_multiallelic`
+    stays the record's own flag, as the PGS Catalog calculator reads a .pvar)."""
+    flag = np.zeros(variants.height, dtype=bool)
     if variants.height < 2:
-        return variants
-    pos = variants.get_column("pos")
+        return flag
+    pos = variants.get_column("pos").to_numpy()
     chrom = variants.get_column("chrom")
-    new_run = (chrom != chrom.shift(1)).fill_null(True)
-    # A sorted file (the rule) has a site's lines next to each other: only runs of one position are
-    # looked at. Otherwise every row is.
-    ordered = bool(((pos >= pos.shift(1)).fill_null(True) | new_run).all()) and int(new_run.sum()) == chrom.n_unique()
-    rows = variants.with_row_index("_row")
+    new_run = (chrom != chrom.shift(1)).fill_null(True).to_numpy()
+    # A sorted file (the rule: positions ascend within each chromosome, chromosomes in one run each)
+    # has a site's lines next to each other: only runs of one position are looked at. Otherwise
+    # every row is (slower, and rare).
+    ordered = not ((pos[1:] < pos[:-1]) & ~new_run[1:]).any() and chrom.filter(pl.Series(new_run)).is_unique().all()
+    rows = variants.select("chrom", "pos", "ref", "alt").with_row_index("_row")
     if ordered:
-        same = (pos == pos.shift(1)).fill_null(False) & ~new_run
+        same = (pos[1:] == pos[:-1]) & ~new_run[1:]
         if not same.any():
-            return variants
-        rows = rows.filter(same | same.shift(-1).fill_null(False))
+            return flag
+        near = np.zeros(len(pos), dtype=bool)
+        near[1:] |= same
+        near[:-1] |= same
+        rows = rows.filter(pl.Series(near))
     groups = (
         rows.group_by("chrom", "pos", "ref")
         .agg(pl.col("_row"), pl.col("alt").n_unique().alias("_n_alt"))
         .filter(pl.col("_n_alt") > 1)
     )
-    if groups.height == 0:
-        return variants
-    flag = variants.get_column("is_multiallelic").to_numpy().copy()
-    flag[groups.get_column("_row").explode().to_numpy()] = True
-    return variants.with_columns(pl.Series("is_multiallelic", flag))
+    if groups.height:
+        flag[groups.get_column("_row").explode().to_numpy()] = True
+    return flag

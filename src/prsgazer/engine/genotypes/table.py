@@ -23,7 +23,6 @@ from prsgazer.engine.genotypes.source import (
     HARD_CALLS,
     VARIANT_SCHEMA,
     GenotypeSource,
-    mark_split_sites,
 )
 from prsgazer.errors import InputError
 
@@ -56,7 +55,7 @@ class ParquetSource(GenotypeSource):
             schema={"sample_id": pl.String, "founder": pl.Boolean},
         )
         self.build = BuildEvidence.model_validate(info.get("build", {}))
-        self.variants = mark_split_sites(frame)
+        self.variants = frame
         summary = info.get("summary", {})
         used = {k: v for k, v in (summary.get("n_dosage_records") or {}).items() if v}
         if "ds" in self._columns and used:

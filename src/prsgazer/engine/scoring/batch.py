@@ -741,7 +741,7 @@ def _score_additive(
     a multi-allelic site read the site's sum of ALT copies (`genotypes.sites`)."""
     n = panel.n_samples
     vidx, is_alt = entries[0], entries[3]
-    move = ~is_alt & panel.variants.get_column("is_multiallelic").to_numpy()[vidx]
+    move = ~is_alt & panel.multiallelic_rows()[vidx]
     if move.any():
         panel, site_row = with_site_sums(panel, vidx[move])
         vidx = vidx.copy()

@@ -333,7 +333,7 @@ def resolve_multiallelic(
     if len(plan.w) == 0:
         return source, plan, ref_alt_freq
     rows = plan.vidx[plan.local].astype(np.int64)
-    multi = source.variants.get_column("is_multiallelic").to_numpy()
+    multi = source.multiallelic_rows()
     move = ~plan.effect_is_alt & multi[rows]
     if not move.any():
         return source, plan, ref_alt_freq
