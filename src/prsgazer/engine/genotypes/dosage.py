@@ -62,7 +62,6 @@ def field_dosages(
     out = np.full((len(row_rec), n), NO_DOSAGE, dtype=np.int32)
     if len(row_rec) == 0 or n == 0:
         return out
-    missing = (text.is_null() | text.str.contains(_MISSING_TEXT)).to_numpy()
     for k in np.unique(n_alts[np.unique(row_rec)]):
         recs = np.flatnonzero(n_alts == k)
         rows = np.flatnonzero(n_alts[row_rec] == k)
@@ -71,8 +70,7 @@ def field_dosages(
         # the calls of these records, sample-major: (n, len(recs))
         cells = (np.arange(n)[:, None] * nrec + recs[None, :]).reshape(-1)
         part = text if len(recs) == nrec else text.gather(cells)
-        miss = missing if len(recs) == nrec else missing[cells]
-        vals = _values(field, part, miss, int(k), one_allele[recs].T.reshape(-1), recs, where)  # (cells, k)
+        vals = _values(field, part, int(k), one_allele[recs].T.reshape(-1), recs, where)  # (cells, k)
         # row (record r, allele a) ← vals[cell (j, r), a - 1]
         local = np.searchsorted(recs, row_rec[rows])
         for a in np.unique(row_allele[rows]):
@@ -83,10 +81,20 @@ def field_dosages(
     return out
 
 
+def _missing(text: pl.Series, unread: np.ndarray) -> np.ndarray:
+    """Cells without a value: absent (null) or `.`/`?` not followed by a digit (plink2's test), looked
+    for among the `unread` cells only (those whose first value is not a number: few)."""
+    missing = np.zeros(len(text), dtype=bool)
+    idx = np.flatnonzero(unread)
+    if len(idx):
+        sub = text.gather(idx)
+        missing[idx] = (sub.is_null() | sub.str.contains(_MISSING_TEXT)).to_numpy()
+    return missing
+
+
 def _values(
     field: str,
     text: pl.Series,
-    missing: np.ndarray,
     k: int,
     haploid: np.ndarray,
     recs: np.ndarray,
@@ -94,17 +102,26 @@ def _values(
 ) -> np.ndarray:
     """(cells, k) integer dosages of records with k ALTs from their field text."""
     out = np.full((len(text), k), NO_DOSAGE, dtype=np.int32)
-    ok = ~missing
-    if not ok.any():
-        return out
-    if field == "DS" and k == 1:
+    if field == "DS" and k == 1:  # the common case, in as few passes as possible
         num = text.cast(pl.Float64, strict=False).to_numpy()
-        parts = num[:, None]
-        counts = np.ones(len(text), dtype=np.int64)
-        _check_numbers(np.isnan(num) & ok, text, recs, where, field)
+        unread = np.isnan(num)
+        ok = ~_missing(text, unread) if unread.any() else None
+        if ok is not None:
+            _check_numbers(unread & ok, text, recs, where, field)
+        if haploid.any():
+            num = np.where(haploid, num * 2, num)
+        bad = (num < 0) | (num > 2)  # NaN compares False
+        _check_range(bad[:, None], text, recs, where, field, "a DS between 0 and 2")
+        q = _quantize(np.nan_to_num(num) if ok is not None else num, DOSAGE_SCALE)
+        out[:, 0] = q if ok is None else np.where(ok, q, NO_DOSAGE)
+        return out
     else:
         split = text.str.split(",")
         counts = split.list.len().fill_null(0).to_numpy()
+        first = split.list.get(0, null_on_oob=True).cast(pl.Float64, strict=False).to_numpy()
+        ok = ~_missing(text, np.isnan(first))
+        if not ok.any():
+            return out
         width = int(counts[ok].max())
         parts = np.full((len(text), width), np.nan)
         for i in range(width):
