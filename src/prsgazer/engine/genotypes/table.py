@@ -24,6 +24,7 @@ from prsgazer.engine.genotypes.source import (
     VARIANT_SCHEMA,
     GenotypeSource,
 )
+from prsgazer.engine.genotypes.vcf import VcfSummary
 from prsgazer.errors import InputError
 
 # --------------------------------------------------------------------------------------------------
@@ -56,16 +57,10 @@ class ParquetSource(GenotypeSource):
         )
         self.build = BuildEvidence.model_validate(info.get("build", {}))
         self.variants = frame
-        summary = info.get("summary", {})
-        used = {k: v for k, v in (summary.get("n_dosage_records") or {}).items() if v}
-        if "ds" in self._columns and used:
-            self.dosage_source = (
-                next(iter(used)) if len(used) == 1 else ", ".join(f"{k} ({v} records)" for k, v in used.items())
-            )
-        else:
-            self.dosage_source = HARD_CALLS
-        #: dosage fields the VCF declares but that were not read (a hard-calls run)
-        self.dosage_declared: list[str] = list(summary.get("dosage_declared") or [])
+        summary = VcfSummary.model_validate(info["summary"]) if "summary" in info else None
+        self.dosage_source = summary.dosage_source() if summary is not None and "ds" in self._columns else HARD_CALLS
+        #: dosage fields the VCF's header declares (read or not)
+        self.dosage_declared: list[str] = list(summary.dosage_declared) if summary is not None else []
         self._remove_folder: weakref.finalize | None = None
         self._lock = threading.Lock()
         self._gt: np.ndarray | None = None
