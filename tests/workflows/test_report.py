@@ -113,7 +113,8 @@ async def test_prs_report_local_run_equals_engine(stored: Stored, engine) -> Non
     lineage = json.dumps(store.lineage(out["cid"]), default=str)
     for cid in (stored.vcf.cid, stored.panel.cid, stored.files[0].cid, out["percentiles_cid"]):
         assert cid in lineage
-    assert "asset='ancestry'" in lineage and "asset='ancestry_scores'" in lineage and "asset='ancestry_model'" in lineage
+    for asset in ("ancestry", "ancestry_scores", "ancestry_model"):
+        assert f"asset='{asset}'" in lineage
 
     # the rerun is a lookup: same report, marked cached
     again = await runner.run("prs_report", {"sample_id": "P1", "pgs_ids": [*ids, "NOT_STORED"], "panel": "synth"})
