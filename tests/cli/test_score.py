@@ -190,3 +190,32 @@ def test_single_person_wgs_with_reference(tmp_path: Path, capsys: pytest.Capture
     # without --coverage the same file leaves absent sites unmatched (and the score fails)
     assert main(["score", str(sparse), "-s", str(sf), "-o", str(tmp_path / "c.tsv")]) == 2
     assert "coverage=unknown" in capsys.readouterr().err
+
+
+def test_dosages_are_used_and_reported_and_hard_calls_ignore_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prsgazer.synthetic.files import (
+        random_cohort,
+        random_genotype_probabilities,
+        random_score,
+        write_dosage_vcf,
+        write_scorefile,
+        write_vcf,
+    )
+
+    cohort = random_cohort(60, 300, seed=3, chrom="2")
+    gp = random_genotype_probabilities(cohort, seed=4, noise=0.7)
+    ds = write_dosage_vcf(cohort, tmp_path / "ds.vcf.gz", gp, fields=("DS",))
+    gt = write_vcf(cohort, tmp_path / "gt.vcf.gz")
+    sf = write_scorefile(random_score(cohort, 200, seed=5).rows, tmp_path / "S.txt", pgs_id="S")
+    runs = {}
+    for name, args in {"ds": [str(ds)], "hard": [str(ds), "--hard-calls"], "gt": [str(gt)]}.items():
+        out = tmp_path / f"{name}.tsv"
+        assert main(["score", *args, "-s", str(sf), "--out", str(out)]) == 0
+        runs[name] = (pl.read_csv(out, separator="\t", null_values="NA"), capsys.readouterr().err)
+    assert "dosages: DS" in runs["ds"][1] and (runs["ds"][0]["dosage_source"] == "DS").all()
+    assert "dosages: hard calls" in runs["hard"][1] and (runs["hard"][0]["dosage_source"] == "hard calls").all()
+    assert runs["hard"][0]["sum"].to_list() == runs["gt"][0]["sum"].to_list()  # --hard-calls: the GT numbers
+    assert (runs["ds"][0]["sum"] - runs["gt"][0]["sum"]).abs().max() > 0.05  # the dosages really count
+    assert main(["score", str(ds), "-s", str(sf), "--out", str(tmp_path / "x.tsv"), "--dosage-fields", "XX"]) == 2

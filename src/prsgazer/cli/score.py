@@ -81,6 +81,13 @@ def score(
     min_dp: Annotated[int | None, typer.Option("--min-dp", help="Calls with lower DP are missing.")] = None,
     min_gq: Annotated[int | None, typer.Option("--min-gq", help="Calls with lower GQ are missing.")] = None,
     min_qual: Annotated[float | None, typer.Option("--min-qual", help="Records with lower QUAL are missing.")] = None,
+    hard_calls: Annotated[
+        bool, typer.Option("--hard-calls", help="Ignore dosages (VCF DS/HDS/GP, .pgen dosages): score the GT calls.")
+    ] = False,
+    dosage_fields: Annotated[
+        str | None,
+        typer.Option("--dosage-fields", help="VCF FORMAT fields read as dosages, in order (default DS,HDS,GP)."),
+    ] = None,
     panel: Annotated[
         str | None,
         typer.Option("--panel", help="Reference panel (prefix or name): adds percentile and z on the same variants."),
@@ -136,6 +143,8 @@ def score(
         min_dp=min_dp,
         min_gq=min_gq,
         min_qual=min_qual,
+        hard_calls=hard_calls or None,
+        dosage_fields=dosage_fields,
     )
     tuning = Tuning.from_settings()
     with err.status("scoring…", spinner="dots"):
@@ -219,6 +228,7 @@ def _print_summary(run: object) -> None:
     )
     err.print(run.absent.describe(), highlight=False, soft_wrap=True)
     err.print(f"imputation: {run.imputation}", highlight=False, soft_wrap=True)
+    err.print(f"dosages: {run.dosage_source}", highlight=False, soft_wrap=True)
     for s in run.match.summaries:
         status = "[green]ok[/green]" if s.passed else "[red]FAILED[/red]"
         parts = [f"{s.accession}: {status} {s.n_matched}/{s.n_variants} matched (overlap {s.overlap:.4f})"]
