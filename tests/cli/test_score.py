@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -219,3 +220,24 @@ def test_dosages_are_used_and_reported_and_hard_calls_ignore_them(
     assert runs["hard"][0]["sum"].to_list() == runs["gt"][0]["sum"].to_list()  # --hard-calls: the GT numbers
     assert (runs["ds"][0]["sum"] - runs["gt"][0]["sum"]).abs().max() > 0.05  # the dosages really count
     assert main(["score", str(ds), "-s", str(sf), "--out", str(tmp_path / "x.tsv"), "--dosage-fields", "XX"]) == 2
+
+
+def test_several_genotype_files_and_a_samplesheet_score_as_one(tmp_path: Path) -> None:
+    from prsgazer.synthetic.files import Cohort
+
+    a = random_cohort(30, 200, seed=1, chrom="1")
+    b = random_cohort(30, 200, seed=2, chrom="2")
+    b = Cohort(sites=b.sites, samples=a.samples, genotypes=b.genotypes)
+    whole = Cohort(sites=pl.concat([a.sites, b.sites]), samples=a.samples,
+                   genotypes=np.concatenate([a.genotypes, b.genotypes]))  # fmt: skip
+    sf = write_scorefile(random_score(whole, 300, seed=3).rows, tmp_path / "S.txt", pgs_id="S")
+    write_vcf(a, tmp_path / "c1.vcf.gz")
+    write_pfile(b, tmp_path / "c2")
+    write_vcf(whole, tmp_path / "all.vcf.gz")
+    (tmp_path / "sheet.csv").write_text("sampleset,path_prefix,chrom,format\nx,c1,1,vcf\nx,c2,2,pfile\n")
+    outs = {}
+    for name, geno in {"all": ["all.vcf.gz"], "parts": ["c1.vcf.gz", "c2"], "sheet": ["sheet.csv"]}.items():
+        out = tmp_path / f"{name}.tsv"
+        assert main(["score", *[str(tmp_path / g) for g in geno], "-s", str(sf), "--out", str(out)]) == 0
+        outs[name] = pl.read_csv(out, separator="\t")["sum"].to_list()
+    assert outs["parts"] == outs["all"] == outs["sheet"]

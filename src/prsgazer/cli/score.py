@@ -24,8 +24,12 @@ def _resolve_pgs_ids(ids: list[str], build: str | None) -> list[Path]:
 
 def score(
     genotypes: Annotated[
-        Path,
-        typer.Argument(help="VCF/VCF.gz/gVCF, plink2 prefix (.pgen/.pvar/.psam) or plink1 prefix (.bed/.bim/.fam)."),
+        list[Path],
+        typer.Argument(
+            help="VCF/VCF.gz/gVCF, plink2 prefix (.pgen/.pvar/.psam) or plink1 prefix (.bed/.bim/.fam); several of "
+            "them with the same samples (e.g. one per chromosome, scored as one cohort); or a pgsc_calc samplesheet "
+            "CSV (sampleset,path_prefix,chrom,format)."
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output table (TSV), one row per (sample, score).")],
     scorefile: Annotated[
@@ -120,6 +124,10 @@ def score(
     from prsgazer.ops.params import ScoreParams, Tuning
     from prsgazer.ops.score import add_percentiles, score_files
 
+    inputs: Path | list[Path] = genotypes[0] if len(genotypes) == 1 else list(genotypes)
+    if store and not isinstance(inputs, Path):
+        raise InputError("--store takes one genotype file", field="--store",
+                         hint="store each file with `prsgazer storage put`, or concatenate them first")  # fmt: skip
     files = list(scorefile or [])
     if pgs_id:
         files += _resolve_pgs_ids(list(pgs_id), build)
@@ -149,7 +157,7 @@ def score(
     tuning = Tuning.from_settings()
     with err.status("scoring…", spinner="dots"):
         run, options = score_files(
-            genotypes, files, params, tuning, build=build, coverage=coverage, reference=reference, ref_freq=ref_freq
+            inputs, files, params, tuning, build=build, coverage=coverage, reference=reference, ref_freq=ref_freq
         )
     _print_summary(run)
     if match_log is not None:
@@ -158,7 +166,7 @@ def score(
     if run.all_failed:
         raise InputError(
             "no score passed matching: " + "; ".join(f"{s.accession}: {s.reason}" for s in run.match.summaries),
-            file=genotypes,
+            file=genotypes[0],
             hint="check the genome build and coverage, lower --min-overlap, or see --match-log",
         )
     table = run.table
@@ -167,7 +175,7 @@ def score(
         from prsgazer.storage import default_store
 
         with err.status("ancestry: reference PCA, projection, adjusted scores…", spinner="dots"):
-            table, anc = add_ancestry(default_store(), genotypes, files, run, options, tuning, panel, coverage=coverage)
+            table, anc = add_ancestry(default_store(), inputs, files, run, options, tuning, panel, coverage=coverage)
         for row in anc.table.head(5).iter_rows(named=True):
             flag = " (low confidence)" if row["low_confidence"] else ""
             err.print(f"ancestry: {row['sample_id']} most similar to {row['superpopulation']} "
@@ -179,14 +187,15 @@ def score(
 
         with err.status("percentiles: re-scoring the panel on the matched variants…", spinner="dots"):
             table, warning = add_percentiles(
-                default_store(), genotypes, files, run, options, tuning, panel=panel,
+                default_store(), inputs, files, run, options, tuning, panel=panel,
                 superpopulation=superpopulation, distributions=list(distribution or []),
             )  # fmt: skip
         if warning:
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     write_tsv_atomic(table, out)
     if store:
-        _store(genotypes, files, params, build or run.build.build or "", coverage or "")
+        assert isinstance(inputs, Path)
+        _store(inputs, files, params, build or run.build.build or "", coverage or "")
     n_ok = sum(s.passed for s in run.match.summaries)
     err.print(
         f"wrote {out} ({run.table.height} rows: {run.n_samples} sample(s) × "
