@@ -4,6 +4,7 @@ leave no output file."""
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import numpy as np
@@ -241,3 +242,38 @@ def test_several_genotype_files_and_a_samplesheet_score_as_one(tmp_path: Path) -
         assert main(["score", *[str(tmp_path / g) for g in geno], "-s", str(sf), "--out", str(out)]) == 0
         outs[name] = pl.read_csv(out, separator="\t")["sum"].to_list()
     assert outs["parts"] == outs["all"] == outs["sheet"]
+
+
+def test_output_formats_sscore_and_pgsc(shared_data: Path, tmp_path: Path) -> None:
+    """--format sscore equals plink2's .sscore for CINECA (the PGS Catalog calculator's expected output, 6
+    significant digits), FID and IID kept apart; --format pgsc has pgsc_calc's columns; .gz is gzipped;
+    every output has its provenance beside it."""
+    base = shared_data / "genomes" / "cineca" / "cineca_synthetic_subset"
+    sf = shared_data / "scorefiles" / "PGS001229_22.txt"
+    out = tmp_path / "cineca.sscore"
+    assert main(["score", str(base), "-s", str(sf), "--format", "sscore", "--out", str(out)]) == 0
+    got = pl.read_csv(out, separator="\t")
+    assert got.columns == ["#FID", "IID", "ALLELE_CT", "DENOM", "NAMED_ALLELE_DOSAGE_SUM", "PGS001229_AVG",
+                           "PGS001229_SUM"]  # fmt: skip
+    want = pl.read_csv(shared_data / "expected" / "cineca_PGS001229_22_expected_plink2_sscore.tsv", separator="\t")
+    both = got.join(want, on="IID", suffix="_plink2")
+    assert both.height == 2504 and (both["#FID"] == both["IID"]).all()
+    for col in ("ALLELE_CT", "DENOM", "NAMED_ALLELE_DOSAGE_SUM"):
+        assert (both[col] == both[f"{col}_plink2"]).all(), col
+    for col in ("PGS001229_SUM", "PGS001229_AVG"):
+        assert ((both[col] - both[f"{col}_plink2"]).abs() <= 5e-6).all(), col
+    run = json.loads((tmp_path / "cineca.sscore.run.json").read_text())
+    assert run["params"]["min_overlap"] == 0.75 and run["code_version"] and run["summaries"][0]["n_matched"] == 782
+    gz = tmp_path / "agg.txt.gz"
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text(f"sampleset,path_prefix,chrom,format\ncineca,{base},22,pfile\n")
+    assert main(["score", str(sheet), "-s", str(sf), "--format", "pgsc", "--out", str(gz)]) == 0
+    with gzip.open(gz, "rt") as fh:
+        agg = pl.read_csv(fh, separator="\t")
+    assert agg.columns == ["sampleset", "IID", "PGS", "SUM", "DENOM", "AVG"] and agg.height == 2504
+    assert (agg["sampleset"] == "cineca").all() and agg["SUM"].to_list() == got["PGS001229_SUM"].to_list()
+    # the long format keeps FID and IID apart at the end
+    long_out = tmp_path / "long.tsv"
+    assert main(["score", str(base), "-s", str(sf), "--out", str(long_out)]) == 0
+    t = pl.read_csv(long_out, separator="\t", null_values="NA")
+    assert t.columns[:2] == ["sample_id", "pgs_id"] and t.columns[-2:] == ["fid", "iid"]

@@ -105,6 +105,18 @@ def score(
             "--distribution", help="Precomputed Distribution parquet(s): fallback percentiles without --panel."
         ),
     ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="long (one row per sample and score), sscore (plink2's wide .sscore layout) or pgsc (pgsc_calc's "
+            "aggregated scores: sampleset IID PGS SUM DENOM AVG). OUT ending in .gz is gzipped.",
+        ),
+    ] = "long",
+    sampleset: Annotated[
+        str | None,
+        typer.Option("--sampleset", help="The sampleset name of --format pgsc (default: the samplesheet's)."),
+    ] = None,
     ancestry: Annotated[
         bool,
         typer.Option(
@@ -121,9 +133,13 @@ def score(
     """Compute polygenic scores (SUM, AVG, DENOM per sample and score), exact against plink2."""
     from prsgazer.cli import err
     from prsgazer.engine.scoring.run import write_tsv_atomic
+    from prsgazer.ops.outputs import check_format
     from prsgazer.ops.params import ScoreParams, Tuning
     from prsgazer.ops.score import add_percentiles, score_files
 
+    out_format = check_format(fmt)
+    if out_format in ("sscore", "pgsc") and (panel is not None or distribution):
+        raise InputError(f"--format {fmt} holds scores only: percentiles need --format long", field="--format")
     inputs: Path | list[Path] = genotypes[0] if len(genotypes) == 1 else list(genotypes)
     if store and not isinstance(inputs, Path):
         raise InputError("--store takes one genotype file", field="--store",
@@ -192,7 +208,7 @@ def score(
             )  # fmt: skip
         if warning:
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    write_tsv_atomic(table, out)
+    _write_outputs(run, table, out, out_format, sampleset or _sampleset(genotypes), params)
     if store:
         assert isinstance(inputs, Path)
         _store(inputs, files, params, build or run.build.build or "", coverage or "")
@@ -203,6 +219,25 @@ def score(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _sampleset(genotypes: list[Path]) -> str:
+    from prsgazer.engine.genotypes import is_samplesheet, read_samplesheet
+
+    if len(genotypes) == 1 and is_samplesheet(genotypes[0]):
+        return read_samplesheet(genotypes[0])[0]
+    return "cohort"
+
+
+def _write_outputs(run, table, out: Path, fmt, sampleset: str, params) -> None:  # type: ignore[no-untyped-def]
+    """OUT in the chosen layout (gzipped when it ends in .gz), and its provenance in OUT.run.json."""
+    from prsgazer.engine.scoring.run import write_bytes_atomic
+    from prsgazer.ops.outputs import formatted, record_text, run_record, table_bytes
+
+    frame = formatted(run, fmt, table=table, sampleset=sampleset)
+    write_bytes_atomic(table_bytes(frame, gzip_it=str(out).endswith(".gz")), out)
+    record = run_record(run, params.as_record(), format=fmt, output=out.name)
+    write_bytes_atomic(record_text(record).encode(), out.with_name(out.name + ".run.json"))
 
 
 def _store(genotypes: Path, files: list[Path], params, build: str, coverage: str) -> None:  # type: ignore[no-untyped-def]

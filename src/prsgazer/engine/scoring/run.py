@@ -104,6 +104,9 @@ class ScoreRun(BaseModel):
     )
     warnings: list[str] = Field(default_factory=list)
     table: pl.DataFrame
+    sample_ids: pl.DataFrame | None = Field(
+        default=None, description="sample_id fid iid: the input's own family and individual ids."
+    )
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step.")
 
     @property
@@ -176,7 +179,7 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
     clock.lap("open genotypes (while reading)")
     warnings: list[str] = []
     try:
-        where = Path(source.path)
+        where = Path(getattr(source, "source_path", None) or source.path)  # the file the user named
         build = resolve_target_build(source.build, opt.build, where)
         by_warning: dict[str, list[str]] = {}
         for sf in files:
@@ -242,6 +245,7 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
             genotypes=str(genotypes) if isinstance(genotypes, (str, Path)) else ", ".join(map(str, genotypes)),
             genotype_kind=source.kind if source.kind != "parquet" else "vcf",
             n_samples=source.n_samples,
+            sample_ids=source.sample_ids(),
             n_target_variants=source.variants.height,
             build=build,
             scorefiles=[
@@ -336,6 +340,20 @@ def _out_table(scored: pl.DataFrame, match: MatchResult, samples: list[str]) -> 
         pl.col("pgs_id").replace_strict(order, return_dtype=pl.Int64).alias("_p"),
     ).sort("_s", "_p")
     return out.select(c for c in OUT_COLUMNS if c != "dosage_source")
+
+
+def write_bytes_atomic(data: bytes, path: str | Path) -> None:
+    """Write bytes next to `path` and rename them into place: a failure leaves no partial file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_tsv_atomic(frame: pl.DataFrame, path: str | Path) -> None:
