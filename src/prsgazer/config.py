@@ -171,10 +171,20 @@ class Settings(BaseSettings):
         default="https://ftp.ebi.ac.uk/pub/databases/spot/pgs/resources/",
         description="Where the PGS Catalog reference packs (pgsc_1000G_v1.tar.zst, …) are downloaded from.",
     )
+    chain_dir: Path | None = Field(
+        default=None,
+        description="UCSC chain files found by name (hg19ToHg38.over.chain.gz, hg38ToHg19.over.chain.gz) to lift "
+        "scoring files in the other build.",
+    )
     panels_dir: Path | None = Field(
         default=None,
         description="Where downloaded and synthesized panels are installed (by name).",
     )
+    @property
+    def chain_path(self) -> Path:
+        """`chain_dir`, or `<home>/chains`."""
+        return self.chain_dir or self.home / "chains"
+
     @property
     def panels_path(self) -> Path:
         """`panels_dir`, or `<home>/panels`."""
@@ -223,6 +233,7 @@ _COMPUTED_DEFAULTS = {
     "home": "platform user-data dir (`~/.local/share/prsgazer`)",
     "cache_dir": "platform user-cache dir (`~/.cache/prsgazer`)",
     "panels_dir": "`$PRSGAZER_HOME/panels`",
+    "chain_dir": "`$PRSGAZER_HOME/chains`",
 }
 
 

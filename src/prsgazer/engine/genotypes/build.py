@@ -127,6 +127,9 @@ def resolve_target_build(evidence: BuildEvidence, declared: str | None, path: Pa
     return BuildEvidence(build=want, source="declared", detail=f"declared --build {want}")
 
 
+_UCSC = {"GRCh37": "hg19", "GRCh38": "hg38"}
+
+
 def check_build(
     target: BuildEvidence, target_path: Path, score_build: str | None, score_path: Path, accession: str
 ) -> str | None:
@@ -147,6 +150,8 @@ def check_build(
             file=target_path,
             field="genome build",
             hint=f"use the harmonised scoring file for {target.build} "
-            f"(e.g. {accession}_hmPOS_{target.build}.txt.gz) or genotypes in {score_build}",
+            f"(e.g. {accession}_hmPOS_{target.build}.txt.gz), genotypes in {score_build}, or lift the scoring file "
+            f"with a UCSC chain: --chain {_UCSC.get(score_build, score_build)}To"
+            f"{_UCSC.get(target.build, target.build).capitalize()}.over.chain.gz (or put it in PRSGAZER_CHAIN_DIR)",
         )
     return None
