@@ -63,12 +63,17 @@ def ingest_genotypes(
 ) -> Genotypes:
     """Store a user's genotype file and return the genotypes as the workflows score them: a VCF is
     stored as `vcf` and normalised (exactly as `normalize_genotypes`), a plink2 prefix is stored as
-    `genotypes` with its .pvar/.psam companions."""
+    `genotypes` with its .pvar/.psam companions, a consumer array file as `genotypes` as it is."""
     kind, p = genotype_kind(path)
     if kind == "vcf":
         vcf = store.upload(Vcf(path=Path(p), genome_build=build, coverage=coverage))
         return normalize_stored(store, vcf, params, coverage)  # type: ignore[arg-type]
     if kind == "pfile":
         asset = put_pfile(store, p, "genotypes", genome_build=build, source_format="pfile", coverage=coverage)
+        return portable(asset)  # type: ignore[return-value]
+    if kind == "array":
+        from prsgazer.ops.describe import store_file
+
+        asset, _ = store_file(store, p, "genotypes", genome_build=build)
         return portable(asset)  # type: ignore[return-value]
     raise InputError(f"cannot store {kind} genotypes for a stored run", file=path, hint="give a VCF or a plink2 prefix")

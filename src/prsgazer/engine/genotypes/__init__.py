@@ -12,6 +12,7 @@ multi-allelic sites).
 
 from prsgazer.engine.common import MISSING
 from prsgazer.engine.genotypes.absent import AbsentSiteReport, Coverage, decide_coverage, fill_absent_sites
+from prsgazer.engine.genotypes.arrays import ArrayFile, ArraySource, array_sample_id, read_array, sniff_array
 from prsgazer.engine.genotypes.build import BuildEvidence, check_build, detect_build, resolve_target_build
 from prsgazer.engine.genotypes.freq import frequencies_for, read_frequencies
 from prsgazer.engine.genotypes.multi import MultiSource, is_samplesheet, read_samplesheet
@@ -37,6 +38,8 @@ __all__ = [
     "MISSING",
     "VARIANT_SCHEMA",
     "AbsentSiteReport",
+    "ArrayFile",
+    "ArraySource",
     "BuildEvidence",
     "Coverage",
     "GenotypeSource",
@@ -46,6 +49,7 @@ __all__ = [
     "QualityFilters",
     "SiteSums",
     "VcfSummary",
+    "array_sample_id",
     "check_build",
     "check_dosage_fields",
     "decide_coverage",
@@ -57,6 +61,7 @@ __all__ = [
     "normalize_vcf",
     "open_genotypes",
     "pgen_has_dosages",
+    "read_array",
     "read_bim",
     "read_fam",
     "read_frequencies",
@@ -65,6 +70,7 @@ __all__ = [
     "read_samplesheet",
     "read_vcf_header",
     "resolve_target_build",
+    "sniff_array",
     "split_multiallelic",
     "split_site_rows",
     "with_site_sums",

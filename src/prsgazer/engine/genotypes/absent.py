@@ -80,6 +80,8 @@ class AbsentSiteReport(BaseModel):
 
 def decide_coverage(source: GenotypeSource, declared: Coverage | str | None) -> tuple[Coverage, str]:
     """The coverage to assume and why."""
+    if source.kind == "array":
+        return Coverage.ARRAY, "consumer genotyping array: sites it does not list were not assayed (missing)"
     if not isinstance(source, ParquetSource):
         if declared not in (None, Coverage.GENOTYPED, "genotyped"):
             return Coverage(declared), "declared"

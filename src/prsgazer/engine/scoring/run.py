@@ -28,6 +28,7 @@ from prsgazer.engine.genotypes.absent import (
     fill_absent_sites,
     load_reference,
 )
+from prsgazer.engine.genotypes.arrays import ArraySource
 from prsgazer.engine.genotypes.build import BuildEvidence, check_build, resolve_target_build
 from prsgazer.engine.genotypes.freq import frequencies_for, read_frequencies
 from prsgazer.engine.genotypes.open import open_genotypes
@@ -227,6 +228,9 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
             raise
         clock.lap("read scoring files")
         source, index = opening.result()
+        if isinstance(source, ArraySource):  # an array's variants are the scoring rows' alleles at its sites
+            source = source.for_rows(rows)
+            index = TargetIndex(source.variants)
     clock.lap("open genotypes (while reading)")
     warnings: list[str] = []
     try:
