@@ -8,7 +8,13 @@ detection and checks), `absent` (absent sites: hom-ref or unknown), `freq` (alle
 """
 
 from prsgazer.engine.common import MISSING
-from prsgazer.engine.genotypes.absent import AbsentSiteReport, Coverage, decide_coverage, fill_absent_sites
+from prsgazer.engine.genotypes.absent import (
+    AbsentSiteReport,
+    Coverage,
+    absent_meaning,
+    decide_coverage,
+    fill_absent_sites,
+)
 from prsgazer.engine.genotypes.build import BuildEvidence, check_build, detect_build, resolve_target_build
 from prsgazer.engine.genotypes.freq import frequencies_for, read_frequencies
 from prsgazer.engine.genotypes.open import genotype_kind, open_genotypes
@@ -28,6 +34,7 @@ __all__ = [
     "PgenSource",
     "QualityFilters",
     "VcfSummary",
+    "absent_meaning",
     "check_build",
     "decide_coverage",
     "detect_build",
