@@ -504,7 +504,7 @@ def _(cohort, export, genome, mo, percentiles, plots, report, report_cid, store,
                 ],
                 justify="start",
             ),
-            mo.md(f"Result CID `{root_cid}`: what it was made from (`prsgazer storage lineage {root_cid}`):"),
+            mo.md(f"Result CID `{root_cid}`; its lineage (also `prsgazer storage lineage {root_cid}`):"),
             mo.Html(export.lineage_html(lineage)),
         ]
     )  # fmt: skip

@@ -110,14 +110,20 @@ def genome_html(g: GenotypeSummary) -> str:
     return f'<table class="prs" id="prs-genome">{body}</table>'
 
 
-def lineage_lines(node: Any, depth: int = 0, via: str | None = None) -> list[str]:
-    """A lineage tree (storage `LineageNode`) as indented lines: asset, file, CID, and how it is linked."""
+def lineage_lines(node: Any, depth: int = 0, via: str | None = None, seen: set[str] | None = None) -> list[str]:
+    """A lineage tree (storage `LineageNode`) as indented lines: asset, file, CID and the field that
+    links it; an asset met again is named once more without its own inputs ("as above")."""
+    seen = set() if seen is None else seen
     label = f"{node.asset or '?'} {node.filename or ''}".strip()
     link = f"  [{via}]" if via else ""
-    gone = "  (missing)" if node.missing else ""
-    lines = [f"{'  ' * depth}{'└ ' if depth else ''}{label}  {node.cid}{link}{gone}"]
+    again = node.cid in seen and bool(node.parents)
+    tail = "  (missing)" if node.missing else ("  (as above)" if again else "")
+    lines = [f"{'  ' * depth}{'└ ' if depth else ''}{label}  {node.cid}{link}{tail}"]
+    if again:
+        return lines
+    seen.add(node.cid)
     for p in node.parents:
-        lines += lineage_lines(p, depth + 1, p.via)
+        lines += lineage_lines(p, depth + 1, p.via, seen)
     return lines
 
 
