@@ -38,7 +38,8 @@ window.__deep = function (sel, root) {
 };
 window.__text = function (root) {
   root = root || document.body;
-  const own = root instanceof ShadowRoot ? Array.from(root.children).map(c => c.innerText || '') : [root.innerText || ''];
+  const own = root instanceof ShadowRoot
+    ? Array.from(root.children).map(c => c.innerText || '') : [root.innerText || ''];
   let t = own.join('\\n');
   for (const el of root.querySelectorAll('*')) { if (el.shadowRoot) t += '\\n' + window.__text(el.shadowRoot); }
   return t;
@@ -52,7 +53,8 @@ def chromium() -> str | None:
 
 class Page:
     def __init__(self, ws_url: str) -> None:
-        self.ws = connect(ws_url, max_size=256 * 2**20, open_timeout=20)
+        self._conn = connect(ws_url, max_size=256 * 2**20, open_timeout=20)
+        self.ws = self._conn.__enter__()
         self.ids = itertools.count(1)
 
     def send(self, method: str, params: dict[str, Any] | None = None, timeout: float = 60.0) -> dict[str, Any]:
@@ -105,7 +107,7 @@ class Page:
         return path
 
     def close(self) -> None:
-        self.ws.close()
+        self._conn.__exit__(None, None, None)
 
 
 class Browser:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 
 import numpy as np
 
@@ -30,6 +31,7 @@ def _svg(fig) -> str:  # type: ignore[no-untyped-def]
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buf.getvalue()
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.DOTALL)  # no RDF block: nothing to resolve
     return text[text.index("<svg") :]  # inline: no XML prolog or doctype
 
 
