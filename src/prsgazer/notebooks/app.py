@@ -42,6 +42,10 @@ def _():
     store = default_store()
     tuning = Tuning.from_settings()
     script = not mo.running_in_notebook()
+    # `python app.py -- --genotypes CID --scores ID,ID --panel CID --sample S`: start from these
+    # (stored) inputs instead of the demo; the served app takes them after `--` too.
+    _args = mo.cli_args()
+    given = {k: str(_args.get(k) or "") for k in ("genotypes", "scores", "panel", "sample")}
     return (
         Genotypes,
         Path,
@@ -55,6 +59,7 @@ def _():
         asyncio,
         export,
         fetch_bundle,
+        given,
         figures,
         genotypes_in_zip,
         ingest_genotypes,
@@ -89,7 +94,7 @@ def _(mo):
 
 
 @app.cell
-def _(mo, store):
+def _(given, mo, store):
     _stored = [*store.query(asset="vcf"), *store.query(asset="genotypes")]
     _stored_options = {
         f"{a.sample_id or a.filename} · {a.asset_key} · {a.genome_build or 'build?'} · {a.cid[-10:]}": a.cid
@@ -97,7 +102,7 @@ def _(mo, store):
     }
     source = mo.ui.radio(
         options={"the demo person (synthetic)": "demo", "upload a file": "upload", "stored genotypes": "stored"},
-        value="the demo person (synthetic)",
+        value="stored genotypes" if given["genotypes"] else "the demo person (synthetic)",
         label="**1. Genome**",
         inline=True,
     )
@@ -117,7 +122,11 @@ def _(mo, store):
         value="as detected",
         label="The file covers",
     )
-    stored_pick = mo.ui.dropdown(options=_stored_options, label="Stored genotypes")
+    stored_pick = mo.ui.dropdown(
+        options=_stored_options,
+        value=next((k for k, v in _stored_options.items() if v == given["genotypes"]), None),
+        label="Stored genotypes",
+    )
     return coverage_choice, source, stored_pick, upload
 
 
@@ -198,16 +207,18 @@ async def _(
 
 @app.cell
 def _(export, genome, mo):
-    mo.vstack([mo.md("**What was detected**"), mo.Html(export.genome_html(genome))])
+    _html = f"<style>{export.TABLE_CSS}</style>{export.genome_html(genome)}"
+    mo.vstack([mo.md("**What was detected**"), mo.Html(_html)])
     return
 
 
 @app.cell
-def _(genome, mo):
+def _(genome, given, mo):
     _options = {"every sample (cohort view)": ""} | {s: s for s in genome.samples}
     sample_pick = mo.ui.dropdown(
         options=_options,
-        value=genome.samples[0] if genome.n_samples == 1 else "every sample (cohort view)",
+        value=given["sample"] if given["sample"] in genome.samples else (
+            genome.samples[0] if genome.n_samples == 1 else "every sample (cohort view)"),
         label="Score",
     )
     sample_pick if genome.n_samples > 1 else None
@@ -256,9 +267,9 @@ async def _(asyncio, demo_scores_button, fetch_bundle, mo, store):
 
 
 @app.cell
-def _(demo_ids, demo_scores_fetched, genome, load_bundle, local_ids, mo, query, score_candidates, store):
+def _(demo_ids, demo_scores_fetched, genome, given, load_bundle, local_ids, mo, query, score_candidates, store):
     candidates = score_candidates(store, query.value, build=genome.genome_build)
-    _wanted = set(local_ids) | set(demo_ids)
+    _wanted = set(local_ids) | set(demo_ids) | {p for p in given["scores"].split(",") if p}
     if demo_scores_fetched:
         _wanted |= {s["pgs_id"] for s in load_bundle("demo").generator["scores"]}
     _rows = [
@@ -298,7 +309,7 @@ def _(candidate_table, candidates, demo_scores_button, local_scores, mo, query):
 
 
 @app.cell
-def _(ReferencePanel, demo, genome, mo, store):
+def _(ReferencePanel, demo, genome, given, mo, store):
     _panels = [
         p
         for p in store.query(asset="reference_panel")
@@ -306,7 +317,8 @@ def _(ReferencePanel, demo, genome, mo, store):
     ]
     _options = {f"{p.panel} ({p.genome_build}, {p.n_samples} people) · {p.cid[-10:]}": p.cid for p in _panels}
     _options = {"no panel (precomputed distributions, if stored)": ""} | _options
-    _default = next((k for k, v in _options.items() if demo is not None and v == demo.cid("panel")), None)
+    _want = given["panel"] or (demo.cid("panel") if demo is not None else "")
+    _default = next((k for k, v in _options.items() if _want and v == _want), None)
     if _default is None and len(_options) == 2:
         _default = list(_options)[1]
     panel_pick = mo.ui.dropdown(
@@ -418,24 +430,30 @@ async def _(
 
 
 @app.cell
-def _(cohort, figures, percentiles, reference, report, store, views):
+def _(cohort, figures, percentiles, reference, report, store, tuning, views):
+    plots = {}
     if cohort:
         table = views.cohort_table(store, percentiles)
-        _ids = list(dict.fromkeys(table["pgs_id"].to_list()))
-        plots = {p: figures.cohort_svg(reference, p, title=p) for p in _ids} if reference is not None else {}
+        for _p in dict.fromkeys(table["pgs_id"].to_list()) if reference is not None else []:
+            plots[_p] = figures.cached_svg(
+                tuning.cache_dir, {"cohort": percentiles.cid, "pgs_id": _p},
+                lambda _p=_p: figures.cohort_svg(reference, _p, title=_p),
+            )  # fmt: skip
     else:
         table = views.report_table(report)
-        plots = {}
-        if reference is not None:
-            _group = report.superpopulation or "ALL"
-            for _s in report.scores:
-                if _s.status != "ok":
-                    continue
-                _p = _s.percentile_in(_group)
-                plots[_s.pgs_id] = figures.distribution_svg(
-                    reference, _s.pgs_id, report.sample_id, title=f"{_s.pgs_id} · {_s.trait or _s.pgs_name}",
-                    compared_with=_group, percentile=_p.percentile if _p is not None else None,
-                )  # fmt: skip
+        _group = report.superpopulation or "ALL"
+        for _s in report.scores if reference is not None else []:
+            if _s.status != "ok":
+                continue
+            _e = _s.percentile_in(_group)
+            _args = {
+                "sample_id": report.sample_id, "title": f"{_s.pgs_id} · {_s.trait or _s.pgs_name}",
+                "compared_with": _group, "percentile": _e.percentile if _e is not None else None,
+            }  # fmt: skip
+            plots[_s.pgs_id] = figures.cached_svg(
+                tuning.cache_dir, {"distribution": percentiles.cid, "pgs_id": _s.pgs_id, **_args},
+                lambda _s=_s, _args=_args: figures.distribution_svg(reference, _s.pgs_id, **_args),
+            )  # fmt: skip
     plots = {k: v for k, v in plots.items() if v}
     return plots, table
 
@@ -449,14 +467,14 @@ def _(cached, cohort, export, failures, mo, plots, reference, report, seconds, t
     if cohort:
         _n = table["sample_id"].n_unique()
         _head = mo.md(f"**4. Results: a cohort of {_n} samples**, one row per sample and score")
-        _table = mo.Html(export.cohort_html(table))
+        _table = mo.Html(f"<style>{export.TABLE_CSS}</style>{export.cohort_html(table)}")
         _fails = [f"{f['pgs_id']} ({f['step']}): {f['error']}" for f in failures]
     else:
         _head = mo.md(
             f"**4. Results for {report.sample_id}**, compared with {report.superpopulation or 'ALL'} "
             f"({report.superpopulation_source or 'n/a'}); reference panel {report.panel or 'none'}"
         )
-        _table = mo.Html(export.results_html(table))
+        _table = mo.Html(f"<style>{export.TABLE_CSS}</style>{export.results_html(table)}")
         _fails = []
     if reference is not None and reference.method == "n/a":
         _why = mo.md(f"*No plot: {reference.reason}.*")

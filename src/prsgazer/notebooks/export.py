@@ -17,9 +17,8 @@ import polars as pl
 from prsgazer.engine.interpret.report import Report
 from prsgazer.ops.views import GenotypeSummary
 
-CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 72rem;
-       color: #222; line-height: 1.45; padding: 0 1rem; }
+#: Styles of the tables, plots and lineage (the app shows them with its results; the report inlines them).
+TABLE_CSS = """
 table.prs { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0 1rem 0; }
 table.prs th, table.prs td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.5rem; text-align: left;
                              vertical-align: top; }
@@ -32,6 +31,10 @@ figure.prs-plot { margin: 0.5rem 0 1.5rem 0; }
 figure.prs-plot svg { max-width: 100%; height: auto; }
 pre.lineage { background: #f7f7f7; padding: 0.6rem; font-size: 0.78rem; overflow-x: auto; }
 """
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 72rem;
+       color: #222; line-height: 1.45; padding: 0 1rem; }
+""" + TABLE_CSS
 
 def _e(x: Any) -> str:
     return html.escape(str(x), quote=True)

@@ -6,14 +6,22 @@ See docs/notebook.md.
   density, Scott's bandwidth, the compared group shaded) with the person's value marked;
 - `cohort_svg`: a cohort's values over the reference (ALL), one tick per sample.
 
-Bytes are reproducible (no date, a fixed id salt): the same inputs give the same SVG.
+Bytes are reproducible (no date, a fixed id salt): the same inputs give the same SVG, so
+`cached_svg` keeps them under the cache dir (keyed by what they are drawn from and this module's
+source) and a rerun served from the store draws nothing again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import math
+import os
 import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +33,22 @@ COLOURS = {"AFR": "#E69F00", "AMR": "#009E73", "EAS": "#0072B2", "EUR": "#CC79A7
 _OTHER = "#7f7f7f"
 _RC = {"svg.fonttype": "none", "svg.hashsalt": "prsgazer", "font.size": 9.0, "axes.spines.top": False,
        "axes.spines.right": False}  # fmt: skip
+
+
+def cached_svg(cache_dir: Path | None, key: dict[str, Any], make: Callable[[], str | None]) -> str | None:
+    """`make()`, kept as `<cache_dir>/figures/<hash>.svg` by `key` and this module's source."""
+    if cache_dir is None:
+        return make()
+    blob = json.dumps(key, sort_keys=True, default=str).encode() + Path(__file__).read_bytes()
+    path = Path(cache_dir) / "figures" / f"{hashlib.sha256(blob).hexdigest()[:32]}.svg"
+    if path.exists():
+        return path.read_text() or None
+    svg = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(svg or "")
+    tmp.replace(path)
+    return svg
 
 
 def _svg(fig) -> str:  # type: ignore[no-untyped-def]
