@@ -155,6 +155,15 @@ class Settings(BaseSettings):
         "`serve --http` allows on a loopback host only.",
     )
 
+    # --- notebook app (docs/notebook.md) ---
+    notebook_host: str = Field(default="127.0.0.1", description="Interface `prsgazer notebook` binds to.")
+    notebook_port: int = Field(default=2718, ge=0, le=65535, description="Port of `prsgazer notebook` (0: any free).")
+    notebook_token: SecretStr | None = Field(
+        default=None,
+        description="Access token of `prsgazer notebook` on a non-loopback interface (unset: a random one, "
+        "printed with the URL); never needed on a loopback host.",
+    )
+
     # --- reference panels (docs/reference.md) ---
     memory_limit: str = Field(
         default="2GB",
@@ -255,6 +264,7 @@ _SECTIONS = {
     "catalog_rest_url": "PGS Catalog (docs/catalog.md)",
     "remote": "remote storage (docs/storage.md, docs/cluster.md)",
     "mcp_allowed_dirs": "MCP server (docs/mcp.md)",
+    "notebook_host": "notebook app (docs/notebook.md)",
     "memory_limit": "computation and reference panels (docs/reference.md)",
 }
 

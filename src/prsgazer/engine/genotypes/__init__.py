@@ -11,7 +11,13 @@ multi-allelic sites).
 """
 
 from prsgazer.engine.common import MISSING
-from prsgazer.engine.genotypes.absent import AbsentSiteReport, Coverage, decide_coverage, fill_absent_sites
+from prsgazer.engine.genotypes.absent import (
+    AbsentSiteReport,
+    Coverage,
+    absent_meaning,
+    decide_coverage,
+    fill_absent_sites,
+)
 from prsgazer.engine.genotypes.arrays import ArrayFile, ArraySource, array_sample_id, read_array, sniff_array
 from prsgazer.engine.genotypes.build import BuildEvidence, check_build, detect_build, resolve_target_build
 from prsgazer.engine.genotypes.freq import frequencies_for, read_frequencies
@@ -49,6 +55,7 @@ __all__ = [
     "QualityFilters",
     "SiteSums",
     "VcfSummary",
+    "absent_meaning",
     "array_sample_id",
     "check_build",
     "check_dosage_fields",
