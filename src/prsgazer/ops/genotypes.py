@@ -12,8 +12,7 @@ from prsgazer.assets import GenotypeBlocks, Genotypes, Vcf
 from prsgazer.engine.genotypes import genotype_kind, normalize_vcf
 from prsgazer.errors import InputError
 from prsgazer.ops.params import ScoreParams
-from prsgazer.ops.runtime import cached, from_cache, measure, portable, result_key, scratch
-from prsgazer.ops.version import code_version
+from prsgazer.ops.runtime import cached, code_version, from_cache, measure, portable, result_key, scratch
 from prsgazer.storage.plink import put_pfile
 
 

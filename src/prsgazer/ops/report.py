@@ -34,6 +34,7 @@ from prsgazer.ops.params import ScoreParams, Tuning
 from prsgazer.ops.runtime import (
     CancelCheck,
     cached,
+    code_version,
     from_cache,
     measure,
     portable,
@@ -42,7 +43,6 @@ from prsgazer.ops.runtime import (
     stop_if_cancelled,
 )
 from prsgazer.ops.score import person_options
-from prsgazer.ops.version import code_version
 
 
 @dataclass

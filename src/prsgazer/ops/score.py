@@ -20,6 +20,7 @@ from prsgazer.errors import InputError
 from prsgazer.ops.params import ScoreParams, Tuning, available_chains, run_options
 from prsgazer.ops.runtime import (
     CancelCheck,
+    code_version,
     measure,
     portable,
     result_key,
@@ -27,7 +28,6 @@ from prsgazer.ops.runtime import (
     split_cached,
     stop_if_cancelled,
 )
-from prsgazer.ops.version import code_version
 
 
 def score_files(
