@@ -2,6 +2,9 @@
 
 from prsgazer.assets.base import Asset, asset_class, asset_keys, coerce, create
 from prsgazer.assets.types import (
+    Ancestry,
+    AncestryModel,
+    AncestryScores,
     CatalogMetadata,
     Distribution,
     GenotypeBlocks,
@@ -14,11 +17,15 @@ from prsgazer.assets.types import (
     Pvar,
     ReferencePanel,
     ReferenceScores,
+    Relatedness,
     ScoringFile,
     Vcf,
 )
 
 __all__ = [
+    "Ancestry",
+    "AncestryModel",
+    "AncestryScores",
     "Asset",
     "CatalogMetadata",
     "Distribution",
@@ -32,6 +39,7 @@ __all__ = [
     "Pvar",
     "ReferencePanel",
     "ReferenceScores",
+    "Relatedness",
     "ScoringFile",
     "Vcf",
     "asset_class",

@@ -121,11 +121,23 @@ class Psam(Asset):
 
 
 @dataclass(kw_only=True)
+class Relatedness(Asset):
+    """A panel's list of related samples to leave out of its ancestry PCA (plink2 `.king.cutoff.out.id`)."""
+
+    asset_key: ClassVar[str] = "relatedness"
+    suffix: ClassVar[str] = ".king.cutoff.out.id"
+
+    panel: str = ""
+    n_samples: int | None = None
+
+
+@dataclass(kw_only=True)
 class ReferencePanel(Asset):
-    """A reference panel's .pgen; its .pvar and .psam travel with it as companions."""
+    """A reference panel's .pgen; its .pvar and .psam (and its relatedness list, when it has one)
+    travel with it as companions."""
 
     asset_key: ClassVar[str] = "reference_panel"
-    companions: ClassVar[tuple[str, ...]] = ("pvar_cid", "psam_cid")
+    companions: ClassVar[tuple[str, ...]] = ("pvar_cid", "psam_cid", "related_cid")
     suffix: ClassVar[str] = ".pgen"
 
     panel: str = ""
@@ -135,6 +147,8 @@ class ReferencePanel(Asset):
     superpopulations: list[str] = field(default_factory=list)
     pvar_cid: str = ""
     psam_cid: str = ""
+    #: Related samples to leave out of the ancestry PCA (a `relatedness` asset), when the panel has a list.
+    related_cid: str = ""
 
 
 @dataclass(kw_only=True)
@@ -181,6 +195,8 @@ class PrsResult(Asset):
     coverage: str = ""
     absent_means: str = ""
     imputation: str = ""
+    #: Where the dosages came from: "hard calls", "DS", "HDS", "GP", "pgen dosages".
+    dosage_source: str = ""
     #: The per-score match summary (counts by match type, exclusion and unmatched reason).
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -239,6 +255,9 @@ class PrsReport(Asset):
     prs_result_cids: list[str] = field(default_factory=list)
     distribution_cids: list[str] = field(default_factory=list)
     percentiles_cid: str = ""
+    #: The person's inferred genetic ancestry and ancestry-adjusted scores, when a panel placed them.
+    ancestry_cid: str = ""
+    ancestry_scores_cid: str = ""
     n_ok: int | None = None
     n_failed: int | None = None
 
@@ -260,3 +279,59 @@ class CatalogMetadata(Asset):
     source: str = ""
     #: Version of the cleaning code's column layout; readers skip layouts they do not know.
     schema_version: int = 0
+
+
+@dataclass(kw_only=True)
+class AncestryModel(Asset):
+    """A reference panel's ancestry PCA (parquet: variants, loadings, frequencies, reference PCs)."""
+
+    asset_key: ClassVar[str] = "ancestry_model"
+    suffix: ClassVar[str] = ".parquet"
+
+    panel: str = ""
+    panel_cid: str = ""
+    genome_build: str = ""
+    n_pcs: int | None = None
+    n_variants: int | None = None
+    n_samples: int | None = None
+    #: How relatives were left out: "list" (the panel's relatedness list), "king" or "none".
+    relatedness: str = ""
+
+
+@dataclass(kw_only=True)
+class Ancestry(Asset):
+    """Where samples stand on a reference PCA (TSV: most similar superpopulation, probability, PCs)."""
+
+    asset_key: ClassVar[str] = "ancestry"
+    suffix: ClassVar[str] = ".tsv"
+
+    sample_id: str = ""
+    genotypes_cid: str = ""
+    model_cid: str = ""
+    panel: str = ""
+    panel_cid: str = ""
+    n_samples: int | None = None
+    #: For one sample: its most similar superpopulation, the probability, and whether it is low-confidence.
+    superpopulation: str = ""
+    probability: float | None = None
+    low_confidence: bool | None = None
+    n_shared_variants: int | None = None
+    #: oadp, oadp-refit (the PCA refitted on the shared variants) or simple.
+    projection: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class AncestryScores(Asset):
+    """Ancestry-adjusted scores (TSV: percentile and z within the most similar population, z_pc_mean,
+    z_pc_meanvar), on the same matched variants as the reference."""
+
+    asset_key: ClassVar[str] = "ancestry_scores"
+    suffix: ClassVar[str] = ".tsv"
+
+    sample_id: str = ""
+    genotypes_cid: str = ""
+    ancestry_cid: str = ""
+    model_cid: str = ""
+    panel_cid: str = ""
+    prs_result_cids: list[str] = field(default_factory=list)

@@ -24,8 +24,12 @@ def _resolve_pgs_ids(ids: list[str], build: str | None) -> list[Path]:
 
 def score(
     genotypes: Annotated[
-        Path,
-        typer.Argument(help="VCF/VCF.gz/gVCF, plink2 prefix (.pgen/.pvar/.psam) or plink1 prefix (.bed/.bim/.fam)."),
+        list[Path],
+        typer.Argument(
+            help="VCF/VCF.gz/gVCF, plink2 prefix (.pgen/.pvar/.psam) or plink1 prefix (.bed/.bim/.fam); several of "
+            "them with the same samples (e.g. one per chromosome, scored as one cohort); or a pgsc_calc samplesheet "
+            "CSV (sampleset,path_prefix,chrom,format)."
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output table (TSV), one row per (sample, score).")],
     scorefile: Annotated[
@@ -81,6 +85,18 @@ def score(
     min_dp: Annotated[int | None, typer.Option("--min-dp", help="Calls with lower DP are missing.")] = None,
     min_gq: Annotated[int | None, typer.Option("--min-gq", help="Calls with lower GQ are missing.")] = None,
     min_qual: Annotated[float | None, typer.Option("--min-qual", help="Records with lower QUAL are missing.")] = None,
+    chain: Annotated[
+        list[Path] | None,
+        typer.Option("--chain", help="UCSC chain file (e.g. hg38ToHg19.over.chain.gz) to lift scoring files in the "
+                     "other build (repeatable; PRSGAZER_CHAIN_DIR is searched too)."),
+    ] = None,
+    hard_calls: Annotated[
+        bool, typer.Option("--hard-calls", help="Ignore dosages (VCF DS/HDS/GP, .pgen dosages): score the GT calls.")
+    ] = False,
+    dosage_fields: Annotated[
+        str | None,
+        typer.Option("--dosage-fields", help="VCF FORMAT fields read as dosages, in order (default DS,HDS,GP)."),
+    ] = None,
     panel: Annotated[
         str | None,
         typer.Option("--panel", help="Reference panel (prefix or name): adds percentile and z on the same variants."),
@@ -94,6 +110,26 @@ def score(
             "--distribution", help="Precomputed Distribution parquet(s): fallback percentiles without --panel."
         ),
     ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="long (one row per sample and score), sscore (plink2's wide .sscore layout) or pgsc (pgsc_calc's "
+            "aggregated scores: sampleset IID PGS SUM DENOM AVG). OUT ending in .gz is gzipped.",
+        ),
+    ] = "long",
+    sampleset: Annotated[
+        str | None,
+        typer.Option("--sampleset", help="The sampleset name of --format pgsc (default: the samplesheet's)."),
+    ] = None,
+    ancestry: Annotated[
+        bool,
+        typer.Option(
+            "--ancestry",
+            help="With --panel: compare within the most similar population (ancestry inferred on the panel's PCA) "
+            "and add the PC-adjusted z_pc_mean and z_pc_meanvar.",
+        ),
+    ] = False,
     store: Annotated[
         bool,
         typer.Option("--store", help="Also store the inputs and one prs_result per score (as the workflows do)."),
@@ -102,9 +138,17 @@ def score(
     """Compute polygenic scores (SUM, AVG, DENOM per sample and score), exact against plink2."""
     from prsgazer.cli import err
     from prsgazer.engine.scoring.run import write_tsv_atomic
+    from prsgazer.ops.outputs import check_format
     from prsgazer.ops.params import ScoreParams, Tuning
     from prsgazer.ops.score import add_percentiles, score_files
 
+    out_format = check_format(fmt)
+    if out_format in ("sscore", "pgsc") and (panel is not None or distribution):
+        raise InputError(f"--format {fmt} holds scores only: percentiles need --format long", field="--format")
+    inputs: Path | list[Path] = genotypes[0] if len(genotypes) == 1 else list(genotypes)
+    if store and not isinstance(inputs, Path):
+        raise InputError("--store takes one genotype file", field="--store",
+                         hint="store each file with `prsgazer storage put`, or concatenate them first")  # fmt: skip
     files = list(scorefile or [])
     if pgs_id:
         files += _resolve_pgs_ids(list(pgs_id), build)
@@ -112,6 +156,11 @@ def score(
         raise InputError("give at least one --scorefile or --pgs-id", field="--scorefile")
     if superpopulation and panel is None and not distribution:
         raise InputError("--superpopulation needs --panel (or --distribution)", field="--superpopulation")
+    if ancestry and panel is None:
+        raise InputError("--ancestry needs --panel (its PCA places the samples)", field="--ancestry")
+    if ancestry and superpopulation:
+        raise InputError("give --ancestry or --superpopulation, not both", field="--ancestry",
+                         hint="--ancestry compares within the inferred population")  # fmt: skip
     params = ScoreParams.create(
         min_overlap=min_overlap,
         keep_ambiguous=keep_ambiguous,
@@ -123,11 +172,14 @@ def score(
         min_dp=min_dp,
         min_gq=min_gq,
         min_qual=min_qual,
+        hard_calls=hard_calls or None,
+        dosage_fields=dosage_fields,
     )
     tuning = Tuning.from_settings()
     with err.status("scoring…", spinner="dots"):
         run, options = score_files(
-            genotypes, files, params, tuning, build=build, coverage=coverage, reference=reference, ref_freq=ref_freq
+            inputs, files, params, tuning, build=build, coverage=coverage, reference=reference, ref_freq=ref_freq,
+            chains=list(chain or []),
         )
     _print_summary(run)
     if match_log is not None:
@@ -136,23 +188,36 @@ def score(
     if run.all_failed:
         raise InputError(
             "no score passed matching: " + "; ".join(f"{s.accession}: {s.reason}" for s in run.match.summaries),
-            file=genotypes,
+            file=genotypes[0],
             hint="check the genome build and coverage, lower --min-overlap, or see --match-log",
         )
     table = run.table
-    if panel is not None or distribution:
+    if ancestry and panel is not None:
+        from prsgazer.ops.ancestry import add_ancestry
+        from prsgazer.storage import default_store
+
+        with err.status("ancestry: reference PCA, projection, adjusted scores…", spinner="dots"):
+            table, anc = add_ancestry(default_store(), inputs, files, run, options, tuning, panel, coverage=coverage)
+        for row in anc.table.head(5).iter_rows(named=True):
+            flag = " (low confidence)" if row["low_confidence"] else ""
+            err.print(f"ancestry: {row['sample_id']} most similar to {row['superpopulation']} "
+                      f"(p={row['probability']:.3f}){flag}", highlight=False, soft_wrap=True)  # fmt: skip
+        for w in anc.warnings:
+            err.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
+    elif panel is not None or distribution:
         from prsgazer.storage import default_store
 
         with err.status("percentiles: re-scoring the panel on the matched variants…", spinner="dots"):
             table, warning = add_percentiles(
-                default_store(), genotypes, files, run, options, tuning, panel=panel,
+                default_store(), inputs, files, run, options, tuning, panel=panel,
                 superpopulation=superpopulation, distributions=list(distribution or []),
             )  # fmt: skip
         if warning:
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    write_tsv_atomic(table, out)
+    _write_outputs(run, table, out, out_format, sampleset or _sampleset(genotypes), params)
     if store:
-        _store(genotypes, files, params, build or run.build.build or "", coverage or "")
+        assert isinstance(inputs, Path)
+        _store(inputs, files, params, build or run.build.build or "", coverage or "")
     n_ok = sum(s.passed for s in run.match.summaries)
     err.print(
         f"wrote {out} ({run.table.height} rows: {run.n_samples} sample(s) × "
@@ -160,6 +225,25 @@ def score(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _sampleset(genotypes: list[Path]) -> str:
+    from prsgazer.engine.genotypes import is_samplesheet, read_samplesheet
+
+    if len(genotypes) == 1 and is_samplesheet(genotypes[0]):
+        return read_samplesheet(genotypes[0])[0]
+    return "cohort"
+
+
+def _write_outputs(run, table, out: Path, fmt, sampleset: str, params) -> None:  # type: ignore[no-untyped-def]
+    """OUT in the chosen layout (gzipped when it ends in .gz), and its provenance in OUT.run.json."""
+    from prsgazer.engine.scoring.run import write_bytes_atomic
+    from prsgazer.ops.outputs import formatted, record_text, run_record, table_bytes
+
+    frame = formatted(run, fmt, table=table, sampleset=sampleset)
+    write_bytes_atomic(table_bytes(frame, gzip_it=str(out).endswith(".gz")), out)
+    record = run_record(run, params.as_record(), format=fmt, output=out.name)
+    write_bytes_atomic(record_text(record).encode(), out.with_name(out.name + ".run.json"))
 
 
 def _store(genotypes: Path, files: list[Path], params, build: str, coverage: str) -> None:  # type: ignore[no-untyped-def]
@@ -194,6 +278,12 @@ def _print_summary(run: object) -> None:
     )
     err.print(run.absent.describe(), highlight=False, soft_wrap=True)
     err.print(f"imputation: {run.imputation}", highlight=False, soft_wrap=True)
+    err.print(f"dosages: {run.dosage_source}", highlight=False, soft_wrap=True)
+    for lift in run.liftover:
+        lost = ", ".join(f"{k} {v}" for k, v in lift.unlifted_by.items()) or "none"
+        err.print(f"liftover: {lift.scorefile} {lift.from_build} → {lift.to_build} with {lift.chain}: "
+                  f"{lift.n_rows - lift.n_unlifted}/{lift.n_rows} rows lifted (lost: {lost})",
+                  highlight=False, soft_wrap=True)  # fmt: skip
     for s in run.match.summaries:
         status = "[green]ok[/green]" if s.passed else "[red]FAILED[/red]"
         parts = [f"{s.accession}: {status} {s.n_matched}/{s.n_variants} matched (overlap {s.overlap:.4f})"]

@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from prsgazer.engine.genotypes import Coverage, QualityFilters
+from prsgazer.engine.genotypes.source import DOSAGE_FIELDS, check_dosage_fields
 from prsgazer.engine.scorefile import ReaderOptions
 from prsgazer.engine.scoring import MatchOptions, RunOptions, ScoreOptions
 from prsgazer.errors import InputError
@@ -42,6 +43,16 @@ class ScoreParams(BaseModel):
     min_dp: int | None = Field(default=_FILTERS.min_dp, ge=0)
     min_gq: int | None = Field(default=_FILTERS.min_gq, ge=0)
     min_qual: float | None = Field(default=_FILTERS.min_qual, ge=0.0)
+    hard_calls: bool = Field(default=_SCORE.hard_calls, description="Ignore dosages: score the hard calls.")
+    dosage_fields: tuple[str, ...] = Field(
+        default=tuple(DOSAGE_FIELDS), description="VCF FORMAT fields read as dosages, in order of preference."
+    )
+
+    @field_validator("dosage_fields", mode="before")
+    @classmethod
+    def _dosage_fields(cls, value: Any) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(check_dosage_fields([str(v).strip().upper() for v in items if str(v).strip()]))
 
     @classmethod
     def create(cls, **values: Any) -> ScoreParams:
@@ -99,6 +110,18 @@ class Tuning(BaseModel):
         return cls(**values)
 
 
+def available_chains(explicit: list[Path] | tuple[Path, ...] = ()) -> tuple[Path, ...]:
+    """Chain files for liftover: the ones given, then the UCSC-named ones in PRSGAZER_CHAIN_DIR."""
+    from prsgazer.config import get_settings
+
+    for c in explicit:
+        if not Path(c).is_file():
+            raise InputError("chain file does not exist", file=c, field="--chain")
+    folder = get_settings().chain_path
+    found = sorted(folder.glob("*.over.chain*")) if folder.is_dir() else []
+    return tuple(dict.fromkeys([*map(Path, explicit), *found]))
+
+
 def run_options(
     params: ScoreParams,
     tuning: Tuning,
@@ -107,6 +130,7 @@ def run_options(
     coverage: str | None = None,
     reference: Path | str | None = None,
     ref_freq: Path | str | None = None,
+    chains: tuple[Path, ...] = (),
 ) -> RunOptions:
     """The engine's options for one run: the parameters, the tuning, and what describes the input
     (its declared build and coverage, a reference giving REF at absent sites, reference frequencies)."""
@@ -126,7 +150,9 @@ def run_options(
             impute=params.impute,
             min_founders_for_target_freq=params.min_founders_for_freq,
             max_block_cells=tuning.block_cells,
+            hard_calls=params.hard_calls,
         ),
+        dosage_fields=params.dosage_fields,
         filters=params.filters(),
         build=build,
         coverage=Coverage(coverage) if coverage else None,
@@ -134,4 +160,5 @@ def run_options(
         ref_freq=Path(ref_freq) if ref_freq else None,
         cache_dir=tuning.cache_dir,
         reader=tuning.reader,
+        chains=chains,
     )

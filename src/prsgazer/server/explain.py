@@ -180,8 +180,20 @@ def _fmt(x: float | None) -> str:
     return "N/A" if x is None else f"{x:.6g}"
 
 
+ARRAY_NOTE = (
+    "These genotypes come from a consumer genotyping array: it reads only a few hundred thousand chosen sites, "
+    "so the score's other variants are missing (not assumed to be the common allele), {coverage} of the score's "
+    "variants were found, and the percentile compares with reference people scored on exactly those same variants."
+)
+
+
+def array_note(coverage: float | None) -> str:
+    shown = f"{coverage:.0%}" if coverage is not None else "only part"
+    return ARRAY_NOTE.format(coverage=shown)
+
+
 def _run_notes(r: PrsResult) -> list[str]:
-    notes = []
+    notes = [array_note(r.overlap)] if r.coverage == "array" else []
     if r.coverage or r.absent_means:
         notes.append(
             f"Sites the data does not list were treated as {r.absent_means or 'missing'}"
@@ -192,6 +204,25 @@ def _run_notes(r: PrsResult) -> list[str]:
     if r.genome_build:
         notes.append(f"Genome build {r.genome_build}.")
     return notes
+
+
+def ancestry_note(superpopulation: str, probability: float | None, low_confidence: bool, warnings: list[str]) -> str:
+    """What the inferred genetic ancestry is, how sure, and what that means for trusting the score."""
+    name = ANCESTRY_NAMES.get(ancestry_code(superpopulation) or "", superpopulation)
+    prob = f" (probability {probability:.2f})" if probability is not None else ""
+    if low_confidence:
+        text = (
+            f"Genetic ancestry, inferred from the genotypes on the reference panel's principal components: closest "
+            f"to {name}{prob}, but with low confidence — the person resembles none of the reference populations "
+            "well, so a percentile against any one of them, and the score itself, should be read with extra caution."
+        )
+    else:
+        text = (
+            f"Genetic ancestry, inferred from the genotypes on the reference panel's principal components: most "
+            f"similar to {name}{prob}. Percentiles are most meaningful against that group; scores are usually less "
+            "accurate in groups unlike those the score was developed in."
+        )
+    return text + (" " + " ".join(warnings) if warnings else "")
 
 
 def _explanation(
@@ -233,11 +264,27 @@ def explain_prs_report(store: Any, rep: PrsReport, *, superpopulation: str | Non
     if wanted and wanted != group and wanted in doc.superpopulations:
         group, fresh = wanted, True  # read against another group the report has percentiles for
     notes = [n for n in doc.notes if n]
+    if doc.coverage == "array":
+        ok = [s.overlap for s in doc.scores if s.status == "ok" and s.overlap is not None]
+        notes.append(array_note(min(ok) if ok else None))
     notes += [f"{f.pgs_id} was not computed ({f.step}): {f.error}" for f in doc.failures]
+    if doc.ancestry is not None:
+        notes.append(ancestry_note(doc.ancestry.superpopulation, doc.ancestry.probability,
+                                   doc.ancestry.low_confidence, doc.ancestry.warnings))  # fmt: skip
     if doc.panel:
+        source = {"vcf": " (from the VCF)", "ancestry": " (the person's inferred genetic ancestry)",
+                  "given": " (as asked)"}.get(doc.superpopulation_source, "")  # fmt: skip
         notes.append(
-            f"Reference panel {doc.panel}; percentiles compare with {group or 'all reference people (ALL)'}"
-            f"{' (from the VCF)' if doc.superpopulation_source == 'vcf' else ''}."
+            f"Reference panel {doc.panel}; percentiles compare with {group or 'all reference people (ALL)'}{source}."
+        )
+    adjusted = [s for s in doc.scores if s.adjusted is not None and s.adjusted.z_pc_meanvar is not None]
+    if adjusted:
+        notes.append(
+            "Ancestry-adjusted z-scores (the score's reference mean and spread modelled along the genetic "
+            "principal components, as the PGS Catalog calculator does): "
+            + "; ".join(f"{s.pgs_id} z_pc_mean {s.adjusted.z_pc_mean:+.2f}, z_pc_meanvar "  # type: ignore[union-attr]
+                        f"{s.adjusted.z_pc_meanvar:+.2f}" for s in adjusted)  # type: ignore[union-attr]
+            + "."
         )
     scores = [_report_score(item, group or "ALL", ancestry, stored_reading=not fresh) for item in doc.scores]
     if not scores:

@@ -46,6 +46,7 @@ from prsgazer.storage.names import is_plain_name, plain_name
 
 #: Longest multi-part extensions first, so `x.pvar.zst` keeps `.pvar.zst`.
 _KNOWN_EXTENSIONS = (
+    ".king.cutoff.out.id",
     ".pvar.zst",
     ".vcf.gz",
     ".vcf.bgz",

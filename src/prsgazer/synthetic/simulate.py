@@ -346,6 +346,9 @@ def _write_pfile_text(prefix: Path, pvar: pl.DataFrame, psam: pl.DataFrame, geno
 
     _atomic_text(Path(f"{prefix}.pvar"), write_pvar)
     _atomic_text(Path(f"{prefix}.psam"), lambda p: psam.write_csv(p, separator="\t"))
+    # simulated people are unrelated by construction: an empty relatedness list, in plink2's form, tells
+    # the ancestry PCA so (a kinship estimate on a short simulated genome finds spurious relatives)
+    _atomic_text(Path(f"{prefix}.king.cutoff.out.id"), lambda p: Path(p).write_text("#IID\n"))
 
 
 def read_simulated_pvar(prefix: str | Path) -> pl.DataFrame:

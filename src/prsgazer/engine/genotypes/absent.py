@@ -50,6 +50,19 @@ class Coverage(StrEnum):
     GENOTYPED = "genotyped"
 
 
+#: What an absent scored position means under each coverage (any other: "unknown").
+ABSENT_MEANS = {
+    Coverage.GENOTYPED: "not_assayed",
+    Coverage.GVCF: "hom_ref_in_reference_blocks",
+    Coverage.WGS: "hom_ref",
+}
+
+
+def absent_meaning(coverage: Coverage | str) -> str:
+    """hom_ref | hom_ref_in_reference_blocks | unknown | not_assayed, for `coverage`."""
+    return ABSENT_MEANS.get(Coverage(coverage), "unknown")
+
+
 class AbsentSiteReport(BaseModel):
     """The decision and what it did."""
 
@@ -82,6 +95,8 @@ class AbsentSiteReport(BaseModel):
 
 def decide_coverage(source: GenotypeSource, declared: Coverage | str | None) -> tuple[Coverage, str]:
     """The coverage to assume and why."""
+    if source.kind == "array":
+        return Coverage.ARRAY, "consumer genotyping array: sites it does not list were not assayed (missing)"
     if not isinstance(source, ParquetSource):
         if declared not in (None, Coverage.GENOTYPED, "genotyped"):
             return Coverage(declared), "declared"
@@ -215,7 +230,7 @@ def load_reference(path: str | Path, cache_dir: Path | None = None) -> FastaRefe
             "table (.pvar, .pvar.zst, .bim, a VCF, or a plink prefix)",
             file=p,
         ) from None
-    with open_genotypes(p, cache_dir=cache_dir) as src:
+    with open_genotypes(p, cache_dir=cache_dir, dosage_fields=()) as src:
         return src.variants.select("chrom", "pos", "ref", "alt")
 
 
@@ -232,6 +247,7 @@ class ExtendedSource(GenotypeSource):
         self.kind = base.kind
         self.samples = base.samples
         self.build = base.build
+        self.dosage_source = base.dosage_source
         self._n_base = base.variants.height
         extra = extra.with_columns((pl.int_range(pl.len(), dtype=pl.UInt32) + self._n_base).alias("vidx"))
         self.variants = pl.concat(
@@ -248,6 +264,20 @@ class ExtendedSource(GenotypeSource):
         base = vidx < self._n_base
         if base.any():
             out[base] = self.base.read(vidx[base])
+        if (~base).any():
+            out[~base] = self._extra_gt[vidx[~base] - self._n_base]
+        return out
+
+    def multiallelic_rows(self) -> np.ndarray:
+        # rows added for absent positions are hom-ref sites of their own, whatever their ALT
+        return np.concatenate([self.base.multiallelic_rows(), np.zeros(self.variants.height - self._n_base, bool)])
+
+    def read_dosages(self, vidx: np.ndarray) -> np.ndarray:
+        vidx = np.asarray(vidx, dtype=np.int64)
+        out = np.empty((len(vidx), self.n_samples), dtype=np.float32)
+        base = vidx < self._n_base
+        if base.any():
+            out[base] = self.base.read_dosages(vidx[base])
         if (~base).any():
             out[~base] = self._extra_gt[vidx[~base] - self._n_base]
         return out
@@ -311,15 +341,10 @@ def fill_absent_sites(
 ) -> tuple[GenotypeSource, AbsentSiteReport]:
     """Apply the absent-site policy: returns the source to match against and the report."""
     blocks = getattr(source, "blocks", None)
-    means = {
-        Coverage.GENOTYPED: "not_assayed",
-        Coverage.GVCF: "hom_ref_in_reference_blocks",
-        Coverage.WGS: "hom_ref",
-    }
     if coverage is Coverage.GENOTYPED or (reference is None and (coverage is not Coverage.GVCF or blocks is None)):
         # Nothing can be filled in: absent rows stay unmatched; `count_absent` reports them after matching.
         return source, AbsentSiteReport(
-            coverage=coverage, how=how, absent_means=means.get(coverage, "unknown"), reference=reference_name
+            coverage=coverage, how=how, absent_means=absent_meaning(coverage), reference=reference_name
         )
     absent = absent_positions(scores, source.variants)
     if coverage in (Coverage.WES, Coverage.ARRAY, Coverage.UNKNOWN):

@@ -266,29 +266,26 @@ def person_rows(run: object) -> pl.DataFrame:
     )
 
 
-def run_percentiles(
-    genotypes: str | object,
-    scorefiles: list,
-    run: object,
-    options: object,
-    panel: object,
-    superpopulation: str | list[str] | None = None,
-) -> pl.DataFrame:
-    """Percentile and z of every (sample, score) of a `ScoreRun` against a panel, on the same variants.
+class Comparison(BaseModel):
+    """What a run is compared with: per score, the panel's scores on the person's matched variants,
+    and per (sample, score) the value compared (re-scored on the shared rows when the panel lacks some)."""
 
-    `superpopulation`: one label, several (one row per sample, score and label; the panel is re-scored
-    once for all), or None for ALL.
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    The person's matched rows are re-scored on the panel (`reference_on_variants`); a score whose
-    rows the panel does not all have is re-scored for the person on the shared rows
-    (`RunOptions.only_rows`), so both sides use one variant set. Returns sample_id, pgs_id and
-    PERCENTILE_COLUMNS (N/A rows carry `percentile_reason`).
-    """
+    references: dict[str, ReferenceScores] = Field(default_factory=dict)
+    values: dict[tuple[str, str], float | None] = Field(default_factory=dict)
+
+
+def compare_with_panel(
+    genotypes: str | object, scorefiles: list, run: object, options: object, panel: object
+) -> Comparison:
+    """The panel re-scored on the run's matched rows (all scores in one pass), and each sample's value
+    on the same rows: a score whose rows the panel does not all have is re-scored for the samples on
+    the shared rows (`RunOptions.only_rows`), so both sides use one variant set."""
     from prsgazer.engine.reference.panel import Panel
     from prsgazer.engine.scoring.run import RunOptions, ScoreRun, run_scoring
 
     assert isinstance(run, ScoreRun) and isinstance(options, RunOptions) and isinstance(panel, Panel)
-    labels = _labels(superpopulation)
     rows = person_rows(run)
     refs = (
         reference_on_variants(panel, panel.sample_table, rows, match_options=options.match, score_options=options.score)
@@ -302,6 +299,33 @@ def run_percentiles(
         for s, p, v in again.table.select("sample_id", "pgs_id", "sum").iter_rows():
             if p in partial:
                 values[(s, p)] = v
+    return Comparison(references=refs, values=values)
+
+
+def run_percentiles(
+    genotypes: str | object,
+    scorefiles: list,
+    run: object,
+    options: object,
+    panel: object,
+    superpopulation: str | list[str] | None = None,
+) -> pl.DataFrame:
+    """Percentile and z of every (sample, score) of a `ScoreRun` against a panel, on the same variants.
+
+    `superpopulation`: one label, several (one row per sample, score and label; the panel is re-scored
+    once for all), or None for ALL.
+
+    The person's matched rows are re-scored on the panel (`compare_with_panel`); a score whose
+    rows the panel does not all have is re-scored for the person on the shared rows, so both sides
+    use one variant set. Returns sample_id, pgs_id and PERCENTILE_COLUMNS (N/A rows carry
+    `percentile_reason`).
+    """
+    from prsgazer.engine.scoring.run import ScoreRun
+
+    assert isinstance(run, ScoreRun)
+    labels = _labels(superpopulation)
+    comparison = compare_with_panel(genotypes, scorefiles, run, options, panel)
+    refs, values = comparison.references, comparison.values
     status = {s.accession: s for s in run.match.summaries}
     out = []
     pairs = run.table.select("sample_id", "pgs_id").iter_rows()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from prsgazer.cid import cid_of_file
 from prsgazer.engine.genotypes.absent import (
     AbsentSiteReport,
     Coverage,
@@ -26,12 +28,20 @@ from prsgazer.engine.genotypes.absent import (
     fill_absent_sites,
     load_reference,
 )
+from prsgazer.engine.genotypes.arrays import ArraySource
 from prsgazer.engine.genotypes.build import BuildEvidence, check_build, resolve_target_build
 from prsgazer.engine.genotypes.freq import frequencies_for, read_frequencies
 from prsgazer.engine.genotypes.open import open_genotypes
-from prsgazer.engine.genotypes.source import GenotypeSource, QualityFilters
+from prsgazer.engine.genotypes.source import (
+    DOSAGE_FIELDS,
+    HARD_CALLS,
+    GenotypeSource,
+    QualityFilters,
+)
 from prsgazer.engine.scorefile import CacheWriter, ReaderOptions, ScoreCounts, ScoringFile, note_accessions
 from prsgazer.engine.scorefile import read_scorefiles as read_all
+from prsgazer.engine.scorefile.lifted import lift_cached
+from prsgazer.engine.scorefile.liftover import chain_builds
 from prsgazer.engine.scoring.match import MatchOptions, MatchResult, TargetIndex, match_variants
 from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
 from prsgazer.errors import InputError
@@ -39,7 +49,7 @@ from prsgazer.errors import InputError
 #: Columns of OUT.tsv, in order.
 OUT_COLUMNS = [
     "sample_id", "pgs_id", "sum", "avg", "denom", "n_matched", "n_variants", "overlap", "status",
-    "n_missing", "n_imputed", "allele_ct", "named_allele_dosage_sum", "reason",
+    "n_missing", "n_imputed", "allele_ct", "named_allele_dosage_sum", "reason", "dosage_source",
 ]  # fmt: skip
 
 
@@ -57,11 +67,62 @@ class RunOptions(BaseModel):
     ref_freq: Path | None = Field(default=None, description="Reference allele frequencies for imputation.")
     cache_dir: Path | None = None
     reader: ReaderOptions = Field(default_factory=ReaderOptions, description="Scoring-file reader (tuning).")
+    chains: tuple[Path, ...] = Field(
+        default=(), description="UCSC chain files (hg19ToHg38.over.chain.gz, …) to lift scoring files in another build."
+    )
+    dosage_fields: tuple[str, ...] = Field(
+        default=DOSAGE_FIELDS,
+        description="VCF FORMAT fields read as dosages, in order of preference (empty: hard calls only). "
+        "`score.hard_calls` ignores every dosage, pgen ones too.",
+    )
     only_rows: dict[str, list[int]] | None = Field(
         default=None,
         description="Score only these scoring rows (row_nr) of each listed score: a person re-scored on the "
         "variants a reference panel shares (engine.percentile).",
     )
+
+
+class LiftReport(BaseModel):
+    """A scoring file lifted to the genotypes' build: by which chain, and the rows that could not be."""
+
+    scorefile: str
+    cid: str
+    chain: str
+    chain_cid: str
+    from_build: str
+    to_build: str
+    n_rows: int
+    n_unlifted: int
+    unlifted_by: dict[str, int] = Field(default_factory=dict)
+    cache_cid: str | None = Field(default=None, description="CID of the lifted-file cache entry used or written.")
+
+
+def _lift_to(
+    build: str | None, files: list[ScoringFile], rows: pl.DataFrame, opt: RunOptions
+) -> tuple[pl.DataFrame, dict[str, LiftReport]]:
+    """Scoring files in another build than the genotypes, lifted with a chain of `opt.chains` that goes
+    from theirs to the genotypes' (cached by scoring-file and chain CID); the others as they are."""
+    if build is None or not opt.chains:
+        return rows, {}
+    chains = {chain_builds(c): Path(c) for c in opt.chains}
+    frames: list[pl.DataFrame] = []
+    lifts: dict[str, LiftReport] = {}
+    for sf in files:
+        chain = chains.get((sf.build, build)) if sf.build and sf.build != build else None
+        if chain is None:
+            frames.append(sf.variants)
+            continue
+        frame, unlifted, entry_cid = lift_cached(sf, chain, opt.cache_dir)
+        frames.append(frame)
+        by = dict(unlifted.group_by("reason").len().sort("len", descending=True).iter_rows())
+        lifts[sf.cid] = LiftReport(
+            scorefile=sf.path.name, cid=sf.cid, chain=chain.name, chain_cid=cid_of_file(chain),
+            from_build=str(sf.build), to_build=build, n_rows=sf.variants.height, n_unlifted=unlifted.height,
+            unlifted_by={str(k): int(v) for k, v in by.items()}, cache_cid=entry_cid,
+        )  # fmt: skip
+    if not lifts:
+        return rows, {}
+    return pl.concat(frames, rechunk=False), lifts
 
 
 class ScorefileInfo(BaseModel):
@@ -87,8 +148,19 @@ class ScoreRun(BaseModel):
     match: MatchResult
     absent: AbsentSiteReport
     imputation: str
+    dosage_source: str = Field(
+        default=HARD_CALLS,
+        description="What was scored: 'hard calls', the VCF dosage field ('DS', 'HDS', 'GP'; several with their "
+        "record counts) or 'pgen dosages'.",
+    )
     warnings: list[str] = Field(default_factory=list)
     table: pl.DataFrame
+    liftover: list[LiftReport] = Field(
+        default_factory=list, description="Scoring files lifted to the genotypes' build, with their lost rows."
+    )
+    sample_ids: pl.DataFrame | None = Field(
+        default=None, description="sample_id fid iid: the input's own family and individual ids."
+    )
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step.")
     derived: dict[str, str] = Field(
         default_factory=dict,
@@ -113,8 +185,14 @@ def read_scorefiles(
     return files, frame
 
 
-def _open_target(genotypes: str | Path, opt: RunOptions) -> tuple[GenotypeSource, TargetIndex]:
-    source = open_genotypes(genotypes, cache_dir=opt.cache_dir, filters=opt.filters)
+#: One genotype input, or several of the same samples (one per chromosome, say) scored as one.
+Genotypes = str | Path | Sequence[str | Path]
+
+
+def _open_target(genotypes: Genotypes, opt: RunOptions) -> tuple[GenotypeSource, TargetIndex]:
+    # a hard-calls run does not parse a VCF's dosage fields at all
+    fields = () if opt.score.hard_calls else opt.dosage_fields
+    source = open_genotypes(genotypes, cache_dir=opt.cache_dir, filters=opt.filters, dosage_fields=fields)
     try:
         if source.n_samples > opt.score.entry_path_max_samples and opt.score.sparse_additive:
             from prsgazer.engine.scoring import kernels  # a cohort is scored by the compiled kernels: load them now
@@ -135,8 +213,9 @@ def _close_when_opened(opening: Future[tuple[GenotypeSource, TargetIndex]]) -> N
     source.close()
 
 
-def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: RunOptions | None = None) -> ScoreRun:
-    """Score `genotypes` against every score in `scorefiles`."""
+def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: RunOptions | None = None) -> ScoreRun:
+    """Score `genotypes` (one input, several files of the same samples, or a pgsc_calc samplesheet)
+    against every score in `scorefiles`."""
     opt = options or RunOptions()
     if not scorefiles:
         raise InputError("no scoring file given", field="--scorefile")
@@ -156,14 +235,23 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
             raise
         clock.lap("read scoring files")
         source, index = opening.result()
+        if isinstance(source, ArraySource):  # an array's variants are the scoring rows' alleles at its sites
+            source = source.for_rows(rows)
+            index = TargetIndex(source.variants)
     clock.lap("open genotypes (while reading)")
     warnings: list[str] = []
     try:
-        build = resolve_target_build(source.build, opt.build, Path(genotypes))
+        where = Path(getattr(source, "source_path", None) or source.path)  # the file the user named
+        build = resolve_target_build(source.build, opt.build, where)
+        rows, lifts = _lift_to(build.build, files, rows, opt)
+        if lifts:
+            clock.lap("liftover")
         by_warning: dict[str, list[str]] = {}
         for sf in files:
+            if sf.cid in lifts:
+                continue
             for acc in sf.accessions:
-                w = check_build(build, Path(genotypes), sf.build, sf.path, acc)
+                w = check_build(build, where, sf.build, sf.path, acc)
                 if w:  # one warning per distinct text, naming every score it concerns
                     by_warning.setdefault(w.split(": ", 1)[1], []).append(acc)
         for text, accs in by_warning.items():
@@ -216,13 +304,21 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
         clock.lap("cache scoring files")
         scored = score_table(target, plan, totals)
         imputation = _describe_imputation(target.samples.get_column("founder").sum(), opt, ref_freq)
-        table = _out_table(scored, match, target.samples.get_column("sample_id").to_list())
+        dosage_source = opt.score.dosage_source(source)
+        unused = _unused_dosages(source, opt)
+        if unused:
+            warnings.append(unused)
+        table = _out_table(scored, match, target.samples.get_column("sample_id").to_list()).with_columns(
+            pl.lit(dosage_source).alias("dosage_source")
+        )
         return ScoreRun(
-            genotypes=str(genotypes),
+            genotypes=str(genotypes) if isinstance(genotypes, (str, Path)) else ", ".join(map(str, genotypes)),
             genotype_kind=source.kind if source.kind != "parquet" else "vcf",
             n_samples=source.n_samples,
+            sample_ids=source.sample_ids(),
             n_target_variants=source.variants.height,
             build=build,
+            liftover=list(lifts.values()),
             scorefiles=[
                 ScorefileInfo(
                     path=str(sf.path),
@@ -237,6 +333,7 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
             match=match,
             absent=absent,
             imputation=imputation,
+            dosage_source=dosage_source,
             warnings=warnings,
             table=table,
             timings=clock.laps,
@@ -276,6 +373,18 @@ def _describe_imputation(n_founders: int, opt: RunOptions, ref_freq: np.ndarray 
     return "mean imputation (2 × effect-allele frequency) with " + ", then ".join(parts)
 
 
+def _unused_dosages(source: GenotypeSource, opt: RunOptions) -> str | None:
+    """A note when the genotypes have dosages that the run does not score."""
+    declared = list(getattr(source, "dosage_declared", []) or [])
+    if source.has_dosages and opt.score.hard_calls:
+        return f"hard calls scored (hard_calls): the {source.dosage_source} of the genotypes are not used"
+    unread = [f for f in declared if f not in opt.dosage_fields or opt.score.hard_calls]
+    if unread and not source.has_dosages:
+        why = "hard_calls" if opt.score.hard_calls else f"dosage fields {list(opt.dosage_fields)}"
+        return f"hard calls scored ({why}): the VCF's {'/'.join(unread)} dosages are not used"
+    return None
+
+
 def _out_table(scored: pl.DataFrame, match: MatchResult, samples: list[str]) -> pl.DataFrame:
     summ = pl.DataFrame(
         {
@@ -303,7 +412,21 @@ def _out_table(scored: pl.DataFrame, match: MatchResult, samples: list[str]) -> 
         pl.col("sample_id").replace_strict(sample_order, return_dtype=pl.Int64).alias("_s"),
         pl.col("pgs_id").replace_strict(order, return_dtype=pl.Int64).alias("_p"),
     ).sort("_s", "_p")
-    return out.select(OUT_COLUMNS)
+    return out.select(c for c in OUT_COLUMNS if c != "dosage_source")
+
+
+def write_bytes_atomic(data: bytes, path: str | Path) -> None:
+    """Write bytes next to `path` and rename them into place: a failure leaves no partial file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_tsv_atomic(frame: pl.DataFrame, path: str | Path) -> None:
