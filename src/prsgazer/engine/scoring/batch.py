@@ -112,39 +112,36 @@ _MATCH_ROW_BYTES = 700
 _MATCH_THREADS = 2
 #: Bytes of the process before any work (interpreter, numpy/polars/numba code).
 _BASELINE = 350 * 1024 * 1024
-#: The least a batch is planned with, whatever the limit (below it chunks cannot shrink further).
-_MIN_WORKING = 64 * 1024 * 1024
 
 
 class MemoryBudget:
     """One memory limit shared by every batch of a process (`PRSGAZER_MEMORY_LIMIT` is the process's,
-    not each batch's): a batch holds the whole working budget — the limit less the process baseline,
-    counted once — while it parses, matches, scores and writes, and concurrent batches wait their
-    turn. Created by the caller (the operations layer keeps one per process) and passed in explicitly;
-    `batch_score` without one makes its own, for that call alone.
+    not each batch's): a batch holds the budget — the whole limit, the process baseline counted once —
+    while it parses, matches, scores and writes, and concurrent batches wait their turn. Created by
+    the caller (the operations layer keeps one per process) and passed in explicitly; `batch_score`
+    without one makes its own, for that call alone.
     """
 
     def __init__(self, limit: int | str) -> None:
         self.limit = parse_memory(limit)
-        self.working = max(self.limit - _BASELINE, _MIN_WORKING)
-        self._free = self.working
+        self._held = False
         self._cond = threading.Condition()
         self.waits = 0  # batches that had to wait for another (a figure for tests and benchmarks)
 
     @contextlib.contextmanager
     def reserve(self) -> Iterator[int]:
-        """Wait until the working budget is free, hold it, and yield the limit to plan with (bytes)."""
+        """Wait until no other batch holds the budget, hold it, and yield the limit to plan with (bytes)."""
         with self._cond:
-            if self._free < self.working:
+            if self._held:
                 self.waits += 1
-            while self._free < self.working:
+            while self._held:
                 self._cond.wait()
-            self._free -= self.working
+            self._held = True
         try:
-            yield self.working + _BASELINE
+            yield self.limit
         finally:
             with self._cond:
-                self._free += self.working
+                self._held = False
                 self._cond.notify_all()
 
 
