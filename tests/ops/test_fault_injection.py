@@ -9,8 +9,9 @@ failure (an exception), or a wrong result (anything else): wrong results must be
 
 Kinds: parsed scoring files (`scorefiles/`), normalised VCFs with a gVCF's blocks companion
 (`genotypes/`), FASTA indexes (`fasta/`), panel site tables (`panels/*.sites.parquet`), panel file-CID
-entries (`panels/cids/`), batch results and manifests (`reference/batch/`), and catalog responses
-(`catalog/http/`).
+entries (`panels/cids/`), batch results and manifests (`reference/batch/`), catalog responses
+(`catalog/http/`), the ancestry PCA (`ancestry/`), notebook figures (`figures/`) and, with the shared
+data's chain files, lifted scoring files (`lifted/`).
 """
 
 from __future__ import annotations
@@ -109,9 +110,28 @@ def _catalog(cache: Path) -> Any:
     return json.dumps(out, sort_keys=True)
 
 
+def _pca(inputs: dict[str, Any], cache: Path) -> Any:
+    """The panel's reference PCA (the ancestry model every projection uses)."""
+    from prsgazer.ops.ancestry import panel_pca
+    from prsgazer.ops.params import Tuning
+
+    pca = panel_pca(inputs["panel"], Tuning.from_settings(cache_dir=cache))
+    return (pca.variants, pca.loadings, pca.singular_values, pca.samples, pca.scores, pca.settings.model_dump())
+
+
+def _figures(cache: Path) -> Any:
+    """Notebook figures through their cache; a miss is drawn again (here: a fixed SVG per key)."""
+    from prsgazer.notebooks.figures import cached_svg
+
+    return [cached_svg(cache, {"pgs_id": f"PGS{k:06d}"}, lambda k=k: f"<svg><text>figure {k}</text></svg>")
+            for k in range(6)]  # fmt: skip
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, pl.DataFrame):
         return isinstance(b, pl.DataFrame) and a.equals(b)
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.shape == b.shape and bool(np.array_equal(a, b))
     if isinstance(a, (tuple, list)):
         return isinstance(b, (tuple, list)) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)
@@ -131,6 +151,8 @@ KINDS: dict[str, tuple[str, Callable[[Path], bool], str]] = {
     "panel file CIDs": ("panels/cids", lambda p: p.suffix == ".json", "panel"),
     "batch results and manifests": ("reference/batch", lambda p: p.suffix in (".parquet", ".json"), "batch"),
     "catalog responses": ("catalog/http", lambda p: p.suffix == ".json", "catalog"),
+    "ancestry PCA": ("ancestry", lambda p: p.name.endswith(".pca.parquet"), "pca"),
+    "notebook figures": ("figures", lambda p: p.suffix == ".svg", "figures"),
 }
 
 
@@ -154,6 +176,53 @@ def _flip(entries: list[Path], rng: np.random.Generator) -> tuple[Path, int]:
     return target, at
 
 
+def _trials(kind: str, folder: str, is_entry: Callable[[Path], bool], run: Callable[[Path], Any], cache: Path,
+            seed: int) -> dict[str, int]:  # fmt: skip
+    """A clean run, then TRIALS seeded flips each followed by the same run: the counts."""
+    warnings: list[str] = []
+    sink = logger.add(lambda m: warnings.append(str(m)), level="WARNING", format="{message}")
+    try:
+        clean = run(cache)
+
+        def entries() -> list[Path]:
+            return sorted(p for p in (cache / folder).rglob("*") if p.is_file() and is_entry(p))
+
+        assert entries(), f"{kind}: the clean run left no entry under {folder}"
+        assert all(seal_path(p).exists() for p in entries()), f"{kind}: every entry is sealed"
+        rng = np.random.default_rng(seed)
+        n = {"trials": 0, "detected and rebuilt": 0, "loud failures": 0, "wrong results": 0}
+        for _ in range(TRIALS):
+            target, at = _flip(entries(), rng)
+            warnings.clear()
+            n["trials"] += 1
+            try:
+                got = run(cache)
+            except Exception:  # noqa: BLE001 - a loud failure is an allowed outcome; restore the cache
+                n["loud failures"] += 1
+                shutil.rmtree(cache / folder, ignore_errors=True)
+                assert _same(run(cache), clean)
+                continue
+            if not _same(got, clean):
+                n["wrong results"] += 1
+            elif any("discarded" in w for w in warnings):
+                n["detected and rebuilt"] += 1
+            else:
+                pytest.fail(f"{kind}: byte {at} of {target.name} flipped, same result but nothing detected")
+        assert n["wrong results"] == 0, f"{kind}: {n}"
+        assert all(seal_path(p).exists() for p in entries())  # rebuilt entries are sealed again
+        return n
+    finally:
+        logger.remove(sink)
+
+
+def _table(figures: dict[str, dict[str, int]]) -> str:
+    width = max(map(len, figures))
+    lines = [f"{'cache kind':<{width}}  trials  detected+rebuilt  loud failures  wrong results"]
+    lines += [f"{kind:<{width}}  {n['trials']:>6}  {n['detected and rebuilt']:>16}  {n['loud failures']:>13}  "
+              f"{n['wrong results']:>13}" for kind, n in figures.items()]  # fmt: skip
+    return "\n" + "\n".join(lines)
+
+
 @pytest.mark.slow
 def test_flipped_bytes_in_every_derived_cache_never_give_a_wrong_result(inputs: dict[str, Any], tmp_path: Path) -> None:
     requests: dict[str, Callable[[Path], Any]] = {
@@ -161,49 +230,43 @@ def test_flipped_bytes_in_every_derived_cache_never_give_a_wrong_result(inputs: 
         "panel": lambda c: _distributions(inputs, c, fresh_results=True),
         "batch": lambda c: _distributions(inputs, c, fresh_results=False),
         "catalog": _catalog,
+        "pca": lambda c: _pca(inputs, c),
+        "figures": _figures,
     }
-    warnings: list[str] = []
-    sink = logger.add(lambda m: warnings.append(str(m)), level="WARNING", format="{message}")
-    figures: dict[str, dict[str, int]] = {}
-    try:
-        for k, (kind, (folder, is_entry, request)) in enumerate(KINDS.items()):
-            cache = tmp_path / f"kind{k}" / "cache"
-            run = requests[request]
-            clean = run(cache)
-
-            def entries(cache: Path = cache, folder: str = folder, is_entry: Callable[[Path], bool] = is_entry) -> list:
-                return sorted(p for p in (cache / folder).rglob("*") if p.is_file() and is_entry(p))
-
-            assert entries(), f"{kind}: the clean run left no entry under {folder}"
-            assert all(seal_path(p).exists() for p in entries()), f"{kind}: every entry is sealed"
-            rng = np.random.default_rng(1400 + k)
-            n = {"trials": 0, "detected and rebuilt": 0, "loud failures": 0, "wrong results": 0}
-            for _ in range(TRIALS):
-                target, at = _flip(entries(), rng)
-                warnings.clear()
-                n["trials"] += 1
-                try:
-                    got = run(cache)
-                except Exception:  # noqa: BLE001 - a loud failure is an allowed outcome; restore the cache
-                    n["loud failures"] += 1
-                    shutil.rmtree(cache / folder, ignore_errors=True)
-                    assert _same(run(cache), clean)
-                    continue
-                if not _same(got, clean):
-                    n["wrong results"] += 1
-                elif any("discarded" in w for w in warnings):
-                    n["detected and rebuilt"] += 1
-                else:
-                    pytest.fail(f"{kind}: byte {at} of {target.name} flipped, same result but nothing detected")
-            figures[kind] = n
-            assert n["wrong results"] == 0, f"{kind}: {n}"
-            assert all(seal_path(p).exists() for p in entries())  # rebuilt entries are sealed again
-    finally:
-        logger.remove(sink)
-    width = max(map(len, figures))
-    lines = [f"{'cache kind':<{width}}  trials  detected+rebuilt  loud failures  wrong results"]
-    lines += [f"{kind:<{width}}  {n['trials']:>6}  {n['detected and rebuilt']:>16}  {n['loud failures']:>13}  "
-              f"{n['wrong results']:>13}" for kind, n in figures.items()]  # fmt: skip
-    print("\n" + "\n".join(lines))
+    figures = {
+        kind: _trials(kind, folder, is_entry, requests[request], tmp_path / f"kind{k}" / "cache", 1400 + k)
+        for k, (kind, (folder, is_entry, request)) in enumerate(KINDS.items())
+    }
+    print(_table(figures))
     assert len(figures) == len(KINDS) and all(n["trials"] == TRIALS for n in figures.values())
     assert SEAL_SUFFIX == ".cid"
+
+
+@pytest.mark.slow
+def test_flipped_bytes_in_lifted_scoring_files_never_give_a_wrong_result(shared_data: Path, tmp_path: Path) -> None:
+    """A GRCh38 copy of PGS001229_22 scored on CINECA (GRCh37), lifted with hg38ToHg19."""
+    from prsgazer.engine.scorefile.liftover import lift_scorefile, read_chain
+    from prsgazer.engine.scorefile.read import read_scorefile
+    from prsgazer.ops.params import ScoreParams, Tuning
+    from prsgazer.ops.score import score_files
+
+    chains = shared_data / "chain"
+    rows = read_scorefile(shared_data / "scorefiles/PGS001229_22.txt").variants
+    to38, _ = lift_scorefile(rows, read_chain(chains / "hg19ToHg38.over.chain.gz"))
+    lines = ["#pgs_id=PGS001229", "#genome_build=GRCh38", "rsID\tchr_name\tchr_position\teffect_allele\t"
+             "other_allele\teffect_weight"]  # fmt: skip
+    lines += ["\t".join(str(v) for v in r) for r in to38.select(
+        "rsID", "chr_name", "chr_position", "effect_allele", "other_allele", "effect_weight").iter_rows()]  # fmt: skip
+    custom = tmp_path / "custom38.txt"
+    custom.write_text("\n".join(lines) + "\n")
+    vcf = shared_data / "genomes/cineca/cineca_synthetic_subset.vcf.gz"
+
+    def run(cache: Path) -> Any:
+        tuning = Tuning.from_settings(cache_dir=cache)
+        options = {"chains": (chains / "hg38ToHg19.over.chain.gz",)}
+        got, _ = score_files(vcf, [custom], ScoreParams(), tuning, build="GRCh37", **options)
+        assert got.liftover and got.liftover[0].n_rows > 800
+        return got.table
+
+    n = _trials("lifted scoring files", "lifted", lambda p: p.suffix == ".parquet", run, tmp_path / "cache", 1499)
+    print(_table({"lifted scoring files": n}))
