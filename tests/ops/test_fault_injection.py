@@ -27,7 +27,7 @@ import polars as pl
 import pytest
 from loguru import logger
 
-from prsgazer.sealed import SEAL_SUFFIX, seal_path
+from prsgazer.sealed import SEAL_SUFFIX, read_seal, seal_path
 
 TRIALS = 20
 
@@ -157,11 +157,12 @@ KINDS: dict[str, tuple[str, Callable[[Path], bool], str]] = {
 
 
 def _flip(entries: list[Path], rng: np.random.Generator) -> tuple[Path, int]:
-    """XOR one byte at a random offset of one entry: its bytes, then its companion's (a gVCF's blocks),
+    """XOR one byte at a random offset of one entry: its bytes, then its companions' (a gVCF's blocks),
     then its seal's."""
     entry = entries[int(rng.integers(len(entries)))]
-    blocks = entry.with_name(entry.name.removesuffix(".parquet") + ".blocks.parquet")
-    files = [entry, *([blocks] if blocks.exists() else []), seal_path(entry)]
+    sealed = read_seal(entry) or {}
+    companions = [entry.parent / name for name in sealed if name != entry.name]
+    files = [entry, *companions, seal_path(entry)]
     sizes = [f.stat().st_size for f in files]
     offset = int(rng.integers(sum(sizes)))
     k = 0

@@ -219,3 +219,24 @@ def test_genotypes_in_zip(tmp_path: Path) -> None:
     (tmp_path / "notzip.zip").write_text("hello")
     with pytest.raises(InputError, match="not a zip archive"):
         genotypes_in_zip(tmp_path / "notzip.zip", tmp_path / "out3")
+
+
+@pytest.mark.slow
+def test_flipped_bytes_in_the_reference_samples_cache_never_give_a_wrong_view(
+    stored_person: dict[str, Any], store: Any, tmp_path: Path
+) -> None:
+    """The notebook's reference-sample views are a derived cache too: 20 seeded byte flips in the
+    samples table, its values companion or their seal, each detected and recomputed."""
+    from prsgazer.ops.params import Tuning
+    from prsgazer.ops.views import reference_samples
+
+    from .test_fault_injection import _table, _trials
+
+    pct = stored_person["percentiles"]
+
+    def run(cache: Path) -> Any:
+        view = reference_samples(store, pct, tuning=Tuning.from_settings(cache_dir=cache))
+        return (view.samples, view.values)
+
+    n = _trials("reference-sample views", "views", lambda p: p.name == "samples.parquet", run, tmp_path / "c", 1500)
+    print(_table({"reference-sample views": n}))
