@@ -58,6 +58,11 @@ class NotFoundError(InputError):
     """A CID, file or named thing does not exist."""
 
 
+class OutputError(InputError):
+    """An output path cannot be written as asked: a directory, the same file as an input, a socket or
+    block device, or a place where no file can be created (see prsgazer.fileio)."""
+
+
 class StorageError(PrsgazerError):
     """The store could not complete an operation (I/O, lock, disk full)."""
 

@@ -130,8 +130,11 @@ def synthesize(
     with err.status(f"simulating {samples} samples × {variants} variants…", spinner="dots"):
         info = synthesize_panel(directory / stem, samples, variants, seed=seed, genome_build=build, n_holdout=holdout)
     if install:
-        (directory / ".installed.json").write_text(
-            json.dumps({"name": stem, "source": "prsgazer reference synthesize", "prefixes": {stem: build}}, indent=2)
+        from prsgazer.fileio import write_text
+
+        write_text(
+            directory / ".installed.json",
+            json.dumps({"name": stem, "source": "prsgazer reference synthesize", "prefixes": {stem: build}}, indent=2),
         )
     if register:
         cid = _register(info.prefix, stem, build)
@@ -232,15 +235,19 @@ def distributions(
 
     from prsgazer.cli import err
     from prsgazer.cli.score import _resolve_pgs_ids
+    from prsgazer.engine.genotypes import genotype_files
     from prsgazer.engine.reference.distributions import build_distribution, write_distribution
     from prsgazer.engine.reference.panel import open_panel
     from prsgazer.engine.scoring.batch import batch_score
-    from prsgazer.engine.scoring.run import build_run_options, write_tsv_atomic
+    from prsgazer.engine.scoring.run import build_run_options, write_tsv
+    from prsgazer.fileio import check_output
 
     settings = get_settings()
     if not scorefile and not pgs_id:
         raise InputError("give at least one --scorefile or --pgs-id", field="--scorefile")
     prefix = resolve_panel(panel, build=build)
+    inputs = [*genotype_files(prefix), *(scorefile or [])]
+    check_output(out, inputs=inputs, field="--out")  # a bad --out fails before the pass, not after it
     p = open_panel(prefix, cache_dir=settings.cache_dir)
     try:
         files = list(scorefile or [])
@@ -308,7 +315,7 @@ def distributions(
     table = pl.concat(rows, how="diagonal_relaxed")
     first = ["pgs_id", "superpopulation", "n", "mean", "std", "p5", "p50", "p95"]
     rest = [c for c in table.columns if c not in first]
-    write_tsv_atomic(table.select(first + rest), out)
+    write_tsv(table.select(first + rest), out, inputs=inputs, field="--out")
     err.print(
         f"{result.n_total} score(s): {result.n_ok} computed, {result.n_cached} cached, {result.n_failed} failed; "
         f"{p.n_samples} samples, {result.n_union_variants} variants in {result.n_chunks} chunk(s); wrote {out}",

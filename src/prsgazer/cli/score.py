@@ -104,8 +104,15 @@ def score(
 ) -> None:
     """Compute polygenic scores (SUM, AVG, DENOM per sample and score), exact against plink2."""
     from prsgazer.cli import err
-    from prsgazer.engine.scoring.run import build_run_options, run_scoring, write_tsv_atomic
+    from prsgazer.engine.genotypes import genotype_files
+    from prsgazer.engine.scoring.run import build_run_options, run_scoring, write_tsv
+    from prsgazer.fileio import check_output
 
+    inputs = [*genotype_files(genotypes), *(scorefile or []), reference, ref_freq, *(distribution or [])]
+    inputs += genotype_files(panel) if panel else []
+    check_output(out, inputs=inputs, field="--out")  # a bad --out fails before the run, not after it
+    if match_log is not None:
+        check_output(match_log, inputs=[*inputs, out], field="--match-log")
     files = list(scorefile or [])
     if pgs_id:
         files += _resolve_pgs_ids(list(pgs_id), build)
@@ -133,7 +140,7 @@ def score(
         run = run_scoring(genotypes, files, options)
     _print_summary(run)
     if match_log is not None:
-        write_tsv_atomic(run.match.log, match_log)
+        write_tsv(run.match.log, match_log, inputs=[*inputs, out], field="--match-log")
         err.print(f"match log: {match_log} ({run.match.log.height} rows)", highlight=False, soft_wrap=True)
     if run.all_failed:
         raise InputError(
@@ -144,7 +151,7 @@ def score(
     table = run.table
     if panel is not None or distribution:
         table = _with_percentiles(genotypes, files, run, options, panel, superpopulation, distribution)
-    write_tsv_atomic(table, out)
+    write_tsv(table, out, inputs=inputs, field="--out")
     n_ok = sum(s.passed for s in run.match.summaries)
     err.print(
         f"wrote {out} ({run.table.height} rows: {run.n_samples} sample(s) × "

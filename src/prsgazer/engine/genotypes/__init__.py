@@ -11,7 +11,7 @@ from prsgazer.engine.common import MISSING
 from prsgazer.engine.genotypes.absent import AbsentSiteReport, Coverage, decide_coverage, fill_absent_sites
 from prsgazer.engine.genotypes.build import BuildEvidence, check_build, detect_build, resolve_target_build
 from prsgazer.engine.genotypes.freq import frequencies_for, read_frequencies
-from prsgazer.engine.genotypes.open import genotype_kind, open_genotypes
+from prsgazer.engine.genotypes.open import genotype_files, genotype_kind, open_genotypes
 from prsgazer.engine.genotypes.plink import PgenSource, read_bim, read_fam, read_psam, read_pvar
 from prsgazer.engine.genotypes.source import VARIANT_SCHEMA, GenotypeSource, QualityFilters, split_multiallelic
 from prsgazer.engine.genotypes.table import ParquetSource
@@ -33,6 +33,7 @@ __all__ = [
     "detect_build",
     "fill_absent_sites",
     "frequencies_for",
+    "genotype_files",
     "genotype_kind",
     "normalize_vcf",
     "open_genotypes",

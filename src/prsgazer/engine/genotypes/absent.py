@@ -30,7 +30,8 @@ from prsgazer.engine.common import MISSING, complement_expr
 from prsgazer.engine.genotypes.open import genotype_kind, open_genotypes
 from prsgazer.engine.genotypes.source import GenotypeSource
 from prsgazer.engine.genotypes.table import ParquetSource
-from prsgazer.errors import InputError
+from prsgazer.errors import InputError, OutputError
+from prsgazer.fileio import write_text
 
 WGS_MIN_RECORDS = 1_000_000
 WGS_MAX_HOMREF_FRACTION = 0.01
@@ -142,12 +143,12 @@ class FastaReference:
             rows.append(f"{name}\t{length}\t{offset}\t{bases}\t{width}")
         target = fai if _writable(fai.parent) else Path(str(fai) + ".prsgazer-tmp")
         try:
-            target.write_text("\n".join(rows) + "\n")
-        except OSError:
+            write_text(target, "\n".join(rows) + "\n", inputs=[self.path], durable=False)
+        except (OSError, OutputError):
             import tempfile
 
             target = Path(tempfile.mkdtemp()) / fai.name
-            target.write_text("\n".join(rows) + "\n")
+            write_text(target, "\n".join(rows) + "\n", durable=False)
         return target
 
     def bases(self, chrom: pl.Series, pos: pl.Series) -> pl.Series:
