@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import os
 import re
 import time
 import uuid
@@ -53,6 +52,7 @@ from prsgazer.catalog.models import (
 )
 from prsgazer.config import Settings, get_settings
 from prsgazer.errors import CatalogError, DownloadError, InputError, NotFoundError
+from prsgazer.fileio import publish
 
 #: The API refuses `limit` above this (rest_api/pagination.py in PGScatalog/PGS_Catalog).
 MAX_PAGE_SIZE = 250
@@ -504,7 +504,7 @@ class CatalogClient:
                         delay = self._backoff(attempt)
                         continue
                     dest.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(part, dest)
+                    publish(part, dest, durable=False)  # the store copies it in (durably) next
                     return dest
                 raise DownloadError(
                     f"gave up after {self.retries + 1} attempts: {last}",

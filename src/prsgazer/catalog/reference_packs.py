@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from prsgazer.engine.reference.panel import SUPERPOP_COLUMNS
 from prsgazer.errors import DownloadError, InputError
+from prsgazer.fileio import write_text
 
 # --------------------------------------------------------------------------------------------------
 # registry of known panels
@@ -159,7 +160,8 @@ def download_panel(
     try:
         _extract_zstd_tar(part, tmp, url, progress=progress)
         layout = inspect_pack(tmp)
-        (tmp / ".installed.json").write_text(
+        write_text(
+            tmp / ".installed.json",
             json.dumps(
                 {
                     "name": name,

@@ -430,9 +430,7 @@ def write_person_vcf(
                     )
                     block_start[chrom] = pos + 1
             elif d != 0:
-                fh.write(
-                    f"{c}{chrom}\t{pos}\t{ids[i]}\t{refs[i]}\t{alts[i]}\t50\tPASS\t.\tGT:DP:GQ\t{gt[d]}:30:99\n"
-                )
+                fh.write(f"{c}{chrom}\t{pos}\t{ids[i]}\t{refs[i]}\t{alts[i]}\t50\tPASS\t.\tGT:DP:GQ\t{gt[d]}:30:99\n")
         if gvcf:
             for chrom in dict.fromkeys(chrom_col):
                 start = block_start.get(chrom, 1)

@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from prsgazer.assets import Distribution, ReferencePanel, ReferenceScores, ScoringFile
+from prsgazer.fileio import output_path
 from prsgazer.tasks.env import compute, light
 from prsgazer.tasks.runtime import (
     cached,
@@ -125,9 +126,10 @@ async def reference_batch(
                     path = o.result_path
                     if path is None:  # failed: an empty table with the result layout keeps the reason
                         path = out / f"{o.accession}-{sf.cid[-12:]}.failed.parquet"
-                        pl.DataFrame(schema={c: pl.Float64 for c in RESULT_COLUMNS} | {"sample_id": pl.String}).select(
-                            RESULT_COLUMNS
-                        ).write_parquet(path)
+                        with output_path(path, durable=False) as tmp:
+                            pl.DataFrame(
+                                schema={c: pl.Float64 for c in RESULT_COLUMNS} | {"sample_id": pl.String}
+                            ).select(RESULT_COLUMNS).write_parquet(tmp)
                     summ = o.summary
                     asset = store.upload(
                         ReferenceScores(

@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from prsgazer.assets import Distribution, Genotypes, Percentiles, PrsReport, PrsResult, ReferencePanel, ScoringFile
+from prsgazer.fileio import output_path, write_text
 from prsgazer.tasks.env import compute, light
 from prsgazer.tasks.runtime import cached, from_cache, input_errors_are_final, measure, portable, run_dir, task_key
 from prsgazer.tasks.score import scoring_options
@@ -116,7 +117,8 @@ async def percentile(
 
             table, labels, method = await asyncio.to_thread(work)
         path = run_dir("percentile") / f"{genotypes.sample_id or 'samples'}.percentiles.tsv"
-        table.write_csv(path, separator="\t", null_value="NA")
+        with output_path(path, durable=False) as tmp:
+            table.write_csv(tmp, separator="\t", null_value="NA")
         asset = store.upload(
             Percentiles(
                 path=path,
@@ -230,7 +232,7 @@ async def report(
                 panel_cid=percentiles.panel_cid if percentiles is not None else "",
             )
             path = run_dir("report") / f"{person or 'sample'}.prs_report.json"
-            path.write_text(json.dumps(doc.model_dump(mode="json"), indent=1, ensure_ascii=False))
+            write_text(path, json.dumps(doc.model_dump(mode="json"), indent=1, ensure_ascii=False), durable=False)
         asset = store.upload(
             PrsReport(
                 path=path,

@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from prsgazer.assets import Genotypes, MatchLog, PrsResult, ReferencePanel, ScoringFile
+from prsgazer.fileio import output_path
 from prsgazer.tasks.env import compute
 from prsgazer.tasks.runtime import (
     input_errors_are_final,
@@ -111,7 +112,8 @@ async def score(
                     stem = f"{acc}-{sf.cid[-12:]}"
                     log_path = out / f"{stem}.match.parquet"
                     acc_log = log.filter(pl.col("accession") == acc)
-                    acc_log.write_parquet(log_path, compression="zstd")
+                    with output_path(log_path, durable=False) as tmp:
+                        acc_log.write_parquet(tmp, compression="zstd")
                     mlog = store.upload(
                         MatchLog(
                             path=log_path,
@@ -122,7 +124,8 @@ async def score(
                         )
                     )
                     table_path = out / f"{stem}.tsv"
-                    run.table.filter(pl.col("pgs_id") == acc).write_csv(table_path, separator="\t", null_value="NA")
+                    with output_path(table_path, durable=False) as tmp:
+                        run.table.filter(pl.col("pgs_id") == acc).write_csv(tmp, separator="\t", null_value="NA")
                     result = store.upload(
                         PrsResult(
                             path=table_path,
