@@ -5,7 +5,8 @@ What is at the destination decides how it is written:
 
 - nothing, or a regular file: the bytes go to a temp file beside it (`.NAME.PID.XXXXXXXX.tmp`) that is
   fsynced and renamed over it (`publish`), so a reader, a crash or `kill -9` sees the old bytes or the new
-  ones, never a mix. A new file gets mode `0o666 & ~umask`; a replaced file keeps its permission bits.
+  ones, never a mix. A new file gets mode `0o666 & ~umask` (applied by the kernel when the temp file is
+  created, so a directory's default ACL is honoured too); a replaced file keeps its permission bits.
   Missing parent directories are created; a failure removes the temp file.
 - a symlink: written through. The link stays a link; its target is replaced atomically (temp beside it).
 - a FIFO or a character device (`/dev/null`, `/dev/stdout`, a terminal): opened and written in place,
@@ -32,7 +33,6 @@ import shutil
 import stat
 import sys
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,12 +46,9 @@ STDOUT = "-"
 PathLike = str | os.PathLike[str]
 Kind = Literal["file", "stream", "stdout"]
 
-_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})\.tmp$")
-_MAX_NAME = 100  # characters of the destination's name kept in a temp name (file names stop at 255 bytes)
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})\.tmp$", re.DOTALL)
+_MAX_NAME = 100  # bytes of the destination's name kept in a temp name (file names stop at 255 bytes)
 _CHUNK = 1 << 20
-# os.umask can only be read by setting it: the fallback (no /proc) sets and restores it under this lock
-# so two of our threads never see each other's temporary value.
-_UMASK_LOCK = threading.Lock()
 # errnos that mean "no file can be made there": the user's path is at fault, not the program.
 _PATH_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.ELOOP, errno.ENAMETOOLONG}
 
@@ -60,22 +57,10 @@ _PATH_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEX
 # small primitives
 
 
-def current_umask() -> int:
-    """The process umask, read without changing it (Linux `/proc/self/status`), else set-and-restored."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        with open("/proc/self/status", "rb") as fh:
-            for line in fh:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    with _UMASK_LOCK:
-        mask = os.umask(0o077)  # the stricter value while it is briefly set
-        os.umask(mask)
-    return mask
-
-
 def temp_name(name: str) -> str:
     """A fresh temp file name for a destination called `name`: `.NAME.PID.XXXXXXXX.tmp`."""
-    return f".{name[:_MAX_NAME]}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    short = os.fsdecode(os.fsencode(name)[:_MAX_NAME])
+    return f".{short}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
 
 
 def is_temp_name(name: str) -> bool:
@@ -276,6 +261,7 @@ class Output:
         self.field = field
         self._tmp: Path | None = None
         self._fh: IO[Any] | None = None
+        self._keep_mode: int | None = None
         self._done = False
 
     @property
@@ -321,7 +307,7 @@ class Output:
                     fh.close()
             if self._tmp is not None:
                 if self.target.kind == "file":
-                    publish(self._tmp, self._real, mode=_mode_for(self._real), durable=self.durable)
+                    publish(self._tmp, self._real, mode=self._keep_mode, durable=self.durable)
                 else:
                     self._copy_temp_to_stream()
                 self._tmp = None
@@ -356,12 +342,18 @@ class Output:
 
     def _new_temp(self, directory: Path) -> tuple[int, Path]:
         name = self._real.name if self.target.real is not None else "stdout"
+        # The kernel applies the umask (or a directory's default ACL) to this mode at creation: a new file
+        # gets 0o666 & ~umask with no need to read the process-global umask. A file being replaced lends
+        # its own bits (masked here too, so never wider while half written; set exactly at commit).
+        self._keep_mode = _existing_mode(self._real) if self.target.kind == "file" else None
+        # (owner read/write kept while writing: a library reopens a temp path for writing)
+        create_mode = 0o666 if self._keep_mode is None else self._keep_mode | 0o600
         try:
             directory.mkdir(parents=True, exist_ok=True)
             while True:
                 tmp = directory / temp_name(name)
                 try:
-                    return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), tmp
+                    return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, create_mode), tmp
                 except FileExistsError:
                     continue
         except OSError as exc:
@@ -397,13 +389,13 @@ class Output:
                 self._tmp.unlink()
 
 
-def _mode_for(real: Path) -> int:
-    """A replaced regular file keeps its permission bits; a new file gets 0o666 & ~umask."""
+def _existing_mode(real: Path) -> int | None:
+    """The permission bits of the regular file at `real` (set-id bits dropped), None when there is none."""
     with contextlib.suppress(OSError):
         st = os.stat(real)
         if stat.S_ISREG(st.st_mode):
             return stat.S_IMODE(st.st_mode) & 0o777
-    return 0o666 & ~current_umask()
+    return None
 
 
 def _stdout(binary: bool) -> IO[Any]:
