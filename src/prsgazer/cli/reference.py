@@ -214,7 +214,9 @@ def download(
 @app.command("distributions")
 def distributions(
     panel: Annotated[str, typer.Argument(help="plink2 prefix with SuperPop in the .psam, or a panel name.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="DIST.tsv: one row per (score, superpopulation, ALL).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="DIST.tsv: one row per (score, superpopulation, ALL); - for stdout.")
+    ],
     scorefile: Annotated[
         list[Path] | None, typer.Option("--scorefile", "-s", help="Scoring file (repeatable).")
     ] = None,

@@ -34,7 +34,9 @@ def score(
         Path,
         typer.Argument(help="VCF/VCF.gz/gVCF, plink2 prefix (.pgen/.pvar/.psam) or plink1 prefix (.bed/.bim/.fam)."),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output table (TSV), one row per (sample, score).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output table (TSV), one row per (sample, score); - for stdout.")
+    ],
     scorefile: Annotated[
         list[Path] | None, typer.Option("--scorefile", "-s", help="Scoring file (repeatable).")
     ] = None,
