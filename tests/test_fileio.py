@@ -174,6 +174,7 @@ def test_fifo_is_streamed_to_not_replaced(tmp_path: Path, how: str) -> None:
     else:
         with output_path(fifo) as tmp:
             assert tmp.parent != tmp_path  # the library writes a temp file elsewhere, then it is streamed
+            assert stat.S_IMODE(tmp.stat().st_mode) == 0o600  # private while it waits in the shared temp dir
             tmp.write_bytes(payload)
     t.join(30)
     assert got["data"] == payload

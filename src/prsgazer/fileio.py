@@ -346,8 +346,12 @@ class Output:
         # gets 0o666 & ~umask with no need to read the process-global umask. A file being replaced lends
         # its own bits (masked here too, so never wider while half written; set exactly at commit).
         self._keep_mode = _existing_mode(self._real) if self.target.kind == "file" else None
-        # (owner read/write kept while writing: a library reopens a temp path for writing)
-        create_mode = 0o666 if self._keep_mode is None else self._keep_mode | 0o600
+        # (owner read/write kept while writing: a library reopens a temp path for writing). A stream's temp
+        # file lies in the shared temp directory until it is copied over: private to us.
+        if self.target.kind != "file":
+            create_mode = 0o600
+        else:
+            create_mode = 0o666 if self._keep_mode is None else self._keep_mode | 0o600
         try:
             directory.mkdir(parents=True, exist_ok=True)
             while True:
