@@ -1,13 +1,15 @@
-"""Rewrite the README configuration table from prsgazer.config.settings_markdown() (run after adding a setting):
+"""Rewrite the README configuration table and .env.template from prsgazer.config.Settings (run after
+changing a setting):
 
     uv run python scripts/sync_readme_settings.py
 """
 
 from pathlib import Path
 
-from prsgazer.config import settings_markdown
+from prsgazer.config import settings_env_template, settings_markdown
 
-readme = Path(__file__).resolve().parents[1] / "README.md"
+repo = Path(__file__).resolve().parents[1]
+readme = repo / "README.md"
 lines = readme.read_text().split("\n")
 start = next(i for i in range(len(lines) - 1) if lines[i].startswith("| ") and lines[i + 1].startswith("|---"))
 end = start
@@ -15,3 +17,4 @@ while end < len(lines) and lines[end].startswith("|"):
     end += 1
 lines[start:end] = settings_markdown().rstrip("\n").split("\n")
 readme.write_text("\n".join(lines))
+(repo / ".env.template").write_text(settings_env_template())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prsgazer.config import Settings, get_settings, reset_settings, settings_markdown
+from prsgazer.config import Settings, get_settings, reset_settings, settings_env_template, settings_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,6 +26,38 @@ def test_every_setting_is_documented() -> None:
         assert f"`{var}`" in readme, f"{var} missing from the README configuration table"
 
 
-def test_readme_table_is_generated_from_settings() -> None:
+def test_readme_table_and_env_template_are_generated_from_settings() -> None:
     # regenerate with: uv run python scripts/sync_readme_settings.py
     assert settings_markdown() in (REPO / "README.md").read_text()
+    assert settings_env_template() == (REPO / ".env.template").read_text()
+
+
+def test_bad_values_name_the_variable_and_what_is_allowed(monkeypatch) -> None:
+    import pytest
+
+    from prsgazer.errors import InputError
+
+    monkeypatch.setenv("PRSGAZER_LOG_LEVEL", "LOUD")
+    monkeypatch.setenv("PRSGAZER_MEMORY_LIMIT", "lots")
+    reset_settings()
+    with pytest.raises(InputError) as info:
+        get_settings()
+    text = str(info.value)
+    assert "PRSGAZER_LOG_LEVEL='LOUD'" in text and "'WARNING'" in text
+    assert "PRSGAZER_MEMORY_LIMIT='lots'" in text and "2GB" in text
+    assert info.value.exit_code == 2
+    monkeypatch.setenv("PRSGAZER_LOG_LEVEL", "debug")  # any case
+    monkeypatch.setenv("PRSGAZER_MEMORY_LIMIT", "1500MiB")
+    reset_settings()
+    assert get_settings().log_level == "DEBUG"
+
+
+def test_bad_environment_exits_2_with_one_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PRSGAZER_LOG_LEVEL": "LOUD", "PRSGAZER_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "prsgazer", "storage", "ls"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "PRSGAZER_LOG_LEVEL='LOUD'" in proc.stderr

@@ -6,13 +6,16 @@ environment call `get_settings.cache_clear()` (or `reset_settings()`).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from prsgazer.errors import InputError
 
 
 def _default_home() -> Path:
@@ -38,7 +41,14 @@ class Settings(BaseSettings):
         description="Re-hash a blob before handing it out (once per process per file state).",
     )
     lock_timeout: float = Field(default=120.0, description="Seconds to wait for the metadata lock.")
-    log_level: str = Field(default="WARNING", description="loguru level for the CLI and server.")
+    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="WARNING", description="loguru level for the CLI and server."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
     image: str = Field(
         default="",
@@ -135,46 +145,18 @@ class Settings(BaseSettings):
         "`serve --http` allows on a loopback host only.",
     )
 
-    # --- engine ---
-    engine_min_overlap: float = Field(
-        default=0.75,
-        ge=0.0,
-        le=1.0,
-        description="Minimum matched / scoring-file rows for a score to be computed.",
-    )
-    engine_min_founders_for_freq: int = Field(
-        default=50,
-        ge=1,
-        description="Founders needed to mean-impute from target allele frequencies (plink2: 50).",
-    )
-    engine_filter_pass: str = Field(
-        default="PASS,.",
-        description="Comma-separated VCF FILTER values whose calls are used; '*' accepts all.",
-    )
-    engine_min_dp: int | None = Field(default=None, description="VCF calls with a lower DP are set missing.")
-    engine_min_gq: int | None = Field(default=None, description="VCF calls with a lower GQ are set missing.")
-    engine_min_qual: float | None = Field(default=None, description="VCF records with a lower QUAL are set missing.")
-    engine_block_cells: int = Field(
-        default=8_000_000, ge=1024, description="Genotype cells (variants × samples) read per scoring chunk."
-    )
-    engine_scorefile_reader: Literal["auto", "compiled", "polars"] = Field(
-        default="auto",
-        description="Scoring-file reader: 'compiled' (numba, common layouts; the polars parser for the rest and "
-        "for every error), 'polars' only, or 'auto' (compiled once loaded, or for large inputs).",
-    )
-    engine_scorefile_compiled_min_mb: int = Field(
-        default=32, ge=0, description="'auto': use the compiled reader for at least this many MB of text to parse."
-    )
-    numba_256: bool = Field(
-        default=False,
-        description="Keep LLVM's 256-bit vectors in the compiled kernels on AVX-512 hosts (read at import).",
-    )
-
     # --- reference panels (docs/reference.md) ---
     memory_limit: str = Field(
         default="2GB",
         description="Memory a batch scoring run may use (e.g. 2GB, 1500MiB): sets chunk and group sizes.",
     )
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?)(b?)\s*", value.lower()):
+            raise ValueError("not a memory size such as 2GB, 1500MiB or 800M")
+        return value
     reference_base_url: str = Field(
         default="https://ftp.ebi.ac.uk/pub/databases/spot/pgs/resources/",
         description="Where the PGS Catalog reference packs (pgsc_1000G_v1.tar.zst, …) are downloaded from.",
@@ -183,31 +165,10 @@ class Settings(BaseSettings):
         default=None,
         description="Where downloaded and synthesized panels are installed (by name).",
     )
-    reference_dense_fraction: float = Field(
-        default=0.5,
-        gt=0.0,
-        le=1.0,
-        description="Batch scoring: scores covering more of the variant union than this use BLAS, others a "
-        "sparse kernel.",
-    )
-
-    reference_batch_size: int = Field(
-        default=500,
-        ge=1,
-        description="reference_distributions: scoring files per reference_batch task (one pass over the panel each; "
-        "batches run in parallel on a cluster).",
-    )
-
     @property
     def panels_path(self) -> Path:
         """`panels_dir`, or `<home>/panels`."""
         return self.panels_dir or self.home / "panels"
-
-    @property
-    def engine_filter_pass_list(self) -> list[str] | None:
-        """`engine_filter_pass` as a list; None when every FILTER value is accepted."""
-        values = [v.strip() for v in self.engine_filter_pass.split(",") if v.strip()]
-        return None if "*" in values else values
 
     @property
     def blobs_dir(self) -> Path:
@@ -221,8 +182,26 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read from the environment on first use."""
-    return Settings()
+    """The process-wide settings, read from the environment on first use.
+
+    A bad value is an `InputError` (exit code 2) naming the variable, the value and what is allowed.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise settings_error(exc) from None
+
+
+def settings_error(exc: ValidationError) -> InputError:
+    """One line per bad variable: `PRSGAZER_X='value': what is allowed`."""
+    parts = []
+    for err in exc.errors():
+        name = "PRSGAZER_" + "_".join(str(p) for p in err["loc"][:1]).upper()
+        parts.append(f"{name}={err.get('input')!r}: {err['msg']}")
+    return InputError(
+        "bad setting: " + "; ".join(parts),
+        hint="fix the variable in the environment or .env (see .env.template)",
+    )
 
 
 def reset_settings() -> None:
@@ -235,6 +214,50 @@ _COMPUTED_DEFAULTS = {
     "cache_dir": "platform user-cache dir (`~/.cache/prsgazer`)",
     "panels_dir": "`$PRSGAZER_HOME/panels`",
 }
+
+
+def _default_text(name: str, f: Any) -> str | None:
+    """A setting's default as written in .env.template; None when computed at run time or unset."""
+    if name in _COMPUTED_DEFAULTS:
+        return None
+    value = f.get_default(call_default_factory=True)
+    if value in (None, "", {}, []):
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+_SECTIONS = {
+    "home": "storage",
+    "image": "cluster runs (docs/cluster.md)",
+    "catalog_rest_url": "PGS Catalog (docs/catalog.md)",
+    "remote": "remote storage (docs/storage.md, docs/cluster.md)",
+    "mcp_allowed_dirs": "MCP server (docs/mcp.md)",
+    "memory_limit": "computation and reference panels (docs/reference.md)",
+}
+
+
+def settings_env_template() -> str:
+    """`.env.template`, generated from `Settings` (a test keeps the file equal to it)."""
+    out = [
+        "# prsgazer settings: the deployer's choices, one environment variable each (prefix PRSGAZER_).",
+        "# Copy to .env (never committed) or export in the environment. A value below is the default;",
+        "# a commented line means the default is computed at run time or unset.",
+        "# Choices that change a score's numbers are not settings: they are parameters of each command",
+        "# (e.g. `prsgazer score --min-overlap`), recorded with every output.",
+        "# Generated from prsgazer.config.Settings: uv run python scripts/sync_readme_settings.py",
+    ]
+    for name, f in Settings.model_fields.items():
+        if name in _SECTIONS:
+            out += ["", f"# --- {_SECTIONS[name]} " + "-" * max(3, 96 - len(_SECTIONS[name]) - 7)]
+        out.append(f"# {f.description}")
+        if name in _COMPUTED_DEFAULTS:
+            out.append(f"# Default: {_COMPUTED_DEFAULTS[name].replace('`', '')}.")
+        default = _default_text(name, f)
+        var = f"PRSGAZER_{name.upper()}"
+        out.append(f"{var}={default}" if default is not None else f"# {var}=")
+    return "\n".join(out) + "\n"
 
 
 def settings_markdown() -> str:

@@ -208,7 +208,7 @@ def bind(entry: Entry, inputs: dict[str, Any], store: Any = None) -> dict[str, A
 
 
 def _bind_asset(store: Any, p: Param, value: Any) -> Asset:
-    from prsgazer.tasks.runtime import portable
+    from prsgazer.ops.runtime import portable
 
     if isinstance(value, Asset):
         return portable(value)
@@ -224,7 +224,7 @@ def _bind_asset(store: Any, p: Param, value: Any) -> Asset:
 
 
 def _bind_assets(store: Any, p: Param, value: Any) -> list[Asset]:
-    from prsgazer.tasks.runtime import portable
+    from prsgazer.ops.runtime import portable
 
     if isinstance(value, dict):
         found = store.query(**{"asset": p.asset, **value})

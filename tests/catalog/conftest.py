@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import missing
 from prsgazer.config import reset_settings
 
 from .catalog_fake import FakeCatalog, data_dir
@@ -20,7 +21,7 @@ SCOREFILES = DATA / "scorefiles"
 
 def _require_data() -> None:
     if not (SCOREFILES / "PGS000001.txt.gz").exists():
-        pytest.skip(f"shared test data not found at {DATA} (expected ../shared/data beside the repo)")
+        missing(f"shared test data not found at {DATA} (expected ../shared/data beside the repo)")
 
 
 @pytest.fixture

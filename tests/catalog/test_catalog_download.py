@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import missing
 from prsgazer.assets import ScoringFile
 from prsgazer.catalog import (
     CatalogClient,
@@ -207,7 +208,7 @@ async def test_many_downloads_store_the_good_and_report_the_bad(online: FakeCata
 def test_verifier_on_local_files(tmp_path: Path) -> None:
     src = data_dir() / "scorefiles" / "PGS000001_hmPOS_GRCh38.txt.gz"
     if not src.exists():
-        pytest.skip("shared data absent")
+        missing("shared data absent")
     good = verify_scoring_file(src, pgs_id="PGS000001", build="GRCh38")
     assert good.n_rows == 77 and good.header.HmPOS_build == "GRCh38"
     plain = tmp_path / "plain.txt.gz"

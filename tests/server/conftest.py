@@ -75,10 +75,10 @@ async def upload_inputs(c: Any) -> tuple[str, str]:
 
 def engine_sums(vcf_path: Path, scorefile: Path, build: str = "GRCh37") -> dict[str, Any]:
     """The engine's own numbers for the same inputs (sample → (sum, avg))."""
-    from prsgazer.config import get_settings
-    from prsgazer.engine.scoring.run import build_run_options, run_scoring
+    from prsgazer.engine.scoring.run import run_scoring
+    from prsgazer.ops.params import ScoreParams, Tuning, run_options
 
-    run = run_scoring(vcf_path, [scorefile], build_run_options(get_settings(), build=build))
+    run = run_scoring(vcf_path, [scorefile], run_options(ScoreParams(), Tuning.from_settings(), build=build))
     return {r["sample_id"]: (r["sum"], r["avg"]) for r in run.table.to_dicts()}
 
 

@@ -297,7 +297,7 @@ async def test_cancelling_a_real_flyte_run(client, inputs: Path, monkeypatch) ->
     """A real local Flyte run cancelled while scoring stores no result, and the server runs again afterwards."""
     import time
 
-    from prsgazer.engine.scoring import run as pipeline
+    from prsgazer.ops import score as pipeline
 
     vcf_cid, _ = await upload_inputs(client)
     # normalize first (cached afterwards, and Flyte initialised): the run below reaches scoring quickly

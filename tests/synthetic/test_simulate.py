@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from conftest import missing
 from prsgazer.engine.scorefile.header import read_header
 from prsgazer.synthetic.simulate import (
     read_pfile_sample,
@@ -139,7 +140,7 @@ def test_scorefile_is_catalog_format_and_plink2_agrees(panel, tmp_path: Path) ->
     assert body.height == 200 and body["hm_inferOtherAllele"].null_count() == 200
     # our own weighted sum (numpy) equals plink2's on the same file
     if not shutil.which("plink2"):
-        pytest.skip("plink2 not installed")
+        missing("plink2 not installed")
     plain = tmp_path / "s.tsv"
     body.select("rsID", "effect_allele", "effect_weight").write_csv(plain, separator="\t")
     subprocess.run(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from prsgazer.engine.scoring.run import build_run_options, run_scoring
+from prsgazer.engine.scoring.run import run_scoring
+from prsgazer.ops.params import ScoreParams, Tuning, run_options
 from prsgazer.tasks import fetch_scoring_file, normalize_genotypes, score
 
 pytestmark = pytest.mark.anyio
@@ -22,7 +23,6 @@ def _expected(cineca) -> pl.DataFrame:
 
 
 async def test_normalize_and_score_equal_the_engine_and_plink2(cineca) -> None:
-    from prsgazer.config import get_settings
     from prsgazer.storage import default_store
 
     store = default_store()
@@ -33,7 +33,7 @@ async def test_normalize_and_score_equal_the_engine_and_plink2(cineca) -> None:
     assert res.summary["excluded_by"] == {"is_ambiguous": 47} and res.summary["unmatched_by"] == {"no_candidate": 6}
     got = pl.read_csv(store.fetch(res.cid).path, separator="\t")
 
-    options = build_run_options(get_settings(), build="GRCh37")
+    options = run_options(ScoreParams(), Tuning.from_settings(), build="GRCh37")
     direct = run_scoring(store.fetch(cineca.vcf.cid).path, [store.fetch(cineca.height.cid).path], options)
     assert got["sum"].to_list() == direct.table["sum"].to_list()
     assert got["denom"].unique().to_list() == [1564]

@@ -19,8 +19,8 @@ def anyio_backend() -> str:
 
 
 async def test_cohort_scores_local_run_equals_engine(cineca) -> None:
-    from prsgazer.config import get_settings
-    from prsgazer.engine.scoring.run import build_run_options, run_scoring
+    from prsgazer.engine.scoring.run import run_scoring
+    from prsgazer.ops.params import ScoreParams, Tuning, run_options
     from prsgazer.storage import default_store
 
     store = default_store()
@@ -36,7 +36,7 @@ async def test_cohort_scores_local_run_equals_engine(cineca) -> None:
     assert failures["PGS000802"]["step"] == "match"
     ok = next(r for r in out["results"] if r["pgs_id"] == "PGS001229")
     got = pl.read_csv(store.fetch(ok["cid"]).path, separator="\t")
-    options = build_run_options(get_settings(), build="GRCh37")
+    options = run_options(ScoreParams(), Tuning.from_settings(), build="GRCh37")
     direct = run_scoring(store.fetch(cineca.vcf.cid).path, [store.fetch(cineca.height.cid).path], options)
     assert got["sum"].to_list() == direct.table["sum"].to_list()
     assert got["avg"].to_list() == direct.table["avg"].to_list()

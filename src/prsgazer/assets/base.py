@@ -22,6 +22,8 @@ from prsgazer.errors import AssetError
 
 #: Keys the store owns; they are not asset fields and may not be set by users.
 RESERVED_KEYS = frozenset({"cid", "asset", "filename", "size", "created"})
+#: Fields the computations set on their outputs (lineage of the computation, not user metadata).
+COMPUTED_FIELDS = frozenset({"task_key", "metrics", "params", "code_version"})
 
 _REGISTRY: dict[str, type[Asset]] = {}
 
@@ -46,6 +48,10 @@ class Asset:
     task_key: str = ""
     #: Set on task outputs: duration, CPU and peak memory of the task that made it.
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: Set on computed outputs: the parameters that determined its content (prsgazer.ops.params).
+    params: dict[str, Any] = field(default_factory=dict)
+    #: Set on computed outputs: the version of the code that computed it (prsgazer.ops.version).
+    code_version: str = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -144,7 +150,7 @@ class Asset:
                 raise AssetError(
                     f"unknown field for asset '{cls.asset_key}'",
                     field=k,
-                    hint=f"allowed fields: {', '.join(sorted(types_)) or '(none)'}",
+                    hint=f"allowed fields: {', '.join(sorted(set(types_) - COMPUTED_FIELDS)) or '(none)'}",
                 )
             out[k] = coerce(v, types_[k], k)
         return out

@@ -115,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     from prsgazer.config import reset_settings
 
     reset_settings()
-    configure_logging()
-    _register_groups()
     try:
+        configure_logging()
+        _register_groups()
         # standalone_mode=False: click returns the code of `typer.Exit(n)` instead of raising it.
         rc = app(args=argv, standalone_mode=False)
     except PrsgazerError as exc:

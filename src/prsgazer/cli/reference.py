@@ -15,7 +15,7 @@ import polars as pl
 import typer
 
 from prsgazer.config import get_settings
-from prsgazer.errors import InputError, NotFoundError
+from prsgazer.errors import InputError
 
 app = typer.Typer(help="Reference panels: synthesize, list, download, score distributions.", no_args_is_help=True)
 
@@ -26,81 +26,10 @@ app = typer.Typer(help="Reference panels: synthesize, list, download, score dist
 
 def resolve_panel(name: str | Path, *, build: str | None = None) -> Path:
     """A plink2 prefix for PANEL: a path, an installed panel (`NAME` or `NAME:BUILD`), or a store asset."""
-    from prsgazer.catalog.reference_packs import KNOWN_PANELS, installed_panels
-    from prsgazer.engine.reference.panel import strip_ext
-
-    text = str(name)
-    base = strip_ext(Path(text))
-    if Path(f"{base}.pgen").exists():
-        return base
-    settings = get_settings()
-    installed = installed_panels(settings.panels_path)
-    wanted = [f"{text}:{build}"] if build and ":" not in text else []
-    for cand in [*wanted, text]:
-        hits = [p for p in installed if p.name == cand]
-        if len(hits) == 1:
-            return Path(hits[0].prefix)
-    several = [p.name for p in installed if p.name.split(":")[0] == text]
-    if several:
-        raise InputError(
-            f"panel {text!r} has several builds: {', '.join(several)}", field="PANEL", hint="name one, e.g. NAME:GRCh38"
-        )
-    stored = _stored_panel(text)
-    if stored is not None:
-        return stored
-    if text in KNOWN_PANELS:
-        raise InputError(
-            f"panel {text!r} is known but not installed", field="PANEL", hint=f"run: prsgazer reference download {text}"
-        )
-    raise InputError(
-        "no such panel: not a plink2 prefix (.pgen/.pvar/.psam), an installed panel or a stored reference_panel",
-        file=text,
-        field="PANEL",
-        hint="see: prsgazer reference list",
-    )
-
-
-def _stored_panel(name: str) -> Path | None:
-    """The stored reference_panel of that name (or NAME:BUILD, or CID) as a plink2 prefix; None if not stored."""
-    from prsgazer.storage import default_store
-    from prsgazer.storage.plink import reference_panel_for
-
-    store = default_store()
-    try:
-        asset = reference_panel_for(store, name)  # several with that name: an error listing them
-    except NotFoundError:
-        return None
-    if asset is None:
-        return None
-    fetched = store.fetch(asset.cid)
-    assert fetched.path is not None
-    return Path(fetched.path).with_suffix("")
-
-
-def _register(prefix: Path, name: str, build: str) -> str:
-    """Store a panel as ReferencePanel with Pvar/Psam companions; returns the pgen's CID."""
-    from prsgazer.engine.reference.panel import open_panel
+    from prsgazer.ops.panels import panel_prefix_for
     from prsgazer.storage import default_store
 
-    store = default_store()
-    panel = open_panel(prefix, cache_dir=get_settings().cache_dir)
-    try:
-        pvar = store.put(panel.pvar_path, "pvar", panel=name, genome_build=build, n_variants=panel.variants.height)
-        psam = store.put(panel.psam_path, "psam", panel=name, n_samples=panel.n_samples)
-        pgen = store.put(
-            panel.path,
-            "reference_panel",
-            panel=name,
-            genome_build=build,
-            n_samples=panel.n_samples,
-            n_variants=panel.variants.height,
-            superpopulations=panel.superpopulations,
-            pvar_cid=pvar.cid,
-            psam_cid=psam.cid,
-        )
-    finally:
-        panel.close()
-    return pgen.cid
+    return panel_prefix_for(default_store(), name, build=build)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -137,8 +66,11 @@ def synthesize(
             json.dumps({"name": stem, "source": "prsgazer reference synthesize", "prefixes": {stem: build}}, indent=2),
         )
     if register:
-        cid = _register(info.prefix, stem, build)
-        err.print(f"stored as reference_panel {cid}", highlight=False)
+        from prsgazer.ops.panels import register_panel
+        from prsgazer.storage import default_store
+
+        asset = register_panel(default_store(), info.prefix, stem, build)
+        err.print(f"stored as reference_panel {asset.cid}", highlight=False)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(info.superpopulations.items()))
     err.print(f"{info.n_samples} samples ({counts}) × {info.n_variants} variants, {build}", highlight=False)
     if info.holdout_prefix:
@@ -236,109 +168,100 @@ def distributions(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from prsgazer.cli import err
-    from prsgazer.cli.score import _resolve_pgs_ids
     from prsgazer.engine.genotypes import genotype_files
-    from prsgazer.engine.reference.distributions import build_distribution, write_distribution
-    from prsgazer.engine.reference.panel import open_panel
-    from prsgazer.engine.scoring.batch import batch_score
-    from prsgazer.engine.scoring.run import build_run_options, write_tsv
+    from prsgazer.engine.scoring.run import write_tsv
     from prsgazer.fileio import check_output
+    from prsgazer.ops.distributions import distributions_for_files
+    from prsgazer.ops.params import ScoreParams, Tuning
 
-    settings = get_settings()
     if not scorefile and not pgs_id:
         raise InputError("give at least one --scorefile or --pgs-id", field="--scorefile")
+    params = ScoreParams.create(
+        min_overlap=min_overlap, keep_ambiguous=keep_ambiguous, keep_multiallelic=keep_multiallelic
+    )
+    tuning = Tuning.from_settings(memory_limit=memory_limit)
     prefix = resolve_panel(panel, build=build)
     inputs = [*genotype_files(prefix), *(scorefile or [])]
     check_output(out, inputs=inputs, field="--out")  # a bad --out fails before the pass, not after it
-    p = open_panel(prefix, cache_dir=settings.cache_dir)
-    try:
-        files = list(scorefile or [])
-        if pgs_id:  # harmonised files in the panel's build unless --build says otherwise
-            files += _resolve_pgs_ids(list(pgs_id), build or p.build.build)
-        p.require_superpopulations()
-        opts = build_run_options(
-            settings, min_overlap=min_overlap, keep_ambiguous=keep_ambiguous, keep_multiallelic=keep_multiallelic
-        )
-        mopt, sopt = opts.match, opts.score
-        rdir = results_dir or settings.cache_dir / "reference" / "batch"
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True) as bar:  # fmt: skip
-            tasks: dict[str, int] = {}
+    files = list(scorefile or [])
+    if pgs_id:  # harmonised files in the panel's build unless --build says otherwise
+        from prsgazer.cli.score import _resolve_pgs_ids
 
-            def progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=total)
-                bar.update(tasks[stage], completed=done, total=total)
+        files += _resolve_pgs_ids(list(pgs_id), build or _panel_build(prefix))
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:  # fmt: skip
+        tasks: dict[str, int] = {}
 
-            result = batch_score(
-                p, files, out_dir=rdir, match_options=mopt, score_options=sopt,
-                memory_limit=memory_limit or settings.memory_limit, progress=progress, cache_dir=settings.cache_dir,
-                dense_fraction=settings.reference_dense_fraction,
-            )  # fmt: skip
-        ddir = dist_dir or settings.cache_dir / "reference" / "distributions"
-        cids = p.cids()
-        rows: list[pl.DataFrame] = []
-        for o in result.outcomes:
-            if o.result_path is None:
-                err.print(f"[red]{o.accession}: FAILED[/red] {o.reason}", highlight=False, soft_wrap=True)
-                rows.append(pl.DataFrame({"pgs_id": [o.accession], "superpopulation": ["ALL"], "status": ["failed"],
-                                          "reason": [o.reason]}))  # fmt: skip
-                continue
-            meta = {"panel": p.name, "panel_cids": cids.model_dump(), "pgs_id": o.accession,
-                    "scoring_file_cid": o.scorefile_cid, "result_key": o.key,
-                    "summary": o.summary.model_dump() if o.summary else None}  # fmt: skip
-            dist = build_distribution(
-                result.scores(o.accession), p.sample_table, expected_superpopulations=p.superpopulations,
-                panel_counts=p.superpopulation_counts, meta=meta,
-            )  # fmt: skip
-            path = write_distribution(dist, ddir / f"{o.key}.distribution.parquet")
-            failed = [c.name for c in dist.checks if not c.passed]
-            if failed:
-                err.print(f"[yellow]{o.accession}: checks failed: {', '.join(failed)}[/yellow]", highlight=False)
-            if store:
-                _store_distribution(path, p, o, dist, build)
-            rows.append(
-                dist.stats.with_columns(
-                    pl.lit(o.accession).alias("pgs_id"),
-                    pl.lit(o.summary.n_matched if o.summary else None).alias("n_variants_matched"),
-                    pl.lit(dist.checks_passed).alias("checks_passed"),
-                    pl.lit(o.status).alias("status"),
-                    pl.lit(None, dtype=pl.String).alias("reason"),
-                )
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        run = distributions_for_files(prefix, files, params, tuning, out_dir=dist_dir, progress=progress)
+    result = run.batch
+    rows: list[pl.DataFrame] = []
+    for fd in run.scores:
+        o, dist = fd.outcome, fd.distribution
+        if dist is None:
+            err.print(f"[red]{o.accession}: FAILED[/red] {o.reason}", highlight=False, soft_wrap=True)
+            rows.append(pl.DataFrame({"pgs_id": [o.accession], "superpopulation": ["ALL"], "status": ["failed"],
+                                      "reason": [o.reason]}))  # fmt: skip
+            continue
+        failed = [c.name for c in dist.checks if not c.passed]
+        if failed:
+            err.print(f"[yellow]{o.accession}: checks failed: {', '.join(failed)}[/yellow]", highlight=False)
+        rows.append(
+            dist.stats.with_columns(
+                pl.lit(o.accession).alias("pgs_id"),
+                pl.lit(o.summary.n_matched if o.summary else None).alias("n_variants_matched"),
+                pl.lit(dist.checks_passed).alias("checks_passed"),
+                pl.lit(o.status).alias("status"),
+                pl.lit(None, dtype=pl.String).alias("reason"),
             )
-    finally:
-        p.close()
+        )
     if result.n_failed == result.n_total:
         raise InputError(
             "no score passed matching: " + "; ".join(f"{o.accession}: {o.reason}" for o in result.outcomes),
             file=str(prefix),
             hint="check the panel's build against the scoring files, or lower --min-overlap",
         )
+    if store:
+        _store_distributions(prefix, files, params, tuning, build)
     table = pl.concat(rows, how="diagonal_relaxed")
     first = ["pgs_id", "superpopulation", "n", "mean", "std", "p5", "p50", "p95"]
     rest = [c for c in table.columns if c not in first]
     write_tsv(table.select(first + rest), out, inputs=inputs, field="--out")
     err.print(
         f"{result.n_total} score(s): {result.n_ok} computed, {result.n_cached} cached, {result.n_failed} failed; "
-        f"{p.n_samples} samples, {result.n_union_variants} variants in {result.n_chunks} chunk(s); wrote {out}",
+        f"{run.n_samples} samples, {result.n_union_variants} variants in {result.n_chunks} chunk(s); wrote {out}",
         highlight=False,
         soft_wrap=True,
     )
 
 
-def _store_distribution(path: Path, panel, outcome, dist, build: str | None) -> None:  # type: ignore[no-untyped-def]
+def _panel_build(prefix: Path) -> str | None:
+    from prsgazer.engine.reference import open_panel
+
+    p = open_panel(prefix)
+    try:
+        return p.build.build
+    finally:
+        p.close()
+
+
+def _store_distributions(prefix: Path, files: list[Path], params, tuning, build: str | None) -> None:  # type: ignore[no-untyped-def]
+    """Store the panel, the scoring files, the reference scores and the distributions exactly as the
+    `reference_batch` and `aggregate_distributions` tasks store them."""
+    from prsgazer.cli import err
+    from prsgazer.ops.distributions import distributions_stored, reference_scores_stored
+    from prsgazer.ops.panels import stored_panel
+    from prsgazer.ops.scorefiles import ingest_scorefile
     from prsgazer.storage import default_store
 
-    default_store().put(
-        path,
-        "distribution",
-        panel=panel.name,
-        panel_cid=panel.cids().pgen,
-        pgs_id=outcome.accession,
-        scoring_file_cid=outcome.scorefile_cid,
-        genome_build=build or (panel.build.build or ""),
-        superpopulations=panel.superpopulations,
-        n_samples=panel.n_samples,
-        n_variants_matched=outcome.summary.n_matched if outcome.summary else None,
-        checks_passed=dist.checks_passed,
-    )
+    st = default_store()
+    ref = stored_panel(st, str(prefix), build or "")
+    assert ref is not None
+    sfs = [ingest_scorefile(st, f) for f in files]
+    scores = reference_scores_stored(st, ref, sfs, params, tuning=tuning)
+    for d in distributions_stored(st, ref, scores):
+        err.print(f"stored distribution {d.cid} ({d.pgs_id})", highlight=False, soft_wrap=True)

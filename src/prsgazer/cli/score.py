@@ -7,26 +7,19 @@ their overlap), 2 bad input or when every score failed (no OUT.tsv is written th
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from prsgazer.config import get_settings
 from prsgazer.errors import InputError
 
 
 def _resolve_pgs_ids(ids: list[str], build: str | None) -> list[Path]:
-    """Download (or reuse) harmonised scoring files for catalog ids through the catalog layer."""
-    from prsgazer.catalog import download_scoring_files
+    from prsgazer.ops.scorefiles import resolve_pgs_ids
     from prsgazer.storage import default_store
 
-    if build is None:
-        raise InputError("--pgs-id needs --build GRCh37|GRCh38 to pick the harmonised file", field="--build")
-    results = asyncio.run(download_scoring_files(ids, build=build))
-    store = default_store()
-    return [Path(store.fetch(r.asset.cid).path) for r in results]
+    return resolve_pgs_ids(default_store(), ids, build)
 
 
 def score(
@@ -103,12 +96,18 @@ def score(
             "--distribution", help="Precomputed Distribution parquet(s): fallback percentiles without --panel."
         ),
     ] = None,
+    store: Annotated[
+        bool,
+        typer.Option("--store", help="Also store the inputs and one prs_result per score (as the workflows do)."),
+    ] = False,
 ) -> None:
     """Compute polygenic scores (SUM, AVG, DENOM per sample and score), exact against plink2."""
     from prsgazer.cli import err
     from prsgazer.engine.genotypes import genotype_files
-    from prsgazer.engine.scoring.run import build_run_options, run_scoring, write_tsv
+    from prsgazer.engine.scoring.run import write_tsv
     from prsgazer.fileio import check_output
+    from prsgazer.ops.params import ScoreParams, Tuning
+    from prsgazer.ops.score import add_percentiles, score_files
 
     inputs = [*genotype_files(genotypes), *(scorefile or []), reference, ref_freq, *(distribution or [])]
     inputs += genotype_files(panel) if panel else []
@@ -120,26 +119,25 @@ def score(
         files += _resolve_pgs_ids(list(pgs_id), build)
     if not files:
         raise InputError("give at least one --scorefile or --pgs-id", field="--scorefile")
-    options = build_run_options(
-        get_settings(),
-        build=build,
-        coverage=coverage,
+    if superpopulation and panel is None and not distribution:
+        raise InputError("--superpopulation needs --panel (or --distribution)", field="--superpopulation")
+    params = ScoreParams.create(
         min_overlap=min_overlap,
         keep_ambiguous=keep_ambiguous,
         keep_multiallelic=keep_multiallelic,
         keep_first_match=keep_first_match,
         ignore_strand_flips=ignore_strand_flips,
         impute=not no_impute,
-        vcf_filter=list(vcf_filter) if vcf_filter else None,
-        any_filter=any_filter,
+        vcf_filter=["*"] if any_filter else vcf_filter,
         min_dp=min_dp,
         min_gq=min_gq,
         min_qual=min_qual,
-        reference=reference,
-        ref_freq=ref_freq,
     )
+    tuning = Tuning.from_settings()
     with err.status("scoring…", spinner="dots"):
-        run = run_scoring(genotypes, files, options)
+        run, options = score_files(
+            genotypes, files, params, tuning, build=build, coverage=coverage, reference=reference, ref_freq=ref_freq
+        )
     _print_summary(run)
     if match_log is not None:
         write_tsv(run.match.log, match_log, inputs=[*inputs, out], field="--match-log")
@@ -152,8 +150,18 @@ def score(
         )
     table = run.table
     if panel is not None or distribution:
-        table = _with_percentiles(genotypes, files, run, options, panel, superpopulation, distribution)
+        from prsgazer.storage import default_store
+
+        with err.status("percentiles: re-scoring the panel on the matched variants…", spinner="dots"):
+            table, warning = add_percentiles(
+                default_store(), genotypes, files, run, options, tuning, panel=panel,
+                superpopulation=superpopulation, distributions=list(distribution or []),
+            )  # fmt: skip
+        if warning:
+            err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     write_tsv(table, out, inputs=inputs, field="--out")
+    if store:
+        _store(genotypes, files, params, build or run.build.build or "", coverage or "")
     n_ok = sum(s.passed for s in run.match.summaries)
     err.print(
         f"wrote {out} ({run.table.height} rows: {run.n_samples} sample(s) × "
@@ -163,34 +171,20 @@ def score(
     )
 
 
-def _with_percentiles(genotypes, files, run, options, panel, superpopulation, distribution):  # type: ignore[no-untyped-def]
-    """OUT.tsv plus percentile columns (same-variant panel re-scoring, else precomputed distributions)."""
-    import polars as pl
-
+def _store(genotypes: Path, files: list[Path], params, build: str, coverage: str) -> None:  # type: ignore[no-untyped-def]
+    """Store the inputs and one PrsResult per score, exactly as the `score` task stores them."""
     from prsgazer.cli import err
-    from prsgazer.engine.reference.distributions import read_distribution
-    from prsgazer.engine.reference.percentile import distribution_percentiles, panel_percentiles
+    from prsgazer.ops.genotypes import ingest_genotypes
+    from prsgazer.ops.score import score_stored
+    from prsgazer.ops.scorefiles import ingest_scorefile
+    from prsgazer.storage import default_store
 
-    if panel is not None:
-        from prsgazer.cli.reference import resolve_panel
-
-        prefix = resolve_panel(panel, build=run.build.build)
-        with err.status("percentiles: re-scoring the panel on the matched variants…", spinner="dots"):
-            pct, _, warning = panel_percentiles(
-                genotypes, files, run, options, prefix, superpopulation, cache_dir=get_settings().cache_dir,
-                field="--panel",
-            )  # fmt: skip
-        if warning:
-            err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    else:
-        dists = {}
-        for f in distribution or []:
-            d = read_distribution(f)
-            dists[str(d.meta.get("pgs_id"))] = d
-        pct = distribution_percentiles(run, dists, superpopulation)
-    return run.table.join(pct, on=["sample_id", "pgs_id"], how="left", maintain_order="left").with_columns(
-        pl.col("percentile_method").fill_null("n/a")
-    )
+    st = default_store()
+    g = ingest_genotypes(st, genotypes, params, build=build, coverage=coverage)
+    sfs = [ingest_scorefile(st, f) for f in files]
+    results = score_stored(st, g, sfs, params, coverage=coverage)
+    for r in results:
+        err.print(f"stored prs_result {r.cid} ({r.pgs_id}, {r.status})", highlight=False, soft_wrap=True)
 
 
 def _print_summary(run: object) -> None:

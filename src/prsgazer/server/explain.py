@@ -17,8 +17,8 @@ from prsgazer.catalog.evaluations import StoredEvaluation, stored_evaluations
 from prsgazer.engine.interpret.quality import ANCESTRY_NAMES, ancestry_code, interpret
 from prsgazer.engine.interpret.report import Report, ScoreReport
 from prsgazer.errors import InputError, PrsgazerError
+from prsgazer.ops.report import person_superpopulation
 from prsgazer.server.models import Explanation, ScoreExplanation
-from prsgazer.tasks.report import person_superpopulation
 
 _NO_PANEL = (
     "it was computed without a reference panel; run the report workflow with a panel to place it "

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from prsgazer.assets import Asset
 
 #: Record fields that are store or cache bookkeeping, not something an agent filters or reasons on.
-_HIDDEN = frozenset({"task_key", "metrics"})
+_HIDDEN = frozenset({"task_key", "metrics", "params", "code_version"})
 
 
 class FileRecord(BaseModel):

@@ -170,7 +170,7 @@ async def run_workflow(name: str, inputs: dict[str, Any] | None = None, ctx: Con
 
 # -- storage ------------------------------------------------------------------------------------
 _VCF = re.compile(r"\.(g\.)?vcf(\.b?gz)?$", re.I)
-_NOT_SETTABLE = ("task_key", "metrics")
+_NOT_SETTABLE = ("task_key", "metrics", "params", "code_version")
 
 
 async def upload_file(path: str, keyvalues: dict[str, Any] | None = None) -> UploadResult:

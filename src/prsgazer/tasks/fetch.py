@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prsgazer.assets import ScoringFile
+from prsgazer.ops.runtime import measure, portable
 from prsgazer.tasks.env import light
-from prsgazer.tasks.runtime import input_errors_are_final, measure, portable
+from prsgazer.tasks.runtime import input_errors_are_final
 
 
 def _effective_build(sf: ScoringFile) -> str:
@@ -50,7 +53,7 @@ async def fetch_scoring_file(pgs_id: str, build: str = "") -> ScoringFile:
 
         store = default_store()
         with measure("fetch_scoring_file") as m:
-            stored = find_scoring_file(store, pgs_id, build)
+            stored = await asyncio.to_thread(find_scoring_file, store, pgs_id, build)
             if stored is None:
                 if not is_catalog_accession(pgs_id):
                     raise NotFoundError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from prsgazer.assets import Distribution, PrsResult
-from prsgazer.tasks.report import Failure
+from prsgazer.ops.report import Failure
 
 __all__ = ["CohortScores", "Failure", "ReferenceDistributions"]
 

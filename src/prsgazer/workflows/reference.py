@@ -5,7 +5,7 @@ See docs/workflows.md.
         --pgs_ids '["DEMO001", "DEMO002"]'
     prsgazer run reference_distributions --panel demo_panel            # every stored score of its build
 
-Scoring files are fetched in parallel, then scored in batches of PRSGAZER_REFERENCE_BATCH_SIZE files
+Scoring files are fetched in parallel, then scored in batches of `batch_size` files
 (one `reference_batch` task each: one pass over the panel per batch; on a cluster the batches run in
 parallel pods), and each batch's results are aggregated into Distribution assets with their checks.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 
-from prsgazer.storage.plink import reference_panel_for
+from prsgazer.ops.panels import stored_panel
 from prsgazer.tasks import aggregate_distributions, reference_batch
 from prsgazer.tasks.env import orchestrator
 from prsgazer.workflows.common import error_text, fetch_all
@@ -27,6 +27,7 @@ async def reference_distributions(
     pgs_ids: list[str] | None = None,
     build: str = "",
     min_overlap: float = -1.0,
+    batch_size: int = 500,
 ) -> ReferenceDistributions:
     """Reference distributions (per superpopulation and ALL) of many scores over one panel.
 
@@ -35,14 +36,15 @@ async def reference_distributions(
         pgs_ids: PGS Catalog ids or ids of stored scoring files; empty or ["all"]: every stored
             scoring file of the panel's build.
         build: the panel's build when its name has several; GRCh37 or GRCh38.
-        min_overlap: minimum matched fraction per score; negative: the default setting.
+        min_overlap: minimum matched fraction per score; negative: the default (0.75).
+        batch_size: scoring files per `reference_batch` task (one pass over the panel each; batches
+            run in parallel on a cluster, and a killed run resumes batch by batch).
     """
-    from prsgazer.config import get_settings
     from prsgazer.errors import InputError
     from prsgazer.storage import default_store
 
     store = default_store()
-    ref = reference_panel_for(store, panel, build)
+    ref = await asyncio.to_thread(stored_panel, store, panel, build)
     if ref is None:
         raise InputError("name the reference panel", field="panel")
     build = ref.genome_build or build
@@ -54,7 +56,9 @@ async def reference_distributions(
             raise InputError(f"no stored scoring files for {build or 'the panel'}", field="pgs_ids",
                              hint="name PGS ids, or store scoring files first")  # fmt: skip
     files, failures = await fetch_all(ids, build)
-    size = get_settings().reference_batch_size
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1, got {batch_size}", field="batch_size")
+    size = batch_size
     batches = [files[i : i + size] for i in range(0, len(files), size)]
 
     async def one(batch):  # type: ignore[no-untyped-def]

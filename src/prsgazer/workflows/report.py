@@ -8,8 +8,10 @@ See docs/workflows.md.
 
 from __future__ import annotations
 
+import asyncio
+
 from prsgazer.assets import PrsReport
-from prsgazer.storage.plink import reference_panel_for
+from prsgazer.ops.panels import stored_panel
 from prsgazer.tasks import percentile, report, score
 from prsgazer.tasks.env import orchestrator
 from prsgazer.workflows.common import error_text, fetch_all, genotypes_for, scores_for_trait
@@ -48,7 +50,7 @@ async def prs_report(
     genotypes = await genotypes_for(store, genotypes_cid=genotypes_cid, vcf_cid=vcf_cid, sample_id=sample_id)
     build = build or genotypes.genome_build
     ids = list(dict.fromkeys(pgs_ids or [])) or scores_for_trait(store, trait, build)
-    reference_panel = reference_panel_for(store, panel, build)
+    reference_panel = await asyncio.to_thread(stored_panel, store, panel, build)
     if superpopulation and reference_panel is not None and reference_panel.superpopulations:
         if superpopulation.upper() not in reference_panel.superpopulations:
             from prsgazer.errors import InputError

@@ -47,13 +47,25 @@ def same_as_whole(a, b) -> None:  # type: ignore[no-untyped-def]
         np.testing.assert_allclose(a.table[col].to_numpy(), b.table[col].to_numpy(), rtol=1e-12, atol=1e-12)
 
 
-def test_fasta_reference_bases(person) -> None:  # type: ignore[no-untyped-def]
+def test_fasta_reference_bases(person, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _, cohort, _, _, fasta, _ = person
-    ref = FastaReference(fasta)
+    before = sorted(p.name for p in fasta.parent.iterdir())
+    ref = FastaReference(fasta, cache_dir=tmp_path / "cache")
     got = ref.bases(cohort.sites["chrom"], cohort.sites["pos"])
     assert got.to_list() == cohort.sites["ref"].to_list()
     assert ref.bases(pl.Series(["1", "7"]), pl.Series([10**9, 5])).to_list() == [None, None]
-    assert Path(str(fasta) + ".fai").exists()
+    # the index is kept in the cache, never written next to the user's FASTA
+    assert sorted(p.name for p in fasta.parent.iterdir()) == before
+    (cached,) = (tmp_path / "cache" / "fasta").glob("*.fai")
+    again = FastaReference(fasta, cache_dir=tmp_path / "cache")
+    assert again.index == ref.index and cached.read_text().count("\n") == len(ref.index)
+    # without a cache the index is built in memory; a user's own .fai is read as it is
+    assert FastaReference(fasta).index == ref.index
+    import shutil
+
+    own = shutil.copy(fasta, tmp_path / "own.fa")
+    Path(f"{own}.fai").write_text(cached.read_text())
+    assert FastaReference(own).index == ref.index
 
 
 def test_wgs_policy_with_fasta_equals_full_vcf(person, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -71,6 +83,11 @@ def test_wgs_policy_with_fasta_equals_full_vcf(person, tmp_path: Path) -> None: 
     prefix = write_pfile(cohort, tmp_path / "panel")
     via_table = run_scoring(sparse, [sf], RunOptions(cache_dir=tmp_path, coverage=Coverage.WGS, reference=prefix))
     same_as_whole(via_table, whole)
+    # and with the .pvar alone (any variant table works, as docs/engine.md says)
+    via_pvar = run_scoring(
+        sparse, [sf], RunOptions(cache_dir=tmp_path, coverage=Coverage.WGS, reference=Path(f"{prefix}.pvar"))
+    )
+    same_as_whole(via_pvar, whole)
 
 
 @pytest.mark.plink2

@@ -19,6 +19,7 @@ that go through the ordinary matcher; unresolved ones are counted and reported.
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from pydantic import BaseModel, Field
 
 from prsgazer.engine.common import MISSING, complement_expr
 from prsgazer.engine.genotypes.open import genotype_kind, open_genotypes
-from prsgazer.engine.genotypes.source import GenotypeSource
+from prsgazer.engine.genotypes.plink import read_bim, read_pvar
+from prsgazer.engine.genotypes.source import GenotypeSource, split_multiallelic
 from prsgazer.engine.genotypes.table import ParquetSource
 from prsgazer.errors import InputError, OutputError
 from prsgazer.fileio import write_text
@@ -105,22 +107,41 @@ def decide_coverage(source: GenotypeSource, declared: Coverage | str | None) -> 
 
 
 class FastaReference:
-    """Reference bases from an uncompressed FASTA with its .fai index (built when absent)."""
+    """Reference bases from an uncompressed FASTA, through its .fai index.
 
-    def __init__(self, path: str | Path) -> None:
+    The user's `.fai` is used when present; otherwise the index is built by one pass over the FASTA
+    and kept under `<cache_dir>/fasta/` (keyed by the FASTA's path, size and mtime), never written
+    next to the user's file.
+    """
+
+    def __init__(self, path: str | Path, cache_dir: Path | None = None) -> None:
         self.path = Path(path)
         fai = self.path.with_name(self.path.name + ".fai")
-        if not fai.exists():
-            fai = self._build_fai(fai)
+        text = fai.read_text() if fai.exists() else self._cached_index(cache_dir)
         self.index: dict[str, tuple[int, int, int, int]] = {}
-        for line in fai.read_text().splitlines():
+        for line in text.splitlines():
             name, length, offset, bases, width = line.split("\t")[:5]
             chrom = name[3:] if name.lower().startswith("chr") else name
             chrom = {"M": "MT"}.get(chrom.upper(), chrom.upper())
             self.index[chrom] = (int(length), int(offset), int(bases), int(width))
         self._arr: np.ndarray = np.memmap(self.path, dtype=np.uint8, mode="r")
 
-    def _build_fai(self, fai: Path) -> Path:
+    def _cached_index(self, cache_dir: Path | None) -> str:
+        if cache_dir is None:
+            return self._build_index()
+        st = self.path.stat()
+        stamp = f"{self.path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        cached = Path(cache_dir) / "fasta" / f"{hashlib.sha256(stamp.encode()).hexdigest()[:32]}.fai"
+        if cached.exists():
+            return cached.read_text()
+        text = self._build_index()
+        try:
+            write_text(cached, text, inputs=[self.path], durable=False)
+        except (OSError, OutputError):  # the index is an optimisation: a read-only cache only costs a pass
+            pass
+        return text
+
+    def _build_index(self) -> str:
         with open(self.path, "rb") as fh:
             if fh.read(2)[:1] != b">":
                 raise InputError("not a FASTA file (or gzip-compressed: give an uncompressed one)", file=self.path)
@@ -141,15 +162,7 @@ class FastaReference:
                 pos += len(line)
         if name is not None:
             rows.append(f"{name}\t{length}\t{offset}\t{bases}\t{width}")
-        target = fai if _writable(fai.parent) else Path(str(fai) + ".prsgazer-tmp")
-        try:
-            write_text(target, "\n".join(rows) + "\n", inputs=[self.path], durable=False)
-        except (OSError, OutputError):
-            import tempfile
-
-            target = Path(tempfile.mkdtemp()) / fai.name
-            write_text(target, "\n".join(rows) + "\n", durable=False)
-        return target
+        return "\n".join(rows) + "\n"
 
     def bases(self, chrom: pl.Series, pos: pl.Series) -> pl.Series:
         """The reference base at each (chrom, 1-based pos); None off the sequence."""
@@ -175,26 +188,24 @@ class FastaReference:
         self._arr = np.zeros(0, dtype=np.uint8)  # drops the memory map
 
 
-def _writable(d: Path) -> bool:
-    import os
-
-    return os.access(d, os.W_OK)
-
-
 def load_reference(path: str | Path, cache_dir: Path | None = None) -> FastaReference | pl.DataFrame:
-    """A FASTA (→ FastaReference) or a variant table (pvar/bim/VCF → its split variant table)."""
+    """A FASTA (→ FastaReference) or any variant table giving REF at sites: a .pvar/.pvar.zst, a
+    .bim, a VCF, or a plink prefix (→ its split variant table)."""
     p = Path(path)
     name = p.name.lower()
     if name.endswith((".fa", ".fasta", ".fna")):
         if not p.exists():
             raise InputError("reference FASTA does not exist", file=p)
-        return FastaReference(p)
+        return FastaReference(p, cache_dir)
+    if name.endswith((".pvar", ".pvar.zst", ".bim")) and p.is_file():
+        sites = read_bim(p) if name.endswith(".bim") else read_pvar(p)[0]
+        return split_multiallelic(sites).select("chrom", "pos", "ref", "alt")
     try:
         genotype_kind(p)
     except InputError:
         raise InputError(
-            "--reference must be an uncompressed FASTA (.fa/.fasta with or without .fai) or a variant "
-            "table (.pvar/.bim/.vcf prefix or file)",
+            "--reference must be an uncompressed FASTA (.fa/.fasta/.fna, with or without .fai) or a variant "
+            "table (.pvar, .pvar.zst, .bim, a VCF, or a plink prefix)",
             file=p,
         ) from None
     with open_genotypes(p, cache_dir=cache_dir) as src:

@@ -11,6 +11,7 @@ from prsgazer.engine.genotypes.plink import PgenSource
 from prsgazer.engine.genotypes.source import GenotypeSource, QualityFilters
 from prsgazer.engine.genotypes.table import ParquetSource
 from prsgazer.engine.genotypes.vcf import normalize_vcf
+from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
 
 # --------------------------------------------------------------------------------------------------
@@ -84,7 +85,8 @@ def open_genotypes(
             normalize_vcf(p, out, filters=qf)
             src = ParquetSource(out)
     else:
-        out = Path(cache_dir) / "genotypes" / f"{cid_of_file(p)}-{qf.key()}.parquet"
+        key = f"{cid_of_file(p)}-{qf.key()}-{source_version('genotypes', 'common')}"
+        out = Path(cache_dir) / "genotypes" / f"{key}.parquet"
         if not out.exists():
             normalize_vcf(p, out, filters=qf)
         src = ParquetSource(out)

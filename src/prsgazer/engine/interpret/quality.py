@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, computed_field
 
+from prsgazer.engine.scoring.match import DEFAULT_MIN_OVERLAP
 from prsgazer.errors import InputError
 
 QualityLabel = Literal["none", "poor", "modest", "good", "strong"]
@@ -36,7 +37,7 @@ _QUALITY_WORDS: dict[QualityLabel, str] = {
     "strong": "strongly",
 }
 #: Overlap below which a score is unreliable (the engine's default minimum overlap).
-MIN_COVERAGE = 0.75
+MIN_COVERAGE = DEFAULT_MIN_OVERLAP
 GOOD_COVERAGE = 0.9
 #: Share of the evaluation samples in the person's ancestry group that counts as "evaluated like you".
 ANCESTRY_MATCH_SHARE = 0.8

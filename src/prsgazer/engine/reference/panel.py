@@ -22,11 +22,10 @@ from pydantic import BaseModel
 
 from prsgazer.cid import cid_of_file
 from prsgazer.engine.genotypes.plink import PgenSource, read_psam, read_pvar
+from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
 from prsgazer.fileio import output_path, write_bytes
 
-#: Bump when the cached variant-table layout changes.
-SITES_CACHE_VERSION = "1"
 #: psam columns accepted as the superpopulation label (first found wins, case-insensitive).
 SUPERPOP_COLUMNS = ("SuperPop", "Superpopulation", "SuperPopulation", "super_pop", "superpop", "Super_Population")
 POP_COLUMNS = ("Population", "Pop", "population")
@@ -159,6 +158,11 @@ def read_panel_psam(path: Path) -> pl.DataFrame:
 # caches: file CIDs by (size, mtime), variant tables by pvar CID
 
 
+def _sites_version() -> str:
+    """Version of the cached variant tables: a hash of the code that reads them."""
+    return source_version("genotypes", "reference", "common")
+
+
 def file_cid(path: Path, cache_dir: Path | None) -> str:
     """CID of a file; with a cache dir, remembered per (path, size, mtime_ns) so a 1 GB .pgen is
     hashed once, not on every run."""
@@ -190,7 +194,7 @@ def _cached_sites(pvar: Path, cache_dir: Path | None) -> tuple[pl.DataFrame, lis
     if cached.exists():
         try:
             meta = pl.read_parquet_metadata(cached)
-            if meta.get("prsgazer.sites_version") == SITES_CACHE_VERSION:
+            if meta.get("prsgazer.sites_version") == _sites_version():
                 return pl.read_parquet(cached), json.loads(meta.get("prsgazer.pvar_meta", "[]"))
         except (OSError, pl.exceptions.PolarsError, ValueError):
             logger.warning(f"ignoring unreadable panel cache {cached}")
@@ -199,6 +203,6 @@ def _cached_sites(pvar: Path, cache_dir: Path | None) -> tuple[pl.DataFrame, lis
         sites.write_parquet(
             tmp,
             compression="zstd",
-            metadata={"prsgazer.sites_version": SITES_CACHE_VERSION, "prsgazer.pvar_meta": json.dumps(meta_lines)},
+            metadata={"prsgazer.sites_version": _sites_version(), "prsgazer.pvar_meta": json.dumps(meta_lines)},
         )
     return sites, meta_lines

@@ -9,7 +9,8 @@ allele. Validation errors are `InputError`s naming file, line and column.
 
 Modules: `header` (the `#key=value` header), `model` (the parsed file), `parse` (the polars parser,
 every layout and every error), `fast` + `kernel` (the compiled reader of the common layout), `cache`
-(the parsed-file cache), `read` (reader choice and caching: the entry points).
+(the parsed-file cache), `read` (reader choice and caching: the entry points), `liftover` (positions
+lifted between builds with a UCSC chain file: `read_chain`, `lift_positions`, `lift_scorefile`).
 """
 
 from prsgazer.engine.scorefile.cache import CacheWriter
@@ -19,8 +20,17 @@ from prsgazer.engine.scorefile.header import (
     parse_header_lines,
     read_header,
 )
+from prsgazer.engine.scorefile.liftover import (
+    PRIMARY_CHROMS,
+    UNLIFTED_SCHEMA,
+    Chain,
+    LiftReason,
+    LiftResult,
+    lift_positions,
+    lift_scorefile,
+    read_chain,
+)
 from prsgazer.engine.scorefile.model import (
-    PARSER_VERSION,
     SCHEMA,
     EffectType,
     ScoreCounts,
@@ -32,10 +42,14 @@ from prsgazer.engine.scorefile.model import (
 from prsgazer.engine.scorefile.read import ReaderOptions, read_scorefile, read_scorefiles
 
 __all__ = [
-    "PARSER_VERSION",
+    "PRIMARY_CHROMS",
     "SCHEMA",
+    "UNLIFTED_SCHEMA",
     "CacheWriter",
+    "Chain",
     "EffectType",
+    "LiftReason",
+    "LiftResult",
     "ReaderOptions",
     "ScoreCounts",
     "ScoringFile",
@@ -43,8 +57,11 @@ __all__ = [
     "Unscorable",
     "describe_counts",
     "is_catalog_accession",
+    "lift_positions",
+    "lift_scorefile",
     "note_accessions",
     "parse_header_lines",
+    "read_chain",
     "read_header",
     "read_scorefile",
     "read_scorefiles",

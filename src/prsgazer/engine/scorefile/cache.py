@@ -15,9 +15,15 @@ import numpy as np
 import polars as pl
 
 from prsgazer.engine.scorefile.header import ScoringFileHeader
-from prsgazer.engine.scorefile.model import PARSER_VERSION, SCHEMA, ScoringFile
+from prsgazer.engine.scorefile.model import SCHEMA, ScoringFile
+from prsgazer.engine.version import source_version
 from prsgazer.errors import OutputError
 from prsgazer.fileio import output_path
+
+
+def parser_version() -> str:
+    """The parser's version: a hash of the scoring-file code, so an entry from other code is never used."""
+    return source_version("scorefile", "common")
 
 
 def entry_meta(cached: Path) -> dict[str, str] | None:
@@ -29,7 +35,7 @@ def entry_meta(cached: Path) -> dict[str, str] | None:
     except (OSError, pl.exceptions.PolarsError):
         return None
     keys = ("prsgazer.header", "prsgazer.harmonised", "prsgazer.accessions", "prsgazer.n_rows")
-    if meta.get("prsgazer.parser_version") != PARSER_VERSION or any(k not in meta for k in keys):
+    if meta.get("prsgazer.parser_version") != parser_version() or any(k not in meta for k in keys):
         return None
     return meta
 
@@ -41,7 +47,7 @@ def entry_path(cache_dir: Path | None, cid: str) -> Path | None:
 def read_entry(cached: Path, source: Path, cid: str) -> ScoringFile | None:
     try:
         meta = pl.read_parquet_metadata(cached)
-        if meta.get("prsgazer.parser_version") != PARSER_VERSION:
+        if meta.get("prsgazer.parser_version") != parser_version():
             return None
         header = ScoringFileHeader.model_validate_json(meta["prsgazer.header"])
         harmonised = meta["prsgazer.harmonised"] == "true"
@@ -95,7 +101,7 @@ def rebuild(frame: pl.DataFrame, derived: dict[str, str | int]) -> pl.DataFrame:
 def write_entry(target: Path, sf: ScoringFile) -> None:
     derived = _derivable(sf.variants)
     meta = {
-        "prsgazer.parser_version": PARSER_VERSION,
+        "prsgazer.parser_version": parser_version(),
         "prsgazer.header": sf.header.model_dump_json(),
         "prsgazer.harmonised": "true" if sf.harmonised else "false",
         "prsgazer.source_name": sf.path.name,

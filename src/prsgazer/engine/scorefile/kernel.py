@@ -101,9 +101,7 @@ def _inline_views(names: tuple[str, ...]) -> np.ndarray:
 _CHROM_VIEWS = _inline_views(CHROM_NAMES)
 _POW10 = np.array([10.0**k for k in range(23)], dtype=np.float64)  # exact doubles
 _MAX_EXACT = 1 << 53
-_ACGT = np.zeros(256, np.uint8)  # 1 for A, C, G, T in either case
-for _c in b"ACGTacgt":
-    _ACGT[_c] = 1
+_ACGT = np.isin(np.arange(256), list(b"ACGTacgt")).astype(np.uint8)  # 1 for A, C, G, T in either case
 
 
 @intrinsic

@@ -13,9 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from prsgazer.engine.scorefile.header import ScoringFileHeader
 from prsgazer.errors import InputError
 
-#: Bump when the parsed layout or the validation rules change: old cache entries are then ignored.
-PARSER_VERSION = "4"
-
 
 class EffectType(StrEnum):
     """How a row's weight applies to the effect-allele dosage d (0, 1, 2)."""

@@ -6,16 +6,18 @@ See docs/engine.md ("Matching", "Scoring") and docs/reference.md ("Batch scoring
 
 from prsgazer.engine.scoring.batch import BatchResult, ScoreOutcome, batch_score, parse_memory
 from prsgazer.engine.scoring.match import (
+    DEFAULT_MIN_OVERLAP,
     MatchOptions,
     MatchResult,
     ScoreMatchSummary,
     TargetIndex,
     match_variants,
 )
-from prsgazer.engine.scoring.run import OUT_COLUMNS, RunOptions, ScoreRun, build_run_options, run_scoring
+from prsgazer.engine.scoring.run import OUT_COLUMNS, RunOptions, ScoreRun, run_scoring
 from prsgazer.engine.scoring.score import ScoreOptions, ScoreTotals, WeightPlan, plan_weights, score_chunks, score_table
 
 __all__ = [
+    "DEFAULT_MIN_OVERLAP",
     "OUT_COLUMNS",
     "BatchResult",
     "MatchOptions",
@@ -29,7 +31,6 @@ __all__ = [
     "TargetIndex",
     "WeightPlan",
     "batch_score",
-    "build_run_options",
     "match_variants",
     "parse_memory",
     "plan_weights",

@@ -4,7 +4,7 @@ See docs/reference.md ("Batch scoring", "Memory model", "Resumability").
 `batch_score(panel, scorefiles, out_dir=…)`:
 
 1. Every scoring file gets a key from the panel's CIDs (.pgen/.pvar/.psam), the file's CID, the
-   match and score options and `BATCH_VERSION`. A file whose manifest `<out_dir>/<file key>.json`
+   match and score options and the engine's source version. A file whose manifest `<out_dir>/<file key>.json`
    exists and whose per-score parquet results all validate (readable, one row per panel sample, the
    expected columns, the expected key in their metadata) is *cached* and not recomputed.
 2. The rest are parsed and matched against the panel variant table with the engine's rules
@@ -51,11 +51,10 @@ from prsgazer.engine.scoring.additive import prepare as prepare_entries
 from prsgazer.engine.scoring.match import MatchOptions, ScoreMatchSummary, TargetIndex, match_variants
 from prsgazer.engine.scoring.run import Clock
 from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
+from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
 from prsgazer.fileio import output_path, write_text
 
-#: Bump when results of the same inputs would change (layout, semantics): older results are recomputed.
-BATCH_VERSION = "1"
 #: Columns of a per-score result parquet (named_allele_dosage_sum only with dosage_sum=True).
 RESULT_COLUMNS = ["sample_id", "sum", "avg", "denom", "n_matched", "allele_ct", "n_missing", "n_imputed"]
 _META_KEY = "prsgazer.batch"
@@ -280,7 +279,7 @@ def batch_score(
     with ThreadPoolExecutor(max_workers=2) as pool:  # sha256 releases the GIL
         file_cids = list(pool.map(cid_of_file, paths))
     for p, cid in zip(paths, file_cids, strict=True):
-        key = _hash({"panel": panel_cids, "scorefile": cid, "options": opts, "version": BATCH_VERSION})
+        key = _hash({"panel": panel_cids, "scorefile": cid, "options": opts, "version": source_version()})
         jobs.append(_FileJob(path=p, cid=cid, key=key))
     clock.lap("hash inputs")
 
@@ -557,8 +556,8 @@ def _file_outcomes(
         skey = _hash({"file": job.key, "accession": acc})
         path = b.out_dir / f"{skey}.parquet"
         dump = summ.model_dump()
-        meta = {"key": skey, "file_key": job.key, "accession": acc, "scorefile": str(job.path),
-                "scorefile_cid": job.cid, "panel": b.panel_cids, "options": b.opts, "version": BATCH_VERSION,
+        meta = {"key": skey, "file_key": job.key, "accession": acc,
+                "scorefile_cid": job.cid, "panel": b.panel_cids, "options": b.opts, "version": source_version(),
                 "n_samples": len(b.sample_ids), "summary": dump}  # fmt: skip
         results.append((acc, summ.n_matched, path, meta))
         outs.append(ScoreOutcome(accession=acc, scorefile=str(job.path), scorefile_cid=job.cid, status="ok", key=skey,

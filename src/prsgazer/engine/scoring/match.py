@@ -42,14 +42,20 @@ _REASON = pl.Enum(_REASONS)
 EFFECT_TYPES = ["additive", "dominant", "recessive", "genotypic"]
 
 
+#: pgsc_calc's minimum overlap: matched / scoring-file rows below this fail the score (the one definition).
+DEFAULT_MIN_OVERLAP = 0.75
+
+
 class MatchOptions(BaseModel):
     """pgsc_calc's matching switches (defaults are pgsc_calc's defaults)."""
+
+    model_config = ConfigDict(frozen=True)
 
     keep_ambiguous: bool = False
     keep_multiallelic: bool = False
     ignore_strand_flips: bool = False
     keep_first_match: bool = False
-    min_overlap: float = Field(default=0.75, ge=0.0, le=1.0)
+    min_overlap: float = Field(default=DEFAULT_MIN_OVERLAP, ge=0.0, le=1.0)
 
 
 class ScoreMatchSummary(BaseModel):
@@ -258,8 +264,7 @@ NULL_CODE = np.uint32(0xFFFFFFFF)
 NO_MATCH = np.uint32(0xFFFFFFFE)
 #: Complement of each one-byte allele (complement_expr: A↔T, C↔G, anything else unchanged).
 _BYTE_COMPLEMENT = np.arange(256, dtype=np.uint32)
-for _a, _b in ("AT", "TA", "CG", "GC"):
-    _BYTE_COMPLEMENT[ord(_a)] = ord(_b)
+_BYTE_COMPLEMENT[list(b"ATCG")] = list(b"TAGC")
 
 
 class TargetIndex:

@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -45,7 +44,9 @@ OUT_COLUMNS = [
 
 
 class RunOptions(BaseModel):
-    """Everything a run can be told."""
+    """Everything a run can be told (built by `prsgazer.ops.params.run_options` from the user's choices)."""
+
+    model_config = ConfigDict(frozen=True)
 
     match: MatchOptions = Field(default_factory=MatchOptions)
     score: ScoreOptions = Field(default_factory=ScoreOptions)
@@ -60,69 +61,6 @@ class RunOptions(BaseModel):
         default=None,
         description="Score only these scoring rows (row_nr) of each listed score: a person re-scored on the "
         "variants a reference panel shares (engine.percentile).",
-    )
-
-
-def build_run_options(
-    settings: Any,
-    *,
-    build: str | None = None,
-    coverage: str | None = None,
-    min_overlap: float | None = None,
-    keep_ambiguous: bool = False,
-    keep_multiallelic: bool = False,
-    keep_first_match: bool = False,
-    ignore_strand_flips: bool = False,
-    impute: bool = True,
-    vcf_filter: list[str] | None = None,
-    any_filter: bool = False,
-    min_dp: int | None = None,
-    min_gq: int | None = None,
-    min_qual: float | None = None,
-    reference: Path | None = None,
-    ref_freq: Path | None = None,
-) -> RunOptions:
-    """RunOptions from the engine settings (`PRSGAZER_ENGINE_*`) with explicit overrides; validates them.
-
-    The one place the CLI, Flyte tasks and the MCP server turn user choices into a run's options.
-    """
-    if coverage is not None and coverage not in {c.value for c in Coverage}:
-        raise InputError(
-            f"unknown coverage {coverage!r}", field="coverage", hint="one of " + ", ".join(c.value for c in Coverage)
-        )
-    overlap = settings.engine_min_overlap if min_overlap is None else min_overlap
-    if not 0.0 <= overlap <= 1.0:
-        raise InputError(f"min_overlap must be between 0 and 1, got {overlap}", field="min_overlap")
-    filters = QualityFilters(
-        filter_pass=None if any_filter else (vcf_filter or settings.engine_filter_pass_list),
-        min_dp=min_dp if min_dp is not None else settings.engine_min_dp,
-        min_gq=min_gq if min_gq is not None else settings.engine_min_gq,
-        min_qual=min_qual if min_qual is not None else settings.engine_min_qual,
-    )
-    return RunOptions(
-        match=MatchOptions(
-            keep_ambiguous=keep_ambiguous,
-            keep_multiallelic=keep_multiallelic,
-            keep_first_match=keep_first_match,
-            ignore_strand_flips=ignore_strand_flips,
-            min_overlap=overlap,
-        ),
-        score=ScoreOptions(
-            impute=impute,
-            min_founders_for_target_freq=settings.engine_min_founders_for_freq,
-            max_block_cells=settings.engine_block_cells,
-        ),
-        filters=filters,
-        build=build,
-        coverage=Coverage(coverage) if coverage else None,
-        reference=reference,
-        ref_freq=ref_freq,
-        cache_dir=settings.cache_dir,
-        reader=ReaderOptions(
-            mode=settings.engine_scorefile_reader,
-            compiled_min_bytes=settings.engine_scorefile_compiled_min_mb << 20,
-            wide_vectors=not settings.numba_256,
-        ),
     )
 
 

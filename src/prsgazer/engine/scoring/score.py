@@ -35,6 +35,8 @@ _TYPE_CODES = {"additive": _ADD, "dominant": _DOM, "recessive": _REC, "genotypic
 class ScoreOptions(BaseModel):
     """How to score."""
 
+    model_config = ConfigDict(frozen=True)
+
     min_founders_for_target_freq: int = Field(
         default=50,
         description="Target allele frequencies are used for imputation only with this many founders.",
