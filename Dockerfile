@@ -11,11 +11,11 @@ RUN pip install --no-cache-dir uv
 WORKDIR /app
 # dependencies first (cached layer), from the committed lock file
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --locked --no-dev --no-install-project
+RUN UV_COMPILE_BYTECODE=1 uv sync --locked --no-dev --no-install-project
 COPY src ./src
 COPY bundles ./bundles
 COPY .flyte ./.flyte
-RUN uv sync --locked --no-dev
+RUN UV_COMPILE_BYTECODE=1 uv sync --locked --no-dev
 
 ENV PATH=/app/.venv/bin:$PATH \
     DO_NOT_TRACK=1 \

@@ -139,6 +139,16 @@ class Settings(BaseSettings):
     )
     mcp_host: str = Field(default="127.0.0.1", description="Interface `prsgazer serve --http` binds to.")
     mcp_port: int = Field(default=8765, ge=0, le=65535, description="Port of `prsgazer serve --http` (0: any free).")
+    mcp_allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated extra names clients may use in the Host header of `serve --http` (the bound "
+        "address and localhost always work); anything else is refused (421).",
+    )
+    mcp_allowed_origins: str = Field(
+        default="",
+        description="Comma-separated browser origins (e.g. https://app.example) allowed to call `serve --http`; "
+        "other cross-site origins are refused (403).",
+    )
     mcp_token: SecretStr | None = Field(
         default=None,
         description="Bearer token HTTP clients must send (`Authorization: Bearer …`); unset: no auth, which "

@@ -63,6 +63,18 @@ class OutputError(InputError):
     block device, or a place where no file can be created (see prsgazer.fileio)."""
 
 
+class NothingComputedError(PrsgazerError):
+    """A run finished but every score in it failed: the run as a whole failed. `reasons` holds each
+    score's (pgs_id, step, reason). Exit code 2 when the inputs were at fault (a score did not match
+    the genotypes, an id is not stored or not in the catalog), else 1."""
+
+    def __init__(self, name: str, reasons: list[tuple[str, str, str]], *, input_fault: bool) -> None:
+        self.reasons = reasons
+        self.exit_code = 2 if input_fault else 1
+        listed = "; ".join(f"{p} ({step}): {why}" for p, step, why in reasons) or "no score was computed"
+        super().__init__(f"{name}: no score was computed — {listed}")
+
+
 class StorageError(PrsgazerError):
     """The store could not complete an operation (I/O, lock, disk full)."""
 
@@ -88,6 +100,13 @@ class CatalogError(PrsgazerError):
         if hint:
             text += f" ({hint})"
         super().__init__(text)
+
+
+class UnreachableError(CatalogError):
+    """A network service could not be reached at all (name resolution failed, connection refused):
+    waiting does not help, so nothing is retried. Exit code 3: not bad input, not our bug."""
+
+    exit_code = 3
 
 
 class DownloadError(CatalogError):

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from prsgazer import registry
 from prsgazer.assets import Asset
-from prsgazer.errors import PrsgazerError
+from prsgazer.errors import NothingComputedError, PrsgazerError
 
 _REPO = Path(__file__).resolve().parents[2]
 _initialized: str | None = None
@@ -120,6 +120,8 @@ async def run(name: str, inputs: dict[str, Any] | None = None, *, mode: str = "l
         outputs = _unwrap(r.outputs())
     except flyte.errors.BaseRuntimeError as exc:
         raise native_error(exc, entry.name) from exc
+    jsonable = to_jsonable(outputs)
+    check_something_computed(entry.name, jsonable)
     return RunOutcome(
         name=entry.name,
         kind=entry.kind,
@@ -127,5 +129,39 @@ async def run(name: str, inputs: dict[str, Any] | None = None, *, mode: str = "l
         run_name=str(getattr(r, "name", "") or ""),
         run_url=str(getattr(r, "url", "") or ""),
         duration_s=round(time.perf_counter() - t0, 3),
-        outputs=to_jsonable(outputs),
+        outputs=jsonable,
     )
+
+
+#: Failure steps and messages that mean the inputs were at fault (exit 2), not the machine or the network.
+_INPUT_STEPS = {"match"}
+_INPUT_WORDS = ("no stored scoring file", "not in the PGS Catalog", "below the minimum", "no variant matched")
+
+
+def check_something_computed(name: str, outputs: Any) -> None:
+    """A run whose every score failed is a failed run (`NothingComputedError`, with each reason); a
+    partial success stays a success. Looks at the totals every workflow output carries (`n_ok`,
+    `n_failed`) and, for a report, at the stored report's failures."""
+    if not isinstance(outputs, dict) or "n_ok" not in outputs or outputs.get("n_ok") != 0:
+        return
+    if not (outputs.get("n_failed") or outputs.get("n_total")):
+        return
+    reasons: list[tuple[str, str, str]] = [
+        (str(f.get("pgs_id", "")), str(f.get("step", "")), str(f.get("error", ""))) for f in outputs.get("failures", [])
+    ]
+    if not reasons and outputs.get("asset") == "prs_report" and outputs.get("cid"):
+        reasons = _report_reasons(outputs["cid"])
+    input_fault = bool(reasons) and all(s in _INPUT_STEPS or any(w in why for w in _INPUT_WORDS)
+                                        for _, s, why in reasons)  # fmt: skip
+    raise NothingComputedError(name, reasons, input_fault=input_fault)
+
+
+def _report_reasons(cid: str) -> list[tuple[str, str, str]]:
+    from prsgazer.engine.interpret import Report
+    from prsgazer.storage import default_store
+
+    got = default_store().fetch(cid)
+    doc = Report.model_validate_json(Path(got.path).read_text())  # type: ignore[arg-type]
+    reasons = [(f.pgs_id, f.step, f.error) for f in doc.failures]
+    reasons += [(s.pgs_id, "match", s.reason) for s in doc.scores if s.status != "ok"]
+    return reasons

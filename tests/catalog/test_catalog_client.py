@@ -267,9 +267,28 @@ async def test_timeouts_are_retried(online: FakeCatalog, monkeypatch) -> None:
     assert s.name == "GBE_INI50"
 
 
-async def test_unreachable_catalog_is_a_catalog_error(env) -> None:
-    async with CatalogClient() as c:  # env points at 127.0.0.1:9, where nothing listens
-        with pytest.raises(CatalogError, match="gave up after 4 attempts") as exc:
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [("http://127.0.0.1:9/rest/", "the connection was refused"),
+     ("http://prsgazer-unreachable.invalid/rest/", "the name does not resolve")],
+)  # fmt: skip
+async def test_unreachable_catalog_fails_at_once(env, monkeypatch, url: str, why: str) -> None:
+    """What waiting cannot fix (nothing listens, the name does not resolve) is not retried: a clear
+    UnreachableError (exit code 3) within a few seconds, whatever the retry settings."""
+    import time
+
+    from prsgazer.config import reset_settings
+    from prsgazer.errors import UnreachableError
+
+    monkeypatch.setenv("PRSGAZER_CATALOG_REST_URL", url)
+    monkeypatch.setenv("PRSGAZER_CATALOG_RETRIES", "6")
+    monkeypatch.setenv("PRSGAZER_CATALOG_BACKOFF", "2")
+    reset_settings()
+    t0 = time.monotonic()
+    async with CatalogClient() as c:
+        with pytest.raises(UnreachableError) as exc:
             await c.score("PGS000001")
-    assert "127.0.0.1:9" in str(exc.value)
-    assert "offline" in str(exc.value)
+        assert c.stats.retries == 0
+    assert time.monotonic() - t0 < 5
+    assert why in str(exc.value) and url.split("/rest")[0] in str(exc.value) and "offline" in str(exc.value)
+    assert exc.value.exit_code == 3 and isinstance(exc.value, CatalogError)

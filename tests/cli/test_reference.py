@@ -115,11 +115,18 @@ def test_score_with_panel_percentiles(synth_panel, tmp_path: Path, capsys: pytes
     assert {"percentile", "z", "percentile_method", "percentile_reason", "n_reference"} <= set(t.columns)
     assert t.height == 4 and (t["percentile_method"] == "same_variants").all()
     assert t["percentile"].is_between(0, 100).all() and (t["superpopulation"] == "EUR").all()
-    # an unknown superpopulation: N/A with the reason, never 0
-    assert main([*base, "--superpopulation", "XYZ"]) == 0
-    t = pl.read_csv(out, separator="\t", null_values="NA")
-    assert t["percentile"].is_null().all() and (t["percentile_method"] == "n/a").all()
-    assert "not in the panel" in t["percentile_reason"][0]
+    # any case works; an unknown superpopulation is bad input listing the panel's groups, and no table
+    before = out.read_bytes()
+    assert main([*base, "--superpopulation", "eur"]) == 0 and out.read_bytes() == before
+    capsys.readouterr()
+    out.unlink()
+    assert main([*base, "--superpopulation", "XYZ"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown superpopulation 'XYZ'" in err and "AFR, AMR, EAS, EUR, SAS" in err and not out.exists()
+    # without a panel (or distributions) the option is refused, not ignored
+    assert main(["score", str(info.holdout_prefix), "-s", str(files[2]), "--out", str(out), "--superpopulation",
+                 "EUR"]) == 2  # fmt: skip
+    assert "--superpopulation needs --panel" in capsys.readouterr().err
     # a panel in another build is refused
     other = tmp_path / "p37"
     for ext in (".pgen", ".psam"):

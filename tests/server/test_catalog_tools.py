@@ -49,10 +49,35 @@ async def test_search_without_network_or_metadata_is_a_clear_error(client, monke
     monkeypatch.setenv("PRSGAZER_CATALOG_FTP_URL", "http://127.0.0.1:9/pub/databases/spot/pgs/")
     monkeypatch.setenv("PRSGAZER_CATALOG_RETRIES", "0")
     reset_settings()
+    import time
+
+    t0 = time.monotonic()
     with pytest.raises(ToolError) as exc:
         await client.call_tool("search_scores", {"text": "breast cancer"})
-    assert "search_scores failed" in str(exc.value) and "127.0.0.1:9" in str(exc.value)
-    assert "Traceback" not in str(exc.value)
+    assert time.monotonic() - t0 < 5
+    text = str(exc.value)
+    assert "search_scores failed" in text and "127.0.0.1:9" in text and "could not be reached" in text
+    assert "stored scoring files" in text and "Traceback" not in text
+
+
+async def test_score_info_offline_answers_from_stored_metadata(client, catalog, monkeypatch) -> None:
+    """The catalog unreachable: score_info comes from the stored metadata at once, and says so."""
+    import time
+
+    from prsgazer.config import reset_settings
+
+    await client.call_tool("search_scores", {"text": "breast cancer"})  # stores the metadata once
+    monkeypatch.setenv("PRSGAZER_CATALOG_REST_URL", "http://127.0.0.1:9/rest/")
+    monkeypatch.setenv("PRSGAZER_CATALOG_FTP_URL", "http://127.0.0.1:9/pub/databases/spot/pgs/")
+    reset_settings()
+    t0 = time.monotonic()
+    info = (await client.call_tool("score_info", {"pgs_id": "PGS000001"})).structured_content
+    assert time.monotonic() - t0 < 5
+    assert info["source"].startswith("stored catalog metadata, release 2024-06-11")
+    assert info["trait_reported"] == "Breast cancer" and info["n_evaluations"] >= 1
+    assert info["best"]["ppm_id"] == "PPM000001" and info["best"]["quality"]["value"] == 0.622
+    with pytest.raises(ToolError, match="could not be reached"):
+        await client.call_tool("score_info", {"pgs_id": "PGS009999"})  # not in the stored release
 
 
 async def test_score_info(client, catalog) -> None:

@@ -101,6 +101,36 @@ async def test_http_on_loopback(http_server: str, inputs: Path) -> None:
         await agent_session(c, inputs)
 
 
+async def test_http_refuses_foreign_hosts_and_origins(inputs: Path, tmp_path: Path) -> None:
+    """DNS rebinding: a page on evil.example that resolves to 127.0.0.1 sends Host and Origin of its own.
+    Both are refused before any tool runs; the server's own names and loopback origins still work,
+    and PRSGAZER_MCP_ALLOWED_HOSTS / _ORIGINS widen the lists."""
+    hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    call = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello}
+    accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    proc, url = start_http(
+        tmp_path, PRSGAZER_MCP_ALLOWED_HOSTS="prs.internal", PRSGAZER_MCP_ALLOWED_ORIGINS="https://app.example"
+    )
+    port = url.split(":")[2].split("/")[0]
+    try:
+        async with httpx2.AsyncClient() as h:
+            async def status(**headers: str) -> int:
+                r = await h.post(url, json=call, headers={**accept, **headers})
+                return r.status_code
+
+            assert await status(Host=f"evil.example:{port}") == 421
+            assert await status(Origin="http://evil.example") == 403
+            assert await status(Host=f"evil.example:{port}", Origin="http://evil.example") == 421
+            assert await status() == 200  # the server's own address
+            assert await status(Host=f"localhost:{port}", Origin=f"http://localhost:{port}") == 200
+            assert await status(Origin="http://127.0.0.1:3000") == 200  # a loopback page (e.g. a local inspector)
+            assert await status(Host=f"prs.internal:{port}") == 200
+            assert await status(Origin="https://app.example") == 200
+    finally:
+        stop(proc)
+    assert "Traceback" not in (tmp_path / "http-stderr.log").read_text()
+
+
 @pytest.fixture
 def http_server_with_token(inputs: Path, tmp_path: Path) -> Iterator[str]:
     proc, url = start_http(tmp_path, PRSGAZER_MCP_TOKEN="s3cret-token")

@@ -113,3 +113,38 @@ def test_cli_run_and_tasks(cineca, capsys) -> None:
     assert main(["run", "cohort_scores", "--pgs-ids", "PGS001229"]) == 2
     assert "name the genotypes" in capsys.readouterr().err
     assert main(["run", "no_such_workflow"]) == 2
+
+
+async def test_a_run_where_every_score_failed_is_a_failure(cineca, capsys) -> None:
+    """Nothing computed: the runner raises with each score's reason (exit 2: the inputs were at fault),
+    the CLI exits 2 and says why, the MCP tool result is an error; a partial success stays a success."""
+    from fastmcp import Client
+    from fastmcp.exceptions import ToolError
+
+    from prsgazer.errors import NothingComputedError
+    from prsgazer.server import build_server
+
+    inputs = {"pgs_ids": ["PGS000802", "NOT_STORED"], "vcf_cid": cineca.vcf.cid}
+    with pytest.raises(NothingComputedError) as info:
+        await runner.run("cohort_scores", inputs)
+    assert info.value.exit_code == 2
+    reasons = {p: (step, why) for p, step, why in info.value.reasons}
+    assert reasons["PGS000802"] == ("match", "no variant matched")
+    assert reasons["NOT_STORED"][0] == "fetch_scoring_file" and "no stored scoring file" in reasons["NOT_STORED"][1]
+
+
+    async with Client(build_server()) as client:
+        with pytest.raises(ToolError) as exc:
+            await client.call_tool("run_workflow", {"name": "cohort_scores", "inputs": inputs})
+        assert "no score was computed" in str(exc.value) and "PGS000802 (match)" in str(exc.value)
+        partial = {"pgs_ids": ["PGS001229", "NOT_STORED"], "vcf_cid": cineca.vcf.cid}
+        ok = (await client.call_tool("run_workflow", {"name": "cohort_scores", "inputs": partial})).structured_content
+        assert ok["outputs"]["n_ok"] == 1 and ok["outputs"]["n_failed"] == 1
+
+
+def test_cli_run_exits_2_when_nothing_was_computed(cineca, capsys) -> None:
+    from prsgazer.cli import main
+
+    code = main(["run", "cohort_scores", "--pgs-ids", "PGS000802,NOT_STORED", "--vcf-cid", cineca.vcf.cid])
+    err = capsys.readouterr().err
+    assert code == 2 and "no score was computed" in err and "PGS000802 (match)" in err and "NOT_STORED" in err

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import hashlib
 import re
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -51,8 +52,8 @@ from prsgazer.catalog.models import (
     Score,
 )
 from prsgazer.config import Settings, get_settings
-from prsgazer.errors import CatalogError, DownloadError, InputError, NotFoundError
-from prsgazer.fileio import publish
+from prsgazer.errors import CatalogError, DownloadError, InputError, NotFoundError, UnreachableError
+from prsgazer.fileio import publish, write_text
 
 #: The API refuses `limit` above this (rest_api/pagination.py in PGScatalog/PGS_Catalog).
 MAX_PAGE_SIZE = 250
@@ -270,6 +271,7 @@ class CatalogClient:
                 last = exc.reason
                 delay = exc.wait if exc.wait is not None else self._backoff(attempt)
             except (aiohttp.ClientError, TimeoutError) as exc:
+                unreachable(exc, self.rest_url)
                 last = f"{type(exc).__name__}: {exc}".rstrip(": ")
                 delay = self._backoff(attempt)
             if attempt < self.retries:
@@ -452,7 +454,8 @@ class CatalogClient:
                     if resp.status not in _RETRY_STATUSES:
                         raise CatalogError(f"HTTP {resp.status}", url=url)
                     wait = retry_after_seconds(resp.headers.get("Retry-After"))
-            except (aiohttp.ClientError, TimeoutError):
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                unreachable(exc, self.ftp_url)
                 wait = None
             if attempt < self.retries:
                 await asyncio.sleep(wait if wait is not None else self._backoff(attempt))
@@ -465,23 +468,34 @@ class CatalogClient:
         *,
         verify: Callable[[Path], None] | None = None,
         check_md5: bool = True,
+        part: Path | None = None,
+        progress: Callable[[int, int | None], None] | None = None,
     ) -> Path:
         """Download `url` to `dest`: stream, resume, check, verify, then move into place atomically.
 
         `verify(path)` raises `DownloadError` for a bad file: with `retryable=True` the file is
         downloaded afresh (bounded by the retry setting), otherwise the error propagates. Nothing is
-        left at `dest` or in the download directory unless the file passed every check.
+        left at `dest` unless the file passed every check.
+
+        `part`: a partial file kept across calls, for large downloads: a transfer that keeps failing
+        leaves it (and its validator beside it, `<part>.validator`) so the next call resumes with a
+        Range request; bad bytes (a failed check) are deleted. Without it the partial file is
+        private to this call and always removed. `progress(bytes so far, total or None)`.
         """
         if self._download_slots is None:
             raise RuntimeError("CatalogClient is not open")
         async with self._download_slots:
             expected_md5 = await self._remote_md5(url) if check_md5 else None
             self.download_dir.mkdir(parents=True, exist_ok=True)
-            part = self.download_dir / f"{uuid.uuid4().hex}.part"
-            validator: str | None = None
+            keep = part is not None
+            part = part or self.download_dir / f"{uuid.uuid4().hex}.part"
+            part.parent.mkdir(parents=True, exist_ok=True)
+            stamp = part.with_name(part.name + ".validator")
+            validator: str | None = stamp.read_text() if keep and stamp.exists() else None
             last = "no attempt made"
             delay = 0.0
             self.stats.downloads += 1
+            done = False
             try:
                 for attempt in range(self.retries + 1):
                     if attempt:
@@ -489,31 +503,38 @@ class CatalogClient:
                         logger.info("{}: {}; retry {}/{} in {:.1f} s", url, last, attempt, self.retries, delay)
                         await asyncio.sleep(delay)
                     try:
-                        validator = await self._fetch_once(url, part, validator)
+                        validator = await self._fetch_once(url, part, validator, resume=keep, progress=progress)
                     except _Retry as exc:
                         last, validator = exc.reason, exc.validator
+                        if keep:
+                            write_text(stamp, validator or "", durable=False)
                         delay = exc.wait if exc.wait is not None else self._backoff(attempt)
                         continue
                     try:
                         await asyncio.to_thread(_check_file, part, expected_md5, verify)
                     except DownloadError as exc:
+                        part.unlink(missing_ok=True)  # bad bytes are never resumed
+                        stamp.unlink(missing_ok=True)
                         if not exc.retryable:
                             raise DownloadError(exc.reason, url=url, hint=exc.hint) from None
                         last, validator = exc.reason, None
-                        part.unlink(missing_ok=True)
                         delay = self._backoff(attempt)
                         continue
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     publish(part, dest, durable=False)  # the store copies it in (durably) next
+                    done = True
                     return dest
                 raise DownloadError(
                     f"gave up after {self.retries + 1} attempts: {last}",
                     url=url,
-                    hint="the download kept failing; try again later (nothing was stored)",
+                    hint="run the same command again to resume" if keep else
+                    "the download kept failing; try again later (nothing was stored)",
                 )
             finally:
-                with contextlib.suppress(OSError):
-                    part.unlink(missing_ok=True)
+                if done or not keep:
+                    with contextlib.suppress(OSError):
+                        part.unlink(missing_ok=True)
+                        stamp.unlink(missing_ok=True)
 
     async def _remote_md5(self, url: str) -> str | None:
         try:
@@ -526,13 +547,25 @@ class CatalogClient:
         token = text.split()[0].strip().lower() if text.split() else ""
         return token if re.fullmatch(r"[0-9a-f]{32}", token) else None
 
-    async def _fetch_once(self, url: str, part: Path, validator: str | None) -> str | None:
-        """One GET of `url` into `part` (appending after a Range resume); returns the validator."""
+    async def _fetch_once(
+        self,
+        url: str,
+        part: Path,
+        validator: str | None,
+        *,
+        resume: bool = False,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> str | None:
+        """One GET of `url` into `part` (appending after a Range resume); returns the validator.
+
+        A partial file is resumed when its validator (ETag / Last-Modified) is known, or always with
+        `resume` (a server without validators; the caller's checks catch a file that changed)."""
         have = part.stat().st_size if part.exists() else 0
         headers = {"Accept-Encoding": "identity"}
-        if have and validator:
+        if have and (validator or resume):
             headers["Range"] = f"bytes={have}-"
-            headers["If-Range"] = validator
+            if validator:
+                headers["If-Range"] = validator
         else:
             have = 0
         try:
@@ -563,12 +596,15 @@ class CatalogClient:
                 else:
                     mode, have = "wb", 0
                 expected = resp.content_length
+                total = _content_range_total(resp.headers.get("Content-Range")) if resp.status == 206 else expected
                 got = 0
                 with open(part, mode) as fh:
                     try:
                         async for chunk in resp.content.iter_chunked(_CHUNK):
                             fh.write(chunk)
                             got += len(chunk)
+                            if progress is not None:
+                                progress(have + got, total)
                     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
                         raise _Retry(
                             f"transfer broke after {have + got} bytes ({type(exc).__name__})",
@@ -578,7 +614,26 @@ class CatalogClient:
                     raise _Retry(f"got {got} of {expected} bytes", validator=new_validator)
                 return new_validator
         except (aiohttp.ClientError, TimeoutError) as exc:
+            unreachable(exc, url)
             raise _Retry(f"{type(exc).__name__}: {exc}".rstrip(": "), validator=validator) from None
+
+
+def unreachable(exc: BaseException, where: str | URL) -> None:
+    """Raise `UnreachableError` for a failure that waiting cannot fix: the name does not resolve, or
+    nothing listens (connection refused). Anything else (timeouts, resets, 5xx) is left to retry."""
+    os_error = getattr(exc, "os_error", None)
+    if isinstance(exc, aiohttp.ClientConnectorDNSError) or isinstance(os_error, socket.gaierror):
+        why = "the name does not resolve"
+    elif isinstance(os_error, ConnectionRefusedError):
+        why = "the connection was refused"
+    else:
+        return
+    host = URL(str(where)).origin() if str(where).startswith("http") else where
+    raise UnreachableError(
+        f"the PGS Catalog at {host} could not be reached ({why})",
+        hint="check the network or the PRSGAZER_CATALOG_* URLs; stored scoring files and stored catalog metadata "
+        "still work offline (search falls back to them)",
+    ) from None
 
 
 def _check_file(path: Path, expected_md5: str | None, verify: Callable[[Path], None] | None) -> None:
@@ -602,6 +657,11 @@ def file_md5(path: Path) -> str:
 
 def _is_rate_limit(reason: str) -> bool:
     return reason.startswith("HTTP 429")
+
+
+def _content_range_total(value: str | None) -> int | None:
+    m = re.match(r"bytes\s+\d+-\d+/(\d+)", value or "")
+    return int(m.group(1)) if m else None
 
 
 def _content_range_start(value: str | None) -> int | None:

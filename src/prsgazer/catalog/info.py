@@ -5,12 +5,19 @@ See docs/catalog.md ("Score info"). Used by `prsgazer catalog info` and, later, 
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import polars as pl
+from loguru import logger
 from pydantic import BaseModel
 
-from prsgazer.catalog.clean import MATCHED_SHARE
+from prsgazer.catalog.clean import MATCHED_SHARE, sample_set_summary
 from prsgazer.catalog.client import CatalogClient, normalize_pgs_id
+from prsgazer.catalog.metadata import CatalogTables
 from prsgazer.catalog.models import Metric, Performance, Score
-from prsgazer.engine.interpret.quality import EffectSize, ModelQuality, ancestry_code, model_quality
+from prsgazer.engine.interpret.quality import EffectSize, ModelQuality, ancestry_code, ancestry_shares, model_quality
+from prsgazer.errors import UnreachableError
 
 
 class EvaluationSummary(BaseModel):
@@ -45,6 +52,8 @@ class ScoreInfo(BaseModel):
     ancestry_distribution: dict[str, dict[str, float]] = {}
     evaluations: list[EvaluationSummary] = []
     best: EvaluationSummary | None = None
+    #: Where this came from: the live REST API, or the stored catalog metadata (offline).
+    source: str = "PGS Catalog REST API"
 
 
 def _effect(m: Metric) -> EffectSize | None:
@@ -142,8 +151,15 @@ def summarize_score(score: Score, performances: list[Performance], *, ancestry: 
     )
 
 
-async def score_info(pgs_id: str, *, client: CatalogClient | None = None, ancestry: str = "European") -> ScoreInfo:
-    """Fetch a score and its evaluations from the REST API and summarise them."""
+async def score_info(
+    pgs_id: str, *, client: CatalogClient | None = None, ancestry: str = "European", store: Any = None
+) -> ScoreInfo:
+    """Fetch a score and its evaluations from the REST API and summarise them.
+
+    When the catalog cannot be reached at all (`UnreachableError`: no retries, a few seconds at most),
+    the stored catalog metadata answers instead, and `source` says so; with nothing stored the
+    error says what still works offline.
+    """
     pid = normalize_pgs_id(pgs_id)
     owned = client is None
     client = client or CatalogClient()
@@ -151,7 +167,71 @@ async def score_info(pgs_id: str, *, client: CatalogClient | None = None, ancest
     try:
         score = await client.score(pid)
         perf = await client.performance(pid)
+    except UnreachableError as exc:
+        offline = await asyncio.to_thread(_stored_info, store, pid, ancestry)
+        if offline is None:
+            raise
+        logger.warning("{}; answering from the stored metadata", exc.reason)
+        return offline
     finally:
         if owned:
             await client.close()
     return summarize_score(score, perf, ancestry=ancestry)
+
+
+def _stored_info(store: Any, pid: str, ancestry: str) -> ScoreInfo | None:
+    from prsgazer.catalog.evaluations import stored_tables
+    from prsgazer.storage import default_store
+
+    tables = stored_tables(store or default_store())
+    return None if tables is None else score_info_stored(tables, pid, ancestry=ancestry)
+
+
+def score_info_stored(tables: CatalogTables, pgs_id: str, *, ancestry: str = "European") -> ScoreInfo | None:
+    """A score's record from the stored (cleaned) metadata sheets: offline, as of that release."""
+    rows = tables.scores.filter(pl.col("pgs_id") == pgs_id)
+    if rows.height == 0:
+        return None
+    r = rows.row(0, named=True)
+    evals: list[EvaluationSummary] = []
+    if tables.performance_metrics is not None and tables.evaluation_sample_sets is not None:
+        sets = sample_set_summary(tables.evaluation_sample_sets, ancestry=ancestry)
+        perf = tables.performance_metrics.filter(pl.col("pgs_id") == pgs_id).join(sets, on="pss_id", how="left")
+        for p in perf.iter_rows(named=True):
+            metric = "auroc" if p.get("auroc_estimate") is not None else "c_index"
+            quality = None
+            if p.get(f"{metric}_estimate") is not None and 0 <= p[f"{metric}_estimate"] <= 1:
+                quality = model_quality(
+                    auroc=p.get("auroc_estimate"), c_index=p.get("c_index_estimate"),
+                    ci_lower=p.get(f"{metric}_ci_lower"), ci_upper=p.get(f"{metric}_ci_upper"),
+                    covariates=p.get("covariates"),
+                )  # fmt: skip
+            evals.append(
+                EvaluationSummary(
+                    ppm_id=p["ppm_id"],
+                    pss_id=p.get("pss_id"),
+                    n_individuals=int(p.get("n_individuals") or 0),
+                    ancestry=ancestry_shares(p.get("ancestries") or None),
+                    ancestry_matched=(p.get("ancestry_share") or 0.0) >= MATCHED_SHARE,
+                    quality=quality,
+                    covariates=p.get("covariates"),
+                )
+            )
+    ids, labels = r.get("trait_efo_ids") or [], r.get("trait_efo_labels") or []
+    return ScoreInfo(
+        pgs_id=pgs_id,
+        name=r.get("pgs_name"),
+        trait_reported=r.get("trait_reported"),
+        trait_efo=[{"id": i, "label": lbl} for i, lbl in zip(ids, labels, strict=False)],
+        variants_number=r.get("n_variants"),
+        genome_build=r.get("genome_build"),
+        weight_type=r.get("weight_type"),
+        method_name=r.get("method_name"),
+        pgp_id=r.get("pgp_id"),
+        license=r.get("license"),
+        date_release=str(r["release_date"]) if r.get("release_date") is not None else None,
+        files={"scoring file": r["ftp_link"]} if r.get("ftp_link") else {},
+        evaluations=evals,
+        best=best_evaluation(evals),
+        source=f"stored catalog metadata, release {tables.release} (the PGS Catalog could not be reached)",
+    )

@@ -9,20 +9,19 @@ Nothing half-downloaded or half-extracted is ever taken as good.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import shutil
 import tarfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from loguru import logger
 from pydantic import BaseModel, Field
 
+from prsgazer.config import Settings
 from prsgazer.engine.reference.panel import SUPERPOP_COLUMNS
 from prsgazer.errors import DownloadError, InputError
 from prsgazer.fileio import write_text
@@ -126,19 +125,20 @@ def download_panel(
     *,
     base_url: str | None = None,
     known: dict[str, KnownPanel] | None = None,
-    retries: int = 5,
-    timeout: float = 60.0,
+    retries: int | None = None,
     keep_archive: bool = False,
     progress: ProgressFn | None = None,
+    settings: Settings | None = None,
 ) -> Path:
     """Download and install a known panel under `dest_dir/<name>/`; returns that directory.
 
-    The archive is streamed to `dest_dir/.download/<file>.part`; an interrupted transfer resumes with
-    an HTTP Range request (a server that ignores Range restarts it). The finished file must have the
-    expected size (registry, else the server's) and checksum (when the registry has one); a mismatch
-    deletes it and raises `DownloadError`. The zstd tar is extracted into a temporary directory,
-    its layout checked (`inspect_pack`), and only then renamed to `dest_dir/<name>` with an
-    `.installed.json` marker. Already installed: returned at once.
+    The archive is streamed by the catalog's HTTP client (`CatalogClient.fetch_file`: retries with
+    backoff, timeouts from the settings) into `dest_dir/.download/<file>.part`; an interrupted
+    transfer resumes with an HTTP Range request, also in a later call. The finished file must have
+    the expected size (registry, else the server's) and checksum (when the registry has one); a
+    mismatch deletes it and raises `DownloadError`. The zstd tar is extracted into a temporary
+    directory, its layout checked (`inspect_pack`), and only then renamed to `dest_dir/<name>` with
+    an `.installed.json` marker. Already installed: returned at once.
     """
     registry = known if known is not None else KNOWN_PANELS
     if name not in registry:
@@ -151,14 +151,12 @@ def download_panel(
         return final
     url = (base_url.rstrip("/") + "/" + entry.filename) if base_url else entry.url
     part_dir = dest / ".download"
-    part_dir.mkdir(parents=True, exist_ok=True)
-    part = part_dir / f"{entry.filename}.part"
-    total = _fetch_resumable(url, part, expected_size=entry.size, retries=retries, timeout=timeout, progress=progress)
-    _verify_archive(part, entry, total, url)
+    archive = part_dir / entry.filename
+    asyncio.run(_download(url, archive, entry, retries, progress, settings))
     tmp = dest / f".extract-{name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        _extract_zstd_tar(part, tmp, url, progress=progress)
+        _extract_zstd_tar(archive, tmp, url, progress=progress)
         layout = inspect_pack(tmp)
         write_text(
             tmp / ".installed.json",
@@ -166,8 +164,8 @@ def download_panel(
                 {
                     "name": name,
                     "url": url,
-                    "size": total,
-                    "sha256": _digest(part, "sha256"),
+                    "size": archive.stat().st_size,
+                    "sha256": _digest(archive, "sha256"),
                     "prefixes": layout.prefixes,
                     "installed": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 },
@@ -179,82 +177,34 @@ def download_panel(
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        archive.unlink(missing_ok=True)  # an archive that does not install is not kept for the next try
         raise
     if not keep_archive:
-        part.unlink(missing_ok=True)
+        archive.unlink(missing_ok=True)
     return final
 
 
-def _fetch_resumable(
-    url: str,
-    part: Path,
-    *,
-    expected_size: int | None,
-    retries: int,
-    timeout: float,
-    progress: ProgressFn | None,
-) -> int:
-    """Stream `url` into `part`, resuming with Range after a cut. Returns the total size."""
-    total: int | None = expected_size
-    attempt = 0
-    while True:
-        have = part.stat().st_size if part.exists() else 0
-        if total is not None and have == total:
-            return total
-        if total is not None and have > total:
-            part.unlink()
-            have = 0
-        req = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                status = resp.status
-                if status == 206:
-                    crange = resp.headers.get("Content-Range", "")
-                    start = int(crange.split(" ")[1].split("-")[0]) if crange.startswith("bytes ") else -1
-                    if start != have:
-                        raise DownloadError(f"server resumed at byte {start}, expected {have}", url=url)
-                    size_txt = crange.rsplit("/", 1)[-1]
-                    server_total = int(size_txt) if size_txt.isdigit() else None
-                    mode = "ab"
-                else:  # 200: the whole file (the server ignored Range, or nothing to resume)
-                    length = resp.headers.get("Content-Length")
-                    server_total = int(length) if length and length.isdigit() else None
-                    have, mode = 0, "wb"
-                if server_total is not None:
-                    if total is not None and server_total != total:
-                        raise DownloadError(
-                            f"server reports {server_total} bytes, the registry expects {total}",
-                            url=url,
-                            hint="the published file changed: update KNOWN_PANELS",
-                        )
-                    total = server_total
-                with open(part, mode) as fh:
-                    while chunk := resp.read(1 << 20):
-                        fh.write(chunk)
-                        have += len(chunk)
-                        if progress:
-                            progress("download", have, total)
-            if total is None or have == total:
-                return have
-            raise ConnectionError(f"transfer ended at byte {have} of {total}")
-        except urllib.error.HTTPError as exc:
-            if exc.code == 416 and have and total is None:
-                return have  # nothing left to send: the part file is complete
-            if exc.code < 500 and exc.code != 429:
-                raise DownloadError(f"HTTP {exc.code} {exc.reason}", url=url) from exc
-            error: Exception = exc
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
-            error = exc
-        attempt += 1
-        if attempt > retries:
-            kept = part.stat().st_size if part.exists() else 0
-            raise DownloadError(
-                f"download kept failing after {retries} retries ({error}); {kept} bytes kept for the next attempt",
-                url=url,
-                hint="run the same command again to resume",
-            )
-        logger.warning(f"{url}: {error}; resuming (attempt {attempt}/{retries})")
-        time.sleep(min(2.0**attempt * 0.1, 10.0))
+async def _download(
+    url: str, archive: Path, entry: KnownPanel, retries: int | None, progress: ProgressFn | None,
+    settings: Settings | None,
+) -> None:  # fmt: skip
+    from prsgazer.catalog.client import CatalogClient
+
+    if archive.exists():  # downloaded and verified by an earlier call whose extraction was interrupted
+        return
+
+    def verify(path: Path) -> None:
+        _verify_archive(path, entry, url)
+
+    def bytes_done(done: int, total: int | None) -> None:
+        if progress is not None:
+            progress("download", done, total)
+
+    async with CatalogClient(settings, retries=retries) as client:
+        await client.fetch_file(
+            url, archive, verify=verify, check_md5=False, part=archive.with_name(archive.name + ".part"),
+            progress=bytes_done,
+        )  # fmt: skip
 
 
 def _digest(path: Path, algo: str) -> str:
@@ -265,16 +215,20 @@ def _digest(path: Path, algo: str) -> str:
     return h.hexdigest()
 
 
-def _verify_archive(part: Path, entry: KnownPanel, total: int, url: str) -> None:
+def _verify_archive(part: Path, entry: KnownPanel, url: str) -> None:
     size = part.stat().st_size
-    if size != total:
-        raise DownloadError(f"downloaded {size} bytes, expected {total}", url=url, hint="run again to resume")
+    if entry.size is not None and size != entry.size:
+        raise DownloadError(
+            f"downloaded {size} bytes, the registry expects {entry.size}",
+            url=url,
+            hint="the published file changed, or the transfer was cut: run again",
+            retryable=True,
+        )
     for algo in ("sha256", "md5"):
         want = getattr(entry, algo)
         if want:
             got = _digest(part, algo)
             if got.lower() != want.lower():
-                part.unlink(missing_ok=True)
                 raise DownloadError(
                     f"{algo} mismatch: got {got}, expected {want}; the download was deleted",
                     url=url,

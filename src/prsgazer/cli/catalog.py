@@ -134,6 +134,10 @@ def catalog_info(
     from prsgazer.catalog.info import score_info
 
     info = asyncio.run(score_info(pgs_id, ancestry=ancestry))
+    if info.source != "PGS Catalog REST API":
+        from prsgazer.cli import err
+
+        err.print(f"[yellow]offline:[/yellow] from the {info.source}", highlight=False, soft_wrap=True)
     if as_json:
         typer.echo(info.model_dump_json(indent=2))
         return

@@ -251,7 +251,11 @@ async def serve_http(
 ) -> None:
     """Serve streamable HTTP at `http://host:port/mcp`; the URL is announced before serving.
 
-    Without a token (`PRSGAZER_MCP_TOKEN`) only a loopback host is allowed.
+    Without a token (`PRSGAZER_MCP_TOKEN`) only a loopback host is allowed. Every request's `Host`
+    must name the bound address (or localhost, or `PRSGAZER_MCP_ALLOWED_HOSTS`): anything else is
+    421. A browser `Origin` other than the server's own, a loopback one, or
+    `PRSGAZER_MCP_ALLOWED_ORIGINS` is 403. So a web page cannot reach the server through DNS
+    rebinding, as the MCP specification requires.
     """
     s = settings or get_settings()
     host = host or s.mcp_host
@@ -280,10 +284,16 @@ async def serve_http(
     server = build_server(s, token=token or None)
     try:
         await server.run_http_async(
-            show_banner=False, transport="http", host=host, port=bound_port, sockets=[sock], log_level="warning"
-        )
+            show_banner=False, transport="http", host=host, port=bound_port, sockets=[sock], log_level="warning",
+            host_origin_protection=True, allowed_hosts=[host.strip("[]"), *_split(s.mcp_allowed_hosts)],
+            allowed_origins=_split(s.mcp_allowed_origins) or None,
+        )  # fmt: skip
     finally:
         sock.close()
+
+
+def _split(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
 
 
 def _print(url: str) -> None:

@@ -424,7 +424,7 @@ async def score_info(pgs_id: str, ancestry: str = "European", max_evaluations: i
     """
     from prsgazer.catalog.info import score_info as _info
 
-    info = await _info(pgs_id, ancestry=ancestry)
+    info = await _info(pgs_id, ancestry=ancestry, store=_store())
     evals = sorted(
         info.evaluations, key=lambda e: (not e.ancestry_matched, e.quality is None, -e.n_individuals, e.ppm_id)
     )

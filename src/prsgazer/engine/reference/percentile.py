@@ -227,6 +227,25 @@ def _row(sample: str, pgs: str, res: PercentileResult, n_variants: int | None) -
     }  # fmt: skip
 
 
+def known_labels(
+    superpopulation: str | list[str] | None, available: list[str], field: str = "superpopulation"
+) -> list[str]:
+    """`superpopulation` (any case) as the panel's labels; one the panel lacks is an InputError listing
+    the panel's groups. None or empty: ALL."""
+    from prsgazer.errors import InputError
+
+    by_upper = {a.upper(): a for a in [*available, ALL]}
+    out = []
+    for label in _labels(superpopulation):
+        if label.upper() not in by_upper:
+            raise InputError(
+                f"unknown superpopulation {label!r}", field=field,
+                hint=f"the panel has {', '.join(available)} (or {ALL} for everyone)",
+            )  # fmt: skip
+        out.append(by_upper[label.upper()])
+    return out
+
+
 def _labels(superpopulation: str | list[str] | None) -> list[str]:
     if superpopulation is None or isinstance(superpopulation, str):
         return [superpopulation or ALL]
@@ -338,7 +357,8 @@ def panel_percentiles(
                 "genotypes agree"
             )
         panel.require_superpopulations()
-        labels = [*panel.superpopulations, ALL] if every_group else _labels(superpopulation)
+        groups = panel.superpopulations
+        labels = [*groups, ALL] if every_group else known_labels(superpopulation, groups, field="--superpopulation")
         return run_percentiles(genotypes, scorefiles, run, options, panel, labels), labels, warning
     finally:
         panel.close()
@@ -351,7 +371,8 @@ def distribution_percentiles(run: object, distributions: dict[str, DistributionD
     from prsgazer.engine.scoring.run import ScoreRun
 
     assert isinstance(run, ScoreRun)
-    labels = _labels(superpopulation)
+    groups = sorted({str(s) for d in distributions.values() for s in d.samples["superpopulation"].drop_nulls()})
+    labels = known_labels(superpopulation, groups) if groups else _labels(superpopulation)
     status = {s.accession: s for s in run.match.summaries}
     out = []
     rows = run.table.select("sample_id", "pgs_id", "sum").iter_rows()
