@@ -83,8 +83,12 @@ async def test_oversize_files_are_refused(client, inputs: Path, monkeypatch) -> 
 
 
 async def test_bad_upload_arguments(client, inputs: Path) -> None:
-    with pytest.raises(ToolError, match=r"keyvalues needs 'asset'.*one of .*scoring_file"):
-        await client.call_tool("upload_file", {"path": "PGS001229_22.txt"})
+    (inputs / "notes.txt").write_text("some words\n")
+    with pytest.raises(ToolError, match=r"type could not be detected.*one of .*scoring_file"):
+        await client.call_tool("upload_file", {"path": "notes.txt"})
+    # the path is checked first: a missing file is the first thing to fix, whatever else is wrong
+    with pytest.raises(ToolError, match=r"missing\.vcf"):
+        await client.call_tool("upload_file", {"path": "missing.vcf", "keyvalues": {"asset": "recipe"}})
     with pytest.raises(ToolError, match=r"allowed: .*vcf"):
         await client.call_tool("upload_file", {"path": "PGS001229_22.txt", "keyvalues": {"asset": "recipe"}})
     with pytest.raises(ToolError, match="colour"):

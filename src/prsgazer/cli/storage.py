@@ -37,15 +37,22 @@ def _asset_row(a) -> dict[str, Any]:
 @app.command("put")
 def storage_put(
     file: Annotated[Path, typer.Argument(help="The file to store.")],
+    keyvalues: Annotated[
+        list[str] | None, typer.Argument(help="key=value fields of the asset (checked against the file).")
+    ] = None,
     asset: Annotated[
-        str,
-        typer.Option("--asset", "-a", help="Asset type (see `prsgazer storage types`)."),
-    ],
-    keyvalues: Annotated[list[str] | None, typer.Argument(help="key=value fields of the asset.")] = None,
+        str | None,
+        typer.Option("--asset", "-a", help="Asset type (see `prsgazer storage types`); detected when left out."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the stored record as JSON.")] = False,
 ) -> None:
-    """Store FILE as an asset; prints its CID. Same bytes → same CID (fields are merged)."""
-    stored = _store().put(file, asset, **parse_keyvalues(keyvalues))
+    """Store FILE as an asset with what it says about itself; prints its CID. Same bytes → same CID."""
+    from prsgazer.cli import err
+    from prsgazer.ops.describe import store_file
+
+    stored, detected = store_file(_store(), file, asset, **parse_keyvalues(keyvalues))
+    for note in detected.notes:
+        err.print(f"detected: {note}", highlight=False, soft_wrap=True)
     if as_json:
         print_json(_asset_row(stored))
     else:

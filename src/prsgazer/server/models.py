@@ -42,6 +42,7 @@ class UploadResult(BaseModel):
     file: FileRecord
     source: str
     already_stored: bool
+    detected: list[str] = Field(default_factory=list, description="What the file says about itself, in words.")
 
 
 class QueryResult(BaseModel):

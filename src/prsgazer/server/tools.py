@@ -184,19 +184,14 @@ async def upload_file(path: str, keyvalues: dict[str, Any] | None = None) -> Upl
         keyvalues: the asset type as "asset" (vcf, scoring_file, …; a .vcf/.vcf.gz defaults to vcf) and
             its fields, e.g. {"asset": "vcf", "sample_id": "NA12878", "genome_build": "GRCh38"}.
     """
-    from prsgazer.assets import asset_class, asset_keys
+    from prsgazer.assets import asset_keys
+    from prsgazer.ops.describe import store_file
 
     kv = dict(keyvalues or {})
-    asset = kv.pop("asset", None) or ("vcf" if _VCF.search(str(path)) else None)
-    if not asset:
-        raise InputError(
-            "keyvalues needs 'asset', the type of the file", field="asset", hint=f"one of {', '.join(asset_keys())}"
-        )
+    asset = kv.pop("asset", None)
     for k in _NOT_SETTABLE:
         if k in kv:
             raise InputError(f"'{k}' is set by tasks, not by uploads", field=k)
-    cls = asset_class(str(asset))
-    values = cls.validate_keyvalues(kv)
     s = get_settings()
 
     def work() -> UploadResult:
@@ -204,15 +199,20 @@ async def upload_file(path: str, keyvalues: dict[str, Any] | None = None) -> Upl
         with safety.open_for_upload(path, safety.allowed_dirs(s), s.mcp_max_upload_bytes) as f:
             from prsgazer.storage import cid_of_file
 
+            if asset is not None and asset not in asset_keys():  # after the path: the first thing to fix first
+                raise InputError(f"unknown asset type {asset!r}", field="asset",
+                                 hint=f"allowed: {', '.join(asset_keys())}")  # fmt: skip
             existed = store.has(cid_of_file(f.path))
-            stored = store.upload(cls(path=f.path, filename=f.name, **values))
+            # a plink .pgen is read by its real path (its .pvar/.psam lie beside it, inside the allowed dirs)
+            source = f.real_path if f.name.lower().endswith(".pgen") else f.path
+            stored, detected = store_file(store, source, asset, filename=f.name, **kv)
             size = int(store.record(stored.cid).get("size") or 0)
             if size > s.mcp_max_upload_bytes:  # grew while being read
                 if not existed:
                     store.delete(stored.cid, force=True)
                 raise InputError(f"{path} grew past the upload limit while being read", field="path")
             return UploadResult(file=FileRecord.of(store.get(stored.cid)), source=str(f.real_path),
-                                already_stored=existed)  # fmt: skip
+                                already_stored=existed, detected=detected.notes)  # fmt: skip
 
     return await asyncio.to_thread(work)
 
