@@ -194,3 +194,19 @@ def test_storage_get_out_dash_and_file(tmp_path: Path, capsys: pytest.CaptureFix
     assert capsys.readouterr().out.strip() == str(out)
     assert out.read_text() == "a\tb\n1\t2\n" and stat.S_IMODE(out.stat().st_mode) == 0o664
     assert pl.read_csv(out, separator="\t").height == 1
+
+
+def test_ancestry_out_checks(files, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prefix, vcf, _ = files
+    d = tmp_path / "dir"
+    d.mkdir()
+    inputs = [vcf, *(Path(f"{prefix}{e}") for e in (".pgen", ".pvar", ".psam"))]
+    before = _snapshot(inputs)
+    for out, words in [(d, ["is a directory"]), (vcf, ["same file as the input"]),
+                       (Path(f"{prefix}.pvar"), ["same file as the input"])]:  # fmt: skip
+        code = main(["ancestry", str(vcf), "--panel", str(prefix), "--out", str(out)])
+        err = capsys.readouterr().err.replace("\n", "")
+        assert code == 2, err
+        assert str(out) in err and "--out" in err and all(w in err for w in words)
+        assert "reference PCA" not in err and "sample(s) on" not in err  # refused before any work
+    assert _snapshot(inputs) == before and list(d.iterdir()) == []

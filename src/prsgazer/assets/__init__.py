@@ -2,6 +2,9 @@
 
 from prsgazer.assets.base import Asset, asset_class, asset_keys, coerce, create
 from prsgazer.assets.types import (
+    Ancestry,
+    AncestryModel,
+    AncestryScores,
     CatalogMetadata,
     Distribution,
     GenotypeBlocks,
@@ -19,6 +22,9 @@ from prsgazer.assets.types import (
 )
 
 __all__ = [
+    "Ancestry",
+    "AncestryModel",
+    "AncestryScores",
     "Asset",
     "CatalogMetadata",
     "Distribution",

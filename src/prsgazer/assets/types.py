@@ -260,3 +260,59 @@ class CatalogMetadata(Asset):
     source: str = ""
     #: Version of the cleaning code's column layout; readers skip layouts they do not know.
     schema_version: int = 0
+
+
+@dataclass(kw_only=True)
+class AncestryModel(Asset):
+    """A reference panel's ancestry PCA (parquet: variants, loadings, frequencies, reference PCs)."""
+
+    asset_key: ClassVar[str] = "ancestry_model"
+    suffix: ClassVar[str] = ".parquet"
+
+    panel: str = ""
+    panel_cid: str = ""
+    genome_build: str = ""
+    n_pcs: int | None = None
+    n_variants: int | None = None
+    n_samples: int | None = None
+    #: How relatives were left out: "list" (the panel's relatedness list), "king" or "none".
+    relatedness: str = ""
+
+
+@dataclass(kw_only=True)
+class Ancestry(Asset):
+    """Where samples stand on a reference PCA (TSV: most similar superpopulation, probability, PCs)."""
+
+    asset_key: ClassVar[str] = "ancestry"
+    suffix: ClassVar[str] = ".tsv"
+
+    sample_id: str = ""
+    genotypes_cid: str = ""
+    model_cid: str = ""
+    panel: str = ""
+    panel_cid: str = ""
+    n_samples: int | None = None
+    #: For one sample: its most similar superpopulation, the probability, and whether it is low-confidence.
+    superpopulation: str = ""
+    probability: float | None = None
+    low_confidence: bool | None = None
+    n_shared_variants: int | None = None
+    #: oadp, oadp-refit (the PCA refitted on the shared variants) or simple.
+    projection: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class AncestryScores(Asset):
+    """Ancestry-adjusted scores (TSV: percentile and z within the most similar population, z_pc_mean,
+    z_pc_meanvar), on the same matched variants as the reference."""
+
+    asset_key: ClassVar[str] = "ancestry_scores"
+    suffix: ClassVar[str] = ".tsv"
+
+    sample_id: str = ""
+    genotypes_cid: str = ""
+    ancestry_cid: str = ""
+    model_cid: str = ""
+    panel_cid: str = ""
+    prs_result_cids: list[str] = field(default_factory=list)

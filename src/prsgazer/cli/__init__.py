@@ -79,7 +79,7 @@ def print_json(obj: Any) -> None:
 
 def _register_groups() -> None:
     """Attach command groups; each lives in its own module under prsgazer/cli/."""
-    from prsgazer.cli import bundle, catalog, demo, reference, run, score, storage
+    from prsgazer.cli import ancestry, bundle, catalog, demo, reference, run, score, storage
 
     app.add_typer(storage.app, name="storage")
     app.add_typer(bundle.app, name="bundle")
@@ -89,6 +89,7 @@ def _register_groups() -> None:
     if not any(c.name == "score" for c in app.registered_commands):
         app.command("demo")(demo.demo)
         app.command("score")(score.score)
+        app.command("ancestry")(ancestry.ancestry)
         app.command("tasks")(run.tasks)
         app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run.run)
     if not any(c.name == "serve" for c in app.registered_commands):

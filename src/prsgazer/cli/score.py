@@ -96,6 +96,14 @@ def score(
             "--distribution", help="Precomputed Distribution parquet(s): fallback percentiles without --panel."
         ),
     ] = None,
+    ancestry: Annotated[
+        bool,
+        typer.Option(
+            "--ancestry",
+            help="With --panel: compare within the most similar population (ancestry inferred on the panel's PCA) "
+            "and add the PC-adjusted z_pc_mean and z_pc_meanvar.",
+        ),
+    ] = False,
     store: Annotated[
         bool,
         typer.Option("--store", help="Also store the inputs and one prs_result per score (as the workflows do)."),
@@ -121,6 +129,11 @@ def score(
         raise InputError("give at least one --scorefile or --pgs-id", field="--scorefile")
     if superpopulation and panel is None and not distribution:
         raise InputError("--superpopulation needs --panel (or --distribution)", field="--superpopulation")
+    if ancestry and panel is None:
+        raise InputError("--ancestry needs --panel (its PCA places the samples)", field="--ancestry")
+    if ancestry and superpopulation:
+        raise InputError("give --ancestry or --superpopulation, not both", field="--ancestry",
+                         hint="--ancestry compares within the inferred population")  # fmt: skip
     params = ScoreParams.create(
         min_overlap=min_overlap,
         keep_ambiguous=keep_ambiguous,
@@ -149,7 +162,19 @@ def score(
             hint="check the genome build and coverage, lower --min-overlap, or see --match-log",
         )
     table = run.table
-    if panel is not None or distribution:
+    if ancestry and panel is not None:
+        from prsgazer.ops.ancestry import add_ancestry
+        from prsgazer.storage import default_store
+
+        with err.status("ancestry: reference PCA, projection, adjusted scores…", spinner="dots"):
+            table, anc = add_ancestry(default_store(), genotypes, files, run, options, tuning, panel, coverage=coverage)
+        for row in anc.table.head(5).iter_rows(named=True):
+            flag = " (low confidence)" if row["low_confidence"] else ""
+            err.print(f"ancestry: {row['sample_id']} most similar to {row['superpopulation']} "
+                      f"(p={row['probability']:.3f}){flag}", highlight=False, soft_wrap=True)  # fmt: skip
+        for w in anc.warnings:
+            err.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
+    elif panel is not None or distribution:
         from prsgazer.storage import default_store
 
         with err.status("percentiles: re-scoring the panel on the matched variants…", spinner="dots"):

@@ -23,7 +23,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from prsgazer.errors import InputError
-from prsgazer.fileio import Output, open_output, output_path
+from prsgazer.fileio import Output, open_output, output_path, write_text
 from prsgazer.synthetic.files import gzip_text
 from prsgazer.synthetic.files import write_scorefile as write_catalog_scorefile
 
@@ -346,6 +346,9 @@ def _write_pfile_text(prefix: Path, pvar: pl.DataFrame, psam: pl.DataFrame, geno
         pvar.write_csv(fh, separator="\t")
     with output_path(f"{prefix}.psam") as tmp:
         psam.write_csv(tmp, separator="\t")
+    # simulated people are unrelated by construction: an empty relatedness list, in plink2's form, tells
+    # the ancestry PCA so (a kinship estimate on a short simulated genome finds spurious relatives)
+    write_text(f"{prefix}.king.cutoff.out.id", "#IID\n")
 
 
 def read_simulated_pvar(prefix: str | Path) -> pl.DataFrame:

@@ -266,6 +266,32 @@ def person_rows(run: object) -> pl.DataFrame:
     )
 
 
+def same_variant_values(
+    genotypes: str | object, scorefiles: list, run: object, options: object, panel: object
+) -> tuple[dict[tuple[str, str], float | None], dict[str, ReferenceScores]]:
+    """Both sides of a comparison on one variant set: every (sample, score) value of the run, and the
+    panel's scores on the rows matched for it (`reference_on_variants`). A score whose rows the panel
+    does not all have is re-scored for the person on the shared rows (`RunOptions.only_rows`)."""
+    from prsgazer.engine.reference.panel import Panel
+    from prsgazer.engine.scoring.run import RunOptions, ScoreRun, run_scoring
+
+    assert isinstance(run, ScoreRun) and isinstance(options, RunOptions) and isinstance(panel, Panel)
+    rows = person_rows(run)
+    refs = (
+        reference_on_variants(panel, panel.sample_table, rows, match_options=options.match, score_options=options.score)
+        if rows.height
+        else {}
+    )
+    values = {(s, p): v for s, p, v in run.table.select("sample_id", "pgs_id", "sum").iter_rows()}
+    partial = {a: r.shared_row_nrs for a, r in refs.items() if not r.complete and r.shared_row_nrs}
+    if partial:
+        again = run_scoring(genotypes, scorefiles, options.model_copy(update={"only_rows": partial}))  # type: ignore[arg-type]
+        for s, p, v in again.table.select("sample_id", "pgs_id", "sum").iter_rows():
+            if p in partial:
+                values[(s, p)] = v
+    return values, refs
+
+
 def run_percentiles(
     genotypes: str | object,
     scorefiles: list,
@@ -284,24 +310,8 @@ def run_percentiles(
     (`RunOptions.only_rows`), so both sides use one variant set. Returns sample_id, pgs_id and
     PERCENTILE_COLUMNS (N/A rows carry `percentile_reason`).
     """
-    from prsgazer.engine.reference.panel import Panel
-    from prsgazer.engine.scoring.run import RunOptions, ScoreRun, run_scoring
-
-    assert isinstance(run, ScoreRun) and isinstance(options, RunOptions) and isinstance(panel, Panel)
     labels = _labels(superpopulation)
-    rows = person_rows(run)
-    refs = (
-        reference_on_variants(panel, panel.sample_table, rows, match_options=options.match, score_options=options.score)
-        if rows.height
-        else {}
-    )
-    values = {(s, p): v for s, p, v in run.table.select("sample_id", "pgs_id", "sum").iter_rows()}
-    partial = {a: r.shared_row_nrs for a, r in refs.items() if not r.complete and r.shared_row_nrs}
-    if partial:
-        again = run_scoring(genotypes, scorefiles, options.model_copy(update={"only_rows": partial}))
-        for s, p, v in again.table.select("sample_id", "pgs_id", "sum").iter_rows():
-            if p in partial:
-                values[(s, p)] = v
+    values, refs = same_variant_values(genotypes, scorefiles, run, options, panel)
     status = {s.accession: s for s in run.match.summaries}
     out = []
     pairs = run.table.select("sample_id", "pgs_id").iter_rows()
