@@ -159,6 +159,11 @@ async def test_demo_bundle_chain(client) -> None:
     assert ex["superpopulation"] == "European" and [s["pgs_id"] for s in ex["scores"]] == ids
     assert all(s["percentile"] is not None and s["reference_group"] == "EUR" for s in ex["scores"])
     assert "Standing height (synthetic)" in ex["text"]
+    # the inferred ancestry, its confidence and what it means for the reading
+    anc = next(n for n in ex["notes"] if n.startswith("Genetic ancestry"))
+    assert "most similar to European (probability" in anc and "less accurate" in anc
+    assert any("the person's inferred genetic ancestry" in n for n in ex["notes"])
+    assert any("z_pc_mean" in n and "z_pc_meanvar" in n for n in ex["notes"])
     # against another group of the report: read afresh from that group's percentile
     afr = (await client.call_tool("explain_result", {"cid": rep["cid"], "superpopulation": "AFR"})).structured_content
     for s, before in zip(afr["scores"], ex["scores"], strict=True):

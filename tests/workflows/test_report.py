@@ -78,11 +78,18 @@ async def test_prs_report_local_run_equals_engine(stored: Stored, engine) -> Non
     assert outcome.kind == "workflow" and outcome.mode == "local"
     out = outcome.outputs
     assert out["asset"] == "prs_report" and out["sample_id"] == "P1" and out["panel_cid"] == stored.panel.cid
-    assert out["superpopulation"] == stored.person_pop  # from the stored VCF
+    assert out["superpopulation"] == stored.person_pop  # inferred on the panel's PCA: the person's own
     doc = Report.model_validate_json(Path(store.fetch(out["cid"]).path).read_text())
     assert (doc.n_total, doc.n_ok, doc.n_failed) == (5, 4, 1)
     assert doc.failures[0].pgs_id == "NOT_STORED" and doc.failures[0].step == "fetch_scoring_file"
-    assert doc.superpopulation_source == "vcf" and doc.superpopulations == GROUPS
+    assert doc.superpopulation_source == "ancestry" and doc.superpopulations == GROUPS
+    assert doc.ancestry is not None and doc.ancestry.superpopulation == stored.person_pop
+    assert doc.ancestry.probability > 0.9 and not doc.ancestry.low_confidence
+    for s in doc.scores:  # adjusted within the inferred population, on the same variants as the percentiles
+        a = s.adjusted
+        assert a is not None and a.ancestry == stored.person_pop and a.n_reference and a.n_reference > 20
+        assert a.z_pc_mean is not None and a.z_pc_meanvar is not None
+        assert a.percentile == pytest.approx(s.percentile_in(stored.person_pop).percentile, abs=100 / a.n_reference)
 
     run, pct = engine(stored.files)
     sums = {p: s for p, s in run.table.select("pgs_id", "sum").iter_rows()}
@@ -106,6 +113,8 @@ async def test_prs_report_local_run_equals_engine(stored: Stored, engine) -> Non
     lineage = json.dumps(store.lineage(out["cid"]), default=str)
     for cid in (stored.vcf.cid, stored.panel.cid, stored.files[0].cid, out["percentiles_cid"]):
         assert cid in lineage
+    for asset in ("ancestry", "ancestry_scores", "ancestry_model"):
+        assert f"asset='{asset}'" in lineage
 
     # the rerun is a lookup: same report, marked cached
     again = await runner.run("prs_report", {"sample_id": "P1", "pgs_ids": [*ids, "NOT_STORED"], "panel": "synth"})

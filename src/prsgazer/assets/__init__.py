@@ -17,6 +17,7 @@ from prsgazer.assets.types import (
     Pvar,
     ReferencePanel,
     ReferenceScores,
+    Relatedness,
     ScoringFile,
     Vcf,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "Pvar",
     "ReferencePanel",
     "ReferenceScores",
+    "Relatedness",
     "ScoringFile",
     "Vcf",
     "asset_class",

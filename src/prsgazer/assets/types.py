@@ -121,11 +121,23 @@ class Psam(Asset):
 
 
 @dataclass(kw_only=True)
+class Relatedness(Asset):
+    """A panel's list of related samples to leave out of its ancestry PCA (plink2 `.king.cutoff.out.id`)."""
+
+    asset_key: ClassVar[str] = "relatedness"
+    suffix: ClassVar[str] = ".king.cutoff.out.id"
+
+    panel: str = ""
+    n_samples: int | None = None
+
+
+@dataclass(kw_only=True)
 class ReferencePanel(Asset):
-    """A reference panel's .pgen; its .pvar and .psam travel with it as companions."""
+    """A reference panel's .pgen; its .pvar and .psam (and its relatedness list, when it has one)
+    travel with it as companions."""
 
     asset_key: ClassVar[str] = "reference_panel"
-    companions: ClassVar[tuple[str, ...]] = ("pvar_cid", "psam_cid")
+    companions: ClassVar[tuple[str, ...]] = ("pvar_cid", "psam_cid", "related_cid")
     suffix: ClassVar[str] = ".pgen"
 
     panel: str = ""
@@ -135,6 +147,8 @@ class ReferencePanel(Asset):
     superpopulations: list[str] = field(default_factory=list)
     pvar_cid: str = ""
     psam_cid: str = ""
+    #: Related samples to leave out of the ancestry PCA (a `relatedness` asset), when the panel has a list.
+    related_cid: str = ""
 
 
 @dataclass(kw_only=True)
@@ -239,6 +253,9 @@ class PrsReport(Asset):
     prs_result_cids: list[str] = field(default_factory=list)
     distribution_cids: list[str] = field(default_factory=list)
     percentiles_cid: str = ""
+    #: The person's inferred genetic ancestry and ancestry-adjusted scores, when a panel placed them.
+    ancestry_cid: str = ""
+    ancestry_scores_cid: str = ""
     n_ok: int | None = None
     n_failed: int | None = None
 

@@ -153,7 +153,9 @@ def ancestry_of(
     `panel_prefix`: the panel the PCA came from, to refit it when the targets share too few of its
     variants (an array, an exome)."""
     params = params or ScoreParams()
-    source = open_genotypes(genotypes, cache_dir=tuning.cache_dir, filters=params.filters())
+    source = open_genotypes(
+        genotypes, cache_dir=tuning.cache_dir, filters=params.filters(), dosage_fields=params.dosage_fields
+    )
     panel = open_panel(panel_prefix, cache_dir=tuning.cache_dir) if panel_prefix is not None else None
     try:
         target, used = _with_absent_as_homref(source, pca, coverage)

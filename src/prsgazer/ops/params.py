@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from prsgazer.engine.genotypes import Coverage, QualityFilters
+from prsgazer.engine.genotypes.source import DOSAGE_FIELDS, check_dosage_fields
 from prsgazer.engine.scorefile import ReaderOptions
 from prsgazer.engine.scoring import MatchOptions, RunOptions, ScoreOptions
 from prsgazer.errors import InputError
@@ -42,6 +43,16 @@ class ScoreParams(BaseModel):
     min_dp: int | None = Field(default=_FILTERS.min_dp, ge=0)
     min_gq: int | None = Field(default=_FILTERS.min_gq, ge=0)
     min_qual: float | None = Field(default=_FILTERS.min_qual, ge=0.0)
+    hard_calls: bool = Field(default=_SCORE.hard_calls, description="Ignore dosages: score the hard calls.")
+    dosage_fields: tuple[str, ...] = Field(
+        default=tuple(DOSAGE_FIELDS), description="VCF FORMAT fields read as dosages, in order of preference."
+    )
+
+    @field_validator("dosage_fields", mode="before")
+    @classmethod
+    def _dosage_fields(cls, value: Any) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(check_dosage_fields([str(v).strip().upper() for v in items if str(v).strip()]))
 
     @classmethod
     def create(cls, **values: Any) -> ScoreParams:
@@ -126,7 +137,9 @@ def run_options(
             impute=params.impute,
             min_founders_for_target_freq=params.min_founders_for_freq,
             max_block_cells=tuning.block_cells,
+            hard_calls=params.hard_calls,
         ),
+        dosage_fields=params.dosage_fields,
         filters=params.filters(),
         build=build,
         coverage=Coverage(coverage) if coverage else None,

@@ -16,7 +16,17 @@ from typing import Any
 
 import polars as pl
 
-from prsgazer.assets import Distribution, Genotypes, Percentiles, PrsReport, PrsResult, ReferencePanel, ScoringFile
+from prsgazer.assets import (
+    Ancestry,
+    AncestryScores,
+    Distribution,
+    Genotypes,
+    Percentiles,
+    PrsReport,
+    PrsResult,
+    ReferencePanel,
+    ScoringFile,
+)
 from prsgazer.engine.reference import ALL, distribution_percentiles, panel_percentiles, read_distribution
 from prsgazer.engine.scoring import run_scoring
 from prsgazer.errors import InputError, PrsgazerError
@@ -155,8 +165,13 @@ def report_stored(
     superpopulation: str = "",
     failures: list[Failure] | None = None,
     n_total: int = -1,
+    ancestry: Ancestry | None = None,
+    adjusted: AncestryScores | None = None,
 ) -> PrsReport:
-    """Assemble and store the PrsReport of one person (JSON, see engine.interpret.Report)."""
+    """Assemble and store the PrsReport of one person (JSON, see engine.interpret.Report).
+
+    The comparison group is the one given, else the person's inferred ancestry (`ancestry`, from the
+    panel's PCA), else what the genotypes' asset or VCF says, else ALL."""
     from prsgazer.catalog.evaluations import release_key, stored_evaluations
     from prsgazer.engine.interpret import build_report
 
@@ -168,6 +183,8 @@ def report_stored(
             "results": sorted(r.cid for r in results),
             "percentiles": percentiles.cid if percentiles is not None else "",
             "catalog": release_key(store),
+            "ancestry": ancestry.cid if ancestry is not None else "",
+            "adjusted": adjusted.cid if adjusted is not None else "",
         },
         params={"sample_id": sample_id, "superpopulation": superpopulation, "failures": fails, "n": n_total},
     )
@@ -175,7 +192,7 @@ def report_stored(
     if hit:
         return from_cache(hit[0])  # type: ignore[return-value]
     with measure("report") as m:
-        group, source = person_superpopulation(store, genotypes, superpopulation.upper())
+        group, source = person_superpopulation(store, genotypes, superpopulation.upper(), ancestry)
         pct_rows: list[dict[str, Any]] = []
         if percentiles is not None:
             pct_rows = pl.read_csv(
@@ -183,6 +200,7 @@ def report_stored(
                 schema_overrides={"sample_id": pl.String, "percentile_reason": pl.String},
             ).to_dicts()  # fmt: skip
         rows, person = _result_rows(store, results, sample_id)
+        anc_entry, adj_rows = _ancestry_rows(store, ancestry, adjusted, person)
         if group and percentiles is not None and group not in percentiles.superpopulations:
             have = ", ".join(percentiles.superpopulations)
             raise InputError(f"superpopulation {group!r} is not in the reference (has {have})",
@@ -207,6 +225,8 @@ def report_stored(
             coverage=results[0].coverage if results else genotypes.coverage,
             panel=percentiles.panel if percentiles is not None else "",
             panel_cid=percentiles.panel_cid if percentiles is not None else "",
+            ancestry=anc_entry,
+            adjusted=adj_rows,
         )
     with scratch("report") as d:
         path = d / f"{person or 'sample'}.prs_report.json"
@@ -223,6 +243,8 @@ def report_stored(
                 prs_result_cids=[r.cid for r in results],
                 distribution_cids=percentiles.distribution_cids if percentiles is not None else [],
                 percentiles_cid=percentiles.cid if percentiles is not None else "",
+                ancestry_cid=ancestry.cid if ancestry is not None else "",
+                ancestry_scores_cid=adjusted.cid if adjusted is not None else "",
                 n_ok=doc.n_ok,
                 n_failed=doc.n_failed,
                 task_key=key,
@@ -233,11 +255,16 @@ def report_stored(
     return portable(asset)  # type: ignore[return-value]
 
 
-def person_superpopulation(store: Any, asset: Any, given: str = "") -> tuple[str, str]:
-    """A person's ancestry group and where it came from: ("EUR", "given"), the asset's own field
-    ("asset"), the VCF its genotypes came from ("vcf"), else ("", "none") — compare with ALL."""
+def person_superpopulation(
+    store: Any, asset: Any, given: str = "", ancestry: Ancestry | None = None
+) -> tuple[str, str]:
+    """A person's ancestry group and where it came from: ("EUR", "given"), inferred on the panel's PCA
+    ("ancestry"), the asset's own field ("asset"), the VCF its genotypes came from ("vcf"), else
+    ("", "none") — compare with ALL."""
     if given.strip():
         return given.strip(), "given"
+    if ancestry is not None and ancestry.superpopulation:
+        return ancestry.superpopulation, "ancestry"
     if getattr(asset, "superpopulation", ""):
         return asset.superpopulation, "asset"
     try:
@@ -249,6 +276,29 @@ def person_superpopulation(store: Any, asset: Any, given: str = "") -> tuple[str
     if getattr(vcf, "superpopulation", ""):
         return vcf.superpopulation, "vcf"  # type: ignore[union-attr]
     return "", "none"
+
+
+def _ancestry_rows(
+    store: Any, ancestry: Ancestry | None, adjusted: AncestryScores | None, person: str
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The person's inferred ancestry (report fields) and adjusted-score rows, from the stored tables."""
+    entry = None
+    if ancestry is not None:
+        table = pl.read_csv(store.fetch(ancestry.cid).path, separator="\t", null_values="NA",
+                            schema_overrides={"sample_id": pl.String})  # fmt: skip
+        mine = table.filter(pl.col("sample_id") == person)
+        if mine.height:
+            r = mine.row(0, named=True)
+            entry = {"superpopulation": r["superpopulation"], "probability": r["probability"],
+                     "low_confidence": bool(r["low_confidence"]), "n_shared_variants": ancestry.n_shared_variants,
+                     "projection": ancestry.projection, "warnings": ancestry.warnings,
+                     "ancestry_cid": ancestry.cid}  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    if adjusted is not None:
+        table = pl.read_csv(store.fetch(adjusted.cid).path, separator="\t", null_values="NA",
+                            schema_overrides={"sample_id": pl.String, "percentile_reason": pl.String})  # fmt: skip
+        rows = table.filter(pl.col("sample_id") == person).to_dicts()
+    return entry, rows
 
 
 def _result_rows(store: Any, results: list[PrsResult], sample_id: str) -> tuple[list[dict[str, Any]], str]:

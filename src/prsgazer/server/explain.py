@@ -194,6 +194,25 @@ def _run_notes(r: PrsResult) -> list[str]:
     return notes
 
 
+def ancestry_note(superpopulation: str, probability: float | None, low_confidence: bool, warnings: list[str]) -> str:
+    """What the inferred genetic ancestry is, how sure, and what that means for trusting the score."""
+    name = ANCESTRY_NAMES.get(ancestry_code(superpopulation) or "", superpopulation)
+    prob = f" (probability {probability:.2f})" if probability is not None else ""
+    if low_confidence:
+        text = (
+            f"Genetic ancestry, inferred from the genotypes on the reference panel's principal components: closest "
+            f"to {name}{prob}, but with low confidence — the person resembles none of the reference populations "
+            "well, so a percentile against any one of them, and the score itself, should be read with extra caution."
+        )
+    else:
+        text = (
+            f"Genetic ancestry, inferred from the genotypes on the reference panel's principal components: most "
+            f"similar to {name}{prob}. Percentiles are most meaningful against that group; scores are usually less "
+            "accurate in groups unlike those the score was developed in."
+        )
+    return text + (" " + " ".join(warnings) if warnings else "")
+
+
 def _explanation(
     a: Asset, ancestry: str | None, scores: list[ScoreExplanation], notes: list[str], related: dict[str, str]
 ) -> Explanation:
@@ -234,10 +253,23 @@ def explain_prs_report(store: Any, rep: PrsReport, *, superpopulation: str | Non
         group, fresh = wanted, True  # read against another group the report has percentiles for
     notes = [n for n in doc.notes if n]
     notes += [f"{f.pgs_id} was not computed ({f.step}): {f.error}" for f in doc.failures]
+    if doc.ancestry is not None:
+        notes.append(ancestry_note(doc.ancestry.superpopulation, doc.ancestry.probability,
+                                   doc.ancestry.low_confidence, doc.ancestry.warnings))  # fmt: skip
     if doc.panel:
+        source = {"vcf": " (from the VCF)", "ancestry": " (the person's inferred genetic ancestry)",
+                  "given": " (as asked)"}.get(doc.superpopulation_source, "")  # fmt: skip
         notes.append(
-            f"Reference panel {doc.panel}; percentiles compare with {group or 'all reference people (ALL)'}"
-            f"{' (from the VCF)' if doc.superpopulation_source == 'vcf' else ''}."
+            f"Reference panel {doc.panel}; percentiles compare with {group or 'all reference people (ALL)'}{source}."
+        )
+    adjusted = [s for s in doc.scores if s.adjusted is not None and s.adjusted.z_pc_meanvar is not None]
+    if adjusted:
+        notes.append(
+            "Ancestry-adjusted z-scores (the score's reference mean and spread modelled along the genetic "
+            "principal components, as the PGS Catalog calculator does): "
+            + "; ".join(f"{s.pgs_id} z_pc_mean {s.adjusted.z_pc_mean:+.2f}, z_pc_meanvar "  # type: ignore[union-attr]
+                        f"{s.adjusted.z_pc_meanvar:+.2f}" for s in adjusted)  # type: ignore[union-attr]
+            + "."
         )
     scores = [_report_score(item, group or "ALL", ancestry, stored_reading=not fresh) for item in doc.scores]
     if not scores:

@@ -36,6 +36,7 @@ from prsgazer.fileio import copy_file, publish, stale_temps, temp_name, write_by
 
 #: Longest multi-part extensions first, so `x.pvar.zst` keeps `.pvar.zst`.
 _KNOWN_EXTENSIONS = (
+    ".king.cutoff.out.id",
     ".pvar.zst",
     ".vcf.gz",
     ".vcf.bgz",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prsgazer.assets import Asset, Psam, Pvar, ReferencePanel, asset_class
+from prsgazer.assets import Asset, Psam, Pvar, ReferencePanel, Relatedness, asset_class
 from prsgazer.errors import InputError, NotFoundError
 
 
@@ -42,7 +42,12 @@ def put_pfile(store: Any, prefix: str | Path, asset: str = "genotypes", **fields
     panel = values.get("panel", "")
     pvar_a = store.upload(Pvar(path=pvar, panel=panel, genome_build=values.get("genome_build", "")))
     psam_a = store.upload(Psam(path=psam, panel=panel))
-    return store.upload(cls(path=pgen, pvar_cid=pvar_a.cid, psam_cid=psam_a.cid, **values))
+    links = {"pvar_cid": pvar_a.cid, "psam_cid": psam_a.cid}
+    related = pgen.with_name(pgen.name[: -len(".pgen")] + ".king.cutoff.out.id")
+    if "related_cid" in cls.field_types() and related.is_file():
+        n = sum(1 for ln in related.read_text().splitlines() if ln.strip() and not ln.startswith("#"))
+        links["related_cid"] = store.upload(Relatedness(path=related, panel=panel, n_samples=n)).cid
+    return store.upload(cls(path=pgen, **links, **values))
 
 
 def reference_panel_for(store, panel: str, build: str = "") -> ReferencePanel | None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,8 @@
 """Deterministic synthetic genotypes and scoring files (tests, benchmarks, demos). See docs/engine.md.
 
 Everything is generated from a seed with numpy's PCG64, so the same call gives the same bytes.
-Writers: `write_pfile` (pgenlib), `write_vcf` (plain or gzip) and `write_scorefile` (PGS Catalog
+Writers: `write_pfile` (pgenlib), `write_vcf` (plain or gzip), `write_dosage_vcf` (imputed-style
+`GT:DS`, `GT:HDS`, `GT:GP` from `random_genotype_probabilities`) and `write_scorefile` (PGS Catalog
 format 2.0 header + columns).
 """
 
@@ -145,6 +146,84 @@ def write_vcf(
             continue
         chrom = f"chr{c}" if chr_prefix else c
         body.append(f"{chrom}\t{pos}\t{i}\t{r}\t{a}\t50\tPASS\t.\tGT\t" + "\t".join(gts[k]))
+    text = "\n".join(header + body) + "\n"
+    if p.name.endswith(".gz"):
+        with gzip_text(p) as fh:
+            fh.write(text)
+    else:
+        write_text(p, text)
+    return p
+
+
+def random_genotype_probabilities(cohort: Cohort, *, seed: int = 0, noise: float = 0.6) -> np.ndarray:
+    """(n_variants, n_samples, 3) genotype probabilities P(0/0), P(0/1), P(1/1) around the hard calls,
+    as an imputation server would give them: (1 − e) · one-hot(call) + e · Dirichlet(1, 1, 1) with e
+    uniform in [0, noise) per call; a missing call gets a flat Dirichlet draw."""
+    rng = np.random.default_rng(seed)
+    g = cohort.genotypes
+    e = rng.uniform(0.0, noise, g.shape)[..., None]
+    flat = rng.dirichlet(np.ones(3), g.shape)
+    onehot = np.zeros((*g.shape, 3))
+    called = g != MISSING
+    onehot[called, g[called].astype(np.int64)] = 1.0
+    e = np.where(called[..., None], e, 1.0)
+    return (1.0 - e) * onehot + e * flat
+
+
+def write_dosage_vcf(
+    cohort: Cohort,
+    path: str | Path,
+    gp: np.ndarray,
+    *,
+    fields: tuple[str, ...] = ("DS",),
+    no_dosage: np.ndarray | None = None,
+    decimals: int = 4,
+    contig_lengths: dict[str, int] | None = None,
+    seed: int = 0,
+) -> Path:
+    """A VCF with `GT:<fields>` per call (gzip when the name ends in .gz): GT the cohort's hard call,
+    DS = P(0/1) + 2·P(1/1), HDS = DS split into two haplotype dosages in [0, 1], GP = the
+    probabilities, each printed with `decimals` decimals. Calls where `no_dosage` is True have `.`
+    in every dosage field."""
+    p = Path(path)
+    rng = np.random.default_rng(seed)
+    header = ["##fileformat=VCFv4.2"]
+    for c, ln in (contig_lengths or {}).items():
+        header.append(f"##contig=<ID={c},length={ln}>")
+    header.append('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">')
+    described = {
+        "DS": '##FORMAT=<ID=DS,Number=A,Type=Float,Description="Estimated ALT dose">',
+        "HDS": '##FORMAT=<ID=HDS,Number=2,Type=Float,Description="Estimated haploid ALT dose">',
+        "GP": '##FORMAT=<ID=GP,Number=G,Type=Float,Description="Genotype probabilities">',
+    }
+    header += [described[f] for f in fields]
+    header.append("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(cohort.samples))
+    ds = gp[..., 1] + 2 * gp[..., 2]
+    half = ds / 2
+    room = np.minimum(half, 1 - half)
+    h1 = np.clip(half + rng.uniform(-1, 1, ds.shape) * room, 0, 1)
+    h2 = np.clip(ds - h1, 0, 1)
+    fmt = f"{{:.{decimals}f}}"
+    texts = {
+        "DS": np.vectorize(fmt.format, otypes=[object])(ds),
+        "HDS": np.char.add(
+            np.char.add(np.vectorize(fmt.format, otypes=[str])(h1), ","), np.vectorize(fmt.format, otypes=[str])(h2)
+        ),
+        "GP": np.vectorize(lambda a, b, c: f"{fmt.format(a)},{fmt.format(b)},{fmt.format(c)}", otypes=[str])(
+            gp[..., 0], gp[..., 1], gp[..., 2]
+        ),
+    }
+    cells = gt_strings(cohort.genotypes).astype(object)
+    for f in fields:
+        t = texts[f].astype(object)
+        if no_dosage is not None:
+            t = np.where(no_dosage, ".", t)
+        cells = cells + ":" + t
+    s = cohort.sites
+    body = [
+        f"{c}\t{pos}\t{i}\t{r}\t{a}\t50\tPASS\t.\tGT:{':'.join(fields)}\t" + "\t".join(cells[k])
+        for k, (c, pos, i, r, a) in enumerate(zip(s["chrom"], s["pos"], s["id"], s["ref"], s["alt"], strict=True))
+    ]
     text = "\n".join(header + body) + "\n"
     if p.name.endswith(".gz"):
         with gzip_text(p) as fh:

@@ -1,6 +1,7 @@
 """Flyte v2 tasks: one module per step; each fetches its inputs from the store, calls the engine,
 stores its outputs with their lineage and returns them. See docs/workflows.md."""
 
+from prsgazer.tasks.ancestry import adjust, project, reference_pca
 from prsgazer.tasks.fetch import fetch_scoring_file
 from prsgazer.tasks.normalize import normalize_genotypes
 from prsgazer.tasks.reference import aggregate_distributions, reference_batch
@@ -8,11 +9,14 @@ from prsgazer.tasks.report import percentile, report
 from prsgazer.tasks.score import score
 
 __all__ = [
+    "adjust",
     "aggregate_distributions",
     "fetch_scoring_file",
     "normalize_genotypes",
     "percentile",
+    "project",
     "reference_batch",
+    "reference_pca",
     "report",
     "score",
 ]

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import asyncio
 
-from prsgazer.assets import Distribution, Genotypes, Percentiles, PrsReport, PrsResult, ReferencePanel, ScoringFile
+from prsgazer.assets import (
+    Ancestry,
+    AncestryScores,
+    Distribution,
+    Genotypes,
+    Percentiles,
+    PrsReport,
+    PrsResult,
+    ReferencePanel,
+    ScoringFile,
+)
 from prsgazer.ops.report import Failure
 from prsgazer.tasks.env import compute, light
 from prsgazer.tasks.runtime import input_errors_are_final, off_loop, score_params
@@ -57,6 +67,8 @@ async def report(
     superpopulation: str = "",
     failures: list[Failure] | None = None,
     n_total: int = -1,
+    ancestry: Ancestry | None = None,
+    adjusted: AncestryScores | None = None,
 ) -> PrsReport:
     """Assemble the PrsReport of one person (JSON, see engine.interpret.Report).
 
@@ -68,6 +80,8 @@ async def report(
         superpopulation: compare with this group (AFR, AMR, EAS, EUR, SAS); empty: the VCF's, else ALL.
         failures: scores that failed before scoring (fetch), listed in the report.
         n_total: scores requested (default: results + failures).
+        ancestry: the person's place on the panel's PCA (`project`): the comparison group when none is given.
+        adjusted: the ancestry-adjusted scores (`adjust`).
     """
     with input_errors_are_final():
         from prsgazer.ops.report import report_stored
@@ -75,5 +89,5 @@ async def report(
 
         return await asyncio.to_thread(
             report_stored, default_store(), genotypes, results, percentiles, sample_id=sample_id,
-            superpopulation=superpopulation, failures=failures, n_total=n_total,
+            superpopulation=superpopulation, failures=failures, n_total=n_total, ancestry=ancestry, adjusted=adjusted,
         )  # fmt: skip

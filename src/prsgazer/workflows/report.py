@@ -12,7 +12,7 @@ import asyncio
 
 from prsgazer.assets import PrsReport
 from prsgazer.ops.panels import stored_panel
-from prsgazer.tasks import percentile, report, score
+from prsgazer.tasks import adjust, percentile, project, reference_pca, report, score
 from prsgazer.tasks.env import orchestrator
 from prsgazer.workflows.common import error_text, fetch_all, genotypes_for, scores_for_trait
 from prsgazer.workflows.models import Failure
@@ -29,6 +29,7 @@ async def prs_report(
     superpopulation: str = "",
     build: str = "",
     min_overlap: float = -1.0,
+    ancestry: bool = True,
 ) -> PrsReport:
     """A person's PRS report: every score with its percentile among reference people of each
     superpopulation (on the same matched variants), quality and a plain-English reading.
@@ -40,9 +41,12 @@ async def prs_report(
         pgs_ids: PGS Catalog ids or ids of stored scoring files.
         trait: instead of pgs_ids: scores for this trait (stored files, else the stored catalog metadata).
         panel: reference panel name (or NAME:BUILD, or its CID); empty: the only stored panel of the build.
-        superpopulation: group to compare with (AFR, AMR, EAS, EUR, SAS); empty: the VCF's, else ALL.
+        superpopulation: group to compare with (AFR, AMR, EAS, EUR, SAS); empty: the person's genetic
+            ancestry inferred on the panel's PCA, else what the VCF says, else ALL.
         build: GRCh37 or GRCh38 for catalog downloads; empty: the genotypes' build.
-        min_overlap: minimum matched fraction per score; negative: the default setting.
+        min_overlap: minimum matched fraction per score; negative: the default (0.75).
+        ancestry: with a panel, infer the person's genetic ancestry on its PCA and add ancestry-adjusted
+            scores (percentile and z within the most similar population, z_pc_mean, z_pc_meanvar).
     """
     from prsgazer.storage import default_store
 
@@ -63,6 +67,7 @@ async def prs_report(
     files, failures = await fetch_all(ids, build)
     results = []
     pct = None
+    anc = adj = None
     if files:
         try:
             results = await score(genotypes, files, reference_panel=reference_panel, min_overlap=min_overlap)
@@ -74,10 +79,19 @@ async def prs_report(
             for r in results:
                 found = store.query(asset="distribution", scoring_file_cid=r.scoring_file_cid, pgs_id=r.pgs_id)
                 distributions += [d for d in found if d.genome_build in ("", build)][-1:]
-        pct = await percentile(
+        placing = (
+            _ancestry(genotypes, files, results, reference_panel, min_overlap)
+            if reference_panel is not None and ancestry
+            else None
+        )
+        comparing = percentile(
             genotypes, files, results, reference_panel=reference_panel, distributions=distributions,
             min_overlap=min_overlap,
         )  # fmt: skip
+        if placing is not None:
+            pct, (anc, adj) = await asyncio.gather(comparing, placing)
+        else:
+            pct = await comparing
     return await report(
         genotypes,
         results,
@@ -86,4 +100,14 @@ async def prs_report(
         superpopulation=superpopulation,
         failures=failures,
         n_total=len(ids),
+        ancestry=anc,
+        adjusted=adj,
     )
+
+
+async def _ancestry(genotypes, files, results, reference_panel, min_overlap):  # type: ignore[no-untyped-def]
+    """The person's place on the panel's PCA and their ancestry-adjusted scores."""
+    model = await reference_pca(reference_panel)
+    anc = await project(genotypes, model, reference_panel)
+    adj = await adjust(genotypes, files, results, anc, model, reference_panel, min_overlap=min_overlap)
+    return anc, adj

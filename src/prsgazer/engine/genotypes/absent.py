@@ -208,7 +208,7 @@ def load_reference(path: str | Path, cache_dir: Path | None = None) -> FastaRefe
             "table (.pvar, .pvar.zst, .bim, a VCF, or a plink prefix)",
             file=p,
         ) from None
-    with open_genotypes(p, cache_dir=cache_dir) as src:
+    with open_genotypes(p, cache_dir=cache_dir, dosage_fields=()) as src:
         return src.variants.select("chrom", "pos", "ref", "alt")
 
 
@@ -225,6 +225,7 @@ class ExtendedSource(GenotypeSource):
         self.kind = base.kind
         self.samples = base.samples
         self.build = base.build
+        self.dosage_source = base.dosage_source
         self._n_base = base.variants.height
         extra = extra.with_columns((pl.int_range(pl.len(), dtype=pl.UInt32) + self._n_base).alias("vidx"))
         self.variants = pl.concat(
@@ -241,6 +242,20 @@ class ExtendedSource(GenotypeSource):
         base = vidx < self._n_base
         if base.any():
             out[base] = self.base.read(vidx[base])
+        if (~base).any():
+            out[~base] = self._extra_gt[vidx[~base] - self._n_base]
+        return out
+
+    def multiallelic_rows(self) -> np.ndarray:
+        # rows added for absent positions are hom-ref sites of their own, whatever their ALT
+        return np.concatenate([self.base.multiallelic_rows(), np.zeros(self.variants.height - self._n_base, bool)])
+
+    def read_dosages(self, vidx: np.ndarray) -> np.ndarray:
+        vidx = np.asarray(vidx, dtype=np.int64)
+        out = np.empty((len(vidx), self.n_samples), dtype=np.float32)
+        base = vidx < self._n_base
+        if base.any():
+            out[base] = self.base.read_dosages(vidx[base])
         if (~base).any():
             out[~base] = self._extra_gt[vidx[~base] - self._n_base]
         return out

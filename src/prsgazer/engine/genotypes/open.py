@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import tempfile
 from pathlib import Path
 
 from prsgazer.cid import cid_of_file
 from prsgazer.engine.genotypes.plink import PgenSource
-from prsgazer.engine.genotypes.source import GenotypeSource, QualityFilters
+from prsgazer.engine.genotypes.source import DOSAGE_FIELDS, GenotypeSource, QualityFilters, check_dosage_fields
 from prsgazer.engine.genotypes.table import ParquetSource
 from prsgazer.engine.genotypes.vcf import normalize_vcf
 from prsgazer.engine.version import source_version
@@ -68,9 +70,12 @@ def open_genotypes(
     *,
     cache_dir: Path | None = None,
     filters: QualityFilters | None = None,
+    dosage_fields: tuple[str, ...] | list[str] = DOSAGE_FIELDS,
 ) -> GenotypeSource:
     """Open genotypes of any supported kind. A VCF is normalised to parquet first (cached under
-    `<cache_dir>/genotypes/` keyed by the file's CID and the quality filters)."""
+    `<cache_dir>/genotypes/` keyed by the file's CID, the quality filters, the dosage fields read and
+    the normalising code's version). `dosage_fields`: VCF FORMAT fields read as dosages, in order of
+    preference (empty: hard calls only); a .pgen's dosages are always readable (`read_dosages`)."""
     kind, p = genotype_kind(path)
     if kind in ("pfile", "bfile"):
         return PgenSource(p, kind)
@@ -79,16 +84,24 @@ def open_genotypes(
     if not p.exists():
         raise InputError("genotype file does not exist", file=p)
     qf = filters or QualityFilters()
-    if cache_dir is None:  # normalised into a temporary folder, read into memory, removed
-        with tempfile.TemporaryDirectory(prefix="prsgazer-vcf-") as tmp:
-            out = Path(tmp) / "genotypes.parquet"
-            normalize_vcf(p, out, filters=qf)
+    fields = check_dosage_fields(dosage_fields)
+    if cache_dir is None:  # normalised into a temporary folder that goes with the source
+        tmp = Path(tempfile.mkdtemp(prefix="prsgazer-vcf-"))
+        try:
+            out = tmp / "genotypes.parquet"
+            normalize_vcf(p, out, filters=qf, dosage_fields=fields)
             src = ParquetSource(out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        src.own_folder(tmp)
     else:
-        key = f"{cid_of_file(p)}-{qf.key()}-{source_version('genotypes', 'common')}"
-        out = Path(cache_dir) / "genotypes" / f"{key}.parquet"
+        # keyed by the code that normalises (its sources' version), never by a number someone must bump
+        version = source_version("genotypes", "common")
+        key = hashlib.sha256(f"{qf.key()}|{','.join(fields)}|{version}".encode()).hexdigest()[:16]
+        out = Path(cache_dir) / "genotypes" / f"{cid_of_file(p)}-{key}.parquet"
         if not out.exists():
-            normalize_vcf(p, out, filters=qf)
+            normalize_vcf(p, out, filters=qf, dosage_fields=fields)
         src = ParquetSource(out)
     src.source_path = p
     return src

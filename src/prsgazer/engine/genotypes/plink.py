@@ -1,5 +1,9 @@
 """plink2 pfiles and plink1 bfiles read with pgenlib (`PgenSource`), and their text tables
 (.pvar/.bim/.psam/.fam). See docs/engine.md ("Genotypes").
+
+A .pgen may hold dosages (plink2 `--vcf … dosage=DS --make-pgen`): `pgen_has_dosages` reads the
+variant record types in its header, and `PgenSource.read_dosages` reads them with pgenlib (1/16384
+steps, the hard call where a sample has no dosage). A .bed has hard calls only.
 """
 
 from __future__ import annotations
@@ -13,7 +17,12 @@ import polars as pl
 
 from prsgazer.engine.common import chrom_expr
 from prsgazer.engine.genotypes.build import detect_build
-from prsgazer.engine.genotypes.source import VARIANT_SCHEMA, GenotypeSource, split_multiallelic
+from prsgazer.engine.genotypes.source import (
+    HARD_CALLS,
+    VARIANT_SCHEMA,
+    GenotypeSource,
+    split_multiallelic,
+)
 from prsgazer.errors import InputError
 
 # --------------------------------------------------------------------------------------------------
@@ -219,6 +228,7 @@ class PgenSource(GenotypeSource):
                 f"{gen.name} has {self._reader.get_variant_ct()} variants but {var.name} lists {n_sites}",
                 file=gen,
             )
+        self.dosage_source = "pgen dosages" if kind == "pfile" and pgen_has_dosages(gen) else HARD_CALLS
 
     def read(self, vidx: np.ndarray) -> np.ndarray:
         vidx = np.asarray(vidx, dtype=np.int64)
@@ -250,5 +260,60 @@ class PgenSource(GenotypeSource):
             out[k] = row
         return out
 
+    def read_dosages(self, vidx: np.ndarray) -> np.ndarray:
+        if not self.has_dosages:
+            return self.read(vidx).astype(np.float32)
+        vidx = np.asarray(vidx, dtype=np.int64)
+        out = np.empty((len(vidx), self.n_samples), dtype=np.float32)
+        if len(vidx) == 0:
+            return out
+        rec = self._record[vidx]
+        allele = self._allele[vidx]
+        simple = allele == 1
+        if simple.all() and (len(rec) == 1 or bool((np.diff(rec.astype(np.int64)) > 0).all())):
+            if int(rec[-1]) - int(rec[0]) + 1 == len(rec):
+                self._reader.read_dosages_range(int(rec[0]), int(rec[-1]) + 1, out)
+            else:
+                self._reader.read_dosages_list(rec.astype(np.uint32), out)
+            return out
+        row = np.empty(self.n_samples, dtype=np.float32)
+        for k in range(len(rec)):
+            self._reader.read_dosages(int(rec[k]), row, int(allele[k]))
+            out[k] = row
+        return out
+
     def close(self) -> None:
         self._reader.close()
+
+
+def pgen_has_dosages(path: Path) -> bool:
+    """Whether a .pgen stores dosages for any variant (bits 5-6 of a variant record type, pgen spec
+    §"Variant record types"). Read from the header only; a layout this reader does not know (the
+    index in a separate file) counts as "may have dosages": reading dosages is right either way."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 3 or head[:2] != b"\x6c\x1b":
+            return False
+        mode = head[2]
+        if mode in (0x01, 0x02):  # plink1 .bed; fixed-width hard calls
+            return False
+        if mode in (0x03, 0x04):  # fixed-width dosages
+            return True
+        if mode not in (0x10, 0x11) or len(head) < 12:
+            return True
+        n_variants = int.from_bytes(head[3:7], "little")
+        control = head[11]
+        if control & 0x0F < 4:  # 4-bit record types: no room for the dosage bits
+            return False
+        len_bytes = (control & 0x03) + 1
+        allele_ct_bytes = (control >> 4) & 0x03
+        provisional = (control >> 6) == 3
+        n_blocks = (n_variants + 65535) // 65536
+        fh.seek(12 + 8 * n_blocks)
+        for b in range(n_blocks):
+            k = min(65536, n_variants - b * 65536)
+            vrtypes = np.frombuffer(fh.read(k), dtype=np.uint8)
+            if (vrtypes & 0x60).any():
+                return True
+            fh.seek(k * len_bytes + k * allele_ct_bytes + (((k + 7) // 8) if provisional else 0), 1)
+    return False

@@ -1,24 +1,41 @@
 """Genotypes normalised to parquet by `genotypes.vcf` (`ParquetSource`). See docs/engine.md ("Genotypes").
+
+The hard calls (`gt`) and, when the VCF had dosages, the dosages (`ds`, 1/16384 units) are each
+loaded on first use only: a run reads one of them.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
+from prsgazer.engine.common import MISSING
 from prsgazer.engine.genotypes.build import BuildEvidence
-from prsgazer.engine.genotypes.source import VARIANT_SCHEMA, GenotypeSource
+from prsgazer.engine.genotypes.source import (
+    DOSAGE_SCALE,
+    HARD_CALLS,
+    VARIANT_SCHEMA,
+    GenotypeSource,
+)
+from prsgazer.engine.genotypes.vcf import VcfSummary
 from prsgazer.errors import InputError
 
 # --------------------------------------------------------------------------------------------------
 # normalised parquet (written by engine.vcf)
 
+_DOSAGE_MISSING = 65535
+
 
 class ParquetSource(GenotypeSource):
-    """Genotypes normalised to parquet: variant columns + `gt` (fixed-size list of int8 per row)."""
+    """Genotypes normalised to parquet: variant columns, `gt` (fixed-size list of int8 per row) and,
+    with dosages, `ds` (fixed-size list of uint16 per row)."""
 
     kind = "parquet"
 
@@ -28,7 +45,8 @@ class ParquetSource(GenotypeSource):
         try:
             meta = pl.read_parquet_metadata(self.path)
             info = json.loads(meta.get("prsgazer.genotypes", "{}"))
-            frame = pl.read_parquet(self.path)
+            self._columns = pq.read_schema(self.path).names
+            frame = pl.read_parquet(self.path, columns=list(VARIANT_SCHEMA))
         except (OSError, pl.exceptions.PolarsError, ValueError) as exc:
             raise InputError(f"not a prsgazer genotype parquet ({exc})", file=self.path) from exc
         self.info = info
@@ -38,14 +56,49 @@ class ParquetSource(GenotypeSource):
             schema={"sample_id": pl.String, "founder": pl.Boolean},
         )
         self.build = BuildEvidence.model_validate(info.get("build", {}))
-        self.variants = frame.select(list(VARIANT_SCHEMA))
-        self._matrix = (
-            frame.get_column("gt").to_numpy().reshape(frame.height, len(samples))
-            if frame.height
-            else np.empty((0, len(samples)), dtype=np.int8)
-        )
+        self.variants = frame
+        summary = VcfSummary.model_validate(info["summary"]) if "summary" in info else None
+        self.dosage_source = summary.dosage_source() if summary is not None and "ds" in self._columns else HARD_CALLS
+        #: dosage fields the VCF's header declares (read or not)
+        self.dosage_declared: list[str] = list(summary.dosage_declared) if summary is not None else []
+        self._remove_folder: weakref.finalize | None = None
+        self._lock = threading.Lock()
+        self._gt: np.ndarray | None = None
+        self._ds: np.ndarray | None = None
         blocks_path = self.path.with_suffix(".blocks.parquet")
         self.blocks = pl.read_parquet(blocks_path) if blocks_path.exists() else None
 
+    def _matrix(self, column: str, dtype: type) -> np.ndarray:
+        n = self.n_samples
+        height = self.variants.height
+        if height == 0:
+            return np.empty((0, n), dtype=dtype)
+        col = pl.read_parquet(self.path, columns=[column]).get_column(column)
+        return col.to_numpy().reshape(height, n)
+
     def read(self, vidx: np.ndarray) -> np.ndarray:
-        return self._matrix[np.asarray(vidx, dtype=np.int64)]
+        if self._gt is None:
+            with self._lock:
+                if self._gt is None:
+                    self._gt = self._matrix("gt", np.int8)
+        return self._gt[np.asarray(vidx, dtype=np.int64)]
+
+    def read_dosages(self, vidx: np.ndarray) -> np.ndarray:
+        if not self.has_dosages:
+            return self.read(vidx).astype(np.float32)
+        if self._ds is None:
+            with self._lock:
+                if self._ds is None:
+                    self._ds = self._matrix("ds", np.uint16)
+        raw = self._ds[np.asarray(vidx, dtype=np.int64)]
+        out = raw.astype(np.float32) * np.float32(1.0 / DOSAGE_SCALE)
+        out[raw == _DOSAGE_MISSING] = MISSING
+        return out
+
+    def own_folder(self, folder: Path) -> None:
+        """Remove `folder` (a temporary one holding the parquet) when the source is closed or dropped."""
+        self._remove_folder = weakref.finalize(self, shutil.rmtree, folder, True)
+
+    def close(self) -> None:
+        if self._remove_folder is not None:
+            self._remove_folder()

@@ -8,6 +8,12 @@ DP and GQ) turn failing calls into missing calls, never into absent sites. gVCF 
 (`END=`, `<NON_REF>`/`<*>`-only ALT, or ALT `.`) go to a `.blocks.parquet` companion
 (chrom, start, end, gt) used by the absent-site policy. Calls are stored as a fixed-size list of
 int8 per row (`gt`, ALT count or -9), which polars reads back as an (n_variants, n_samples) array.
+
+Dosages: when the header declares one of the dosage fields asked for (default `DS`, `HDS`, `GP`, in
+that order of preference), a `ds` column holds each call's ALT dosage as plink2 stores it, an
+unsigned integer in units of 1/16384 (`DOSAGE_MISSING` = 65535 for a missing call): the first field
+with a value for the call (`genotypes.dosage` parses them as plink2 does), else the GT count. `gt`
+keeps the hard calls as written, for `--hard-calls` runs.
 """
 
 from __future__ import annotations
@@ -31,11 +37,20 @@ from pydantic import BaseModel, Field
 
 from prsgazer.engine.common import MISSING, chrom_expr
 from prsgazer.engine.genotypes.build import BuildEvidence, detect_build
-from prsgazer.engine.genotypes.source import QualityFilters
+from prsgazer.engine.genotypes.dosage import FORCE_MISSING, NO_DOSAGE, field_dosages
+from prsgazer.engine.genotypes.source import (
+    DOSAGE_FIELDS,
+    DOSAGE_SCALE,
+    HARD_CALLS,
+    QualityFilters,
+    check_dosage_fields,
+)
 from prsgazer.errors import InputError
 from prsgazer.fileio import Output
 
-NORMALISER_VERSION = "1"
+NORMALISER_VERSION = "2"
+#: A missing call in the `ds` column.
+DOSAGE_MISSING = 65535
 # zstd level 1, dictionary only for the chromosome, no statistics: ~3× faster writes than defaults.
 _PARQUET_OPTIONS = {
     "compression": "zstd",
@@ -66,6 +81,23 @@ class VcfSummary(BaseModel):
     n_haploid_calls: int = 0
     n_missing_calls: int = 0
     filters: QualityFilters = Field(default_factory=QualityFilters)
+    dosage_fields: list[str] = Field(default_factory=list, description="Dosage fields asked for, in order.")
+    dosage_declared: list[str] = Field(
+        default_factory=list,
+        description="Dosage fields the header declares (a `ds` column is written when one asked for is).",
+    )
+    n_dosage_records: dict[str, int] = Field(
+        default_factory=dict, description="Records with at least one call whose dosage came from each field."
+    )
+
+    def dosage_source(self) -> str:
+        """'hard calls', the one field used ('DS'), or each with its records ('DS (90 records), GP (10 records)')."""
+        used = {k: v for k, v in self.n_dosage_records.items() if v}
+        if not used:
+            return HARD_CALLS
+        if len(used) == 1:
+            return next(iter(used))
+        return ", ".join(f"{k} ({v} records)" for k, v in used.items())
 
 
 def _open_binary(path: Path, *, threaded: bool = False) -> IO[bytes]:
@@ -171,9 +203,12 @@ def normalize_vcf(
     out: str | Path,
     *,
     filters: QualityFilters | None = None,
+    dosage_fields: tuple[str, ...] | list[str] = DOSAGE_FIELDS,
     chunk_bytes: int = 48 << 20,
 ) -> VcfSummary:
-    """Stream a VCF into `out` (parquet: variant rows + `gt`) and `out.blocks.parquet` (gVCF blocks).
+    """Stream a VCF into `out` (parquet: variant rows + `gt`, + `ds` with dosages) and
+    `out.blocks.parquet` (gVCF blocks). `dosage_fields`: FORMAT fields read as dosages, in order of
+    preference (empty: hard calls only).
 
     Both are written through `prsgazer.fileio` (temp files renamed at the end), so a failure leaves
     nothing behind.
@@ -181,6 +216,7 @@ def normalize_vcf(
     src = Path(path)
     dst = Path(out)
     filters = filters or QualityFilters()
+    dosage_fields = check_dosage_fields(dosage_fields)
     if not src.exists():
         raise InputError("genotype file does not exist", file=src)
     meta, columns, header_line = read_vcf_header(src)
@@ -199,7 +235,13 @@ def normalize_vcf(
     if len(set(samples)) != len(samples):
         dup = next(s for s in samples if samples.count(s) > 1)
         raise InputError(f"sample {dup!r} appears twice", file=src, line=header_line, field=dup)
-    summary = VcfSummary(path=str(src), samples=samples, build=detect_build(meta), filters=filters)
+    declared = [f for f in DOSAGE_FIELDS if any(line.startswith(f"##FORMAT=<ID={f},") for line in meta)]
+    summary = VcfSummary(
+        path=str(src), samples=samples, build=detect_build(meta), filters=filters,
+        dosage_fields=list(dosage_fields), dosage_declared=declared,
+    )  # fmt: skip
+    with_ds = any(f in declared for f in dosage_fields)
+    read_fields = tuple(dosage_fields) if with_ds else ()
     n = len(samples)
     blocks_dst = dst.with_suffix(".blocks.parquet")
     outputs = [Output(dst, inputs=[src], durable=False), Output(blocks_dst, inputs=[src], durable=False)]
@@ -214,6 +256,7 @@ def normalize_vcf(
             ("allele_idx", pa.int8()),
             ("is_multiallelic", pa.bool_()),
             ("gt", pa.list_(pa.int8(), n)),
+            *([("ds", pa.list_(pa.uint16(), n))] if with_ds else []),
         ]
     )
     block_schema = pa.schema(
@@ -251,7 +294,9 @@ def normalize_vcf(
             for data in _chunks(fh, src, chunk):
                 frame = _read_chunk(data, columns, src, line0)
                 nrows = frame.height
-                var_tab, blk_tab = _process(frame, samples, src, line0, vidx0, filters, summary, gt_codes, gt_table)
+                var_tab, blk_tab = _process(
+                    frame, samples, src, line0, vidx0, filters, summary, gt_codes, gt_table, read_fields, with_ds
+                )
                 if var_tab is not None and var_tab.num_rows:
                     vw.write_table(var_tab)
                     vidx0 += var_tab.num_rows
@@ -337,6 +382,8 @@ def _process(
     summary: VcfSummary,
     gt_codes: dict[str, int],
     gt_table: list[tuple[int, int, str]],
+    dosage_fields: tuple[str, ...] = (),
+    with_ds: bool = False,
 ) -> tuple[pa.Table | None, pa.Table | None]:
     nrec = frame.height
     n = len(samples)
@@ -401,21 +448,26 @@ def _process(
         rec_ok &= (q.is_null() | (q >= filters.min_qual)).to_numpy()
     summary.n_records_failing_filters += int((~rec_ok).sum())
 
-    # --- FORMAT: where GT, DP, GQ are ---
+    # --- FORMAT: where GT, DP, GQ and the dosage fields are ---
     fmt = frame.get_column("FORMAT")
-    idx_maps: dict[str, dict[str, int]] = {"GT": {}, "DP": {}, "GQ": {}}
+    idx_maps: dict[str, dict[str, int]] = {k: {} for k in ("GT", "DP", "GQ", *dosage_fields)}
     for f in fmt.unique().to_list():
         keys = (f or "").split(":")
         for k in idx_maps:
             idx_maps[k][f] = keys.index(k) if k in keys else -1
     gt_idx = fmt.replace_strict(idx_maps["GT"], return_dtype=pl.Int32)
+    dosage_idx = {k: fmt.replace_strict(idx_maps[k], return_dtype=pl.Int32).to_numpy() for k in dosage_fields}
+    has_dosage = np.zeros(nrec, dtype=bool)
+    for v in dosage_idx.values():
+        has_dosage |= v >= 0
     _bad(
         frame,
-        (gt_idx < 0).to_numpy(),
+        ((gt_idx < 0).to_numpy() & ~has_dosage),
         src,
         line0,
         "FORMAT",
-        "FORMAT {value!r} has no GT: genotypes are needed to score",
+        "FORMAT {value!r} has no GT" + (f" nor {'/'.join(dosage_fields)}" if dosage_fields else "")
+        + ": genotypes are needed to score",
     )
     gt_first = bool((gt_idx == 0).all())
 
@@ -440,7 +492,9 @@ def _process(
     long = (
         pl.concat([frame.get_column(name) for name in samples], rechunk=True) if n else pl.Series([], dtype=pl.String)
     )
-    gt_idx_long = pl.Series(np.tile(gt_idx.to_numpy(), n)) if not gt_first else gt_idx
+    # a record without GT (dosages only) gets an out-of-range index: no call
+    gt_pos = gt_idx.to_numpy()
+    gt_idx_long = gt_idx if gt_first else pl.Series(np.tile(np.where(gt_pos < 0, 1 << 20, gt_pos), n))
     gt = field_of(long, gt_idx_long, gt_first)
     for u in gt.unique().to_list():
         if u not in gt_codes:
@@ -455,6 +509,13 @@ def _process(
             gt_codes[u] = len(gt_table) - 1
     codes = gt.replace_strict(gt_codes, return_dtype=pl.Int32).to_numpy()
     lookup = np.array([(x[0], x[1]) for x in gt_table], dtype=np.int16).reshape(-1, 2)
+    if dosage_idx:
+        # plink2 reads a dosage of a call whose GT has one allele (`1`, `.`) on a 0..1 scale
+        single = {u: u is not None and "/" not in u and "|" not in u for u in gt_codes}
+        one = np.zeros(len(gt_table), dtype=bool)
+        for u, c in gt_codes.items():
+            one[c] = single[u]
+        one_allele = one[codes].reshape(n, nrec).T
     half = np.array([x[2] == "half" for x in gt_table], dtype=bool)
     haploid = np.array([x[2] == "haploid" for x in gt_table], dtype=bool)
     a1 = lookup[codes, 0].reshape(n, nrec).T
@@ -479,7 +540,8 @@ def _process(
         samples[0] if n else "GT",
         "genotype allele index exceeds the number of ALT alleles",
     )
-    missing = (a1 < 0) | (a2 < 0) | ~call_ok | ~rec_ok[:, None]
+    filtered = ~call_ok | ~rec_ok[:, None]
+    missing = (a1 < 0) | (a2 < 0) | filtered
     summary.n_missing_calls += int(missing.sum())
 
     raw_chrom = frame.get_column("CHROM")
@@ -527,6 +589,11 @@ def _process(
         k = rows.get_column("allele_idx").to_numpy().astype(np.int16)[:, None]
         dos = ((a1[rec] == k).astype(np.int8) + (a2[rec] == k).astype(np.int8)).astype(np.int8)
         dos[missing[rec]] = MISSING
+        columns = {}
+        if with_ds:
+            where = (src, line0, samples)
+            ds = _dosages(long, dosage_idx, dos, filtered, n_alts, one_allele, rec, k[:, 0], where, summary)
+            columns["ds"] = _binary_u16(ds)
         var_tab = pa.table(
             {
                 "vidx": pa.array(np.arange(vidx0, vidx0 + rows.height, dtype=np.uint32)),
@@ -538,9 +605,58 @@ def _process(
                 "allele_idx": rows.get_column("allele_idx").to_arrow(),
                 "is_multiallelic": rows.get_column("is_multiallelic").to_arrow(),
                 "gt": _binary(dos),
+                **columns,
             }
         )
     return var_tab, blk_tab
+
+
+def _dosages(
+    long: pl.Series,
+    dosage_idx: dict[str, np.ndarray],
+    dos: np.ndarray,
+    filtered: np.ndarray,
+    n_alts: np.ndarray,
+    one_allele: np.ndarray,
+    row_rec: np.ndarray,
+    row_allele: np.ndarray,
+    where: tuple[Path, int, list[str]],
+    summary: VcfSummary,
+) -> np.ndarray:
+    """uint16 dosages (1/16384 units, DOSAGE_MISSING) of the variant rows: the first dosage field (in
+    the order given) that has a value for the call, else the GT count; calls failing the quality
+    filters are missing."""
+    nrec, n = one_allele.shape
+    out: np.ndarray | None = None
+    for name, idx in dosage_idx.items():
+        has = idx >= 0
+        if not has.any():
+            continue
+        at = np.unique(idx[has])
+        if len(at) == 1:  # one FORMAT layout (the rule): a fixed field index is much faster
+            text = long.str.splitn(":", int(at[0]) + 2).struct.field(f"field_{int(at[0])}")
+            if not has.all():
+                text = text.set(pl.Series(~np.tile(has, n)), None)  # type: ignore[arg-type]
+        else:
+            text = long.str.split(":").list.get(pl.Series(np.tile(np.where(has, idx, 1 << 20), n)), null_on_oob=True)
+        vals = field_dosages(name, text, n_alts=n_alts, one_allele=one_allele, row_rec=row_rec,
+                             row_allele=row_allele, where=where)  # fmt: skip
+        take = vals != NO_DOSAGE
+        if out is None:
+            out = vals
+        else:
+            take &= out == NO_DOSAGE
+            out[take] = vals[take]
+        if take.any():
+            used = np.zeros(nrec, dtype=bool)
+            used[row_rec[take.any(axis=1)]] = True
+            summary.n_dosage_records[name] = summary.n_dosage_records.get(name, 0) + int(used.sum())
+    if out is None:
+        out = np.full(dos.shape, NO_DOSAGE, dtype=np.int32)
+    fallback = out == NO_DOSAGE
+    out[fallback] = np.where(dos[fallback] == MISSING, DOSAGE_MISSING, dos[fallback].astype(np.int32) * DOSAGE_SCALE)
+    out[(out == FORCE_MISSING) | filtered[row_rec]] = DOSAGE_MISSING
+    return out.astype(np.uint16)
 
 
 def _upper(col: pl.Series) -> pl.Series:
@@ -572,6 +688,12 @@ def _bad_values(
 ) -> None:
     if bad.any():
         _bad(frame, bad.to_numpy(), src, line0, field, msg)
+
+
+def _binary_u16(matrix: np.ndarray) -> pa.Array:
+    """(rows, n) uint16 → fixed-size-list<uint16>[n] array (zero-copy)."""
+    data = np.ascontiguousarray(matrix, dtype=np.uint16)
+    return pa.FixedSizeListArray.from_arrays(pa.array(data.reshape(-1)), matrix.shape[1])
 
 
 def _binary(matrix: np.ndarray) -> pa.Array:

@@ -15,8 +15,32 @@ from pydantic import BaseModel, Field
 from prsgazer.engine.interpret.quality import Interpretation, ModelQuality, interpret
 from prsgazer.engine.reference.distributions import ALL
 
-#: Bump when the report's JSON layout changes.
-REPORT_VERSION = 1
+#: Bump when the report's JSON layout changes (2: ancestry and adjusted scores).
+REPORT_VERSION = 2
+
+
+class AncestryEntry(BaseModel):
+    """Where the person stands among the reference populations (the panel's PCA)."""
+
+    superpopulation: str
+    probability: float | None = None
+    low_confidence: bool = False
+    n_shared_variants: int | None = None
+    projection: str = ""
+    warnings: list[str] = Field(default_factory=list)
+    ancestry_cid: str = ""
+
+
+class AdjustedEntry(BaseModel):
+    """A score compared within the most similar population, and its PC-adjusted z-scores."""
+
+    ancestry: str | None = None
+    percentile: float | None = None
+    z: float | None = None
+    z_pc_mean: float | None = None
+    z_pc_meanvar: float | None = None
+    n_reference: int | None = None
+    reason: str | None = None
 
 
 class PercentileEntry(BaseModel):
@@ -50,6 +74,7 @@ class ScoreReport(BaseModel):
     percentiles: list[PercentileEntry] = Field(default_factory=list)
     quality: ModelQuality | None = None
     evaluation_ancestry: dict[str, float] = Field(default_factory=dict)
+    adjusted: AdjustedEntry | None = None
     interpretation: Interpretation | None = None
 
     def percentile_in(self, superpopulation: str) -> PercentileEntry | None:
@@ -71,7 +96,8 @@ class Report(BaseModel):
     genome_build: str = ""
     coverage: str = ""
     superpopulation: str = Field(default="", description="Group the interpretation compares with ('' = ALL).")
-    superpopulation_source: str = Field(default="", description="given | vcf | none")
+    superpopulation_source: str = Field(default="", description="given | ancestry | asset | vcf | none")
+    ancestry: AncestryEntry | None = None
     panel: str = ""
     panel_cid: str = ""
     superpopulations: list[str] = Field(default_factory=list, description="Groups with a percentile column.")
@@ -92,8 +118,13 @@ class Report(BaseModel):
             f"Reference: {self.panel or 'none'}; compared with {group}"
             + (f" ({self.superpopulation_source})" if self.superpopulation_source else ""),
             f"Scores: {self.n_ok} ok, {self.n_failed} failed of {self.n_total}",
-            "",
         ]
+        if self.ancestry is not None:
+            a = self.ancestry
+            conf = " — low confidence: resembles no reference population well" if a.low_confidence else ""
+            prob = f" (probability {a.probability:.2f})" if a.probability is not None else ""
+            lines.append(f"Genetic ancestry: most similar to {a.superpopulation}{prob}{conf}")
+        lines.append("")
         head = ["pgs_id", "trait", "matched", "sum", f"pct({group})", "z", "method"]
         rows = []
         for s in self.scores:
@@ -127,6 +158,16 @@ class Report(BaseModel):
                     cells.append(_pct(e.percentile if e else None))
                 prow.append([s.pgs_id, *cells])
             lines += _table(["pgs_id", *groups], prow)
+        adjusted = [s for s in self.scores if s.status == "ok" and s.adjusted is not None]
+        if adjusted:
+            lines += ["", "Adjusted for genetic ancestry (pgsc_calc's Z_norm1 = z_pc_mean, Z_norm2 = z_pc_meanvar):"]
+            arow = []
+            for s in adjusted:
+                a = s.adjusted
+                assert a is not None
+                arow.append([s.pgs_id, a.ancestry or "N/A", _pct(a.percentile), _num(a.z, 2, signed=True),
+                             _num(a.z_pc_mean, 2, signed=True), _num(a.z_pc_meanvar, 2, signed=True)])  # fmt: skip
+            lines += _table(["pgs_id", "ancestry", "pct", "z", "z_pc_mean", "z_pc_meanvar"], arow)
         reading = [s for s in self.scores if s.interpretation is not None]
         if reading:
             lines += ["", "What it means:"]
@@ -189,6 +230,8 @@ def build_report(
     quality: dict[str, tuple[ModelQuality | None, dict[str, float]]] | None = None,
     failures: list[dict[str, str]] | None = None,
     n_total: int | None = None,
+    ancestry: dict[str, Any] | None = None,
+    adjusted: list[dict[str, Any]] | None = None,
     **fields: Any,
 ) -> Report:
     """Assemble the report of one person.
@@ -202,9 +245,21 @@ def build_report(
         superpopulations: the reference groups to show (default: those in `percentiles`).
         quality: per pgs_id, the catalog's best evaluation (ModelQuality or None) and its ancestry shares.
         failures: scores that never got a result: pgs_id, step, error.
+        ancestry: the person's inferred ancestry (AncestryEntry fields), when the panel's PCA placed them.
+        adjusted: rows of the adjust step for this sample: pgs_id, ancestry, percentile, z, z_pc_mean,
+            z_pc_meanvar, n_reference, percentile_reason.
         fields: Report fields (genotypes_cid, genome_build, coverage, panel, panel_cid, notes).
     """
     quality = quality or {}
+    adj = {
+        str(r["pgs_id"]): AdjustedEntry(
+            ancestry=r.get("ancestry"), percentile=_clean(r.get("percentile")), z=_clean(r.get("z")),
+            z_pc_mean=_clean(r.get("z_pc_mean")), z_pc_meanvar=_clean(r.get("z_pc_meanvar")),
+            n_reference=int(r["n_reference"]) if r.get("n_reference") is not None else None,
+            reason=r.get("percentile_reason"),
+        )
+        for r in adjusted or []
+    }  # fmt: skip
     by_score: dict[str, list[PercentileEntry]] = {}
     for r in percentiles:
         by_score.setdefault(str(r["pgs_id"]), []).append(
@@ -229,6 +284,7 @@ def build_report(
             percentiles=entries,
             quality=q,
             evaluation_ancestry=shares,
+            adjusted=adj.get(pgs),
         )
         sr.sum, sr.avg = _clean(sr.sum), _clean(sr.avg)
         if sr.status == "ok":
@@ -262,6 +318,7 @@ def build_report(
         n_total=n_total if n_total is not None else len(scores) + len({f.pgs_id for f in fails}),
         n_ok=n_ok,
         n_failed=len(failed_ids),
+        ancestry=AncestryEntry(**ancestry) if ancestry else None,
         **fields,
     )
 

@@ -8,6 +8,9 @@ ALT count g: f0 = 0 and step = w for an ALT effect allele, f0 = 2w and step = �
 over the rows of its variants (sparse), or, for many scores covering most variants, as a BLAS product
 (dense). A missing call first counts as g = 0, then `_kernels.missing_correction` replaces f0 by the
 mean-imputed value 2·p·w (or 0 when no frequency is known) and counts it, as plink2 does.
+
+With `dosages=True` the chunks are float32 ALT dosages (`GenotypeSource.read_dosages`) and the same
+kernels run on them (numba compiles them for each type); the int8 path is untouched.
 """
 
 from __future__ import annotations
@@ -86,13 +89,15 @@ def prepare(
 def accumulate(
     source: GenotypeSource, e: Entries, *, chunk_variants: int, dosage_sum: bool, impute: bool,
     founders: np.ndarray | None, ref_alt_freq: np.ndarray | None = None, progress: ProgressFn | None = None,
+    dosages: bool = False,
 ) -> tuple[Totals, int]:  # fmt: skip
     """Σ over entries of f0 + step·g per (score, sample), reading `chunk_variants` union rows at a time
     (the next chunk is read on a helper thread while the current one is summed). Returns the totals
     and the number of chunks.
 
     `founders`: the samples whose calls give the ALT frequency for imputing a missing call (None: no
-    target frequencies); `ref_alt_freq` (per source row, NaN = unknown) is used before them."""
+    target frequencies); `ref_alt_freq` (per source row, NaN = unknown) is used before them.
+    `dosages`: read ALT dosages (float32) instead of hard calls."""
     from prsgazer.engine.scoring import kernels as K
 
     n, s = source.n_samples, e.s
@@ -112,11 +117,13 @@ def accumulate(
     end = e.ptr[1:].copy()
     # two chunk buffers, reused: one is scored while the next chunk is read into the other
     rows = min(chunk_variants, len(union))
-    buffers = [np.empty((rows, n), dtype=np.int8) for _ in range(min(2, len(bounds)))]
-    read_into = getattr(source, "read_into", None)
+    read_into = None if dosages else getattr(source, "read_into", None)
+    buffers = [np.empty((rows, n), dtype=np.int8) for _ in range(min(2, len(bounds)))] if read_into else []
 
     def load(k: int) -> np.ndarray:
         lo, hi = bounds[k]
+        if dosages:
+            return source.read_dosages(union[lo:hi])  # a new array: ours to change
         if read_into is None:
             return source.read(union[lo:hi])
         return read_into(union[lo:hi], buffers[k % 2][: hi - lo])
@@ -130,7 +137,7 @@ def accumulate(
                 pending = pool.submit(load, k + 1)
             missing = None
             if g.size and int(g.min()) < 0:  # a SIMD scan: panels rarely have missing calls
-                if read_into is None:
+                if read_into is None and not dosages:
                     g = g.copy()  # the source's array: not ours to change
                 missing = _take_missing(g, founders, impute)  # and set them to ALT count 0 in g
             g0 = g
@@ -208,7 +215,7 @@ def _take_missing(
     from prsgazer.engine.scoring import kernels as K
 
     fnd = founders if founders is not None else np.zeros(g.shape[1], dtype=bool)
-    ptr, msample, alt_sum, n_ok = K.missing_calls(g, fnd)
+    ptr, msample, alt_sum, n_ok = (K.missing_calls if g.dtype == np.int8 else K.missing_dosages)(g, fnd)
     p_target = None
     if founders is not None and impute:
         p_target = founder_frequency(alt_sum, n_ok)

@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field
 
 from prsgazer.cid import cid_of_file
 from prsgazer.engine import compiled
+from prsgazer.engine.genotypes.sites import with_site_sums
 from prsgazer.engine.genotypes.source import GenotypeSource
 from prsgazer.engine.scorefile import (
     CacheWriter,
@@ -106,14 +107,16 @@ _BASELINE = 350 * 1024 * 1024
 
 
 def plan_memory(limit: int, *, n_samples: int, n_panel_variants: int, n_entries: int, n_scores: int,
-                n_dense: int, dosage_sum: bool) -> MemoryPlan:  # fmt: skip
+                n_dense: int, dosage_sum: bool, dosages: bool = False) -> MemoryPlan:  # fmt: skip
     """Chunk size (variants) so that the whole batch stays within `limit` bytes."""
     acc = n_scores * n_samples * (8 + 4 + 4) * (2 if dosage_sum else 1)
     # entries: index, score, weight, allele flag, and the sorted copies made while ordering them
     fixed = _BASELINE + n_panel_variants * 96 + n_entries * 64 + acc
-    # per chunk variant: int8 genotypes (+ the prefetched next chunk), int8 cleaned copy, float64 for
-    # the BLAS product when some scores are dense, the dense weight block
-    per_variant = n_samples * (1 + 1 + 1) + (n_samples * 8 + n_dense * 8 * (2 if dosage_sum else 1) if n_dense else 0)
+    # per chunk variant: int8 genotypes (+ the prefetched next chunk), int8 cleaned copy — float32
+    # dosages and pgenlib's read of them instead, with `dosages` —, float64 for the BLAS product when
+    # some scores are dense, the dense weight block
+    cells = (4 + 4 + 4) if dosages else (1 + 1 + 1)
+    per_variant = n_samples * cells + (n_samples * 8 + n_dense * 8 * (2 if dosage_sum else 1) if n_dense else 0)
     room = limit - fixed
     chunk = int(min(_MAX_CHUNK, max(_MIN_CHUNK, room // max(per_variant, 1))))
     match_rows = int(max(1_000, (limit - _BASELINE - n_panel_variants * 200) // (_MATCH_ROW_BYTES * _MATCH_THREADS)))
@@ -176,10 +179,15 @@ def read_result_meta(path: Path) -> dict:
     return json.loads(pl.read_parquet_metadata(path)[_META_KEY])
 
 
-def _options_key(match_options: MatchOptions, score_options: ScoreOptions, dosage_sum: bool) -> dict:
-    # chunk sizes do not change results: keep them out of the key
-    s = score_options.model_dump(exclude={"max_block_cells", "entry_path_max_samples"})
-    return {"match": match_options.model_dump(), "score": s, "dosage_sum": dosage_sum}
+def _options_key(match_options: MatchOptions, score_options: ScoreOptions, dosage_sum: bool,
+                 panel_dosages: bool = False) -> dict:  # fmt: skip
+    # chunk sizes do not change results: keep them out of the key; nor does `hard_calls` on a panel
+    # without dosages (the keys of such panels are those of before dosages were read)
+    s = score_options.model_dump(exclude={"max_block_cells", "entry_path_max_samples", "hard_calls"})
+    key = {"match": match_options.model_dump(), "score": s, "dosage_sum": dosage_sum}
+    if panel_dosages:
+        key["genotypes"] = "hard calls" if score_options.hard_calls else "dosages"
+    return key
 
 
 def _hash(obj: object) -> str:
@@ -270,7 +278,7 @@ def batch_score(
         panel_cids = cids_fn().model_dump()
     sample_ids = panel.samples.get_column("sample_id").to_list()
     columns = RESULT_COLUMNS + (["named_allele_dosage_sum"] if dosage_sum else [])
-    opts = _options_key(mopt, sopt, dosage_sum)
+    opts = _options_key(mopt, sopt, dosage_sum, panel.has_dosages)
 
     jobs: list[_FileJob] = []
     for p in paths:
@@ -722,18 +730,28 @@ def _score_additive(
     """Σ over entries of f0 + step·g (`engine.additive`), in chunks the memory plan sizes.
 
     `entries` = [panel variant index, score index, weight, effect allele is ALT], taken over (the list
-    is emptied) so each array is freed once its sorted copy exists."""
+    is emptied) so each array is freed once its sorted copy exists. Entries with a REF effect allele at
+    a multi-allelic site read the site's sum of ALT copies (`genotypes.sites`)."""
     n = panel.n_samples
+    vidx, is_alt = entries[0], entries[3]
+    move = ~is_alt & panel.multiallelic_rows()[vidx]
+    if move.any():
+        panel, site_row = with_site_sums(panel, vidx[move])
+        vidx = vidx.copy()
+        vidx[move] = site_row
+        entries[0] = vidx
+    del vidx, is_alt
+    dosages = panel.has_dosages and not sopt.hard_calls
     e = prepare_entries(
         panel.variants.height, entries, s, dense_fraction=dense_fraction, dense_min_scores=dense_min_scores
     )
     mem = plan_memory(limit, n_samples=n, n_panel_variants=panel.variants.height, n_entries=len(e.upos), n_scores=s,
-                      n_dense=len(e.dense), dosage_sum=dosage_sum)  # fmt: skip
+                      n_dense=len(e.dense), dosage_sum=dosage_sum, dosages=dosages)  # fmt: skip
     founders = panel.samples.get_column("founder").to_numpy().astype(bool)
     use_freq = sopt.impute and int(founders.sum()) >= sopt.min_founders_for_target_freq
     t, n_chunks = accumulate(
         panel, e, chunk_variants=mem.chunk_variants, dosage_sum=dosage_sum, impute=sopt.impute,
-        founders=founders if use_freq else None, progress=progress,
+        founders=founders if use_freq else None, progress=progress, dosages=dosages,
     )  # fmt: skip
     mem.n_dense = len(e.dense)
     return t, len(e.union), n_chunks, mem

@@ -175,3 +175,39 @@ def missing_calls(g, founders):  # pragma: no cover - compiled
                 q += 1
                 row[i] = 0
     return ptr, msample, alt_sum, n_ok
+
+
+@njit(nogil=True, cache=True)
+def missing_dosages(g, founders):  # pragma: no cover - compiled
+    """`missing_calls` for a chunk of dosages (float): the founders' ALT dosage sums are floats."""
+    m, n = g.shape
+    ptr = np.zeros(m + 1, dtype=np.int64)
+    alt_sum = np.zeros(m, dtype=np.float64)
+    n_ok = np.zeros(m, dtype=np.int64)
+    for r in range(m):
+        row = g[r]
+        c = 0
+        s = 0.0
+        ok = 0
+        for i in range(n):
+            x = row[i]
+            if x < 0:
+                c += 1
+            elif founders[i]:
+                s += x
+                ok += 1
+        ptr[r + 1] = ptr[r] + c
+        alt_sum[r] = s
+        n_ok[r] = ok
+    msample = np.empty(ptr[m], dtype=np.int64)
+    for r in range(m):
+        q = ptr[r]
+        if q == ptr[r + 1]:
+            continue
+        row = g[r]
+        for i in range(n):
+            if row[i] < 0:
+                msample[q] = i
+                q += 1
+                row[i] = 0
+    return ptr, msample, alt_sum, n_ok

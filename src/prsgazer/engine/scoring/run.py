@@ -28,7 +28,12 @@ from prsgazer.engine.genotypes.absent import (
 from prsgazer.engine.genotypes.build import BuildEvidence, check_build, resolve_target_build
 from prsgazer.engine.genotypes.freq import frequencies_for, read_frequencies
 from prsgazer.engine.genotypes.open import open_genotypes
-from prsgazer.engine.genotypes.source import GenotypeSource, QualityFilters
+from prsgazer.engine.genotypes.source import (
+    DOSAGE_FIELDS,
+    HARD_CALLS,
+    GenotypeSource,
+    QualityFilters,
+)
 from prsgazer.engine.scorefile import CacheWriter, ReaderOptions, ScoreCounts, ScoringFile, note_accessions
 from prsgazer.engine.scorefile import read_scorefiles as read_all
 from prsgazer.engine.scoring.match import MatchOptions, MatchResult, TargetIndex, match_variants
@@ -39,7 +44,7 @@ from prsgazer.fileio import output_path
 #: Columns of OUT.tsv, in order.
 OUT_COLUMNS = [
     "sample_id", "pgs_id", "sum", "avg", "denom", "n_matched", "n_variants", "overlap", "status",
-    "n_missing", "n_imputed", "allele_ct", "named_allele_dosage_sum", "reason",
+    "n_missing", "n_imputed", "allele_ct", "named_allele_dosage_sum", "reason", "dosage_source",
 ]  # fmt: skip
 
 
@@ -57,6 +62,11 @@ class RunOptions(BaseModel):
     ref_freq: Path | None = Field(default=None, description="Reference allele frequencies for imputation.")
     cache_dir: Path | None = None
     reader: ReaderOptions = Field(default_factory=ReaderOptions, description="Scoring-file reader (tuning).")
+    dosage_fields: tuple[str, ...] = Field(
+        default=DOSAGE_FIELDS,
+        description="VCF FORMAT fields read as dosages, in order of preference (empty: hard calls only). "
+        "`score.hard_calls` ignores every dosage, pgen ones too.",
+    )
     only_rows: dict[str, list[int]] | None = Field(
         default=None,
         description="Score only these scoring rows (row_nr) of each listed score: a person re-scored on the "
@@ -86,6 +96,11 @@ class ScoreRun(BaseModel):
     match: MatchResult
     absent: AbsentSiteReport
     imputation: str
+    dosage_source: str = Field(
+        default=HARD_CALLS,
+        description="What was scored: 'hard calls', the VCF dosage field ('DS', 'HDS', 'GP'; several with their "
+        "record counts) or 'pgen dosages'.",
+    )
     warnings: list[str] = Field(default_factory=list)
     table: pl.DataFrame
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step.")
@@ -108,7 +123,9 @@ def read_scorefiles(
 
 
 def _open_target(genotypes: str | Path, opt: RunOptions) -> tuple[GenotypeSource, TargetIndex]:
-    source = open_genotypes(genotypes, cache_dir=opt.cache_dir, filters=opt.filters)
+    # a hard-calls run does not parse a VCF's dosage fields at all
+    fields = () if opt.score.hard_calls else opt.dosage_fields
+    source = open_genotypes(genotypes, cache_dir=opt.cache_dir, filters=opt.filters, dosage_fields=fields)
     try:
         if source.n_samples > opt.score.entry_path_max_samples and opt.score.sparse_additive:
             from prsgazer.engine.scoring import kernels  # a cohort is scored by the compiled kernels: load them now
@@ -207,7 +224,13 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
         clock.lap("cache scoring files")
         scored = score_table(target, plan, totals)
         imputation = _describe_imputation(target.samples.get_column("founder").sum(), opt, ref_freq)
-        table = _out_table(scored, match, target.samples.get_column("sample_id").to_list())
+        dosage_source = opt.score.dosage_source(source)
+        unused = _unused_dosages(source, opt)
+        if unused:
+            warnings.append(unused)
+        table = _out_table(scored, match, target.samples.get_column("sample_id").to_list()).with_columns(
+            pl.lit(dosage_source).alias("dosage_source")
+        )
         return ScoreRun(
             genotypes=str(genotypes),
             genotype_kind=source.kind if source.kind != "parquet" else "vcf",
@@ -227,6 +250,7 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
             match=match,
             absent=absent,
             imputation=imputation,
+            dosage_source=dosage_source,
             warnings=warnings,
             table=table,
             timings=clock.laps,
@@ -265,6 +289,18 @@ def _describe_imputation(n_founders: int, opt: RunOptions, ref_freq: np.ndarray 
     return "mean imputation (2 × effect-allele frequency) with " + ", then ".join(parts)
 
 
+def _unused_dosages(source: GenotypeSource, opt: RunOptions) -> str | None:
+    """A note when the genotypes have dosages that the run does not score."""
+    declared = list(getattr(source, "dosage_declared", []) or [])
+    if source.has_dosages and opt.score.hard_calls:
+        return f"hard calls scored (hard_calls): the {source.dosage_source} of the genotypes are not used"
+    unread = [f for f in declared if f not in opt.dosage_fields or opt.score.hard_calls]
+    if unread and not source.has_dosages:
+        why = "hard_calls" if opt.score.hard_calls else f"dosage fields {list(opt.dosage_fields)}"
+        return f"hard calls scored ({why}): the VCF's {'/'.join(unread)} dosages are not used"
+    return None
+
+
 def _out_table(scored: pl.DataFrame, match: MatchResult, samples: list[str]) -> pl.DataFrame:
     summ = pl.DataFrame(
         {
@@ -292,7 +328,7 @@ def _out_table(scored: pl.DataFrame, match: MatchResult, samples: list[str]) -> 
         pl.col("sample_id").replace_strict(sample_order, return_dtype=pl.Int64).alias("_s"),
         pl.col("pgs_id").replace_strict(order, return_dtype=pl.Int64).alias("_p"),
     ).sort("_s", "_p")
-    return out.select(OUT_COLUMNS)
+    return out.select(c for c in OUT_COLUMNS if c != "dosage_source")
 
 
 def write_tsv(

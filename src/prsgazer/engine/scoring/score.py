@@ -13,6 +13,13 @@ Cohorts are scored over variant chunks: additive rows with the batch scorer's sp
 (`engine.additive`), other rows as dense matrix products (ALT dosages × weight blocks, every score at
 once); a handful of samples use a per-entry path. Both read genotypes through
 `GenotypeSource.read`, so the batch code can call `score_chunks` on any subset of variants.
+
+Dosages (a source with `has_dosages`, unless `ScoreOptions.hard_calls`): the same paths on float32
+ALT dosages from `GenotypeSource.read_dosages`. Contributions are piecewise linear in the dosage with
+knots at 0, 1 and 2 — w·d, w·min(d, 1), w·max(d − 1, 0) as plink2 computes them, and for genotypic
+rows the line between the two neighbouring dosage weights (the one rule that gives the three others
+back). A REF effect allele at a multi-allelic site reads the copies of all the site's ALTs
+(`genotypes.sites`), so it counts the copies of REF.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prsgazer.engine.common import MISSING
 from prsgazer.engine.genotypes.freq import founder_frequency
-from prsgazer.engine.genotypes.source import GenotypeSource
+from prsgazer.engine.genotypes.sites import with_site_sums
+from prsgazer.engine.genotypes.source import HARD_CALLS, GenotypeSource
 from prsgazer.engine.scoring.additive import accumulate, prepare
 
 _ADD, _DOM, _REC, _GEN = 0, 1, 2, 3
@@ -49,6 +57,14 @@ class ScoreOptions(BaseModel):
         description="Cohorts: additive rows summed by the sparse kernels (False: dense matrix products, as for "
         "dominant, recessive and genotypic rows).",
     )
+    hard_calls: bool = Field(
+        default=False,
+        description="Score the hard calls even when the genotypes have dosages (VCF DS/HDS/GP, pgen dosages).",
+    )
+
+    def dosage_source(self, source: GenotypeSource) -> str:
+        """What a run on `source` scores: HARD_CALLS or where its dosages come from."""
+        return HARD_CALLS if self.hard_calls else source.dosage_source
 
 
 class WeightPlan(BaseModel):
@@ -85,7 +101,11 @@ class WeightPlan(BaseModel):
 def contributions(plan: WeightPlan, entries: np.ndarray | slice, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(contribution, transformed effect dosage) of plan entries `entries` at ALT counts `g` (0, 1, 2;
     same shape): the effect dosage d is g for an ALT effect allele, else 2 - g; dominant rows count
-    min(d, 1), recessive max(d - 1, 0); a genotypic row's contribution is its dosage_{d}_weight."""
+    min(d, 1), recessive max(d - 1, 0); a genotypic row's contribution is its dosage_{d}_weight.
+    Float `g` (dosages): the same with fractional d, genotypic weights interpolated between the two
+    integer dosages around d."""
+    if np.issubdtype(g.dtype, np.floating):
+        return _float_contributions(plan, entries, g)
     d = np.where(plan.effect_is_alt[entries], g, 2 - g).astype(np.int8)
     kind = plan.kind[entries]
     t = d.astype(np.float64)
@@ -96,6 +116,26 @@ def contributions(plan: WeightPlan, entries: np.ndarray | slice, g: np.ndarray) 
     gen = np.broadcast_to(kind == _GEN, d.shape)
     if gen.any():
         c[gen] = plan.gw[np.broadcast_to(np.arange(len(plan.w))[entries], d.shape)[gen], d[gen]]
+    return c, t
+
+
+def _float_contributions(
+    plan: WeightPlan, entries: np.ndarray | slice, g: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    d = np.where(plan.effect_is_alt[entries], g, 2.0 - g).astype(np.float64)
+    kind = plan.kind[entries]
+    t = d
+    dom, rec = kind == _DOM, kind == _REC
+    if dom.any() or rec.any():
+        t = np.where(dom, np.minimum(d, 1.0), np.where(rec, np.maximum(d - 1.0, 0.0), d))
+    c = plan.w[entries] * t
+    gen = np.broadcast_to(kind == _GEN, d.shape)
+    if gen.any():
+        e = np.broadcast_to(np.arange(len(plan.w))[entries], d.shape)[gen]
+        x = np.clip(d[gen], 0.0, 2.0)
+        lo = np.minimum(np.floor(x), 1.0).astype(np.int64)
+        w_lo = plan.gw[e, lo]
+        c[gen] = w_lo + (x - lo) * (plan.gw[e, lo + 1] - w_lo)
     return c, t
 
 
@@ -220,6 +260,8 @@ class _Chunk:
 def _missing_positions(g: np.ndarray) -> np.ndarray:
     """Flat indices of MISSING cells, scanning 8 cells per machine word (missing calls are rare)."""
     flat = g.reshape(-1)
+    if g.dtype != np.int8:  # dosages
+        return np.flatnonzero(flat < 0)
     cut = flat.size - flat.size % 8
     words = flat[:cut].view(np.uint64) & np.uint64(0x8080808080808080)  # sign bits: only MISSING is < 0
     hot = np.flatnonzero(words)
@@ -256,7 +298,10 @@ def _fill_frequencies(p_alt: np.ndarray, chunk: _Chunk, rows: np.ndarray, founde
         g = chunk.g[rows] if founders.all() else chunk.g[rows][:, founders]
         miss = g == MISSING
         n_ok = g.shape[1] - miss.sum(axis=1)
-        tot = g.sum(axis=1, dtype=np.int64) - MISSING * miss.sum(axis=1)
+        if g.dtype == np.int8:
+            tot = g.sum(axis=1, dtype=np.int64) - MISSING * miss.sum(axis=1)
+        else:  # dosages: plink2's frequencies are dosage sums over 2 × non-missing founders
+            tot = np.where(miss, 0.0, g).sum(axis=1, dtype=np.float64)
     p_alt[rows] = founder_frequency(tot, n_ok)
 
 
@@ -272,12 +317,44 @@ def score_chunks(
 
     `ref_alt_freq`: optional ALT frequency per target row (indexed by vidx; NaN = unknown), used for
     imputation before the target's own frequencies.
+
+    Dosages are scored when the source has them, unless `options.hard_calls`. Entries whose effect
+    allele is REF at a multi-allelic site are first moved to a row counting all the site's ALTs.
     """
+    opt = options or ScoreOptions()
+    source, plan, ref_alt_freq = resolve_multiallelic(source, plan, ref_alt_freq)
+    return _score_chunks(source, plan, opt, ref_alt_freq, source.has_dosages and not opt.hard_calls)
+
+
+def resolve_multiallelic(
+    source: GenotypeSource, plan: WeightPlan, ref_alt_freq: np.ndarray | None = None
+) -> tuple[GenotypeSource, WeightPlan, np.ndarray | None]:
+    """(source, plan, frequencies) where every entry with a REF effect allele at a multi-allelic site
+    reads that site's sum of ALT copies (`genotypes.sites`): 2 minus it is the copies of REF. The
+    inputs come back unchanged when there is no such entry."""
+    if len(plan.w) == 0:
+        return source, plan, ref_alt_freq
+    rows = plan.vidx[plan.local].astype(np.int64)
+    multi = source.multiallelic_rows()
+    move = ~plan.effect_is_alt & multi[rows]
+    if not move.any():
+        return source, plan, ref_alt_freq
+    wrapped, site_row = with_site_sums(source, rows[move])
+    rows = rows.copy()
+    rows[move] = site_row
+    vidx, local = np.unique(rows, return_inverse=True)
+    moved = plan.model_copy(update={"vidx": vidx.astype(np.uint32), "local": local.astype(np.int64)})
+    freq = wrapped.site_frequencies(ref_alt_freq) if ref_alt_freq is not None else None
+    return wrapped, moved, freq
+
+
+def _score_chunks(
+    source: GenotypeSource, plan: WeightPlan, opt: ScoreOptions, ref_alt_freq: np.ndarray | None, dosages: bool
+) -> ScoreTotals:
     from concurrent.futures import ThreadPoolExecutor
 
     from threadpoolctl import threadpool_limits
 
-    opt = options or ScoreOptions()
     n, s = source.n_samples, len(plan.accessions)
     totals = ScoreTotals.zeros(n, s)
     if len(plan.vidx) == 0:
@@ -294,9 +371,11 @@ def score_chunks(
     if dense and opt.sparse_additive and additive.any():
         chunk = max(256, opt.max_block_cells // n)
         if additive.all():
-            return _additive_totals(source, plan, opt, fnd, ref_alt_freq, chunk_variants=chunk)
-        totals = _additive_totals(source, _subset(plan, additive), opt, fnd, ref_alt_freq, chunk_variants=chunk)
-        totals.add(score_chunks(source, _subset(plan, ~additive), options=opt, ref_alt_freq=ref_alt_freq))
+            return _additive_totals(source, plan, opt, fnd, ref_alt_freq, chunk_variants=chunk, dosages=dosages)
+        totals = _additive_totals(
+            source, _subset(plan, additive), opt, fnd, ref_alt_freq, chunk_variants=chunk, dosages=dosages
+        )
+        totals.add(_score_chunks(source, _subset(plan, ~additive), opt, ref_alt_freq, dosages))
         return totals
     bounds = [(lo, min(lo + step, len(plan.vidx))) for lo in range(0, len(plan.vidx), step)]
     by_variant = dense or len(bounds) > 1  # entries sorted by variant: each chunk's are a slice
@@ -304,9 +383,11 @@ def score_chunks(
         order = np.argsort(plan.local, kind="stable")
         local_sorted = plan.local[order]
 
+    read = source.read_dosages if dosages else source.read
+
     def load(k: int) -> _Chunk:
         lo, hi = bounds[k]
-        return _prepare(source.read(plan.vidx[lo:hi]), dense=dense)
+        return _prepare(read(plan.vidx[lo:hi]), dense=dense)
 
     # One BLAS thread: the second core reads and converts the next chunk meanwhile (two busy BLAS
     # threads plus the reader oversubscribe a 2-core machine and run slower).
@@ -359,6 +440,7 @@ def _additive_totals(
     ref_alt_freq: np.ndarray | None,
     *,
     chunk_variants: int,
+    dosages: bool = False,
 ) -> ScoreTotals:
     """A cohort's additive scores with the batch scorer's sparse kernels (`engine.additive`): each
     entry's weight is added along its variant's row of calls, with no dense weight blocks and no
@@ -375,6 +457,7 @@ def _additive_totals(
         impute=opt.impute,
         founders=founders,
         ref_alt_freq=ref_alt_freq,
+        dosages=dosages,
     )
     assert t.dosage is not None
     return ScoreTotals(
@@ -453,8 +536,12 @@ def _dense_block(
     else:
         s2 = np.zeros((m, 2 * s))
         np.add.at(s2, cols, np.concatenate([c[:, 2] - c[:, 0], u[:, 2] - u[:, 0]]))
-        total += (chunk.g == 1).astype(np.float64).T @ s1
-        total += (chunk.g == 2).astype(np.float64).T @ s2
+        if chunk.g.dtype == np.int8:
+            total += (chunk.g == 1).astype(np.float64).T @ s1
+            total += (chunk.g == 2).astype(np.float64).T @ s2
+        else:  # dosages: piecewise linear, min(g, 1) · S1 + max(g - 1, 0) · (S2 - S1) (missing: g = 0)
+            total += np.minimum(chunk.gd, 1.0).T @ s1
+            total += np.maximum(chunk.gd - 1.0, 0.0).T @ (s2 - s1)
     if len(chunk.miss_variant):
         _missing_correction(plan, entries, row, chunk, p_alt, fill, linear, total, out, s)
     out.sum = total[:, :s]
