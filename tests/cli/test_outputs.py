@@ -63,7 +63,7 @@ def test_score_out_dash_prints_the_table_on_stdout(files, tmp_path: Path, capsys
     assert cap.out.startswith("sample_id\tpgs_id\tsum\tavg\tdenom\tn_matched\tn_variants")
     assert len(cap.out.splitlines()) == 1 + 30
     assert "wrote -" in cap.err and (tmp_path / "log.tsv").exists()
-    assert not (tmp_path / "-").exists()
+    assert not (tmp_path / "-").exists() and not (tmp_path / "-.run.json").exists()  # no provenance "beside" stdout
 
 
 def test_score_out_dash_in_a_subprocess(files, tmp_path: Path) -> None:
@@ -129,6 +129,7 @@ def test_score_out_symlink_umask_and_fifo(files, tmp_path: Path, capsys, umask: 
     capsys.readouterr()
     ref = (tmp_path / "ref.tsv").read_bytes()
     assert stat.S_IMODE((tmp_path / "ref.tsv").stat().st_mode) == 0o640  # not 0600 whatever the umask
+    assert stat.S_IMODE((tmp_path / "ref.tsv.run.json").stat().st_mode) == 0o640  # its provenance too
     # a symlink stays a link; its target gets the table
     (tmp_path / "real").mkdir()
     target = tmp_path / "real" / "t.tsv"
@@ -151,6 +152,7 @@ def test_score_out_symlink_umask_and_fifo(files, tmp_path: Path, capsys, umask: 
     assert main(["score", str(prefix), "-s", str(sf), "--out", str(fifo)]) == 0
     t.join(60)
     assert got["data"] == ref and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert not (tmp_path / "pipe.run.json").exists()  # a stream has no "beside"
 
 
 def test_reference_distributions_out_checks(files, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,8 +4,10 @@ leave no output file."""
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -190,3 +192,88 @@ def test_single_person_wgs_with_reference(tmp_path: Path, capsys: pytest.Capture
     # without --coverage the same file leaves absent sites unmatched (and the score fails)
     assert main(["score", str(sparse), "-s", str(sf), "-o", str(tmp_path / "c.tsv")]) == 2
     assert "coverage=unknown" in capsys.readouterr().err
+
+
+def test_dosages_are_used_and_reported_and_hard_calls_ignore_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prsgazer.synthetic.files import (
+        random_cohort,
+        random_genotype_probabilities,
+        random_score,
+        write_dosage_vcf,
+        write_scorefile,
+        write_vcf,
+    )
+
+    cohort = random_cohort(60, 300, seed=3, chrom="2")
+    gp = random_genotype_probabilities(cohort, seed=4, noise=0.7)
+    ds = write_dosage_vcf(cohort, tmp_path / "ds.vcf.gz", gp, fields=("DS",))
+    gt = write_vcf(cohort, tmp_path / "gt.vcf.gz")
+    sf = write_scorefile(random_score(cohort, 200, seed=5).rows, tmp_path / "S.txt", pgs_id="S")
+    runs = {}
+    for name, args in {"ds": [str(ds)], "hard": [str(ds), "--hard-calls"], "gt": [str(gt)]}.items():
+        out = tmp_path / f"{name}.tsv"
+        assert main(["score", *args, "-s", str(sf), "--out", str(out)]) == 0
+        runs[name] = (pl.read_csv(out, separator="\t", null_values="NA"), capsys.readouterr().err)
+    assert "dosages: DS" in runs["ds"][1] and (runs["ds"][0]["dosage_source"] == "DS").all()
+    assert "dosages: hard calls" in runs["hard"][1] and (runs["hard"][0]["dosage_source"] == "hard calls").all()
+    assert runs["hard"][0]["sum"].to_list() == runs["gt"][0]["sum"].to_list()  # --hard-calls: the GT numbers
+    assert (runs["ds"][0]["sum"] - runs["gt"][0]["sum"]).abs().max() > 0.05  # the dosages really count
+    assert main(["score", str(ds), "-s", str(sf), "--out", str(tmp_path / "x.tsv"), "--dosage-fields", "XX"]) == 2
+
+
+def test_several_genotype_files_and_a_samplesheet_score_as_one(tmp_path: Path) -> None:
+    from prsgazer.synthetic.files import Cohort
+
+    a = random_cohort(30, 200, seed=1, chrom="1")
+    b = random_cohort(30, 200, seed=2, chrom="2")
+    b = Cohort(sites=b.sites, samples=a.samples, genotypes=b.genotypes)
+    whole = Cohort(sites=pl.concat([a.sites, b.sites]), samples=a.samples,
+                   genotypes=np.concatenate([a.genotypes, b.genotypes]))  # fmt: skip
+    sf = write_scorefile(random_score(whole, 300, seed=3).rows, tmp_path / "S.txt", pgs_id="S")
+    write_vcf(a, tmp_path / "c1.vcf.gz")
+    write_pfile(b, tmp_path / "c2")
+    write_vcf(whole, tmp_path / "all.vcf.gz")
+    (tmp_path / "sheet.csv").write_text("sampleset,path_prefix,chrom,format\nx,c1,1,vcf\nx,c2,2,pfile\n")
+    outs = {}
+    for name, geno in {"all": ["all.vcf.gz"], "parts": ["c1.vcf.gz", "c2"], "sheet": ["sheet.csv"]}.items():
+        out = tmp_path / f"{name}.tsv"
+        assert main(["score", *[str(tmp_path / g) for g in geno], "-s", str(sf), "--out", str(out)]) == 0
+        outs[name] = pl.read_csv(out, separator="\t")["sum"].to_list()
+    assert outs["parts"] == outs["all"] == outs["sheet"]
+
+
+def test_output_formats_sscore_and_pgsc(shared_data: Path, tmp_path: Path) -> None:
+    """--format sscore equals plink2's .sscore for CINECA (the PGS Catalog calculator's expected output, 6
+    significant digits), FID and IID kept apart; --format pgsc has pgsc_calc's columns; .gz is gzipped;
+    every output has its provenance beside it."""
+    base = shared_data / "genomes" / "cineca" / "cineca_synthetic_subset"
+    sf = shared_data / "scorefiles" / "PGS001229_22.txt"
+    out = tmp_path / "cineca.sscore"
+    assert main(["score", str(base), "-s", str(sf), "--format", "sscore", "--out", str(out)]) == 0
+    got = pl.read_csv(out, separator="\t")
+    assert got.columns == ["#FID", "IID", "ALLELE_CT", "DENOM", "NAMED_ALLELE_DOSAGE_SUM", "PGS001229_AVG",
+                           "PGS001229_SUM"]  # fmt: skip
+    want = pl.read_csv(shared_data / "expected" / "cineca_PGS001229_22_expected_plink2_sscore.tsv", separator="\t")
+    both = got.join(want, on="IID", suffix="_plink2")
+    assert both.height == 2504 and (both["#FID"] == both["IID"]).all()
+    for col in ("ALLELE_CT", "DENOM", "NAMED_ALLELE_DOSAGE_SUM"):
+        assert (both[col] == both[f"{col}_plink2"]).all(), col
+    for col in ("PGS001229_SUM", "PGS001229_AVG"):
+        assert ((both[col] - both[f"{col}_plink2"]).abs() <= 5e-6).all(), col
+    run = json.loads((tmp_path / "cineca.sscore.run.json").read_text())
+    assert run["params"]["min_overlap"] == 0.75 and run["code_version"] and run["summaries"][0]["n_matched"] == 782
+    gz = tmp_path / "agg.txt.gz"
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text(f"sampleset,path_prefix,chrom,format\ncineca,{base},22,pfile\n")
+    assert main(["score", str(sheet), "-s", str(sf), "--format", "pgsc", "--out", str(gz)]) == 0
+    with gzip.open(gz, "rt") as fh:
+        agg = pl.read_csv(fh, separator="\t")
+    assert agg.columns == ["sampleset", "IID", "PGS", "SUM", "DENOM", "AVG"] and agg.height == 2504
+    assert (agg["sampleset"] == "cineca").all() and agg["SUM"].to_list() == got["PGS001229_SUM"].to_list()
+    # the long format keeps FID and IID apart at the end
+    long_out = tmp_path / "long.tsv"
+    assert main(["score", str(base), "-s", str(sf), "--out", str(long_out)]) == 0
+    t = pl.read_csv(long_out, separator="\t", null_values="NA")
+    assert t.columns[:2] == ["sample_id", "pgs_id"] and t.columns[-2:] == ["fid", "iid"]

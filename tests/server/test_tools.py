@@ -259,9 +259,11 @@ async def test_companions_travel_with_a_panel(client, synth_panel, tmp_path: Pat
     panel = put_pfile(default_store(), info.prefix, "reference_panel", panel="synth", genome_build="GRCh38")
     got = (await client.call_tool("download_file", {"cid": panel.cid})).structured_content
     main = Path(got["path"])
-    assert main.suffix == ".pgen" and set(got["companions"]) == {"pvar_cid", "psam_cid"}
+    # a synthetic panel carries its (empty) relatedness list for the ancestry PCA
+    assert main.suffix == ".pgen" and set(got["companions"]) == {"pvar_cid", "psam_cid", "related_cid"}
     for p in got["companions"].values():
-        assert Path(p).parent == main.parent and Path(p).stem == main.stem and Path(p).exists()
+        assert Path(p).parent == main.parent and Path(p).name.startswith(main.stem + ".") and Path(p).exists()
+    assert Path(got["companions"]["related_cid"]).name == main.stem + ".king.cutoff.out.id"
     with pytest.raises(ToolError, match="companion file of"):
         await client.call_tool("delete_file", {"cid": panel.pvar_cid})
 

@@ -195,6 +195,8 @@ class PrsResult(Asset):
     coverage: str = ""
     absent_means: str = ""
     imputation: str = ""
+    #: Where the dosages came from: "hard calls", "DS", "HDS", "GP", "pgen dosages".
+    dosage_source: str = ""
     #: The per-score match summary (counts by match type, exclusion and unmatched reason).
     summary: dict[str, Any] = field(default_factory=dict)
 

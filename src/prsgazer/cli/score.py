@@ -7,6 +7,7 @@ their overlap), 2 bad input or when every score failed (no OUT.tsv is written th
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -24,8 +25,12 @@ def _resolve_pgs_ids(ids: list[str], build: str | None) -> list[Path]:
 
 def score(
     genotypes: Annotated[
-        Path,
-        typer.Argument(help="VCF/VCF.gz/gVCF, plink2 prefix (.pgen/.pvar/.psam) or plink1 prefix (.bed/.bim/.fam)."),
+        list[Path],
+        typer.Argument(
+            help="VCF/VCF.gz/gVCF, plink2 prefix (.pgen/.pvar/.psam) or plink1 prefix (.bed/.bim/.fam); several of "
+            "them with the same samples (e.g. one per chromosome, scored as one cohort); or a pgsc_calc samplesheet "
+            "CSV (sampleset,path_prefix,chrom,format)."
+        ),
     ],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output table (TSV), one row per (sample, score); - for stdout.")
@@ -83,6 +88,13 @@ def score(
     min_dp: Annotated[int | None, typer.Option("--min-dp", help="Calls with lower DP are missing.")] = None,
     min_gq: Annotated[int | None, typer.Option("--min-gq", help="Calls with lower GQ are missing.")] = None,
     min_qual: Annotated[float | None, typer.Option("--min-qual", help="Records with lower QUAL are missing.")] = None,
+    hard_calls: Annotated[
+        bool, typer.Option("--hard-calls", help="Ignore dosages (VCF DS/HDS/GP, .pgen dosages): score the GT calls.")
+    ] = False,
+    dosage_fields: Annotated[
+        str | None,
+        typer.Option("--dosage-fields", help="VCF FORMAT fields read as dosages, in order (default DS,HDS,GP)."),
+    ] = None,
     panel: Annotated[
         str | None,
         typer.Option("--panel", help="Reference panel (prefix or name): adds percentile and z on the same variants."),
@@ -95,6 +107,18 @@ def score(
         typer.Option(
             "--distribution", help="Precomputed Distribution parquet(s): fallback percentiles without --panel."
         ),
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="long (one row per sample and score), sscore (plink2's wide .sscore layout) or pgsc (pgsc_calc's "
+            "aggregated scores: sampleset IID PGS SUM DENOM AVG). OUT ending in .gz is gzipped.",
+        ),
+    ] = "long",
+    sampleset: Annotated[
+        str | None,
+        typer.Option("--sampleset", help="The sampleset name of --format pgsc (default: the samplesheet's)."),
     ] = None,
     ancestry: Annotated[
         bool,
@@ -111,17 +135,26 @@ def score(
 ) -> None:
     """Compute polygenic scores (SUM, AVG, DENOM per sample and score), exact against plink2."""
     from prsgazer.cli import err
-    from prsgazer.engine.genotypes import genotype_files
     from prsgazer.engine.scoring.run import write_tsv
     from prsgazer.fileio import check_output
+    from prsgazer.ops.outputs import check_format
     from prsgazer.ops.params import ScoreParams, Tuning
     from prsgazer.ops.score import add_percentiles, score_files
 
-    inputs = [*genotype_files(genotypes), *(scorefile or []), reference, ref_freq, *(distribution or [])]
-    inputs += genotype_files(panel) if panel else []
-    check_output(out, inputs=inputs, field="--out")  # a bad --out fails before the run, not after it
+    out_format = check_format(fmt)
+    if out_format in ("sscore", "pgsc") and (panel is not None or distribution):
+        raise InputError(f"--format {fmt} holds scores only: percentiles need --format long", field="--format")
+    inputs: Path | list[Path] = genotypes[0] if len(genotypes) == 1 else list(genotypes)
+    if store and not isinstance(inputs, Path):
+        raise InputError("--store takes one genotype file", field="--store",
+                         hint="store each file with `prsgazer storage put`, or concatenate them first")  # fmt: skip
+    # a bad --out / --match-log fails before the run, not after it; no output may overwrite an input
+    read_from = _input_files(genotypes, [*(scorefile or []), reference, ref_freq, *(distribution or [])], panel)
+    check_output(out, inputs=read_from, field="--out")
+    if check_output(out).kind == "file":
+        check_output(_sidecar(out), inputs=read_from, field="--out")
     if match_log is not None:
-        check_output(match_log, inputs=[*inputs, out], field="--match-log")
+        check_output(match_log, inputs=[*read_from, out], field="--match-log")
     files = list(scorefile or [])
     if pgs_id:
         files += _resolve_pgs_ids(list(pgs_id), build)
@@ -145,20 +178,22 @@ def score(
         min_dp=min_dp,
         min_gq=min_gq,
         min_qual=min_qual,
+        hard_calls=hard_calls or None,
+        dosage_fields=dosage_fields,
     )
     tuning = Tuning.from_settings()
     with err.status("scoring…", spinner="dots"):
         run, options = score_files(
-            genotypes, files, params, tuning, build=build, coverage=coverage, reference=reference, ref_freq=ref_freq
+            inputs, files, params, tuning, build=build, coverage=coverage, reference=reference, ref_freq=ref_freq
         )
     _print_summary(run)
     if match_log is not None:
-        write_tsv(run.match.log, match_log, inputs=[*inputs, out], field="--match-log")
+        write_tsv(run.match.log, match_log, inputs=[*read_from, out], field="--match-log")
         err.print(f"match log: {match_log} ({run.match.log.height} rows)", highlight=False, soft_wrap=True)
     if run.all_failed:
         raise InputError(
             "no score passed matching: " + "; ".join(f"{s.accession}: {s.reason}" for s in run.match.summaries),
-            file=genotypes,
+            file=genotypes[0],
             hint="check the genome build and coverage, lower --min-overlap, or see --match-log",
         )
     table = run.table
@@ -167,7 +202,7 @@ def score(
         from prsgazer.storage import default_store
 
         with err.status("ancestry: reference PCA, projection, adjusted scores…", spinner="dots"):
-            table, anc = add_ancestry(default_store(), genotypes, files, run, options, tuning, panel, coverage=coverage)
+            table, anc = add_ancestry(default_store(), inputs, files, run, options, tuning, panel, coverage=coverage)
         for row in anc.table.head(5).iter_rows(named=True):
             flag = " (low confidence)" if row["low_confidence"] else ""
             err.print(f"ancestry: {row['sample_id']} most similar to {row['superpopulation']} "
@@ -179,14 +214,15 @@ def score(
 
         with err.status("percentiles: re-scoring the panel on the matched variants…", spinner="dots"):
             table, warning = add_percentiles(
-                default_store(), genotypes, files, run, options, tuning, panel=panel,
+                default_store(), inputs, files, run, options, tuning, panel=panel,
                 superpopulation=superpopulation, distributions=list(distribution or []),
             )  # fmt: skip
         if warning:
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    write_tsv(table, out, inputs=inputs, field="--out")
+    _write_outputs(run, table, out, out_format, sampleset or _sampleset(genotypes), params, read_from)
     if store:
-        _store(genotypes, files, params, build or run.build.build or "", coverage or "")
+        assert isinstance(inputs, Path)
+        _store(inputs, files, params, build or run.build.build or "", coverage or "")
     n_ok = sum(s.passed for s in run.match.summaries)
     err.print(
         f"wrote {out} ({run.table.height} rows: {run.n_samples} sample(s) × "
@@ -194,6 +230,45 @@ def score(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _sampleset(genotypes: list[Path]) -> str:
+    from prsgazer.engine.genotypes import is_samplesheet, read_samplesheet
+
+    if len(genotypes) == 1 and is_samplesheet(genotypes[0]):
+        return read_samplesheet(genotypes[0])[0]
+    return "cohort"
+
+
+def _input_files(genotypes: list[Path], others: list[Path | None], panel: str | None) -> list[Path | None]:
+    """Every file the command reads (plink prefixes and samplesheets expanded), for the output checks."""
+    from prsgazer.engine.genotypes import genotype_files, is_samplesheet, read_samplesheet
+
+    found: list[Path | None] = [*others, *(genotype_files(panel) if panel else [])]
+    for g in genotypes:
+        found += genotype_files(g)
+        if is_samplesheet(g):
+            with contextlib.suppress(InputError):  # a bad samplesheet is reported by the run itself
+                for listed in read_samplesheet(g)[1]:
+                    found += genotype_files(listed)
+    return found
+
+
+def _sidecar(out: Path) -> Path:
+    return out.with_name(out.name + ".run.json")
+
+
+def _write_outputs(run, table, out: Path, fmt, sampleset: str, params, inputs) -> None:  # type: ignore[no-untyped-def]
+    """OUT in the chosen layout (gzipped when it ends in .gz), and its provenance in OUT.run.json (beside a
+    file only: standard output, a FIFO or a device has no "beside")."""
+    from prsgazer.fileio import check_output, write_bytes
+    from prsgazer.ops.outputs import formatted, record_text, run_record, table_bytes
+
+    frame = formatted(run, fmt, table=table, sampleset=sampleset)
+    write_bytes(out, table_bytes(frame, gzip_it=str(out).endswith(".gz")), inputs=inputs, field="--out")
+    if check_output(out).kind == "file":
+        record = run_record(run, params.as_record(), format=fmt, output=out.name)
+        write_bytes(_sidecar(out), record_text(record).encode(), inputs=inputs, field="--out")
 
 
 def _store(genotypes: Path, files: list[Path], params, build: str, coverage: str) -> None:  # type: ignore[no-untyped-def]
@@ -228,6 +303,7 @@ def _print_summary(run: object) -> None:
     )
     err.print(run.absent.describe(), highlight=False, soft_wrap=True)
     err.print(f"imputation: {run.imputation}", highlight=False, soft_wrap=True)
+    err.print(f"dosages: {run.dosage_source}", highlight=False, soft_wrap=True)
     for s in run.match.summaries:
         status = "[green]ok[/green]" if s.passed else "[red]FAILED[/red]"
         parts = [f"{s.accession}: {status} {s.n_matched}/{s.n_variants} matched (overlap {s.overlap:.4f})"]

@@ -153,6 +153,7 @@ def _store_results(
                 coverage=run.absent.coverage.value,
                 absent_means=run.absent.absent_means,
                 imputation=run.imputation,
+                dosage_source=run.dosage_source,
                 summary=summary.model_dump(mode="json"),
                 params=params.as_record(),
                 code_version=code_version(),

@@ -14,6 +14,7 @@ from prsgazer.engine.common import MISSING
 from prsgazer.engine.genotypes.absent import AbsentSiteReport, Coverage, decide_coverage, fill_absent_sites
 from prsgazer.engine.genotypes.build import BuildEvidence, check_build, detect_build, resolve_target_build
 from prsgazer.engine.genotypes.freq import frequencies_for, read_frequencies
+from prsgazer.engine.genotypes.multi import MultiSource, is_samplesheet, read_samplesheet
 from prsgazer.engine.genotypes.open import genotype_files, genotype_kind, open_genotypes
 from prsgazer.engine.genotypes.plink import PgenSource, pgen_has_dosages, read_bim, read_fam, read_psam, read_pvar
 from prsgazer.engine.genotypes.sites import SiteSums, with_site_sums
@@ -39,6 +40,7 @@ __all__ = [
     "BuildEvidence",
     "Coverage",
     "GenotypeSource",
+    "MultiSource",
     "ParquetSource",
     "PgenSource",
     "QualityFilters",
@@ -52,6 +54,7 @@ __all__ = [
     "frequencies_for",
     "genotype_files",
     "genotype_kind",
+    "is_samplesheet",
     "normalize_vcf",
     "open_genotypes",
     "pgen_has_dosages",
@@ -60,6 +63,7 @@ __all__ = [
     "read_frequencies",
     "read_psam",
     "read_pvar",
+    "read_samplesheet",
     "read_vcf_header",
     "resolve_target_build",
     "split_multiallelic",

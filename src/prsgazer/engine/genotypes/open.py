@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from prsgazer.cid import cid_of_file
+from prsgazer.engine.genotypes.multi import MultiSource, is_samplesheet, read_samplesheet
 from prsgazer.engine.genotypes.plink import PgenSource
 from prsgazer.engine.genotypes.source import DOSAGE_FIELDS, GenotypeSource, QualityFilters, check_dosage_fields
 from prsgazer.engine.genotypes.table import ParquetSource
@@ -66,7 +68,7 @@ def genotype_files(path: str | Path) -> list[Path]:
 
 
 def open_genotypes(
-    path: str | Path,
+    path: str | Path | Sequence[str | Path],
     *,
     cache_dir: Path | None = None,
     filters: QualityFilters | None = None,
@@ -76,6 +78,18 @@ def open_genotypes(
     `<cache_dir>/genotypes/` keyed by the file's CID, the quality filters, the dosage fields read and
     the normalising code's version). `dosage_fields`: VCF FORMAT fields read as dosages, in order of
     preference (empty: hard calls only); a .pgen's dosages are always readable (`read_dosages`)."""
+    if not isinstance(path, (str, Path)) or is_samplesheet(path):
+        paths = [Path(x) for x in path] if not isinstance(path, (str, Path)) else read_samplesheet(path)[1]
+        expanded = [q for x in paths for q in (read_samplesheet(x)[1] if is_samplesheet(x) else [x])]
+        parts: list[GenotypeSource] = []
+        try:
+            for q in expanded:
+                parts.append(open_genotypes(q, cache_dir=cache_dir, filters=filters, dosage_fields=dosage_fields))
+            return parts[0] if len(parts) == 1 else MultiSource(parts)
+        except BaseException:
+            for part in parts:
+                part.close()
+            raise
     kind, p = genotype_kind(path)
     if kind in ("pfile", "bfile"):
         return PgenSource(p, kind)

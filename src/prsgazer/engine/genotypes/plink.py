@@ -167,7 +167,10 @@ def _samples_frame(fid: list[str] | None, iid: list[str], pat: list[str] | None,
     pat = pat or ["0"] * len(iid)
     mat = mat or ["0"] * len(iid)
     founder = [p in ("0", "") and m in ("0", "") for p, m in zip(pat, mat, strict=True)]
-    return pl.DataFrame({"sample_id": ids, "founder": founder}, schema={"sample_id": pl.String, "founder": pl.Boolean})
+    return pl.DataFrame(
+        {"sample_id": ids, "founder": founder, "fid": fid, "iid": iid},
+        schema={"sample_id": pl.String, "founder": pl.Boolean, "fid": pl.String, "iid": pl.String},
+    )
 
 
 class PgenSource(GenotypeSource):

@@ -77,7 +77,7 @@ class GenotypeSource(ABC):
     path: Path
     kind: str
     variants: pl.DataFrame
-    samples: pl.DataFrame  # sample_id (str), founder (bool)
+    samples: pl.DataFrame  # sample_id (str), founder (bool); fid, iid (str) when the input has them
     build: BuildEvidence
     #: Where `read_dosages` gets its values: HARD_CALLS, "DS", "HDS", "GP" (a mix is listed with
     #: counts, e.g. "DS (980 records), GP (20 records)"), or "pgen dosages".
@@ -95,6 +95,14 @@ class GenotypeSource(ABC):
     @abstractmethod
     def read(self, vidx: np.ndarray) -> np.ndarray:
         """ALT-allele counts (int8; MISSING for missing), shape (len(vidx), n_samples)."""
+
+    def sample_ids(self) -> pl.DataFrame:
+        """`sample_id fid iid`: the family and individual ids as the input gave them (fid null when it
+        has none; iid the sample id for a VCF)."""
+        s = self.samples
+        fid = pl.col("fid") if "fid" in s.columns else pl.lit(None, dtype=pl.String)
+        iid = pl.col("iid") if "iid" in s.columns else pl.col("sample_id")
+        return s.select("sample_id", fid.cast(pl.String).alias("fid"), iid.cast(pl.String).alias("iid"))
 
     def read_dosages(self, vidx: np.ndarray) -> np.ndarray:
         """ALT-allele dosages (float32, 0..2 in steps of 1/16384; MISSING for missing), shape

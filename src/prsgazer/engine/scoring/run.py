@@ -8,7 +8,7 @@ This is the composition the CLI, tasks and notebooks call; every step is also us
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -103,6 +103,9 @@ class ScoreRun(BaseModel):
     )
     warnings: list[str] = Field(default_factory=list)
     table: pl.DataFrame
+    sample_ids: pl.DataFrame | None = Field(
+        default=None, description="sample_id fid iid: the input's own family and individual ids."
+    )
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per step.")
 
     @property
@@ -122,7 +125,11 @@ def read_scorefiles(
     return files, frame
 
 
-def _open_target(genotypes: str | Path, opt: RunOptions) -> tuple[GenotypeSource, TargetIndex]:
+#: One genotype input, or several of the same samples (one per chromosome, say) scored as one.
+Genotypes = str | Path | Sequence[str | Path]
+
+
+def _open_target(genotypes: Genotypes, opt: RunOptions) -> tuple[GenotypeSource, TargetIndex]:
     # a hard-calls run does not parse a VCF's dosage fields at all
     fields = () if opt.score.hard_calls else opt.dosage_fields
     source = open_genotypes(genotypes, cache_dir=opt.cache_dir, filters=opt.filters, dosage_fields=fields)
@@ -146,8 +153,9 @@ def _close_when_opened(opening: Future[tuple[GenotypeSource, TargetIndex]]) -> N
     source.close()
 
 
-def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: RunOptions | None = None) -> ScoreRun:
-    """Score `genotypes` against every score in `scorefiles`."""
+def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: RunOptions | None = None) -> ScoreRun:
+    """Score `genotypes` (one input, several files of the same samples, or a pgsc_calc samplesheet)
+    against every score in `scorefiles`."""
     opt = options or RunOptions()
     if not scorefiles:
         raise InputError("no scoring file given", field="--scorefile")
@@ -170,11 +178,12 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
     clock.lap("open genotypes (while reading)")
     warnings: list[str] = []
     try:
-        build = resolve_target_build(source.build, opt.build, Path(genotypes))
+        where = Path(getattr(source, "source_path", None) or source.path)  # the file the user named
+        build = resolve_target_build(source.build, opt.build, where)
         by_warning: dict[str, list[str]] = {}
         for sf in files:
             for acc in sf.accessions:
-                w = check_build(build, Path(genotypes), sf.build, sf.path, acc)
+                w = check_build(build, where, sf.build, sf.path, acc)
                 if w:  # one warning per distinct text, naming every score it concerns
                     by_warning.setdefault(w.split(": ", 1)[1], []).append(acc)
         for text, accs in by_warning.items():
@@ -232,9 +241,10 @@ def run_scoring(genotypes: str | Path, scorefiles: list[str | Path], options: Ru
             pl.lit(dosage_source).alias("dosage_source")
         )
         return ScoreRun(
-            genotypes=str(genotypes),
+            genotypes=str(genotypes) if isinstance(genotypes, (str, Path)) else ", ".join(map(str, genotypes)),
             genotype_kind=source.kind if source.kind != "parquet" else "vcf",
             n_samples=source.n_samples,
+            sample_ids=source.sample_ids(),
             n_target_variants=source.variants.height,
             build=build,
             scorefiles=[
