@@ -155,6 +155,15 @@ class Settings(BaseSettings):
         "`serve --http` allows on a loopback host only.",
     )
 
+    # --- notebook app (docs/notebook.md) ---
+    notebook_host: str = Field(default="127.0.0.1", description="Interface `prsgazer notebook` binds to.")
+    notebook_port: int = Field(default=2718, ge=0, le=65535, description="Port of `prsgazer notebook` (0: any free).")
+    notebook_token: SecretStr | None = Field(
+        default=None,
+        description="Access token of `prsgazer notebook` on a non-loopback interface (unset: a random one, "
+        "printed with the URL); never needed on a loopback host.",
+    )
+
     # --- reference panels (docs/reference.md) ---
     memory_limit: str = Field(
         default="2GB",
@@ -171,10 +180,20 @@ class Settings(BaseSettings):
         default="https://ftp.ebi.ac.uk/pub/databases/spot/pgs/resources/",
         description="Where the PGS Catalog reference packs (pgsc_1000G_v1.tar.zst, …) are downloaded from.",
     )
+    chain_dir: Path | None = Field(
+        default=None,
+        description="UCSC chain files found by name (hg19ToHg38.over.chain.gz, hg38ToHg19.over.chain.gz) to lift "
+        "scoring files in the other build.",
+    )
     panels_dir: Path | None = Field(
         default=None,
         description="Where downloaded and synthesized panels are installed (by name).",
     )
+    @property
+    def chain_path(self) -> Path:
+        """`chain_dir`, or `<home>/chains`."""
+        return self.chain_dir or self.home / "chains"
+
     @property
     def panels_path(self) -> Path:
         """`panels_dir`, or `<home>/panels`."""
@@ -223,6 +242,7 @@ _COMPUTED_DEFAULTS = {
     "home": "platform user-data dir (`~/.local/share/prsgazer`)",
     "cache_dir": "platform user-cache dir (`~/.cache/prsgazer`)",
     "panels_dir": "`$PRSGAZER_HOME/panels`",
+    "chain_dir": "`$PRSGAZER_HOME/chains`",
 }
 
 
@@ -244,6 +264,7 @@ _SECTIONS = {
     "catalog_rest_url": "PGS Catalog (docs/catalog.md)",
     "remote": "remote storage (docs/storage.md, docs/cluster.md)",
     "mcp_allowed_dirs": "MCP server (docs/mcp.md)",
+    "notebook_host": "notebook app (docs/notebook.md)",
     "memory_limit": "computation and reference panels (docs/reference.md)",
 }
 

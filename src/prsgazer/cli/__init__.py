@@ -93,9 +93,11 @@ def _register_groups() -> None:
         app.command("tasks")(run.tasks)
         app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run.run)
     if not any(c.name == "serve" for c in app.registered_commands):
+        from prsgazer.cli.notebook import notebook as _notebook
         from prsgazer.cli.serve import serve as _serve
 
         app.command("serve")(_serve)
+        app.command("notebook")(_notebook)
 
 
 def configure_logging(level: str | None = None) -> None:

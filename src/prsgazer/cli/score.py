@@ -88,6 +88,11 @@ def score(
     min_dp: Annotated[int | None, typer.Option("--min-dp", help="Calls with lower DP are missing.")] = None,
     min_gq: Annotated[int | None, typer.Option("--min-gq", help="Calls with lower GQ are missing.")] = None,
     min_qual: Annotated[float | None, typer.Option("--min-qual", help="Records with lower QUAL are missing.")] = None,
+    chain: Annotated[
+        list[Path] | None,
+        typer.Option("--chain", help="UCSC chain file (e.g. hg38ToHg19.over.chain.gz) to lift scoring files in the "
+                     "other build (repeatable; PRSGAZER_CHAIN_DIR is searched too)."),
+    ] = None,
     hard_calls: Annotated[
         bool, typer.Option("--hard-calls", help="Ignore dosages (VCF DS/HDS/GP, .pgen dosages): score the GT calls.")
     ] = False,
@@ -184,7 +189,8 @@ def score(
     tuning = Tuning.from_settings()
     with err.status("scoring…", spinner="dots"):
         run, options = score_files(
-            inputs, files, params, tuning, build=build, coverage=coverage, reference=reference, ref_freq=ref_freq
+            inputs, files, params, tuning, build=build, coverage=coverage, reference=reference, ref_freq=ref_freq,
+            chains=list(chain or []),
         )
     _print_summary(run)
     if match_log is not None:
@@ -304,6 +310,11 @@ def _print_summary(run: object) -> None:
     err.print(run.absent.describe(), highlight=False, soft_wrap=True)
     err.print(f"imputation: {run.imputation}", highlight=False, soft_wrap=True)
     err.print(f"dosages: {run.dosage_source}", highlight=False, soft_wrap=True)
+    for lift in run.liftover:
+        lost = ", ".join(f"{k} {v}" for k, v in lift.unlifted_by.items()) or "none"
+        err.print(f"liftover: {lift.scorefile} {lift.from_build} → {lift.to_build} with {lift.chain}: "
+                  f"{lift.n_rows - lift.n_unlifted}/{lift.n_rows} rows lifted (lost: {lost})",
+                  highlight=False, soft_wrap=True)  # fmt: skip
     for s in run.match.summaries:
         status = "[green]ok[/green]" if s.passed else "[red]FAILED[/red]"
         parts = [f"{s.accession}: {status} {s.n_matched}/{s.n_variants} matched (overlap {s.overlap:.4f})"]

@@ -39,7 +39,7 @@ from prsgazer.engine.ancestry import (
 )
 from prsgazer.engine.genotypes import Coverage, GenotypeSource, decide_coverage, fill_absent_sites, open_genotypes
 from prsgazer.engine.reference import Panel, open_panel
-from prsgazer.engine.reference.percentile import same_variant_values
+from prsgazer.engine.reference.percentile import compare_with_panel
 from prsgazer.engine.scoring import RunOptions, ScoreRun
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
@@ -187,7 +187,8 @@ def adjusted_scores(
     PC-adjusted z-scores (pgsc_calc's Z_norm1 and Z_norm2), on the same matched variants as the panel."""
     panel = open_panel(panel_prefix, cache_dir=tuning.cache_dir)
     try:
-        values, refs = same_variant_values(genotypes, scorefiles, run, options, panel)
+        comparison = compare_with_panel(genotypes, scorefiles, run, options, panel)
+        values, refs = comparison.values, comparison.references
     finally:
         panel.close()
     status = {s.accession: s for s in run.match.summaries}

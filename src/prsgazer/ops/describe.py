@@ -19,7 +19,15 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from prsgazer.engine.common import normalize_build
-from prsgazer.engine.genotypes import PgenSource, detect_build, genotype_kind, read_vcf_header
+from prsgazer.engine.genotypes import (
+    PgenSource,
+    array_sample_id,
+    detect_build,
+    genotype_kind,
+    read_array,
+    read_vcf_header,
+    sniff_array,
+)
 from prsgazer.engine.scorefile import read_scorefile
 from prsgazer.errors import InputError
 
@@ -51,6 +59,8 @@ def describe(path: str | Path, asset: str | None = None, *, name: str | None = N
     head = _head(p)
     if head.startswith("##fileformat=VCF"):
         return _vcf(p)
+    if sniff_array(p) is not None:
+        return _array(p, name or p.name)
     if (name or p.name).lower().endswith((".pgen", ".bed")):
         return _plink(p)
     if asset == "scoring_file" or _looks_like_scorefile(head):
@@ -115,6 +125,19 @@ def _vcf(p: Path) -> Detected:
         f"build {build.build or 'not stated'} ({build.detail})"
     ]
     return Detected(asset="vcf", fields=fields, notes=notes)
+
+
+def _array(p: Path, name: str) -> Detected:
+    arr = read_array(p)
+    fields: dict[str, Any] = {"sample_id": array_sample_id(name), "n_samples": 1, "n_variants": arr.sites.height,
+                              "source_format": arr.format, "coverage": "array"}  # fmt: skip
+    if arr.build.build:
+        fields["genome_build"] = arr.build.build
+    notes = [
+        f"{arr.format} array file: {arr.sites.height} sites ({arr.n_no_calls} no-calls, {arr.n_indel_probes} indel "
+        f"probes); build {arr.build.build} ({arr.build.detail}); sites the chip lacks count as missing"
+    ]
+    return Detected(asset="genotypes", fields=fields, notes=notes)
 
 
 def _plink(p: Path) -> Detected:

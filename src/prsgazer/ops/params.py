@@ -110,6 +110,18 @@ class Tuning(BaseModel):
         return cls(**values)
 
 
+def available_chains(explicit: list[Path] | tuple[Path, ...] = ()) -> tuple[Path, ...]:
+    """Chain files for liftover: the ones given, then the UCSC-named ones in PRSGAZER_CHAIN_DIR."""
+    from prsgazer.config import get_settings
+
+    for c in explicit:
+        if not Path(c).is_file():
+            raise InputError("chain file does not exist", file=c, field="--chain")
+    folder = get_settings().chain_path
+    found = sorted(folder.glob("*.over.chain*")) if folder.is_dir() else []
+    return tuple(dict.fromkeys([*map(Path, explicit), *found]))
+
+
 def run_options(
     params: ScoreParams,
     tuning: Tuning,
@@ -118,6 +130,7 @@ def run_options(
     coverage: str | None = None,
     reference: Path | str | None = None,
     ref_freq: Path | str | None = None,
+    chains: tuple[Path, ...] = (),
 ) -> RunOptions:
     """The engine's options for one run: the parameters, the tuning, and what describes the input
     (its declared build and coverage, a reference giving REF at absent sites, reference frequencies)."""
@@ -147,4 +160,5 @@ def run_options(
         ref_freq=Path(ref_freq) if ref_freq else None,
         cache_dir=tuning.cache_dir,
         reader=tuning.reader,
+        chains=chains,
     )

@@ -14,10 +14,11 @@ from typing import Any
 import polars as pl
 
 from prsgazer.assets import Genotypes, MatchLog, PrsResult, ReferencePanel, ScoringFile
+from prsgazer.cid import cid_of_file
 from prsgazer.engine.scoring import RunOptions, ScoreRun, run_scoring
 from prsgazer.errors import InputError
 from prsgazer.fileio import output_path
-from prsgazer.ops.params import ScoreParams, Tuning, run_options
+from prsgazer.ops.params import ScoreParams, Tuning, available_chains, run_options
 from prsgazer.ops.runtime import (
     CancelCheck,
     measure,
@@ -40,11 +41,14 @@ def score_files(
     coverage: str | None = None,
     reference: str | Path | None = None,
     ref_freq: str | Path | None = None,
+    chains: list[Path] | tuple[Path, ...] = (),
 ) -> tuple[ScoreRun, RunOptions]:
-    """Score genotype files against scoring files; returns the run and the options it used."""
+    """Score genotype files against scoring files; returns the run and the options it used. Scoring
+    files in the other build are lifted with a chain given or found in PRSGAZER_CHAIN_DIR."""
     if not scorefiles:
         raise InputError("give at least one scoring file", field="--scorefile")
-    options = run_options(params, tuning, build=build, coverage=coverage, reference=reference, ref_freq=ref_freq)
+    options = run_options(params, tuning, build=build, coverage=coverage, reference=reference, ref_freq=ref_freq,
+                          chains=available_chains(chains))  # fmt: skip
     return run_scoring(genotypes, list(scorefiles), options), options
 
 
@@ -54,14 +58,17 @@ def person_options(
     """The engine's options for stored genotypes, and the parameters that key a cached result.
     Shared by `score_stored` and the percentile step, so a re-run scores exactly as the first did."""
     coverage = coverage or genotypes.coverage
+    chains = available_chains()
     options = run_options(
         params,
         tuning,
         build=genotypes.genome_build or None,
         coverage=coverage if coverage and coverage != "genotyped" else None,
         reference=reference,
+        chains=chains,
     )
-    key_params = {"score": params.as_record(), "coverage": coverage, "build": options.build}
+    key_params = {"score": params.as_record(), "coverage": coverage, "build": options.build,
+                  "chains": sorted(cid_of_file(c) for c in chains)}  # fmt: skip
     return options, key_params
 
 

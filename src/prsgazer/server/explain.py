@@ -180,8 +180,20 @@ def _fmt(x: float | None) -> str:
     return "N/A" if x is None else f"{x:.6g}"
 
 
+ARRAY_NOTE = (
+    "These genotypes come from a consumer genotyping array: it reads only a few hundred thousand chosen sites, "
+    "so the score's other variants are missing (not assumed to be the common allele), {coverage} of the score's "
+    "variants were found, and the percentile compares with reference people scored on exactly those same variants."
+)
+
+
+def array_note(coverage: float | None) -> str:
+    shown = f"{coverage:.0%}" if coverage is not None else "only part"
+    return ARRAY_NOTE.format(coverage=shown)
+
+
 def _run_notes(r: PrsResult) -> list[str]:
-    notes = []
+    notes = [array_note(r.overlap)] if r.coverage == "array" else []
     if r.coverage or r.absent_means:
         notes.append(
             f"Sites the data does not list were treated as {r.absent_means or 'missing'}"
@@ -252,6 +264,9 @@ def explain_prs_report(store: Any, rep: PrsReport, *, superpopulation: str | Non
     if wanted and wanted != group and wanted in doc.superpopulations:
         group, fresh = wanted, True  # read against another group the report has percentiles for
     notes = [n for n in doc.notes if n]
+    if doc.coverage == "array":
+        ok = [s.overlap for s in doc.scores if s.status == "ok" and s.overlap is not None]
+        notes.append(array_note(min(ok) if ok else None))
     notes += [f"{f.pgs_id} was not computed ({f.step}): {f.error}" for f in doc.failures]
     if doc.ancestry is not None:
         notes.append(ancestry_note(doc.ancestry.superpopulation, doc.ancestry.probability,

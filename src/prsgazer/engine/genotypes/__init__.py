@@ -11,7 +11,14 @@ multi-allelic sites).
 """
 
 from prsgazer.engine.common import MISSING
-from prsgazer.engine.genotypes.absent import AbsentSiteReport, Coverage, decide_coverage, fill_absent_sites
+from prsgazer.engine.genotypes.absent import (
+    AbsentSiteReport,
+    Coverage,
+    absent_meaning,
+    decide_coverage,
+    fill_absent_sites,
+)
+from prsgazer.engine.genotypes.arrays import ArrayFile, ArraySource, array_sample_id, read_array, sniff_array
 from prsgazer.engine.genotypes.build import BuildEvidence, check_build, detect_build, resolve_target_build
 from prsgazer.engine.genotypes.freq import frequencies_for, read_frequencies
 from prsgazer.engine.genotypes.multi import MultiSource, is_samplesheet, read_samplesheet
@@ -37,6 +44,8 @@ __all__ = [
     "MISSING",
     "VARIANT_SCHEMA",
     "AbsentSiteReport",
+    "ArrayFile",
+    "ArraySource",
     "BuildEvidence",
     "Coverage",
     "GenotypeSource",
@@ -46,6 +55,8 @@ __all__ = [
     "QualityFilters",
     "SiteSums",
     "VcfSummary",
+    "absent_meaning",
+    "array_sample_id",
     "check_build",
     "check_dosage_fields",
     "decide_coverage",
@@ -58,6 +69,7 @@ __all__ = [
     "normalize_vcf",
     "open_genotypes",
     "pgen_has_dosages",
+    "read_array",
     "read_bim",
     "read_fam",
     "read_frequencies",
@@ -66,6 +78,7 @@ __all__ = [
     "read_samplesheet",
     "read_vcf_header",
     "resolve_target_build",
+    "sniff_array",
     "split_multiallelic",
     "split_site_rows",
     "with_site_sums",

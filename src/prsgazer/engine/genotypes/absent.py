@@ -48,6 +48,19 @@ class Coverage(StrEnum):
     GENOTYPED = "genotyped"
 
 
+#: What an absent scored position means under each coverage (any other: "unknown").
+ABSENT_MEANS = {
+    Coverage.GENOTYPED: "not_assayed",
+    Coverage.GVCF: "hom_ref_in_reference_blocks",
+    Coverage.WGS: "hom_ref",
+}
+
+
+def absent_meaning(coverage: Coverage | str) -> str:
+    """hom_ref | hom_ref_in_reference_blocks | unknown | not_assayed, for `coverage`."""
+    return ABSENT_MEANS.get(Coverage(coverage), "unknown")
+
+
 class AbsentSiteReport(BaseModel):
     """The decision and what it did."""
 
@@ -80,6 +93,8 @@ class AbsentSiteReport(BaseModel):
 
 def decide_coverage(source: GenotypeSource, declared: Coverage | str | None) -> tuple[Coverage, str]:
     """The coverage to assume and why."""
+    if source.kind == "array":
+        return Coverage.ARRAY, "consumer genotyping array: sites it does not list were not assayed (missing)"
     if not isinstance(source, ParquetSource):
         if declared not in (None, Coverage.GENOTYPED, "genotyped"):
             return Coverage(declared), "declared"
@@ -319,15 +334,10 @@ def fill_absent_sites(
 ) -> tuple[GenotypeSource, AbsentSiteReport]:
     """Apply the absent-site policy: returns the source to match against and the report."""
     blocks = getattr(source, "blocks", None)
-    means = {
-        Coverage.GENOTYPED: "not_assayed",
-        Coverage.GVCF: "hom_ref_in_reference_blocks",
-        Coverage.WGS: "hom_ref",
-    }
     if coverage is Coverage.GENOTYPED or (reference is None and (coverage is not Coverage.GVCF or blocks is None)):
         # Nothing can be filled in: absent rows stay unmatched; `count_absent` reports them after matching.
         return source, AbsentSiteReport(
-            coverage=coverage, how=how, absent_means=means.get(coverage, "unknown"), reference=reference_name
+            coverage=coverage, how=how, absent_means=absent_meaning(coverage), reference=reference_name
         )
     absent = absent_positions(scores, source.variants)
     if coverage in (Coverage.WES, Coverage.ARRAY, Coverage.UNKNOWN):

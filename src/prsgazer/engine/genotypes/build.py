@@ -107,6 +107,21 @@ def detect_build(header_lines: list[str]) -> BuildEvidence:
     return BuildEvidence()
 
 
+def check_positions(build: str | None, maxima: dict[str, int]) -> str | None:
+    """A contradiction when a chromosome's highest position lies beyond its end in `build` (the
+    message names it and the build the positions fit); None when they fit or nothing can be said."""
+    table = _LENGTHS.get(build or "")
+    if table is None:
+        return None
+    beyond = {c: p for c, p in maxima.items() if c in table and p is not None and p > table[c]}
+    if not beyond:
+        return None
+    c, p = next(iter(beyond.items()))
+    fits = [b for b, t in _LENGTHS.items() if b != build and all(t.get(k, 0) >= v for k, v in beyond.items())]
+    other = f"; they fit {fits[0]}" if fits else ""
+    return f"position {c}:{p} lies beyond the end of chromosome {c} in {build} ({table[c]}){other}"
+
+
 def resolve_target_build(evidence: BuildEvidence, declared: str | None, path: Path) -> BuildEvidence:
     """Combine detected evidence with a user declaration (`--build`); a contradiction is an error."""
     if declared is None:
@@ -125,6 +140,9 @@ def resolve_target_build(evidence: BuildEvidence, declared: str | None, path: Pa
     if want is None:
         return evidence
     return BuildEvidence(build=want, source="declared", detail=f"declared --build {want}")
+
+
+_UCSC = {"GRCh37": "hg19", "GRCh38": "hg38"}
 
 
 def check_build(
@@ -147,6 +165,8 @@ def check_build(
             file=target_path,
             field="genome build",
             hint=f"use the harmonised scoring file for {target.build} "
-            f"(e.g. {accession}_hmPOS_{target.build}.txt.gz) or genotypes in {score_build}",
+            f"(e.g. {accession}_hmPOS_{target.build}.txt.gz), genotypes in {score_build}, or lift the scoring file "
+            f"with a UCSC chain: --chain {_UCSC.get(score_build, score_build)}To"
+            f"{_UCSC.get(target.build, target.build).capitalize()}.over.chain.gz (or put it in PRSGAZER_CHAIN_DIR)",
         )
     return None

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from prsgazer.cid import cid_of_file
+from prsgazer.engine.genotypes.arrays import ArraySource, read_array, sniff_array
 from prsgazer.engine.genotypes.multi import MultiSource, is_samplesheet, read_samplesheet
 from prsgazer.engine.genotypes.plink import PgenSource
 from prsgazer.engine.genotypes.source import DOSAGE_FIELDS, GenotypeSource, QualityFilters, check_dosage_fields
@@ -41,13 +42,15 @@ def genotype_kind(path: str | Path) -> tuple[str, Path]:
     if p.with_name(p.name + ".bed").exists():
         return "bfile", p
     if p.is_file():
+        if sniff_array(p) is not None:
+            return "array", p
         with open(p, "rb") as fh:
             head = fh.read(2)
         if head == b"\x1f\x8b" or head == b"##":
             return "vcf", p
     raise InputError(
-        "genotypes not found: expected a VCF (.vcf/.vcf.gz), a plink2 prefix (.pgen/.pvar/.psam) "
-        "or a plink1 prefix (.bed/.bim/.fam)",
+        "genotypes not found: expected a VCF (.vcf/.vcf.gz), a plink2 prefix (.pgen/.pvar/.psam), "
+        "a plink1 prefix (.bed/.bim/.fam) or a consumer array file (23andMe, AncestryDNA, …)",
         file=p,
     )
 
@@ -95,6 +98,8 @@ def open_genotypes(
         return PgenSource(p, kind)
     if kind == "parquet":
         return ParquetSource(p)
+    if kind == "array":
+        return ArraySource(read_array(p))
     if not p.exists():
         raise InputError("genotype file does not exist", file=p)
     qf = filters or QualityFilters()

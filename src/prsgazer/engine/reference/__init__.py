@@ -15,7 +15,9 @@ from prsgazer.engine.reference.distributions import (
 from prsgazer.engine.reference.panel import Panel, PanelCids, open_panel, read_panel_psam, strip_ext
 from prsgazer.engine.reference.percentile import (
     PERCENTILE_COLUMNS,
+    Comparison,
     PercentileResult,
+    compare_with_panel,
     distribution_percentiles,
     mid_rank_percentile,
     panel_percentiles,
@@ -24,12 +26,14 @@ from prsgazer.engine.reference.percentile import (
 __all__ = [
     "ALL",
     "PERCENTILE_COLUMNS",
+    "Comparison",
     "DistributionData",
     "Panel",
     "PanelCids",
     "PercentileResult",
     "build_distribution",
     "check_distribution",
+    "compare_with_panel",
     "distribution_percentiles",
     "mid_rank_percentile",
     "open_panel",

@@ -266,12 +266,22 @@ def person_rows(run: object) -> pl.DataFrame:
     )
 
 
-def same_variant_values(
+class Comparison(BaseModel):
+    """What a run is compared with: per score, the panel's scores on the person's matched variants,
+    and per (sample, score) the value compared (re-scored on the shared rows when the panel lacks some)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    references: dict[str, ReferenceScores] = Field(default_factory=dict)
+    values: dict[tuple[str, str], float | None] = Field(default_factory=dict)
+
+
+def compare_with_panel(
     genotypes: str | object, scorefiles: list, run: object, options: object, panel: object
-) -> tuple[dict[tuple[str, str], float | None], dict[str, ReferenceScores]]:
-    """Both sides of a comparison on one variant set: every (sample, score) value of the run, and the
-    panel's scores on the rows matched for it (`reference_on_variants`). A score whose rows the panel
-    does not all have is re-scored for the person on the shared rows (`RunOptions.only_rows`)."""
+) -> Comparison:
+    """The panel re-scored on the run's matched rows (all scores in one pass), and each sample's value
+    on the same rows: a score whose rows the panel does not all have is re-scored for the samples on
+    the shared rows (`RunOptions.only_rows`), so both sides use one variant set."""
     from prsgazer.engine.reference.panel import Panel
     from prsgazer.engine.scoring.run import RunOptions, ScoreRun, run_scoring
 
@@ -285,11 +295,11 @@ def same_variant_values(
     values = {(s, p): v for s, p, v in run.table.select("sample_id", "pgs_id", "sum").iter_rows()}
     partial = {a: r.shared_row_nrs for a, r in refs.items() if not r.complete and r.shared_row_nrs}
     if partial:
-        again = run_scoring(genotypes, scorefiles, options.model_copy(update={"only_rows": partial}))  # type: ignore[arg-type]
+        again = run_scoring(genotypes, scorefiles, options.model_copy(update={"only_rows": partial}))
         for s, p, v in again.table.select("sample_id", "pgs_id", "sum").iter_rows():
             if p in partial:
                 values[(s, p)] = v
-    return values, refs
+    return Comparison(references=refs, values=values)
 
 
 def run_percentiles(
@@ -305,13 +315,17 @@ def run_percentiles(
     `superpopulation`: one label, several (one row per sample, score and label; the panel is re-scored
     once for all), or None for ALL.
 
-    The person's matched rows are re-scored on the panel (`reference_on_variants`); a score whose
-    rows the panel does not all have is re-scored for the person on the shared rows
-    (`RunOptions.only_rows`), so both sides use one variant set. Returns sample_id, pgs_id and
-    PERCENTILE_COLUMNS (N/A rows carry `percentile_reason`).
+    The person's matched rows are re-scored on the panel (`compare_with_panel`); a score whose
+    rows the panel does not all have is re-scored for the person on the shared rows, so both sides
+    use one variant set. Returns sample_id, pgs_id and PERCENTILE_COLUMNS (N/A rows carry
+    `percentile_reason`).
     """
+    from prsgazer.engine.scoring.run import ScoreRun
+
+    assert isinstance(run, ScoreRun)
     labels = _labels(superpopulation)
-    values, refs = same_variant_values(genotypes, scorefiles, run, options, panel)
+    comparison = compare_with_panel(genotypes, scorefiles, run, options, panel)
+    refs, values = comparison.references, comparison.values
     status = {s.accession: s for s in run.match.summaries}
     out = []
     pairs = run.table.select("sample_id", "pgs_id").iter_rows()

@@ -613,3 +613,26 @@ def lift_scorefile(frame: pl.DataFrame, chain: Chain) -> tuple[pl.DataFrame, pl.
     )
     lifted, unlifted = pl.collect_all([lifted_q, unlifted_q])
     return lifted, unlifted
+
+
+def chain_builds(path: str | Path) -> tuple[str | None, str | None]:
+    """(source, target) builds a chain file's UCSC name states (`hg19ToHg38.over.chain.gz`), read from
+    the name alone (no parsing)."""
+    return _builds_from_name(Path(path))
+
+
+def lift_marked(frame: pl.DataFrame, chain: Chain) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every row of a scoring-file frame in the chain's target build: lifted rows moved (alleles
+    complemented on reverse strands), rows that cannot be lifted kept where they were and marked
+    unscorable `liftover_<reason>` — so they are counted and listed in the match log, never lost.
+    Returns (the frame in its row order, the unlifted rows with their reasons)."""
+    indexed = frame.with_row_index("_i")
+    lifted, unlifted = lift_scorefile(indexed, chain)
+    why = unlifted.select("accession", "row_nr", pl.concat_str(pl.lit("liftover_"), "reason").alias("_why"))
+    marked = (
+        indexed.join(why, on=["accession", "row_nr"], how="inner")
+        .with_columns(pl.coalesce("unscorable", "_why").alias("unscorable"))
+        .drop("_why")
+    )
+    out = pl.concat([lifted.select(indexed.columns), marked.select(indexed.columns)]).sort("_i")
+    return out.drop("_i"), unlifted

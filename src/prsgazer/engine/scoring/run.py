@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from prsgazer.cid import cid_of_file
 from prsgazer.engine.genotypes.absent import (
     AbsentSiteReport,
     Coverage,
@@ -25,6 +26,7 @@ from prsgazer.engine.genotypes.absent import (
     fill_absent_sites,
     load_reference,
 )
+from prsgazer.engine.genotypes.arrays import ArraySource
 from prsgazer.engine.genotypes.build import BuildEvidence, check_build, resolve_target_build
 from prsgazer.engine.genotypes.freq import frequencies_for, read_frequencies
 from prsgazer.engine.genotypes.open import open_genotypes
@@ -36,6 +38,8 @@ from prsgazer.engine.genotypes.source import (
 )
 from prsgazer.engine.scorefile import CacheWriter, ReaderOptions, ScoreCounts, ScoringFile, note_accessions
 from prsgazer.engine.scorefile import read_scorefiles as read_all
+from prsgazer.engine.scorefile.lifted import lift_cached
+from prsgazer.engine.scorefile.liftover import chain_builds
 from prsgazer.engine.scoring.match import MatchOptions, MatchResult, TargetIndex, match_variants
 from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
 from prsgazer.errors import InputError
@@ -62,6 +66,9 @@ class RunOptions(BaseModel):
     ref_freq: Path | None = Field(default=None, description="Reference allele frequencies for imputation.")
     cache_dir: Path | None = None
     reader: ReaderOptions = Field(default_factory=ReaderOptions, description="Scoring-file reader (tuning).")
+    chains: tuple[Path, ...] = Field(
+        default=(), description="UCSC chain files (hg19ToHg38.over.chain.gz, …) to lift scoring files in another build."
+    )
     dosage_fields: tuple[str, ...] = Field(
         default=DOSAGE_FIELDS,
         description="VCF FORMAT fields read as dosages, in order of preference (empty: hard calls only). "
@@ -72,6 +79,48 @@ class RunOptions(BaseModel):
         description="Score only these scoring rows (row_nr) of each listed score: a person re-scored on the "
         "variants a reference panel shares (engine.percentile).",
     )
+
+
+class LiftReport(BaseModel):
+    """A scoring file lifted to the genotypes' build: by which chain, and the rows that could not be."""
+
+    scorefile: str
+    cid: str
+    chain: str
+    chain_cid: str
+    from_build: str
+    to_build: str
+    n_rows: int
+    n_unlifted: int
+    unlifted_by: dict[str, int] = Field(default_factory=dict)
+
+
+def _lift_to(
+    build: str | None, files: list[ScoringFile], rows: pl.DataFrame, opt: RunOptions
+) -> tuple[pl.DataFrame, dict[str, LiftReport]]:
+    """Scoring files in another build than the genotypes, lifted with a chain of `opt.chains` that goes
+    from theirs to the genotypes' (cached by scoring-file and chain CID); the others as they are."""
+    if build is None or not opt.chains:
+        return rows, {}
+    chains = {chain_builds(c): Path(c) for c in opt.chains}
+    frames: list[pl.DataFrame] = []
+    lifts: dict[str, LiftReport] = {}
+    for sf in files:
+        chain = chains.get((sf.build, build)) if sf.build and sf.build != build else None
+        if chain is None:
+            frames.append(sf.variants)
+            continue
+        frame, unlifted = lift_cached(sf, chain, opt.cache_dir)
+        frames.append(frame)
+        by = dict(unlifted.group_by("reason").len().sort("len", descending=True).iter_rows())
+        lifts[sf.cid] = LiftReport(
+            scorefile=sf.path.name, cid=sf.cid, chain=chain.name, chain_cid=cid_of_file(chain),
+            from_build=str(sf.build), to_build=build, n_rows=sf.variants.height, n_unlifted=unlifted.height,
+            unlifted_by={str(k): int(v) for k, v in by.items()},
+        )  # fmt: skip
+    if not lifts:
+        return rows, {}
+    return pl.concat(frames, rechunk=False), lifts
 
 
 class ScorefileInfo(BaseModel):
@@ -103,6 +152,9 @@ class ScoreRun(BaseModel):
     )
     warnings: list[str] = Field(default_factory=list)
     table: pl.DataFrame
+    liftover: list[LiftReport] = Field(
+        default_factory=list, description="Scoring files lifted to the genotypes' build, with their lost rows."
+    )
     sample_ids: pl.DataFrame | None = Field(
         default=None, description="sample_id fid iid: the input's own family and individual ids."
     )
@@ -175,13 +227,21 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
             raise
         clock.lap("read scoring files")
         source, index = opening.result()
+        if isinstance(source, ArraySource):  # an array's variants are the scoring rows' alleles at its sites
+            source = source.for_rows(rows)
+            index = TargetIndex(source.variants)
     clock.lap("open genotypes (while reading)")
     warnings: list[str] = []
     try:
         where = Path(getattr(source, "source_path", None) or source.path)  # the file the user named
         build = resolve_target_build(source.build, opt.build, where)
+        rows, lifts = _lift_to(build.build, files, rows, opt)
+        if lifts:
+            clock.lap("liftover")
         by_warning: dict[str, list[str]] = {}
         for sf in files:
+            if sf.cid in lifts:
+                continue
             for acc in sf.accessions:
                 w = check_build(build, where, sf.build, sf.path, acc)
                 if w:  # one warning per distinct text, naming every score it concerns
@@ -247,6 +307,7 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
             sample_ids=source.sample_ids(),
             n_target_variants=source.variants.height,
             build=build,
+            liftover=list(lifts.values()),
             scorefiles=[
                 ScorefileInfo(
                     path=str(sf.path),
