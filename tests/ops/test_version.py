@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from prsgazer.ops import version as version_mod
+from prsgazer.ops import runtime as version_mod
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _version_of(src: Path) -> str:
-    code = "from prsgazer.ops.version import code_version; print(code_version())"
+    code = "from prsgazer.ops.runtime import code_version; print(code_version())"
     out = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(src), "PATH": ""}, capture_output=True,
                          text=True, check=True)  # fmt: skip
     return out.stdout.strip()

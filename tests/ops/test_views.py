@@ -1,4 +1,4 @@
-"""`ops.views`, `ops.candidates` and `ops.genotypes.genotypes_in_zip`: what the doors show.
+"""`ops.views`, `ops.scorefiles` (candidates) and `ops.genotypes.genotypes_in_zip`: what the doors show.
 
 - a report as rows: unavailable values stay null with their reason (never 0), failures are rows;
 - the reference samples behind stored percentiles reproduce every stored percentile, and a
@@ -150,8 +150,7 @@ def test_distribution_plot_marks_the_person(stored_person: dict[str, Any], store
 
 
 def test_candidates_offline_list_stored_files_and_say_the_catalog_is_unavailable(synth_panel: Any, store: Any) -> None:
-    from prsgazer.ops.candidates import NO_METADATA, score_candidates
-    from prsgazer.ops.scorefiles import ingest_scorefile
+    from prsgazer.ops.scorefiles import NO_METADATA, ingest_scorefile, score_candidates
 
     _, files = synth_panel
     for f in files:
@@ -173,7 +172,7 @@ def test_candidates_search_the_stored_catalog_metadata(
 ) -> None:
     from prsgazer.catalog import pull_metadata
     from prsgazer.config import reset_settings
-    from prsgazer.ops.candidates import score_candidates
+    from prsgazer.ops.scorefiles import score_candidates
     from prsgazer.storage import default_store
 
     fake_catalog_server.reset()

@@ -50,7 +50,7 @@ class Asset:
     metrics: dict[str, Any] = field(default_factory=dict)
     #: Set on computed outputs: the parameters that determined its content (prsgazer.ops.params).
     params: dict[str, Any] = field(default_factory=dict)
-    #: Set on computed outputs: the version of the code that computed it (prsgazer.ops.version).
+    #: Set on computed outputs: the version of the code that computed it (prsgazer.ops.runtime).
     code_version: str = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -32,11 +32,10 @@ def _():
     from prsgazer.errors import PrsgazerError
     from prsgazer.notebooks import export, figures
     from prsgazer.ops import views
-    from prsgazer.ops.candidates import score_candidates
     from prsgazer.ops.genotypes import genotypes_in_zip, ingest_genotypes, normalize_stored
     from prsgazer.ops.params import ScoreParams, Tuning
     from prsgazer.ops.runtime import scratch
-    from prsgazer.ops.scorefiles import ingest_scorefile
+    from prsgazer.ops.scorefiles import ingest_scorefile, score_candidates
     from prsgazer.storage import default_store
 
     store = default_store()

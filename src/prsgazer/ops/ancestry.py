@@ -45,8 +45,7 @@ from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
 from prsgazer.fileio import output_path
 from prsgazer.ops.params import ScoreParams, Tuning
-from prsgazer.ops.runtime import cached, from_cache, measure, portable, result_key, scratch
-from prsgazer.ops.version import code_version
+from prsgazer.ops.runtime import cached, code_version, from_cache, measure, portable, result_key, scratch
 
 #: Relatedness lists a panel may carry beside its files (the PGS Catalog packs' KING cut-offs; a
 #: panel `prsgazer reference synthesize` makes has none related by construction and an empty one).

@@ -31,6 +31,7 @@ from prsgazer.ops.params import ScoreParams, Tuning, run_options
 from prsgazer.ops.runtime import (
     CancelCheck,
     cached,
+    code_version,
     from_cache,
     measure,
     portable,
@@ -39,7 +40,6 @@ from prsgazer.ops.runtime import (
     split_cached,
     stop_if_cancelled,
 )
-from prsgazer.ops.version import code_version
 
 ProgressFn = Callable[[str, int, int], None]
 

@@ -13,8 +13,7 @@ from prsgazer.engine.genotypes import genotype_kind, normalize_vcf
 from prsgazer.errors import InputError
 from prsgazer.fileio import open_output
 from prsgazer.ops.params import ScoreParams
-from prsgazer.ops.runtime import cached, from_cache, measure, portable, result_key, scratch
-from prsgazer.ops.version import code_version
+from prsgazer.ops.runtime import cached, code_version, from_cache, measure, portable, result_key, scratch
 from prsgazer.storage.plink import put_pfile
 
 

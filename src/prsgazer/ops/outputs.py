@@ -110,7 +110,7 @@ def formatted(run: ScoreRun, fmt: Format, *, table: pl.DataFrame | None = None, 
 
 def run_record(run: ScoreRun, params: dict[str, Any], **more: Any) -> dict[str, Any]:
     """What made an output: versions, parameters, inputs by CID, per-score match summaries, decisions."""
-    from prsgazer.ops.version import provenance
+    from prsgazer.ops.runtime import provenance
 
     return provenance(
         params,

@@ -35,6 +35,7 @@ from prsgazer.ops.params import ScoreParams, Tuning
 from prsgazer.ops.runtime import (
     CancelCheck,
     cached,
+    code_version,
     from_cache,
     measure,
     portable,
@@ -43,7 +44,6 @@ from prsgazer.ops.runtime import (
     stop_if_cancelled,
 )
 from prsgazer.ops.score import person_options
-from prsgazer.ops.version import code_version
 
 
 @dataclass

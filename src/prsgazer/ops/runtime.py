@@ -2,7 +2,9 @@
 scratch directories. See docs/workflows.md ("Caching").
 
 Caching is keyed by what determines a result — the operation, the CIDs of its inputs, its parameters
-and the code version (`ops.version.code_version`, derived from the sources) — and lives in the asset
+and the code version (`code_version`, derived from the sources of `engine/` and `ops/`: any change
+to them — a fix, a new default, a new output column — gives new keys, so no stale result is ever
+returned after an upgrade; nobody bumps it by hand) — and lives in the asset
 store itself (`task_key` field on every output). So a rerun on the same bytes is a lookup, any
 changed byte (of the inputs or of the code) recomputes, a killed run resumes from what it stored, and
 the same cache works on a cluster through a storage remote.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -27,8 +30,25 @@ from typing import Any, TypeVar
 
 from prsgazer import __version__
 from prsgazer.assets import Asset
+from prsgazer.engine.version import source_digest
 from prsgazer.errors import PrsgazerError
-from prsgazer.ops.version import code_version
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def code_version() -> str:
+    """16 hex digits over the sources of `prsgazer/engine` and `prsgazer/ops`."""
+    h = hashlib.sha256()
+    for part in ("engine", "ops"):
+        h.update(source_digest(_PACKAGE / part).encode())
+    return h.hexdigest()[:16]
+
+
+def provenance(params: dict[str, Any] | None = None, **more: Any) -> dict[str, Any]:
+    """What every output records: the prsgazer and code versions and the parameters that made it."""
+    return {"prsgazer": __version__, "code_version": code_version(), "params": params or {}, **more}
+
 
 A = TypeVar("A", bound=Asset)
 T = TypeVar("T")

@@ -21,6 +21,7 @@ from prsgazer.fileio import output_path
 from prsgazer.ops.params import ScoreParams, Tuning, available_chains, run_options
 from prsgazer.ops.runtime import (
     CancelCheck,
+    code_version,
     measure,
     portable,
     result_key,
@@ -28,7 +29,6 @@ from prsgazer.ops.runtime import (
     split_cached,
     stop_if_cancelled,
 )
-from prsgazer.ops.version import code_version
 
 
 def score_files(
