@@ -326,9 +326,9 @@ def _(ReferencePanel, demo, genome, given, mo, store):
         options=_options, value=_default or next(iter(_options)), label="Reference panel"
     )
     superpopulation_pick = mo.ui.dropdown(
-        options={"the person's (recorded with the VCF), else ALL": "", "AFR": "AFR", "AMR": "AMR",
+        options={"inferred on the panel (else recorded with the VCF, else ALL)": "", "AFR": "AFR", "AMR": "AMR",
                  "EAS": "EAS", "EUR": "EUR", "SAS": "SAS"},
-        value="the person's (recorded with the VCF), else ALL",
+        value="inferred on the panel (else recorded with the VCF, else ALL)",
         label="Compare with",
     )  # fmt: skip
     run_button = mo.ui.run_button(label="Run the report", kind="success")
@@ -433,6 +433,11 @@ async def _(
 @app.cell
 def _(cohort, figures, percentiles, reference, report, store, tuning, views):
     plots = {}
+    ancestry = None if cohort else views.ancestry_view(store, report)
+    ancestry_plot = None
+    if ancestry is not None:
+        _key = {"pca": ancestry.ancestry_cid, "sample_id": ancestry.sample_id}
+        ancestry_plot = figures.cached_svg(tuning.cache_dir, _key, lambda: figures.pca_svg(ancestry))
     if cohort:
         table = views.cohort_table(store, percentiles)
         for _p in dict.fromkeys(table["pgs_id"].to_list()) if reference is not None else []:
@@ -456,11 +461,11 @@ def _(cohort, figures, percentiles, reference, report, store, tuning, views):
                 lambda _s=_s, _args=_args: figures.distribution_svg(reference, _s.pgs_id, **_args),
             )  # fmt: skip
     plots = {k: v for k, v in plots.items() if v}
-    return plots, table
+    return ancestry, ancestry_plot, plots, table
 
 
 @app.cell
-def _(cached, cohort, export, failures, mo, plots, reference, report, seconds, table):
+def _(ancestry, ancestry_plot, cached, cohort, export, failures, mo, plots, reference, report, seconds, table):
     _how = "served from the store (cached)" if cached else "computed and stored"
     _status = mo.callout(
         mo.md(f"**Results in {seconds:.1f} s, {_how}.**"), kind="success" if cached else "info"
@@ -495,21 +500,21 @@ def _(cached, cohort, export, failures, mo, plots, reference, report, seconds, t
             *(mo.callout(mo.md(f), kind="warn") for f in _fails),
             _why,
             *_plots,
-            mo.md("*Ancestry inference (PCA on the reference panel) is not available yet: the comparison "
-                  "group is the one recorded with the VCF, or the one chosen above.*"),
+            *([] if cohort else [mo.Html(export.ancestry_html(ancestry, ancestry_plot, report))]),
         ]
     )
     return
 
 
 @app.cell
-def _(cohort, export, genome, mo, percentiles, plots, report, report_cid, store, table):
+def _(ancestry, ancestry_plot, cohort, export, genome, mo, percentiles, plots, report, report_cid, store, table):
     root_cid = report_cid or percentiles.cid
     lineage = export.lineage_lines(store.lineage(root_cid).root)
     tsv = table.write_csv(separator="\t", null_value="NA")
     html = export.report_html(
-        None if cohort else report, table, plots, genome=genome, root_cid=root_cid, lineage=lineage
-    )
+        None if cohort else report, table, plots, genome=genome, root_cid=root_cid, lineage=lineage,
+        ancestry="" if cohort else export.ancestry_html(ancestry, ancestry_plot, report),
+    )  # fmt: skip
     download_name = f"cohort-{genome.cid[-8:]}" if cohort else f"{report.sample_id or 'sample'}.prs_report"
     mo.vstack(
         [
