@@ -25,7 +25,7 @@ def _():
     import marimo as mo
 
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    from prsgazer import runner
+    from prsgazer import fileio, runner
     from prsgazer.assets import Genotypes, Percentiles, PrsReport, ReferencePanel, Vcf
     from prsgazer.bundles import fetch_bundle, load_bundle
     from prsgazer.engine.interpret.report import Report
@@ -58,6 +58,7 @@ def _():
         asyncio,
         export,
         fetch_bundle,
+        fileio,
         given,
         figures,
         genotypes_in_zip,
@@ -154,6 +155,7 @@ async def _(
     asyncio,
     coverage_choice,
     fetch_bundle,
+    fileio,
     genotypes_in_zip,
     ingest_genotypes,
     load_bundle,
@@ -181,7 +183,7 @@ async def _(
             _file = upload.value[0]
             with scratch("upload", tuning.cache_dir) as _d:
                 _path = Path(_d) / Path(_file.name).name
-                _path.write_bytes(_file.contents)
+                fileio.write_bytes(_path, _file.contents, durable=False)
                 if _path.name.lower().endswith(".zip"):
                     _path = genotypes_in_zip(_path, Path(_d) / "unpacked")
                 with mo.status.spinner(title=f"Storing and reading {_file.name}…"):
@@ -239,14 +241,14 @@ def _(mo):
 
 
 @app.cell
-async def _(Path, PrsgazerError, asyncio, ingest_scorefile, local_scores, mo, scratch, store, tuning):
+async def _(Path, PrsgazerError, asyncio, fileio, ingest_scorefile, local_scores, mo, scratch, store, tuning):
     local_ids = []
     _errors = []
     for _f in local_scores.value:
         try:
             with scratch("upload", tuning.cache_dir) as _d:
                 _p = Path(_d) / Path(_f.name).name
-                _p.write_bytes(_f.contents)
+                fileio.write_bytes(_p, _f.contents, durable=False)
                 _sf = await asyncio.to_thread(ingest_scorefile, store, _p)
             local_ids.append(_sf.pgs_id)
         except PrsgazerError as _exc:
@@ -534,19 +536,19 @@ def _(ancestry, ancestry_plot, cohort, export, genome, mo, percentiles, plots, r
 
 
 @app.cell
-def _(Path, cached, download_name, html, json, mo, pgs_ids, root_cid, script, seconds, tsv):
+def _(Path, cached, download_name, fileio, html, json, mo, pgs_ids, root_cid, script, seconds, tsv):
     # Script runs (`python app.py [--out DIR]`) print the table and write what a person would download.
     if script:
         print(tsv, end="")
         _out = mo.cli_args().get("out")
         if _out:
             _d = Path(str(_out))
-            _d.mkdir(parents=True, exist_ok=True)
-            (_d / f"{download_name}.tsv").write_text(tsv)
-            (_d / f"{download_name}.html").write_text(html)
-            (_d / "run.json").write_text(
+            fileio.write_text(_d / f"{download_name}.tsv", tsv)
+            fileio.write_text(_d / f"{download_name}.html", html)
+            fileio.write_text(
+                _d / "run.json",
                 json.dumps({"cid": root_cid, "cached": cached, "seconds": seconds, "pgs_ids": pgs_ids,
-                            "tsv": f"{download_name}.tsv", "html": f"{download_name}.html"}, indent=1)
+                            "tsv": f"{download_name}.tsv", "html": f"{download_name}.html"}, indent=1),
             )  # fmt: skip
     return
 

@@ -18,7 +18,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from prsgazer.engine.interpret.quality import ordinal
+from prsgazer.fileio import write_text
 from prsgazer.ops.views import AncestryView, ReferenceSamples
 
 #: One colour per superpopulation (colour-blind safe, Okabe-Ito), grey for anything else.
@@ -45,10 +45,7 @@ def cached_svg(cache_dir: Path | None, key: dict[str, Any], make: Callable[[], s
     if path.exists():
         return path.read_text() or None
     svg = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(svg or "")
-    tmp.replace(path)
+    write_text(path, svg or "", durable=False)
     return svg
 
 
