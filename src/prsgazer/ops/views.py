@@ -14,7 +14,6 @@ returns, so a plot never shows another distribution than the one behind the numb
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from prsgazer.engine.interpret.report import Report
 from prsgazer.engine.reference import ALL, compare_with_panel, mid_rank_percentile, open_panel, read_distribution
 from prsgazer.engine.scoring import run_scoring
 from prsgazer.errors import PrsgazerError
+from prsgazer.fileio import output_path
 from prsgazer.ops.params import ScoreParams, Tuning
 from prsgazer.ops.runtime import result_key
 from prsgazer.ops.score import person_options
@@ -240,11 +240,9 @@ def reference_samples(store: Any, percentiles: Percentiles, *, tuning: Tuning | 
         else:
             samples, values = _precomputed(store, percentiles, results)
         _check_reproduces(store, percentiles, samples, values)
-        cache.mkdir(parents=True, exist_ok=True)
         for name, frame in (("samples", samples), ("values", values)):
-            tmp = cache / f".{name}.{os.getpid()}.parquet"
-            frame.write_parquet(tmp)
-            tmp.replace(cache / f"{name}.parquet")
+            with output_path(cache / f"{name}.parquet", durable=False) as tmp:
+                frame.write_parquet(tmp)
     reason = ""
     if percentiles.method != "same_variants":
         reason = "precomputed distribution over the score's full variant set"
