@@ -13,19 +13,22 @@ rebuilds it. A flipped byte can therefore make a cache slower, never make a resu
 Hashing is sha2-256 at streaming speed (about 0.7 GB/s a core here); a reader that reads the whole
 entry anyway (`read_verified_bytes`) hashes the bytes it already holds.
 
-Pure and neutral: paths in, CIDs out; the engine and the data layer both use it.
+Pure and neutral (the standard library, `prsgazer.cid`, `prsgazer.fileio` and loguru): paths in, CIDs
+out; the engine and the data layer both use it. Files are written through `prsgazer.fileio` (temp
+file, rename; caches are not fsynced).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from loguru import logger
 
 from prsgazer.cid import cid_of_bytes, cid_of_file, is_cid
+from prsgazer.fileio import Output, write_bytes
+from prsgazer.fileio import publish as fileio_publish
 
 #: Suffix of the seal beside an entry: `<entry>.cid`.
 SEAL_SUFFIX = ".cid"
@@ -37,15 +40,33 @@ def seal_path(path: Path) -> Path:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    write_bytes(path, data, durable=False)  # a cache: atomic, not fsynced
+
+
+class SealedOutput:
+    """Where `sealed_output` lets the caller write (`path`, a temp file) and, once the block ended, the
+    CID of what was written (`cid`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.cid: str | None = None
+
+
+@contextlib.contextmanager
+def sealed_output(path: str | Path, *, inputs: tuple[str | Path, ...] = ()) -> Iterator[SealedOutput]:
+    """A temp file to write an entry to (`prsgazer.fileio`); when the block ends the seal is written, then
+    the entry is renamed into place (seal first: see `publish`). Discarded if the block raises."""
+    final = Path(path)
+    out = Output(final, inputs=inputs, durable=False)
+    got = SealedOutput(out.temp_path())
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        yield got
+        got.cid = cid_of_file(got.path)
+        _atomic_write(seal_path(final), f"{got.cid} {final.name}\n".encode())
     except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        out.discard()
         raise
+    out.commit()
 
 
 def seal(path: str | Path, *companions: str | Path, cid: str | None = None) -> str:
@@ -79,8 +100,8 @@ def publish(tmp: str | Path, final: str | Path, *companions: tuple[str | Path, s
     _atomic_write(seal_path(f), ("\n".join(lines) + "\n").encode())
     for ct, cf in companions:
         if Path(ct).exists():
-            os.replace(ct, cf)
-    os.replace(t, f)
+            fileio_publish(ct, cf, durable=False)
+    fileio_publish(t, f, durable=False)
     return main
 
 
@@ -146,20 +167,10 @@ def verify(path: str | Path, *companions: str | Path, what: str = "cache entry")
 
 def write_sealed_bytes(path: str | Path, data: bytes) -> str:
     """Write `data` to `path` atomically, sealed (seal first, then the entry: see `publish`); returns its CID."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    cid = cid_of_bytes(data)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        _atomic_write(seal_path(p), f"{cid} {p.name}\n".encode())
-        os.replace(tmp, p)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    return cid
+    with sealed_output(path) as out:
+        out.path.write_bytes(data)
+    assert out.cid is not None and out.cid == cid_of_bytes(data)
+    return out.cid
 
 
 def read_verified_bytes(path: str | Path, *, what: str = "cache entry") -> bytes | None:

@@ -21,6 +21,7 @@ from typing import Any
 from loguru import logger
 from yarl import URL
 
+from prsgazer.errors import OutputError
 from prsgazer.sealed import discard, read_verified_bytes, write_sealed_bytes
 
 
@@ -190,7 +191,7 @@ class ResponseCache:
         data = json.dumps({"url": normalize_url(url), "fetched_at": self._clock(), "body": body})
         try:
             write_sealed_bytes(path, data.encode("utf-8"))
-        except OSError as exc:
+        except (OSError, OutputError) as exc:
             # A cache that cannot be written only costs a later re-fetch.
             logger.warning("could not write the response cache at {}: {}", path, exc)
 

@@ -4,7 +4,8 @@ See docs/notebook.md.
 
 - `distribution_svg`: one score's reference distribution per superpopulation (Gaussian kernel
   density, Scott's bandwidth, the compared group shaded) with the person's value marked;
-- `cohort_svg`: a cohort's values over the reference (ALL), one tick per sample.
+- `cohort_svg`: a cohort's values over the reference (ALL), one tick per sample;
+- `pca_svg`: the reference panel's samples on PC1/PC2 by superpopulation, the person marked.
 
 Bytes are reproducible (no date, a fixed id salt): the same inputs give the same SVG, so
 `cached_svg` keeps them under the cache dir (keyed by what they are drawn from and this module's
@@ -26,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from prsgazer.engine.interpret.quality import ordinal
-from prsgazer.ops.views import ReferenceSamples
+from prsgazer.errors import OutputError
+from prsgazer.ops.views import AncestryView, ReferenceSamples
 from prsgazer.sealed import read_verified_bytes, write_sealed_bytes
 
 #: One colour per superpopulation (colour-blind safe, Okabe-Ito), grey for anything else.
@@ -48,7 +50,7 @@ def cached_svg(cache_dir: Path | None, key: dict[str, Any], make: Callable[[], s
         with contextlib.suppress(UnicodeDecodeError):
             return data.decode() or None
     svg = make()
-    with contextlib.suppress(OSError):  # the cache is an optimisation
+    with contextlib.suppress(OSError, OutputError):  # the cache is an optimisation
         write_sealed_bytes(path, (svg or "").encode())
     return svg
 
@@ -145,5 +147,32 @@ def cohort_svg(view: ReferenceSamples, pgs_id: str, *, title: str = "") -> str |
         ax.set_xlabel("score (sum of weight × dosage)")
         ax.set_ylabel("density")
         ax.set_title(title or pgs_id, loc="left", fontsize=10)
+        ax.legend(frameon=False, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        return _svg(fig)
+
+
+def pca_svg(view: AncestryView, *, title: str = "") -> str | None:
+    """The reference samples on PC1/PC2, one colour per superpopulation, with the person as a black
+    star; None when the PCA has fewer than two samples."""
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
+
+    ref = view.reference
+    if ref.height < 2:
+        return None
+    with rc_context(_RC):
+        fig = Figure(figsize=(5.2, 4.0))
+        ax = fig.add_subplot()
+        for g in sorted(ref["superpopulation"].drop_nulls().unique().to_list()):
+            part = ref.filter(ref["superpopulation"] == g)
+            ax.scatter(part["PC1"].to_numpy(), part["PC2"].to_numpy(), s=7, alpha=0.55, linewidths=0,
+                       color=COLOURS.get(g, _OTHER), label=f"{g} (n={part.height})")  # fmt: skip
+        if view.person is not None:
+            prob = f", p={view.probability:.2f}" if view.probability is not None else ""
+            ax.scatter([view.person[0]], [view.person[1]], s=150, marker="*", color="black", edgecolors="white",
+                       linewidths=0.8, zorder=5, label=f"{view.sample_id}: {view.superpopulation}{prob}")  # fmt: skip
+        ax.set_xlabel("PC1")
+        ax.set_ylabel("PC2")
+        ax.set_title(title or f"Genetic ancestry on the {view.panel or 'reference'} PCA", loc="left", fontsize=10)
         ax.legend(frameon=False, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         return _svg(fig)

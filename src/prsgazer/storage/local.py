@@ -41,6 +41,7 @@ from tinydb.storages import Storage
 from prsgazer.assets.base import RESERVED_KEYS, Asset, asset_class, asset_keys, coerce
 from prsgazer.cid import CHUNK, cid_from_digest, cid_of_file, is_cid
 from prsgazer.errors import AssetError, IntegrityError, NotFoundError, StorageError
+from prsgazer.fileio import Output, publish, stale_temps, temp_name, write_bytes
 from prsgazer.storage.journal import JOURNAL_NAME, Journal
 from prsgazer.storage.names import is_plain_name, plain_name
 
@@ -85,16 +86,8 @@ class AtomicJSONStorage(Storage):
     (never taken for an empty store, so the next write cannot make a loss permanent).
     """
 
-    def __init__(
-        self,
-        path: str | Path,
-        tmp_dir: str | Path | None = None,
-        *,
-        journal: Journal | None = None,
-        blobs: Path | None = None,
-    ) -> None:
+    def __init__(self, path: str | Path, *, journal: Journal | None = None, blobs: Path | None = None) -> None:
         self.path = Path(path)
-        self.tmp_dir = Path(tmp_dir) if tmp_dir is not None else None
         self.journal = journal
         self.blobs = blobs
         self._last: str | None = None  # the text last read: what a write changes
@@ -139,7 +132,7 @@ class AtomicJSONStorage(Storage):
             puts, deletes = _record_changes(old.get("assets") or {}, data.get("assets") or {})
             self.journal.append(puts, deletes)  # durable before the metadata changes
         payload = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
-        _atomic_write_bytes(self.path, payload, self.tmp_dir)
+        write_bytes(self.path, payload)  # temp, fsync, rename, fsync the directory (prsgazer.fileio)
         self._last = payload.decode()
 
     def close(self) -> None:
@@ -163,31 +156,6 @@ def _any_entry(folder: Path) -> bool:
             return any(True for _ in it)
     except OSError:
         return False
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _atomic_write_bytes(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
-    # Temp files are named `<pid>-<uuid>.part` so a store can sweep those of dead processes.
-    tmp = (tmp_dir or path.parent) / f"{os.getpid()}-{uuid.uuid4().hex}.part"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -281,7 +249,7 @@ class LocalStore:
     def _db(self) -> Iterator[TinyDB]:
         """The metadata DB, opened fresh under the cross-process lock (no stale caches)."""
         with self._locked():
-            db = TinyDB(self.meta_path, self.tmp, storage=AtomicJSONStorage, journal=self.journal, blobs=self.blobs)
+            db = TinyDB(self.meta_path, storage=AtomicJSONStorage, journal=self.journal, blobs=self.blobs)
             try:
                 yield db
             finally:
@@ -294,7 +262,7 @@ class LocalStore:
             return
         with self._locked():
             if not self.meta_path.exists() and not _any_entry(self.blobs) and not self.journal.exists():
-                _atomic_write_bytes(self.meta_path, b"{}", self.tmp)
+                write_bytes(self.meta_path, b"{}")
             elif self.meta_path.exists() and not self.journal.exists():
                 with contextlib.suppress(StorageError, ValueError):  # a damaged file is reported when used
                     data = json.loads(self.meta_path.read_text(encoding="utf-8") or "{}")
@@ -324,7 +292,10 @@ class LocalStore:
 
     # -- blobs ---------------------------------------------------------------------------------
     def _sweep_tmp(self) -> None:
-        """Remove temp files left by processes that died mid-write."""
+        """Remove temp files left by processes that died mid-write (blobs in `tmp/`, metadata beside it)."""
+        for p in stale_temps(self.root):
+            with contextlib.suppress(OSError):
+                p.unlink()
         for p in self.tmp.glob("*.part"):
             try:
                 pid = int(p.name.split("-", 1)[0])
@@ -351,16 +322,12 @@ class LocalStore:
                     h.update(chunk)
                     dst.write(chunk)
                     size += len(chunk)
-                dst.flush()
-                os.fsync(dst.fileno())
             cid = cid_from_digest(h.digest())
             target = self.blob_path(cid)
             if target.exists() and self._blob_is_good(cid):
                 tmp.unlink()
             else:
-                os.chmod(tmp, 0o444)
-                os.replace(tmp, target)
-                _fsync_dir(self.blobs)
+                publish(tmp, target, mode=0o444)  # fsync, rename, fsync the directory
                 self._remember_good(cid)
             return cid, size
         except OSError as exc:
@@ -723,7 +690,7 @@ class LocalStore:
             if isinstance(current.get("remote"), dict):
                 data["remote"] = current["remote"]
             payload = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
-            _atomic_write_bytes(self.meta_path, payload, self.tmp)
+            write_bytes(self.meta_path, payload)
             self.journal.compact(ordered)
         blobs = {p.name for p in self.blobs.iterdir() if is_cid(p.name)}
         return RebuildReport(
@@ -859,16 +826,20 @@ def _clone_or_copy(src: Path, dest: Path) -> None:
 
 
 def _copy_atomic(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    """A copy (a reflink where possible) written through `prsgazer.fileio`: a temp file renamed into place,
+    the user's to edit (mode 0o644: a blob's read-only bits are not copied)."""
+    out = Output(dest, durable=False)
+    if out.target.real is not None and os.path.realpath(src) == str(out.target.real):
+        out.discard()
+        return
     try:
+        tmp = out.temp_path()
         _clone_or_copy(src, tmp)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
     except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        out.discard()
         raise
+    out.commit()
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
@@ -880,14 +851,9 @@ def _link_or_copy(src: Path, dest: Path) -> None:
                 return
         except OSError:
             pass
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = dest.with_name(temp_name(dest.name))
     try:
         os.link(src, tmp)
     except OSError:
         shutil.copyfile(src, tmp)
-    try:
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    publish(tmp, dest, durable=False)  # no mode: a hard link shares the read-only blob's

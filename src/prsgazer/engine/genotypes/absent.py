@@ -34,7 +34,7 @@ from prsgazer.engine.genotypes.open import genotype_kind, open_genotypes
 from prsgazer.engine.genotypes.plink import read_bim, read_pvar
 from prsgazer.engine.genotypes.source import GenotypeSource, split_multiallelic
 from prsgazer.engine.genotypes.table import ParquetSource
-from prsgazer.errors import InputError
+from prsgazer.errors import InputError, OutputError
 from prsgazer.sealed import read_verified_bytes, write_sealed_bytes
 
 WGS_MIN_RECORDS = 1_000_000
@@ -159,7 +159,7 @@ class FastaReference:
         text = self._build_index()
         try:
             self.index_cid = write_sealed_bytes(cached, text.encode())
-        except OSError:  # the index is an optimisation: a read-only cache only costs the next run a pass
+        except (OSError, OutputError):  # the index is an optimisation: a read-only cache only costs a pass
             pass
         return text
 

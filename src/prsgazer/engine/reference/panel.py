@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,7 @@ from prsgazer.cid import cid_of_file
 from prsgazer.engine.genotypes.plink import PgenSource, read_psam, read_pvar
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
-from prsgazer.sealed import publish, read_verified_bytes, verify, write_sealed_bytes
+from prsgazer.sealed import read_verified_bytes, sealed_output, verify, write_sealed_bytes
 
 #: psam columns accepted as the superpopulation label (first found wins, case-insensitive).
 SUPERPOP_COLUMNS = ("SuperPop", "Superpopulation", "SuperPopulation", "super_pop", "superpop", "Super_Population")
@@ -206,15 +204,10 @@ def _cached_sites(pvar: Path, cache_dir: Path | None) -> tuple[pl.DataFrame, lis
         except (OSError, pl.exceptions.PolarsError, ValueError):
             logger.warning(f"ignoring unreadable {_SITES} {cached}")
     sites, meta_lines = read_pvar(pvar)
-    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with sealed_output(cached, inputs=(pvar,)) as out:
         sites.write_parquet(
-            tmp,
+            out.path,
             compression="zstd",
             metadata={"prsgazer.sites_version": _sites_version(), "prsgazer.pvar_meta": json.dumps(meta_lines)},
         )
-        entry_cid = publish(tmp, cached)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return sites, meta_lines, entry_cid
+    return sites, meta_lines, out.cid

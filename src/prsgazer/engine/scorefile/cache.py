@@ -8,8 +8,6 @@ See docs/engine.md ("Parsed-file cache").
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +18,8 @@ import polars as pl
 from prsgazer.engine.scorefile.header import ScoringFileHeader
 from prsgazer.engine.scorefile.model import SCHEMA, ScoringFile
 from prsgazer.engine.version import source_version
-from prsgazer.sealed import discard, publish, verify
+from prsgazer.errors import OutputError
+from prsgazer.sealed import discard, sealed_output, verify
 
 _WHAT = "parsed scoring-file cache entry"
 
@@ -110,7 +109,6 @@ def rebuild(frame: pl.DataFrame, derived: dict[str, str | int]) -> pl.DataFrame:
 
 def write_entry(target: Path, sf: ScoringFile) -> str | None:
     """Write and seal the cache entry of `sf`; returns the entry's CID (None when it could not be written)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     derived = _derivable(sf.variants)
     meta = {
         "prsgazer.parser_version": parser_version(),
@@ -120,20 +118,17 @@ def write_entry(target: Path, sf: ScoringFile) -> str | None:
         "prsgazer.n_rows": str(sf.variants.height),
         "prsgazer.derived": json.dumps(derived),
     }
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
     try:
         # zstd level 1, no column statistics (the cache is always read whole): written once, read often;
         # level 3 with statistics took 40% longer for 3% smaller files
-        sf.variants.drop(list(derived)).write_parquet(
-            tmp, compression="zstd", compression_level=1, statistics=False, metadata=meta
-        )
-        entry_cid = publish(tmp, target)
-    except (OSError, pl.exceptions.PolarsError):
-        Path(tmp).unlink(missing_ok=True)  # the cache is an optimisation: never fail a read for it
-        return None
-    sf.cache_cid = entry_cid
-    return entry_cid
+        with sealed_output(target, inputs=(sf.path,)) as out:
+            sf.variants.drop(list(derived)).write_parquet(
+                out.path, compression="zstd", compression_level=1, statistics=False, metadata=meta
+            )
+    except (OSError, OutputError, pl.exceptions.PolarsError):
+        return None  # the cache is an optimisation: never fail a read for it (the temp file is already removed)
+    sf.cache_cid = out.cid
+    return out.cid
 
 
 class CacheWriter:

@@ -29,10 +29,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,7 +60,7 @@ from prsgazer.engine.scoring.run import Clock
 from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
-from prsgazer.sealed import discard, publish, read_verified_bytes, verify, write_sealed_bytes
+from prsgazer.sealed import discard, read_verified_bytes, sealed_output, verify, write_sealed_bytes
 
 #: Columns of a per-score result parquet (named_allele_dosage_sum only with dosage_sum=True).
 RESULT_COLUMNS = ["sample_id", "sum", "avg", "denom", "n_matched", "allele_ct", "n_missing", "n_imputed"]
@@ -283,17 +281,15 @@ def _validate(path: Path, key: str, sample_ids: list[str], columns: list[str], c
         return False
 
 
-def _atomic_parquet(frame: pl.DataFrame, path: Path, meta: dict) -> str:
+def _write_parquet(frame: pl.DataFrame, path: Path, meta: dict) -> str:
     """Write and seal a result; returns its CID."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        frame.write_parquet(tmp, compression="zstd", metadata={_META_KEY: json.dumps(meta, default=str)})
-        return publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with sealed_output(path) as out:
+        frame.write_parquet(out.path, compression="zstd", metadata={_META_KEY: json.dumps(meta, default=str)})
+    assert out.cid is not None
+    return out.cid
 
 
-def _atomic_json(obj: object, path: Path) -> str:
+def _write_json(obj: object, path: Path) -> str:
     return write_sealed_bytes(path, json.dumps(obj, indent=1, default=str).encode())
 
 
@@ -626,11 +622,11 @@ def _write_results(
                 frame = _result_frame(sid, totals, index[acc], n_matched, b.dosage_sum)
             else:
                 frame = gen_tables[acc]
-            written[acc] = _atomic_parquet(frame.select(b.columns), out, meta)
+            written[acc] = _write_parquet(frame.select(b.columns), out, meta)
         for item in manifest["scores"]:
             if item["accession"] in written:
                 item["cid"] = written[item["accession"]]
-        _atomic_json(manifest, path)
+        _write_json(manifest, path)
         return written
 
     sites = getattr(b.panel, "sites_cid", None)
