@@ -13,15 +13,15 @@ is replaced, so the journal is never behind the metadata. Replaying it in order 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from prsgazer.fileio import write_bytes
 
 JOURNAL_NAME = "journal.jsonl"
 
@@ -110,17 +110,7 @@ class Journal:
     def compact(self, records: Iterable[Mapping[str, Any]]) -> int:
         """Replace the journal by one line per current record; returns the bytes it now takes."""
         data = b"".join(_line({"op": "put", "cid": r["cid"], "record": dict(r)}) for r in records)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+        write_bytes(self.path, data)  # temp, fsync, rename, fsync the directory (prsgazer.fileio)
         return len(data)
 
 
