@@ -827,15 +827,13 @@ def _clone_or_copy(src: Path, dest: Path) -> None:
 
 def _copy_atomic(src: Path, dest: Path) -> None:
     """A copy (a reflink where possible) written through `prsgazer.fileio`: a temp file renamed into place,
-    the user's to edit (mode 0o644: a blob's read-only bits are not copied)."""
+    the user's to edit."""
     out = Output(dest, durable=False)
     if out.target.real is not None and os.path.realpath(src) == str(out.target.real):
         out.discard()
         return
     try:
-        tmp = out.temp_path()
-        _clone_or_copy(src, tmp)
-        os.chmod(tmp, 0o644)
+        _clone_or_copy(src, out.temp_path())  # the temp file's mode: 0o666 & ~umask (the blob's 0o444 is not copied)
     except BaseException:
         out.discard()
         raise
