@@ -5,9 +5,9 @@ See docs/storage.md ("Garbage collection").
 
 - **orphan blobs**: `blobs/<cid>` with no record, untouched for `blob_grace` seconds (an upload renames
   its blob into place a moment before it writes the record; the grace keeps gc away from that);
-- **store temp files**: `tmp/*.part` and `tmp/*.hfdl` of processes that are gone, hidden `*.tmp`
-  copies under `files/` and `exports/` left by a killed copy, and `files/<cid>/` views of assets no
-  longer recorded;
+- **store temp files**: `tmp/*.part` and `tmp/*.hfdl` of processes that are gone, temp files of a
+  killed metadata or journal write (`prsgazer.fileio.stale_temps`), hidden `*.tmp` copies under
+  `files/` and `exports/` left by a killed copy, and `files/<cid>/` views of assets no longer recorded;
 - **run folders**: `<cache_dir>/runs/*` older than `min_age` (a live operation's folder is young, and
   removes itself when it ends);
 - **cache temp files**: `*.tmp` and `.tmp-*` files or folders anywhere under the cache older than
@@ -29,6 +29,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from prsgazer.cid import is_cid
+from prsgazer.fileio import stale_temps
 from prsgazer.sealed import SEAL_SUFFIX
 from prsgazer.storage.local import LocalStore, _pid_alive
 
@@ -148,6 +149,8 @@ def collect_garbage(
             ours = p.name.endswith((".part", ".hfdl"))
             if (ours and _dead_writer(p)) or (not ours and _age(p, now) >= min_age):
                 report.items.append(GcItem(kind="store temp", path=str(p), bytes=_size(p)))
+        for p in stale_temps(store.root):  # a killed metadata or journal write
+            report.items.append(GcItem(kind="store temp", path=str(p), bytes=_size(p)))
         for folder in (store.files, store.exports):
             for d in sorted(folder.iterdir()) if folder.is_dir() else []:
                 if folder == store.files and is_cid(d.name) and d.name not in records:
