@@ -105,8 +105,15 @@ class Workload:
         for d in self.detail:
             print(f"   {d}")
         print(f"   1-min load average {self.load[0]:.2f} at start, {self.load[-1]:.2f} at end; {os.cpu_count()} cores")
-        head = ("tool", "wall s", "peak MiB", "prsgazer/tool wall", "prsgazer/tool RSS", "matched rows",
-                "max |Δ| vs prsgazer (rel. to score scale)")  # fmt: skip
+        head = (
+            "tool",
+            "wall s",
+            "peak MiB",
+            "prsgazer/tool wall",
+            "prsgazer/tool RSS",
+            "matched rows",
+            "max |Δ| vs prsgazer (rel. to score scale)",
+        )
         w0 = max(len(head[0]), *(len(r.tool) for r in self.rows))
         print(f"   {head[0]:<{w0}}  {head[1]:>8}  {head[2]:>8}  {head[3]:>18}  {head[4]:>17}  {head[5]:>12}  {head[6]}")
         for r in self.rows:
@@ -194,9 +201,15 @@ class Match:
     all_rows: pl.DataFrame
 
     def duplicates_note(self) -> str:
-        return (f"{self.n_duplicate_rows} rows matched a variant that another row of the same score also "
+        return (
+            (
+                f"{self.n_duplicate_rows} rows matched a variant that another row of the same score also "
                 "matched: prsgazer (pgsc_calc's rule), the numpy check and plink2's file leave both out, "
-                "gnomon adds them and counts the variant once") if self.n_duplicate_rows else ""  # fmt: skip
+                "gnomon adds them and counts the variant once"
+            )
+            if self.n_duplicate_rows
+            else ""
+        )
 
 
 def independent_match(rows: pl.DataFrame, target: pl.DataFrame) -> Match:
@@ -299,9 +312,7 @@ def numpy_sums(pgen: Path, m: pl.DataFrame, scores: list[str], sample_ids: list[
                 out[s] += w[k] @ d[k]
     finally:
         r.close()
-    return pl.concat(
-        pl.DataFrame({"sample_id": sample_ids, "score": s, "sum": out[s]}) for s in scores
-    )  # long
+    return pl.concat(pl.DataFrame({"sample_id": sample_ids, "score": s, "sum": out[s]}) for s in scores)  # long
 
 
 def psam_iids(prefix: Path) -> list[str]:
@@ -335,6 +346,25 @@ def prsgazer_batch_sums(out_dir: Path) -> pl.DataFrame:
         acc = read_result_meta(p)["accession"]
         parts.append(pl.read_parquet(p, columns=["sample_id", "sum"]).with_columns(score=pl.lit(acc)))
     return pl.concat(parts).select("sample_id", "score", "sum")
+
+
+def prsgazer_batch_matched(out_dir: Path) -> int:
+    """Rows prsgazer matched, over every score (from each result's match summary)."""
+    from prsgazer.engine.scoring.batch import read_result_meta
+
+    return sum(int(read_result_meta(p)["summary"]["n_matched"]) for p in out_dir.glob("*.parquet"))
+
+
+def prsgazer_tsv_matched(path: Path) -> int:
+    t = pl.read_csv(path, separator="\t", infer_schema_length=0).unique("pgs_id")
+    return int(t["n_matched"].cast(pl.Int64).sum())
+
+
+def log_count(text: str, pattern: str) -> str:
+    import re
+
+    found = re.search(pattern, text)
+    return f"{int(found.group(1)):,}" if found else "?"
 
 
 def prsgazer_tsv_sums(path: Path) -> pl.DataFrame:
@@ -375,26 +405,48 @@ def run_prsgazer_batch(prefix: Path, files: list[Path], run_dir: Path, cache: Pa
     res = json.loads(stdout.strip().splitlines()[-1])
     label = "prsgazer batch_score, rerun (all stored)" if rerun else "prsgazer batch_score, cold"
     steps = ", ".join(f"{k} {v:.1f}" for k, v in res["timings"].items())
-    note = f"{res['n_ok']} ok, {res['n_cached']} cached, {res['n_failed']} failed; in process {res['wall']:.2f} s ({steps})"
+    counts = f"{res['n_ok']} ok, {res['n_cached']} cached, {res['n_failed']} failed"
+    note = f"{counts}; in process {res['wall']:.2f} s ({steps})"
     return Row(label, wall, rss, note)
 
 
-def run_gnomon_timed(g: peers.Gnomon, score: Path, genotypes: Path, run_dir: Path, build: str,
-                     label: str) -> tuple[Row, peers.GnomonRun]:  # fmt: skip
+def run_gnomon_timed(
+    g: peers.Gnomon, score: Path, genotypes: Path, run_dir: Path, build: str, label: str
+) -> tuple[Row, peers.GnomonRun]:
     r = peers.run_gnomon(g, score, genotypes, run_dir, build)
-    note = f"in gnomon.score {r.in_call:.2f} s"
+    union = log_count(r.log, r"(\d+) overlapping (?:score )?variants")
+    note = f"in gnomon.score {r.in_call:.2f} s; its log: {union} overlapping variants"
     if r.new_files:
         shown = ", ".join(r.new_files[:2]) + (f", … ({len(r.new_files)} files)" if len(r.new_files) > 2 else "")
         note += f"; wrote beside the scoring files: {shown}"
     return Row(label, r.wall, r.peak_rss_mib, note), r
 
 
+def plink2_processed(out: Path) -> str:
+    """What plink2's log says it scored (variants in the union of the score columns)."""
+    log = Path(f"{out}.log")
+    text = log.read_text() if log.exists() else ""
+    processed = log_count(text, r"--score: (\d+) variants processed")
+    return f"its log: {processed} variants processed"
+
+
 def plink2_score_args(sf: Path, n: int, out: Path, *, one_sample: bool = False) -> list[str]:
     """--score on all columns; one sample: no-mean-imputation (plink2 refuses to impute from < 50 samples
     without --read-freq, as pgsc_calc knows; with no missing calls the sums are the same)."""
     mods = ["no-mean-imputation"] if one_sample else []
-    return ["--score", str(sf), "1", "2", "header-read", *mods, "cols=+scoresums", "--score-col-nums", f"3-{2 + n}" if n > 1 else "3",
-            "--out", str(out)]  # fmt: skip
+    return [
+        "--score",
+        str(sf),
+        "1",
+        "2",
+        "header-read",
+        *mods,
+        "cols=+scoresums",
+        "--score-col-nums",
+        f"3-{2 + n}" if n > 1 else "3",
+        "--out",
+        str(out),
+    ]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -404,10 +456,17 @@ def plink2_score_args(sf: Path, n: int, out: Path, *, one_sample: bool = False) 
 def wl_missing(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2]) -> Workload:
     cin = REPO.parent / "shared" / "data" / "genomes" / "cineca" / "cineca_synthetic_subset"
     sf = REPO.parent / "shared" / "data" / "scorefiles" / "PGS001229_22.txt"
-    wl = Workload("missing", "missing calls: CINECA chr22, 2,504 samples × PGS001229_22 (835 rows)",
-                  ["matched on chromosome, position and allele pair, strand-ambiguous rows kept (prsgazer "
-                   "--keep-ambiguous): 829 variants", "numpy references: a missing call → 0, or → 2 × "
-                   "effect-allele frequency among the called samples (mean imputation)"], "prsgazer score")  # fmt: skip
+    wl = Workload(
+        "missing",
+        "missing calls: CINECA chr22, 2,504 samples × PGS001229_22 (835 rows)",
+        [
+            "matched on chromosome, position and allele pair, strand-ambiguous rows kept (prsgazer "
+            "--keep-ambiguous): 829 variants",
+            "numpy references: a missing call → 0, or → 2 × "
+            "effect-allele frequency among the called samples (mean imputation)",
+        ],
+        "prsgazer score",
+    )
     if not Path(f"{cin}.pgen").exists():
         wl.checks.append(f"skipped: {cin}.pgen not found (../shared/data)")
         return wl
@@ -415,9 +474,18 @@ def wl_missing(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2]) -> Workload
     run = d / "runs" / "missing"
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
-    target = read_pvar_table(cin).with_row_index("vidx").select(
-        "vidx", pl.col("#CHROM").alias("chrom"), pl.col("POS").alias("pos"), pl.col("ID").alias("id"),
-        pl.col("REF").alias("ref"), pl.col("ALT").alias("alt"))  # fmt: skip
+    target = (
+        read_pvar_table(cin)
+        .with_row_index("vidx")
+        .select(
+            "vidx",
+            pl.col("#CHROM").alias("chrom"),
+            pl.col("POS").alias("pos"),
+            pl.col("ID").alias("id"),
+            pl.col("REF").alias("ref"),
+            pl.col("ALT").alias("alt"),
+        )
+    )
     mt = independent_match(read_score_rows([sf]), target)
     m, counts = mt.rows, mt.counts
     names = sorted(counts)
@@ -434,8 +502,16 @@ def wl_missing(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2]) -> Workload
     wl.detail.append(f"{int((geno < 0).sum())} missing calls among the matched variants")
 
     out = run / "prsgazer.tsv"
-    cmd = [str(Path(sys.executable).parent / "prsgazer"), "score", str(cin), "-s", str(sf), "--keep-ambiguous",
-           "--out", str(out)]  # fmt: skip
+    cmd = [
+        str(Path(sys.executable).parent / "prsgazer"),
+        "score",
+        str(cin),
+        "-s",
+        str(sf),
+        "--keep-ambiguous",
+        "--out",
+        str(out),
+    ]
     wall, rss, _ = measure_cmd(cmd, env={"PRSGAZER_CACHE_DIR": str(run / "cache")})
     sums = {"prsgazer score": (wl.add(Row("prsgazer score", wall, rss)), prsgazer_tsv_sums(out))}
     score_dir = peers.fresh_score_dir([sf], run / "scores")
@@ -446,11 +522,16 @@ def wl_missing(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2]) -> Workload
     p = plinks[0]
     psf = run / "plink2.tsv"
     const = write_plink2_scores(m, names, psf)
-    wall, rss = peers.run_plink2(p, ["--memory", str(PLINK2_MEMORY_MIB), "--pfile", str(cin),
-                                     *plink2_score_args(psf, len(names), run / "plink2")])  # fmt: skip
-    sums[p.label] = (wl.add(Row(p.label, wall, rss)), plink2_sums(run / "plink2.sscore", names, const))
+    wall, rss = peers.run_plink2(
+        p,
+        ["--memory", str(PLINK2_MEMORY_MIB), "--pfile", str(cin), *plink2_score_args(psf, len(names), run / "plink2")],
+    )
+    sums[p.label] = (
+        wl.add(Row(p.label, wall, rss, plink2_processed(run / "plink2"))),
+        plink2_sums(run / "plink2.sscore", names, const),
+    )
     for label, (row, s) in sums.items():
-        row.matched = sum(counts.values())
+        row.matched = prsgazer_tsv_matched(out) if label == "prsgazer score" else sum(counts.values())
         if label != "prsgazer score":
             compare_into(row, sums["prsgazer score"][1], s)
         z0, _, _ = agreement(ref0, s)
@@ -461,15 +542,35 @@ def wl_missing(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2]) -> Workload
     return wl
 
 
-def wl_batch(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, key: str, title: str, detail: list[str],
-             prefix: Path, files: list[Path], skip_ref_blas: bool, repeats: int) -> Workload:  # fmt: skip
+def wl_batch(
+    d: Path,
+    g: peers.Gnomon,
+    plinks: list[peers.Plink2],
+    *,
+    key: str,
+    title: str,
+    detail: list[str],
+    prefix: Path,
+    files: list[Path],
+    skip_ref_blas: bool,
+    repeats: int,
+) -> Workload:
     wl = Workload(key, title, detail, "prsgazer batch_score, cold")
     run = d / "runs" / f"peers_{key}_{prefix.name}_{len(files)}"
     run.mkdir(parents=True, exist_ok=True)
     print(f"\n[{key}] preparing (independent match, plink2 score file)…", flush=True)
-    target = read_pvar_table(prefix).with_row_index("vidx").select(
-        "vidx", pl.col("#CHROM").cast(pl.String).alias("chrom"), pl.col("POS").alias("pos"), pl.col("ID").alias("id"),
-        pl.col("REF").alias("ref"), pl.col("ALT").alias("alt"))  # fmt: skip
+    target = (
+        read_pvar_table(prefix)
+        .with_row_index("vidx")
+        .select(
+            "vidx",
+            pl.col("#CHROM").cast(pl.String).alias("chrom"),
+            pl.col("POS").alias("pos"),
+            pl.col("ID").alias("id"),
+            pl.col("REF").alias("ref"),
+            pl.col("ALT").alias("alt"),
+        )
+    )
     mt = independent_match(read_score_rows(files), target)
     del target
     m, counts = mt.rows, mt.counts
@@ -480,6 +581,10 @@ def wl_batch(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, key: str, 
     check_scores = [sizes[0][0], sizes[len(sizes) // 2][0], sizes[-1][0]]
     ref_np = numpy_sums(Path(f"{prefix}.pgen"), m, check_scores, samples, "zero")
     n_rows = sum(counts.values())
+    wl.detail.append(
+        f"independent match: {n_rows:,} rows over {m['vidx'].n_unique():,} distinct variants; the numpy check, "
+        "gnomon's and plink2's sums are recovered with it"
+    )
     warm_page_cache([Path(f"{prefix}{e}") for e in (".pgen", ".pvar", ".psam")] + files + [psf])
     wl.load.append(os.getloadavg()[0])
     print(f"[{key}] measuring (1-min load {wl.load[0]:.2f})…", flush=True)
@@ -487,9 +592,10 @@ def wl_batch(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, key: str, 
     cache = run / "prsgazer_cache"
     cold = wl.add(run_prsgazer_batch(prefix, files, run, cache, rerun=False))
     ours = prsgazer_batch_sums(run / "prsgazer_out")
-    cold.matched = n_rows
-    rr = timed_runs(lambda: (lambda r: (r.wall, r.rss, r))(run_prsgazer_batch(prefix, files, run, cache, rerun=True)),
-                    repeats)  # fmt: skip
+    cold.matched = prsgazer_batch_matched(run / "prsgazer_out")
+    rr = timed_runs(
+        lambda: (lambda r: (r.wall, r.rss, r))(run_prsgazer_batch(prefix, files, run, cache, rerun=True)), repeats
+    )
     rerun = rr[3]
     rerun.wall, rerun.rss = rr[0], rr[1]
     rerun.note = f"{spread(rr[2])}; {rerun.note}".lstrip("; ")
@@ -501,7 +607,9 @@ def wl_batch(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, key: str, 
     row.matched = n_rows
     compare_into(row, ours, gs)
     wl.add(row)
-    row2, gr2 = run_gnomon_timed(g, score_dir, prefix, run / "gnomon", "38", f"gnomon {g.version}, converted files kept")
+    row2, gr2 = run_gnomon_timed(
+        g, score_dir, prefix, run / "gnomon", "38", f"gnomon {g.version}, converted files kept"
+    )
     row2.note = row2.note.split(";")[0]
     row2.matched = n_rows
     compare_into(row2, ours, gnomon_sums(gr2.sscore, mt.gnomon_n)[0])
@@ -512,23 +620,31 @@ def wl_batch(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, key: str, 
         if skip_ref_blas and "OpenBLAS" not in p.label:
             continue
         out = run / f"plink2_{p.label.replace('+', '_')}"
-        wall, rss = peers.run_plink2(p, ["--memory", str(PLINK2_MEMORY_MIB), "--pfile", str(prefix),
-                                         *plink2_score_args(psf, len(names), out)])  # fmt: skip
+        wall, rss = peers.run_plink2(
+            p, ["--memory", str(PLINK2_MEMORY_MIB), "--pfile", str(prefix), *plink2_score_args(psf, len(names), out)]
+        )
         ps = plink2_sums(Path(f"{out}.sscore"), names, const)
-        row = Row(p.label, wall, rss, f"BLAS {p.blas}; score file {psf.stat().st_size / 1e9:.2f} GB, "
-                  f"{len(names)} columns (not timed: made from the independent match)", n_rows)  # fmt: skip
+        row = Row(
+            p.label,
+            wall,
+            rss,
+            f"BLAS {p.blas}; {plink2_processed(out)}; score file {psf.stat().st_size / 1e9:.2f} GB, "
+            f"{len(names)} columns (not timed: made from the independent match)",
+            n_rows,
+        )
         compare_into(row, ours, ps)
         plink_sums[p.label] = ps
         wl.add(row)
     wl.load.append(os.getloadavg()[0])
 
-    checks = [f"independent numpy sums on {len(check_scores)} scores ({', '.join(f'{s}: {counts[s]:,} rows' for s in check_scores)}):"]
+    which = ", ".join(f"{s}: {counts[s]:,} rows" for s in check_scores)
+    wl.checks.append(f"independent numpy sums on {len(check_scores)} scores ({which}):")
     for label, s in [("prsgazer", ours), ("gnomon", gs), *plink_sums.items()]:
         a, rel, _ = agreement(ref_np, s)
-        checks.append(f"  {label}: max |Δ| {a:.2e} (rel. {rel:.1e})")
-    wl.checks += [" ".join(checks[:1])] + checks[1:]
-    wl.checks.append(f"missing calls: none in the panel (gnomon reported {n_miss}); all {len(names)} scores "
-                     f"matched {n_rows:,} rows in every tool")  # fmt: skip
+        wl.checks.append(f"  {label}: max |Δ| {a:.2e} (rel. {rel:.1e})")
+    wl.checks.append(f"missing calls: none in the panel (gnomon reported {n_miss})")
+    if mt.n_duplicate_rows:
+        wl.checks.append(mt.duplicates_note())
     return wl
 
 
@@ -545,13 +661,25 @@ def write_full_vcf(prefix: Path, sample_index: int, out: Path) -> Path:
     dos = read_pfile_sample(prefix, sample_index)
     gt = np.array(["0/0", "0/1", "1/1"], dtype=object)[np.clip(dos, 0, 2)]
     gt[dos < 0] = "./."
-    header = ["##fileformat=VCFv4.2", "##source=bench_peers (one sample of a synthetic panel)",
-              *(f"##contig=<ID={c}>" for c in pvar["#CHROM"].unique(maintain_order=True)),
-              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-              f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{sid}"]  # fmt: skip
+    header = [
+        "##fileformat=VCFv4.2",
+        "##source=bench_peers (one sample of a synthetic panel)",
+        *(f"##contig=<ID={c}>" for c in pvar["#CHROM"].unique(maintain_order=True)),
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{sid}",
+    ]
     body = pvar.select(
-        "#CHROM", "POS", "ID", "REF", "ALT", pl.lit("50").alias("Q"), pl.lit("PASS").alias("F"),
-        pl.lit(".").alias("I"), pl.lit("GT").alias("FMT"), pl.Series("S", gt.tolist()))  # fmt: skip
+        "#CHROM",
+        "POS",
+        "ID",
+        "REF",
+        "ALT",
+        pl.lit("50").alias("Q"),
+        pl.lit("PASS").alias("F"),
+        pl.lit(".").alias("I"),
+        pl.lit("GT").alias("FMT"),
+        pl.Series("S", gt.tolist()),
+    )
     tmp = out.with_name(out.name + ".tmp")
     with gzip.open(tmp, "wb", compresslevel=5) as fh:
         fh.write(("\n".join(header) + "\n").encode())
@@ -576,8 +704,9 @@ print(json.dumps({{"import": t_imp, "calls": calls}}))
 """
 
 
-def wl_person1(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, prefix: Path, n_rows: int,
-               repeats: int) -> Workload:  # fmt: skip
+def wl_person1(
+    d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, prefix: Path, n_rows: int, repeats: int
+) -> Workload:
     run = d / "runs" / f"peers_person1_{prefix.name}_{n_rows}"
     run.mkdir(parents=True, exist_ok=True)
     vcf = write_full_vcf(prefix, 0, run / "person.vcf.gz")
@@ -587,15 +716,32 @@ def wl_person1(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, prefix: 
     sdir.mkdir(exist_ok=True)
     sf = sdir / "PGS999999.txt.gz"
     if not sf.exists():
-        write_scorefile(read_pvar_table(prefix), sf, pgs_id="PGS999999", n_variants=n_rows, seed=99, genome_build="GRCh38")
+        write_scorefile(
+            read_pvar_table(prefix), sf, pgs_id="PGS999999", n_variants=n_rows, seed=99, genome_build="GRCh38"
+        )
     n_sites = read_pvar_table(prefix).height
-    wl = Workload("person1", f"one person × one large score, warm: a single-sample VCF of {n_sites:,} sites × "
-                  f"{n_rows:,} rows", [f"{vcf} (every site, 0/0 included: all tools see the same calls)",
-                  "warm: prsgazer's cache dir and gnomon's converted score file kept from an earlier run; "
-                  "plink2 has no cache (imports the VCF each time)"], "uv run prsgazer score")  # fmt: skip
-    target = read_pvar_table(prefix).with_row_index("vidx").select(
-        "vidx", pl.col("#CHROM").cast(pl.String).alias("chrom"), pl.col("POS").alias("pos"), pl.col("ID").alias("id"),
-        pl.col("REF").alias("ref"), pl.col("ALT").alias("alt"))  # fmt: skip
+    wl = Workload(
+        "person1",
+        f"one person × one large score, warm: a single-sample VCF of {n_sites:,} sites × {n_rows:,} rows",
+        [
+            f"{vcf} (every site, 0/0 included: all tools see the same calls)",
+            "warm: prsgazer's cache dir and gnomon's converted score file kept from an earlier run; "
+            "plink2 has no cache (imports the VCF each time)",
+        ],
+        "uv run prsgazer score",
+    )
+    target = (
+        read_pvar_table(prefix)
+        .with_row_index("vidx")
+        .select(
+            "vidx",
+            pl.col("#CHROM").cast(pl.String).alias("chrom"),
+            pl.col("POS").alias("pos"),
+            pl.col("ID").alias("id"),
+            pl.col("REF").alias("ref"),
+            pl.col("ALT").alias("alt"),
+        )
+    )
     mt = independent_match(read_score_rows([sf]), target)
     m, counts = mt.rows, mt.counts
     names = sorted(counts)
@@ -623,27 +769,38 @@ def wl_person1(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, prefix: 
     shutil.rmtree(cache, ignore_errors=True)
     wall, rss, _ = measure_cmd([uv, "run", "prsgazer", *args], env=env, cwd=REPO)
     cold = Row("uv run prsgazer score, cold", wall, rss, "empty cache dir: parses the score, normalises the VCF")
-    med, rss, walls, _ = timed_runs(lambda: (*measure_cmd([uv, "run", "prsgazer", *args], env=env, cwd=REPO)[:2],
-                                             None), repeats)  # fmt: skip
-    main = wl.add(Row("uv run prsgazer score", med, rss, spread(walls), sum(counts.values())))
+    med, rss, walls, _ = timed_runs(
+        lambda: (*measure_cmd([uv, "run", "prsgazer", *args], env=env, cwd=REPO)[:2], None), repeats
+    )
+    wl.add(Row("uv run prsgazer score", med, rss, spread(walls), prsgazer_tsv_matched(out)))
     wl.add(cold)
     ours = prsgazer_tsv_sums(out)
     exe = str(Path(sys.executable).parent / "prsgazer")
     med, rss, walls, _ = timed_runs(lambda: (*measure_cmd([exe, *args], env=env)[:2], None), repeats)
-    wl.add(Row(".venv/bin/prsgazer score", med, rss, spread(walls) + " (no `uv run`)", sum(counts.values())))
+    wl.add(Row(".venv/bin/prsgazer score", med, rss, spread(walls) + " (no `uv run`)", prsgazer_tsv_matched(out)))
     n_calls = max(repeats, 3)
     wall, rss, text = measure(OPS_CODE.format(n=n_calls, vcf=str(vcf), score=str(sf)), env=env)
     ops = json.loads(text.strip().splitlines()[-1])
     later = statistics.median(ops["calls"][1:])
-    wl.add(Row("ops.score_files, first call", ops["calls"][0], rss,
-               f"in process, after imports ({ops['import']:.2f} s); whole process {wall:.2f} s"))  # fmt: skip
-    wl.add(Row("ops.score_files, later calls", later, rss, f"median of {len(ops['calls']) - 1} calls in the same process"))
+    wl.add(
+        Row(
+            "ops.score_files, first call",
+            ops["calls"][0],
+            rss,
+            f"in process, after imports ({ops['import']:.2f} s); whole process {wall:.2f} s",
+        )
+    )
+    wl.add(
+        Row("ops.score_files, later calls", later, rss, f"median of {len(ops['calls']) - 1} calls in the same process")
+    )
 
     gdir = run / "gnomon_score"
     if not gdir.exists():
         peers.fresh_score_dir([sf], gdir)
     peers.run_gnomon(g, gdir / sf.name, vcf, run / "gnomon", "38")  # converts once: warm from here on
-    res = [run_gnomon_timed(g, gdir / sf.name, vcf, run / "gnomon", "38", f"gnomon {g.version}") for _ in range(repeats)]
+    res = [
+        run_gnomon_timed(g, gdir / sf.name, vcf, run / "gnomon", "38", f"gnomon {g.version}") for _ in range(repeats)
+    ]
     walls = [x[0].wall for x in res]
     row, gr = sorted(res, key=lambda x: x[0].wall)[len(res) // 2]
     row.note = f"{spread(walls)}; {row.note}"
@@ -656,12 +813,28 @@ def wl_person1(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, prefix: 
         pout = run / f"plink2_{p.label.replace('+', '_')}"
 
         def once(p: peers.Plink2 = p, pout: Path = pout) -> tuple[float, float, None]:
-            return (*peers.run_plink2(p, ["--memory", str(PLINK2_MEMORY_MIB), "--vcf", str(vcf),
-                                          *plink2_score_args(psf, len(names), pout, one_sample=True)]), None)  # fmt: skip
+            return (
+                *peers.run_plink2(
+                    p,
+                    [
+                        "--memory",
+                        str(PLINK2_MEMORY_MIB),
+                        "--vcf",
+                        str(vcf),
+                        *plink2_score_args(psf, len(names), pout, one_sample=True),
+                    ],
+                ),
+                None,
+            )
 
         med, rss, walls, _ = timed_runs(once, repeats)
-        prow = Row(p.label, med, rss, f"{spread(walls)}; --vcf (imports the VCF), score file of ID/A1/weight",
-                   sum(counts.values()))  # fmt: skip
+        prow = Row(
+            p.label,
+            med,
+            rss,
+            f"{spread(walls)}; --vcf (imports the VCF), score file of ID/A1/weight; {plink2_processed(pout)}",
+            sum(counts.values()),
+        )
         psums[p.label] = plink2_sums(Path(f"{pout}.sscore"), names, const)
         compare_into(prow, ours, psums[p.label])
         wl.add(prow)
@@ -679,10 +852,24 @@ def vcf_target(vcf: Path, cache: Path) -> pl.DataFrame:
         t = t.rename(dict(zip(t.columns, ["chrom", "pos", "ref", "alt", "s"], strict=True)))
         gt = pl.col("s").str.split(":").list.first()
         t = t.with_row_index("vidx").select(
-            "vidx", pl.col("chrom").str.replace("^chr", ""), pl.col("pos").cast(pl.Int64), "ref", "alt",
-            pl.when(gt.is_in(["0/0", "0|0"])).then(0).when(gt.is_in(["0/1", "1/0", "0|1", "1|0"])).then(1)
-            .when(gt.is_in(["1/1", "1|1"])).then(2).otherwise(None).cast(pl.Int8).alias("dosage"))  # fmt: skip
-        t = t.with_columns(id=pl.format("{}:{}:{}:{}", "chrom", "pos", "ref", pl.col("alt").str.split(",").list.first()))
+            "vidx",
+            pl.col("chrom").str.replace("^chr", ""),
+            pl.col("pos").cast(pl.Int64),
+            "ref",
+            "alt",
+            pl.when(gt.is_in(["0/0", "0|0"]))
+            .then(0)
+            .when(gt.is_in(["0/1", "1/0", "0|1", "1|0"]))
+            .then(1)
+            .when(gt.is_in(["1/1", "1|1"]))
+            .then(2)
+            .otherwise(None)
+            .cast(pl.Int8)
+            .alias("dosage"),
+        )
+        t = t.with_columns(
+            id=pl.format("{}:{}:{}:{}", "chrom", "pos", "ref", pl.col("alt").str.split(",").list.first())
+        )
         t.write_parquet(cache)
     return pl.read_parquet(cache)
 
@@ -694,9 +881,11 @@ def vcf_numpy_sums(m: pl.DataFrame, target: pl.DataFrame) -> pl.DataFrame:
     dd = np.where(mm["effect_is_alt"].to_numpy(), g, 2 - g)
     return (
         mm.with_columns(c=pl.Series(dd) * pl.col("w"))
-        .group_by("score").agg(pl.col("c").sum().alias("sum"))
-        .with_columns(sample_id=pl.lit("PERSON")).select("sample_id", "score", "sum")
-    )  # fmt: skip
+        .group_by("score")
+        .agg(pl.col("c").sum().alias("sum"))
+        .with_columns(sample_id=pl.lit("PERSON"))
+        .select("sample_id", "score", "sum")
+    )
 
 
 PERSON100_CODE = """
@@ -712,8 +901,9 @@ print(json.dumps({{"wall": wall, "timings": run.timings}}))
 """
 
 
-def wl_person100(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_records: int, n_scores: int,
-                 n_rows: int, repeats: int) -> Workload:  # fmt: skip
+def wl_person100(
+    d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_records: int, n_scores: int, n_rows: int, repeats: int
+) -> Workload:
     vcf = d / f"wgs_{n_records}_peers.vcf.gz"
     if not vcf.exists():
         print(f"generating {vcf.name} (bench_engine's WGS VCF, every record PASS and biallelic)…", flush=True)
@@ -741,13 +931,18 @@ def wl_person100(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_reco
     ref_np_dups = vcf_numpy_sums(mt.all_rows, target)
     psf, const = cached_plink2_scores(m, names, run)
     del target
-    wl = Workload("person100", f"person × {n_scores} scores / {n_weights:,} weights, cold: a {n_records:,}-record "
-                  "WGS VCF (bench_engine.py [2])",
-                  [f"{vcf.name}: bench_engine's generator with every record PASS and biallelic (gnomon and "
-                   "plink2 ignore FILTER; gnomon scores multi-allelic sites, prsgazer by default does not)",
-                   "variant sites only; 10 % of score rows sit at positions absent from the VCF: unmatched in every tool",
-                   "prsgazer: absent sites stay unmatched (WGS detected, but no --reference to give REF)"],
-                  "prsgazer score (CLI, from the VCF), cold")  # fmt: skip
+    wl = Workload(
+        "person100",
+        f"person × {n_scores} scores / {n_weights:,} weights, cold: a {n_records:,}-record "
+        "WGS VCF (bench_engine.py [2])",
+        [
+            f"{vcf.name}: bench_engine's generator with every record PASS and biallelic (gnomon and "
+            "plink2 ignore FILTER; gnomon scores multi-allelic sites, prsgazer by default does not)",
+            "variant sites only; 10 % of score rows sit at positions absent from the VCF: unmatched in every tool",
+            "prsgazer: absent sites stay unmatched (WGS detected, but no --reference to give REF)",
+        ],
+        "prsgazer score (CLI, from the VCF), cold",
+    )
     warm_page_cache([vcf, norm, psf, *files])
     wl.load.append(os.getloadavg()[0])
     print(f"\n[person100] measuring (1-min load {wl.load[0]:.2f})…", flush=True)
@@ -760,8 +955,15 @@ def wl_person100(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_reco
     for f in files:
         cmd += ["-s", str(f)]
     wall, rss, _ = measure_cmd(cmd, env={"PRSGAZER_CACHE_DIR": str(cache)})
-    wl.add(Row("prsgazer score (CLI, from the VCF), cold", wall, rss, "empty cache: normalises the VCF, parses 100 "
-               "files", n_m))  # fmt: skip
+    wl.add(
+        Row(
+            "prsgazer score (CLI, from the VCF), cold",
+            wall,
+            rss,
+            f"empty cache: normalises the VCF, parses {len(files)} files",
+            prsgazer_tsv_matched(out),
+        )
+    )
     ours = prsgazer_tsv_sums(out)
     lst = run / "files.txt"
     lst.write_text("\n".join(str(f) for f in files))
@@ -771,8 +973,12 @@ def wl_person100(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_reco
     wall, rss, text = measure(PERSON100_CODE.format(lst=str(lst), geno=str(norm), cache=str(cache2), out=str(out2)))
     info = json.loads(text.strip().splitlines()[-1])
     steps = ", ".join(f"{k} {v:.2f}" for k, v in info["timings"].items())
-    row = Row("prsgazer run_scoring from the parquet, cold", wall, rss,
-              f"bench_engine [2]: VCF normalised beforehand; in run_scoring {info['wall']:.2f} s ({steps})", n_m)
+    row = Row(
+        "prsgazer run_scoring from the parquet, cold",
+        wall,
+        rss,
+        f"bench_engine [2]: VCF normalised beforehand; in run_scoring {info['wall']:.2f} s ({steps})",
+    )
     compare_into(row, ours, pl.read_csv(out2, separator="\t").rename({"pgs_id": "score"}))
     wl.add(row)
 
@@ -784,16 +990,34 @@ def wl_person100(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_reco
     wl.add(row)
     row2, gr2 = run_gnomon_timed(g, score_dir, vcf, run / "gnomon", "38", f"gnomon {g.version}, converted files kept")
     row2.note = row2.note.split(";")[0]
+    row2.matched = n_m
     compare_into(row2, ours, gnomon_sums(gr2.sscore, mt.gnomon_n)[0])
     wl.add(row2)
     psums = {}
     for p in plinks:
         pout = run / f"plink2_{p.label.replace('+', '_')}"
-        wall, rss = peers.run_plink2(p, ["--memory", str(PLINK2_MEMORY_MIB), "--vcf", str(vcf), "--set-all-var-ids",
-                                         "@:#:$r:$a", "--new-id-max-allele-len", "1000",
-                                         *plink2_score_args(psf, len(names), pout, one_sample=True)])  # fmt: skip
-        prow = Row(p.label, wall, rss, f"--vcf (imports the VCF); one score file of {len(names)} columns, "
-                   f"{psf.stat().st_size / 1e9:.2f} GB (not timed)", n_m)  # fmt: skip
+        wall, rss = peers.run_plink2(
+            p,
+            [
+                "--memory",
+                str(PLINK2_MEMORY_MIB),
+                "--vcf",
+                str(vcf),
+                "--set-all-var-ids",
+                "@:#:$r:$a",
+                "--new-id-max-allele-len",
+                "1000",
+                *plink2_score_args(psf, len(names), pout, one_sample=True),
+            ],
+        )
+        prow = Row(
+            p.label,
+            wall,
+            rss,
+            f"--vcf (imports the VCF); {plink2_processed(pout)}; one score file of {len(names)} columns, "
+            f"{psf.stat().st_size / 1e9:.2f} GB (not timed)",
+            n_m,
+        )
         psums[p.label] = plink2_sums(Path(f"{pout}.sscore"), names, const)
         compare_into(prow, ours, psums[p.label])
         wl.add(prow)
@@ -808,16 +1032,33 @@ def wl_person100(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_reco
     return wl
 
 
-def wl_cohort(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_samples: int, n_variants: int,
-              n_scores: int, repeats: int) -> Workload:  # fmt: skip
+def wl_cohort(
+    d: Path,
+    g: peers.Gnomon,
+    plinks: list[peers.Plink2],
+    *,
+    n_samples: int,
+    n_variants: int,
+    n_scores: int,
+    repeats: int,
+) -> Workload:
     cdir = d / f"cohort_{n_samples}x{n_variants}x{n_scores}_nomiss"
     cdir.mkdir(exist_ok=True)
     prefix, files, _ = make_cohort(cdir, n_samples, n_variants, n_scores, missing_rate=0.0)
     run = cdir / "peers"
     run.mkdir(exist_ok=True)
-    target = read_pvar_table(prefix).with_row_index("vidx").select(
-        "vidx", pl.col("#CHROM").cast(pl.String).alias("chrom"), pl.col("POS").alias("pos"), pl.col("ID").alias("id"),
-        pl.col("REF").alias("ref"), pl.col("ALT").alias("alt"))  # fmt: skip
+    target = (
+        read_pvar_table(prefix)
+        .with_row_index("vidx")
+        .select(
+            "vidx",
+            pl.col("#CHROM").cast(pl.String).alias("chrom"),
+            pl.col("POS").alias("pos"),
+            pl.col("ID").alias("id"),
+            pl.col("REF").alias("ref"),
+            pl.col("ALT").alias("alt"),
+        )
+    )
     mt = independent_match(read_score_rows(files), target)
     m, counts = mt.rows, mt.counts
     names = sorted(counts)
@@ -826,10 +1067,15 @@ def wl_cohort(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_samples
     ref_np = numpy_sums(Path(f"{prefix}.pgen"), m, names[:3], samples, "zero")
     psf = run / "plink2_scores.tsv"
     const = write_plink2_scores(m, names, psf)
-    wl = Workload("cohort", f"cohort: {n_samples:,} samples × {n_variants:,} variants × {n_scores} scores "
-                  "(bench_engine.py [3])", [f"{prefix} (.pgen), no missing calls here (bench_engine's copy has "
-                  "0.5 %)", "prsgazer through the venv's CLI, as bench_engine [3]"],
-                  "prsgazer score (CLI), warm")  # fmt: skip
+    wl = Workload(
+        "cohort",
+        f"cohort: {n_samples:,} samples × {n_variants:,} variants × {n_scores} scores (bench_engine.py [3])",
+        [
+            f"{prefix} (.pgen), no missing calls here (bench_engine's copy has 0.5 %)",
+            "prsgazer through the venv's CLI, as bench_engine [3]",
+        ],
+        "prsgazer score (CLI), warm",
+    )
     warm_page_cache([Path(f"{prefix}{e}") for e in (".pgen", ".pvar", ".psam")] + files + [psf])
     wl.load.append(os.getloadavg()[0])
     print(f"\n[cohort] measuring (1-min load {wl.load[0]:.2f})…", flush=True)
@@ -841,12 +1087,13 @@ def wl_cohort(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_samples
         cmd += ["-s", str(f)]
     env = {"PRSGAZER_CACHE_DIR": str(cache)}
     wall, rss, _ = measure_cmd(cmd, env=env)
-    cold = Row("prsgazer score (CLI), cold", wall, rss, "empty cache dir", n_m)
+    cold = Row("prsgazer score (CLI), cold", wall, rss, "empty cache dir", prsgazer_tsv_matched(out))
+    cold_sums = prsgazer_tsv_sums(out)
     med, rss, walls, _ = timed_runs(lambda: (*measure_cmd(cmd, env=env)[:2], None), repeats)
-    wl.add(Row("prsgazer score (CLI), warm", med, rss, spread(walls) + "; parsed scoring files cached", n_m))
+    note = spread(walls) + "; parsed scoring files cached"
+    wl.add(Row("prsgazer score (CLI), warm", med, rss, note, prsgazer_tsv_matched(out)))
     ours = prsgazer_tsv_sums(out)
-    compare_into(cold, ours, ours)
-    cold.diff_abs = None
+    compare_into(cold, ours, cold_sums)
     wl.add(cold)
     score_dir = peers.fresh_score_dir(files, run / "gnomon_scores")
     row, gr = run_gnomon_timed(g, score_dir, prefix, run / "gnomon", "37", f"gnomon {g.version}, cold")
@@ -854,8 +1101,10 @@ def wl_cohort(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_samples
     row.matched = n_m
     compare_into(row, ours, gs)
     wl.add(row)
-    res = [run_gnomon_timed(g, score_dir, prefix, run / "gnomon", "37", f"gnomon {g.version}, converted files kept")
-           for _ in range(repeats)]  # fmt: skip
+    res = [
+        run_gnomon_timed(g, score_dir, prefix, run / "gnomon", "37", f"gnomon {g.version}, converted files kept")
+        for _ in range(repeats)
+    ]
     walls = [x[0].wall for x in res]
     row2, gr2 = sorted(res, key=lambda x: x[0].wall)[len(res) // 2]
     row2.note = spread(walls)
@@ -867,11 +1116,22 @@ def wl_cohort(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_samples
         pout = run / f"plink2_{p.label.replace('+', '_')}"
 
         def once(p: peers.Plink2 = p, pout: Path = pout) -> tuple[float, float, None]:
-            return (*peers.run_plink2(p, ["--memory", str(PLINK2_MEMORY_MIB), "--pfile", str(prefix),
-                                          *plink2_score_args(psf, len(names), pout)]), None)  # fmt: skip
+            return (
+                *peers.run_plink2(
+                    p,
+                    [
+                        "--memory",
+                        str(PLINK2_MEMORY_MIB),
+                        "--pfile",
+                        str(prefix),
+                        *plink2_score_args(psf, len(names), pout),
+                    ],
+                ),
+                None,
+            )
 
         med, rss, walls, _ = timed_runs(once, repeats)
-        prow = Row(p.label, med, rss, f"{spread(walls)}; BLAS {p.blas}", n_m)
+        prow = Row(p.label, med, rss, f"{spread(walls)}; BLAS {p.blas}; {plink2_processed(pout)}", n_m)
         psums[p.label] = plink2_sums(Path(f"{pout}.sscore"), names, const)
         compare_into(prow, ours, psums[p.label])
         wl.add(prow)
@@ -916,43 +1176,94 @@ def main() -> None:
         if key == "missing":
             wls.append(wl_missing(d, g, plinks))
         elif key == "batch300k":
-            ns, nv, nsc, mx, ngw, gw = (1000, 30_000, 50, 6_000, 2, 24_000) if q else (3202, 300_000, 200, 60_000, 3, 240_000)
+            ns, nv, nsc, mx, ngw, gw = (
+                (1000, 30_000, 50, 6_000, 2, 24_000) if q else (3202, 300_000, 200, 60_000, 3, 240_000)
+            )
             prefix = ensure_bn_panel(d, ns, nv)
             files = ensure_scorefiles(d, prefix, nsc, mx, ngw, gw)
-            wls.append(wl_batch(d, g, plinks, key=key, prefix=prefix, files=files, skip_ref_blas=a.skip_reference_blas,
-                                repeats=repeats, title=f"batch, cold: {ns:,} samples × {nv:,} variants (Balding–Nichols, "
-                                f"5 superpopulations), {len(files)} scoring files",
-                                detail=[f"{nsc} files of 10…{mx:,} rows (log-spaced) + {ngw} genome-wide of {gw:,}; "
-                                        "effect allele REF or ALT at random", f"{prefix}.pgen"]))  # fmt: skip
+            wls.append(
+                wl_batch(
+                    d,
+                    g,
+                    plinks,
+                    key=key,
+                    prefix=prefix,
+                    files=files,
+                    skip_ref_blas=a.skip_reference_blas,
+                    repeats=repeats,
+                    title=f"batch, cold: {ns:,} samples × {nv:,} variants (Balding–Nichols, "
+                    f"5 superpopulations), {len(files)} scoring files",
+                    detail=[
+                        f"{nsc} files of 10…{mx:,} rows (log-spaced) + {ngw} genome-wide of {gw:,}; "
+                        "effect allele REF or ALT at random",
+                        f"{prefix}.pgen",
+                    ],
+                )
+            )
         elif key == "batch1m":
-            ns, nv, nsc, mx, ngw, gw = (1000, 60_000, 100, 12_000, 2, 48_000) if q else (3202, 1_000_000, 500, 200_000, 5, 800_000)
+            ns, nv, nsc, mx, ngw, gw = (
+                (1000, 60_000, 100, 12_000, 2, 48_000) if q else (3202, 1_000_000, 500, 200_000, 5, 800_000)
+            )
             prefix = ensure_panel(d, ns, nv)
             files = ensure_scorefiles(d, prefix, nsc, mx, ngw, gw)
-            wls.append(wl_batch(d, g, plinks, key=key, prefix=prefix, files=files, skip_ref_blas=a.skip_reference_blas,
-                                repeats=repeats, title=f"batch, cold: {ns:,} × {nv:,} msprime panel, {len(files)} "
-                                "scoring files (bench_reference.py's case)",
-                                detail=[f"{nsc} files of 10…{mx:,} rows + {ngw} genome-wide of {gw:,}; ~1/6 of the SNPs "
-                                        "strand-ambiguous: prsgazer keep_ambiguous, as gnomon", f"{prefix}.pgen"]))  # fmt: skip
+            wls.append(
+                wl_batch(
+                    d,
+                    g,
+                    plinks,
+                    key=key,
+                    prefix=prefix,
+                    files=files,
+                    skip_ref_blas=a.skip_reference_blas,
+                    repeats=repeats,
+                    title=f"batch, cold: {ns:,} × {nv:,} msprime panel, {len(files)} "
+                    "scoring files (bench_reference.py's case)",
+                    detail=[
+                        f"{nsc} files of 10…{mx:,} rows + {ngw} genome-wide of {gw:,}; ~1/6 of the SNPs "
+                        "strand-ambiguous: prsgazer keep_ambiguous, as gnomon",
+                        f"{prefix}.pgen",
+                    ],
+                )
+            )
         elif key == "person1":
             prefix = ensure_bn_panel(d, 1000, 30_000) if q else ensure_bn_panel(d, 3202, 300_000)
-            wls.append(wl_person1(d, g, plinks, prefix=prefix, n_rows=5_000 if q else 51_209, repeats=max(repeats, 3 if q else 5)))
+            wls.append(
+                wl_person1(
+                    d, g, plinks, prefix=prefix, n_rows=5_000 if q else 51_209, repeats=max(repeats, 3 if q else 5)
+                )
+            )
         elif key == "person100":
             nr, nsc, nrow = (200_000, 10, 20_000) if q else (5_000_000, 100, 30_000)
             wls.append(wl_person100(d, g, plinks, n_records=nr, n_scores=nsc, n_rows=nrow, repeats=repeats))
         elif key == "cohort":
-            wls.append(wl_cohort(d, g, plinks, n_samples=2504, n_variants=10_000 if q else 100_000, n_scores=20,
-                                 repeats=repeats))
+            wls.append(
+                wl_cohort(
+                    d, g, plinks, n_samples=2504, n_variants=10_000 if q else 100_000, n_scores=20, repeats=repeats
+                )
+            )
     load1 = os.getloadavg()
-    print(f"\n\nprsgazer vs peers — {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average "
-          f"{load0[0]:.2f} at start, {load1[0]:.2f} at end ({time.perf_counter() - t0:.0f} s in all)")
+    print(
+        f"\n\nprsgazer vs peers — {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load average "
+        f"{load0[0]:.2f} at start, {load1[0]:.2f} at end ({time.perf_counter() - t0:.0f} s in all)"
+    )
     print(f"gnomon {g.version}; {peers.plink2_version()}; " + "; ".join(f"{p.label}: {p.blas}" for p in plinks))
     print("prsgazer/tool below 1: prsgazer is faster (wall) or smaller (peak RSS)")
     for w in wls:
         w.print()
     out = d / ("peers_results_quick.json" if q else "peers_results.json")
-    out.write_text(json.dumps({"load": [load0[0], load1[0]], "cores": os.cpu_count(), "gnomon": g.version,
-                               "plink2": peers.plink2_version(), "workloads": [asdict(w) for w in wls]},
-                              indent=1, default=str))  # fmt: skip
+    out.write_text(
+        json.dumps(
+            {
+                "load": [load0[0], load1[0]],
+                "cores": os.cpu_count(),
+                "gnomon": g.version,
+                "plink2": peers.plink2_version(),
+                "workloads": [asdict(w) for w in wls],
+            },
+            indent=1,
+            default=str,
+        )
+    )
     print(f"\nresults: {out}")
 
 

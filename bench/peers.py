@@ -84,8 +84,9 @@ def ensure_gnomon(version: str = GNOMON_VERSION) -> Gnomon:
         else:
             subprocess.run([base, "-m", "venv", str(venv)], check=True)
             subprocess.run([str(py), "-m", "pip", "install", "-q", f"gnomon-pgs=={version}"], check=True)
-        got = subprocess.run([str(py), "-c", "import gnomon; print(gnomon.__version__)"], capture_output=True,
-                             text=True, check=True).stdout.strip()  # fmt: skip
+        got = subprocess.run(
+            [str(py), "-c", "import gnomon; print(gnomon.__version__)"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         marker.write_text(got)
     return Gnomon(python=py, version=marker.read_text().strip())
 
@@ -231,8 +232,9 @@ def ensure_openblas() -> Path:
 
 def loaded_blas(exe: str, env: dict[str, str]) -> str:
     """The libblas.so.3 the dynamic loader opens for `exe` (run once with LD_DEBUG=libs)."""
-    proc = subprocess.run([exe, "--version"], capture_output=True, text=True,
-                          env={**os.environ, **env, "LD_DEBUG": "libs"})  # fmt: skip
+    proc = subprocess.run(
+        [exe, "--version"], capture_output=True, text=True, env={**os.environ, **env, "LD_DEBUG": "libs"}
+    )
     # the loader prints "calling init: <path>" for every library it initialises
     inits = [ln.split("calling init:")[1].strip() for ln in proc.stderr.splitlines() if "calling init:" in ln]
     blas = [p for p in inits if Path(p).name.startswith("libblas.so")]
