@@ -20,7 +20,9 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,27 +49,52 @@ def measure(code: str, *, env: dict[str, str] | None = None) -> tuple[float, flo
     return measure_cmd([sys.executable, "-c", code], env=env)
 
 
-def measure_cmd(
-    cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> tuple[float, float, str]:
-    """Run a command under /usr/bin/time -v when available (its own peak RSS), else via rusage."""
+@dataclass
+class CmdStats:
+    """One measured command: wall seconds, its peak RSS (MiB), its CPU seconds (user + system), output."""
+
+    wall: float
+    rss_mib: float
+    cpu: float
+    stdout: str
+    stderr: str
+
+
+def measure_cmd_stats(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> CmdStats:
+    """Run a command under /usr/bin/time -v when available (its own peak RSS and CPU time, reported to a
+    file so the command's stderr stays its own), else via rusage. Exits with the output on failure."""
     full_env = {**os.environ, **(env or {})}
     if Path("/usr/bin/time").exists():
-        t = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=full_env, cwd=cwd)
-        wall = time.perf_counter() - t
+        with tempfile.TemporaryDirectory() as tmp:
+            stats = Path(tmp) / "time.txt"
+            t = time.perf_counter()
+            proc = subprocess.run(["/usr/bin/time", "-v", "-o", str(stats), *cmd], capture_output=True, text=True,
+                                  env=full_env, cwd=cwd)  # fmt: skip
+            wall = time.perf_counter() - t
+            text = stats.read_text() if stats.exists() else ""
         if proc.returncode != 0:
             raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
-        rss = next(int(line.split(":")[1]) for line in proc.stderr.splitlines() if "Maximum resident set size" in line)
-        return wall, rss / 1024, proc.stdout
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        field = {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in text.splitlines())}
+        rss = int(field["Maximum resident set size (kbytes)"]) / 1024
+        cpu = float(field["User time (seconds)"]) + float(field["System time (seconds)"])
+        return CmdStats(wall, rss, cpu, proc.stdout, proc.stderr)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=cwd)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
-    rss = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    return wall, rss / 1024, proc.stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return CmdStats(wall, max(before.ru_maxrss, after.ru_maxrss) / 1024, cpu, proc.stdout, proc.stderr)
+
+
+def measure_cmd(
+    cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, float, str]:
+    """Run a command under /usr/bin/time -v when available (its own peak RSS), else via rusage."""
+    r = measure_cmd_stats(cmd, env=env, cwd=cwd)
+    return r.wall, r.rss_mib, r.stdout
 
 
 # ------------------------------------------------------------------------------------------------

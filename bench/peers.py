@@ -13,18 +13,25 @@ under `<bench dir>/peers/` (`<user cache>/prsgazer/bench/peers/`, or `$PRSGAZER_
   the dynamic loader actually opens is verified with `LD_DEBUG=libs`, not assumed.
 - **plink2** as Debian ships it (reference BLAS), kept as a third column.
 
-What gnomon does that a fair comparison must know (read from its source, checked on CINECA data):
+What gnomon 0.2.0 does that a fair comparison must know (read from its source, checked on data):
 - It writes converted scoring files *beside the scoring files*: `X.gnomon.tsv` and
-  `X.gnomon.sorted.gnomon.tsv` (reused when newer than the source). A cold run needs a fresh copy of
-  the score directory; `fresh_score_dir` makes one (hard links: gnomon never writes the sources).
-- It writes `<genotype prefix>_<score dir or file stem>.sscore` beside the genotypes and refuses to
-  overwrite it: `run_gnomon` runs on a directory of symbolic links to the genotype files.
+  `X.gnomon.sorted.gnomon.tsv` (for `X.txt.gz`: `X.txt.gnomon.tsv`, …), reused while newer than the
+  source. A cold run needs a fresh copy of the score directory (`fresh_score_dir`: hard links, gnomon
+  never writes the sources).
+- It writes `<genotypes stem>_<score dir or file stem>.sscore` beside the genotypes, and refuses to run
+  when that file exists: `run_gnomon` works in a directory of symbolic links to the genotype files.
 - Its `.sscore` has `<score>_AVG` and `<score>_MISSING_PCT` per score, no sum: AVG = SUM / (variants
   matched − variants missing for that person). A missing call contributes 0 (no mean imputation), so
-  SUM = AVG × (n_matched − n_missing), n_missing = MISSING_PCT × n_matched / 100.
+  SUM = AVG × (n_matched − n_missing), n_missing = MISSING_PCT × n_matched / 100 (peers_check).
 - Matching: chromosome and position, then the exact allele pair in either orientation. No strand
-  flips and no exclusion of strand-ambiguous (A/T, C/G) pairs: compare with prsgazer's
-  `keep_ambiguous` (pgsc_calc's --keep_ambiguous), or on data without ambiguous pairs.
+  flips and no exclusion of strand-ambiguous (A/T, C/G) pairs (prsgazer and pgsc_calc exclude them by
+  default; compare with keep_ambiguous, or on data without them). Two rows of one score on the same
+  variant are added together and the variant counted once (pgsc_calc and prsgazer drop both).
+- VCF input is streamed natively (no conversion): FILTER is ignored (a LowQual call counts) and
+  multi-allelic records are scored per allele (a 1/2 call gives each ALT dosage 1), where prsgazer by
+  default drops calls failing FILTER and excludes multi-allelic matches (pgsc_calc's rules).
+- A .pgen is read through an adapter presenting it as a .bed (hard calls; dosages rounded).
+- Sums are float64-exact (within 1e-14 relative of numpy in every workload here).
 """
 
 from __future__ import annotations
@@ -34,16 +41,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import polars as pl
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_engine import measure_cmd  # noqa: E402
+from bench_engine import CmdStats, measure_cmd_stats  # noqa: E402
 from bench_reference import bench_dir  # noqa: E402
 
 #: gnomon version measured by default (the one issue 15 was measured with); `--gnomon-version` changes it.
@@ -125,12 +128,10 @@ def link_genotypes(src: Path, run_dir: Path, exts: tuple[str, ...]) -> Path:
 
 @dataclass
 class GnomonRun:
-    wall: float
-    peak_rss_mib: float
-    in_call: float
+    stats: CmdStats  # the whole process: interpreter start, import, gnomon.score
+    in_call: float  # seconds inside gnomon.score
     sscore: Path
-    log: str = ""
-    new_files: list[str] = field(default_factory=list)
+    new_files: list[str] = field(default_factory=list)  # written beside the scoring files
 
 
 def run_gnomon(g: Gnomon, score: Path, genotypes: Path, run_dir: Path, build: str) -> GnomonRun:
@@ -151,49 +152,17 @@ def run_gnomon(g: Gnomon, score: Path, genotypes: Path, run_dir: Path, build: st
         old.unlink()
     before = {p.name for p in score.parent.iterdir()} | {p.name for p in (score.iterdir() if score.is_dir() else [])}
     code = GNOMON_CODE.format(score=str(score), geno=str(target), build=build)
-    wall, rss, out, err = _measure_with_stderr([str(g.python), "-c", code])
-    in_call = float(next(ln.split()[1] for ln in out.splitlines() if ln.startswith("GNOMON_SECONDS")))
+    st = measure_cmd_stats([str(g.python), "-c", code])
+    in_call = float(next(ln.split()[1] for ln in st.stdout.splitlines() if ln.startswith("GNOMON_SECONDS")))
     score_stem = score.name if score.is_dir() else score.name.split(".")[0]
     sscore = run_dir / f"{stem}_{score_stem}.sscore"
     if not sscore.exists():
         found = sorted(run_dir.glob("*.sscore"))
         if len(found) != 1:
-            raise SystemExit(f"gnomon wrote no single .sscore in {run_dir}: {found}\n{err[-3000:]}")
+            raise SystemExit(f"gnomon wrote no single .sscore in {run_dir}: {found}\n{st.stderr[-3000:]}")
         sscore = found[0]
     after = {p.name for p in score.parent.iterdir()} | {p.name for p in (score.iterdir() if score.is_dir() else [])}
-    return GnomonRun(wall, rss, in_call, sscore, err, sorted(after - before))
-
-
-def read_gnomon_sums(sscore: Path, n_matched: dict[str, int]) -> tuple[pl.DataFrame, int]:
-    """gnomon's per-sample SUM per score (AVG × variants used), and its total of missing calls.
-
-    Returns a frame `sample_id, <score>…` of sums and the number of (sample, score) missing-variant counts.
-    """
-    t = pl.read_csv(sscore, separator="\t", comment_prefix="#REGION", infer_schema_length=0)
-    t = t.rename({t.columns[0]: "sample_id"})
-    cols: dict[str, np.ndarray] = {}
-    n_missing = 0
-    for name, n in n_matched.items():
-        avg = t[f"{name}_AVG"].cast(pl.Float64).to_numpy()
-        miss = np.rint(t[f"{name}_MISSING_PCT"].cast(pl.Float64).to_numpy() * n / 100).astype(np.int64)
-        n_missing += int(miss.sum())
-        cols[name] = avg * (n - miss)
-    return pl.DataFrame({"sample_id": t["sample_id"], **cols}), n_missing
-
-
-def _measure_with_stderr(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str, str]:
-    """measure_cmd, keeping the tool's stderr (gnomon logs there) in a file beside it."""
-    with tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False) as log:
-        log_path = Path(log.name)
-    try:
-        wrapped = ["/bin/sh", "-c", 'exec "$@" 2>"$LOG"', "sh", *cmd]
-        try:
-            wall, rss, out = measure_cmd(wrapped, env={**(env or {}), "LOG": str(log_path)})
-        except SystemExit as e:
-            raise SystemExit(f"{e}\n{log_path.read_text(errors='replace')[-4000:]}") from None
-        return wall, rss, out, log_path.read_text(errors="replace")
-    finally:
-        log_path.unlink(missing_ok=True)
+    return GnomonRun(st, in_call, sscore, sorted(after - before))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -269,11 +238,9 @@ def plink2_version() -> str:
     return subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
 
 
-def run_plink2(p: Plink2, args: list[str], threads: int | None = None) -> tuple[float, float]:
-    """plink2 with `--threads` (all cores by default), measured: (wall seconds, peak RSS MiB)."""
-    cmd = [p.exe, "--threads", str(threads or os.cpu_count() or 1), *args]
-    wall, rss, _ = measure_cmd(cmd, env=p.env)
-    return wall, rss
+def run_plink2(p: Plink2, args: list[str], threads: int | None = None) -> CmdStats:
+    """plink2 with `--threads` (all cores by default), measured."""
+    return measure_cmd_stats([p.exe, "--threads", str(threads or os.cpu_count() or 1), *args], env=p.env)
 
 
 def main() -> None:
