@@ -30,7 +30,8 @@ What gnomon 0.2.0 does that a fair comparison must know (read from its source, c
 - VCF input is streamed natively (no conversion): FILTER is ignored (a LowQual call counts) and
   multi-allelic records are scored per allele (a 1/2 call gives each ALT dosage 1), where prsgazer by
   default drops calls failing FILTER and excludes multi-allelic matches (pgsc_calc's rules).
-- A .pgen is read through an adapter presenting it as a .bed (hard calls; dosages rounded).
+- A .pgen is read through an adapter that presents it as a .bed (per its source: hard calls, a dosage rounded
+  to the nearest whole count within ±0.1, else missing).
 - Sums are float64-exact (within 1e-14 relative of numpy in every workload here).
 """
 

@@ -112,17 +112,25 @@ def vcf_target(vcf: Path, cache: Path) -> pl.DataFrame:
 # the independent match
 
 
+_COMPLEMENT = {"A": "T", "T": "A", "C": "G", "G": "C"}
+
+
 @dataclass
 class Match:
-    """An independent match: `rows` under pgsc_calc's rule (a variant matched by two rows of one score
-    is dropped from it: prsgazer does so; plink2 would refuse the duplicate ID), with their counts per
-    score, and per score the distinct variants of all matches (what gnomon counts: it sums such rows)."""
+    """An independent match.
+
+    `rows` follow pgsc_calc's rules, as prsgazer does: an exact allele pair first, else the pair on the
+    other strand (complemented: a strand flip); a variant matched by two rows of one score is dropped
+    from that score (plink2 would refuse the duplicate ID). `gnomon_rows` follow gnomon's: exact allele
+    pairs only, two rows on one variant added together (it counts the variant once: `gnomon_n`).
+    """
 
     rows: pl.DataFrame
     counts: dict[str, int]
+    gnomon_rows: pl.DataFrame
     gnomon_n: dict[str, int]
     n_duplicate_rows: int
-    all_rows: pl.DataFrame
+    n_flip_rows: int
 
     @property
     def names(self) -> list[str]:
@@ -132,35 +140,52 @@ class Match:
     def n_rows(self) -> int:
         return sum(self.counts.values())
 
-    def duplicates_note(self) -> str:
-        if not self.n_duplicate_rows:
-            return ""
-        return (
-            f"{self.n_duplicate_rows} rows matched a variant that another row of the same score also matched: "
-            "prsgazer (pgsc_calc's rule), the numpy check and plink2's file leave both out; gnomon adds them "
-            "and counts the variant once"
-        )
+    def differences(self) -> list[str]:
+        """What makes gnomon's rows differ from the others' here (nothing when they agree)."""
+        out = []
+        if self.n_flip_rows:
+            out.append(f"{self.n_flip_rows} rows match only on the other strand (a flip): prsgazer and pgsc_calc "
+                       "score them, and plink2 with them in its file; gnomon does not (it matches alleles as "
+                       "written)")  # fmt: skip
+        if self.n_duplicate_rows:
+            out.append(f"{self.n_duplicate_rows} rows matched a variant that another row of the same score also "
+                       "matched: prsgazer (pgsc_calc's rule) and plink2's file leave both out; gnomon adds them "
+                       "and counts the variant once")  # fmt: skip
+        return out
 
 
 def independent_match(rows: pl.DataFrame, target: pl.DataFrame) -> Match:
-    """Rows whose chromosome, position and allele pair (either orientation) are a target variant.
+    """Rows whose chromosome and position are a target variant's and whose allele pair is its REF/ALT in
+    either orientation, on either strand (flips only for rows without an exact match, and never for
+    strand-ambiguous pairs, where a flip cannot be told from a swap).
 
     target: vidx, chrom, pos, id, ref, alt. Rows: score, vidx, id, alt, w, effect_is_alt.
     """
-    j = rows.join(target, on=["chrom", "pos"], how="inner")
-    j = j.filter(
+    cols = ["score", "vidx", "id", "alt", "w", "effect_is_alt"]
+    j = rows.with_row_index("row").join(target, on=["chrom", "pos"], how="inner")
+    exact = j.filter(
         ((pl.col("ea") == pl.col("alt")) & (pl.col("oa") == pl.col("ref")))
         | ((pl.col("ea") == pl.col("ref")) & (pl.col("oa") == pl.col("alt")))
-    )
-    j = j.select("score", "vidx", "id", "alt", "w", (pl.col("ea") == pl.col("alt")).alias("effect_is_alt"))
-    dup = j.select(pl.len().over("score", "vidx") > 1).to_series()
-    kept = j.filter(~dup)
+    ).with_columns(effect_is_alt=pl.col("ea") == pl.col("alt"))
+    comp_ea = pl.col("ea").replace_strict(_COMPLEMENT, default=None)
+    comp_oa = pl.col("oa").replace_strict(_COMPLEMENT, default=None)
+    flipped = (
+        j.filter(~pl.col("row").is_in(exact["row"].implode()) & (comp_ea != pl.col("oa")))
+        .filter(((comp_ea == pl.col("alt")) & (comp_oa == pl.col("ref")))
+                | ((comp_ea == pl.col("ref")) & (comp_oa == pl.col("alt"))))
+        .with_columns(effect_is_alt=comp_ea == pl.col("alt"))
+    )  # fmt: skip
+    both = pl.concat([exact.select(cols), flipped.select(cols)])
+    dup = both.select(pl.len().over("score", "vidx") > 1).to_series()
+    kept = both.filter(~dup)
+    g = exact.select(cols)
     return Match(
         rows=kept,
         counts=dict(kept.group_by("score").len().iter_rows()),
-        gnomon_n=dict(j.unique(["score", "vidx"]).group_by("score").len().iter_rows()),
+        gnomon_rows=g,
+        gnomon_n=dict(g.unique(["score", "vidx"]).group_by("score").len().iter_rows()),
         n_duplicate_rows=int(dup.sum()),
-        all_rows=j,
+        n_flip_rows=flipped.height,
     )
 
 
