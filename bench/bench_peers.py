@@ -77,7 +77,7 @@ PY = Path(sys.executable)
 class Row:
     tool: str
     wall: float
-    cpu: float
+    cpu: float | None  # None: not measurable (a call inside a process)
     rss: float
     note: str = ""
     matched: int | None = None
@@ -110,7 +110,8 @@ class Workload:
 
     def add(self, row: Row) -> Row:
         self.rows.append(row)
-        print(f"  {row.tool}: {row.wall:.2f} s, CPU {row.cpu:.2f} s, peak {row.rss:.0f} MiB", flush=True)
+        cpu = f", CPU {row.cpu:.2f} s" if row.cpu is not None else ""
+        print(f"  {row.tool}: {row.wall:.2f} s{cpu}, peak {row.rss:.0f} MiB", flush=True)
         return row
 
     def start(self) -> None:
@@ -133,18 +134,27 @@ class Workload:
         for r in self.rows:
             ratios = ["", "", ""]
             if ref is not None and r.peer:
-                ratios = [f"{a / b:.2f}" if b > 0 else "" for a, b in ((ref.wall, r.wall), (ref.cpu, r.cpu),
-                                                                        (ref.rss, r.rss))]  # fmt: skip
+                pairs = ((ref.wall, r.wall), (ref.cpu, r.cpu), (ref.rss, r.rss))
+                ratios = [f"{a / b:.2f}" if a is not None and b else "" for a, b in pairs]
             m = f"{r.matched:,}" if r.matched is not None else ""
             d = "(reference)" if r.tool == self.ref_tool else ""
             if r.diff_abs is not None:
                 d = f"{r.diff_abs:.2e} ({r.diff_rel:.1e}) over {r.compared}"
-            print(f"   {r.tool:<{w0}} {r.wall:>8.2f} {r.cpu:>8.2f} {r.rss:>8.0f} {ratios[0]:>20} {ratios[1]:>5} "
+            cpu = f"{r.cpu:.2f}" if r.cpu is not None else ""
+            print(f"   {r.tool:<{w0}} {r.wall:>8.2f} {cpu:>8} {r.rss:>8.0f} {ratios[0]:>20} {ratios[1]:>5} "
                   f"{ratios[2]:>5} {m:>12}  {d}")  # fmt: skip
             if r.note:
                 print(f"   {'':<{w0}}   {r.note}")
         for c in self.checks:
             print(f"   - {c}")
+
+
+def cpu_model() -> str:
+    try:
+        line = next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name"))
+        return line.split(":", 1)[1].strip()
+    except (OSError, StopIteration):
+        return "unknown CPU"
 
 
 def median_run(fn: Callable[[], CmdStats], n: int) -> tuple[CmdStats, str]:
@@ -273,7 +283,7 @@ def wl_missing(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2]) -> Workload
     row, gr = run_gnomon(g, peers.fresh_score_dir([sf], run / "scores"), cin, run / "gnomon", "37", "gnomon")
     sums["gnomon"], n_miss = pc.gnomon_sums(gr.sscore, m.gnomon_n)
     row.note += f"; missing calls in its MISSING_PCT: {n_miss}"
-    row.matched = m.n_rows
+    row.matched = m.gnomon_rows.height
     wl.add(row.compare(ours, sums["gnomon"]))
     psf = run / "plink2.tsv"
     const = pc.write_plink2_scores(m.rows, m.names, psf)
@@ -317,10 +327,10 @@ def wl_batch(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, key: str, 
     score_dir = peers.fresh_score_dir(files, run / "gnomon_scores")
     row, gr = run_gnomon(g, score_dir, prefix, run / "gnomon", "38", f"gnomon {g.version}, cold")
     gs, n_miss = pc.gnomon_sums(gr.sscore, m.gnomon_n)
-    row.matched = m.n_rows
+    row.matched = m.gnomon_rows.height
     wl.add(row.compare(ours, gs))
     row2, gr2 = run_gnomon(g, score_dir, prefix, run / "gnomon", "38", f"gnomon {g.version}, converted files kept")
-    row2.note, row2.matched = row2.note.split(";")[0], m.n_rows
+    row2.note, row2.matched = row2.note.split(";")[0], m.gnomon_rows.height
     wl.add(row2.compare(ours, pc.gnomon_sums(gr2.sscore, m.gnomon_n)[0]))
 
     use = [p for p in plinks if not (skip_ref_blas and "OpenBLAS" not in p.label)]
@@ -419,9 +429,9 @@ def wl_person1(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, prefix: 
     st = measure_cmd_stats([str(PY), "-c", OPS_CODE.format(n=max(repeats, 3), vcf=str(vcf), score=str(sf))], env=env)
     ops = json.loads(st.stdout.strip().splitlines()[-1])
     first, later = ops["calls"][0], statistics.median(ops["calls"][1:])
-    wl.add(Row("ops.score_files, first call", first, float("nan"), st.rss_mib,
+    wl.add(Row("ops.score_files, first call", first, None, st.rss_mib,
                f"in one process: imports {ops['import']:.2f} s before it; whole process {st.wall:.2f} s"))  # fmt: skip
-    wl.add(Row("ops.score_files, later calls", later, float("nan"), st.rss_mib,
+    wl.add(Row("ops.score_files, later calls", later, None, st.rss_mib,
                f"median of the {len(ops['calls']) - 1} calls after the first, same process"))  # fmt: skip
     wl.checks.append(f"ops.score_files sum {ops['sum']!r} vs the CLI's {float(ours['sum'][0])!r}")
 
@@ -434,7 +444,7 @@ def wl_person1(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, prefix: 
     row, gr = runs[(repeats - 1) // 2]
     row.note = f"median of {repeats}: {runs[0][0].wall:.2f}…{runs[-1][0].wall:.2f} s; {row.note}"
     gs, _ = pc.gnomon_sums(gr.sscore, m.gnomon_n)
-    row.matched = m.n_rows
+    row.matched = m.gnomon_rows.height
     wl.add(row.compare(ours, gs))
     psums = run_plink2s(wl, plinks, ["--vcf", str(vcf)], psf, m, run, ours, const, repeats=repeats,
                         one_sample=True, note="--vcf: imports the VCF; score file ID/A1/weight")  # fmt: skip
@@ -520,10 +530,10 @@ def wl_person100(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_reco
     score_dir = peers.fresh_score_dir(files, run / "gnomon_scores")
     row, gr = run_gnomon(g, score_dir, vcf, run / "gnomon", "38", f"gnomon {g.version}, cold")
     gs, _ = pc.gnomon_sums(gr.sscore, m.gnomon_n)
-    row.matched = m.n_rows
+    row.matched = m.gnomon_rows.height
     wl.add(row.compare(ours, gs))
     row2, gr2 = run_gnomon(g, score_dir, vcf, run / "gnomon", "38", f"gnomon {g.version}, converted files kept")
-    row2.note, row2.matched = row2.note.split(";")[0], m.n_rows
+    row2.note, row2.matched = row2.note.split(";")[0], m.gnomon_rows.height
     wl.add(row2.compare(ours, pc.gnomon_sums(gr2.sscore, m.gnomon_n)[0]))
     inputs = ["--vcf", str(vcf), "--set-all-var-ids", "@:#:$r:$a", "--new-id-max-allele-len", "1000"]
     note = f"--vcf: imports the VCF; score file {psf.stat().st_size / 1e9:.2f} GB, {len(m.names)} columns"
@@ -575,12 +585,15 @@ def wl_cohort(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_samples
     score_dir = peers.fresh_score_dir(files, run / "gnomon_scores")
     row, gr = run_gnomon(g, score_dir, prefix, run / "gnomon", "37", f"gnomon {g.version}, cold")
     gs, _ = pc.gnomon_sums(gr.sscore, m.gnomon_n)
-    row.matched = m.n_rows
+    row.matched = m.gnomon_rows.height
     wl.add(row.compare(ours, gs))
     runs = sorted((run_gnomon(g, score_dir, prefix, run / "gnomon", "37", f"gnomon {g.version}, converted files kept")
                    for _ in range(repeats)), key=lambda x: x[0].wall)  # fmt: skip
     row2, gr2 = runs[(repeats - 1) // 2]
-    row2.note, row2.matched = f"median of {repeats}: {runs[0][0].wall:.2f}…{runs[-1][0].wall:.2f} s", m.n_rows
+    row2.note, row2.matched = (
+        f"median of {repeats}: {runs[0][0].wall:.2f}…{runs[-1][0].wall:.2f} s",
+        m.gnomon_rows.height,
+    )
     wl.add(row2.compare(ours, pc.gnomon_sums(gr2.sscore, m.gnomon_n)[0]))
     psums = run_plink2s(wl, plinks, ["--pfile", str(prefix)], psf, m, run, ours, const, repeats=repeats)
     wl.load.append(os.getloadavg()[0])
@@ -680,7 +693,8 @@ def main() -> None:
         return
     load0 = os.getloadavg()
     t0 = time.perf_counter()
-    print(f"bench dir {d}; {os.cpu_count()} cores; load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
+    print(f"bench dir {d}; {cpu_model()}, {os.cpu_count()} cores; load average {load0[0]:.2f} {load0[1]:.2f} "
+          f"{load0[2]:.2f}")  # fmt: skip
     print(f"gnomon {g.version} ({g.python}); {peers.plink2_version()}")
     for p in plinks:
         print(f"  {p.label}: loads {p.blas}")
@@ -689,7 +703,8 @@ def main() -> None:
         skip = a.skip_reference_blas or (key == "batch1m" and not a.quick and not a.reference_blas_1m)
         wls.append(run_workload(d, key, sizes.get(key, ()), g, plinks, repeats, skip))
     load1 = os.getloadavg()
-    print(f"\n\nprsgazer vs peers, {time.strftime('%Y-%m-%d %H:%M')}: {os.cpu_count()} cores, 1-min load average "
+    when = time.strftime("%Y-%m-%d %H:%M")
+    print(f"\n\nprsgazer vs peers, {when}: {cpu_model()}, {os.cpu_count()} cores, 1-min load average "
           f"{load0[0]:.2f} at start, {load1[0]:.2f} at end ({time.perf_counter() - t0:.0f} s in all)")  # fmt: skip
     print(f"gnomon {g.version}; {peers.plink2_version()}; " + "; ".join(f"{p.label}: {p.blas}" for p in plinks))
     print("prsgazer/tool below 1: prsgazer is faster (wall, CPU) or smaller (peak RSS)")
@@ -697,6 +712,7 @@ def main() -> None:
         w.print()
     out = d / ("peers_results_quick.json" if a.quick else "peers_results.json")
     result = {"date": time.strftime("%Y-%m-%d %H:%M"), "load": [load0[0], load1[0]], "cores": os.cpu_count(),
+              "cpu": cpu_model(),
               "gnomon": g.version, "plink2": peers.plink2_version(), "workloads": [asdict(w) for w in wls]}  # fmt: skip
     out.write_text(json.dumps(result, indent=1, default=str))
     print(f"\nresults: {out}")
