@@ -18,6 +18,9 @@ Workloads (`--quick` shrinks each so that the whole harness runs in a couple of 
   as the effect allele). prsgazer `batch_score` in a fresh process with an empty cache dir, then the
   rerun with every result stored; gnomon on a fresh copy of the score dir, then with its converted files
   kept; plink2 `--score` with every score as a column of one file.
+- swapped: batch300k on the same panel with REF and ALT exchanged (genotypes 2 − g): the same information,
+  ALT now the major allele at most sites. A tool whose work depends on which allele the .pgen counts
+  shows it here (plink2 with the reference BLAS is left out).
 - batch1m: the same on bench_reference.py's case (msprime panel 3,202 × 1,000,000, 505 files).
 - person1: one person (a single-sample VCF of every panel site, 0/0 included) × one 51,209-row score,
   warm: `uv run prsgazer score`, the venv's `prsgazer score`, the operations layer in process
@@ -63,7 +66,7 @@ import peers  # noqa: E402
 import peers_check as pc  # noqa: E402
 from bench_engine import CmdStats, make_cohort, make_scorefiles, make_wgs_vcf, measure_cmd_stats  # noqa: E402
 from bench_reference import BATCH_CODE, bench_dir, ensure_panel, ensure_scorefiles  # noqa: E402
-from bn_panel import ensure_bn_panel  # noqa: E402
+from bn_panel import ensure_bn_panel, swapped_panel  # noqa: E402
 
 MEMORY = "2GB"
 PLINK2_MEMORY = ["--memory", "1907"]  # MiB: the same 2 GB as prsgazer's default limit
@@ -337,8 +340,10 @@ def wl_batch(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, key: str, 
     note = f"score file {psf.stat().st_size / 1e9:.2f} GB, {len(m.names)} columns (made from the independent match)"
     psums = run_plink2s(wl, use, ["--pfile", str(prefix)], psf, m, run, ours, const, note=note)
     if len(use) < len(plinks):
-        wl.checks.append("plink2 with the reference BLAS not run here (--skip-reference-blas, or batch1m without "
-                         "--reference-blas-1m: it takes ~6× plink2 + OpenBLAS)")  # fmt: skip
+        wl.checks.append(
+            "plink2 with the reference BLAS not run here (--skip-reference-blas; by default not on "
+            "swapped, nor on batch1m without --reference-blas-1m: ~6× plink2 + OpenBLAS there)"
+        )
     wl.load.append(os.getloadavg()[0])
     which = ", ".join(f"{s}: {m.counts[s]:,} rows" for s in check)
     numpy_checks(wl, ref_np, {"prsgazer": ours, "gnomon": gs, **psums}, f"3 scores, {which}")
@@ -603,12 +608,13 @@ def wl_cohort(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_samples
 
 # ------------------------------------------------------------------------------------------------
 
-ALL = ["missing", "batch300k", "batch1m", "person1", "person100", "cohort"]
+ALL = ["missing", "batch300k", "swapped", "batch1m", "person1", "person100", "cohort"]
 
 #: sizes per workload: (full, quick)
 SIZES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     # samples, variants, scores, their largest size, genome-wide scores, their size
     "batch300k": ((3202, 300_000, 200, 60_000, 3, 240_000), (1000, 30_000, 50, 6_000, 2, 24_000)),
+    "swapped": ((3202, 300_000, 200, 60_000, 3, 240_000), (1000, 30_000, 50, 6_000, 2, 24_000)),
     "batch1m": ((3202, 1_000_000, 500, 200_000, 5, 800_000), (1000, 60_000, 100, 12_000, 2, 48_000)),
     # panel samples, panel variants, score rows
     "person1": ((3202, 300_000, 51_209), (1000, 30_000, 5_000)),
@@ -620,14 +626,16 @@ SIZES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 
 
 def batch_data(d: Path, key: str, size: tuple[int, ...]) -> tuple[Path, list[Path]]:
+    """The panel and scoring files of a batch workload (`swapped`: batch300k's files on its swapped panel)."""
     ns, nv, nsc, mx, ngw, gw = size
-    prefix = ensure_bn_panel(d, ns, nv) if key == "batch300k" else ensure_panel(d, ns, nv)
-    return prefix, ensure_scorefiles(d, prefix, nsc, mx, ngw, gw)
+    prefix = ensure_panel(d, ns, nv) if key == "batch1m" else ensure_bn_panel(d, ns, nv)
+    files = ensure_scorefiles(d, prefix, nsc, mx, ngw, gw)
+    return (swapped_panel(prefix) if key == "swapped" else prefix), files
 
 
 def prepare(d: Path, key: str, size: tuple[int, ...]) -> None:
     """Generate (once) the data of a workload."""
-    if key in ("batch300k", "batch1m"):
+    if key in ("batch300k", "swapped", "batch1m"):
         batch_data(d, key, size)
     elif key == "person1":
         ensure_bn_panel(d, size[0], size[1])
@@ -641,10 +649,14 @@ def run_workload(d: Path, key: str, size: tuple[int, ...], g: peers.Gnomon, plin
                  repeats: int, skip_ref_blas: bool) -> Workload:  # fmt: skip
     if key == "missing":
         return wl_missing(d, g, plinks)
-    if key in ("batch300k", "batch1m"):
+    if key in ("batch300k", "swapped", "batch1m"):
         ns, nv, nsc, mx, ngw, gw = size
         prefix, files = batch_data(d, key, size)
-        if key == "batch300k":
+        if key == "swapped":
+            title = (f"batch, cold, batch300k with REF and ALT exchanged in the panel (ALT the major allele at "
+                     f"~85 % of sites; the same genotypes and {len(files)} scoring files)")  # fmt: skip
+            kind = "shows how each tool's cost depends on which allele the .pgen counts"
+        elif key == "batch300k":
             title = (
                 f"batch, cold: {ns:,} × {nv:,} Balding–Nichols panel (5 superpopulations), {len(files)} scoring files"
             )
@@ -700,7 +712,8 @@ def main() -> None:
         print(f"  {p.label}: loads {p.blas}")
     wls = []
     for key in only:
-        skip = a.skip_reference_blas or (key == "batch1m" and not a.quick and not a.reference_blas_1m)
+        long_1m = key == "batch1m" and not a.quick and not a.reference_blas_1m
+        skip = a.skip_reference_blas or key == "swapped" or long_1m
         wls.append(run_workload(d, key, sizes.get(key, ()), g, plinks, repeats, skip))
     load1 = os.getloadavg()
     when = time.strftime("%Y-%m-%d %H:%M")

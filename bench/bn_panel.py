@@ -115,3 +115,43 @@ def ensure_bn_panel(d: Path, n_samples: int, n_variants: int, seed: int = 7) -> 
         write_bn_panel(prefix, n_samples, n_variants, seed)
         print(f"  written in {time.perf_counter() - t:.0f} s", flush=True)
     return prefix
+
+
+def swapped_panel(prefix: Path) -> Path:
+    """`<prefix>_swapped`: the same panel with REF and ALT exchanged (genotypes 2 − g, IDs renamed), written once.
+
+    The genotype information is identical; only which allele is called ALT changes (ALT becomes the
+    major allele at ~85 % of sites). A tool whose cost depends on the ALT-count coding shows it here.
+    """
+    import pgenlib
+
+    out = prefix.with_name(prefix.name + "_swapped")
+    if all(Path(f"{out}{ext}").exists() for ext in (".pgen", ".pvar", ".psam")):
+        return out
+    print(f"writing {out.name} (REF and ALT exchanged)…", flush=True)
+    r = pgenlib.PgenReader(f"{prefix}.pgen".encode())
+    n, m = r.get_raw_sample_ct(), r.get_variant_ct()
+    tmp = Path(f"{out}.pgen.tmp")
+    w = pgenlib.PgenWriter(str(tmp).encode(), n, variant_ct=m, nonref_flags=False)
+    buf = np.empty((BLOCK, n), dtype=np.int8)
+    try:
+        for lo in range(0, m, BLOCK):
+            hi = min(lo + BLOCK, m)
+            r.read_range(lo, hi, buf[: hi - lo])
+            w.append_biallelic_batch(np.ascontiguousarray(2 - buf[: hi - lo]))
+    finally:
+        w.close()
+        r.close()
+    lines = Path(f"{prefix}.pvar").read_text().splitlines()
+    body = [ln if ln.startswith("#") else _swap_line(ln) for ln in lines]
+    Path(f"{out}.psam.tmp").write_text(Path(f"{prefix}.psam").read_text())
+    Path(f"{out}.pvar.tmp").write_text("\n".join(body) + "\n")
+    os.replace(tmp, f"{out}.pgen")
+    os.replace(f"{out}.psam.tmp", f"{out}.psam")
+    os.replace(f"{out}.pvar.tmp", f"{out}.pvar")
+    return out
+
+
+def _swap_line(line: str) -> str:
+    chrom, pos, _, ref, alt = line.split("\t")
+    return "\t".join([chrom, pos, f"{chrom}:{pos}:{alt}:{ref}", alt, ref])
