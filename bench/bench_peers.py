@@ -40,7 +40,8 @@ plink2 prints 6 significant digits, so it agrees to ~5e-6 relative.
 Options: `--quick`, `--only missing,batch300k,…`, `--repeats N` (warm runs; median), `--prepare` (only
 generate the data), `--skip-reference-blas` (no Debian-BLAS plink2 on the batch workloads),
 `--reference-blas-1m` (include it on batch1m, ~20 min), `--gnomon-version`. Results are also written to
-`<bench dir>/peers_results[_quick].json`. Data is generated once under `<bench dir>` and reused.
+`<bench dir>/peers_results[_quick].json` (the latest) and `<bench dir>/runs/peers_results_<date-time>.json`.
+Data is generated once under `<bench dir>` and reused.
 """
 
 from __future__ import annotations
@@ -723,12 +724,15 @@ def main() -> None:
     print("prsgazer/tool below 1: prsgazer is faster (wall, CPU) or smaller (peak RSS)")
     for w in wls:
         w.print()
-    out = d / ("peers_results_quick.json" if a.quick else "peers_results.json")
+    out = d / ("peers_results_quick.json" if a.quick else "peers_results.json")  # the latest; and one per run:
+    (d / "runs").mkdir(exist_ok=True)
+    keep = d / "runs" / f"peers_results{'_quick' if a.quick else ''}_{time.strftime('%Y%m%d-%H%M%S')}.json"
     result = {"date": time.strftime("%Y-%m-%d %H:%M"), "load": [load0[0], load1[0]], "cores": os.cpu_count(),
               "cpu": cpu_model(),
               "gnomon": g.version, "plink2": peers.plink2_version(), "workloads": [asdict(w) for w in wls]}  # fmt: skip
-    out.write_text(json.dumps(result, indent=1, default=str))
-    print(f"\nresults: {out}")
+    for path in (out, keep):
+        path.write_text(json.dumps(result, indent=1, default=str))
+    print(f"\nresults: {out} (and {keep.name})")
 
 
 if __name__ == "__main__":
