@@ -495,10 +495,6 @@ class LiftResult:
 
     frame: pl.DataFrame
 
-    @property
-    def mapped(self) -> pl.Series:
-        return self.frame.get_column("reason").is_null()
-
     def counts(self) -> dict[str, int]:
         """Rows per reason ('mapped' for lifted rows), largest first."""
         c = self.frame.get_column("reason").fill_null("mapped").value_counts(sort=True)

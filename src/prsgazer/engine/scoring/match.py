@@ -131,11 +131,6 @@ class MatchResult(BaseModel):
     def passed(self) -> list[str]:
         return [s.accession for s in self.summaries if s.passed]
 
-    def summary_frame(self) -> pl.DataFrame:
-        return pl.DataFrame(
-            [s.model_dump(exclude={"by_match_type", "excluded_by", "unmatched_by"}) for s in self.summaries]
-        )
-
 
 def match_variants(
     scores: pl.DataFrame,
