@@ -206,10 +206,6 @@ class Settings(BaseSettings):
         return self.panels_dir or self.home / "panels"
 
     @property
-    def blobs_dir(self) -> Path:
-        return self.home / "blobs"
-
-    @property
     def catalog_cache_dir(self) -> Path:
         """Where the catalog keeps its HTTP response cache and partial downloads."""
         return self.cache_dir / "catalog"

@@ -155,9 +155,6 @@ class Asset:
             out[k] = coerce(v, types_[k], k)
         return out
 
-    def with_cid(self, cid: str) -> Asset:
-        return dataclasses.replace(self, cid=cid)
-
 
 def asset_class(key: str) -> type[Asset]:
     """The registered class for an asset key; unknown keys are an error listing the known ones."""

@@ -26,7 +26,6 @@ from prsgazer.catalog.clean import (
     SHEETS,
     best_performance,
     clean_sheet,
-    rename_columns,
 )
 from prsgazer.catalog.client import CatalogClient
 from prsgazer.config import get_settings
@@ -282,11 +281,6 @@ def load_metadata(store: LocalStore | None = None, *, release: str | None = None
         **{s: frames.get(s) for s in ALL_SHEETS if s != "scores"},
         cids={s: r.cid for s, r in latest.items()},
     )
-
-
-def raw_columns(sheet: str, path: Path) -> list[str]:
-    """Canonical column names a raw CSV would get (for diagnostics)."""
-    return rename_columns(sheet, _read_raw(path).head(0)).columns
 
 
 # -- HuggingFace dataset mirror --------------------------------------------------------------------

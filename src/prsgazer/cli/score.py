@@ -141,37 +141,14 @@ def score(
     """Compute polygenic scores (SUM, AVG, DENOM per sample and score), exact against plink2."""
     from prsgazer.cli import err
     from prsgazer.engine.scoring.run import write_tsv
-    from prsgazer.fileio import check_output
-    from prsgazer.ops.outputs import check_format
     from prsgazer.ops.params import ScoreParams, Tuning
-    from prsgazer.ops.score import add_percentiles, score_files
+    from prsgazer.ops.score import score_files
 
-    out_format = check_format(fmt)
-    if out_format in ("sscore", "pgsc") and (panel is not None or distribution):
-        raise InputError(f"--format {fmt} holds scores only: percentiles need --format long", field="--format")
-    inputs: Path | list[Path] = genotypes[0] if len(genotypes) == 1 else list(genotypes)
-    if store and not isinstance(inputs, Path):
-        raise InputError("--store takes one genotype file", field="--store",
-                         hint="store each file with `prsgazer storage put`, or concatenate them first")  # fmt: skip
-    # a bad --out / --match-log fails before the run, not after it; no output may overwrite an input
-    read_from = _input_files(genotypes, [*(scorefile or []), reference, ref_freq, *(distribution or [])], panel)
-    check_output(out, inputs=read_from, field="--out")
-    if check_output(out).kind == "file":
-        check_output(_sidecar(out), inputs=read_from, field="--out")
-    if match_log is not None:
-        check_output(match_log, inputs=[*read_from, out], field="--match-log")
-    files = list(scorefile or [])
-    if pgs_id:
-        files += _resolve_pgs_ids(list(pgs_id), build)
-    if not files:
-        raise InputError("give at least one --scorefile or --pgs-id", field="--scorefile")
-    if superpopulation and panel is None and not distribution:
-        raise InputError("--superpopulation needs --panel (or --distribution)", field="--superpopulation")
-    if ancestry and panel is None:
-        raise InputError("--ancestry needs --panel (its PCA places the samples)", field="--ancestry")
-    if ancestry and superpopulation:
-        raise InputError("give --ancestry or --superpopulation, not both", field="--ancestry",
-                         hint="--ancestry compares within the inferred population")  # fmt: skip
+    out_format = _output_format(fmt, panel, distribution)
+    inputs = _genotype_inputs(genotypes, store)
+    read_from = _check_outputs(genotypes, scorefile, reference, ref_freq, distribution, panel, out, match_log)
+    files = _scorefiles(scorefile, pgs_id, build)
+    _check_comparison(panel, distribution, superpopulation, ancestry)
     params = ScoreParams.create(
         min_overlap=min_overlap,
         keep_ambiguous=keep_ambiguous,
@@ -196,35 +173,12 @@ def score(
     if match_log is not None:
         write_tsv(run.match.log, match_log, inputs=[*read_from, out], field="--match-log")
         err.print(f"match log: {match_log} ({run.match.log.height} rows)", highlight=False, soft_wrap=True)
-    if run.all_failed:
-        raise InputError(
-            "no score passed matching: " + "; ".join(f"{s.accession}: {s.reason}" for s in run.match.summaries),
-            file=genotypes[0],
-            hint="check the genome build and coverage, lower --min-overlap, or see --match-log",
-        )
+    _check_some_passed(run, genotypes[0])
     table = run.table
     if ancestry and panel is not None:
-        from prsgazer.ops.ancestry import add_ancestry
-        from prsgazer.storage import default_store
-
-        with err.status("ancestry: reference PCA, projection, adjusted scores…", spinner="dots"):
-            table, anc = add_ancestry(default_store(), inputs, files, run, options, tuning, panel, coverage=coverage)
-        for row in anc.table.head(5).iter_rows(named=True):
-            flag = " (low confidence)" if row["low_confidence"] else ""
-            err.print(f"ancestry: {row['sample_id']} most similar to {row['superpopulation']} "
-                      f"(p={row['probability']:.3f}){flag}", highlight=False, soft_wrap=True)  # fmt: skip
-        for w in anc.warnings:
-            err.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
+        table = _with_ancestry(run, options, tuning, inputs, files, panel, coverage)
     elif panel is not None or distribution:
-        from prsgazer.storage import default_store
-
-        with err.status("percentiles: re-scoring the panel on the matched variants…", spinner="dots"):
-            table, warning = add_percentiles(
-                default_store(), inputs, files, run, options, tuning, panel=panel,
-                superpopulation=superpopulation, distributions=list(distribution or []),
-            )  # fmt: skip
-        if warning:
-            err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        table = _with_percentiles(run, options, tuning, inputs, files, panel, superpopulation, distribution)
     _write_outputs(run, table, out, out_format, sampleset or _sampleset(genotypes), params, read_from)
     if store:
         assert isinstance(inputs, Path)
@@ -236,6 +190,109 @@ def score(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _output_format(fmt: str, panel: str | None, distribution: list[Path] | None) -> str:
+    """The --format checked; the layouts without percentile columns refuse a comparison."""
+    from prsgazer.ops.outputs import check_format
+
+    out_format = check_format(fmt)
+    if out_format in ("sscore", "pgsc") and (panel is not None or distribution):
+        raise InputError(f"--format {fmt} holds scores only: percentiles need --format long", field="--format")
+    return out_format
+
+
+def _genotype_inputs(genotypes: list[Path], store: bool) -> Path | list[Path]:
+    """One genotype file, or several scored as one cohort (not with --store)."""
+    inputs: Path | list[Path] = genotypes[0] if len(genotypes) == 1 else list(genotypes)
+    if store and not isinstance(inputs, Path):
+        raise InputError("--store takes one genotype file", field="--store",
+                         hint="store each file with `prsgazer storage put`, or concatenate them first")  # fmt: skip
+    return inputs
+
+
+def _check_outputs(  # type: ignore[no-untyped-def]
+    genotypes: list[Path], scorefile, reference, ref_freq, distribution, panel, out: Path, match_log: Path | None
+) -> list[Path | None]:
+    """A bad --out / --match-log fails before the run, not after it; no output may overwrite an input."""
+    from prsgazer.fileio import check_output
+
+    read_from = _input_files(genotypes, [*(scorefile or []), reference, ref_freq, *(distribution or [])], panel)
+    check_output(out, inputs=read_from, field="--out")
+    if check_output(out).kind == "file":
+        check_output(_sidecar(out), inputs=read_from, field="--out")
+    if match_log is not None:
+        check_output(match_log, inputs=[*read_from, out], field="--match-log")
+    return read_from
+
+
+def _scorefiles(scorefile: list[Path] | None, pgs_id: list[str] | None, build: str | None) -> list[Path]:
+    """The --scorefile files, then the --pgs-id ones (downloaded harmonised); at least one."""
+    files = list(scorefile or [])
+    if pgs_id:
+        files += _resolve_pgs_ids(list(pgs_id), build)
+    if not files:
+        raise InputError("give at least one --scorefile or --pgs-id", field="--scorefile")
+    return files
+
+
+def _check_comparison(
+    panel: str | None, distribution: list[Path] | None, superpopulation: str | None, ancestry: bool
+) -> None:
+    """--superpopulation and --ancestry need something to compare with, and exclude each other."""
+    if superpopulation and panel is None and not distribution:
+        raise InputError("--superpopulation needs --panel (or --distribution)", field="--superpopulation")
+    if ancestry and panel is None:
+        raise InputError("--ancestry needs --panel (its PCA places the samples)", field="--ancestry")
+    if ancestry and superpopulation:
+        raise InputError("give --ancestry or --superpopulation, not both", field="--ancestry",
+                         hint="--ancestry compares within the inferred population")  # fmt: skip
+
+
+def _check_some_passed(run, genotypes: Path) -> None:  # type: ignore[no-untyped-def]
+    """Bad input (exit 2, no OUT written) when every score failed matching."""
+    if run.all_failed:
+        raise InputError(
+            "no score passed matching: " + "; ".join(f"{s.accession}: {s.reason}" for s in run.match.summaries),
+            file=genotypes,
+            hint="check the genome build and coverage, lower --min-overlap, or see --match-log",
+        )
+
+
+def _with_ancestry(run, options, tuning, inputs, files: list[Path], panel: str, coverage: str | None):  # type: ignore[no-untyped-def]
+    """The table compared within each sample's most similar population, with PC-adjusted z; says where they fall."""
+    from prsgazer.cli import err
+    from prsgazer.ops.ancestry import add_ancestry
+    from prsgazer.storage import default_store
+
+    with err.status("ancestry: reference PCA, projection, adjusted scores…", spinner="dots"):
+        table, anc = add_ancestry(default_store(), inputs, files, run, options, tuning, panel, coverage=coverage)
+    for row in anc.table.head(5).iter_rows(named=True):
+        flag = " (low confidence)" if row["low_confidence"] else ""
+        err.print(f"ancestry: {row['sample_id']} most similar to {row['superpopulation']} "
+                  f"(p={row['probability']:.3f}){flag}", highlight=False, soft_wrap=True)  # fmt: skip
+    for w in anc.warnings:
+        err.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
+    return table
+
+
+def _with_percentiles(  # type: ignore[no-untyped-def]
+    run, options, tuning, inputs, files: list[Path], panel: str | None, superpopulation: str | None,
+    distribution: list[Path] | None,
+):  # fmt: skip
+    """The table with percentile and z against the panel on the same variants (or precomputed distributions)."""
+    from prsgazer.cli import err
+    from prsgazer.ops.score import add_percentiles
+    from prsgazer.storage import default_store
+
+    with err.status("percentiles: re-scoring the panel on the matched variants…", spinner="dots"):
+        table, warning = add_percentiles(
+            default_store(), inputs, files, run, options, tuning, panel=panel,
+            superpopulation=superpopulation, distributions=list(distribution or []),
+        )  # fmt: skip
+    if warning:
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    return table
 
 
 def _sampleset(genotypes: list[Path]) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import polars as pl
 
@@ -23,7 +21,3 @@ class Joined(GenotypeSource):
 
     def read(self, vidx: np.ndarray) -> np.ndarray:
         return np.hstack([self.a.read(vidx), self.b.read(vidx)])
-
-
-def open_holdout(info) -> PgenSource:  # type: ignore[no-untyped-def]
-    return PgenSource(Path(info.holdout_prefix), "pfile")

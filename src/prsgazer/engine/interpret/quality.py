@@ -11,6 +11,7 @@ Lower bounds are inclusive (0.60 is modest, 0.70 good, 0.80 strong).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, Field, computed_field
@@ -353,123 +354,163 @@ def interpret(
         raise InputError(f"percentile must be between 0 and 100, got {percentile!r}", field="percentile")
     if not _is_missing(coverage) and not 0 <= float(coverage) <= 1:  # type: ignore[arg-type]
         raise InputError(f"coverage must be a fraction between 0 and 1, got {coverage!r}", field="coverage")
-    severe: list[str] = []
-    mild: list[str] = []
-    details: list[str] = []
+    notes = _Notes()
     name = f"{trait} score" if trait else "polygenic score"
     ident = f" ({pgs_id})" if pgs_id else ""
-
-    pct = None if _is_missing(percentile) else float(percentile)  # type: ignore[arg-type]
-    zval = None if _is_missing(z) else float(z)  # type: ignore[arg-type]
-    approximate = False
-    if pct is None and zval is not None:
-        pct = 50.0 * (1.0 + math.erf(zval / math.sqrt(2.0)))
-        approximate = True
-    position = position_of(pct) if pct is not None else None
-
-    if pct is None:
-        reason = f": {no_percentile_reason}" if no_percentile_reason else ""
-        headline = f"Your {name}{ident} could not be placed against a reference group{reason}."
-        severe.append("Without a reference group the raw score has no meaning on its own.")
-    else:
-        z_text = f", z = {zval:+.2f}" if zval is not None else ""
-        about = "about " if approximate else ""
-        headline = (
-            f"Your {name}{ident} is {about}{_percentile_phrase(pct)}{z_text}: "
-            f"{_POSITION_TEXT[position]}."  # type: ignore[index]
-        )
-        if approximate:
-            mild.append(
-                "The percentile was estimated from the z-score assuming a normal distribution, "
-                "not read from the reference distribution itself."
-            )
-        details.append(
-            "A higher score means more of the genetic variants this score counts as raising the "
-            "chance of the condition; it is a relative position, not an absolute risk."
-        )
-
-    # model quality
-    if quality is None:
-        mild.append("No evaluation of this score's accuracy is available.")
-    else:
-        details.append(
-            f"In its evaluation the score separated people with and without {trait or 'the condition'} "
-            f"{_QUALITY_WORDS[quality.label]}: {quality.value_text}, where 0.5 is chance and 1.0 perfect."
-        )
-        if quality.label in ("none", "poor"):
-            severe.append("The score predicted poorly in its evaluation, so its percentile carries little information.")
-        elif quality.label == "modest":
-            mild.append("Even in its evaluation the score separated cases from controls only modestly.")
-        if quality.covariates:
-            mild.append(
-                f"That accuracy is for a model that also includes {quality.covariates}; "
-                "the score alone likely does less well."
-            )
+    place = _Placement.of(percentile, z)
+    headline = _read_position(notes, place, f"{name}{ident}", no_percentile_reason)
+    _read_quality(notes, quality, trait)
     if effect is not None:
-        details.append(
+        notes.details.append(
             f"Reported effect size: {effect.text}, usually per standard deviation of the score "
             "(the publication gives the exact definition)."
         )
+    _read_coverage(notes, coverage)
+    _read_ancestry(notes, person_ancestry, evaluation_ancestry)
+    cond = trait or "the condition"
+    caveats = [
+        *notes.severe,
+        *notes.mild,
+        f"This is not a diagnosis: a polygenic score is one factor among many (age, family history, "
+        f"lifestyle, rare variants) and cannot tell whether you will or will not develop {cond}.",
+    ]
+    reliability: Reliability = "low" if notes.severe else "moderate" if notes.mild else "high"
+    pct = place.percentile
+    return Interpretation(
+        pgs_id=pgs_id,
+        trait=trait,
+        percentile=None if pct is None else round(pct, 2),
+        z=place.z,
+        position=place.position,
+        headline=headline,
+        details=notes.details,
+        caveats=caveats,
+        reliability=reliability,
+    )
 
-    # coverage
+
+@dataclass(frozen=True)
+class _Notes:
+    """What the reading says, by weight: `severe` caveats make it low reliability, `mild` ones moderate."""
+
+    severe: list[str] = field(default_factory=list)
+    mild: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """The percentile used (read, or approximated from z when missing), z, and the band it falls in."""
+
+    percentile: float | None
+    z: float | None
+    approximate: bool
+    position: Position | None
+
+    @classmethod
+    def of(cls, percentile: float | None, z: float | None) -> _Placement:
+        pct = None if _is_missing(percentile) else float(percentile)  # type: ignore[arg-type]
+        zval = None if _is_missing(z) else float(z)  # type: ignore[arg-type]
+        approximate = False
+        if pct is None and zval is not None:
+            pct = 50.0 * (1.0 + math.erf(zval / math.sqrt(2.0)))
+            approximate = True
+        return cls(pct, zval, approximate, position_of(pct) if pct is not None else None)
+
+
+def _read_position(notes: _Notes, place: _Placement, score: str, no_percentile_reason: str | None) -> str:
+    """The headline: where the person stands (or why that is unknown)."""
+    pct, zval = place.percentile, place.z
+    if pct is None:
+        reason = f": {no_percentile_reason}" if no_percentile_reason else ""
+        notes.severe.append("Without a reference group the raw score has no meaning on its own.")
+        return f"Your {score} could not be placed against a reference group{reason}."
+    z_text = f", z = {zval:+.2f}" if zval is not None else ""
+    about = "about " if place.approximate else ""
+    headline = (
+        f"Your {score} is {about}{_percentile_phrase(pct)}{z_text}: "
+        f"{_POSITION_TEXT[place.position]}."  # type: ignore[index]
+    )
+    if place.approximate:
+        notes.mild.append(
+            "The percentile was estimated from the z-score assuming a normal distribution, "
+            "not read from the reference distribution itself."
+        )
+    notes.details.append(
+        "A higher score means more of the genetic variants this score counts as raising the "
+        "chance of the condition; it is a relative position, not an absolute risk."
+    )
+    return headline
+
+
+def _read_quality(notes: _Notes, quality: ModelQuality | None, trait: str | None) -> None:
+    """How well the score separated cases from controls in its evaluation."""
+    if quality is None:
+        notes.mild.append("No evaluation of this score's accuracy is available.")
+        return
+    notes.details.append(
+        f"In its evaluation the score separated people with and without {trait or 'the condition'} "
+        f"{_QUALITY_WORDS[quality.label]}: {quality.value_text}, where 0.5 is chance and 1.0 perfect."
+    )
+    if quality.label in ("none", "poor"):
+        notes.severe.append(
+            "The score predicted poorly in its evaluation, so its percentile carries little information."
+        )
+    elif quality.label == "modest":
+        notes.mild.append("Even in its evaluation the score separated cases from controls only modestly.")
+    if quality.covariates:
+        notes.mild.append(
+            f"That accuracy is for a model that also includes {quality.covariates}; "
+            "the score alone likely does less well."
+        )
+
+
+def _read_coverage(notes: _Notes, coverage: float | None) -> None:
+    """How many of the score's variants the person's data had."""
     if _is_missing(coverage):
-        mild.append("How many of the score's variants were found in your data is unknown.")
+        notes.mild.append("How many of the score's variants were found in your data is unknown.")
+        return
+    cov = float(coverage)  # type: ignore[arg-type]
+    share = f"{cov:.0%}"
+    if cov < MIN_COVERAGE:
+        notes.severe.append(
+            f"Only {share} of the score's variants were found in your data; the score is incomplete "
+            "and its percentile may be badly off."
+        )
+    elif cov < GOOD_COVERAGE:
+        notes.mild.append(
+            f"{share} of the score's variants were found in your data; the percentile may shift somewhat."
+        )
     else:
-        cov = float(coverage)  # type: ignore[arg-type]
-        share = f"{cov:.0%}"
-        if cov < MIN_COVERAGE:
-            severe.append(
-                f"Only {share} of the score's variants were found in your data; the score is incomplete "
-                "and its percentile may be badly off."
-            )
-        elif cov < GOOD_COVERAGE:
-            mild.append(f"{share} of the score's variants were found in your data; the percentile may shift somewhat.")
-        else:
-            details.append(f"{share} of the score's variants were found in your data.")
+        notes.details.append(f"{share} of the score's variants were found in your data.")
 
-    # ancestry
+
+def _read_ancestry(
+    notes: _Notes, person_ancestry: str | None, evaluation_ancestry: str | list[str] | dict[str, float] | None
+) -> None:
+    """Whether the people the score was evaluated in share the person's ancestry group."""
     shares = ancestry_shares(evaluation_ancestry)
     person = ancestry_code(person_ancestry)
     evaluated_in = ", ".join(ANCESTRY_NAMES.get(c, c) for c, _ in sorted(shares.items(), key=lambda kv: -kv[1]))
     if not shares:
-        mild.append("The ancestry of the people the score was evaluated in is not reported.")
+        notes.mild.append("The ancestry of the people the score was evaluated in is not reported.")
     if person is None:
-        mild.append(
+        notes.mild.append(
             "Your genetic ancestry was not given, so it is unknown how well the evaluation samples represent you."
         )
     elif shares:
         mine = shares.get(person, 0.0)
         pname = ANCESTRY_NAMES.get(person, person)
         if mine >= ANCESTRY_MATCH_SHARE:
-            details.append(f"It was evaluated mainly in people of {pname} ancestry, like you.")
+            notes.details.append(f"It was evaluated mainly in people of {pname} ancestry, like you.")
         elif mine > 0:
-            mild.append(
+            notes.mild.append(
                 f"Only {mine:.0%} of the people it was evaluated in share your ancestry group ({pname}); "
                 "accuracy for you may be lower."
             )
         else:
-            severe.append(
+            notes.severe.append(
                 f"It was evaluated in people of {evaluated_in} ancestry, not {pname}; polygenic scores "
                 "usually predict less well outside the ancestries they were built and tested in, and "
                 "percentiles can shift."
             )
-
-    cond = trait or "the condition"
-    caveats = [
-        *severe,
-        *mild,
-        f"This is not a diagnosis: a polygenic score is one factor among many (age, family history, "
-        f"lifestyle, rare variants) and cannot tell whether you will or will not develop {cond}.",
-    ]
-    reliability: Reliability = "low" if severe else "moderate" if mild else "high"
-    return Interpretation(
-        pgs_id=pgs_id,
-        trait=trait,
-        percentile=None if pct is None else round(pct, 2),
-        z=zval,
-        position=position,
-        headline=headline,
-        details=details,
-        caveats=caveats,
-        reliability=reliability,
-    )

@@ -251,57 +251,10 @@ def build_report(
         fields: Report fields (genotypes_cid, genome_build, coverage, panel, panel_cid, notes).
     """
     quality = quality or {}
-    adj = {
-        str(r["pgs_id"]): AdjustedEntry(
-            ancestry=r.get("ancestry"), percentile=_clean(r.get("percentile")), z=_clean(r.get("z")),
-            z_pc_mean=_clean(r.get("z_pc_mean")), z_pc_meanvar=_clean(r.get("z_pc_meanvar")),
-            n_reference=int(r["n_reference"]) if r.get("n_reference") is not None else None,
-            reason=r.get("percentile_reason"),
-        )
-        for r in adjusted or []
-    }  # fmt: skip
-    by_score: dict[str, list[PercentileEntry]] = {}
-    for r in percentiles:
-        by_score.setdefault(str(r["pgs_id"]), []).append(
-            PercentileEntry(
-                superpopulation=r["superpopulation"],
-                percentile=_clean(r.get("percentile")),
-                z=_clean(r.get("z")),
-                method=r.get("percentile_method") or "n/a",
-                reason=r.get("percentile_reason"),
-                n_reference=int(r.get("n_reference") or 0),
-                n_variants=r.get("percentile_variants"),
-            )
-        )
+    adj = _adjusted_entries(adjusted or [])
+    by_score = _percentile_entries(percentiles)
     group = superpopulation or ALL
-    scores = []
-    for res in results:
-        pgs = str(res["pgs_id"])
-        entries = by_score.get(pgs, [])
-        q, shares = quality.get(pgs, (None, {}))
-        sr = ScoreReport(
-            **{k: v for k, v in res.items() if k in ScoreReport.model_fields and v is not None},
-            percentiles=entries,
-            quality=q,
-            evaluation_ancestry=shares,
-            adjusted=adj.get(pgs),
-        )
-        sr.sum, sr.avg = _clean(sr.sum), _clean(sr.avg)
-        if sr.status == "ok":
-            p = sr.percentile_in(group)
-            reason = p.reason if p is not None else f"no percentile for {group}"
-            sr.interpretation = interpret(
-                percentile=p.percentile if p else None,
-                z=p.z if p else None,
-                coverage=sr.overlap,
-                person_ancestry=superpopulation or None,
-                evaluation_ancestry=shares or None,
-                quality=q,
-                trait=sr.trait or None,
-                pgs_id=pgs,
-                no_percentile_reason=None if (p and p.percentile is not None) else reason,
-            )
-        scores.append(sr)
+    scores = [_score_report(res, by_score, quality, adj, group, superpopulation) for res in results]
     fails = [ReportFailure(**f) for f in failures or []]
     groups = superpopulations
     if groups is None:
@@ -321,6 +274,73 @@ def build_report(
         ancestry=AncestryEntry(**ancestry) if ancestry else None,
         **fields,
     )
+
+
+def _adjusted_entries(adjusted: list[dict[str, Any]]) -> dict[str, AdjustedEntry]:
+    """The adjust step's rows by pgs_id."""
+    return {
+        str(r["pgs_id"]): AdjustedEntry(
+            ancestry=r.get("ancestry"), percentile=_clean(r.get("percentile")), z=_clean(r.get("z")),
+            z_pc_mean=_clean(r.get("z_pc_mean")), z_pc_meanvar=_clean(r.get("z_pc_meanvar")),
+            n_reference=int(r["n_reference"]) if r.get("n_reference") is not None else None,
+            reason=r.get("percentile_reason"),
+        )
+        for r in adjusted
+    }  # fmt: skip
+
+
+def _percentile_entries(percentiles: list[dict[str, Any]]) -> dict[str, list[PercentileEntry]]:
+    """The percentile step's rows by pgs_id, in their order."""
+    by_score: dict[str, list[PercentileEntry]] = {}
+    for r in percentiles:
+        by_score.setdefault(str(r["pgs_id"]), []).append(
+            PercentileEntry(
+                superpopulation=r["superpopulation"],
+                percentile=_clean(r.get("percentile")),
+                z=_clean(r.get("z")),
+                method=r.get("percentile_method") or "n/a",
+                reason=r.get("percentile_reason"),
+                n_reference=int(r.get("n_reference") or 0),
+                n_variants=r.get("percentile_variants"),
+            )
+        )
+    return by_score
+
+
+def _score_report(
+    res: dict[str, Any],
+    by_score: dict[str, list[PercentileEntry]],
+    quality: dict[str, tuple[ModelQuality | None, dict[str, float]]],
+    adj: dict[str, AdjustedEntry],
+    group: str,
+    superpopulation: str,
+) -> ScoreReport:
+    """One score's entry: its result, percentiles, quality and adjusted scores; read in plain English when ok."""
+    pgs = str(res["pgs_id"])
+    q, shares = quality.get(pgs, (None, {}))
+    sr = ScoreReport(
+        **{k: v for k, v in res.items() if k in ScoreReport.model_fields and v is not None},
+        percentiles=by_score.get(pgs, []),
+        quality=q,
+        evaluation_ancestry=shares,
+        adjusted=adj.get(pgs),
+    )
+    sr.sum, sr.avg = _clean(sr.sum), _clean(sr.avg)
+    if sr.status == "ok":
+        p = sr.percentile_in(group)
+        reason = p.reason if p is not None else f"no percentile for {group}"
+        sr.interpretation = interpret(
+            percentile=p.percentile if p else None,
+            z=p.z if p else None,
+            coverage=sr.overlap,
+            person_ancestry=superpopulation or None,
+            evaluation_ancestry=shares or None,
+            quality=q,
+            trait=sr.trait or None,
+            pgs_id=pgs,
+            no_percentile_reason=None if (p and p.percentile is not None) else reason,
+        )
+    return sr
 
 
 def _clean(x: Any) -> float | None:

@@ -55,15 +55,6 @@ class ScoringFileHeader(BaseModel):
         """The score's id: pgs_id, else omicspred_id, else pgs_name, else 'unnamed'."""
         return self.pgs_id or self.omicspred_id or self.pgs_name or "unnamed"
 
-    @property
-    def is_harmonised(self) -> bool:
-        return self.HmPOS_build is not None
-
-    @property
-    def effective_build(self) -> str | None:
-        """The build positions are in: the harmonised build when present, else the reported one."""
-        return self.HmPOS_build or self.genome_build
-
 
 def open_text(path: str | Path) -> IO[str]:
     """Open plain or gzip text (detected by magic bytes, not by name)."""

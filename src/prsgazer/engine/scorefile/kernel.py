@@ -159,6 +159,8 @@ def _digits(buf, j, e, mant):  # pragma: no cover - compiled
     return j, mant, n
 
 
+# Over 80 lines on purpose: split into inline="always" helpers (issue #12) it read rows 1.5-2x slower, as
+# numba still increfs/decrefs every array a helper takes, per call (atomically), even when it inlines it.
 @njit(nogil=True, cache=True, error_model="numpy")
 def parse_rows(buf, L, roles, harmonised, views, data, valid, pos, num, hard, state):  # pragma: no cover - compiled
     """Parse the data rows buf[:L], whole lines (each ends with a newline, the last too), with 16 more

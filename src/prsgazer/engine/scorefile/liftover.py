@@ -256,7 +256,20 @@ def read_chain(path: str | Path) -> Chain:
     """
     p = Path(path)
     text = _read_text(p)
-    lines = _fields(text, _BLOCK_COLUMNS)  # row i: line i + 1
+    lines, rows = _line_rows(text, p)
+    heads = _header_rows(text, rows, p)
+    blocks = rows.filter(~pl.col("_head")).drop("_head")
+    _check_block_lines(blocks, heads, lines, p)
+    size, dt, dq = _block_numbers(blocks, p)
+    chain = blocks.get_column("_chain").to_numpy()
+    src_start, src_end, tgt_start = _block_coordinates(heads, chain, size, dt, dq, p)
+    return _assemble(p, heads, chain, src_start, src_end, tgt_start)
+
+
+def _line_rows(text: bytes, p: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The fields of every line (`lines`, row i: line i + 1) and one row per header or block line (`rows`:
+    `_line`, `_n`, `_head`, `_chain` its chain's number, `_i0`…`_i2` a block line's numbers)."""
+    lines = _fields(text, _BLOCK_COLUMNS)
     n_lines = text.count(b"\n") + (0 if text.endswith(b"\n") else 1)
     if lines.height != n_lines:  # the reader must keep every line, or line numbers would be wrong
         raise InputError(f"could not split the chain file into lines ({lines.height} rows for {n_lines} lines)",
@@ -280,7 +293,12 @@ def read_chain(path: str | Path) -> Chain:
     if rows.height == 0:
         raise InputError("chain file has no chains (only blank or comment lines)", file=p, hint=_HINT)
     _fail(rows, pl.col("_chain") < 0, p, "block line {f0!r} before the first 'chain' header line", lines=lines)
+    return lines, rows
 
+
+def _header_rows(text: bytes, rows: pl.DataFrame, p: Path) -> pl.DataFrame:
+    """The chain header lines, one row per chain with its fields named as in `_HEADER` (numbers as Int64)
+    and `_source` (tName normalised), checked."""
     # Header lines: few, read again with all their fields (in file order, as their rows above).
     head_rows = rows.filter(pl.col("_head")).select("_line", "_chain")
     heads = _fields(_lines_text(text, head_rows.get_column("_line").to_numpy()), _HEAD_COLUMNS)
@@ -321,8 +339,11 @@ def read_chain(path: str | Path) -> Chain:
             f"{name} sequence {{{col}}} has {size}={{{size}}} here but {{_first}} in an earlier chain header",
             size,
         )
+    return heads
 
-    blocks = rows.filter(~pl.col("_head")).drop("_head")
+
+def _check_block_lines(blocks: pl.DataFrame, heads: pl.DataFrame, lines: pl.DataFrame, p: Path) -> None:
+    """Each chain has block lines, of 3 fields but the last (1 field), with integers."""
     _fail(blocks, ~pl.col("_n").is_in([1, 3]), p, "a block line has 3 fields (size dt dq) or, last, 1 (size); "
           "this one has {_n}")
     last = pl.col("_chain") != pl.col("_chain").shift(-1, fill_value=-1)
@@ -336,6 +357,10 @@ def read_chain(path: str | Path) -> Chain:
         # a null number where the line has that field: not an integer (dt and dq are absent on a last line)
         _fail(blocks, pl.col(f"_i{i}").is_null() & (pl.col("_n") > i), p,
               f"{name} must be an integer, not {{f{i}!r}}", name, lines=lines)
+
+
+def _block_numbers(blocks: pl.DataFrame, p: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each block's size and the gaps after it in the source (dt) and target (dq); 0 on a chain's last."""
     size = blocks.get_column("_i0").to_numpy()
     dt = blocks.get_column("_i1").fill_null(0).to_numpy()
     dq = blocks.get_column("_i2").fill_null(0).to_numpy()
@@ -343,8 +368,13 @@ def read_chain(path: str | Path) -> Chain:
         _fail(blocks, pl.col("_i0") <= 0, p, "block size must be positive, not {_i0}", "size")
         _fail(blocks, (pl.col("_i1") < 0) | (pl.col("_i2") < 0), p, "gaps must not be negative (dt={_i1} dq={_i2})",
               "dt")
+    return size, dt, dq
 
-    chain = blocks.get_column("_chain").to_numpy()
+
+def _block_coordinates(
+    heads: pl.DataFrame, chain: np.ndarray, size: np.ndarray, dt: np.ndarray, dq: np.ndarray, p: Path
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each block's source start and end and target start, checked against its chain's header ends."""
     t_start = heads.get_column("tStart").to_numpy()
     q_start = heads.get_column("qStart").to_numpy()
     src_start = t_start[chain] + _offsets(size + dt, chain)
@@ -359,7 +389,14 @@ def read_chain(path: str | Path) -> Chain:
             f"the blocks end at {side}={{_got}} but the header says {side}End={{{side}End}}",
             f"{side}End",
         )
+    return src_start, src_end, tgt_start
 
+
+def _assemble(
+    p: Path, heads: pl.DataFrame, chain: np.ndarray, src_start: np.ndarray, src_end: np.ndarray, tgt_start: np.ndarray
+) -> Chain:
+    """The Chain: names, per-chain and per-block arrays (read-only) and the look-up index."""
+    t_start = heads.get_column("tStart").to_numpy()
     source_names = heads.get_column("_source").unique(maintain_order=True)
     target_names = heads.get_column("qName").unique(maintain_order=True)
     target_chroms = target_names.to_frame("c").select(chrom_expr("c")).to_series()
@@ -457,10 +494,6 @@ class LiftResult:
     """
 
     frame: pl.DataFrame
-
-    @property
-    def mapped(self) -> pl.Series:
-        return self.frame.get_column("reason").is_null()
 
     def counts(self) -> dict[str, int]:
         """Rows per reason ('mapped' for lifted rows), largest first."""

@@ -12,6 +12,8 @@ import io
 import itertools
 import re
 import zlib
+from dataclasses import dataclass
+from dataclasses import field as _field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -324,54 +326,78 @@ class _Plan(NamedTuple):
 @functools.lru_cache(maxsize=64)
 def _plan(columns: tuple[str, ...], harmonised: bool) -> _Plan:
     """Built once per column layout: most files of a run share a few, and building costs milliseconds."""
-    cols = set(columns)
-    has_dosage = {"dosage_0_weight", "dosage_1_weight", "dosage_2_weight"} <= cols
-    has_pos = {"chr_name", "chr_position"} <= cols
-    no_text = pl.lit(None, dtype=pl.String)
-    no_float = pl.lit(None, dtype=pl.Float64)
+    b = _Builder(frozenset(columns), harmonised)
+    _plan_complex_rows(b)
+    _plan_weights(b)
+    _plan_positions(b)
+    _plan_row_fields(b)
+    third = _plan_derived()
+    fourth = _plan_masks(b)
+    return _Plan(stages=(b.first, b.second, third, fourth), checks=tuple(b.checks), output=_plan_output(b.cols))
 
-    def text(col: str) -> pl.Expr:
+
+@dataclass(frozen=True)
+class _Builder:
+    """The normalising query of one layout while it is built: the first two passes and the checks, in
+    report order (the `_plan_*` steps add to them in a fixed order, which is the order errors are reported)."""
+
+    cols: frozenset[str]
+    harmonised: bool
+    first: dict[str, pl.Expr] = _field(default_factory=dict)  # pass 1: per-field text
+    second: dict[str, pl.Expr] = _field(default_factory=dict)  # pass 2: values from that text
+    checks: list[_Check] = _field(default_factory=list)
+
+    @property
+    def has_dosage(self) -> bool:
+        return {"dosage_0_weight", "dosage_1_weight", "dosage_2_weight"} <= self.cols
+
+    def text(self, col: str) -> pl.Expr:
         """The field with the missing-value spellings (NA, ., none, ...) as null."""
-        if col not in cols:
-            return no_text
+        if col not in self.cols:
+            return _NO_TEXT
         c = pl.col(col)
         return pl.when(c.is_in(_MISSING_ANY_CASE)).then(None).otherwise(c)
 
-    checks: list[_Check] = []
-    first: dict[str, pl.Expr] = {}  # pass 1: per-field text
-    second: dict[str, pl.Expr] = {}  # pass 2: values from that text
-
-    def flag(col: str) -> None:
-        if col in cols:
+    def flag(self, col: str) -> None:
+        """`_col`: a True/False column (False when absent), with its check."""
+        if col in self.cols:
             c = pl.col(col).fill_null("")
-            first[f"_{col}"] = c.is_in(_TRUE_ANY_CASE)
-            first[f"_{col}_bad"] = ~(c.is_in(_TRUE_ANY_CASE) | c.is_in(_FALSE_ANY_CASE))
-            checks.append(_Check(f"_{col}_bad", col, "expected True/False, got {value!r}"))
+            self.first[f"_{col}"] = c.is_in(_TRUE_ANY_CASE)
+            self.first[f"_{col}_bad"] = ~(c.is_in(_TRUE_ANY_CASE) | c.is_in(_FALSE_ANY_CASE))
+            self.checks.append(_Check(f"_{col}_bad", col, "expected True/False, got {value!r}"))
         else:
-            first[f"_{col}"] = pl.lit(False)
+            self.first[f"_{col}"] = pl.lit(False)
 
-    def number(col: str, *, required: pl.Expr | None = None) -> None:
-        if col not in cols:
-            second[f"_{col}"] = no_float
+    def number(self, col: str, *, required: bool = False) -> None:
+        """`_col`: a Float64 column (null when absent), `_col_raw` its text, with its checks."""
+        if col not in self.cols:
+            self.second[f"_{col}"] = _NO_FLOAT
             return
-        first[f"_{col}_raw"] = text(col)
-        second[f"_{col}"] = pl.col(f"_{col}_raw").cast(pl.Float64, strict=False)
-        checks.append(_Check(f"_{col}_nan", col, "not a number: {value!r}", value_col=f"_{col}_raw"))
-        if required is not None:
-            checks.append(_Check(f"_{col}_missing", col, "missing value"))
+        self.first[f"_{col}_raw"] = self.text(col)
+        self.second[f"_{col}"] = pl.col(f"_{col}_raw").cast(pl.Float64, strict=False)
+        self.checks.append(_Check(f"_{col}_nan", col, "not a number: {value!r}", value_col=f"_{col}_raw"))
+        if required:
+            self.checks.append(_Check(f"_{col}_missing", col, "missing value"))
 
-    # --- complex rows (not scorable from SNP genotypes) ---
+
+_NO_TEXT = pl.lit(None, dtype=pl.String)
+_NO_FLOAT = pl.lit(None, dtype=pl.Float64)
+
+
+def _plan_complex_rows(b: _Builder) -> None:
+    """Complex-row flags (rows not scorable from SNP genotypes) and the alleles."""
+    cols = b.cols
     for col in ("is_interaction", "is_haplotype", "is_diplotype"):
-        flag(col)
+        b.flag(col)
     vtype_named = (
-        text("variant_type").str.to_lowercase().str.contains("hla|apoe|haplotype|diplotype|allele")
+        b.text("variant_type").str.to_lowercase().str.contains("hla|apoe|haplotype|diplotype|allele")
         if "variant_type" in cols
         else pl.lit(False)
     )
-    first["_vtype_named"] = vtype_named.fill_null(False)
-    first["_ea"] = text("effect_allele").str.to_uppercase()
-    checks.append(_Check("_ea_missing", "effect_allele", "missing effect allele"))
-    checks.append(
+    b.first["_vtype_named"] = vtype_named.fill_null(False)
+    b.first["_ea"] = b.text("effect_allele").str.to_uppercase()
+    b.checks.append(_Check("_ea_missing", "effect_allele", "missing effect allele"))
+    b.checks.append(
         _Check(
             "_ea_dna",
             "effect_allele",
@@ -379,12 +405,12 @@ def _plan(columns: tuple[str, ...], harmonised: bool) -> _Plan:
             "flag HLA/APOE/haplotype rows with is_haplotype or variant_type; otherwise fix the allele",
         )
     )
-    oa = text("other_allele").str.to_uppercase()
-    if harmonised and "hm_inferOtherAllele" in cols:
-        oa = pl.coalesce(oa, text("hm_inferOtherAllele").str.to_uppercase())
-    first["_oa_given"] = oa
+    oa = b.text("other_allele").str.to_uppercase()
+    if b.harmonised and "hm_inferOtherAllele" in cols:
+        oa = pl.coalesce(oa, b.text("hm_inferOtherAllele").str.to_uppercase())
+    b.first["_oa_given"] = oa
     oa_field = "other_allele" if "other_allele" in cols else "hm_inferOtherAllele"
-    checks.append(
+    b.checks.append(
         _Check(
             "_oa_dna",
             oa_field,
@@ -392,47 +418,54 @@ def _plan(columns: tuple[str, ...], harmonised: bool) -> _Plan:
             value_col="_oa" if "other_allele" in cols else None,
         )
     )
-    # --- weights and effect type ---
-    number("effect_weight", required=None if has_dosage else pl.lit(True))
-    if has_dosage:
+
+
+def _plan_weights(b: _Builder) -> None:
+    """Weights (effect_weight, or dosage weights), dominant / recessive flags and the effect type."""
+    b.number("effect_weight", required=not b.has_dosage)
+    if b.has_dosage:
         for k in range(3):
-            number(f"dosage_{k}_weight")
-        checks.append(_Check("_dosage_partial", "", "dosage weights must be given for all of dosage 0, 1 and 2"))
-        checks.append(_Check("_no_weight", "effect_weight", "row has neither effect_weight nor dosage weights"))
+            b.number(f"dosage_{k}_weight")
+        b.checks.append(_Check("_dosage_partial", "", "dosage weights must be given for all of dosage 0, 1 and 2"))
+        b.checks.append(_Check("_no_weight", "effect_weight", "row has neither effect_weight nor dosage weights"))
     else:
         for k in range(3):
-            second[f"_dosage_{k}_weight"] = no_float
-    flag("is_dominant")
-    flag("is_recessive")
-    checks.append(_Check("_dom_rec", "is_recessive", "a row cannot be both dominant and recessive"))
-    if "effect_type" in cols:
-        first["_et_given"] = text("effect_type").fill_null(EffectType.ADDITIVE.value).str.to_lowercase()
-        checks.append(
+            b.second[f"_dosage_{k}_weight"] = _NO_FLOAT
+    b.flag("is_dominant")
+    b.flag("is_recessive")
+    b.checks.append(_Check("_dom_rec", "is_recessive", "a row cannot be both dominant and recessive"))
+    if "effect_type" in b.cols:
+        b.first["_et_given"] = b.text("effect_type").fill_null(EffectType.ADDITIVE.value).str.to_lowercase()
+        b.checks.append(
             _Check("_et_bad", "effect_type", "unknown effect type {value!r} (additive, dominant, recessive, genotypic)")
         )
     else:
-        first["_et_given"] = pl.lit(EffectType.ADDITIVE.value)
-    # --- positions ---
-    if harmonised:
+        b.first["_et_given"] = pl.lit(EffectType.ADDITIVE.value)
+
+
+def _plan_positions(b: _Builder) -> None:
+    """Chromosome and position (harmonised, else author-reported), and the rsID."""
+    cols = b.cols
+    if b.harmonised:
         chrom_col, pos_col = "hm_chr", "hm_pos"
-    elif has_pos:
+    elif {"chr_name", "chr_position"} <= cols:
         chrom_col, pos_col = "chr_name", "chr_position"
     else:
         chrom_col, pos_col = None, None
-    first["_chrom"] = chrom_expr(text(chrom_col)) if chrom_col else no_text
+    b.first["_chrom"] = chrom_expr(b.text(chrom_col)) if chrom_col else _NO_TEXT
     if pos_col is not None:
-        first["_pos_txt"] = text(pos_col)
-        second["_pos"] = pl.col("_pos_txt").cast(pl.Int64, strict=False)
-        checks.append(_Check("_pos_bad", pos_col, "position {value!r} is not a positive integer"))
+        b.first["_pos_txt"] = b.text(pos_col)
+        b.second["_pos"] = pl.col("_pos_txt").cast(pl.Int64, strict=False)
+        b.checks.append(_Check("_pos_bad", pos_col, "position {value!r} is not a positive integer"))
     else:
-        first["_pos_txt"] = no_text
-        second["_pos"] = pl.lit(None, dtype=pl.Int64)
-    rsid = text("rsID")
+        b.first["_pos_txt"] = _NO_TEXT
+        b.second["_pos"] = pl.lit(None, dtype=pl.Int64)
+    rsid = b.text("rsID")
     if "hm_rsID" in cols:
-        rsid = pl.coalesce(rsid, text("hm_rsID"))
-    first["_rsid"] = rsid
-    if not harmonised:
-        checks.append(
+        rsid = pl.coalesce(rsid, b.text("hm_rsID"))
+    b.first["_rsid"] = rsid
+    if not b.harmonised:
+        b.checks.append(
             _Check(
                 "_unlocated",
                 "rsID" if "rsID" in cols else "chr_position",
@@ -440,14 +473,21 @@ def _plan(columns: tuple[str, ...], harmonised: bool) -> _Plan:
                 "every variant row needs chr_name and chr_position (or an rsID in a file to be harmonised)",
             )
         )
-    first["_accession"] = text("accession")  # null: the file's own name, filled in per file
-    number("row_nr")
-    if "row_nr" in cols:
-        checks.append(
+
+
+def _plan_row_fields(b: _Builder) -> None:
+    """The score a row belongs to (pgsc_calc-normalised files), its row number and allele frequency."""
+    b.first["_accession"] = b.text("accession")  # null: the file's own name, filled in per file
+    b.number("row_nr")
+    if "row_nr" in b.cols:
+        b.checks.append(
             _Check("_row_nr_int", "row_nr", "row_nr {value!r} is not a whole number ≥ 0", value_col="_row_nr_raw")
         )
-    number("allelefrequency_effect")
+    b.number("allelefrequency_effect")
 
+
+def _plan_derived() -> dict[str, pl.Expr]:
+    """Pass 3: the complex-row reason, the other allele (unknown when several are given), located or not."""
     ea = pl.col("_ea")
     named = (
         pl.col("_vtype_named")
@@ -456,7 +496,7 @@ def _plan(columns: tuple[str, ...], harmonised: bool) -> _Plan:
         | ea.is_in(["P", "N"])
         | ea.str.starts_with("APOE")
     ).fill_null(False)
-    third: dict[str, pl.Expr] = {
+    return {
         "_reason0": pl.when(pl.col("_is_interaction"))
         .then(pl.lit(Unscorable.INTERACTION.value))
         .when(pl.col("_is_diplotype"))
@@ -470,13 +510,17 @@ def _plan(columns: tuple[str, ...], harmonised: bool) -> _Plan:
         "_oa": pl.when(pl.col("_oa_given").str.contains("/", literal=True)).then(None).otherwise(pl.col("_oa_given")),
         "_located": pl.col("_chrom").is_not_null() & pl.col("_pos").is_not_null(),
     }
-    fourth: dict[str, pl.Expr] = {}  # pass 4: checks and output columns
+
+
+def _plan_masks(b: _Builder) -> dict[str, pl.Expr]:
+    """Pass 4: the mask of every check of this layout, the effect type and the unscorable reason."""
+    ea = pl.col("_ea")
     all_d = pl.all_horizontal([pl.col(f"_dosage_{k}_weight").is_not_null() for k in range(3)])
     any_d = pl.any_horizontal([pl.col(f"_dosage_{k}_weight").is_not_null() for k in range(3)])
     simple = pl.col("_reason0").is_null()
-    no_pos_reason = Unscorable.NO_HARMONISED_POSITION.value if harmonised else Unscorable.NO_POSITION.value
+    no_pos_reason = Unscorable.NO_HARMONISED_POSITION.value if b.harmonised else Unscorable.NO_POSITION.value
     acgt = DNA_ALLELE
-    fourth |= {
+    fourth: dict[str, pl.Expr] = {
         "_ea_missing": ea.is_null() & simple,
         "_ea_dna": simple & ~ea.fill_null("").str.contains(acgt),
         "_oa_dna": simple & pl.col("_oa").is_not_null() & ~pl.col("_oa").fill_null("A").str.contains(acgt),
@@ -503,8 +547,12 @@ def _plan(columns: tuple[str, ...], harmonised: bool) -> _Plan:
     fourth["_row_nr_int"] = val.is_not_null() & ((val != val.floor()) | (val < 0) | (val >= 2**53))
     raw, val = pl.col("_allelefrequency_effect_raw"), pl.col("_allelefrequency_effect")
     fourth["_allelefrequency_effect_nan"] = raw.is_not_null() & (val.is_null() | val.is_nan() | val.is_infinite())
-    masks = {c.mask for c in checks}
-    fourth = {k: v for k, v in fourth.items() if k in masks or k in ("_effect_type", "_unscorable")}
+    masks = {c.mask for c in b.checks}
+    return {k: v for k, v in fourth.items() if k in masks or k in ("_effect_type", "_unscorable")}
+
+
+def _plan_output(cols: frozenset[str]) -> tuple[pl.Expr, ...]:
+    """The output columns, named and typed as `SCHEMA`."""
     row_nr = pl.col("_row_nr").cast(pl.Int64) if "row_nr" in cols else pl.int_range(pl.len(), dtype=pl.Int64)
     output = (
         pl.col("_accession").alias("accession"),
@@ -521,8 +569,7 @@ def _plan(columns: tuple[str, ...], harmonised: bool) -> _Plan:
         pl.col("_allelefrequency_effect").alias("allelefrequency_effect"),
         pl.col("_unscorable").alias("unscorable"),
     )
-    output = tuple(e.cast(SCHEMA[name]) for e, name in zip(output, SCHEMA, strict=True))
-    return _Plan(stages=(first, second, third, fourth), checks=tuple(checks), output=output)
+    return tuple(e.cast(SCHEMA[name]) for e, name in zip(output, SCHEMA, strict=True))
 
 
 def _raise_first(result: pl.DataFrame, check: _Check, p: Path) -> None:

@@ -131,11 +131,6 @@ class MatchResult(BaseModel):
     def passed(self) -> list[str]:
         return [s.accession for s in self.summaries if s.passed]
 
-    def summary_frame(self) -> pl.DataFrame:
-        return pl.DataFrame(
-            [s.model_dump(exclude={"by_match_type", "excluded_by", "unmatched_by"}) for s in self.summaries]
-        )
-
 
 def match_variants(
     scores: pl.DataFrame,
@@ -157,6 +152,36 @@ def match_variants(
         index = TargetIndex(target)
     elif index.height != target.height:
         raise ValueError("the target index was built for another target table")
+    rows, accessions = _scoring_rows(scores)
+    sco = _scoring_keys(rows, index)
+    tgt = index.table
+    # Sorted keys on both sides: polars merges instead of hashing.
+    pairs = sco.with_columns(pl.col("_key").set_sorted()).join(
+        tgt.with_columns(pl.col("_key").set_sorted()), on="_key", how="inner"
+    )
+    cand = _candidates(pairs, rows, sco, index, opt)
+    unmatched = _unmatched(rows, cand, pairs)
+    summaries = _summaries(cand, unmatched, opt, accessions)
+    passed = [s.accession for s in summaries if s.passed]
+    target_extra = target.select(
+        "ref",
+        "alt",
+        pl.col("id").alias("ID"),
+        (pl.col("source") if "source" in target.columns else pl.lit("target")).alias("source"),
+    )
+    return MatchResult(
+        candidates=cand,
+        unmatched=unmatched,
+        weights=_matched_weights(cand, rows, passed),
+        summaries=summaries,
+        rows=rows,
+        target_extra=target_extra,
+    )
+
+
+def _scoring_rows(scores: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """The scoring rows with `_rid` (row number), `accession` and `effect_type` as Enums, `_acc` (the
+    accession's code); and the accessions in order of appearance."""
     accession = _enum_by_runs(scores.get_column("accession"))
     accessions = accession.dtype.categories.to_list()
     # the weight columns in one chunk: gathering rows of a frame concatenated from many files is
@@ -167,8 +192,13 @@ def match_variants(
         accession.to_physical().alias("_acc"),
         *(scores.get_column(c).rechunk() for c in _WEIGHT_VALUES),
     )
+    return rows, accessions
+
+
+def _scoring_keys(rows: pl.DataFrame, index: TargetIndex) -> pl.DataFrame:
+    """The scorable rows as position keys and allele codes against `index`, sorted by key (then row)."""
     scorable = rows.filter(pl.col("unscorable").is_null())
-    sco = pl.DataFrame(
+    return pl.DataFrame(
         {
             "_key": index.keys(scorable.get_column("chr_name"), scorable.get_column("chr_position")),
             "_rid": scorable.get_column("_rid"),
@@ -177,11 +207,11 @@ def match_variants(
             "_oa": index.alleles(scorable.get_column("other_allele")),
         }
     ).sort("_key", maintain_order=True)
-    tgt = index.table
-    # Sorted keys on both sides: polars merges instead of hashing.
-    pairs = sco.with_columns(pl.col("_key").set_sorted()).join(
-        tgt.with_columns(pl.col("_key").set_sorted()), on="_key", how="inner"
-    )
+
+
+def _orientations(pairs: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every orientation each (scoring row, target variant) pair fits: (pair index, priority) per
+    candidate, row-major (by pair, then priority); and per pair whether the site is strand-ambiguous."""
     ea, oa, ref, alt, rf, af = (pairs.get_column(c).to_numpy() for c in ("_ea", "_oa", "_ref", "_alt", "_rf", "_af"))
     has_oa = oa != NULL_CODE
     no_oa = ~has_oa
@@ -201,6 +231,14 @@ def match_variants(
     # Every orientation a pair fits is a candidate (an A/T row fits refalt and altref_flip).
     # row-major: by pair, then priority (flatnonzero on the contiguous block is far faster than 2-D nonzero)
     pair_idx, prio = np.divmod(np.flatnonzero(flags.ravel()), flags.shape[1])
+    return pair_idx, prio, rf == alt
+
+
+def _best_first(
+    pairs: pl.DataFrame, pair_idx: np.ndarray, prio: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidates with each scoring row's in (priority, target row) order: (pair index, priority,
+    scoring row)."""
     # Candidates of one scoring row are adjacent (same key, merge-join order); the few rows with
     # several are put in (priority, target row) order, best first, in place.
     rid = pairs.get_column("_rid").to_numpy()[pair_idx]
@@ -213,48 +251,50 @@ def match_variants(
         order = np.arange(len(rid))
         order[multi] = multi[local]
         pair_idx, prio = pair_idx[order], prio[order]
+    return pair_idx, prio, rid
+
+
+def _candidates(
+    pairs: pl.DataFrame, rows: pl.DataFrame, sco: pl.DataFrame, index: TargetIndex, opt: MatchOptions
+) -> pl.DataFrame:
+    """One row per candidate (scoring row, target variant, orientation), labelled by pgsc_calc's rules."""
+    pair_idx, prio, ambiguous = _orientations(pairs)
+    pair_idx, prio, rid = _best_first(pairs, pair_idx, prio)
     cand = pairs.select("_rid", "_acc", "vidx")[pair_idx].with_columns(
         pl.Series("row_nr", rows.get_column("row_nr").to_numpy()[rid]),
         pl.Series("is_multiallelic", index.multiallelic[pairs.get_column("vidx").to_numpy()[pair_idx]]),
         pl.Series("_priority", prio.astype(np.int8)),
-        pl.Series("ambiguous", (rf == alt)[pair_idx]),
+        pl.Series("ambiguous", ambiguous[pair_idx]),
     )
-    cand = _label(
+    return _label(
         cand.with_row_index("_order"), opt, _same_position_rows(sco, rows.get_column("_acc").to_numpy())
     ).with_columns(
         pl.Series(MATCH_TYPES, dtype=_MATCH_TYPE).gather(pl.Series(prio)).alias("match_type"),
         pl.Series((prio & 1) == 1).alias("effect_is_alt"),  # odd priorities: the effect allele is ALT
     )
+
+
+def _unmatched(rows: pl.DataFrame, cand: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """The scoring rows without any candidate, labelled no_candidate or with their unscorable reason."""
     has_cand = np.zeros(rows.height, dtype=bool)
     has_cand[cand.get_column("_rid").to_numpy()] = True
     has_pair = np.zeros(rows.height, dtype=bool)  # the target has some variant at the row's position
     has_pair[pairs.get_column("_rid").to_numpy()] = True
-    unmatched = rows.filter(pl.Series(~has_cand)).with_columns(
+    return rows.filter(pl.Series(~has_cand)).with_columns(
         pl.lit("unmatched").alias("match_status"),
         pl.coalesce(pl.col("unscorable"), pl.lit("no_candidate")).alias("label"),
         (pl.col("unscorable").is_null() & pl.Series(~has_pair).filter(pl.Series(~has_cand))).alias("position_absent"),
     )
-    summaries = _summaries(cand, unmatched, opt, accessions)
-    passed = [s.accession for s in summaries if s.passed]
-    target_extra = target.select(
-        "ref",
-        "alt",
-        pl.col("id").alias("ID"),
-        (pl.col("source") if "source" in target.columns else pl.lit("target")).alias("source"),
-    )
+
+
+def _matched_weights(cand: pl.DataFrame, rows: pl.DataFrame, passed: list[str]) -> pl.DataFrame:
+    """The matched rows, lean (WEIGHT_COLUMNS): what scoring needs."""
     m = cand.filter(pl.col("match_status") == "matched").select("_rid", "row_nr", "vidx", "effect_is_alt")
     lean = [c for c in WEIGHT_COLUMNS if c not in m.columns and c != "score_passed"]
     weights = pl.concat([m, rows.select(lean)[m.get_column("_rid")]], how="horizontal").with_columns(
         pl.col("accession").is_in(passed).alias("score_passed")
     )
-    return MatchResult(
-        candidates=cand,
-        unmatched=unmatched,
-        weights=weights.select(WEIGHT_COLUMNS),
-        summaries=summaries,
-        rows=rows,
-        target_extra=target_extra,
-    )
+    return weights.select(WEIGHT_COLUMNS)
 
 
 #: Allele codes: a one-byte allele is its byte; a longer one is 256 + its index in the target

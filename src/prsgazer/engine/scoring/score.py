@@ -236,14 +236,6 @@ class ScoreTotals(BaseModel):
         self.n_imputed += other.n_imputed
 
 
-def alt_frequencies(g: np.ndarray, founders: np.ndarray) -> np.ndarray:
-    """ALT frequency per variant over founders' non-missing calls (NaN when none)."""
-    chunk = _prepare(g)
-    p = np.full(g.shape[0], np.nan)
-    _fill_frequencies(p, chunk, np.arange(g.shape[0]), founders)
-    return p
-
-
 class _Chunk:
     """Genotypes ready for the products: int8 calls, float64 ALT counts (missing = 0) and the
     (variant, sample) positions of the missing calls."""
