@@ -136,6 +136,8 @@ class ScoreExplanation(BaseModel):
 
     pgs_id: str
     trait: str | None = None
+    #: disease (read as a chance) | quantitative (read as higher/lower than most) | unknown
+    trait_kind: str | None = None
     status: str = "ok"
     sum: float | None = None
     avg: float | None = None
@@ -148,6 +150,7 @@ class ScoreExplanation(BaseModel):
     n_matched: int | None = None
     n_variants: int | None = None
     quality: str | None = None
+    #: low | moderate | high, or unknown when no evaluation of the score's accuracy exists
     reliability: str | None = None
     headline: str
     details: list[str] = Field(default_factory=list)

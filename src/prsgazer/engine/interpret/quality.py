@@ -15,11 +15,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, computed_field
 
+from prsgazer.engine.interpret.traits import TraitKind, trait_kind
 from prsgazer.engine.scoring.match import DEFAULT_MIN_OVERLAP
 from prsgazer.errors import InputError
 
 QualityLabel = Literal["none", "poor", "modest", "good", "strong"]
-Reliability = Literal["low", "moderate", "high"]
+#: "unknown": no evaluation of the score's accuracy exists to judge it by (and nothing makes it low).
+Reliability = Literal["low", "moderate", "high", "unknown"]
 Position = Literal["much lower", "lower", "typical", "higher", "much higher"]
 EffectKind = Literal["OR", "HR", "β"]
 
@@ -262,6 +264,7 @@ class Interpretation(BaseModel):
     percentile: float | None = None
     z: float | None = None
     position: Position | None = None
+    trait_kind: TraitKind = "unknown"
     headline: str
     details: list[str] = Field(default_factory=list)
     caveats: list[str] = Field(default_factory=list)
@@ -317,6 +320,53 @@ def _is_missing(x: float | None) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
+def in_sentence(trait: str) -> str:
+    """A trait inside a sentence: "Standing height" → "standing height", acronyms ("LDL …") kept."""
+    if len(trait) > 1 and trait[0].isupper() and not trait[1].isupper():
+        return trait[0].lower() + trait[1:]
+    return trait
+
+
+#: What a higher score means, per kind of trait ({t}: the trait in a sentence).
+_MEANING: dict[TraitKind, str] = {
+    "disease": (
+        "A higher score means more of the genetic variants this score counts as raising the chance of {t}; "
+        "it is a relative position, not an absolute risk."
+    ),
+    "quantitative": (
+        "A higher score means more of the genetic variants this score links to a higher {t}; it is a relative "
+        "position among the reference people, not a measurement of your {t}."
+    ),
+    "unknown": (
+        "A higher score means more of the genetic variants this score counts toward {t}; it is a relative "
+        "position among the reference people, not a diagnosis or a measurement."
+    ),
+}
+#: Where the score points, for a quantity.
+_TOWARD: dict[Position, str] = {
+    "much lower": "Your genetic variants point to a lower {t} than most people in the reference group.",
+    "lower": "Your genetic variants point to a somewhat lower {t} than most people in the reference group.",
+    "typical": "Your genetic variants point to a {t} in the typical range of the reference group.",
+    "higher": "Your genetic variants point to a somewhat higher {t} than most people in the reference group.",
+    "much higher": "Your genetic variants point to a higher {t} than most people in the reference group.",
+}
+#: The last caveat: what a polygenic score cannot tell.
+_NOT_A: dict[TraitKind, str] = {
+    "disease": (
+        "This is not a diagnosis: a polygenic score is one factor among many (age, family history, lifestyle, "
+        "rare variants) and cannot tell whether you will or will not develop {t}."
+    ),
+    "quantitative": (
+        "This is not a measurement: your {t} also depends on age, sex, nutrition, lifestyle, medication and rare "
+        "variants, and a polygenic score cannot tell what your {t} is or will be; a measurement can."
+    ),
+    "unknown": (
+        "This is not a diagnosis or a measurement: a polygenic score is one factor among many (age, family "
+        "history, lifestyle, rare variants) and cannot tell on its own how {t} will turn out for you."
+    ),
+}
+
+
 def interpret(
     *,
     percentile: float | None = None,
@@ -329,6 +379,7 @@ def interpret(
     trait: str | None = None,
     pgs_id: str | None = None,
     no_percentile_reason: str | None = None,
+    kind: TraitKind | None = None,
 ) -> Interpretation:
     """Read one result in plain English and state its limits; never a diagnosis.
 
@@ -343,11 +394,16 @@ def interpret(
         effect: reported effect size.
         trait, pgs_id: for the wording.
         no_percentile_reason: why no percentile exists (shown when percentile and z are missing).
+        kind: what the trait is (`engine.interpret.traits.trait_kind` from the catalog's EFO metadata);
+            None: judged from the `trait` words and whether there is a case/control evaluation. A disease
+            is read as a chance ("cannot tell whether you will develop …"), a quantity as higher or lower
+            than most ("not a measurement"); "unknown" uses words that fit both.
 
     Reliability is "low" when a percentile is missing, coverage is below 75%, the evaluation included
     no one of the person's ancestry group, or the quality label is none/poor; "moderate" when coverage
-    is unknown or below 90%, either ancestry is unknown or only partly matched, quality is unknown or
-    modest, or the percentile was approximated from z; "high" otherwise.
+    is unknown or below 90%, either ancestry is unknown or only partly matched, quality is modest, or
+    the percentile was approximated from z; "unknown" when nothing makes it low but no evaluation of the
+    score's accuracy exists to judge it by; "high" otherwise.
     """
     if not _is_missing(percentile) and not 0 <= float(percentile) <= 100:  # type: ignore[arg-type]
         raise InputError(f"percentile must be between 0 and 100, got {percentile!r}", field="percentile")
@@ -358,6 +414,9 @@ def interpret(
     details: list[str] = []
     name = f"{trait} score" if trait else "polygenic score"
     ident = f" ({pgs_id})" if pgs_id else ""
+    if kind is None:
+        kind = trait_kind(reported=trait, case_control_evaluation=quality is not None)
+    the_trait = in_sentence(trait) if trait else {"disease": "the condition"}.get(kind, "the trait")
 
     pct = None if _is_missing(percentile) else float(percentile)  # type: ignore[arg-type]
     zval = None if _is_missing(z) else float(z)  # type: ignore[arg-type]
@@ -383,17 +442,18 @@ def interpret(
                 "The percentile was estimated from the z-score assuming a normal distribution, "
                 "not read from the reference distribution itself."
             )
-        details.append(
-            "A higher score means more of the genetic variants this score counts as raising the "
-            "chance of the condition; it is a relative position, not an absolute risk."
-        )
+        if kind == "quantitative":
+            details.append(_TOWARD[position].format(t=the_trait))  # type: ignore[index]
+        details.append(_MEANING[kind].format(t=the_trait))
 
     # model quality
+    unevaluated = quality is None
     if quality is None:
         mild.append("No evaluation of this score's accuracy is available.")
     else:
+        groups = "with high and low" if kind == "quantitative" else "with and without"
         details.append(
-            f"In its evaluation the score separated people with and without {trait or 'the condition'} "
+            f"In its evaluation the score separated people {groups} {the_trait} "
             f"{_QUALITY_WORDS[quality.label]}: {quality.value_text}, where 0.5 is chance and 1.0 perfect."
         )
         if quality.label in ("none", "poor"):
@@ -454,20 +514,15 @@ def interpret(
                 "percentiles can shift."
             )
 
-    cond = trait or "the condition"
-    caveats = [
-        *severe,
-        *mild,
-        f"This is not a diagnosis: a polygenic score is one factor among many (age, family history, "
-        f"lifestyle, rare variants) and cannot tell whether you will or will not develop {cond}.",
-    ]
-    reliability: Reliability = "low" if severe else "moderate" if mild else "high"
+    caveats = [*severe, *mild, _NOT_A[kind].format(t=the_trait)]
+    reliability: Reliability = "low" if severe else "unknown" if unevaluated else "moderate" if mild else "high"
     return Interpretation(
         pgs_id=pgs_id,
         trait=trait,
         percentile=None if pct is None else round(pct, 2),
         z=zval,
         position=position,
+        trait_kind=kind,
         headline=headline,
         details=details,
         caveats=caveats,
