@@ -262,7 +262,8 @@ def load_metadata(store: LocalStore | None = None, *, release: str | None = None
     if release is None:
         raise NotFoundError(
             "no PGS Catalog metadata is stored",
-            hint="run `prsgazer catalog metadata pull` once while online (or `pull --hf` from a mirror)",
+            hint="download it once while online (MCP: search_scores does it on first use; shell: "
+            "`prsgazer catalog metadata pull`, or `pull --hf` from a mirror)",
         )
     latest: dict[str, CatalogMetadata] = {}
     for r in _records(store):

@@ -80,27 +80,11 @@ def list_panels(as_json: Annotated[bool, typer.Option("--json", help="Print as J
     """Known panels (the PGS Catalog reference packs) and the panels installed or stored here."""
     from rich.table import Table
 
-    from prsgazer.catalog.reference_packs import KNOWN_PANELS, installed_panels
     from prsgazer.cli import out, print_json
+    from prsgazer.ops.panels import available_panels
     from prsgazer.storage import default_store
 
-    settings = get_settings()
-    installed = installed_panels(settings.panels_path)
-    stored = default_store().query(asset="reference_panel")
-    rows = []
-    for k in KNOWN_PANELS.values():
-        inst = [p.name for p in installed if p.name.split(":")[0] == k.name]
-        rows.append({"name": k.name, "kind": "known", "build": "/".join(k.builds), "samples": k.n_samples,
-                     "where": ", ".join(inst) if inst else k.url, "installed": bool(inst)})  # fmt: skip
-    known = set(KNOWN_PANELS)
-    for p in installed:
-        if p.name.split(":")[0] not in known:
-            rows.append({"name": p.name, "kind": "installed", "build": p.build, "samples": None, "where": p.prefix,
-                         "installed": True})  # fmt: skip
-    for a in stored:
-        name = getattr(a, "panel", "") or a.cid
-        rows.append({"name": name, "kind": "stored", "build": getattr(a, "genome_build", ""),
-                     "samples": getattr(a, "n_samples", None), "where": a.cid, "installed": True})  # fmt: skip
+    rows = [r.model_dump() for r in available_panels(default_store())]
     if as_json:
         print_json(rows)
         return

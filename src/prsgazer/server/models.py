@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from prsgazer.assets import Asset
+from prsgazer.ops.panels import PanelRow
 
 #: Record fields that are store or cache bookkeeping, not something an agent filters or reasons on.
 _HIDDEN = frozenset({"task_key", "metrics", "params", "code_version"})
@@ -68,6 +69,13 @@ class DeleteResult(BaseModel):
     asset: str
     filename: str
     deleted: bool
+
+
+class PanelList(BaseModel):
+    """`list_panels`: the panels a report can compare with (`name` is what `panel` takes)."""
+
+    panels: list[PanelRow]
+    notes: list[str] = Field(default_factory=list)
 
 
 class ParamInfo(BaseModel):
