@@ -15,8 +15,8 @@ from typing import Any
 from prsgazer.assets import Asset, PrsReport, PrsResult, ScoringFile
 from prsgazer.catalog.evaluations import StoredEvaluation, stored_efo_traits, stored_evaluations
 from prsgazer.engine.interpret.quality import ANCESTRY_NAMES, ancestry_code, interpret
-from prsgazer.engine.interpret.traits import TraitKind, trait_kind
 from prsgazer.engine.interpret.report import Report, ScoreReport
+from prsgazer.engine.interpret.traits import TraitKind, trait_kind
 from prsgazer.errors import InputError, PrsgazerError
 from prsgazer.ops.report import person_superpopulation
 from prsgazer.server.models import Explanation, ScoreExplanation

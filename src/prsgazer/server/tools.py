@@ -268,8 +268,9 @@ async def query_files(keyvalues: dict[str, Any] | None = None, limit: int = 50) 
 async def download_file(cid: str, dest_dir: str | None = None, companions: bool = True) -> DownloadResult:
     """Materialize a stored asset's verified bytes (and companion files) and return where they are.
 
-    Returns {cid, asset, path, size, companions: {field: path}}. Without `dest_dir` the file is placed inside the store (`<storage root>/files/<cid>/`). A `dest_dir`
-    must lie inside an allowed directory; an existing different file there is never overwritten.
+    Returns {cid, asset, path, size, companions: {field: path}}. Without `dest_dir` the file is placed
+    inside the store (`<storage root>/files/<cid>/`). A `dest_dir` must lie inside an allowed directory;
+    an existing different file there is never overwritten.
 
     Args:
         cid: the asset's CID.

@@ -83,7 +83,9 @@ def test_quantitative_wording() -> None:
     assert r.caveats[-1].endswith("cannot tell what your standing height (synthetic) is or will be; a measurement can.")
     # acronyms stay as written; "typical" and "higher" read as such
     ldl = interpret(percentile=50, trait="LDL cholesterol", kind="quantitative")
-    assert ldl.details[0] == "Your genetic variants point to a LDL cholesterol in the typical range of the reference group."
+    assert ldl.details[0] == (
+        "Your genetic variants point to a LDL cholesterol in the typical range of the reference group."
+    )
     high = interpret(percentile=97, trait="Body mass index", kind="quantitative", quality=GOOD)
     assert high.details[0].startswith("Your genetic variants point to a higher body mass index than most")
     assert any("separated people with high and low body mass index well" in d for d in high.details)
