@@ -72,7 +72,7 @@ def test_quantitative_wording() -> None:
         "lower than most people in the reference group."
     )
     assert r.details[0] == (
-        "Your genetic variants point to a somewhat lower standing height (synthetic) than most people in the "
+        "Your genetic variants point to somewhat lower standing height (synthetic) than most people in the "
         "reference group."
     )
     assert "links to a higher standing height (synthetic)" in r.details[1]
@@ -84,10 +84,10 @@ def test_quantitative_wording() -> None:
     # acronyms stay as written; "typical" and "higher" read as such
     ldl = interpret(percentile=50, trait="LDL cholesterol", kind="quantitative")
     assert ldl.details[0] == (
-        "Your genetic variants point to a LDL cholesterol in the typical range of the reference group."
+        "Your genetic variants point to LDL cholesterol in the typical range of the reference group."
     )
     high = interpret(percentile=97, trait="Body mass index", kind="quantitative", quality=GOOD)
-    assert high.details[0].startswith("Your genetic variants point to a higher body mass index than most")
+    assert high.details[0].startswith("Your genetic variants point to higher body mass index than most")
     assert any("separated people with high and low body mass index well" in d for d in high.details)
 
 
@@ -146,7 +146,7 @@ def test_report_takes_the_kind_from_the_efo_sheet_and_says_it() -> None:
     text = doc.text()
     assert "Your Height (custom) score (H1) is at the 12th percentile, z = +0.00: lower than most people" in text
     assert "This is not a measurement: your height (custom) also depends on" in text
-    assert "point to a somewhat lower height (custom) than most" in h.interpretation.details[0]
+    assert "point to somewhat lower height (custom) than most" in h.interpretation.details[0]
     assert "cannot tell whether you will or will not develop PRS77" in text
     assert "develop Height" not in text and "develop height" not in text
     # neither score has an evaluation: no "[reliability: …]" beside "No evaluation … is available"

@@ -344,11 +344,11 @@ _MEANING: dict[TraitKind, str] = {
 }
 #: Where the score points, for a quantity.
 _TOWARD: dict[Position, str] = {
-    "much lower": "Your genetic variants point to a lower {t} than most people in the reference group.",
-    "lower": "Your genetic variants point to a somewhat lower {t} than most people in the reference group.",
-    "typical": "Your genetic variants point to a {t} in the typical range of the reference group.",
-    "higher": "Your genetic variants point to a somewhat higher {t} than most people in the reference group.",
-    "much higher": "Your genetic variants point to a higher {t} than most people in the reference group.",
+    "much lower": "Your genetic variants point to lower {t} than most people in the reference group.",
+    "lower": "Your genetic variants point to somewhat lower {t} than most people in the reference group.",
+    "typical": "Your genetic variants point to {t} in the typical range of the reference group.",
+    "higher": "Your genetic variants point to somewhat higher {t} than most people in the reference group.",
+    "much higher": "Your genetic variants point to higher {t} than most people in the reference group.",
 }
 #: The last caveat: what a polygenic score cannot tell.
 _NOT_A: dict[TraitKind, str] = {
