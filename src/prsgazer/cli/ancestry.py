@@ -28,6 +28,7 @@ def ancestry(
 ) -> None:
     """Place each sample on the panel's reference PCA and name its most similar superpopulation."""
     from prsgazer.cli import err
+    from prsgazer.cli.render import steps
     from prsgazer.engine.scoring.run import write_tsv_atomic
     from prsgazer.ops.ancestry import ancestry_of, panel_pca
     from prsgazer.ops.panels import panel_prefix_for
@@ -36,9 +37,10 @@ def ancestry(
 
     tuning = Tuning.from_settings()
     prefix = panel_prefix_for(default_store(), panel, build=build)
-    with err.status("reference PCA of the panel (computed once, then kept)…", spinner="dots"):
+    with steps("ancestry", 2) as step:
+        step("reference PCA of the panel (computed once, then kept)")
         pca = panel_pca(prefix, tuning, build=build)
-    with err.status("projecting the samples…", spinner="dots"):
+        step("projecting the samples")
         result = ancestry_of(genotypes, pca, tuning, coverage=coverage, panel_prefix=prefix)
     write_tsv_atomic(result.table, out)
     proj = result.projection
