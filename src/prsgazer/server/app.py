@@ -119,7 +119,7 @@ def tool_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             logger.warning("tool {} refused: {} | arguments {}", fn.__name__, exc, _arguments(kwargs))
             raise
         except PrsgazerError as exc:
-            bad_input = isinstance(exc, InputError)
+            bad_input = isinstance(exc, InputError) or exc.exit_code == 2  # e.g. nothing computed, for the input
             kind = "bad input" if bad_input else "failed"
             message = f"{fn.__name__} {kind}: {exc}"
             logger.log("WARNING" if bad_input else "ERROR", "tool {} | arguments {}", message, _arguments(kwargs))
