@@ -91,7 +91,7 @@ def catalog_search(
 def catalog_traits(
     text: Annotated[list[str], typer.Argument(help="Trait words or an ontology id (EFO_0000305).")],
     online: Annotated[bool, typer.Option(help="Ask the REST API instead of the local metadata.")] = False,
-    limit: Annotated[int, typer.Option(min=1)] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="Most traits shown.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """Find traits (ontology terms) and how many scores each has."""

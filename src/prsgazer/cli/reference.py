@@ -158,8 +158,12 @@ def distributions(
     pgs_id: Annotated[list[str] | None, typer.Option("--pgs-id", help="PGS Catalog id (repeatable).")] = None,
     build: Annotated[str | None, typer.Option("--build", help="Panel build for --pgs-id / NAME:BUILD.")] = None,
     min_overlap: Annotated[float | None, typer.Option("--min-overlap", help="Minimum matched fraction.")] = None,
-    keep_ambiguous: Annotated[bool, typer.Option("--keep-ambiguous")] = False,
-    keep_multiallelic: Annotated[bool, typer.Option("--keep-multiallelic")] = False,
+    keep_ambiguous: Annotated[
+        bool, typer.Option("--keep-ambiguous", help="Keep strand-ambiguous (A/T, C/G) matches.")
+    ] = False,
+    keep_multiallelic: Annotated[
+        bool, typer.Option("--keep-multiallelic", help="Keep matches at multi-allelic sites.")
+    ] = False,
     memory_limit: Annotated[
         str | None, typer.Option("--memory-limit", help="e.g. 2GB (PRSGAZER_MEMORY_LIMIT).")
     ] = None,
