@@ -112,12 +112,13 @@ def test_storage_tables_are_compact_and_json_is_whole(capsys: pytest.CaptureFixt
 
     assert main(["storage", "lineage", res_cid]) == 0
     table = capsys.readouterr().out
-    this = next(line for line in table.splitlines() if res_cid in line)
-    parent = next(line for line in table.splitlines() if vcf_cid in line)
+    rows = [line for line in table.splitlines() if line.startswith("│")]
+    this = next(line for line in rows if res_cid in line)
+    parent = next(line for line in rows if vcf_cid in line)
     assert "this" in this and "prs_result" in this
     assert "made from" in parent and "genotypes_cid" in parent and long_name in parent
     assert main(["storage", "lineage", vcf_cid]) == 0
-    used = next(line for line in capsys.readouterr().out.splitlines() if res_cid in line)
+    used = next(line for line in capsys.readouterr().out.splitlines() if res_cid in line and line.startswith("│"))
     assert "used by" in used
     assert main(["storage", "lineage", res_cid, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["root"]["parents"][0]["cid"] == vcf_cid
