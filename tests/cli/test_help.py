@@ -122,3 +122,24 @@ def test_storage_tables_are_compact_and_json_is_whole(capsys: pytest.CaptureFixt
     assert "used by" in used
     assert main(["storage", "lineage", res_cid, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["root"]["parents"][0]["cid"] == vcf_cid
+
+
+def test_progress_bars_on_a_terminal_and_quiet_when_piped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    import prsgazer.cli.render as render
+
+    args = ["reference", "synthesize", "-n", "20", "-m", "60", "--out", str(tmp_path / "p"), "--name", "x"]
+    assert main(args) == 0
+    piped = capsys.readouterr().err
+    assert "simulating" not in piped and "\x1b[" not in piped and "━" not in piped  # piped: no bar, no escapes
+    assert "20 samples" in piped  # the summary still comes
+    screen = io.StringIO()
+    monkeypatch.setattr(render, "err", Console(file=screen, force_terminal=True, width=100))
+    assert main([*args[:-4], "--out", str(tmp_path / "q"), "--name", "x"]) == 0
+    drawn = screen.getvalue()
+    assert "20 samples × 60 variants: simulating" in drawn and "━" in drawn  # a bar per chromosome step
