@@ -20,7 +20,9 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,33 +49,65 @@ def measure(code: str, *, env: dict[str, str] | None = None) -> tuple[float, flo
     return measure_cmd([sys.executable, "-c", code], env=env)
 
 
-def measure_cmd(cmd: list[str], *, env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Run a command under /usr/bin/time -v when available (its own peak RSS), else via rusage."""
+@dataclass
+class CmdStats:
+    """One measured command: wall seconds, its peak RSS (MiB), its CPU seconds (user + system), output."""
+
+    wall: float
+    rss_mib: float
+    cpu: float
+    stdout: str
+    stderr: str
+
+
+def measure_cmd_stats(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> CmdStats:
+    """Run a command under /usr/bin/time -v when available (its own peak RSS and CPU time, reported to a
+    file so the command's stderr stays its own), else via rusage. Exits with the output on failure."""
     full_env = {**os.environ, **(env or {})}
     if Path("/usr/bin/time").exists():
-        t = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=full_env)
-        wall = time.perf_counter() - t
+        with tempfile.TemporaryDirectory() as tmp:
+            stats = Path(tmp) / "time.txt"
+            t = time.perf_counter()
+            proc = subprocess.run(["/usr/bin/time", "-v", "-o", str(stats), *cmd], capture_output=True, text=True,
+                                  env=full_env, cwd=cwd)  # fmt: skip
+            wall = time.perf_counter() - t
+            text = stats.read_text() if stats.exists() else ""
         if proc.returncode != 0:
             raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
-        rss = next(int(line.split(":")[1]) for line in proc.stderr.splitlines() if "Maximum resident set size" in line)
-        return wall, rss / 1024, proc.stdout
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        field = {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in text.splitlines())}
+        rss = int(field["Maximum resident set size (kbytes)"]) / 1024
+        cpu = float(field["User time (seconds)"]) + float(field["System time (seconds)"])
+        return CmdStats(wall, rss, cpu, proc.stdout, proc.stderr)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=cwd)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
-    rss = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    return wall, rss / 1024, proc.stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return CmdStats(wall, max(before.ru_maxrss, after.ru_maxrss) / 1024, cpu, proc.stdout, proc.stderr)
+
+
+def measure_cmd(
+    cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, float, str]:
+    """Run a command under /usr/bin/time -v when available (its own peak RSS), else via rusage."""
+    r = measure_cmd_stats(cmd, env=env, cwd=cwd)
+    return r.wall, r.rss_mib, r.stdout
 
 
 # ------------------------------------------------------------------------------------------------
 # data
 
 
-def make_wgs_vcf(path: Path, n_records: int, seed: int = 1) -> None:
-    """A GATK-like single-sample WGS VCF.gz: SNVs and indels, some multi-allelic and filtered records."""
+def make_wgs_vcf(
+    path: Path, n_records: int, seed: int = 1, lowqual_rate: float = 0.03, multiallelic_rate: float = 0.01
+) -> None:
+    """A GATK-like single-sample WGS VCF.gz: SNVs and indels, some multi-allelic and filtered records.
+
+    With `lowqual_rate=0, multiallelic_rate=0` every record is PASS and biallelic, the rest unchanged
+    (bench_peers: gnomon ignores FILTER and scores multi-allelic sites, prsgazer by default does neither)."""
     rng = np.random.default_rng(seed)
     lengths = np.array(list(GRCH38.values()), dtype=np.float64)
     per_chrom = np.floor(lengths / lengths.sum() * n_records).astype(np.int64)
@@ -93,20 +127,21 @@ def make_wgs_vcf(path: Path, n_records: int, seed: int = 1) -> None:
     with gzip.open(path, "wb", compresslevel=1) as fh:
         fh.write(("\n".join(header) + "\n").encode())
         for (chrom, length), n in zip(GRCH38.items(), per_chrom, strict=True):
-            pos = np.sort(rng.choice(np.arange(10_000, length - 10_000, dtype=np.int64), n, replace=False))
+            # same draws as choice(np.arange(10_000, length - 10_000)) without a 2 GB array per chromosome
+            pos = np.sort(rng.choice(length - 20_000, n, replace=False).astype(np.int64) + 10_000)
             ref_i = rng.integers(0, 4, n)
             alt_i = (ref_i + rng.integers(1, 4, n)) % 4
             ref = bases[ref_i].astype(object)
             alt = bases[alt_i].astype(object)
             indel = rng.random(n) < 0.12
             alt[indel] = ref[indel] + bases[rng.integers(0, 4, int(indel.sum()))]
-            multi = rng.random(n) < 0.01
+            multi = rng.random(n) < multiallelic_rate
             alt[multi] = alt[multi] + "," + bases[(alt_i[multi] + 1) % 4]
             gt = np.where(rng.random(n) < 0.6, "0/1", "1/1").astype(object)
             gt[multi] = "1/2"
             dp = rng.integers(8, 60, n)
             gq = rng.integers(5, 99, n)
-            filt = np.where(rng.random(n) < 0.03, "LowQual", "PASS")
+            filt = np.where(rng.random(n) < lowqual_rate, "LowQual", "PASS")
             ids = np.where(rng.random(n) < 0.8, "rs" + rng.integers(1, 10**9, n).astype(str).astype(object), ".")
             frame = pl.DataFrame(
                 {
@@ -162,9 +197,12 @@ def make_scorefiles(vcf_sites: pl.DataFrame, out: Path, n_scores: int, n_rows: i
 
 
 def make_cohort(
-    d: Path, n_samples: int, n_variants: int, n_scores: int, seed: int = 3
+    d: Path, n_samples: int, n_variants: int, n_scores: int, seed: int = 3, missing_rate: float = 0.005
 ) -> tuple[Path, list[Path], Path]:
-    """pfile + 20 PGS-format scorefiles + the equivalent plink2 multi-column scorefile."""
+    """pfile + 20 PGS-format scorefiles + the equivalent plink2 multi-column scorefile.
+
+    `missing_rate` of the calls are missing (bench_peers uses 0: gnomon counts a missing call as 0
+    where prsgazer and plink2 mean-impute, so only complete data gives all three the same sums)."""
     import pgenlib
 
     prefix = d / "cohort"
@@ -172,7 +210,7 @@ def make_cohort(
     bases = np.array(list("ACGT"))
     ref_i = rng.integers(0, 4, n_variants)
     alt_i = (ref_i + 2) % 4  # no strand-ambiguous pairs: every row scores in both tools
-    pos = np.sort(rng.choice(np.arange(10_000, 240_000_000), n_variants, replace=False))
+    pos = np.sort(rng.choice(240_000_000 - 10_000, n_variants, replace=False) + 10_000)  # = choice(arange(10_000, …))
     if not Path(str(prefix) + ".pgen").exists():
         p = rng.uniform(0.02, 0.5, n_variants)
         w = pgenlib.PgenWriter(bytes(str(prefix) + ".pgen", "utf-8"), n_samples, n_variants, False)
@@ -180,7 +218,7 @@ def make_cohort(
             hi = min(lo + 5000, n_variants)
             g = (rng.random((hi - lo, n_samples)) < p[lo:hi, None]).astype(np.int8)
             g += (rng.random((hi - lo, n_samples)) < p[lo:hi, None]).astype(np.int8)
-            g[rng.random(g.shape) < 0.005] = -9
+            g[rng.random(g.shape) < missing_rate] = -9
             w.append_biallelic_batch(g)
         w.close()
         pl.DataFrame(

@@ -24,7 +24,9 @@ Measured, each in a fresh subprocess (wall time and its own peak RSS from /usr/b
    installed (plink2 then takes ~6× longer here). For a fair comparison, give plink2 OpenBLAS, as the
    official builds have: `apt-get install libopenblas0-pthread`, or without touching the system,
    `apt-get download libopenblas0-pthread && dpkg -x libopenblas0-pthread_*.deb <bench dir>/openblas/root`
-   (used automatically; `--plink2-lib DIR` sets plink2's LD_LIBRARY_PATH). The BLAS used is printed.
+   (used automatically, as is the copy bench/peers.py unpacks under `<bench dir>/peers/`; `--plink2-lib DIR`
+   sets plink2's LD_LIBRARY_PATH). The BLAS used is printed. bench/bench_peers.py runs this case against
+   gnomon and plink2 + OpenBLAS side by side.
 3. The same batch on a panel with twice the variants (the 1M copied once more at other positions,
    never matched): the chunks and the peak RSS stay the same but for the larger variant table.
 
@@ -316,8 +318,10 @@ def main() -> None:
     )
     a = ap.parse_args()
     d = bench_dir()
-    if a.plink2_lib is None and (d / OPENBLAS_UNDER_BENCH).is_dir():
-        a.plink2_lib = str(d / OPENBLAS_UNDER_BENCH)
+    if a.plink2_lib is None:  # here, or where bench/peers.py unpacks it (<bench dir>/peers/openblas/…)
+        a.plink2_lib = next(
+            (str(p) for p in (d / OPENBLAS_UNDER_BENCH, d / "peers" / OPENBLAS_UNDER_BENCH) if p.is_dir()), None
+        )
     if a.quick:
         n_samples, n_variants, n_scores, max_size, n_gw, gw = 1000, 60_000, 100, 12_000, 2, 48_000
     else:

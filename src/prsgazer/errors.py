@@ -58,6 +58,11 @@ class NotFoundError(InputError):
     """A CID, file or named thing does not exist."""
 
 
+class OutputError(InputError):
+    """An output path cannot be written as asked: a directory, the same file as an input, a socket or
+    block device, or a place where no file can be created (see prsgazer.fileio)."""
+
+
 class NothingComputedError(PrsgazerError):
     """A run finished but every score in it failed: the run as a whole failed. `reasons` holds each
     score's (pgs_id, step, reason). Exit code 2 when the inputs were at fault (a score did not match

@@ -171,7 +171,8 @@ def entries() -> dict[str, Entry]:
         for info in pkgutil.iter_modules(pkg.__path__):
             mod = importlib.import_module(f"{pkg_name}.{info.name}")
             for obj in vars(mod).values():
-                if isinstance(obj, TaskTemplate) and getattr(obj.func, "__module__", "") == mod.__name__:
+                func = getattr(obj, "func", None)  # a TaskTemplate's Python function (not in its type)
+                if isinstance(obj, TaskTemplate) and getattr(func, "__module__", "") == mod.__name__:
                     e = _entry(obj, kind, mod.__name__)
                     found[e.name] = e
     return dict(sorted(found.items()))

@@ -10,13 +10,16 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from prsgazer import registry
 from prsgazer.assets import Asset
 from prsgazer.errors import NothingComputedError, PrsgazerError
+
+#: Where a run goes: this process (Flyte local mode) or the configured cluster.
+Mode = Literal["local", "remote"]
 
 _REPO = Path(__file__).resolve().parents[2]
 _initialized: str | None = None
@@ -105,7 +108,7 @@ def _unwrap(outputs: Any) -> Any:
     return outputs
 
 
-async def run(name: str, inputs: dict[str, Any] | None = None, *, mode: str = "local") -> RunOutcome:
+async def run(name: str, inputs: dict[str, Any] | None = None, *, mode: Mode = "local") -> RunOutcome:
     """Run task/workflow `name` with `inputs` (bound and validated by the registry) and wait for it."""
     import flyte
 

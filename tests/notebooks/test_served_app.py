@@ -75,6 +75,10 @@ def test_served_app_runs_the_demo_in_chromium(
     assert sorted(plots) == ["DEMO001", "DEMO002", "DEMO003", "DEMO004"]
     legends = page.eval("Array.from(document.querySelectorAll('figure.prs-plot svg text')).map(t => t.textContent)")
     assert sum("DEMO_PERSON:" in t for t in legends) == 4 and any(t.startswith("EUR (n=") for t in legends)
+    ancestry = page.eval("document.querySelector('#prs-ancestry').innerText")
+    assert "most similar to EUR" in ancestry and "compared with EUR (ancestry)" in ancestry
+    pca = page.eval("Array.from(document.querySelectorAll('figure.prs-pca svg text')).map(t => t.textContent)")
+    assert any(t.startswith("DEMO_PERSON: EUR, p=") for t in pca) and any(t.startswith("AFR (n=") for t in pca)
     assert page.eval("document.querySelector('#prs-lineage').innerText.includes('vcf DEMO_PERSON.vcf.gz')")
     text = page.eval("window.__text()")
     assert "Download TSV" in text and "Download the HTML report" in text

@@ -121,6 +121,59 @@ async def test_prs_report_local_run_equals_engine(stored: Stored, engine) -> Non
     assert again.outputs["cid"] == out["cid"] and again.outputs["metrics"]["cached"] is True
 
 
+async def test_report_views_show_the_ancestry_behind_the_report(stored: Stored) -> None:
+    """What the notebook shows of a report's ancestry: the reference samples on PC1/PC2 are the stored
+    PCA's, the person's point is the stored projection and lies nearest its own population's centre,
+    and the table's adjusted columns are the report's adjusted entries."""
+    from prsgazer.assets import Ancestry, AncestryModel
+    from prsgazer.engine.ancestry import AncestryPca
+    from prsgazer.engine.interpret.report import Report
+    from prsgazer.notebooks import export, figures
+    from prsgazer.ops import views
+    from prsgazer.storage import default_store
+
+    store = default_store()
+    ids = [f.pgs_id for f in stored.files]
+    outcome = await runner.run("prs_report", {"sample_id": "P1", "pgs_ids": ids, "panel": "synth"})
+    doc = Report.model_validate_json(Path(store.fetch(outcome.outputs["cid"]).path).read_text())
+    view = views.ancestry_view(store, doc)
+    assert view is not None and view.superpopulation == stored.person_pop == doc.superpopulation
+    anc = store.get(view.ancestry_cid)
+    assert isinstance(anc, Ancestry) and anc.sample_id == "P1" and anc.cid == doc.ancestry.ancestry_cid
+    model = store.get(view.model_cid)
+    assert isinstance(model, AncestryModel) and model.panel_cid == stored.panel.cid
+    pca = AncestryPca.read(store.fetch(model.cid).path).pc_frame()
+    assert view.reference.equals(pca.select("sample_id", "superpopulation", "PC1", "PC2"))
+    row = pl.read_csv(store.fetch(anc.cid).path, separator="\t").row(0, named=True)
+    assert view.person == (row["PC1"], row["PC2"])
+    centres = view.reference.group_by("superpopulation").agg(pl.col("PC1").mean(), pl.col("PC2").mean())
+    dist = {g: (a - view.person[0]) ** 2 + (b - view.person[1]) ** 2 for g, a, b in centres.iter_rows()}
+    assert min(dist, key=dist.__getitem__) == stored.person_pop
+
+    svg = figures.pca_svg(view)
+    assert svg is not None and svg.startswith("<svg")
+    for g in sorted(set(view.reference["superpopulation"])):
+        n = view.reference.filter(pl.col("superpopulation") == g).height
+        assert f"{g} (n={n})" in svg
+    assert f"P1: {stored.person_pop}, p={view.probability:.2f}" in svg
+    html = export.ancestry_html(view, svg, doc)
+    assert f"most similar to <b>{stored.person_pop}</b>" in html and "<figure class=\"prs-pca\"><svg" in html
+
+    table = views.report_table(doc)
+    for s in doc.scores:
+        r = table.filter(pl.col("pgs_id") == s.pgs_id).row(0, named=True)
+        a = s.adjusted
+        assert (r["adjusted_ancestry"], r["adjusted_percentile"], r["adjusted_z"]) == (a.ancestry, a.percentile, a.z)
+        assert (r["z_pc_mean"], r["z_pc_meanvar"]) == (a.z_pc_mean, a.z_pc_meanvar)
+    assert "pct in inferred ancestry" in export.results_html(table)
+
+    plain = await runner.run("prs_report", {"sample_id": "P1", "pgs_ids": ids, "panel": "synth", "ancestry": False})
+    doc2 = Report.model_validate_json(Path(store.fetch(plain.outputs["cid"]).path).read_text())
+    assert views.ancestry_view(store, doc2) is None
+    assert "not inferred (ancestry inference was not run)" in export.ancestry_html(None, None, doc2)
+    assert views.report_table(doc2)["adjusted_percentile"].null_count() == len(ids)
+
+
 async def test_prs_report_by_trait_and_chosen_superpopulation(stored: Stored) -> None:
     from prsgazer.engine.interpret.report import Report
     from prsgazer.storage import default_store

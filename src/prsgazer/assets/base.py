@@ -107,7 +107,7 @@ class Asset:
         Called on the base class it dispatches on the `asset` key; an unregistered key gives a plain
         `Asset` holding everything in `extra` (a newer writer's data is never lost or fatal).
         """
-        key = keyvalues.get("asset")
+        key = str(keyvalues.get("asset") or "")
         target = _REGISTRY.get(key, cls) if cls is Asset else cls
         types_ = target.field_types()
         known: dict[str, Any] = {}

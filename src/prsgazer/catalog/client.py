@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import os
 import re
 import socket
 import time
@@ -54,6 +53,7 @@ from prsgazer.catalog.models import (
 )
 from prsgazer.config import Settings, get_settings
 from prsgazer.errors import CatalogError, DownloadError, InputError, NotFoundError, UnreachableError
+from prsgazer.fileio import publish, write_text
 
 #: The API refuses `limit` above this (rest_api/pagination.py in PGScatalog/PGS_Catalog).
 MAX_PAGE_SIZE = 250
@@ -508,7 +508,7 @@ class CatalogClient:
                     except _Retry as exc:
                         last, validator = exc.reason, exc.validator
                         if keep:
-                            stamp.write_text(validator or "")
+                            write_text(stamp, validator or "", durable=False)
                         delay = exc.wait if exc.wait is not None else self._backoff(attempt)
                         continue
                     try:
@@ -522,7 +522,7 @@ class CatalogClient:
                         delay = self._backoff(attempt)
                         continue
                     dest.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(part, dest)
+                    publish(part, dest, durable=False)  # the store copies it in (durably) next
                     done = True
                     return dest
                 raise DownloadError(

@@ -206,11 +206,11 @@ async def download_scoring_file(
             weight_type=h.weight_type or "",
             source=SOURCE,
         )
-        stored = await asyncio.to_thread(store.upload, asset)
+        uploaded = await asyncio.to_thread(store.upload, asset)
     finally:
         dest.unlink(missing_ok=True)
-    assert isinstance(stored, ScoringFile)
-    return DownloadResult(pid, want, stored, cached=False, url=url)
+    assert isinstance(uploaded, ScoringFile)
+    return DownloadResult(pid, want, uploaded, cached=False, url=url)
 
 
 async def download_scoring_files(

@@ -9,10 +9,8 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
 import random
 import time
-import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -22,6 +20,9 @@ from typing import Any
 
 from loguru import logger
 from yarl import URL
+
+from prsgazer.errors import OutputError
+from prsgazer.fileio import write_text
 
 
 class _Slot:
@@ -186,17 +187,12 @@ class ResponseCache:
         if not self.enabled:
             return
         path = self.path_for(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps({"url": normalize_url(url), "fetched_at": self._clock(), "body": body})
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            tmp.write_text(data, encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError as exc:
+            write_text(path, data, durable=False)
+        except (OSError, OutputError) as exc:
             # A cache that cannot be written only costs a later re-fetch.
             logger.warning("could not write the response cache at {}: {}", path, exc)
-            with contextlib.suppress(OSError):
-                tmp.unlink()
 
     def clear(self) -> int:
         """Remove every entry; returns how many were removed."""

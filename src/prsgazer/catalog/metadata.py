@@ -32,6 +32,7 @@ from prsgazer.catalog.clean import (
 from prsgazer.catalog.client import CatalogClient
 from prsgazer.config import get_settings
 from prsgazer.errors import CatalogError, DownloadError, InputError, NotFoundError
+from prsgazer.fileio import copy_file, output_path, write_text
 from prsgazer.storage import LocalStore, cid_of_file, default_store
 
 ALL_SHEETS = (*SHEETS, *DERIVED_SHEETS)
@@ -91,7 +92,8 @@ def _csv_verifier(sheet: str):
 
 def _write_parquet(df: pl.DataFrame, path: Path, **meta: str) -> Path:
     # The file names its sheet and release: identical tables of two releases stay two assets.
-    df.write_parquet(path, compression="zstd", metadata={f"prsgazer.{k}": str(v) for k, v in meta.items()})
+    with output_path(path, durable=False) as tmp:
+        df.write_parquet(tmp, compression="zstd", metadata={f"prsgazer.{k}": str(v) for k, v in meta.items()})
     return path
 
 
@@ -384,10 +386,10 @@ def publish_metadata(
         folder.mkdir(parents=True)
         manifest = {"release": release, "schema_version": SCHEMA_VERSION, "sheets": {}}
         for sheet, info in sorted(status["sheets"].items()):
-            shutil.copyfile(store.get(info["cid"]).path, folder / f"{sheet}.parquet")  # type: ignore[arg-type]
+            copy_file(store.get(info["cid"]).path, folder / f"{sheet}.parquet", durable=False)  # type: ignore[arg-type]
             manifest["sheets"][sheet] = {"cid": info["cid"], "n_rows": info["n_rows"]}
-        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        (root / "latest.json").write_text(json.dumps({"release": release}))
+        write_text(folder / "manifest.json", json.dumps(manifest, indent=2), durable=False)
+        write_text(root / "latest.json", json.dumps({"release": release}), durable=False)
         hub.create_repo(repo, repo_type="dataset", exist_ok=True, token=tok)
         hub.upload_folder(
             repo_id=repo,

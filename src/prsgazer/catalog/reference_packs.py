@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from prsgazer.config import Settings
 from prsgazer.engine.reference.panel import SUPERPOP_COLUMNS
 from prsgazer.errors import DownloadError, InputError
+from prsgazer.fileio import write_text
 
 # --------------------------------------------------------------------------------------------------
 # registry of known panels
@@ -157,7 +158,8 @@ def download_panel(
     try:
         _extract_zstd_tar(archive, tmp, url, progress=progress)
         layout = inspect_pack(tmp)
-        (tmp / ".installed.json").write_text(
+        write_text(
+            tmp / ".installed.json",
             json.dumps(
                 {
                     "name": name,

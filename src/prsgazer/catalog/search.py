@@ -292,8 +292,8 @@ def search_traits_local(tables: CatalogTables, query: str, *, limit: int | None 
     counts: dict[str, int] = {}
     if "trait_efo_ids" in tables.scores.columns:
         exploded = tables.scores.select(pl.col("trait_efo_ids").explode()).drop_nulls()
-        for row in exploded.group_by("trait_efo_ids").len().iter_rows():
-            counts[row[0]] = row[1]
+        for efo_id, n in exploded.group_by("trait_efo_ids").len().iter_rows():
+            counts[efo_id] = n
     tokens = [t for t in tokenize(query) if t not in STOP_WORDS] or tokenize(query)
     phrase = " ".join(query.lower().split())
     hits = []

@@ -17,7 +17,7 @@ import typer
 def ancestry(
     genotypes: Annotated[Path, typer.Argument(help="VCF/VCF.gz/gVCF, plink2 prefix or plink1 prefix.")],
     panel: Annotated[str, typer.Option("--panel", help="Reference panel (prefix or name) with SuperPop in the psam.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="ANC.tsv: one row per sample.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="ANC.tsv: one row per sample; - for stdout.")],
     build: Annotated[
         str | None, typer.Option("--build", help="Genotype build when the header does not say (GRCh37|GRCh38).")
     ] = None,
@@ -29,7 +29,9 @@ def ancestry(
     """Place each sample on the panel's reference PCA and name its most similar superpopulation."""
     from prsgazer.cli import err
     from prsgazer.cli.render import steps
-    from prsgazer.engine.scoring.run import write_tsv_atomic
+    from prsgazer.engine.genotypes import genotype_files
+    from prsgazer.engine.scoring.run import write_tsv
+    from prsgazer.fileio import check_output
     from prsgazer.ops.ancestry import ancestry_of, panel_pca
     from prsgazer.ops.panels import panel_prefix_for
     from prsgazer.ops.params import Tuning
@@ -37,12 +39,14 @@ def ancestry(
 
     tuning = Tuning.from_settings()
     prefix = panel_prefix_for(default_store(), panel, build=build)
+    inputs = [*genotype_files(genotypes), *genotype_files(prefix)]
+    check_output(out, inputs=inputs, field="--out")  # a bad --out fails before the PCA, not after it
     with steps("ancestry", 2) as step:
         step("reference PCA of the panel (computed once, then kept)")
         pca = panel_pca(prefix, tuning, build=build)
         step("projecting the samples")
         result = ancestry_of(genotypes, pca, tuning, coverage=coverage, panel_prefix=prefix)
-    write_tsv_atomic(result.table, out)
+    write_tsv(result.table, out, inputs=inputs, field="--out")
     proj = result.projection
     err.print(
         f"{result.table.height} sample(s) on {pca.n_pcs} PCs of {pca.samples.height} reference samples; "

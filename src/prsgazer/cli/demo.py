@@ -51,13 +51,13 @@ def demo(
     with err.status("prs_report: normalize → score → percentile → report…", spinner="dots"):
         outcome = asyncio.run(runner.run("prs_report", inputs, mode="local"))
     store = default_store()
-    report_cid = outcome.outputs["cid"]  # type: ignore[index]
+    report_cid = outcome.outputs["cid"]
     doc = Report.model_validate_json(Path(store.fetch(report_cid).path).read_text())  # type: ignore[arg-type]
     if as_json:
         print_json(json.loads(doc.model_dump_json()) | {"report_cid": report_cid})
     else:
         out.print(doc.text(), highlight=False, markup=False, soft_wrap=True)
-    cached = bool(outcome.outputs.get("metrics", {}).get("cached"))  # type: ignore[union-attr]
+    cached = bool(outcome.outputs.get("metrics", {}).get("cached"))
     err.print(
         f"report {report_cid} ({'cached' if cached else 'computed'}) in {time.perf_counter() - t0:.1f} s; "
         f"lineage: prsgazer storage lineage {report_cid}",

@@ -90,8 +90,11 @@ def synthesize(
         info = synthesize_panel(directory / stem, samples, variants, seed=seed, genome_build=build, n_holdout=holdout,
                                 cover=sites, progress=progress)  # fmt: skip
     if install:
-        (directory / ".installed.json").write_text(
-            json.dumps({"name": stem, "source": "prsgazer reference synthesize", "prefixes": {stem: build}}, indent=2)
+        from prsgazer.fileio import write_text
+
+        write_text(
+            directory / ".installed.json",
+            json.dumps({"name": stem, "source": "prsgazer reference synthesize", "prefixes": {stem: build}}, indent=2),
         )
     if register:
         from prsgazer.ops.panels import register_panel
@@ -151,7 +154,9 @@ def download(
 @app.command("distributions")
 def distributions(
     panel: Annotated[str, typer.Argument(help="plink2 prefix with SuperPop in the .psam, or a panel name.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="DIST.tsv: one row per (score, superpopulation, ALL).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="DIST.tsv: one row per (score, superpopulation, ALL); - for stdout.")
+    ],
     scorefile: Annotated[
         list[Path] | None, typer.Option("--scorefile", "-s", help="Scoring file (repeatable).")
     ] = None,
@@ -174,7 +179,9 @@ def distributions(
     """Score the panel with every score (one pass) and write per-superpopulation distributions."""
     from prsgazer.cli import err
     from prsgazer.cli.render import progress_bar
-    from prsgazer.engine.scoring.run import write_tsv_atomic
+    from prsgazer.engine.genotypes import genotype_files
+    from prsgazer.engine.scoring.run import write_tsv
+    from prsgazer.fileio import check_output
     from prsgazer.ops.distributions import distributions_for_files
     from prsgazer.ops.params import ScoreParams, Tuning
 
@@ -185,6 +192,8 @@ def distributions(
     )
     tuning = Tuning.from_settings(memory_limit=memory_limit)
     prefix = resolve_panel(panel, build=build)
+    inputs = [*genotype_files(prefix), *(scorefile or [])]
+    check_output(out, inputs=inputs, field="--out")  # a bad --out fails before the pass, not after it
     files = list(scorefile or [])
     if pgs_id:  # harmonised files in the panel's build unless --build says otherwise
         from prsgazer.cli.score import _resolve_pgs_ids
@@ -224,7 +233,7 @@ def distributions(
     table = pl.concat(rows, how="diagonal_relaxed")
     first = ["pgs_id", "superpopulation", "n", "mean", "std", "p5", "p50", "p95"]
     rest = [c for c in table.columns if c not in first]
-    write_tsv_atomic(table.select(first + rest), out)
+    write_tsv(table.select(first + rest), out, inputs=inputs, field="--out")
     err.print(
         f"{result.n_total} score(s): {result.n_ok} computed, {result.n_cached} cached, {result.n_failed} failed; "
         f"{run.n_samples} samples, {result.n_union_variants} variants in {result.n_chunks} chunk(s); wrote {out}",

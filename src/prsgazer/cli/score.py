@@ -7,6 +7,7 @@ their overlap), 2 bad input or when every score failed (no OUT.tsv is written th
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -31,7 +32,9 @@ def score(
             "CSV (sampleset,path_prefix,chrom,format)."
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output table (TSV), one row per (sample, score).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output table (TSV), one row per (sample, score); - for stdout.")
+    ],
     scorefile: Annotated[
         list[Path] | None, typer.Option("--scorefile", "-s", help="Scoring file (repeatable).")
     ] = None,
@@ -137,7 +140,8 @@ def score(
 ) -> None:
     """Compute polygenic scores (SUM, AVG, DENOM per sample and score), exact against plink2."""
     from prsgazer.cli import err
-    from prsgazer.engine.scoring.run import write_tsv_atomic
+    from prsgazer.engine.scoring.run import write_tsv
+    from prsgazer.fileio import check_output
     from prsgazer.ops.outputs import check_format
     from prsgazer.ops.params import ScoreParams, Tuning
     from prsgazer.ops.score import add_percentiles, score_files
@@ -149,6 +153,13 @@ def score(
     if store and not isinstance(inputs, Path):
         raise InputError("--store takes one genotype file", field="--store",
                          hint="store each file with `prsgazer storage put`, or concatenate them first")  # fmt: skip
+    # a bad --out / --match-log fails before the run, not after it; no output may overwrite an input
+    read_from = _input_files(genotypes, [*(scorefile or []), reference, ref_freq, *(distribution or [])], panel)
+    check_output(out, inputs=read_from, field="--out")
+    if check_output(out).kind == "file":
+        check_output(_sidecar(out), inputs=read_from, field="--out")
+    if match_log is not None:
+        check_output(match_log, inputs=[*read_from, out], field="--match-log")
     files = list(scorefile or [])
     if pgs_id:
         files += _resolve_pgs_ids(list(pgs_id), build)
@@ -183,7 +194,7 @@ def score(
         )
     _print_summary(run)
     if match_log is not None:
-        write_tsv_atomic(run.match.log, match_log)
+        write_tsv(run.match.log, match_log, inputs=[*read_from, out], field="--match-log")
         err.print(f"match log: {match_log} ({run.match.log.height} rows)", highlight=False, soft_wrap=True)
     if run.all_failed:
         raise InputError(
@@ -214,7 +225,7 @@ def score(
             )  # fmt: skip
         if warning:
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    _write_outputs(run, table, out, out_format, sampleset or _sampleset(genotypes), params)
+    _write_outputs(run, table, out, out_format, sampleset or _sampleset(genotypes), params, read_from)
     if store:
         assert isinstance(inputs, Path)
         _store(inputs, files, params, build or run.build.build or "", coverage or "")
@@ -235,15 +246,35 @@ def _sampleset(genotypes: list[Path]) -> str:
     return "cohort"
 
 
-def _write_outputs(run, table, out: Path, fmt, sampleset: str, params) -> None:  # type: ignore[no-untyped-def]
-    """OUT in the chosen layout (gzipped when it ends in .gz), and its provenance in OUT.run.json."""
-    from prsgazer.engine.scoring.run import write_bytes_atomic
+def _input_files(genotypes: list[Path], others: list[Path | None], panel: str | None) -> list[Path | None]:
+    """Every file the command reads (plink prefixes and samplesheets expanded), for the output checks."""
+    from prsgazer.engine.genotypes import genotype_files, is_samplesheet, read_samplesheet
+
+    found: list[Path | None] = [*others, *(genotype_files(panel) if panel else [])]
+    for g in genotypes:
+        found += genotype_files(g)
+        if is_samplesheet(g):
+            with contextlib.suppress(InputError):  # a bad samplesheet is reported by the run itself
+                for listed in read_samplesheet(g)[1]:
+                    found += genotype_files(listed)
+    return found
+
+
+def _sidecar(out: Path) -> Path:
+    return out.with_name(out.name + ".run.json")
+
+
+def _write_outputs(run, table, out: Path, fmt, sampleset: str, params, inputs) -> None:  # type: ignore[no-untyped-def]
+    """OUT in the chosen layout (gzipped when it ends in .gz), and its provenance in OUT.run.json (beside a
+    file only: standard output, a FIFO or a device has no "beside")."""
+    from prsgazer.fileio import check_output, write_bytes
     from prsgazer.ops.outputs import formatted, record_text, run_record, table_bytes
 
     frame = formatted(run, fmt, table=table, sampleset=sampleset)
-    write_bytes_atomic(table_bytes(frame, gzip_it=str(out).endswith(".gz")), out)
-    record = run_record(run, params.as_record(), format=fmt, output=out.name)
-    write_bytes_atomic(record_text(record).encode(), out.with_name(out.name + ".run.json"))
+    write_bytes(out, table_bytes(frame, gzip_it=str(out).endswith(".gz")), inputs=inputs, field="--out")
+    if check_output(out).kind == "file":
+        record = run_record(run, params.as_record(), format=fmt, output=out.name)
+        write_bytes(_sidecar(out), record_text(record).encode(), inputs=inputs, field="--out")
 
 
 def _store(genotypes: Path, files: list[Path], params, build: str, coverage: str) -> None:  # type: ignore[no-untyped-def]

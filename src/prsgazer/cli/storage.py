@@ -102,7 +102,7 @@ def storage_get(
         typer.Option(
             "--out",
             "-o",
-            help="Copy to this file or directory (default: in the store).",
+            help="Copy to this file or directory (default: in the store); - writes the bytes to standard output.",
         ),
     ] = None,
     companions: Annotated[bool, typer.Option(help="Also materialize companion files beside it.")] = True,
@@ -113,7 +113,8 @@ def storage_get(
         got = store.download(cid, out_path)
     else:
         got = store.fetch(cid, out_path, companions=companions)
-    typer.echo(str(got.path))
+    if str(out_path) != "-":  # with -, standard output carries the asset's bytes only
+        typer.echo(str(got.path))
 
 
 @app.command("rm")

@@ -12,6 +12,7 @@ compiled code by these features, so cached code always matches them. See docs/en
 from __future__ import annotations
 
 import os
+from typing import Any
 
 
 def start(*, wide_vectors: bool = True) -> None:
@@ -26,5 +27,6 @@ def start(*, wide_vectors: bool = True) -> None:
     if "_toplevel_target_context" in vars(registry.cpu_target):  # code generator already built
         return
     features = ll.get_host_cpu_features()
-    if features.get("avx512f") and numba.config.CPU_FEATURES is None:
-        numba.config.CPU_FEATURES = features.flatten() + ",-prefer-256-bit"
+    config: Any = numba.config  # its settings are set at run time: no static attributes
+    if features.get("avx512f") and config.CPU_FEATURES is None:
+        config.CPU_FEATURES = features.flatten() + ",-prefer-256-bit"

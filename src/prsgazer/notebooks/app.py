@@ -25,7 +25,7 @@ def _():
     import marimo as mo
 
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    from prsgazer import runner
+    from prsgazer import fileio, runner
     from prsgazer.assets import Genotypes, Percentiles, PrsReport, ReferencePanel, Vcf
     from prsgazer.bundles import fetch_bundle, load_bundle
     from prsgazer.engine.interpret.report import Report
@@ -58,6 +58,7 @@ def _():
         asyncio,
         export,
         fetch_bundle,
+        fileio,
         given,
         figures,
         genotypes_in_zip,
@@ -154,6 +155,7 @@ async def _(
     asyncio,
     coverage_choice,
     fetch_bundle,
+    fileio,
     genotypes_in_zip,
     ingest_genotypes,
     load_bundle,
@@ -181,7 +183,7 @@ async def _(
             _file = upload.value[0]
             with scratch("upload", tuning.cache_dir) as _d:
                 _path = Path(_d) / Path(_file.name).name
-                _path.write_bytes(_file.contents)
+                fileio.write_bytes(_path, _file.contents, durable=False)
                 if _path.name.lower().endswith(".zip"):
                     _path = genotypes_in_zip(_path, Path(_d) / "unpacked")
                 with mo.status.spinner(title=f"Storing and reading {_file.name}…"):
@@ -239,14 +241,14 @@ def _(mo):
 
 
 @app.cell
-async def _(Path, PrsgazerError, asyncio, ingest_scorefile, local_scores, mo, scratch, store, tuning):
+async def _(Path, PrsgazerError, asyncio, fileio, ingest_scorefile, local_scores, mo, scratch, store, tuning):
     local_ids = []
     _errors = []
     for _f in local_scores.value:
         try:
             with scratch("upload", tuning.cache_dir) as _d:
                 _p = Path(_d) / Path(_f.name).name
-                _p.write_bytes(_f.contents)
+                fileio.write_bytes(_p, _f.contents, durable=False)
                 _sf = await asyncio.to_thread(ingest_scorefile, store, _p)
             local_ids.append(_sf.pgs_id)
         except PrsgazerError as _exc:
@@ -324,9 +326,9 @@ def _(ReferencePanel, demo, genome, given, mo, store):
         options=_options, value=_default or next(iter(_options)), label="Reference panel"
     )
     superpopulation_pick = mo.ui.dropdown(
-        options={"the person's (recorded with the VCF), else ALL": "", "AFR": "AFR", "AMR": "AMR",
+        options={"inferred on the panel (else recorded with the VCF, else ALL)": "", "AFR": "AFR", "AMR": "AMR",
                  "EAS": "EAS", "EUR": "EUR", "SAS": "SAS"},
-        value="the person's (recorded with the VCF), else ALL",
+        value="inferred on the panel (else recorded with the VCF, else ALL)",
         label="Compare with",
     )  # fmt: skip
     run_button = mo.ui.run_button(label="Run the report", kind="success")
@@ -431,6 +433,11 @@ async def _(
 @app.cell
 def _(cohort, figures, percentiles, reference, report, store, tuning, views):
     plots = {}
+    ancestry = None if cohort else views.ancestry_view(store, report)
+    ancestry_plot = None
+    if ancestry is not None:
+        _key = {"pca": ancestry.ancestry_cid, "sample_id": ancestry.sample_id}
+        ancestry_plot = figures.cached_svg(tuning.cache_dir, _key, lambda: figures.pca_svg(ancestry))
     if cohort:
         table = views.cohort_table(store, percentiles)
         for _p in dict.fromkeys(table["pgs_id"].to_list()) if reference is not None else []:
@@ -454,11 +461,11 @@ def _(cohort, figures, percentiles, reference, report, store, tuning, views):
                 lambda _s=_s, _args=_args: figures.distribution_svg(reference, _s.pgs_id, **_args),
             )  # fmt: skip
     plots = {k: v for k, v in plots.items() if v}
-    return plots, table
+    return ancestry, ancestry_plot, plots, table
 
 
 @app.cell
-def _(cached, cohort, export, failures, mo, plots, reference, report, seconds, table):
+def _(ancestry, ancestry_plot, cached, cohort, export, failures, mo, plots, reference, report, seconds, table):
     _how = "served from the store (cached)" if cached else "computed and stored"
     _status = mo.callout(
         mo.md(f"**Results in {seconds:.1f} s, {_how}.**"), kind="success" if cached else "info"
@@ -493,21 +500,21 @@ def _(cached, cohort, export, failures, mo, plots, reference, report, seconds, t
             *(mo.callout(mo.md(f), kind="warn") for f in _fails),
             _why,
             *_plots,
-            mo.md("*Ancestry inference (PCA on the reference panel) is not available yet: the comparison "
-                  "group is the one recorded with the VCF, or the one chosen above.*"),
+            *([] if cohort else [mo.Html(export.ancestry_html(ancestry, ancestry_plot, report))]),
         ]
     )
     return
 
 
 @app.cell
-def _(cohort, export, genome, mo, percentiles, plots, report, report_cid, store, table):
+def _(ancestry, ancestry_plot, cohort, export, genome, mo, percentiles, plots, report, report_cid, store, table):
     root_cid = report_cid or percentiles.cid
     lineage = export.lineage_lines(store.lineage(root_cid).root)
     tsv = table.write_csv(separator="\t", null_value="NA")
     html = export.report_html(
-        None if cohort else report, table, plots, genome=genome, root_cid=root_cid, lineage=lineage
-    )
+        None if cohort else report, table, plots, genome=genome, root_cid=root_cid, lineage=lineage,
+        ancestry="" if cohort else export.ancestry_html(ancestry, ancestry_plot, report),
+    )  # fmt: skip
     download_name = f"cohort-{genome.cid[-8:]}" if cohort else f"{report.sample_id or 'sample'}.prs_report"
     mo.vstack(
         [
@@ -529,19 +536,19 @@ def _(cohort, export, genome, mo, percentiles, plots, report, report_cid, store,
 
 
 @app.cell
-def _(Path, cached, download_name, html, json, mo, pgs_ids, root_cid, script, seconds, tsv):
+def _(Path, cached, download_name, fileio, html, json, mo, pgs_ids, root_cid, script, seconds, tsv):
     # Script runs (`python app.py [--out DIR]`) print the table and write what a person would download.
     if script:
         print(tsv, end="")
         _out = mo.cli_args().get("out")
         if _out:
             _d = Path(str(_out))
-            _d.mkdir(parents=True, exist_ok=True)
-            (_d / f"{download_name}.tsv").write_text(tsv)
-            (_d / f"{download_name}.html").write_text(html)
-            (_d / "run.json").write_text(
+            fileio.write_text(_d / f"{download_name}.tsv", tsv)
+            fileio.write_text(_d / f"{download_name}.html", html)
+            fileio.write_text(
+                _d / "run.json",
                 json.dumps({"cid": root_cid, "cached": cached, "seconds": seconds, "pgs_ids": pgs_ids,
-                            "tsv": f"{download_name}.tsv", "html": f"{download_name}.html"}, indent=1)
+                            "tsv": f"{download_name}.tsv", "html": f"{download_name}.html"}, indent=1),
             )  # fmt: skip
     return
 

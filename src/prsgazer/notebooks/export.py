@@ -1,5 +1,6 @@
 """HTML of the notebook app: the results table (`results_html`), what was detected in the genome
-(`genome_html`), a lineage as indented lines (`lineage_lines`), and the downloadable report
+(`genome_html`), the person's inferred genetic ancestry with the PCA plot (`ancestry_html`), a
+lineage as indented lines (`lineage_lines`), and the downloadable report
 (`report_html`): one self-contained page (inline CSS and SVG, no script, no link) that shows the same
 content offline. See docs/notebook.md.
 
@@ -15,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from prsgazer.engine.interpret.report import Report
-from prsgazer.ops.views import GenotypeSummary
+from prsgazer.ops.views import AncestryView, GenotypeSummary
 
 #: Styles of the tables, plots and lineage (the app shows them with its results; the report inlines them).
 TABLE_CSS = """
@@ -28,7 +29,8 @@ table.prs td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .muted { color: #666; font-size: 0.85rem; }
 code, .cid { font-family: ui-monospace, monospace; font-size: 0.8rem; word-break: break-all; }
 figure.prs-plot { margin: 0.5rem 0 1.5rem 0; }
-figure.prs-plot svg { max-width: 100%; height: auto; }
+figure.prs-plot svg, figure.prs-pca svg { max-width: 100%; height: auto; }
+figure.prs-pca { margin: 0.5rem 0 1.5rem 0; }
 pre.lineage { background: #f7f7f7; padding: 0.6rem; font-size: 0.78rem; overflow-x: auto; }
 """
 CSS = """
@@ -58,8 +60,11 @@ def results_html(table: pl.DataFrame, *, element_id: str = "prs-results") -> str
     reference group, z, reliability, reading and the reason for anything N/A."""
     groups = [c for c in table.columns if c.startswith("percentile_")]
     compared = table["compared_with"][0] if table.height else "ALL"
+    adjusted = "adjusted_ancestry" in table.columns and table["adjusted_ancestry"].drop_nulls().len() > 0
+    extra = ["pct in inferred ancestry", "z_pc_mean", "z_pc_meanvar"] if adjusted else []
     head = ["score", "trait", "coverage (matched/total)", "sum", f"percentile ({compared})", "z",
-            *[f"pct {g.removeprefix('percentile_')}" for g in groups], "reliability", "reading", "note"]  # fmt: skip
+            *[f"pct {g.removeprefix('percentile_')}" for g in groups], *extra,
+            "reliability", "reading", "note"]  # fmt: skip
     rows = []
     for r in table.iter_rows(named=True):
         if r["n_variants"] is not None:
@@ -76,6 +81,7 @@ def results_html(table: pl.DataFrame, *, element_id: str = "prs-results") -> str
             f'<td class="num">{_fmt(round(pct, 1) if pct is not None else None, 4)}</td>',
             f'<td class="num">{_fmt(round(r["z"], 2) if r["z"] is not None else None, 3)}</td>',
             *(f'<td class="num">{_fmt(round(r[g], 1) if r[g] is not None else None, 4)}</td>' for g in groups),
+            *(_adjusted_cells(r) if adjusted else []),
             f"<td>{_fmt(r['reliability']) if r['status'] == 'ok' else _fmt(None)}</td>",
             f"<td>{_e(r['reading'] or '')}</td>",
             f'<td class="muted">{_e(r["note"] or "")}</td>',
@@ -83,6 +89,16 @@ def results_html(table: pl.DataFrame, *, element_id: str = "prs-results") -> str
         rows.append(f'<tr data-pgs-id="{_e(r["pgs_id"])}" data-status="{_e(r["status"])}">' + "".join(cells) + "</tr>")
     thead = "".join(f"<th>{_e(h)}</th>" for h in head)
     return _table(element_id, thead, rows)
+
+
+def _adjusted_cells(r: dict[str, Any]) -> list[str]:
+    pct, group = r["adjusted_percentile"], r["adjusted_ancestry"]
+    where = f' <span class="muted">{_e(group)}</span>' if group else ""
+    return [
+        f'<td class="num">{_fmt(round(pct, 1) if pct is not None else None, 4)}{where}</td>',
+        *(f'<td class="num">{_fmt(round(r[c], 2) if r[c] is not None else None, 3)}</td>'
+          for c in ("z_pc_mean", "z_pc_meanvar")),
+    ]  # fmt: skip
 
 
 def cohort_html(table: pl.DataFrame, *, element_id: str = "prs-cohort") -> str:
@@ -113,6 +129,32 @@ def genome_html(g: GenotypeSummary) -> str:
     return f'<table class="prs" id="prs-genome">{body}</table>'
 
 
+def ancestry_html(view: AncestryView | None, plot: str | None, report: Report) -> str:
+    """The inferred genetic ancestry (most similar reference population, probability, how the
+    projection went, warnings) with the PC1/PC2 plot; without one, which group was compared and why."""
+    compared = f"{_e(report.superpopulation or 'ALL')} ({_e(report.superpopulation_source or 'n/a')})"
+    if view is None:
+        why = "no reference panel was given" if not report.panel else "ancestry inference was not run"
+        return (f"<div id='prs-ancestry'><p class='muted'>Genetic ancestry: not inferred ({why}); the scores are "
+                f"compared with {compared}.</p></div>")  # fmt: skip
+    prob = f", probability {view.probability:.2f}" if view.probability is not None else ""
+    shared = f" on {view.n_shared_variants:,} shared PCA variants" if view.n_shared_variants else ""
+    how = f" (projection {_e(view.projection)}{shared})" if view.projection else ""
+    lines = [
+        f"<p><b>Genetic ancestry:</b> most similar to <b>{_e(view.superpopulation)}</b>{prob}{how} among the "
+        f"{_e(view.panel or 'reference')} panel's populations; the scores are compared with {compared}.</p>",
+        "<p class='muted'>Genetic similarity to reference groups, estimated from principal components of the "
+        "panel: it chooses the comparison group, it is not an identity.</p>",
+    ]
+    if view.low_confidence:
+        lines.append("<p class='na'>Low confidence: the sample resembles no reference population well; "
+                     "percentiles within one group may not apply.</p>")  # fmt: skip
+    lines += [f"<p class='na'>{_e(w)}</p>" for w in view.warnings]
+    if plot:
+        lines.append(f'<figure class="prs-pca">{plot}</figure>')
+    return f"<div id='prs-ancestry'>{''.join(lines)}</div>"
+
+
 def lineage_lines(node: Any, depth: int = 0, via: str | None = None, seen: set[str] | None = None) -> list[str]:
     """A lineage tree (storage `LineageNode`) as indented lines: asset, file, CID and the field that
     links it; an asset met again is named once more without its own inputs ("as above")."""
@@ -140,11 +182,12 @@ def report_html(
     figures: dict[str, str],
     *,
     genome: GenotypeSummary | None = None,
+    ancestry: str = "",
     root_cid: str = "",
     lineage: list[str] | None = None,
 ) -> str:
     """The whole result as one offline HTML page: a person's report, or (`report` None) a cohort's
-    per-sample table (`ops.views.cohort_table`)."""
+    per-sample table (`ops.views.cohort_table`). `ancestry`: `ancestry_html` of the person."""
     if report is not None:
         title = f"Polygenic score report: {report.sample_id or 'the sample'}"
         intro = (
@@ -167,6 +210,8 @@ def report_html(
     ]
     if genome is not None:
         parts += ["<h2>Genome</h2>", genome_html(genome)]
+    if ancestry:
+        parts += ["<h2>Genetic ancestry</h2>", ancestry]
     parts += ["<h2>Results</h2>", body]
     if figures:
         parts.append("<h2>Where the scores fall among reference people</h2>")

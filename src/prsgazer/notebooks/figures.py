@@ -4,7 +4,8 @@ See docs/notebook.md.
 
 - `distribution_svg`: one score's reference distribution per superpopulation (Gaussian kernel
   density, Scott's bandwidth, the compared group shaded) with the person's value marked;
-- `cohort_svg`: a cohort's values over the reference (ALL), one tick per sample.
+- `cohort_svg`: a cohort's values over the reference (ALL), one tick per sample;
+- `pca_svg`: the reference panel's samples on PC1/PC2 by superpopulation, the person marked.
 
 Bytes are reproducible (no date, a fixed id salt): the same inputs give the same SVG, so
 `cached_svg` keeps them under the cache dir (keyed by what they are drawn from and this module's
@@ -17,7 +18,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from prsgazer.engine.interpret.quality import ordinal
-from prsgazer.ops.views import ReferenceSamples
+from prsgazer.fileio import write_text
+from prsgazer.ops.views import AncestryView, ReferenceSamples
 
 #: One colour per superpopulation (colour-blind safe, Okabe-Ito), grey for anything else.
 COLOURS = {"AFR": "#E69F00", "AMR": "#009E73", "EAS": "#0072B2", "EUR": "#CC79A7", "SAS": "#D55E00"}
@@ -44,10 +45,7 @@ def cached_svg(cache_dir: Path | None, key: dict[str, Any], make: Callable[[], s
     if path.exists():
         return path.read_text() or None
     svg = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(svg or "")
-    tmp.replace(path)
+    write_text(path, svg or "", durable=False)
     return svg
 
 
@@ -143,5 +141,32 @@ def cohort_svg(view: ReferenceSamples, pgs_id: str, *, title: str = "") -> str |
         ax.set_xlabel("score (sum of weight × dosage)")
         ax.set_ylabel("density")
         ax.set_title(title or pgs_id, loc="left", fontsize=10)
+        ax.legend(frameon=False, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        return _svg(fig)
+
+
+def pca_svg(view: AncestryView, *, title: str = "") -> str | None:
+    """The reference samples on PC1/PC2, one colour per superpopulation, with the person as a black
+    star; None when the PCA has fewer than two samples."""
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
+
+    ref = view.reference
+    if ref.height < 2:
+        return None
+    with rc_context(_RC):
+        fig = Figure(figsize=(5.2, 4.0))
+        ax = fig.add_subplot()
+        for g in sorted(ref["superpopulation"].drop_nulls().unique().to_list()):
+            part = ref.filter(ref["superpopulation"] == g)
+            ax.scatter(part["PC1"].to_numpy(), part["PC2"].to_numpy(), s=7, alpha=0.55, linewidths=0,
+                       color=COLOURS.get(g, _OTHER), label=f"{g} (n={part.height})")  # fmt: skip
+        if view.person is not None:
+            prob = f", p={view.probability:.2f}" if view.probability is not None else ""
+            ax.scatter([view.person[0]], [view.person[1]], s=150, marker="*", color="black", edgecolors="white",
+                       linewidths=0.8, zorder=5, label=f"{view.sample_id}: {view.superpopulation}{prob}")  # fmt: skip
+        ax.set_xlabel("PC1")
+        ax.set_ylabel("PC2")
+        ax.set_title(title or f"Genetic ancestry on the {view.panel or 'reference'} PCA", loc="left", fontsize=10)
         ax.legend(frameon=False, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         return _svg(fig)

@@ -43,6 +43,7 @@ from prsgazer.engine.reference.percentile import compare_with_panel
 from prsgazer.engine.scoring import RunOptions, ScoreRun
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
+from prsgazer.fileio import output_path
 from prsgazer.ops.params import ScoreParams, Tuning
 from prsgazer.ops.runtime import cached, code_version, from_cache, measure, portable, result_key, scratch
 
@@ -300,7 +301,8 @@ def ancestry_stored(
                              panel_prefix=panel_prefix(store, reference_panel))  # fmt: skip
     with scratch("project", tuning.cache_dir) as d:
         path = d / f"{genotypes.sample_id or 'samples'}.ancestry.tsv"
-        result.table.write_csv(path, separator="\t", null_value="NA")
+        with output_path(path, durable=False) as tmp:
+            result.table.write_csv(tmp, separator="\t", null_value="NA")
         only = result.table.height == 1
         asset = store.upload(
             Ancestry(
@@ -356,7 +358,8 @@ def adjusted_stored(
         table = adjusted_scores(g.path, paths, run, options, prefix, pca, anc, tuning)
     with scratch("adjust", tuning.cache_dir) as d:
         path = d / f"{genotypes.sample_id or 'samples'}.ancestry_scores.tsv"
-        table.write_csv(path, separator="\t", null_value="NA")
+        with output_path(path, durable=False) as tmp:
+            table.write_csv(tmp, separator="\t", null_value="NA")
         asset = store.upload(
             AncestryScores(
                 path=path,

@@ -92,7 +92,7 @@ def _looks_like_scorefile(head: str) -> bool:
 def _count_records(p: Path) -> int:
     n = 0
     opener = gzip.open if _is_gzip(p) else open
-    with opener(p, "rb") as fh:  # type: ignore[operator]
+    with opener(p, "rb") as fh:
         while block := fh.read(1 << 22):
             n += block.count(b"\n")
     return n

@@ -26,6 +26,7 @@ from prsgazer.engine.reference import DistributionData, Panel, build_distributio
 from prsgazer.engine.scoring import BatchResult, ScoreOutcome, batch_score
 from prsgazer.engine.scoring.batch import RESULT_COLUMNS
 from prsgazer.errors import InputError
+from prsgazer.fileio import output_path
 from prsgazer.ops.params import ScoreParams, Tuning, run_options
 from prsgazer.ops.runtime import (
     CancelCheck,
@@ -148,7 +149,8 @@ def _store_reference_scores(
     if path is None:  # failed: an empty table with the result layout keeps the reason
         path = str(out / f"{o.accession}-{sf.cid[-12:]}.failed.parquet")
         empty = pl.DataFrame(schema={c: pl.Float64 for c in RESULT_COLUMNS} | {"sample_id": pl.String})
-        empty.select(RESULT_COLUMNS).write_parquet(path)
+        with output_path(path, durable=False) as tmp:
+            empty.select(RESULT_COLUMNS).write_parquet(tmp)
     summ = o.summary
     return store.upload(
         ReferenceScores(

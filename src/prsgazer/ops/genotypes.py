@@ -11,6 +11,7 @@ from typing import Any
 from prsgazer.assets import GenotypeBlocks, Genotypes, Vcf
 from prsgazer.engine.genotypes import genotype_kind, normalize_vcf
 from prsgazer.errors import InputError
+from prsgazer.fileio import open_output
 from prsgazer.ops.params import ScoreParams
 from prsgazer.ops.runtime import cached, code_version, from_cache, measure, portable, result_key, scratch
 from prsgazer.storage.plink import put_pfile
@@ -92,7 +93,7 @@ def genotypes_in_zip(zip_path: str | Path, dest: str | Path) -> Path:
             names = [m for m in zf.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
             for m in names:
                 target = dest / Path(m.filename).name  # flat: a member's folders never reach outside `dest`
-                with zf.open(m) as src, open(target, "wb") as out:
+                with zf.open(m) as src, open_output(target, "wb", durable=False) as out:
                     while chunk := src.read(1 << 20):
                         out.write(chunk)
     except zipfile.BadZipFile as exc:

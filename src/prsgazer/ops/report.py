@@ -30,6 +30,7 @@ from prsgazer.assets import (
 from prsgazer.engine.reference import ALL, distribution_percentiles, panel_percentiles, read_distribution
 from prsgazer.engine.scoring import run_scoring
 from prsgazer.errors import InputError, PrsgazerError
+from prsgazer.fileio import output_path, write_text
 from prsgazer.ops.params import ScoreParams, Tuning
 from prsgazer.ops.runtime import (
     CancelCheck,
@@ -116,7 +117,8 @@ def percentiles_stored(
     stop_if_cancelled(cancelled)
     with scratch("percentile", tuning.cache_dir) as d:
         path = d / f"{genotypes.sample_id or 'samples'}.percentiles.tsv"
-        table.write_csv(path, separator="\t", null_value="NA")
+        with output_path(path, durable=False) as tmp:
+            table.write_csv(tmp, separator="\t", null_value="NA")
         asset = store.upload(
             Percentiles(
                 path=path,
@@ -231,7 +233,7 @@ def report_stored(
         )
     with scratch("report") as d:
         path = d / f"{person or 'sample'}.prs_report.json"
-        path.write_text(json.dumps(doc.model_dump(mode="json"), indent=1, ensure_ascii=False))
+        write_text(path, json.dumps(doc.model_dump(mode="json"), indent=1, ensure_ascii=False), durable=False)
         asset = store.upload(
             PrsReport(
                 path=path,

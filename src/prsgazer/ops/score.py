@@ -17,6 +17,7 @@ from prsgazer.assets import Genotypes, MatchLog, PrsResult, ReferencePanel, Scor
 from prsgazer.cid import cid_of_file
 from prsgazer.engine.scoring import RunOptions, ScoreRun, run_scoring
 from prsgazer.errors import InputError
+from prsgazer.fileio import output_path
 from prsgazer.ops.params import ScoreParams, Tuning, available_chains, run_options
 from prsgazer.ops.runtime import (
     CancelCheck,
@@ -131,14 +132,16 @@ def _store_results(
         stem = f"{acc}-{sf.cid[-12:]}"
         log_path = out / f"{stem}.match.parquet"
         acc_log = run.match.log.filter(pl.col("accession") == acc)
-        acc_log.write_parquet(log_path, compression="zstd")
+        with output_path(log_path, durable=False) as tmp:
+            acc_log.write_parquet(tmp, compression="zstd")
         mlog = store.upload(
             MatchLog(
                 path=log_path, genotypes_cid=genotypes.cid, scoring_file_cid=sf.cid, pgs_id=acc, n_rows=acc_log.height
             )
         )
         table_path = out / f"{stem}.tsv"
-        run.table.filter(pl.col("pgs_id") == acc).write_csv(table_path, separator="\t", null_value="NA")
+        with output_path(table_path, durable=False) as tmp:
+            run.table.filter(pl.col("pgs_id") == acc).write_csv(tmp, separator="\t", null_value="NA")
         result = store.upload(
             PrsResult(
                 path=table_path,

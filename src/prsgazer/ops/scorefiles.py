@@ -54,7 +54,7 @@ def ingest_scorefile(store: Any, path: str | Path, *, source: str = "local") -> 
         weight_type=h.weight_type or "",
         source=source,
     )
-    return store.upload(asset)  # type: ignore[no-any-return]
+    return store.upload(asset)
 
 
 # --------------------------------------------------------------------------------------------------

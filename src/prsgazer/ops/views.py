@@ -1,7 +1,8 @@
 """Inputs and results as the doors show them: what stored genotypes are (`describe_genotypes`), a
 report as one row per score (`report_table`, `report_tsv`), a multi-sample run as one row per
-(sample, score) (`cohort_table`), and the reference samples a percentile
-was computed against (`reference_samples`, for plots). Any door can use them; the notebook does.
+(sample, score) (`cohort_table`), the reference samples a percentile
+was computed against (`reference_samples`, for plots) and where a person stands on the panel's
+ancestry PCA (`ancestry_view`, for the PC1/PC2 plot). Any door can use them; the notebook does.
 See docs/notebook.md.
 
 `reference_samples` re-derives the comparison behind a stored `Percentiles` exactly as the percentile
@@ -13,7 +14,6 @@ returns, so a plot never shows another distribution than the one behind the numb
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,14 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from prsgazer.assets import Genotypes, Percentiles, PrsResult, ScoringFile
+from prsgazer.assets import Ancestry, AncestryModel, Genotypes, Percentiles, PrsResult, ScoringFile
+from prsgazer.engine.ancestry import AncestryPca
 from prsgazer.engine.genotypes import absent_meaning, decide_coverage, open_genotypes
 from prsgazer.engine.interpret.report import Report
 from prsgazer.engine.reference import ALL, compare_with_panel, mid_rank_percentile, open_panel, read_distribution
 from prsgazer.engine.scoring import run_scoring
 from prsgazer.errors import PrsgazerError
+from prsgazer.fileio import output_path
 from prsgazer.ops.params import ScoreParams, Tuning
 from prsgazer.ops.runtime import result_key
 from prsgazer.ops.score import person_options
@@ -97,7 +99,9 @@ def describe_genotypes(store: Any, genotypes: Genotypes, *, tuning: Tuning | Non
 
 def report_table(report: Report) -> pl.DataFrame:
     """One row per score of a report: coverage (matched/total), the percentile in the compared group
-    and in every reference group, z, reliability and the plain-English reading; unavailable values
+    and in every reference group, z, the ancestry-adjusted percentile and z within the inferred
+    population with pgsc_calc's `z_pc_mean`/`z_pc_meanvar` (when the report inferred ancestry),
+    reliability and the plain-English reading; unavailable values
     are null with the reason in `note` (never 0). Scores that failed before scoring are rows too."""
     group = report.superpopulation or ALL
     groups = list(report.superpopulations)
@@ -125,7 +129,13 @@ def report_table(report: Report) -> pl.DataFrame:
         for g in groups:
             e = s.percentile_in(g)
             row[f"percentile_{g}"] = e.percentile if e is not None and s.status == "ok" else None
+        adj = s.adjusted if s.status == "ok" else None
         row |= {
+            "adjusted_ancestry": adj.ancestry if adj is not None else None,
+            "adjusted_percentile": adj.percentile if adj is not None else None,
+            "adjusted_z": adj.z if adj is not None else None,
+            "z_pc_mean": adj.z_pc_mean if adj is not None else None,
+            "z_pc_meanvar": adj.z_pc_meanvar if adj is not None else None,
             "method": here.method if here is not None else "n/a",
             "reliability": it.reliability if it is not None else None,
             "reading": it.headline if it is not None else None,
@@ -141,7 +151,9 @@ def report_table(report: Report) -> pl.DataFrame:
     schema: dict[str, Any] = {
         "pgs_id": pl.String, "trait": pl.String, "status": pl.String, "n_matched": pl.Int64, "n_variants": pl.Int64,
         "coverage": pl.Float64, "sum": pl.Float64, "compared_with": pl.String, "percentile": pl.Float64,
-        "z": pl.Float64, **{f"percentile_{g}": pl.Float64 for g in groups}, "method": pl.String,
+        "z": pl.Float64, **{f"percentile_{g}": pl.Float64 for g in groups}, "adjusted_ancestry": pl.String,
+        "adjusted_percentile": pl.Float64, "adjusted_z": pl.Float64, "z_pc_mean": pl.Float64,
+        "z_pc_meanvar": pl.Float64, "method": pl.String,
         "reliability": pl.String, "reading": pl.String, "note": pl.String, "absent_means": pl.String,
         "prs_result_cid": pl.String, "scoring_file_cid": pl.String,
     }  # fmt: skip
@@ -228,11 +240,9 @@ def reference_samples(store: Any, percentiles: Percentiles, *, tuning: Tuning | 
         else:
             samples, values = _precomputed(store, percentiles, results)
         _check_reproduces(store, percentiles, samples, values)
-        cache.mkdir(parents=True, exist_ok=True)
         for name, frame in (("samples", samples), ("values", values)):
-            tmp = cache / f".{name}.{os.getpid()}.parquet"
-            frame.write_parquet(tmp)
-            tmp.replace(cache / f"{name}.parquet")
+            with output_path(cache / f"{name}.parquet", durable=False) as tmp:
+                frame.write_parquet(tmp)
     reason = ""
     if percentiles.method != "same_variants":
         reason = "precomputed distribution over the score's full variant set"
@@ -305,3 +315,51 @@ def _check_reproduces(store: Any, percentiles: Percentiles, samples: pl.DataFram
                 f"{row['pgs_id']}, {row['superpopulation']}, but the stored percentile is {row['percentile']}: "
                 "the percentiles were not computed with the inputs recorded on them"
             )
+
+
+class AncestryView(BaseModel):
+    """A person's place on the reference PCA their report was compared on: the reference samples'
+    PC1/PC2 per superpopulation, the person's, and the inferred group with its probability."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    sample_id: str
+    superpopulation: str
+    probability: float | None = None
+    low_confidence: bool = False
+    projection: str = ""
+    n_shared_variants: int | None = None
+    panel: str = ""
+    warnings: list[str] = Field(default_factory=list)
+    reference: pl.DataFrame = Field(description="sample_id, superpopulation, PC1, PC2 of the PCA's samples")
+    person: tuple[float, float] | None = Field(default=None, description="the person's (PC1, PC2)")
+    ancestry_cid: str = ""
+    model_cid: str = ""
+
+
+def ancestry_view(store: Any, report: Report) -> AncestryView | None:
+    """The ancestry behind `report` (its `ancestry_cid` → the stored Ancestry table → the PCA model it
+    was projected on); None when the report carries no inferred ancestry."""
+    entry = report.ancestry
+    if entry is None or not entry.ancestry_cid:
+        return None
+    asset = store.get(entry.ancestry_cid)
+    if not isinstance(asset, Ancestry) or not asset.model_cid:
+        return None
+    model = store.get(asset.model_cid)
+    if not isinstance(model, AncestryModel):
+        return None
+    pca = AncestryPca.read(store.fetch(model.cid).path)
+    reference = pca.pc_frame().select("sample_id", "superpopulation", "PC1", "PC2")
+    table = pl.read_csv(store.fetch(asset.cid).path, separator="\t", null_values="NA",
+                        schema_overrides={"sample_id": pl.String})  # fmt: skip
+    row = table.filter(pl.col("sample_id") == report.sample_id)
+    person = None
+    if row.height and {"PC1", "PC2"} <= set(row.columns) and row["PC1"][0] is not None and row["PC2"][0] is not None:
+        person = (float(row["PC1"][0]), float(row["PC2"][0]))
+    return AncestryView(
+        sample_id=report.sample_id, superpopulation=entry.superpopulation, probability=entry.probability,
+        low_confidence=entry.low_confidence, projection=entry.projection, n_shared_variants=entry.n_shared_variants,
+        panel=asset.panel or model.panel, warnings=list(entry.warnings), reference=reference, person=person,
+        ancestry_cid=asset.cid, model_cid=model.cid,
+    )  # fmt: skip

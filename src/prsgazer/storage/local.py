@@ -32,6 +32,7 @@ from tinydb.storages import Storage
 from prsgazer.assets.base import RESERVED_KEYS, Asset, asset_class, asset_keys, coerce
 from prsgazer.cid import CHUNK, cid_from_digest, cid_of_file, is_cid
 from prsgazer.errors import AssetError, IntegrityError, NotFoundError, StorageError
+from prsgazer.fileio import copy_file, publish, stale_temps, temp_name, write_bytes
 
 #: Longest multi-part extensions first, so `x.pvar.zst` keeps `.pvar.zst`.
 _KNOWN_EXTENSIONS = (
@@ -62,14 +63,14 @@ def file_stem(filename: str) -> str:
 
 
 class AtomicJSONStorage(Storage):
-    """TinyDB storage that replaces its JSON file atomically (temp + fsync + rename) on every write.
+    """TinyDB storage that replaces its JSON file atomically (temp + fsync + rename, `prsgazer.fileio`)
+    on every write.
 
     Callers must hold the store's file lock around read-modify-write sequences.
     """
 
-    def __init__(self, path: str | Path, tmp_dir: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.tmp_dir = Path(tmp_dir) if tmp_dir is not None else None
 
     def read(self) -> dict[str, dict[str, Any]] | None:
         try:
@@ -88,35 +89,10 @@ class AtomicJSONStorage(Storage):
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         payload = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
-        _atomic_write_bytes(self.path, payload, self.tmp_dir)
+        write_bytes(self.path, payload)
 
     def close(self) -> None:
         pass
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _atomic_write_bytes(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
-    # Temp files are named `<pid>-<uuid>.part` so a store can sweep those of dead processes.
-    tmp = (tmp_dir or path.parent) / f"{os.getpid()}-{uuid.uuid4().hex}.part"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -182,7 +158,7 @@ class LocalStore:
         """The metadata DB, opened fresh under the cross-process lock (no stale caches)."""
         try:
             with self._lock:
-                db = TinyDB(self.meta_path, self.tmp, storage=AtomicJSONStorage)
+                db = TinyDB(self.meta_path, storage=AtomicJSONStorage)
                 try:
                     yield db
                 finally:
@@ -215,7 +191,10 @@ class LocalStore:
 
     # -- blobs ---------------------------------------------------------------------------------
     def _sweep_tmp(self) -> None:
-        """Remove temp files left by processes that died mid-write."""
+        """Remove temp files left by processes that died mid-write (blobs in `tmp/`, metadata beside it)."""
+        for p in stale_temps(self.root):
+            with contextlib.suppress(OSError):
+                p.unlink()
         for p in self.tmp.glob("*.part"):
             try:
                 pid = int(p.name.split("-", 1)[0])
@@ -242,16 +221,12 @@ class LocalStore:
                     h.update(chunk)
                     dst.write(chunk)
                     size += len(chunk)
-                dst.flush()
-                os.fsync(dst.fileno())
             cid = cid_from_digest(h.digest())
             target = self.blob_path(cid)
             if target.exists() and self._blob_is_good(cid):
                 tmp.unlink()
             else:
-                os.chmod(tmp, 0o444)
-                os.replace(tmp, target)
-                _fsync_dir(self.blobs)
+                publish(tmp, target, mode=0o444)  # fsync, rename, fsync the directory
                 self._remember_good(cid)
             return cid, size
         except OSError as exc:
@@ -466,7 +441,7 @@ class LocalStore:
             target = Path(dest)
             if target.is_dir():
                 target = target / (rec.get("filename") or cid)
-            _copy_atomic(blob, target)
+            copy_file(blob, target, durable=False)
         return self._to_asset(rec, path=target)
 
     def fetch(self, cid: str, dest_dir: str | Path | None = None, *, companions: bool = True) -> Asset:
@@ -493,7 +468,7 @@ class LocalStore:
     def _materialize(self, cid: str, target: Path, *, copy: bool) -> Path:
         blob = self.verify(cid)
         if copy:
-            _copy_atomic(blob, target)
+            copy_file(blob, target, durable=False)
         else:
             _link_or_copy(blob, target)
         return target
@@ -657,18 +632,6 @@ def _check_regular_file(path: Path) -> None:
         raise AssetError("is not a regular file (device, fifo or socket)", file=path)
 
 
-def _copy_atomic(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
 def _link_or_copy(src: Path, dest: Path) -> None:
     """Hard-link a (read-only) blob to `dest`, or copy where links are impossible."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -678,14 +641,9 @@ def _link_or_copy(src: Path, dest: Path) -> None:
                 return
         except OSError:
             pass
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = dest.with_name(temp_name(dest.name))
     try:
         os.link(src, tmp)
     except OSError:
         shutil.copyfile(src, tmp)
-    try:
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    publish(tmp, dest, durable=False)  # no mode: a hard link shares the read-only blob's

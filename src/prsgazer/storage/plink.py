@@ -50,7 +50,7 @@ def put_pfile(store: Any, prefix: str | Path, asset: str = "genotypes", **fields
     return store.upload(cls(path=pgen, **links, **values))
 
 
-def reference_panel_for(store, panel: str, build: str = "") -> ReferencePanel | None:  # type: ignore[no-untyped-def]
+def reference_panel_for(store, panel: str, build: str = "") -> ReferencePanel | None:
     """The stored ReferencePanel named `panel` (a CID, or a panel name, optionally `NAME:BUILD`).
 
     Empty `panel`: the only stored panel of `build`, if there is exactly one; else None (no panel).
@@ -84,4 +84,4 @@ def reference_panel_for(store, panel: str, build: str = "") -> ReferencePanel | 
         cands = ", ".join(f"{a.cid} ({a.panel}, {a.genome_build}, {a.n_samples} samples)" for a in found)
         raise InputError(f"{len(found)} stored panels match {panel!r}: {cands}", field="panel",
                          hint="name one by CID")  # fmt: skip
-    return found[0]  # type: ignore[return-value]
+    return found[0]

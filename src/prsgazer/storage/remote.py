@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from prsgazer.cid import is_cid
 from prsgazer.errors import NotFoundError, PrsgazerError, StorageError
+from prsgazer.fileio import publish, temp_name
 
 if TYPE_CHECKING:
     from prsgazer.config import Settings
@@ -339,7 +340,7 @@ class FsspecRemote(Remote):
                 self.fs.put_file(local_path, tmp)
             else:
                 self.fs.pipe_file(tmp, data)
-            os.replace(tmp, target)
+            publish(tmp, target)  # fsync, rename, fsync the directory
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -358,7 +359,7 @@ class FsspecRemote(Remote):
 
     def get_blob(self, cid: str, dest: Path) -> None:
         dest = Path(dest)
-        part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        part = dest.with_name(temp_name(dest.name))
         try:
             with self._errors(f"downloading blob {cid}"):
                 try:
@@ -367,7 +368,7 @@ class FsspecRemote(Remote):
                     raise NotFoundError(
                         f"remote {self.url} has no blob {cid} (push it from a store that holds it)", field="cid"
                     ) from exc
-            os.replace(part, dest)
+            publish(part, dest, durable=False)  # the caller hashes it, then publishes it durably
         finally:
             with contextlib.suppress(OSError):
                 part.unlink()
@@ -588,7 +589,7 @@ class HfRemote(Remote):
                     raise NotFoundError(
                         f"remote {self.url} has no blob {cid} (push it from a store that holds it)", field="cid"
                     ) from exc
-            os.replace(got, dest)
+            publish(got, dest, durable=False)  # the caller hashes it, then publishes it durably
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

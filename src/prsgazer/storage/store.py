@@ -39,7 +39,8 @@ from tinydb import Query, TinyDB
 from prsgazer.assets.base import Asset, asset_class, asset_keys
 from prsgazer.cid import cid_of_file
 from prsgazer.errors import IntegrityError, NotFoundError, StorageError
-from prsgazer.storage.local import LocalStore, _fsync_dir, _pid_alive
+from prsgazer.fileio import publish
+from prsgazer.storage.local import LocalStore, _pid_alive
 from prsgazer.storage.remote import Remote
 
 REMOTE_TABLE = "remote"
@@ -319,9 +320,7 @@ class Store(LocalStore):
                     f"remote {remote.url} holds a corrupt copy of {cid}: its bytes hash to {actual}; it was refused "
                     f"and not cached (from a store holding the original, run `prsgazer storage push --force {cid}`)"
                 )
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, self.blob_path(cid))
-            _fsync_dir(self.blobs)
+            publish(tmp, self.blob_path(cid), mode=0o444)  # fsync, rename, fsync the directory
             self._remember_good(cid)
         except OSError as exc:
             raise StorageError(f"could not cache blob {cid} from remote {remote.url} into {self.root}: {exc}") from exc

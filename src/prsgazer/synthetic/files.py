@@ -20,14 +20,18 @@ import pgenlib
 import polars as pl
 
 from prsgazer.engine.common import MISSING
+from prsgazer.fileio import open_output, output_path, write_text
 
 BASES = np.array(list("ACGT"))
 
 
 @contextlib.contextmanager
 def gzip_text(path: str | Path, compresslevel: int = 6) -> Iterator[io.TextIOWrapper]:
-    """Write gzip text reproducibly: no timestamp or file name in the header, so same text → same bytes → same CID."""
-    with open(path, "wb") as raw:
+    """Write gzip text reproducibly: no timestamp or file name in the header, so same text → same bytes → same CID.
+
+    Through the safe writer (`prsgazer.fileio`): the file appears complete when the block ends, or not at all.
+    """
+    with open_output(path, "wb") as raw:
         with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0) as gz:
             with io.TextIOWrapper(gz, encoding="utf-8", newline="\n") as fh:
                 yield fh
@@ -86,22 +90,23 @@ def write_pfile(cohort: Cohort, prefix: str | Path, *, psam_extra: dict[str, lis
     """Write `prefix`.pgen/.pvar/.psam; returns the prefix."""
     base = Path(prefix)
     n_var, n = cohort.genotypes.shape
-    writer = pgenlib.PgenWriter(bytes(str(base) + ".pgen", "utf-8"), n, n_var, False)
-    for lo in range(0, n_var, 4096):
-        writer.append_biallelic_batch(np.ascontiguousarray(cohort.genotypes[lo : lo + 4096]))
-    writer.close()
+    with output_path(str(base) + ".pgen") as tmp:
+        writer = pgenlib.PgenWriter(bytes(str(tmp), "utf-8"), n, n_var, False)
+        for lo in range(0, n_var, 4096):
+            writer.append_biallelic_batch(np.ascontiguousarray(cohort.genotypes[lo : lo + 4096]))
+        writer.close()
     s = cohort.sites
     lines = ["#CHROM\tPOS\tID\tREF\tALT"]
     lines += [
         f"{c}\t{p}\t{i}\t{r}\t{a}"
         for c, p, i, r, a in zip(s["chrom"], s["pos"], s["id"], s["ref"], s["alt"], strict=True)
     ]
-    Path(str(base) + ".pvar").write_text("\n".join(lines) + "\n")
+    write_text(str(base) + ".pvar", "\n".join(lines) + "\n")
     cols = ["IID", *(psam_extra or {}).keys()]
     rows = ["#" + "\t".join(cols)]
     for k, sid in enumerate(cohort.samples):
         rows.append("\t".join([sid, *((psam_extra or {})[c][k] for c in cols[1:])]))
-    Path(str(base) + ".psam").write_text("\n".join(rows) + "\n")
+    write_text(str(base) + ".psam", "\n".join(rows) + "\n")
     return base
 
 
@@ -146,7 +151,7 @@ def write_vcf(
         with gzip_text(p) as fh:
             fh.write(text)
     else:
-        p.write_text(text)
+        write_text(p, text)
     return p
 
 
@@ -224,7 +229,7 @@ def write_dosage_vcf(
         with gzip_text(p) as fh:
             fh.write(text)
     else:
-        p.write_text(text)
+        write_text(p, text)
     return p
 
 
@@ -303,8 +308,6 @@ def write_scorefile(
     With `hm_build` the header carries the harmonisation block (`#HmPOS_build`), as the Catalog's
     harmonised downloads do; `rows` then should have `hm_chr` / `hm_pos` columns.
     """
-    import os
-
     p = Path(path)
     header = [
         "###PGS CATALOG SCORING FILE - see https://www.pgscatalog.org/downloads/#dl_ftp_scoring"
@@ -330,16 +333,9 @@ def write_scorefile(
             '#HmPOS_match_pos={"True": null, "False": null}',
         ]
     text = "\n".join(header) + "\n" + rows.write_csv(separator="\t", null_value="", quote_style="never")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    try:
-        if p.name.endswith(".gz"):
-            with gzip_text(tmp) as fh:
-                fh.write(text)
-        else:
-            tmp.write_text(text)
-        os.replace(tmp, p)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    if p.name.endswith(".gz"):
+        with gzip_text(p) as fh:
+            fh.write(text)
+    else:
+        write_text(p, text)
     return p

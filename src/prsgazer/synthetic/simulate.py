@@ -17,8 +17,8 @@ simulated SNPs are placed at the files' positions with their alleles, so the sco
 
 from __future__ import annotations
 
+import contextlib
 import math
-import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -27,6 +27,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from prsgazer.errors import InputError
+from prsgazer.fileio import Output, open_output, output_path, write_text
 from prsgazer.synthetic.files import gzip_text
 from prsgazer.synthetic.files import write_scorefile as write_catalog_scorefile
 
@@ -343,12 +344,14 @@ def synthesize_panel(
     if n_holdout:
         holdout[rng.choice(total, size=n_holdout, replace=False)] = True
 
-    panel_w = pgenlib.PgenWriter(
-        str(prefix.with_suffix(".pgen")).encode(), int((~holdout).sum()), variant_ct=n_variants, nonref_flags=False
-    )
     hold_prefix = Path(f"{prefix}_holdout") if n_holdout else None
+    # the .pgen files go through the safe writer too: written to temp files, renamed into place when complete
+    pgens = [Output(prefix.with_suffix(".pgen")), *([Output(f"{hold_prefix}.pgen")] if hold_prefix else [])]
+    panel_w = pgenlib.PgenWriter(
+        str(pgens[0].temp_path()).encode(), int((~holdout).sum()), variant_ct=n_variants, nonref_flags=False
+    )
     hold_w = (
-        pgenlib.PgenWriter(str(hold_prefix).encode() + b".pgen", n_holdout, variant_ct=n_variants, nonref_flags=False)
+        pgenlib.PgenWriter(str(pgens[1].temp_path()).encode(), n_holdout, variant_ct=n_variants, nonref_flags=False)
         if hold_prefix
         else None
     )
@@ -402,11 +405,19 @@ def synthesize_panel(
             pvar_parts.append(
                 pl.DataFrame({"#CHROM": [chrom] * len(pos), "POS": pos, "REF": rows_ref, "ALT": rows_alt})
             )
-
-    finally:
         panel_w.close()
         if hold_w is not None:
             hold_w.close()
+    except BaseException:
+        for w in (panel_w, hold_w):
+            if w is not None:
+                with contextlib.suppress(Exception):
+                    w.close()
+        for o in pgens:
+            o.discard()
+        raise
+    for o in pgens:
+        o.commit()
     if progress is not None:
         progress("simulating", len(chroms), len(chroms))
 
@@ -461,16 +472,6 @@ def _sample_table(per_pop: dict[str, int], ind_pop: np.ndarray, rng: np.random.G
     )
 
 
-def _atomic_text(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _write_pfile_text(prefix: Path, pvar: pl.DataFrame, psam: pl.DataFrame, genome_build: str) -> None:
     # `##contig` lines with the build's lengths: readers (engine.build.detect_build, plink2) learn the build.
     chroms = pvar.get_column("#CHROM").unique(maintain_order=True).to_list()
@@ -478,16 +479,14 @@ def _write_pfile_text(prefix: Path, pvar: pl.DataFrame, psam: pl.DataFrame, geno
         f"##contig=<ID={c},length={CHROM_LENGTHS[genome_build][c]},assembly={genome_build}>\n" for c in chroms
     )
 
-    def write_pvar(p: Path) -> None:
-        with open(p, "w") as fh:
-            fh.write(header)
-            pvar.write_csv(fh, separator="\t")
-
-    _atomic_text(Path(f"{prefix}.pvar"), write_pvar)
-    _atomic_text(Path(f"{prefix}.psam"), lambda p: psam.write_csv(p, separator="\t"))
+    with open_output(f"{prefix}.pvar", "w") as fh:
+        fh.write(header)
+        pvar.write_csv(fh, separator="\t")
+    with output_path(f"{prefix}.psam") as tmp:
+        psam.write_csv(tmp, separator="\t")
     # simulated people are unrelated by construction: an empty relatedness list, in plink2's form, tells
     # the ancestry PCA so (a kinship estimate on a short simulated genome finds spurious relatives)
-    _atomic_text(Path(f"{prefix}.king.cutoff.out.id"), lambda p: Path(p).write_text("#IID\n"))
+    write_text(f"{prefix}.king.cutoff.out.id", "#IID\n")
 
 
 def read_simulated_pvar(prefix: str | Path) -> pl.DataFrame:
@@ -554,34 +553,29 @@ def write_person_vcf(
     header.append(f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{sid}")
     gt = {0: "0/0", 1: "0/1", 2: "1/1", -9: "./."}
 
-    def write(tmp: Path) -> None:
-        with gzip_text(tmp, compresslevel=5) as fh:
-            fh.write("\n".join(header) + "\n")
-            chrom_col = pvar["#CHROM"].to_list()
-            pos_col = pvar["POS"].to_list()
-            ids, refs, alts = pvar["ID"].to_list(), pvar["REF"].to_list(), pvar["ALT"].to_list()
-            block_start: dict[str, int] = {}
-            for i, d in enumerate(dos.tolist()):
-                chrom, pos = chrom_col[i], pos_col[i]
-                if gvcf:
-                    start = block_start.get(chrom, 1)
-                    if d != 0 and pos > start:
-                        fh.write(f"{c}{chrom}\t{start}\t.\tN\t<NON_REF>\t.\t.\tEND={pos - 1}\tGT:DP:GQ\t0/0:30:99\n")
-                    if d != 0:
-                        fh.write(
-                            f"{c}{chrom}\t{pos}\t{ids[i]}\t{refs[i]}\t{alts[i]},<NON_REF>\t50\tPASS\t.\tGT:DP:GQ\t{gt[d]}:30:99\n"
-                        )
-                        block_start[chrom] = pos + 1
-                elif d != 0:
-                    fh.write(
-                        f"{c}{chrom}\t{pos}\t{ids[i]}\t{refs[i]}\t{alts[i]}\t50\tPASS\t.\tGT:DP:GQ\t{gt[d]}:30:99\n"
-                    )
+    with gzip_text(out, compresslevel=5) as fh:
+        fh.write("\n".join(header) + "\n")
+        chrom_col = pvar["#CHROM"].to_list()
+        pos_col = pvar["POS"].to_list()
+        ids, refs, alts = pvar["ID"].to_list(), pvar["REF"].to_list(), pvar["ALT"].to_list()
+        block_start: dict[str, int] = {}
+        for i, d in enumerate(dos.tolist()):
+            chrom, pos = chrom_col[i], pos_col[i]
             if gvcf:
-                for chrom in dict.fromkeys(chrom_col):
-                    start = block_start.get(chrom, 1)
-                    fh.write(f"{c}{chrom}\t{start}\t.\tN\t<NON_REF>\t.\t.\tEND={lengths[chrom]}\tGT:DP:GQ\t0/0:30:99\n")
-
-    _atomic_text(out, write)
+                start = block_start.get(chrom, 1)
+                if d != 0 and pos > start:
+                    fh.write(f"{c}{chrom}\t{start}\t.\tN\t<NON_REF>\t.\t.\tEND={pos - 1}\tGT:DP:GQ\t0/0:30:99\n")
+                if d != 0:
+                    fh.write(
+                        f"{c}{chrom}\t{pos}\t{ids[i]}\t{refs[i]}\t{alts[i]},<NON_REF>\t50\tPASS\t.\tGT:DP:GQ\t{gt[d]}:30:99\n"
+                    )
+                    block_start[chrom] = pos + 1
+            elif d != 0:
+                fh.write(f"{c}{chrom}\t{pos}\t{ids[i]}\t{refs[i]}\t{alts[i]}\t50\tPASS\t.\tGT:DP:GQ\t{gt[d]}:30:99\n")
+        if gvcf:
+            for chrom in dict.fromkeys(chrom_col):
+                start = block_start.get(chrom, 1)
+                fh.write(f"{c}{chrom}\t{start}\t.\tN\t<NON_REF>\t.\t.\tEND={lengths[chrom]}\tGT:DP:GQ\t0/0:30:99\n")
     return out
 
 

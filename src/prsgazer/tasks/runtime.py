@@ -10,9 +10,12 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prsgazer.errors import InputError
+
+if TYPE_CHECKING:
+    from prsgazer.ops.params import ScoreParams
 
 
 @contextlib.contextmanager
@@ -26,7 +29,7 @@ def input_errors_are_final(*also: type[BaseException]) -> Iterator[None]:
     """
     try:
         yield
-    except (InputError, *also) as exc:
+    except (InputError, *also) as exc:  # type: ignore[misc]  # mypy cannot see a starred tuple of classes
         import flyte
         import flyte.errors
 
@@ -49,7 +52,9 @@ async def off_loop(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         raise
 
 
-def score_params(min_overlap: float = -1.0, keep_ambiguous: bool = False, keep_multiallelic: bool = False):  # type: ignore[no-untyped-def]
+def score_params(
+    min_overlap: float = -1.0, keep_ambiguous: bool = False, keep_multiallelic: bool = False
+) -> ScoreParams:
     """The ScoreParams of a task's arguments (a negative min_overlap means the default)."""
     from prsgazer.ops.params import ScoreParams
 

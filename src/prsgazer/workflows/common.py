@@ -65,7 +65,7 @@ async def fetch_all(pgs_ids: list[str], build: str) -> tuple[list[ScoringFile], 
     return files, failures
 
 
-def scores_for_trait(store, trait: str, build: str = "", limit: int = 10) -> list[str]:  # type: ignore[no-untyped-def]
+def scores_for_trait(store, trait: str, build: str = "", limit: int = 10) -> list[str]:
     """PGS ids for a trait: stored scoring files whose trait or EFO id matches, else the stored PGS
     Catalog metadata's search (offline; best first)."""
     text = trait.strip().lower()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from prsgazer.assets import PrsReport
+from prsgazer.assets import Distribution, PrsReport
 from prsgazer.ops.panels import stored_panel
 from prsgazer.tasks import adjust, percentile, project, reference_pca, report, score
 from prsgazer.tasks.env import orchestrator
@@ -74,11 +74,12 @@ async def prs_report(
         except Exception as exc:  # noqa: BLE001 - reported per score in the report
             failures += [Failure(pgs_id=f.pgs_id, step="score", error=error_text(exc)) for f in files]
     if results:
-        distributions = []
+        distributions: list[Distribution] = []
         if reference_panel is None:  # fallback: precomputed distributions of the same scoring files
             for r in results:
                 found = store.query(asset="distribution", scoring_file_cid=r.scoring_file_cid, pgs_id=r.pgs_id)
-                distributions += [d for d in found if d.genome_build in ("", build)][-1:]
+                usable = [d for d in found if isinstance(d, Distribution) and d.genome_build in ("", build)]
+                distributions += usable[-1:]
         placing = (
             _ancestry(genotypes, files, results, reference_panel, min_overlap)
             if reference_panel is not None and ancestry
@@ -105,7 +106,7 @@ async def prs_report(
     )
 
 
-async def _ancestry(genotypes, files, results, reference_panel, min_overlap):  # type: ignore[no-untyped-def]
+async def _ancestry(genotypes, files, results, reference_panel, min_overlap):
     """The person's place on the panel's PCA and their ancestry-adjusted scores."""
     model = await reference_pca(reference_panel)
     anc = await project(genotypes, model, reference_panel)

@@ -73,13 +73,13 @@ class LdPruner:
         reach = (self._pos >= pos[0] - o.window_bp) & (self._ord > ordinal[0] - o.window_variants)
         self._z, self._pos, self._ord = self._z[reach], self._pos[reach], self._ord[reach]
         thr = o.r2 * self.n * self.n  # compare (z_i·z_j)² with r2·n² (no division)
-        blocked = np.zeros(b, dtype=bool)
+        blocked: np.ndarray = np.zeros(b, dtype=bool)
         if len(self._pos):
             dots = z @ self._z.T  # (b × kept)
             near = (pos[:, None] - self._pos[None, :] <= o.window_bp) & (
                 ordinal[:, None] - self._ord[None, :] < o.window_variants
             )
-            blocked = ((dots.astype(np.float64) ** 2 > thr) & near).any(axis=1)
+            blocked = np.asarray(((dots.astype(np.float64) ** 2 > thr) & near).any(axis=1))
         inner = z @ z.T
         near_in = (np.abs(pos[:, None] - pos[None, :]) <= o.window_bp) & (
             np.abs(ordinal[:, None] - ordinal[None, :]) < o.window_variants

@@ -12,7 +12,6 @@ time or paths, so the same input gives the same bytes.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from prsgazer.engine.ancestry.ld import LdPrune
 from prsgazer.engine.ancestry.qc import QcCounts, VariantQc
 from prsgazer.engine.common import normalize_build
 from prsgazer.errors import InputError
+from prsgazer.fileio import output_path
 
 FORMAT = "prsgazer.ancestry_pca"
 FORMAT_VERSION = 1
@@ -86,9 +86,8 @@ class AncestryPca(BaseModel):
         return self.samples.with_columns(**{k: pl.Series(k, v) for k, v in cols.items()})
 
     def write(self, path: str | Path) -> Path:
-        """Write the model as one parquet file (atomically: temp file, then rename)."""
+        """Write the model as one parquet file, through the safe writer (`prsgazer.fileio`: atomic for a file)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         k = self.loadings.shape[1]
         frame = self.variants.select("chrom", "pos", "id", "ref", "alt", "alt_freq", "sd").with_columns(
             pl.Series(f"U{j + 1}", self.loadings[:, j], dtype=pl.Float64) for j in range(k)
@@ -109,14 +108,10 @@ class AncestryPca(BaseModel):
                 "scores": [[float(x) for x in row] for row in self.scores],
             },
         }
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
+        with output_path(path) as tmp:
             frame.write_parquet(
                 tmp, compression="zstd", statistics=False, metadata={FORMAT: json.dumps(meta, sort_keys=True)}
             )
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         return path
 
     @classmethod

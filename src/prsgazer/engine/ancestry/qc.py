@@ -205,7 +205,7 @@ def hwe_exact(het: np.ndarray, hom1: np.ndarray, hom2: np.ndarray, *, max_cells:
 
 def standardize(g: np.ndarray, mean: np.ndarray, sd: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     """(g − mean) / sd per variant row, missing calls (MISSING) → 0 (the reference mean)."""
-    z = g.astype(dtype)
+    z: np.ndarray = g.astype(dtype)
     z -= mean.astype(dtype)[:, None]
     z /= sd.astype(dtype)[:, None]
     z[g == MISSING] = 0.0

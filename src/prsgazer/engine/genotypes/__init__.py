@@ -22,7 +22,7 @@ from prsgazer.engine.genotypes.arrays import ArrayFile, ArraySource, array_sampl
 from prsgazer.engine.genotypes.build import BuildEvidence, check_build, detect_build, resolve_target_build
 from prsgazer.engine.genotypes.freq import frequencies_for, read_frequencies
 from prsgazer.engine.genotypes.multi import MultiSource, is_samplesheet, read_samplesheet
-from prsgazer.engine.genotypes.open import genotype_kind, open_genotypes
+from prsgazer.engine.genotypes.open import genotype_files, genotype_kind, open_genotypes
 from prsgazer.engine.genotypes.plink import PgenSource, pgen_has_dosages, read_bim, read_fam, read_psam, read_pvar
 from prsgazer.engine.genotypes.sites import SiteSums, with_site_sums
 from prsgazer.engine.genotypes.source import (
@@ -63,6 +63,7 @@ __all__ = [
     "detect_build",
     "fill_absent_sites",
     "frequencies_for",
+    "genotype_files",
     "genotype_kind",
     "is_samplesheet",
     "normalize_vcf",

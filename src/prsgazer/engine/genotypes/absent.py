@@ -20,7 +20,6 @@ that go through the ordinary matcher; unresolved ones are counted and reported.
 from __future__ import annotations
 
 import hashlib
-import os
 from enum import StrEnum
 from pathlib import Path
 
@@ -33,7 +32,8 @@ from prsgazer.engine.genotypes.open import genotype_kind, open_genotypes
 from prsgazer.engine.genotypes.plink import read_bim, read_pvar
 from prsgazer.engine.genotypes.source import GenotypeSource, split_multiallelic
 from prsgazer.engine.genotypes.table import ParquetSource
-from prsgazer.errors import InputError
+from prsgazer.errors import InputError, OutputError
+from prsgazer.fileio import write_text
 
 WGS_MIN_RECORDS = 1_000_000
 WGS_MAX_HOMREF_FRACTION = 0.01
@@ -150,13 +150,10 @@ class FastaReference:
         if cached.exists():
             return cached.read_text()
         text = self._build_index()
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
         try:
-            tmp.write_text(text)
-            os.replace(tmp, cached)
-        except OSError:  # the index is an optimisation: a read-only cache only costs the next run a pass
-            tmp.unlink(missing_ok=True)
+            write_text(cached, text, inputs=[self.path], durable=False)
+        except (OSError, OutputError):  # the index is an optimisation: a read-only cache only costs a pass
+            pass
         return text
 
     def _build_index(self) -> str:

@@ -202,6 +202,6 @@ def _check_count(bad: np.ndarray, counts: np.ndarray, text: pl.Series, recs: np.
 
 def _check_range(bad: np.ndarray, text: pl.Series, recs: np.ndarray, where: tuple[Path, int, list[str]],
                  field: str, expected: str) -> None:  # fmt: skip
-    rows = bad.any(axis=1)
+    rows = np.asarray(bad.any(axis=1))
     if rows.any():
         _fail(rows, text, recs, where, f"{field} {{value!r}} is out of range: expected {expected}")

@@ -55,6 +55,21 @@ def genotype_kind(path: str | Path) -> tuple[str, Path]:
     )
 
 
+_PREFIX_FILES = {"pfile": (".pgen", ".pvar", ".pvar.zst", ".psam"), "bfile": (".bed", ".bim", ".fam")}
+
+
+def genotype_files(path: str | Path) -> list[Path]:
+    """The files a genotype input is read from (a plink prefix: its .pgen/.pvar/.psam or .bed/.bim/.fam),
+    for checking that an output does not overwrite one of them. Never raises: an unknown input is itself."""
+    try:
+        kind, p = genotype_kind(path)
+    except InputError:
+        return [Path(path)]
+    if kind in _PREFIX_FILES:
+        return [Path(path), *(p.with_name(p.name + ext) for ext in _PREFIX_FILES[kind])]
+    return [p]
+
+
 def open_genotypes(
     path: str | Path | Sequence[str | Path],
     *,

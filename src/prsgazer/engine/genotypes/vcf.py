@@ -21,9 +21,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import re
-import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +46,7 @@ from prsgazer.engine.genotypes.source import (
     check_dosage_fields,
 )
 from prsgazer.errors import InputError
+from prsgazer.fileio import Output
 
 NORMALISER_VERSION = "2"
 #: A missing call in the `ds` column.
@@ -211,7 +210,8 @@ def normalize_vcf(
     `out.blocks.parquet` (gVCF blocks). `dosage_fields`: FORMAT fields read as dosages, in order of
     preference (empty: hard calls only).
 
-    Both are written to temporary files and renamed at the end, so a failure leaves nothing behind.
+    Both are written through `prsgazer.fileio` (temp files renamed at the end), so a failure leaves
+    nothing behind.
     """
     src = Path(path)
     dst = Path(out)
@@ -243,13 +243,8 @@ def normalize_vcf(
     with_ds = any(f in declared for f in dosage_fields)
     read_fields = tuple(dosage_fields) if with_ds else ()
     n = len(samples)
-    dst.parent.mkdir(parents=True, exist_ok=True)
     blocks_dst = dst.with_suffix(".blocks.parquet")
-    tmp_files: list[str] = []
-    for _ in range(2):
-        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=".tmp-", suffix=".parquet")
-        os.close(fd)
-        tmp_files.append(tmp)
+    outputs = [Output(dst, inputs=[src], durable=False), Output(blocks_dst, inputs=[src], durable=False)]
     var_schema = pa.schema(
         [
             ("vidx", pa.uint32()),
@@ -277,6 +272,7 @@ def normalize_vcf(
     gt_codes: dict[str, int] = {}
     gt_table: list[tuple[int, int, str]] = []
     try:
+        tmp_files = [str(o.temp_path()) for o in outputs]
         with (
             pq.ParquetWriter(
                 tmp_files[0], var_schema, **_PARQUET_OPTIONS, column_encoding={"pos": "DELTA_BINARY_PACKED"}
@@ -318,15 +314,15 @@ def normalize_vcf(
                 "summary": summary.model_dump(mode="json") | {"path": Path(summary.path).name},
             }
             vw.add_key_value_metadata({"prsgazer.genotypes": json.dumps(info)})
-        os.replace(tmp_files[0], dst)
+        outputs[0].commit()
         if summary.n_ref_blocks:
-            os.replace(tmp_files[1], blocks_dst)
+            outputs[1].commit()
         else:
-            Path(tmp_files[1]).unlink(missing_ok=True)
+            outputs[1].discard()
             blocks_dst.unlink(missing_ok=True)
     except BaseException:
-        for t in tmp_files:
-            Path(t).unlink(missing_ok=True)
+        for o in outputs:
+            o.discard()
         raise
     return summary
 

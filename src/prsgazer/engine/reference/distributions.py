@@ -17,12 +17,13 @@ CIDs, match summary). Percentiles can so be computed exactly against the stored 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
+
+from prsgazer.fileio import output_path
 
 ALL = "ALL"
 QUANTILES = list(range(1, 100))
@@ -213,19 +214,14 @@ def build_distribution(
 def write_distribution(dist: DistributionData, path: str | Path) -> Path:
     """Write the Distribution parquet atomically (samples as rows; stats, checks, meta in metadata)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "version": DISTRIBUTION_VERSION,
         "stats": dist.stats.to_dicts(),
         "checks": [c.model_dump() for c in dist.checks],
         "meta": dist.meta,
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with output_path(path) as tmp:
         dist.samples.write_parquet(tmp, compression="zstd", metadata={_META: json.dumps(payload, default=str)})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from prsgazer.cid import cid_of_file
 from prsgazer.engine.genotypes.plink import PgenSource, read_psam, read_pvar
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
+from prsgazer.fileio import output_path, write_bytes
 
 #: psam columns accepted as the superpopulation label (first found wins, case-insensitive).
 SUPERPOP_COLUMNS = ("SuperPop", "Superpopulation", "SuperPopulation", "super_pop", "superpop", "Super_Population")
@@ -182,15 +182,8 @@ def file_cid(path: Path, cache_dir: Path | None) -> str:
     with contextlib.suppress(OSError, ValueError):
         known = json.loads(index.read_text())  # merge with writers since our read
     known[str(path)] = [*stamp, cid]
-    _atomic_write(index, json.dumps(known).encode())
+    write_bytes(index, json.dumps(known).encode(), durable=False)
     return cid
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _cached_sites(pvar: Path, cache_dir: Path | None) -> tuple[pl.DataFrame, list[str]]:
@@ -206,15 +199,10 @@ def _cached_sites(pvar: Path, cache_dir: Path | None) -> tuple[pl.DataFrame, lis
         except (OSError, pl.exceptions.PolarsError, ValueError):
             logger.warning(f"ignoring unreadable panel cache {cached}")
     sites, meta_lines = read_pvar(pvar)
-    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with output_path(cached, inputs=[pvar], durable=False) as tmp:
         sites.write_parquet(
             tmp,
             compression="zstd",
             metadata={"prsgazer.sites_version": _sites_version(), "prsgazer.pvar_meta": json.dumps(meta_lines)},
         )
-        os.replace(tmp, cached)
-    finally:
-        tmp.unlink(missing_ok=True)
     return sites, meta_lines

@@ -18,7 +18,9 @@ z = (v − mean) / sd with the sample standard deviation (ddof = 1) of the same 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
@@ -28,6 +30,10 @@ from prsgazer.engine.genotypes.source import GenotypeSource
 from prsgazer.engine.reference.distributions import ALL, DistributionData
 from prsgazer.engine.scoring.match import MatchOptions, match_variants
 from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
+
+if TYPE_CHECKING:
+    from prsgazer.engine.reference.panel import Panel
+    from prsgazer.engine.scoring.run import RunOptions, ScoreRun
 
 Method = Literal["same_variants", "precomputed", "n/a"]
 
@@ -122,7 +128,7 @@ def reference_on_variants(
     n_person = dict(person_rows.group_by("accession").len().iter_rows())
     match = match_variants(person_rows, panel.variants, mopt)
     weights = match.weights
-    shared = {a: [] for a in accessions}
+    shared: dict[str, list[int]] = {a: [] for a in accessions}
     for acc, rn in weights.select(pl.col("accession").cast(pl.String), "row_nr").iter_rows():
         shared[acc].append(int(rn))
     have = [a for a in accessions if shared[a]]
@@ -277,7 +283,11 @@ class Comparison(BaseModel):
 
 
 def compare_with_panel(
-    genotypes: str | object, scorefiles: list, run: object, options: object, panel: object
+    genotypes: str | Path | Sequence[str | Path],
+    scorefiles: Sequence[str | Path],
+    run: ScoreRun,
+    options: RunOptions,
+    panel: Panel,
 ) -> Comparison:
     """The panel re-scored on the run's matched rows (all scores in one pass), and each sample's value
     on the same rows: a score whose rows the panel does not all have is re-scored for the samples on
@@ -295,7 +305,7 @@ def compare_with_panel(
     values = {(s, p): v for s, p, v in run.table.select("sample_id", "pgs_id", "sum").iter_rows()}
     partial = {a: r.shared_row_nrs for a, r in refs.items() if not r.complete and r.shared_row_nrs}
     if partial:
-        again = run_scoring(genotypes, scorefiles, options.model_copy(update={"only_rows": partial}))
+        again = run_scoring(genotypes, list(scorefiles), options.model_copy(update={"only_rows": partial}))
         for s, p, v in again.table.select("sample_id", "pgs_id", "sum").iter_rows():
             if p in partial:
                 values[(s, p)] = v
@@ -303,11 +313,11 @@ def compare_with_panel(
 
 
 def run_percentiles(
-    genotypes: str | object,
-    scorefiles: list,
-    run: object,
-    options: object,
-    panel: object,
+    genotypes: str | Path | Sequence[str | Path],
+    scorefiles: Sequence[str | Path],
+    run: ScoreRun,
+    options: RunOptions,
+    panel: Panel,
     superpopulation: str | list[str] | None = None,
 ) -> pl.DataFrame:
     """Percentile and z of every (sample, score) of a `ScoreRun` against a panel, on the same variants.
@@ -342,15 +352,15 @@ def run_percentiles(
 
 
 def panel_percentiles(
-    genotypes: str | object,
-    scorefiles: list,
-    run: object,
-    options: object,
-    panel_prefix: object,
+    genotypes: str | Path | Sequence[str | Path],
+    scorefiles: Sequence[str | Path],
+    run: ScoreRun,
+    options: RunOptions,
+    panel_prefix: str | Path,
     superpopulation: str | list[str] | None = None,
     *,
     every_group: bool = False,
-    cache_dir: object = None,
+    cache_dir: str | Path | None = None,
     field: str = "panel",
 ) -> tuple[pl.DataFrame, list[str], str | None]:
     """`run_percentiles` against the panel at `panel_prefix`, after checking it fits the run.
@@ -364,7 +374,7 @@ def panel_percentiles(
     from prsgazer.errors import InputError
 
     assert isinstance(run, ScoreRun)
-    panel = open_panel(panel_prefix, cache_dir=cache_dir)  # type: ignore[arg-type]
+    panel = open_panel(panel_prefix, cache_dir=Path(cache_dir) if cache_dir is not None else None)
     try:
         pb, gb = panel.build.build, run.build.build
         if pb and gb and pb != gb:

@@ -7,8 +7,6 @@ See docs/engine.md ("Parsed-file cache").
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +17,8 @@ import polars as pl
 from prsgazer.engine.scorefile.header import ScoringFileHeader
 from prsgazer.engine.scorefile.model import SCHEMA, ScoringFile
 from prsgazer.engine.version import source_version
+from prsgazer.errors import OutputError
+from prsgazer.fileio import output_path
 
 
 def parser_version() -> str:
@@ -99,7 +99,6 @@ def rebuild(frame: pl.DataFrame, derived: dict[str, str | int]) -> pl.DataFrame:
 
 
 def write_entry(target: Path, sf: ScoringFile) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
     derived = _derivable(sf.variants)
     meta = {
         "prsgazer.parser_version": parser_version(),
@@ -110,17 +109,15 @@ def write_entry(target: Path, sf: ScoringFile) -> None:
         "prsgazer.n_rows": str(sf.variants.height),
         "prsgazer.derived": json.dumps(derived),
     }
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
     try:
         # zstd level 1, no column statistics (the cache is always read whole): written once, read often;
         # level 3 with statistics took 40% longer for 3% smaller files
-        sf.variants.drop(list(derived)).write_parquet(
-            tmp, compression="zstd", compression_level=1, statistics=False, metadata=meta
-        )
-        os.replace(tmp, target)
-    except (OSError, pl.exceptions.PolarsError):
-        Path(tmp).unlink(missing_ok=True)  # the cache is an optimisation: never fail a read for it
+        with output_path(target, inputs=[sf.path], durable=False) as tmp:
+            sf.variants.drop(list(derived)).write_parquet(
+                tmp, compression="zstd", compression_level=1, statistics=False, metadata=meta
+            )
+    except (OSError, OutputError, pl.exceptions.PolarsError):
+        pass  # the cache is an optimisation: never fail a read for it (the temp file is already removed)
 
 
 class CacheWriter:

@@ -20,12 +20,12 @@ import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 from isal import isal_zlib
-from isal.isal_zlib import error as IsalError
 
 from prsgazer.engine.scorefile import kernel as K
 from prsgazer.engine.scorefile import model as S
@@ -37,6 +37,10 @@ _PIECE = 1 << 19  # compressed bytes decompressed at a time (about 2 MB of text)
 _THREADED = 1 << 20  # compressed files at least this large are decompressed in a second thread
 _PAD = b"\n" * 16  # the reader loads 8 bytes at a time: lines are fed with this much more text after them
 _ROWS_GUESS = 1.05  # room for this many times the rows guessed from the first 64 kB (more is added when full)
+
+
+#: isal's own error for a damaged stream (its stubs do not say it is an exception class).
+_GZIP_ERRORS: type[Exception] = isal_zlib.error  # type: ignore[assignment]
 
 
 class _Unreadable(Exception):
@@ -55,7 +59,7 @@ def parse_file(p: Path, cid: str) -> tuple[S.ScoringFile | bytes | None, str]:
         pieces = _prefetched(pieces)
     try:
         return _parse_pieces(pieces, p, cid, size)
-    except (_Unreadable, IsalError, zlib.error, EOFError, ValueError):
+    except (_Unreadable, _GZIP_ERRORS, zlib.error, EOFError, ValueError):
         return None, "bail: gzip stream"  # the polars path reads the file again and names the problem
 
 
@@ -90,11 +94,11 @@ def _prefetched(pieces: Iterator[bytes]) -> Iterator[bytes]:
     end = object()
     fut = pool.submit(next, pieces, end)
     while True:
-        piece = fut.result()
-        if piece is end:
+        got = fut.result()
+        if got is end:
             return
         fut = pool.submit(next, pieces, end)
-        yield piece
+        yield got  # type: ignore[misc]  # bytes: `end` is the only other value
 
 
 def _parse_pieces(pieces: Iterator[bytes], p: Path, cid: str, size: int) -> tuple[S.ScoringFile | bytes | None, str]:
@@ -107,9 +111,9 @@ def _parse_pieces(pieces: Iterator[bytes], p: Path, cid: str, size: int) -> tupl
 
     # --- header and column line, exactly as the polars path reads them (any problem: that path decides)
     head = b""
-    for piece in pieces:
-        kept.append(piece)
-        head = head + piece if head else piece
+    for first in pieces:
+        kept.append(first)
+        head = head + first if head else first
         try:
             found = P.split_header(head, complete=False)
         except UnicodeDecodeError:
@@ -191,7 +195,8 @@ class _Reader:
         self.state = np.zeros(K.N_STATE, np.int64)
         # strings over 12 bytes, per text column (pages are touched only where written)
         self.data = np.empty((3, size + 8), np.uint8)
-        self.hard: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row/which, offsets, text)
+        # (row/which, offsets, text)
+        self.hard: list[tuple[np.ndarray, np.ndarray, np.ndarray | bytes | memoryview]] = []
         self._alloc(max(n, 1))
 
     @property
@@ -261,7 +266,7 @@ class _Reader:
         num = self.num
         if self.hard:  # floats outside the exact fast path: cast by polars, as the polars path does
             where = np.concatenate([h[0] for h in self.hard])
-            texts = [pl.from_arrow(_large_strings(offsets, text)) for _, offsets, text in self.hard]
+            texts = [cast(pl.Series, pl.from_arrow(_large_strings(offsets, t))) for _, offsets, t in self.hard]
             values = pl.concat(texts).cast(pl.Float64, strict=False).to_numpy()
             if not np.isfinite(values).all():  # null, nan or inf: an error of the polars path
                 return "bail: weight or allele frequency not a finite number"
@@ -299,7 +304,7 @@ def _constant(value: str | None, n: int, dtype: type[pl.DataType]) -> pl.Series:
     return pl.Series([value], dtype=dtype).new_from_index(0, n)
 
 
-def _large_strings(offsets: np.ndarray, text: np.ndarray) -> pa.Array:
+def _large_strings(offsets: np.ndarray, text: np.ndarray | bytes | memoryview) -> pa.Array:
     return pa.Array.from_buffers(pa.large_string(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -55,6 +54,7 @@ from prsgazer.engine.scoring.run import Clock
 from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
+from prsgazer.fileio import output_path, write_text
 
 #: Columns of a per-score result parquet (named_allele_dosage_sum only with dosage_sum=True).
 RESULT_COLUMNS = ["sample_id", "sum", "avg", "denom", "n_matched", "allele_ct", "n_missing", "n_imputed"]
@@ -209,19 +209,13 @@ def _validate(path: Path, key: str, sample_ids: list[str], columns: list[str]) -
         return False
 
 
-def _atomic_parquet(frame: pl.DataFrame, path: Path, meta: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+def _write_parquet(frame: pl.DataFrame, path: Path, meta: dict) -> None:
+    with output_path(path, durable=False) as tmp:
         frame.write_parquet(tmp, compression="zstd", metadata={_META_KEY: json.dumps(meta, default=str)})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
-def _atomic_json(obj: object, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
+def _write_json(obj: object, path: Path) -> None:
+    write_text(path, json.dumps(obj, indent=1, default=str), durable=False)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -539,8 +533,8 @@ def _write_results(
                 frame = _result_frame(sid, totals, index[acc], n_matched, b.dosage_sum)
             else:
                 frame = gen_tables[acc]
-            _atomic_parquet(frame.select(b.columns), out, meta)
-        _atomic_json(manifest, path)
+            _write_parquet(frame.select(b.columns), out, meta)
+        _write_json(manifest, path)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         writes = []

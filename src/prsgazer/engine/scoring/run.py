@@ -7,10 +7,8 @@ This is the composition the CLI, tasks and notebooks call; every step is also us
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,6 +43,7 @@ from prsgazer.engine.scorefile.liftover import chain_builds
 from prsgazer.engine.scoring.match import MatchOptions, MatchResult, TargetIndex, match_variants
 from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
 from prsgazer.errors import InputError
+from prsgazer.fileio import output_path
 
 #: Columns of OUT.tsv, in order.
 OUT_COLUMNS = [
@@ -413,29 +412,11 @@ def _out_table(scored: pl.DataFrame, match: MatchResult, samples: list[str]) -> 
     return out.select(c for c in OUT_COLUMNS if c != "dosage_source")
 
 
-def write_bytes_atomic(data: bytes, path: str | Path) -> None:
-    """Write bytes next to `path` and rename them into place: a failure leaves no partial file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_tsv_atomic(frame: pl.DataFrame, path: str | Path) -> None:
-    """Write a TSV next to `path` and rename it into place: a failure leaves no partial file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+def write_tsv(
+    frame: pl.DataFrame, path: str | Path, *, inputs: Iterable[str | Path | None] = (), field: str | None = None
+) -> None:
+    """Write a table as TSV (NA for missing, full float precision) through the safe writer: atomic for a
+    file, streamed to a FIFO or device, `-` for standard output; an output that is a directory or one of
+    `inputs` is an `OutputError` (exit 2) naming `field`."""
+    with output_path(path, inputs=inputs, field=field) as tmp:
         frame.write_csv(tmp, separator="\t", null_value="NA", float_precision=None)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

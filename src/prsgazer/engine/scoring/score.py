@@ -369,11 +369,11 @@ def _score_chunks(
         step = min(step, max(256, 8_000_000 // max(2 * s, 1)))
     additive = plan.kind == _ADD
     if dense and opt.sparse_additive and additive.any():
-        chunk = max(256, opt.max_block_cells // n)
+        per_chunk = max(256, opt.max_block_cells // n)
         if additive.all():
-            return _additive_totals(source, plan, opt, fnd, ref_alt_freq, chunk_variants=chunk, dosages=dosages)
+            return _additive_totals(source, plan, opt, fnd, ref_alt_freq, chunk_variants=per_chunk, dosages=dosages)
         totals = _additive_totals(
-            source, _subset(plan, additive), opt, fnd, ref_alt_freq, chunk_variants=chunk, dosages=dosages
+            source, _subset(plan, additive), opt, fnd, ref_alt_freq, chunk_variants=per_chunk, dosages=dosages
         )
         totals.add(_score_chunks(source, _subset(plan, ~additive), opt, ref_alt_freq, dosages))
         return totals
@@ -397,6 +397,7 @@ def _score_chunks(
             chunk = pending.result()
             if k + 1 < len(bounds):
                 pending = pool.submit(load, k + 1)
+            entries: slice | np.ndarray
             if not by_variant:  # every entry, in plan order: slices, not gathers
                 entries, row = slice(None), plan.local
             else:
@@ -498,7 +499,7 @@ def _entries_block(
 
 
 def _dense_block(
-    plan: WeightPlan, entries: np.ndarray, row: np.ndarray, chunk: _Chunk, p_alt: np.ndarray, s: int
+    plan: WeightPlan, entries: np.ndarray | slice, row: np.ndarray, chunk: _Chunk, p_alt: np.ndarray, s: int
 ) -> ScoreTotals:
     """Matrix products for a chunk of m variants × n samples, all scores at once.
 
@@ -551,7 +552,7 @@ def _dense_block(
 
 def _missing_correction(
     plan: WeightPlan,
-    entries: np.ndarray,
+    entries: np.ndarray | slice,
     row: np.ndarray,
     chunk: _Chunk,
     p_alt: np.ndarray,
