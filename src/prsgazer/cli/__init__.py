@@ -123,7 +123,7 @@ def configure_output() -> None:
     if not getattr(TyperOption.display_type_rich, "_prsgazer", False):
         shown = TyperOption.display_type_rich
 
-        def display_type_rich(self: TyperOption, ctx: typer.Context) -> str | None:  # type: ignore[name-defined]
+        def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
             return None if self.is_flag and self.metavar is None else shown(self, ctx)
 
         display_type_rich._prsgazer = True  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import polars as pl
 import typer
@@ -252,7 +252,7 @@ def _panel_build(prefix: Path) -> str | None:
         p.close()
 
 
-def _store_distributions(prefix: Path, files: list[Path], params, tuning, build: str | None) -> None:  # type: ignore[no-untyped-def]
+def _store_distributions(prefix: Path, files: list[Path], params: Any, tuning: Any, build: str | None) -> None:
     """Store the panel, the scoring files, the reference scores and the distributions exactly as the
     `reference_batch` and `aggregate_distributions` tasks store them."""
     from prsgazer.cli import err

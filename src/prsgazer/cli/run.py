@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
@@ -100,7 +100,7 @@ def run(
         return
     entry = registry.get(name)
     inputs = _flags_off(entry, parse_run_args(list(ctx.args)))
-    mode = "remote" if remote else "local"
+    mode: Literal["local", "remote"] = "remote" if remote else "local"
     with err.status(f"running {name} ({mode})…", spinner="dots"):
         outcome = asyncio.run(runner.run(name, inputs, mode=mode))
     if as_json:

@@ -141,7 +141,7 @@ def storage_lineage(
         return
     table = Table("", "asset", "filename", "via", "cid", title=f"lineage of {cid}", title_justify="left")
 
-    def add(n, depth: int) -> None:  # type: ignore[no-untyped-def]
+    def add(n: Any, depth: int) -> None:
         mark = "  " * (depth - 1) + "└ " if depth else ""
         if n.missing:
             table.add_row(mark + "made from" if depth else "", "[red](not in store)[/red]", "", n.via or "", n.cid)

@@ -100,7 +100,7 @@ def model_quality(
     for metric, value in (("AUROC", auroc), ("C-index", c_index)):
         if value is not None and not (isinstance(value, float) and math.isnan(value)):
             return ModelQuality(
-                metric=metric,  # type: ignore[arg-type]
+                metric=metric,
                 value=float(value),
                 ci_lower=ci_lower,
                 ci_upper=ci_upper,

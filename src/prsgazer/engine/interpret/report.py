@@ -166,10 +166,10 @@ class Report(BaseModel):
             lines += ["", "Adjusted for genetic ancestry (pgsc_calc's Z_norm1 = z_pc_mean, Z_norm2 = z_pc_meanvar):"]
             arow = []
             for s in adjusted:
-                a = s.adjusted
-                assert a is not None
-                arow.append([s.pgs_id, a.ancestry or "N/A", _pct(a.percentile), _num(a.z, 2, signed=True),
-                             _num(a.z_pc_mean, 2, signed=True), _num(a.z_pc_meanvar, 2, signed=True)])  # fmt: skip
+                adj = s.adjusted
+                assert adj is not None
+                arow.append([s.pgs_id, adj.ancestry or "N/A", _pct(adj.percentile), _num(adj.z, 2, signed=True),
+                             _num(adj.z_pc_mean, 2, signed=True), _num(adj.z_pc_meanvar, 2, signed=True)])  # fmt: skip
             lines += _table(["pgs_id", "ancestry", "pct", "z", "z_pc_mean", "z_pc_meanvar"], arow)
         reading = [s for s in self.scores if s.interpretation is not None]
         if reading:
