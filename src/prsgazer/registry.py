@@ -102,15 +102,27 @@ def _arg_docs(doc: str) -> dict[str, str]:
     m = re.search(r"\n\s*Args:\n(.*?)(\n\s*\n|\n\s*Returns:|\Z)", doc, re.S)
     if not m:
         return out
-    current = None
+    current: list[str] = []
     for line in m.group(1).splitlines():
-        hit = re.match(r"\s{4,8}(\w+):\s*(.*)", line)
+        # `name: text`, or several names sharing one text: `coverage, min_overlap: exactly as given to score`
+        hit = re.match(r"\s{4,8}(\w+(?:\s*[,/]\s*\w+)*):\s*(.*)", line)
         if hit and len(line) - len(line.lstrip()) <= 8:
-            current = hit.group(1)
-            out[current] = hit.group(2).strip()
+            current = [n.strip() for n in re.split(r"[,/]", hit.group(1))]
+            for name in current:
+                out[name] = hit.group(2).strip()
         elif current:
-            out[current] += " " + line.strip()
+            for name in current:
+                out[name] += " " + line.strip()
     return out
+
+
+def _default_description(asset: str | None, is_list: bool) -> str:
+    """What an undocumented asset parameter takes (every parameter an agent sees says something)."""
+    if asset is None:
+        return ""
+    if is_list:
+        return f"stored {asset} assets: a list of CIDs, or one {{key: value}} filter object (every match is used)."
+    return f"a stored {asset} asset: its CID, or a {{key: value}} filter object matching exactly one."
 
 
 def _entry(task: Any, kind: str, module: str) -> Entry:
@@ -130,7 +142,7 @@ def _entry(task: Any, kind: str, module: str) -> Entry:
                 type=_type_name(tp),
                 required=required,
                 default=None if required else p.default,
-                description=arg_docs.get(name, ""),
+                description=arg_docs.get(name) or _default_description(cls.asset_key if cls else None, is_list),
                 asset=cls.asset_key if cls else None,
                 is_list=is_list,
             )

@@ -137,3 +137,49 @@ def test_score_with_panel_percentiles(synth_panel, tmp_path: Path, capsys: pytes
                  "--panel", str(other)])  # fmt: skip
     assert code == 2 and "the panel is GRCh37 but the genotypes are GRCh38" in capsys.readouterr().err
     assert not (tmp_path / "x.tsv").exists()
+
+
+def test_synthesize_covering_a_catalog_file_makes_it_match(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--cover` places SNPs at a scoring file's positions with its alleles: the score then matches the panel
+    on every row the matcher accepts (the strand-ambiguous ones stay excluded, as for real panels)."""
+    from prsgazer.engine.scorefile import read_scorefile
+    from prsgazer.synthetic.simulate import read_simulated_pvar
+
+    sf = tmp_path / "PGS000001_hmPOS_GRCh38.txt.gz"
+    shutil.copy(shared_data / "scorefiles" / sf.name, sf)
+    args = ["reference", "synthesize", "-n", "60", "-m", "600", "--cover", str(sf), "--holdout", "2", "--out", "p",
+            "--name", "covered"]  # fmt: skip
+    code = main(args)
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    assert "covering 77 sites of 1 scoring file(s)" in cap.err and "GRCh38" in cap.err  # the file's build
+    prefix = Path(cap.out.strip())
+    pvar = read_simulated_pvar(prefix)
+    assert pvar.height == 600  # the covered sites count among --variants
+    rows = read_scorefile(sf).scorable.select("chr_name", "chr_position", "effect_allele", "other_allele")
+    at = {(str(c), int(p)): {r, a} for c, p, r, a in pvar.select("#CHROM", "POS", "REF", "ALT").iter_rows()}
+    for chrom, pos, ea, oa in rows.iter_rows():
+        assert at[(chrom, pos)] == {ea, oa}, (chrom, pos)
+    ambiguous = sum({ea, oa} in ({"A", "T"}, {"C", "G"}) for _, _, ea, oa in rows.iter_rows())
+    # the panel's own distribution and a holdout person's score both use every unambiguous row
+    code = main(["reference", "distributions", str(prefix), "-s", str(sf), "--out", "dist.tsv"])
+    assert code == 0, capsys.readouterr().err
+    dist = pl.read_csv("dist.tsv", separator="\t", null_values="NA")
+    assert set(dist["n_variants_matched"]) == {77 - ambiguous}
+    assert dist.filter(pl.col("superpopulation") == "ALL")["n"][0] == 60
+    code = main(["score", f"{prefix}_holdout", "-s", str(sf), "--panel", str(prefix), "--superpopulation", "EUR",
+                 "--out", "out.tsv"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    scored = pl.read_csv("out.tsv", separator="\t", null_values="NA")
+    assert scored["n_matched"].to_list() == [77 - ambiguous] * 2 and scored["percentile"].is_not_null().all()
+    # the same arguments give the same panel; a build the file is not in is refused
+    assert main([*args[:-4], "--out", "q", "--name", "covered"]) == 0
+    capsys.readouterr()
+    for ext in (".pgen", ".pvar", ".psam"):
+        assert Path(f"p/covered{ext}").read_bytes() == Path(f"q/covered{ext}").read_bytes()
+    assert main([*args[:-4], "--build", "GRCh37", "--out", "r"]) == 2
+    assert "the files to cover are in GRCh38, not GRCh37" in capsys.readouterr().err
+    assert main(["reference", "synthesize", "-n", "20", "-m", "50", "--cover", str(sf), "--out", "s"]) == 2
+    assert "more than the 50 variants asked for" in capsys.readouterr().err

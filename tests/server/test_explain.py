@@ -70,7 +70,7 @@ async def test_catalog_quality_and_ancestry_match_enter_the_reading(client, cata
     got = (await client.call_tool("explain_result", {"cid": r.cid})).structured_content
     (s,) = got["scores"]
     assert s["quality"] == "C-index 0.622 (95% CI 0.619–0.627): modest"  # the catalog's CI now comes along
-    assert any("separated people with and without Breast cancer modestly" in d for d in s["details"])
+    assert any("separated people with and without breast cancer modestly" in d for d in s["details"])
     assert any("like you" in d for d in s["details"])  # evaluated in Europeans, the person is EUR
     assert not any("search_scores" in n for n in got["notes"])
     other = (await client.call_tool("explain_result", {"cid": r.cid, "superpopulation": "AFR"})).structured_content

@@ -105,8 +105,9 @@ async def report_session(c: Any, ri: dict[str, Any]) -> None:
         assert s["reference_group"] == ri["pop"] and s["percentile"] == mine["percentile"]
         assert set(s["percentiles"]) == set(GROUPS)
         assert s["sum"] == report_score["sum"] and s["trait"] == report_score["trait"]
-        assert s["headline"] in ex["text"] and any("not a diagnosis" in cav for cav in s["caveats"])
-        assert s["reliability"] in {"low", "moderate", "high"}
+        assert s["headline"] in ex["text"] and any("not a diagnosis" in cav or "not a measurement" in cav
+                                                   for cav in s["caveats"])  # fmt: skip
+        assert s["reliability"] in {"low", "moderate", "high", "unknown"}
     assert any("Reference panel synth" in n for n in ex["notes"])
     lineage = json.dumps((await c.call_tool("lineage", {"cid": out["cid"]})).structured_content)
     for cid in (vcf, panel):
@@ -159,6 +160,13 @@ async def test_demo_bundle_chain(client) -> None:
     assert ex["superpopulation"] == "European" and [s["pgs_id"] for s in ex["scores"]] == ids
     assert all(s["percentile"] is not None and s["reference_group"] == "EUR" for s in ex["scores"])
     assert "Standing height (synthetic)" in ex["text"]
+    # the wording follows the trait's EFO id: height and LDL are quantities, T2D and CAD diseases
+    kinds = {s["pgs_id"]: s["trait_kind"] for s in ex["scores"]}
+    assert kinds == {"DEMO001": "quantitative", "DEMO002": "disease", "DEMO003": "disease", "DEMO004": "quantitative"}
+    height = ex["scores"][0]
+    assert "develop" not in " ".join(height["caveats"]) and "not a measurement" in height["caveats"][-1]
+    assert "will or will not develop type 2 diabetes (synthetic)" in ex["scores"][1]["caveats"][-1]
+    assert all(s["reliability"] == "unknown" for s in ex["scores"])  # synthetic scores: never evaluated
     # the inferred ancestry, its confidence and what it means for the reading
     anc = next(n for n in ex["notes"] if n.startswith("Genetic ancestry"))
     assert "most similar to European (probability" in anc and "less accurate" in anc

@@ -142,7 +142,8 @@ async def test_download_destination_must_be_allowed(client, inputs: Path, tmp_pa
 async def test_bad_arguments_of_other_tools(client) -> None:
     with pytest.raises(ToolError, match="limit must be at least 1"):
         await client.call_tool("query_files", {"limit": 0})
-    with pytest.raises(ToolError, match="unknown kind 'job'"):
+    with pytest.raises(ToolError, match=r"list_tasks bad input: argument 'kind': Input should be 'task' or 'workflow' "
+                       r"\(got 'job'\)"):  # fmt: skip
         await client.call_tool("list_tasks", {"kind": "job"})
     with pytest.raises(ToolError, match="empty search text"):
         await client.call_tool("search_scores", {"text": " "})

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.anyio
 
 TOOLS = {
     "list_tasks", "run_task", "run_workflow", "upload_file", "query_files", "download_file", "delete_file",
-    "lineage", "list_bundles", "fetch_bundle", "search_scores", "score_info", "explain_result",
+    "lineage", "list_bundles", "fetch_bundle", "list_panels", "search_scores", "score_info", "explain_result",
 }  # fmt: skip
 
 

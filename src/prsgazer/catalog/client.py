@@ -93,7 +93,8 @@ def normalize_trait_id(text: str) -> str:
         raise InputError(
             f"{text!r} is not an ontology trait id",
             field="trait_id",
-            hint="expected e.g. EFO_0000305 or MONDO_0004989; search by text with `prsgazer catalog traits`",
+            hint="expected e.g. EFO_0000305 or MONDO_0004989; search by text (MCP: search_scores; shell: "
+            "`prsgazer catalog traits`)",
         )
     return value
 
@@ -284,8 +285,8 @@ class CatalogClient:
         raise CatalogError(
             f"gave up after {self.retries + 1} attempts: {last}",
             url=str(url),
-            hint="check the network, try again later, or work offline from local metadata "
-            "(`prsgazer catalog metadata pull` when online)",
+            hint="check the network, try again later, or work offline from stored metadata (stored once "
+            "while online: MCP search_scores, shell `prsgazer catalog metadata pull`)",
         )
 
     def _backoff(self, attempt: int) -> float:

@@ -18,6 +18,7 @@ import asyncio
 import gzip
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,11 +221,13 @@ async def download_scoring_files(
     client: CatalogClient | None = None,
     store: LocalStore | None = None,
     force: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> list[DownloadResult]:
     """Download several scoring files concurrently (PRSGAZER_CATALOG_MAX_DOWNLOADS at a time).
 
     Every file that verifies is stored even when others fail; the failures are then raised together
-    (one error as itself, several as a CatalogError listing each).
+    (one error as itself, several as a CatalogError listing each). `progress("scoring files", done,
+    total)` is called as each one ends.
     """
     ids = list(dict.fromkeys(normalize_pgs_id(i) for i in pgs_ids))
     requested_build(build, author_reported=author_reported)  # fail fast, before any network
@@ -232,15 +235,20 @@ async def download_scoring_files(
     client = client or CatalogClient()
     await client.open()
     try:
-        outcomes = await asyncio.gather(
-            *(
-                download_scoring_file(
+        ended = 0
+
+        async def one(pid: str) -> DownloadResult:
+            nonlocal ended
+            try:
+                return await download_scoring_file(
                     client, pid, build=build, author_reported=author_reported, store=store, force=force
                 )
-                for pid in ids
-            ),
-            return_exceptions=True,
-        )
+            finally:
+                ended += 1
+                if progress is not None:
+                    progress("scoring files", ended, len(ids))
+
+        outcomes = await asyncio.gather(*(one(pid) for pid in ids), return_exceptions=True)
     finally:
         if owned:
             await client.close()

@@ -23,6 +23,7 @@ class StoredEvaluation(BaseModel):
     quality: ModelQuality | None = None
     evaluation_ancestry: dict[str, float] = Field(default_factory=dict)
     trait: str | None = None
+    trait_efo: list[str] = Field(default_factory=list)
 
 
 #: Loaded tables of the stored release, keyed by the release and its sheets' CIDs (a long-lived
@@ -68,8 +69,12 @@ def stored_evaluations(store: Any, pgs_ids: list[str], ancestry: str | None = No
     tables = stored_tables(store)
     if tables is None or not pgs_ids:
         return {}
-    traits = dict(tables.scores.filter(pl.col("pgs_id").is_in(pgs_ids)).select("pgs_id", "trait_reported").iter_rows())
-    out = {p: StoredEvaluation(trait=t) for p, t in traits.items()}
+    mine = tables.scores.filter(pl.col("pgs_id").is_in(pgs_ids))
+    traits = dict(mine.select("pgs_id", "trait_reported").iter_rows())
+    efo: dict[str, list[str]] = {}
+    if "trait_efo_ids" in mine.columns:
+        efo = {p: [str(i) for i in ids or []] for p, ids in mine.select("pgs_id", "trait_efo_ids").iter_rows()}
+    out = {p: StoredEvaluation(trait=t, trait_efo=efo.get(p, [])) for p, t in traits.items()}
     if tables.performance_metrics is None or tables.evaluation_sample_sets is None:
         return out
     best = best_performance(tables.performance_metrics, tables.evaluation_sample_sets, ancestry=ancestry or "European")
@@ -88,5 +93,22 @@ def stored_evaluations(store: Any, pgs_ids: list[str], ancestry: str | None = No
             quality=quality,
             evaluation_ancestry=ancestry_shares(row.get("ancestries") or None),
             trait=traits.get(row["pgs_id"]),
+            trait_efo=efo.get(row["pgs_id"], []),
         )
+    return out
+
+
+def stored_efo_traits(store: Any, efo_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """Ontology id → (label, description) of `efo_ids` from the stored `efo_traits` sheet (offline); ids
+    it does not hold, or no stored metadata, are left out. They tell a disease from a quantity
+    (`engine.interpret.traits`)."""
+    tables = stored_tables(store)
+    wanted = sorted({i.replace(":", "_") for i in efo_ids if i})
+    if tables is None or tables.efo_traits is None or not wanted:
+        return {}
+    sheet = tables.efo_traits
+    cols = ["efo_id", "label", *(["description"] if "description" in sheet.columns else [])]
+    out: dict[str, tuple[str, str]] = {}
+    for row in sheet.filter(pl.col("efo_id").is_in(wanted)).select(cols).iter_rows(named=True):
+        out[row["efo_id"]] = (row.get("label") or "", row.get("description") or "")
     return out

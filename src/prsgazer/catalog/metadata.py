@@ -11,6 +11,7 @@ import asyncio
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -148,8 +149,11 @@ async def download_metadata(
     store: LocalStore | None = None,
     sheets: tuple[str, ...] = SHEETS,
     release: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> PullResult:
-    """Download the metadata sheets from the catalog's file server, clean and store them."""
+    """Download the metadata sheets from the catalog's file server, clean and store them.
+
+    `progress("metadata sheets", done, total)` is called as each sheet arrives."""
     unknown = [s for s in sheets if s not in SHEETS]
     if unknown:
         raise InputError(f"unknown sheet(s) {', '.join(unknown)}", field="sheet", hint=f"one of {', '.join(SHEETS)}")
@@ -167,6 +171,8 @@ async def download_metadata(
             dest = workdir / f"{sheet}.csv"
             await client.fetch_file(url, dest, verify=_csv_verifier(sheet))
             paths[sheet] = (dest, url)
+            if progress is not None:
+                progress("metadata sheets", len(paths), len(sheets))
 
         await asyncio.gather(*(one(s) for s in sheets))
         ordered = {s: paths[s] for s in sheets}
@@ -179,7 +185,11 @@ async def download_metadata(
 
 
 async def pull_metadata(
-    *, client: CatalogClient | None = None, store: LocalStore | None = None, force: bool = False
+    *,
+    client: CatalogClient | None = None,
+    store: LocalStore | None = None,
+    force: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> PullResult:
     """Make sure metadata is stored locally: offline no-op when some is already present (unless `force`)."""
     store = store or default_store()
@@ -192,7 +202,7 @@ async def pull_metadata(
                 skipped=True,
                 reason="metadata already stored (use --force or refresh)",
             )
-    return await download_metadata(client=client, store=store)
+    return await download_metadata(client=client, store=store, progress=progress)
 
 
 async def refresh_metadata(
@@ -263,7 +273,8 @@ def load_metadata(store: LocalStore | None = None, *, release: str | None = None
     if release is None:
         raise NotFoundError(
             "no PGS Catalog metadata is stored",
-            hint="run `prsgazer catalog metadata pull` once while online (or `pull --hf` from a mirror)",
+            hint="download it once while online (MCP: search_scores does it on first use; shell: "
+            "`prsgazer catalog metadata pull`, or `pull --hf` from a mirror)",
         )
     latest: dict[str, CatalogMetadata] = {}
     for r in _records(store):

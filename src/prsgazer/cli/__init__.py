@@ -91,7 +91,8 @@ def _register_groups() -> None:
         app.command("score")(score.score)
         app.command("ancestry")(ancestry.ancestry)
         app.command("tasks")(run.tasks)
-        app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run.run)
+        app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                             "help_option_names": []})(run.run)  # its --help knows the task
     if not any(c.name == "serve" for c in app.registered_commands):
         from prsgazer.cli.notebook import notebook as _notebook
         from prsgazer.cli.serve import serve as _serve
@@ -110,6 +111,28 @@ def configure_logging(level: str | None = None) -> None:
     logger.add(sys.stderr, level=(level or get_settings().log_level).upper(), format="{level}: {message}")
 
 
+#: Width of output that goes to a file or a pipe: tables and long lines are never cut at 80 columns there.
+PIPED_WIDTH = 4096
+
+
+def configure_output() -> None:
+    """Set up how the CLI prints: flags read as flags in help (`--json`, not `--json <bool>`), and output
+    that is not a terminal is as wide as its content."""
+    from typer.core import TyperOption
+
+    if not getattr(TyperOption.display_type_rich, "_prsgazer", False):
+        shown = TyperOption.display_type_rich
+
+        def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+            return None if self.is_flag and self.metavar is None else shown(self, ctx)
+
+        display_type_rich._prsgazer = True  # type: ignore[attr-defined]
+        TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    for console in (out, err):
+        if not console.is_terminal:  # a terminal keeps following its own size
+            console.width = PIPED_WIDTH
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: load .env, run the app, map errors to exit codes."""
     from dotenv import load_dotenv
@@ -120,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     reset_settings()
     try:
         configure_logging()
+        configure_output()
         _register_groups()
         # standalone_mode=False: click returns the code of `typer.Exit(n)` instead of raising it.
         rc = app(args=argv, standalone_mode=False)

@@ -28,6 +28,7 @@ def ancestry(
 ) -> None:
     """Place each sample on the panel's reference PCA and name its most similar superpopulation."""
     from prsgazer.cli import err
+    from prsgazer.cli.render import steps
     from prsgazer.engine.genotypes import genotype_files
     from prsgazer.engine.scoring.run import write_tsv
     from prsgazer.fileio import check_output
@@ -40,9 +41,10 @@ def ancestry(
     prefix = panel_prefix_for(default_store(), panel, build=build)
     inputs = [*genotype_files(genotypes), *genotype_files(prefix)]
     check_output(out, inputs=inputs, field="--out")  # a bad --out fails before the PCA, not after it
-    with err.status("reference PCA of the panel (computed once, then kept)…", spinner="dots"):
+    with steps("ancestry", 2) as step:
+        step("reference PCA of the panel (computed once, then kept)")
         pca = panel_pca(prefix, tuning, build=build)
-    with err.status("projecting the samples…", spinner="dots"):
+        step("projecting the samples")
         result = ancestry_of(genotypes, pca, tuning, coverage=coverage, panel_prefix=prefix)
     write_tsv(result.table, out, inputs=inputs, field="--out")
     proj = result.projection

@@ -13,7 +13,7 @@ app = typer.Typer(help="Named asset bundles (the demo data, reference sets).", n
 
 
 @app.command("list")
-def bundle_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def bundle_list(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """List the bundles this installation knows."""
     from prsgazer.bundles import list_bundles
 
@@ -30,7 +30,7 @@ def bundle_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 @app.command("fetch")
 def bundle_fetch(
     name: Annotated[str, typer.Argument(help="Bundle name (see `prsgazer bundle list`).")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the assets by role as JSON.")] = False,
 ) -> None:
     """Make a bundle's assets available in the store (from the store, its remote, or its generator)."""
     from prsgazer.bundles import fetch_bundle

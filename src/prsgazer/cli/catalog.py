@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from prsgazer.cli import err, out, print_json
+from prsgazer.cli.render import progress_bar
 
 app = typer.Typer(
     help="The PGS Catalog: find scores by trait, inspect them, download scoring files.", no_args_is_help=True
@@ -90,7 +91,7 @@ def catalog_search(
 def catalog_traits(
     text: Annotated[list[str], typer.Argument(help="Trait words or an ontology id (EFO_0000305).")],
     online: Annotated[bool, typer.Option(help="Ask the REST API instead of the local metadata.")] = False,
-    limit: Annotated[int, typer.Option(min=1)] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="Most traits shown.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """Find traits (ontology terms) and how many scores each has."""
@@ -186,10 +187,11 @@ def catalog_download(
     """Download verified scoring files into the store; prints one CID per score."""
     from prsgazer.catalog import download_scoring_files
 
-    with err.status(f"downloading {len(pgs_ids)} scoring file(s)…"):
+    with progress_bar("downloading") as progress:
         results = asyncio.run(
-            download_scoring_files(pgs_ids, build=build, author_reported=author_reported, force=force)
-        )
+            download_scoring_files(pgs_ids, build=build, author_reported=author_reported, force=force,
+                                   progress=progress)
+        )  # fmt: skip
     if as_json:
         print_json(
             [
@@ -241,8 +243,8 @@ def metadata_pull(
         with err.status("pulling metadata from HuggingFace…"):
             result = pull_metadata_from_hf(repo, release=release, force=force)
     else:
-        with err.status("downloading catalog metadata…"):
-            result = asyncio.run(pull_metadata(force=force))
+        with progress_bar("downloading") as progress:
+            result = asyncio.run(pull_metadata(force=force, progress=progress))
     _print_pull(result, as_json)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import polars as pl
 import typer
@@ -39,25 +39,56 @@ def resolve_panel(name: str | Path, *, build: str | None = None) -> Path:
 @app.command("synthesize")
 def synthesize(
     samples: Annotated[int, typer.Option("--samples", "-n", help="Panel individuals (≥ 5).")],
-    variants: Annotated[int, typer.Option("--variants", "-m", help="Biallelic SNPs.")],
+    variants: Annotated[
+        int, typer.Option("--variants", "-m", help="Biallelic SNPs in all (the covered sites count among them).")
+    ],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output directory (default: installed under PANELS_DIR/NAME).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same arguments → same bytes).")] = 42,
-    build: Annotated[str, typer.Option("--build", help="GRCh37 or GRCh38 coordinates.")] = "GRCh38",
-    holdout: Annotated[int, typer.Option("--holdout", help="Extra people written to NAME_holdout.*")] = 0,
+    build: Annotated[
+        str | None,
+        typer.Option("--build", help="GRCh37 or GRCh38 coordinates (default: the covered files' build, else GRCh38)."),
+    ] = None,
+    holdout: Annotated[
+        int, typer.Option("--holdout", help="Extra people, same variants, written to NAME_holdout.* (people to score).")
+    ] = 0,
     name: Annotated[str | None, typer.Option("--name", help="Panel name (file stem and registered name).")] = None,
     register: Annotated[bool, typer.Option("--register", help="Also store it as a reference_panel asset.")] = False,
+    cover: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--cover",
+            "-c",
+            help="Scoring file whose variants the panel must hold (repeatable): SNPs are placed at its positions "
+            "with its alleles, so it matches the panel.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a panel with 5 superpopulations (msprime, out-of-Africa model) and print its prefix."""
     from prsgazer.cli import err
-    from prsgazer.synthetic.simulate import synthesize_panel
+    from prsgazer.cli.render import progress_bar
+    from prsgazer.synthetic.simulate import cover_sites, synthesize_panel
 
+    sites = None
+    if cover:
+        found = cover_sites(cover, seed=seed)
+        if build is not None and found.genome_build is not None and build != found.genome_build:
+            raise InputError(
+                f"the files to cover are in {found.genome_build}, not {build}", field="--build",
+                hint=f"drop --build, or cover the files harmonised to {build}",
+            )  # fmt: skip
+        build = build or found.genome_build
+        sites = found.sites
+        err.print(f"covering {sites.height} sites of {len(cover)} scoring file(s)"
+                  + "".join(f"; {n}" for n in found.notes), highlight=False, soft_wrap=True)  # fmt: skip
+    build = build or "GRCh38"
     stem = name or f"synthetic_{samples}x{variants}_s{seed}"
     install = out is None
     directory = get_settings().panels_path / stem if install else Path(out)  # type: ignore[arg-type]
-    with err.status(f"simulating {samples} samples × {variants} variants…", spinner="dots"):
-        info = synthesize_panel(directory / stem, samples, variants, seed=seed, genome_build=build, n_holdout=holdout)
+    with progress_bar(f"{samples} samples × {variants} variants") as progress:
+        info = synthesize_panel(directory / stem, samples, variants, seed=seed, genome_build=build, n_holdout=holdout,
+                                cover=sites, progress=progress)  # fmt: skip
     if install:
         from prsgazer.fileio import write_text
 
@@ -83,27 +114,11 @@ def list_panels(as_json: Annotated[bool, typer.Option("--json", help="Print as J
     """Known panels (the PGS Catalog reference packs) and the panels installed or stored here."""
     from rich.table import Table
 
-    from prsgazer.catalog.reference_packs import KNOWN_PANELS, installed_panels
     from prsgazer.cli import out, print_json
+    from prsgazer.ops.panels import available_panels
     from prsgazer.storage import default_store
 
-    settings = get_settings()
-    installed = installed_panels(settings.panels_path)
-    stored = default_store().query(asset="reference_panel")
-    rows = []
-    for k in KNOWN_PANELS.values():
-        inst = [p.name for p in installed if p.name.split(":")[0] == k.name]
-        rows.append({"name": k.name, "kind": "known", "build": "/".join(k.builds), "samples": k.n_samples,
-                     "where": ", ".join(inst) if inst else k.url, "installed": bool(inst)})  # fmt: skip
-    known = set(KNOWN_PANELS)
-    for p in installed:
-        if p.name.split(":")[0] not in known:
-            rows.append({"name": p.name, "kind": "installed", "build": p.build, "samples": None, "where": p.prefix,
-                         "installed": True})  # fmt: skip
-    for a in stored:
-        name = getattr(a, "panel", "") or a.cid
-        rows.append({"name": name, "kind": "stored", "build": getattr(a, "genome_build", ""),
-                     "samples": getattr(a, "n_samples", None), "where": a.cid, "installed": True})  # fmt: skip
+    rows = [r.model_dump() for r in available_panels(default_store())]
     if as_json:
         print_json(rows)
         return
@@ -121,19 +136,12 @@ def download(
     keep_archive: Annotated[bool, typer.Option("--keep-archive", help="Keep the .tar.zst after extraction.")] = False,
 ) -> None:
     """Download, verify and install a PGS Catalog reference pack (resumable; prints the directory)."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
     from prsgazer.catalog.reference_packs import download_panel
     from prsgazer.cli import err
+    from prsgazer.cli.render import progress_bar
 
     settings = get_settings()
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  console=err, transient=True) as bar:  # fmt: skip
-        task = bar.add_task(f"{name}", total=None)
-
-        def progress(stage: str, done: int, total: int | None) -> None:
-            bar.update(task, description=f"{name}: {stage}", completed=done, total=total)
-
+    with progress_bar(name, transfer=True) as progress:
         path = download_panel(
             name, dest or settings.panels_path, base_url=base_url or settings.reference_base_url,
             keep_archive=keep_archive, progress=progress,
@@ -155,8 +163,12 @@ def distributions(
     pgs_id: Annotated[list[str] | None, typer.Option("--pgs-id", help="PGS Catalog id (repeatable).")] = None,
     build: Annotated[str | None, typer.Option("--build", help="Panel build for --pgs-id / NAME:BUILD.")] = None,
     min_overlap: Annotated[float | None, typer.Option("--min-overlap", help="Minimum matched fraction.")] = None,
-    keep_ambiguous: Annotated[bool, typer.Option("--keep-ambiguous")] = False,
-    keep_multiallelic: Annotated[bool, typer.Option("--keep-multiallelic")] = False,
+    keep_ambiguous: Annotated[
+        bool, typer.Option("--keep-ambiguous", help="Keep strand-ambiguous (A/T, C/G) matches.")
+    ] = False,
+    keep_multiallelic: Annotated[
+        bool, typer.Option("--keep-multiallelic", help="Keep matches at multi-allelic sites.")
+    ] = False,
     memory_limit: Annotated[
         str | None, typer.Option("--memory-limit", help="e.g. 2GB (PRSGAZER_MEMORY_LIMIT).")
     ] = None,
@@ -171,9 +183,8 @@ def distributions(
 ) -> None:
     """Score the panel with the scores (one pass per --batch-size files) and write per-superpopulation
     distributions."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from prsgazer.cli import err
+    from prsgazer.cli.render import progress_bar
     from prsgazer.engine.genotypes import genotype_files
     from prsgazer.engine.scoring.run import write_tsv
     from prsgazer.fileio import check_output
@@ -194,15 +205,7 @@ def distributions(
         from prsgazer.cli.score import _resolve_pgs_ids
 
         files += _resolve_pgs_ids(list(pgs_id), build or _panel_build(prefix))
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:  # fmt: skip
-        tasks: dict[str, int] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with progress_bar(f"{prefix.name}") as progress:
         run = distributions_for_files(prefix, files, params, tuning, out_dir=dist_dir, progress=progress,
                                       batch_size=batch_size)  # fmt: skip
     result = run.batch
@@ -256,7 +259,7 @@ def _panel_build(prefix: Path) -> str | None:
         p.close()
 
 
-def _store_distributions(prefix: Path, files: list[Path], params, tuning, build: str | None) -> None:  # type: ignore[no-untyped-def]
+def _store_distributions(prefix: Path, files: list[Path], params: Any, tuning: Any, build: str | None) -> None:
     """Store the panel, the scoring files, the reference scores and the distributions exactly as the
     `reference_batch` and `aggregate_distributions` tasks store them."""
     from prsgazer.cli import err

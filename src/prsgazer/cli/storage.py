@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from rich.tree import Tree
 
 from prsgazer.cli import out, parse_keyvalues, print_json
 from prsgazer.errors import PrsgazerError
@@ -59,23 +58,39 @@ def storage_put(
         typer.echo(stored.cid)
 
 
+#: Fields `storage ls` shows (when set), in this order: what tells assets apart at a glance.
+KEY_FIELDS = ("sample_id", "pgs_id", "panel", "trait", "genome_build", "n_samples", "n_variants", "status",
+              "superpopulation", "sheet", "catalog_release")  # fmt: skip
+
+
+def _short(value: Any, n: int = 40) -> str:
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 @app.command("ls")
 def storage_ls(
     filters: Annotated[
         list[str] | None,
         typer.Argument(help="key=value filters; repeat a key for any-of."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print records as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every record in full as JSON.")] = False,
+    cids: Annotated[bool, typer.Option("--cids", help="Print only the CIDs, one a line (for scripts).")] = False,
 ) -> None:
-    """List stored assets matching every filter."""
+    """List stored assets matching every filter: a compact table (all fields with --json)."""
     found = _store().query(**parse_keyvalues(filters))
     if as_json:
         print_json([_asset_row(a) for a in found])
         return
-    table = Table("cid", "asset", "filename", "fields", title=f"{len(found)} asset(s)")
+    if cids:
+        for a in found:
+            typer.echo(a.cid)
+        return
+    table = Table("cid", "asset", "filename", "fields", "created", title=f"{len(found)} asset(s)", title_justify="left")
     for a in found:
-        kv = {k: v for k, v in a.to_keyvalues().items() if k != "asset"}
-        table.add_row(a.cid, a.asset_key, a.filename, " ".join(f"{k}={v}" for k, v in kv.items()))
+        kv = a.to_keyvalues()
+        shown = " ".join(f"{k}={_short(kv[k])}" for k in KEY_FIELDS if kv.get(k) not in (None, "", []))
+        table.add_row(a.cid, a.asset_key, a.filename, shown, str(a.extra.get("created") or "")[:19])
     out.print(table)
 
 
@@ -119,31 +134,28 @@ def storage_rm(
 @app.command("lineage")
 def storage_lineage(
     cid: Annotated[str, typer.Argument(help="CID of the asset.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the lineage as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole lineage graph as JSON.")] = False,
 ) -> None:
-    """Show what an asset was made from (via *_cid fields) and what was made from it."""
+    """Show what an asset was made from (via *_cid fields) and what was made from it: a compact table."""
     lin = _store().lineage(cid)
     if as_json:
         typer.echo(lin.model_dump_json(indent=2))
         return
+    table = Table("", "asset", "filename", "via", "cid", title=f"lineage of {cid}", title_justify="left")
 
-    def label(n) -> str:
-        via = f"[dim]{n.via}[/dim] → " if n.via else ""
+    def add(n: Any, depth: int) -> None:
+        mark = "  " * (depth - 1) + "└ " if depth else ""
         if n.missing:
-            return f"{via}{n.cid} [red](not in store)[/red]"
-        return f"{via}[bold]{n.asset}[/bold] {n.filename} [dim]{n.cid}[/dim]"
-
-    def add(tree, n) -> None:
+            table.add_row(mark + "made from" if depth else "", "[red](not in store)[/red]", "", n.via or "", n.cid)
+        else:
+            table.add_row(mark + ("made from" if depth else "this"), n.asset, n.filename, n.via or "", n.cid)
         for p in n.parents:
-            add(tree.add(label(p)), p)
+            add(p, depth + 1)
 
-    root = Tree(label(lin.root))
-    add(root, lin.root)
-    out.print(root)
-    if lin.children:
-        out.print("[bold]used by[/bold]")
-        for c in lin.children:
-            out.print("  " + label(c))
+    add(lin.root, 0)
+    for c in lin.children:
+        table.add_row("used by", c.asset, c.filename, c.via or "", c.cid)
+    out.print(table)
 
 
 @app.command("check")
@@ -155,7 +167,7 @@ def storage_check(
             help="Rebuild the metadata file from the journal (and the blobs), keeping the old one beside it.",
         ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Re-hash every blob and compare the records with the journal; exit 1 if any blob is corrupt or
     missing or a record was lost (corrupt blobs are moved aside). `--rebuild` recovers lost records."""
@@ -198,7 +210,7 @@ def storage_gc(
     min_age_hours: Annotated[
         float, typer.Option("--min-age-hours", min=0.0, help="Leave run folders and temp files younger than this.")
     ] = 24.0,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Remove what nothing needs: blobs without a record, temp files, run folders older than a day."""
     from prsgazer.config import get_settings
@@ -228,7 +240,7 @@ def _bytes(n: int) -> str:
 
 
 @app.command("types")
-def storage_types(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def storage_types(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """List asset types and their fields."""
     from prsgazer.assets import asset_class, asset_keys
 
@@ -317,7 +329,7 @@ def storage_pull(
 
 
 @app.command("remote")
-def storage_remote(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def storage_remote(as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False) -> None:
     """Show the configured remote, when its records were last synced, and what is pending."""
     status = _store().remote_status()
     if as_json:

@@ -120,7 +120,8 @@ def cached_panel_pca(
 def _need_build(panel: Panel) -> str:
     raise InputError(
         "the panel's genome build is unknown: the PCA needs it (long-range LD regions differ by build)",
-        file=str(panel.prefix), field="--build", hint="give --build GRCh37 or GRCh38",
+        file=str(panel.prefix), field="build",
+        hint="give the panel's build, GRCh37 or GRCh38 (shell: --build; a stored panel: its genome_build field)",
     )  # fmt: skip
 
 

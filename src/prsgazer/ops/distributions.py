@@ -51,7 +51,8 @@ def panel_prefix(store: Any, panel: ReferencePanel) -> Path:
         raise InputError(
             f"reference panel {panel.cid} has no .pvar/.psam companions",
             field="reference_panel",
-            hint="store panels with `prsgazer reference synthesize --register` or `prsgazer reference download`",
+            hint="name an installed panel instead (MCP: list_panels; shell: `prsgazer reference list`), or store "
+            "one with its companions from a shell (`prsgazer reference synthesize --register`)",
         )
     got = store.fetch(panel.cid)
     assert got.path is not None

@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from prsgazer.assets import ReferencePanel
 from prsgazer.catalog.reference_packs import KNOWN_PANELS, InstalledPanel, installed_panels
 from prsgazer.engine.reference import open_panel, strip_ext
@@ -52,13 +54,14 @@ def _not_found(text: str) -> InputError:
         return InputError(
             f"panel {text!r} is known but not installed",
             field="panel",
-            hint=f"install it with `prsgazer reference download {text.split(':')[0]}` (MCP: run the download first)",
+            hint=f"install it from a shell: `prsgazer reference download {text.split(':')[0]}` (no MCP tool downloads "
+            "reference packs); the panels available now: MCP list_panels, shell `prsgazer reference list`",
         )
     return InputError(
         "no such panel: not a plink2 prefix (.pgen/.pvar/.psam), an installed panel or a stored reference_panel",
         file=text,
         field="panel",
-        hint="`prsgazer reference list` (MCP: list_panels) shows the available panels",
+        hint="the available panels: MCP list_panels, shell `prsgazer reference list`",
     )
 
 
@@ -118,3 +121,32 @@ def stored_panel(store: Any, name: str, build: str = "") -> ReferencePanel | Non
     if found is not None:
         return register_panel(store, found.prefix, found.name.split(":")[0], found.build)
     raise _not_found(name)
+
+
+class PanelRow(BaseModel):
+    """One panel as `prsgazer reference list` and the MCP `list_panels` show it."""
+
+    name: str = Field(description="What to pass as `panel` (run_workflow prs_report, reference_distributions).")
+    kind: str = Field(description="known (a PGS Catalog pack; installed or not), installed (under "
+                      "PRSGAZER_PANELS_DIR) or stored (a reference_panel asset)")  # fmt: skip
+    build: str = ""
+    samples: int | None = None
+    where: str = Field(default="", description="installed prefix, store CID, or the download URL of a known pack")
+    installed: bool = Field(description="usable now, by name; a known pack that is not needs a download first")
+
+
+def available_panels(store: Any) -> list[PanelRow]:
+    """Every panel this installation knows: the catalog's packs, installed panels and stored ones."""
+    installed_ = installed_panels(_panels_dir())
+    rows = []
+    for k in KNOWN_PANELS.values():
+        inst = [p.name for p in installed_ if p.name.split(":")[0] == k.name]
+        rows.append(PanelRow(name=k.name, kind="known", build="/".join(k.builds), samples=k.n_samples,
+                             where=", ".join(inst) if inst else k.url, installed=bool(inst)))  # fmt: skip
+    for p in installed_:
+        if p.name.split(":")[0] not in KNOWN_PANELS:
+            rows.append(PanelRow(name=p.name, kind="installed", build=p.build, where=p.prefix, installed=True))
+    for a in store.query(asset="reference_panel"):
+        rows.append(PanelRow(name=getattr(a, "panel", "") or a.cid, kind="stored", build=getattr(a, "genome_build", ""),
+                             samples=getattr(a, "n_samples", None), where=a.cid, installed=True))  # fmt: skip
+    return rows

@@ -172,7 +172,7 @@ def report_stored(
 
     The comparison group is the one given, else the person's inferred ancestry (`ancestry`, from the
     panel's PCA), else what the genotypes' asset or VCF says, else ALL."""
-    from prsgazer.catalog.evaluations import release_key, stored_evaluations
+    from prsgazer.catalog.evaluations import release_key, stored_efo_traits, stored_evaluations
     from prsgazer.engine.interpret import build_report
 
     fails = [f.__dict__ if isinstance(f, Failure) else dict(f) for f in failures or []]
@@ -207,9 +207,11 @@ def report_stored(
                              field="superpopulation")  # fmt: skip
         evals = stored_evaluations(store, [r["pgs_id"] for r in rows], group or None)
         for r in rows:
-            if not r["trait"] and r["pgs_id"] in evals:
-                r["trait"] = evals[r["pgs_id"]].trait or ""
+            if r["pgs_id"] in evals:
+                r["trait"] = r["trait"] or evals[r["pgs_id"]].trait or ""
+                r["trait_efo"] = r["trait_efo"] or evals[r["pgs_id"]].trait_efo
         quality = {p: (e.quality, e.evaluation_ancestry) for p, e in evals.items()}
+        efo_traits = stored_efo_traits(store, [i for r in rows for i in r["trait_efo"]])
         doc = build_report(
             sample_id=person,
             results=rows,
@@ -227,6 +229,7 @@ def report_stored(
             panel_cid=percentiles.panel_cid if percentiles is not None else "",
             ancestry=anc_entry,
             adjusted=adj_rows,
+            efo_traits=efo_traits,
         )
     with scratch("report") as d:
         path = d / f"{person or 'sample'}.prs_report.json"
@@ -310,6 +313,7 @@ def _result_rows(store: Any, results: list[PrsResult], sample_id: str) -> tuple[
             "pgs_id": r.pgs_id,
             "pgs_name": getattr(sf, "pgs_name", "") or "",
             "trait": getattr(sf, "trait", "") or "",
+            "trait_efo": list(getattr(sf, "trait_efo", None) or []),
             "status": r.status or "failed",
             "reason": r.reason,
             "n_variants": r.n_variants,

@@ -11,6 +11,7 @@ import functools
 import hmac
 import inspect
 import ipaddress
+import json
 import logging
 import platform
 import socket
@@ -21,8 +22,11 @@ from typing import Any
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
+from fastmcp.exceptions import ValidationError as FastMCPValidationError
 from fastmcp.server.auth import AccessToken, TokenVerifier
+from fastmcp.server.middleware import Middleware, MiddlewareContext
 from loguru import logger
+from pydantic import ValidationError as PydanticValidationError
 
 from prsgazer import __version__
 from prsgazer.config import Settings, get_settings
@@ -32,10 +36,12 @@ from prsgazer.server.models import ServerConfig
 
 INSTRUCTIONS = """\
 prsgazer computes polygenic risk scores (PRS) from a person's genotypes (VCF) and explains them.
-Typical chain: upload_file (the VCF, from an allowed directory) → search_scores (trait) → run_workflow
-(a report or cohort_scores, with the VCF's CID and PGS ids) → explain_result (the result's CID).
-list_tasks shows every runnable task and workflow with its parameters; results carry CIDs to chain on.
-A polygenic score is a relative position against a reference group, never a diagnosis.
+Typical chain: upload_file (the VCF, from an allowed directory: it reports the file's genome build and
+samples) → search_scores (a trait, in that build) → list_panels (a reference panel of that build) →
+run_workflow("prs_report", {"vcf_cid", "pgs_ids", "panel"}) → explain_result (the report's CID).
+list_tasks shows every runnable task and workflow with its parameters; results carry CIDs to chain on,
+and errors say which tool and arguments to use instead. A polygenic score is a relative position
+against a reference group, never a diagnosis.
 """
 
 READ_ONLY = {"read_only_hint": True, "destructive_hint": False, "open_world_hint": False}
@@ -53,32 +59,76 @@ TOOLS: list[tuple[Callable[..., Any], dict[str, bool]]] = [
     (tools.lineage, READ_ONLY),
     (tools.list_bundles, READ_ONLY),
     (tools.fetch_bundle, WRITES),
+    (tools.list_panels, READ_ONLY),
     (tools.search_scores, {**READ_ONLY, "open_world_hint": True}),
     (tools.score_info, {**READ_ONLY, "open_world_hint": True}),
     (tools.explain_result, READ_ONLY),
 ]
 
 
+#: Longest rendering of a failing call's arguments in the server log.
+LOGGED_ARGS = 400
+
+
+def _arguments(kwargs: dict[str, Any]) -> str:
+    """A failing call's arguments for the log: JSON, without the context, cut to `LOGGED_ARGS` characters."""
+    shown = {k: v for k, v in kwargs.items() if k != "ctx"}
+    text = json.dumps(shown, default=str, ensure_ascii=False)
+    return text if len(text) <= LOGGED_ARGS else text[: LOGGED_ARGS - 1] + "…"
+
+
+def _validation_text(exc: PydanticValidationError) -> str:
+    """`argument 'kind': Input should be 'task' or 'workflow' (got 'job')`, one clause per error."""
+    parts = []
+    for e in exc.errors(include_url=False):
+        where = ".".join(str(x) for x in e.get("loc", ()) if x != "call") or "arguments"
+        got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
+        parts.append(f"argument {where!r}: {e.get('msg', 'invalid')}{got}")
+    return "; ".join(parts) or str(exc)
+
+
+class FailureLog(Middleware):
+    """Every failing tool call, whatever failed — the arguments' types or the tool — is logged with its
+    reason and arguments; wrong argument types come back as `<tool> bad input: argument 'x': …`."""
+
+    async def on_call_tool(self, context: MiddlewareContext[Any], call_next: Any) -> Any:
+        try:
+            return await call_next(context)
+        except FastMCPValidationError as exc:
+            name, arguments = context.message.name, dict(context.message.arguments or {})
+            cause = exc.__cause__
+            reason = _validation_text(cause) if isinstance(cause, PydanticValidationError) else str(exc)
+            message = f"{name} bad input: {reason}"
+            logger.warning("tool {} | arguments {}", message, _arguments(arguments))
+            raise ToolError(message, log_level=logging.WARNING) from None
+
+
 def tool_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run a tool; a prsgazer error becomes a ToolError with its message, anything else a short internal error.
 
-    The client sees what was wrong and how to fix it, never a traceback (that goes to the server log).
+    The client sees what was wrong and how to fix it, never a traceback. The server log records every
+    failing call — the tool, its arguments and the same reason (a warning for bad input, an error when
+    the operation failed; an internal error with its traceback).
     """
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return await fn(*args, **kwargs)
-        except ToolError:
+        except ToolError as exc:
+            logger.warning("tool {} refused: {} | arguments {}", fn.__name__, exc, _arguments(kwargs))
             raise
         except PrsgazerError as exc:
-            bad_input = isinstance(exc, InputError)
+            bad_input = isinstance(exc, InputError) or exc.exit_code == 2  # e.g. nothing computed, for the input
             kind = "bad input" if bad_input else "failed"
+            message = f"{fn.__name__} {kind}: {exc}"
+            logger.log("WARNING" if bad_input else "ERROR", "tool {} | arguments {}", message, _arguments(kwargs))
             level = logging.WARNING if bad_input else logging.ERROR
-            raise ToolError(f"{fn.__name__} {kind}: {exc}", log_level=level) from None
+            raise ToolError(message, log_level=level) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence: say it is ours, not the caller's
-            logger.opt(exception=exc).error(f"{fn.__name__}: internal error")
-            raise ToolError(f"{fn.__name__} internal error: {type(exc).__name__}: {exc}") from None
+            message = f"{fn.__name__} internal error: {type(exc).__name__}: {exc}"
+            logger.opt(exception=exc).error("tool {} | arguments {}", message, _arguments(kwargs))
+            raise ToolError(message) from None
 
     wrapper.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
     return wrapper
@@ -142,7 +192,7 @@ def prs_prompt(trait: str, vcf_path: str = "", superpopulation: str = "") -> str
     entries = registry.entries()
     report = entries.get("prs_report")
     genome = (
-        f"1. Store my genotypes: upload_file(path={vcf_path!r}, keyvalues={{'asset': 'vcf'}}) and note the CID "
+        f"1. Store my genotypes: upload_file(path={vcf_path!r}) and note the CID and the genome build it detected "
         "(query_files({'asset': 'vcf'}) shows VCFs already stored)."
         if vcf_path
         else "1. Find my genotypes: query_files({'asset': 'vcf'}); if none is stored, ask me for the VCF path "
@@ -151,8 +201,10 @@ def prs_prompt(trait: str, vcf_path: str = "", superpopulation: str = "") -> str
     if report is not None:
         params = ", ".join(p.name for p in report.params)
         run = (
-            f"3. Run run_workflow('prs_report', inputs) with the VCF's CID, the chosen PGS ids (or the trait) and "
-            f"my ancestry group (parameters: {params}); it places the score against a reference panel."
+            "3. Pick a reference panel of my VCF's build: list_panels() (an installed one; its name is `panel`). "
+            f"Run run_workflow('prs_report', inputs) with the VCF's CID as vcf_cid, the chosen PGS ids (or the "
+            f"trait), the panel and my ancestry group (parameters: {params}); it places the score against the "
+            "reference panel."
         )
     else:
         run = (
@@ -187,6 +239,7 @@ def build_server(settings: Settings | None = None, *, token: str | None = None) 
         auth=BearerToken(token) if token else None,
         mask_error_details=True,
         on_duplicate="error",
+        middleware=[FailureLog()],
     )
     for fn, hints in TOOLS:
         server.tool(tool_errors(fn), name=fn.__name__, annotations=hints)

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from prsgazer.assets import Asset, PrsReport, PrsResult, ScoringFile
-from prsgazer.catalog.evaluations import StoredEvaluation, stored_evaluations
+from prsgazer.catalog.evaluations import StoredEvaluation, stored_efo_traits, stored_evaluations
 from prsgazer.engine.interpret.quality import ANCESTRY_NAMES, ancestry_code, interpret
 from prsgazer.engine.interpret.report import Report, ScoreReport
+from prsgazer.engine.interpret.traits import TraitKind, trait_kind
 from prsgazer.errors import InputError, PrsgazerError
 from prsgazer.ops.report import person_superpopulation
 from prsgazer.server.models import Explanation, ScoreExplanation
@@ -64,6 +65,15 @@ def _trait_of(store: Any, scoring_file_cid: str) -> str | None:
     return None
 
 
+def _kind_of(store: Any, scoring_file_cid: str, ev: StoredEvaluation, trait: str | None) -> TraitKind:
+    """Disease or quantity, from the scoring file's EFO ids (else the catalog's) and the stored EFO sheet."""
+    sf = _try_get(store, scoring_file_cid)
+    ids = list(sf.trait_efo) if isinstance(sf, ScoringFile) and sf.trait_efo else list(ev.trait_efo)
+    known = stored_efo_traits(store, ids)
+    return trait_kind(ids, [lbl for lbl, _ in known.values()], descriptions=[d for _, d in known.values()],
+                      reported=trait, case_control_evaluation=ev.quality is not None)  # fmt: skip
+
+
 def _read_rows(path: Path) -> list[dict[str, Any]]:
     import polars as pl
 
@@ -92,6 +102,7 @@ def explain_prs_result(store: Any, r: PrsResult, *, superpopulation: str | None 
     ev = stored_evaluations(store, [r.pgs_id], ancestry).get(r.pgs_id, StoredEvaluation())
     quality, evaluated_in, catalog_trait = ev.quality, ev.evaluation_ancestry or None, ev.trait
     trait = _trait_of(store, r.scoring_file_cid) or catalog_trait
+    kind = _kind_of(store, r.scoring_file_cid, ev, trait)
     rows = _read_rows(store.fetch(r.cid).path)
     notes = _run_notes(r)
     if quality is None:
@@ -130,6 +141,7 @@ def explain_prs_result(store: Any, r: PrsResult, *, superpopulation: str | None 
             trait=trait,
             pgs_id=r.pgs_id,
             no_percentile_reason=_NO_PANEL,
+            kind=kind,
         )
         s = ScoreExplanation(
             pgs_id=r.pgs_id,
@@ -143,6 +155,7 @@ def explain_prs_result(store: Any, r: PrsResult, *, superpopulation: str | None 
             n_matched=_int(row.get("n_matched")) or r.n_matched,
             n_variants=_int(row.get("n_variants")) or r.n_variants,
             quality=quality.text if quality else None,
+            trait_kind=it.trait_kind,
             reliability=it.reliability,
             headline=it.headline,
             details=[f"Raw score: SUM {_fmt(_num(row.get('sum')))}, AVG {_fmt(_num(row.get('avg')))}.", *it.details],
@@ -316,6 +329,7 @@ def _report_score(
             trait=item.trait or None,
             pgs_id=item.pgs_id,
             no_percentile_reason=(mine.reason if mine else None) or (item.reason if item.status != "ok" else None),
+            kind=None if item.trait_kind == "unknown" else item.trait_kind,  # a report older than trait_kind
         )
     return ScoreExplanation(
         pgs_id=item.pgs_id,
@@ -331,6 +345,7 @@ def _report_score(
         n_matched=item.n_matched,
         n_variants=item.n_variants,
         quality=item.quality.text if item.quality else None,
+        trait_kind=interp.trait_kind,
         reliability=interp.reliability,
         headline=interp.headline,
         details=list(interp.details),

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from prsgazer.assets import Asset
+from prsgazer.ops.panels import PanelRow
 
 #: Record fields that are store or cache bookkeeping, not something an agent filters or reasons on.
 _HIDDEN = frozenset({"task_key", "metrics", "params", "code_version"})
@@ -68,6 +69,13 @@ class DeleteResult(BaseModel):
     asset: str
     filename: str
     deleted: bool
+
+
+class PanelList(BaseModel):
+    """`list_panels`: the panels a report can compare with (`name` is what `panel` takes)."""
+
+    panels: list[PanelRow]
+    notes: list[str] = Field(default_factory=list)
 
 
 class ParamInfo(BaseModel):
@@ -136,6 +144,8 @@ class ScoreExplanation(BaseModel):
 
     pgs_id: str
     trait: str | None = None
+    #: disease (read as a chance) | quantitative (read as higher/lower than most) | unknown
+    trait_kind: str | None = None
     status: str = "ok"
     sum: float | None = None
     avg: float | None = None
@@ -148,6 +158,7 @@ class ScoreExplanation(BaseModel):
     n_matched: int | None = None
     n_variants: int | None = None
     quality: str | None = None
+    #: low | moderate | high, or unknown when no evaluation of the score's accuracy exists
     reliability: str | None = None
     headline: str
     details: list[str] = Field(default_factory=list)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from typing import Any, Literal
 
 from fastmcp import Context
 
@@ -22,6 +22,7 @@ from prsgazer.server.models import (
     DownloadResult,
     Explanation,
     FileRecord,
+    PanelList,
     ParamInfo,
     QueryResult,
     RunResult,
@@ -43,15 +44,21 @@ def _store():
 
 
 # -- registry: tasks and workflows -------------------------------------------------------------
-async def list_tasks(category: str | None = None, kind: str | None = None) -> TaskList:
-    """List the tasks and workflows this server can run, with parameter and output signatures.
+async def list_tasks(
+    category: str | None = None, kind: Literal["task", "workflow"] | None = None
+) -> TaskList:
+    """List the tasks and workflows this server can run, with each parameter's name, type, default and meaning.
 
-    A parameter with an `asset` type is bound from the store: give a CID, or a key/value filter
-    object that matches exactly one stored asset (a list parameter takes every match).
+    Start here to learn what run_workflow / run_task accept. The main workflows: prs_report (one
+    person's scores placed against a reference panel, with a plain-language reading) and
+    cohort_scores (many samples, raw scores). A parameter with an `asset` type is bound from the
+    store: give a CID, or a key/value filter object that matches exactly one stored asset (a list
+    parameter takes every match). Returns {n_tasks, n_workflows, tasks: [{name, kind, category,
+    summary, params: [{name, type, required, default, description, asset}], output}]}.
 
     Args:
-        category: only this category (the module name, e.g. "score", "cohort").
-        kind: only "task" or "workflow".
+        category: only this category (the module name, e.g. "report", "cohort", "score").
+        kind: only tasks (single steps, run_task) or workflows (whole chains, run_workflow).
     """
     from prsgazer import registry
 
@@ -136,11 +143,14 @@ async def run_task(
     inputs: dict[str, Any] | None = None,
     ctx: Context | None = None,
 ) -> RunResult:
-    """Run one task (see list_tasks) locally and return its outputs with their CIDs.
+    """Run one task, a single step (see list_tasks, kind "task"), and return its outputs with their CIDs.
 
-    Asset parameters are bound from the store: `filters` maps a parameter name to key/value filters
-    (e.g. {"genotypes": {"sample_id": "NA12878"}}) or a CID. A filter matching several assets is an
-    error listing the candidates, never an arbitrary pick; for a list parameter every match is used.
+    Prefer run_workflow for whole jobs; tasks are for re-running one step. Asset parameters are bound
+    from the store: `filters` maps a parameter name to key/value filters (e.g. {"genotypes":
+    {"sample_id": "NA12878"}}) or a CID. A filter matching several assets is an error listing the
+    candidates, never an arbitrary pick; for a list parameter every match is used. Returns {name,
+    kind, mode, duration_s, outputs (the stored assets as JSON, each with its cid), cids (every CID in
+    the outputs)}.
 
     Args:
         name: the task name, e.g. "score".
@@ -161,9 +171,18 @@ async def run_task(
 async def run_workflow(name: str, inputs: dict[str, Any] | None = None, ctx: Context | None = None) -> RunResult:
     """Run a workflow (see list_tasks, kind "workflow") locally; progress is reported while it runs.
 
+    A person's report: name "prs_report", inputs {"vcf_cid": <cid from upload_file>, "pgs_ids":
+    [<pgs_id from search_scores>, …], "panel": <name from list_panels>}; its outputs.cid is the report
+    to pass to explain_result. Many samples: "cohort_scores" with {"vcf_cid" or "genotypes_cid",
+    "pgs_ids"}. Returns {name, kind, mode, duration_s, outputs (stored assets as JSON, each with its
+    cid), cids (every CID in the outputs)}. A run in which no score could be computed is an error
+    giving each score's reason; scores that failed beside ones that worked are listed in the outputs.
+
     Args:
-        name: the workflow name, e.g. "cohort_scores".
-        inputs: its parameters by name; CIDs of stored assets chain earlier results.
+        name: the workflow name: "prs_report", "cohort_scores" or "reference_distributions" (list_tasks
+            shows them all, with their parameters).
+        inputs: its parameters by name, e.g. {"vcf_cid": "bafkrei…", "pgs_ids": ["PGS000001"], "panel":
+            "demo_panel"}; CIDs of stored assets chain earlier results.
     """
     return await _run(name, dict(inputs or {}), "workflow", ctx)
 
@@ -174,34 +193,41 @@ _NOT_SETTABLE = ("task_key", "metrics", "params", "code_version")
 
 
 async def upload_file(path: str, keyvalues: dict[str, Any] | None = None) -> UploadResult:
-    """Store a file from an allowed directory as an asset; returns its CID (same bytes, same CID).
+    """Store a file (a VCF/gVCF, a consumer array file, a scoring file, a plink2 .pgen, …) and return its CID.
 
-    Only regular files inside the allowed directories (see the prsgazer://config resource) and under the
-    size limit are read; symlinks leading outside them are refused.
+    The file describes itself: its type, genome build, samples, record or variant count, and a scoring
+    file's header (pgs_id, trait, build) are read and recorded; `detected` says what was found, in
+    words. Use the returned file.cid in run_workflow (e.g. prs_report's vcf_cid) and the recorded
+    fields (file.fields: genome_build, sample_id, …) to choose scores. Same bytes, same CID. Only
+    regular files inside the allowed directories (see the prsgazer://config resource) and under the
+    size limit are read; symlinks leading outside them are refused. Returns {file: {cid, asset,
+    filename, size, created, fields}, source, already_stored, detected}.
 
     Args:
-        path: the file, absolute or relative to the first allowed directory.
-        keyvalues: the asset type as "asset" (vcf, scoring_file, …; a .vcf/.vcf.gz defaults to vcf) and
-            its fields, e.g. {"asset": "vcf", "sample_id": "NA12878", "genome_build": "GRCh38"}.
+        path: the file, absolute or relative to the first allowed directory, e.g. "me.vcf.gz".
+        keyvalues: optional; only to declare the type as "asset" (vcf, genotypes, scoring_file, reference_panel, …:
+            detected when left out) or to add fields the file cannot tell, e.g. {"superpopulation": "EUR",
+            "coverage": "wgs"}; a value contradicting the file (another build, another pgs_id) is refused.
     """
     from prsgazer.assets import asset_keys
     from prsgazer.ops.describe import store_file
 
     kv = dict(keyvalues or {})
     asset = kv.pop("asset", None)
-    for k in _NOT_SETTABLE:
-        if k in kv:
-            raise InputError(f"'{k}' is set by tasks, not by uploads", field=k)
     s = get_settings()
 
     def work() -> UploadResult:
         store = _store()
+        # the path first (what the call is about), then the type, then the fields: the first thing to fix first
         with safety.open_for_upload(path, safety.allowed_dirs(s), s.mcp_max_upload_bytes) as f:
             from prsgazer.storage import cid_of_file
 
-            if asset is not None and asset not in asset_keys():  # after the path: the first thing to fix first
+            if asset is not None and asset not in asset_keys():
                 raise InputError(f"unknown asset type {asset!r}", field="asset",
-                                 hint=f"allowed: {', '.join(asset_keys())}")  # fmt: skip
+                                 hint=f"allowed: {', '.join(asset_keys())}; or leave it out to detect it")  # fmt: skip
+            for k in _NOT_SETTABLE:
+                if k in kv:
+                    raise InputError(f"'{k}' is set by tasks, not by uploads", field=k, hint="leave it out")
             existed = store.has(cid_of_file(f.path))
             # a plink .pgen is read by its real path (its .pvar/.psam lie beside it, inside the allowed dirs)
             source = f.real_path if f.name.lower().endswith(".pgen") else f.path
@@ -220,8 +246,15 @@ async def upload_file(path: str, keyvalues: dict[str, Any] | None = None) -> Upl
 async def query_files(keyvalues: dict[str, Any] | None = None, limit: int = 50) -> QueryResult:
     """List stored assets whose fields match every key/value (a list value means any of them).
 
+    Finds what is already stored: a person's VCF ({"asset": "vcf"}), their reports ({"asset":
+    "prs_report", "sample_id": …}), scoring files ({"asset": "scoring_file", "pgs_id": …}). Returns
+    {n_total, truncated, files: [{cid, asset, filename, size, created, fields}]}. An unknown key is an
+    error listing the allowed ones.
+
     Args:
         keyvalues: filters such as {"asset": "prs_result", "sample_id": "NA12878"}; empty lists everything.
+            Asset types: vcf, genotypes, scoring_file, reference_panel, prs_result, prs_report, … (the
+            prsgazer://config resource and list_tasks name them).
         limit: most records returned (the total is always given).
     """
     if limit < 1:
@@ -235,9 +268,10 @@ async def query_files(keyvalues: dict[str, Any] | None = None, limit: int = 50) 
 async def download_file(cid: str, dest_dir: str | None = None, companions: bool = True) -> DownloadResult:
     """Copy a stored asset's verified bytes (and companion files) out of the store; return where they are.
 
-    The files are copies (never links to the stored bytes), so editing them cannot change the store.
-    Without `dest_dir` they are placed under `<storage root>/exports/<cid>/`. A `dest_dir` must lie
-    inside an allowed directory; an existing different file there is never overwritten.
+    Returns {cid, asset, path, size, companions: {field: path}}. The files are copies (never links to
+    the stored bytes), so editing them cannot change the store. Without `dest_dir` they are placed under
+    `<storage root>/exports/<cid>/`. A `dest_dir` must lie inside an allowed directory; an existing
+    different file there is never overwritten.
 
     Args:
         cid: the asset's CID.
@@ -295,6 +329,8 @@ async def download_file(cid: str, dest_dir: str | None = None, companions: bool 
 async def delete_file(cid: str, force: bool = False) -> DeleteResult:
     """Delete a stored asset (record and bytes). Refused when another asset needs it as a companion.
 
+    Returns {cid, asset, filename, deleted}.
+
     Args:
         cid: the asset's CID.
         force: delete even if another asset lists it as a companion file.
@@ -312,6 +348,8 @@ async def delete_file(cid: str, force: bool = False) -> DeleteResult:
 
 async def lineage(cid: str) -> dict[str, Any]:
     """What a stored asset was made from (parents, recursively, via its *_cid fields) and what was made from it.
+
+    Returns {root: {cid, asset, via, missing, keyvalues, parents: [...]}, children: [...]}.
 
     Args:
         cid: the asset's CID.
@@ -336,7 +374,10 @@ def _lean_lineage(obj: Any) -> Any:
 
 # -- bundles ------------------------------------------------------------------------------------
 async def list_bundles() -> list[dict[str, Any]]:
-    """List the named asset bundles (e.g. "demo": a synthetic panel, one synthetic person, scoring files)."""
+    """List the named asset bundles (e.g. "demo": a synthetic panel, one synthetic person, scoring files).
+
+    Returns [{name, description, assets: [{role, asset, cid}], generated}]; fetch_bundle makes one available.
+    """
     from prsgazer.bundles import list_bundles as _list
 
     return [b.summary() for b in await asyncio.to_thread(_list)]
@@ -345,7 +386,9 @@ async def list_bundles() -> list[dict[str, Any]]:
 async def fetch_bundle(name: str, ctx: Context | None = None) -> dict[str, Any]:
     """Make a bundle's assets available in the store (already there, from the remote, or generated).
 
-    Returns the assets by role with their CIDs, ready to pass to run_workflow.
+    Returns {name, source, seconds, notes, assets: {role: {cid, asset, …fields}}}, ready to pass to
+    run_workflow: for "demo", the person's VCF (role "person", with its sample_id), the panel (role
+    "panel", its name in field "panel") and scoring files (roles "score:<pgs_id>").
 
     Args:
         name: the bundle name (see list_bundles).
@@ -361,19 +404,48 @@ async def fetch_bundle(name: str, ctx: Context | None = None) -> dict[str, Any]:
     return got.model_dump(mode="json")
 
 
+# -- reference panels ---------------------------------------------------------------------------
+async def list_panels() -> PanelList:
+    """List the reference panels: what to pass as `panel` to run_workflow (prs_report, reference_distributions).
+
+    A report places a person's score among reference people of each superpopulation; it needs a panel
+    in the genome build of the person's data. Returns {panels: [{name, kind, build, samples, where,
+    installed}], notes}: use the `name` of an installed panel (kind "installed" or "stored") of the
+    VCF's build. A "known" panel that is not installed must first be downloaded from a shell.
+    """
+    from prsgazer.ops.panels import available_panels
+
+    rows = await asyncio.to_thread(available_panels, _store())
+    notes = []
+    if not any(r.installed for r in rows):
+        notes.append(
+            "No panel is installed: fetch_bundle('demo') stores a synthetic demo panel (for the demo person and "
+            "scores); real data needs a PGS Catalog reference pack (shell: `prsgazer reference download NAME`)."
+        )
+    return PanelList(panels=rows, notes=notes)
+
+
 # -- catalog and interpretation -----------------------------------------------------------------
 async def search_scores(
-    text: str, build: str | None = None, ancestry: str | None = None, limit: int = 10, ctx: Context | None = None
+    text: str,
+    build: Literal["GRCh37", "GRCh38"] | None = None,
+    ancestry: str | None = None,
+    limit: int = 10,
+    ctx: Context | None = None,
 ) -> SearchResult:
     """Find PGS Catalog scores for a trait, disease, score id or publication, best first.
 
-    Searches the stored catalog metadata (downloaded once on first use); ranking favours relevance, then
-    scores with a good evaluation.
+    Searches the stored catalog metadata (downloaded once on first use, then offline); ranking favours
+    relevance, then scores with a good evaluation. Returns {query, catalog_release, n, hits: [{pgs_id,
+    name, trait, trait_efo, n_variants, builds, quality, evaluated_in, evaluation_n, publication}],
+    notes}: pass the chosen hits' pgs_id to run_workflow (prs_report's pgs_ids); score_info gives one
+    score's details.
 
     Args:
         text: words, e.g. "type 2 diabetes", "EFO_0001360", "PGS000001", "Mavaddat".
-        build: only scores with a file in this build (GRCh37 or GRCh38).
-        ancestry: only scores developed or evaluated in this group (EUR, AFR, EAS, SAS, AMR).
+        build: only scores with a file in this build: the genome_build upload_file recorded for the VCF.
+        ancestry: only scores developed or evaluated in this group: EUR, AFR, EAS, SAS, AMR (or a catalog
+            label such as "European").
         limit: most hits returned.
     """
     from prsgazer.catalog import load_metadata, pull_metadata
@@ -418,9 +490,15 @@ async def search_scores(
 async def score_info(pgs_id: str, ancestry: str = "European", max_evaluations: int = 10) -> dict[str, Any]:
     """A score's PGS Catalog record: trait, variants, files, publication and evaluations with quality labels.
 
+    Asks the PGS Catalog, or the stored metadata when the catalog cannot be reached (said in the
+    result). Returns {pgs_id, name, trait_reported, trait_efo, variants_number, publication, files
+    (per build), ancestry_distribution, best (the evaluation that fits the ancestry best, with its
+    quality label and effect sizes), n_evaluations, evaluations}.
+
     Args:
         pgs_id: e.g. "PGS000001".
-        ancestry: the group evaluations are matched against (the best evaluation prefers it).
+        ancestry: the group evaluations are matched against (the best evaluation prefers it): a catalog
+            label ("European", "East Asian", …) or a code (EUR, AFR, EAS, SAS, AMR).
         max_evaluations: most evaluations listed (the best first; the total is given).
     """
     from prsgazer.catalog.info import score_info as _info
@@ -440,11 +518,15 @@ async def explain_result(cid: str, superpopulation: str | None = None) -> Explan
 
     Covers where the score places the person, how many of its variants were found (coverage), whether
     the score was evaluated in people of the person's ancestry, how well it predicted in its evaluation,
-    and that it is not a diagnosis.
+    and that it is not a diagnosis (or, for a quantity such as height, not a measurement). Returns
+    {cid, asset, sample_id, superpopulation, scores: [{pgs_id, trait, trait_kind, percentile, z,
+    reference_group, percentiles, coverage, quality, reliability, headline, details, caveats}], notes,
+    related_cids, text}: `text` is the whole reading, ready to relay.
 
     Args:
-        cid: CID of a prs_result or prs_report (from run_workflow / query_files).
-        superpopulation: the person's ancestry group (EUR, AFR, EAS, SAS, AMR) when not stored with the data.
+        cid: CID of a prs_result or prs_report (run_workflow's outputs.cid, or query_files).
+        superpopulation: read against this ancestry group instead (EUR, AFR, EAS, SAS, AMR, any case);
+            default: the group stored with the report or the VCF.
     """
     from prsgazer.server.explain import explain
 

@@ -386,7 +386,7 @@ class LocalStore:
                 )
             raise NotFoundError(
                 f"the store at {self.root} has a record for {cid} but not its bytes "
-                "(re-upload the file, or `prsgazer storage rm` the record)",
+                "(re-upload the file, or delete the record: MCP delete_file, shell `prsgazer storage rm`)",
                 field="cid",
             )
         if not self.verify_on_read:

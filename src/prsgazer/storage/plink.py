@@ -75,7 +75,8 @@ def reference_panel_for(store, panel: str, build: str = "") -> ReferencePanel | 
         raise NotFoundError(
             f"no stored reference panel {panel!r}" + (f" for {build}" if build else ""),
             field="panel",
-            hint="`prsgazer reference list` shows the panels; `prsgazer bundle fetch demo` stores the demo panel",
+            hint="the available panels: MCP list_panels, shell `prsgazer reference list`; the demo panel comes "
+            "with the demo bundle (MCP: fetch_bundle('demo'); shell: `prsgazer bundle fetch demo`)",
         )
     if len(found) > 1:
         if not name:

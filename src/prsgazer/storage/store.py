@@ -191,7 +191,7 @@ class Store(LocalStore):
             except NotFoundError as exc:
                 raise NotFoundError(
                     f"neither the store at {self.root} nor remote {self.remote.url} holds the bytes of {cid} "
-                    "(re-upload the file, or `prsgazer storage rm` the record)",
+                    "(re-upload the file, or delete the record: MCP delete_file, shell `prsgazer storage rm`)",
                     field="cid",
                 ) from exc
         try:

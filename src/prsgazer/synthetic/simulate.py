@@ -9,13 +9,17 @@ Writes plink2 pfiles (`.pgen/.pvar/.psam`, psam with `SuperPop` and `Population`
 VCFs (variant-only or gVCF with reference blocks) and PGS Catalog format 2.0 scoring files.
 Population labels inside a superpopulation are nominal (assigned round-robin); frequency
 differences are simulated at the superpopulation level.
+
+A panel can *cover* scoring files (`cover_sites`, `synthesize_panel(cover=…)`): some of the
+simulated SNPs are placed at the files' positions with their alleles, so the scores match the panel
+(`prsgazer reference synthesize --cover FILE…`); the rest keep their simulated positions.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +148,98 @@ def _eligible_sites(ts, min_maf: float) -> np.ndarray:
     return np.flatnonzero(ok & (maf >= min_maf))
 
 
+#: `progress(stage, done, total)`: chromosomes simulated so far, for progress bars.
+ProgressFn = Callable[[str, int, int], None]
+
+_TRANSITION = {"A": "G", "G": "A", "C": "T", "T": "C"}
+
+
+class CoverSites(BaseModel):
+    """What `cover_sites` found in scoring files: the sites to place, their build, and what was left out."""
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    sites: pl.DataFrame
+    genome_build: str | None = None
+    notes: list[str] = []
+
+
+def cover_sites(scorefiles: Sequence[str | Path], *, seed: int = 42) -> CoverSites:
+    """The positions and alleles of scoring files' variants, as `#CHROM POS REF ALT` (one row per position).
+
+    Every scorable row on chromosomes 1–22 is kept (the first at a position shared by several rows).
+    REF/ALT are the row's other/effect allele in a seeded random orientation, as in real panels; a row
+    without an other allele gets a transition partner of its effect allele (indels without one are
+    left out). Builds that differ between the files are an InputError.
+    """
+    from prsgazer.engine.scorefile import read_scorefile
+
+    frames, builds, notes = [], {}, []
+    for f in scorefiles:
+        sf = read_scorefile(f)
+        if sf.build:
+            builds[Path(f).name] = sf.build
+        frames.append(sf.scorable.select("chr_name", "chr_position", "effect_allele", "other_allele"))
+    if len(set(builds.values())) > 1:
+        raise InputError(
+            "the scoring files to cover are in different builds: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(builds.items())),
+            field="--cover",
+            hint="cover files of one build (the harmonised files of that build)",
+        )
+    rows = pl.concat(frames) if frames else pl.DataFrame()
+    n_rows = rows.height
+    rows = rows.with_columns(
+        pl.col("chr_name").cast(pl.String).str.replace(r"^(?i:chr)", ""),
+        pl.col("effect_allele").str.to_uppercase(),
+        pl.col("other_allele").str.to_uppercase(),
+    )
+    autosomes = [str(c) for c in range(1, 23)]
+    on_autosomes = rows.filter(pl.col("chr_name").is_in(autosomes) & pl.col("chr_position").is_not_null())
+    if on_autosomes.height < n_rows:
+        notes.append(f"{n_rows - on_autosomes.height} row(s) off chromosomes 1–22 left out")
+    partner = pl.col("effect_allele").replace_strict(_TRANSITION, default=None)
+    filled = on_autosomes.with_columns(pl.coalesce("other_allele", partner).alias("other_allele"))
+    usable = filled.filter(pl.col("other_allele").is_not_null() & (pl.col("other_allele") != pl.col("effect_allele")))
+    if usable.height < filled.height:
+        notes.append(f"{filled.height - usable.height} row(s) without a usable other allele left out")
+    usable = usable.unique(["chr_name", "chr_position"], keep="first", maintain_order=True)
+    flip = np.random.default_rng(seed).random(usable.height) < 0.5
+    ea, oa = np.asarray(usable["effect_allele"].to_list()), np.asarray(usable["other_allele"].to_list())
+    sites = pl.DataFrame(
+        {
+            "#CHROM": usable["chr_name"],
+            "POS": usable["chr_position"].cast(pl.Int64),
+            "REF": np.where(flip, ea, oa).tolist(),
+            "ALT": np.where(flip, oa, ea).tolist(),
+        }
+    ).sort(pl.col("#CHROM").cast(pl.Int64), "POS")
+    found = set(builds.values())
+    return CoverSites(sites=sites, genome_build=found.pop() if found else None, notes=notes)
+
+
+def _place(
+    sim_pos: np.ndarray, cover_pos: np.ndarray, rng: np.random.Generator, length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Final positions of a chromosome's chosen sites: a random subset (in order) moved to the covered
+    positions, the others at their simulated positions, nudged off any covered one. Returns (positions,
+    is_cover)."""
+    n, k = len(sim_pos), len(cover_pos)
+    is_cover = np.zeros(n, dtype=bool)
+    if k:
+        is_cover[np.sort(rng.choice(n, size=k, replace=False))] = True
+    final = sim_pos.copy()
+    final[is_cover] = np.sort(cover_pos)
+    taken = set(final[is_cover].tolist())
+    for i in np.flatnonzero(~is_cover):
+        p = int(final[i])
+        while p in taken:
+            p = p + 1 if p < length else 1
+        taken.add(p)
+        final[i] = p
+    return final, is_cover
+
+
 def _simulate_chromosome(samples: dict[str, int], length: int, seed: int):  # -> tskit.TreeSequence
     import msprime
 
@@ -170,6 +266,8 @@ def synthesize_panel(
     n_holdout: int = 0,
     chromosomes: list[str] | None = None,
     min_maf: float = 0.01,
+    cover: pl.DataFrame | None = None,
+    progress: ProgressFn | None = None,
 ) -> SynthPanel:
     """Simulate a panel and write `<out_prefix>.pgen/.pvar/.psam` (+ `<out_prefix>_holdout.*`).
 
@@ -184,6 +282,10 @@ def synthesize_panel(
         chromosomes: autosomes to use (default: 1–22).
         min_maf: keep only SNPs whose minor allele frequency (panel + holdout) is at least this, as
             reference panels built for scoring do; 0 keeps every segregating site.
+        cover: sites (`#CHROM POS REF ALT`, from `cover_sites`) the panel must hold: that many of its
+            `n_variants` SNPs are placed there with those alleles (genotypes still come from the
+            simulation); their chromosomes are always simulated.
+        progress: called as `progress("simulating", done, total)` after each chromosome.
     """
     import pgenlib
     import tskit
@@ -197,6 +299,28 @@ def synthesize_panel(
     unknown = [c for c in chroms if c not in lengths]
     if unknown:
         raise InputError(f"unknown chromosomes {unknown}", field="chromosomes", hint="use 1..22")
+    covered: dict[str, np.ndarray] = {}
+    cover_alleles: dict[str, tuple[list[str], list[str]]] = {}
+    if cover is not None and cover.height:
+        cover = cover.with_columns(pl.col("#CHROM").cast(pl.String)).sort(pl.col("#CHROM").cast(pl.Int64), "POS")
+        for (chrom,), part in cover.group_by("#CHROM", maintain_order=True):
+            if chrom not in lengths:
+                raise InputError(f"covered chromosome {chrom!r} is not an autosome", field="--cover")
+            pos = part["POS"].to_numpy()
+            if pos.max() > lengths[chrom] or pos.min() < 1:
+                raise InputError(
+                    f"covered position {chrom}:{int(pos.max())} lies beyond chromosome {chrom} in {genome_build}",
+                    field="--cover", hint="synthesize the panel in the scoring files' build (--build)",
+                )  # fmt: skip
+            covered[str(chrom)] = pos
+            cover_alleles[str(chrom)] = (part["REF"].to_list(), part["ALT"].to_list())
+        chroms = [c for c in lengths if c in chroms or c in covered]
+        n_cover = sum(len(v) for v in covered.values())
+        if n_cover > n_variants:
+            raise InputError(
+                f"the scoring files to cover have {n_cover} sites, more than the {n_variants} variants asked for",
+                field="--variants", hint=f"ask for at least {n_cover} variants",
+            )  # fmt: skip
     prefix = Path(out_prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
 
@@ -204,7 +328,9 @@ def synthesize_panel(
     pops = list(SUPERPOPULATIONS)
     per_pop = dict(zip(pops, _split_counts(total, [SUPERPOPULATIONS[p][0] for p in pops]), strict=True))
     per_pop = {p: max(c, 1) for p, c in per_pop.items()}
-    per_chrom = dict(zip(chroms, _split_counts(n_variants, [lengths[c] for c in chroms]), strict=True))
+    n_covered = sum(len(v) for v in covered.values())
+    extra = dict(zip(chroms, _split_counts(n_variants - n_covered, [lengths[c] for c in chroms]), strict=True))
+    per_chrom = {c: extra[c] + len(covered.get(c, ())) for c in chroms}
 
     # Pilot: sites per bp for this sample size, to size each chromosome's simulated stretch.
     pilot_len = 200_000
@@ -232,6 +358,8 @@ def synthesize_panel(
     pvar_parts: list[pl.DataFrame] = []
     try:
         for ci, chrom in enumerate(chroms):
+            if progress is not None:
+                progress("simulating", ci, len(chroms))
             want = per_chrom[chrom]
             if want == 0:
                 continue
@@ -256,6 +384,16 @@ def synthesize_panel(
             # scale >= 1 maps distinct integer positions to strictly increasing ones
             scale = lengths[chrom] / sim_len
             pos = (tables.sites.position[chosen] * scale).astype(np.int64) + 1
+            rows_ref = [anc[i] for i in chosen]
+            rows_alt = [der[i] for i in first_mut]
+            if chrom in covered:
+                pos, is_cover = _place(pos, covered[chrom], rng, lengths[chrom])
+                refs, alts = cover_alleles[chrom]
+                for j, i in enumerate(np.flatnonzero(is_cover)):
+                    rows_ref[i], rows_alt[i] = refs[j], alts[j]
+                order = np.argsort(pos, kind="stable")
+                chosen, pos = chosen[order], pos[order]
+                rows_ref, rows_alt = [rows_ref[i] for i in order], [rows_alt[i] for i in order]
             variant = tskit.Variant(ts)
             for lo in range(0, want, 4096):
                 block = np.empty((min(4096, want - lo), total), dtype=np.int8)
@@ -264,8 +402,6 @@ def synthesize_panel(
                     hap = variant.genotypes
                     block[j] = hap[0::2] + hap[1::2]
                 _flush(block, holdout, panel_w, hold_w)
-            rows_ref = [anc[i] for i in chosen]
-            rows_alt = [der[i] for i in first_mut]
             pvar_parts.append(
                 pl.DataFrame({"#CHROM": [chrom] * len(pos), "POS": pos, "REF": rows_ref, "ALT": rows_alt})
             )
@@ -282,6 +418,8 @@ def synthesize_panel(
         raise
     for o in pgens:
         o.commit()
+    if progress is not None:
+        progress("simulating", len(chroms), len(chroms))
 
     pvar = (
         pl.concat(pvar_parts)

@@ -59,8 +59,8 @@ async def fetch_scoring_file(pgs_id: str, build: str = "") -> ScoringFile:
                     raise NotFoundError(
                         f"no stored scoring file with pgs_id {pgs_id!r}" + (f" in {build}" if build else ""),
                         field="pgs_id",
-                        hint="upload it with `prsgazer storage put FILE --asset scoring_file pgs_id=…` "
-                        "or give a PGS Catalog id",
+                        hint="upload the scoring file (MCP: upload_file with its path; shell: `prsgazer storage "
+                        "put FILE`), or give a PGS Catalog id (MCP: search_scores finds them)",
                     )
                 if not build:
                     raise InputError("a PGS Catalog download needs a build (GRCh37 or GRCh38)", field="build")

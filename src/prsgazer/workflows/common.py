@@ -29,7 +29,8 @@ async def genotypes_for(store, *, genotypes_cid: str = "", vcf_cid: str = "", sa
             raise InputError(
                 f"no stored VCF or genotypes for sample {sample_id!r}",
                 field="sample_id",
-                hint="upload the VCF first (`prsgazer storage put FILE --asset vcf sample_id=…`)",
+                hint="upload the VCF first (MCP: upload_file with its path; shell: `prsgazer storage put FILE`), "
+                "then pass its CID as vcf_cid",
             )
         if len({a.cid for a in found}) > 1 and len({a.asset_key for a in found}) == 1:
             cands = ", ".join(f"{a.cid} ({a.filename})" for a in found)
@@ -89,6 +90,7 @@ def scores_for_trait(store, trait: str, build: str = "", limit: int = 10) -> lis
         raise InputError(
             f"no stored scoring file or catalog score matches the trait {trait!r}",
             field="trait",
-            hint="name PGS ids with pgs_ids, or store the catalog metadata (`prsgazer catalog metadata pull`)",
+            hint="name PGS ids with pgs_ids, or store the catalog metadata (MCP: search_scores stores it on "
+            "first use; shell: `prsgazer catalog metadata pull`)",
         )
     return [h.pgs_id for h in found]

@@ -236,7 +236,8 @@ def test_quality_shapes_the_reading() -> None:
     )
     assert poor.reliability == "low" and any("predicted poorly" in c for c in poor.caveats)
     none = interpret(percentile=50, coverage=0.95, person_ancestry="EUR", evaluation_ancestry="European")
-    assert none.reliability == "moderate" and any("No evaluation of this score's accuracy" in c for c in none.caveats)
+    # nothing to judge its accuracy by: "unknown", never "moderate" beside "no evaluation is available"
+    assert none.reliability == "unknown" and any("No evaluation of this score's accuracy" in c for c in none.caveats)
     cov = interpret(
         percentile=50,
         coverage=0.95,

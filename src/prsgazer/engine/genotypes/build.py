@@ -132,14 +132,14 @@ def resolve_target_build(evidence: BuildEvidence, declared: str | None, path: Pa
         raise InputError(str(exc), field="--build") from None
     if evidence.build is not None and want is not None and evidence.build != want:
         raise InputError(
-            f"genotypes are {evidence.build} ({evidence.detail}) but --build says {want}",
+            f"genotypes are {evidence.build} ({evidence.detail}) but the declared build says {want}",
             file=path,
-            field="--build",
-            hint="drop --build or give the right one",
+            field="build",
+            hint="drop the declared build (--build, or the stored file's genome_build) or give the right one",
         )
     if want is None:
         return evidence
-    return BuildEvidence(build=want, source="declared", detail=f"declared --build {want}")
+    return BuildEvidence(build=want, source="declared", detail=f"declared as {want}")
 
 
 _UCSC = {"GRCh37": "hg19", "GRCh38": "hg38"}

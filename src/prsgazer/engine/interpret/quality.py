@@ -16,11 +16,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, computed_field
 
+from prsgazer.engine.interpret.traits import TraitKind, trait_kind
 from prsgazer.engine.scoring.match import DEFAULT_MIN_OVERLAP
 from prsgazer.errors import InputError
 
 QualityLabel = Literal["none", "poor", "modest", "good", "strong"]
-Reliability = Literal["low", "moderate", "high"]
+#: "unknown": no evaluation of the score's accuracy exists to judge it by (and nothing makes it low).
+Reliability = Literal["low", "moderate", "high", "unknown"]
 Position = Literal["much lower", "lower", "typical", "higher", "much higher"]
 EffectKind = Literal["OR", "HR", "β"]
 
@@ -99,7 +101,7 @@ def model_quality(
     for metric, value in (("AUROC", auroc), ("C-index", c_index)):
         if value is not None and not (isinstance(value, float) and math.isnan(value)):
             return ModelQuality(
-                metric=metric,  # type: ignore[arg-type]
+                metric=metric,
                 value=float(value),
                 ci_lower=ci_lower,
                 ci_upper=ci_upper,
@@ -263,6 +265,7 @@ class Interpretation(BaseModel):
     percentile: float | None = None
     z: float | None = None
     position: Position | None = None
+    trait_kind: TraitKind = "unknown"
     headline: str
     details: list[str] = Field(default_factory=list)
     caveats: list[str] = Field(default_factory=list)
@@ -318,6 +321,53 @@ def _is_missing(x: float | None) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
+def in_sentence(trait: str) -> str:
+    """A trait inside a sentence: "Standing height" → "standing height", acronyms ("LDL …") kept."""
+    if len(trait) > 1 and trait[0].isupper() and not trait[1].isupper():
+        return trait[0].lower() + trait[1:]
+    return trait
+
+
+#: What a higher score means, per kind of trait ({t}: the trait in a sentence).
+_MEANING: dict[TraitKind, str] = {
+    "disease": (
+        "A higher score means more of the genetic variants this score counts as raising the chance of {t}; "
+        "it is a relative position, not an absolute risk."
+    ),
+    "quantitative": (
+        "A higher score means more of the genetic variants this score links to a higher {t}; it is a relative "
+        "position among the reference people, not a measurement of your {t}."
+    ),
+    "unknown": (
+        "A higher score means more of the genetic variants this score counts toward {t}; it is a relative "
+        "position among the reference people, not a diagnosis or a measurement."
+    ),
+}
+#: Where the score points, for a quantity.
+_TOWARD: dict[Position, str] = {
+    "much lower": "Your genetic variants point to lower {t} than most people in the reference group.",
+    "lower": "Your genetic variants point to somewhat lower {t} than most people in the reference group.",
+    "typical": "Your genetic variants point to {t} in the typical range of the reference group.",
+    "higher": "Your genetic variants point to somewhat higher {t} than most people in the reference group.",
+    "much higher": "Your genetic variants point to higher {t} than most people in the reference group.",
+}
+#: The last caveat: what a polygenic score cannot tell.
+_NOT_A: dict[TraitKind, str] = {
+    "disease": (
+        "This is not a diagnosis: a polygenic score is one factor among many (age, family history, lifestyle, "
+        "rare variants) and cannot tell whether you will or will not develop {t}."
+    ),
+    "quantitative": (
+        "This is not a measurement: your {t} also depends on age, sex, nutrition, lifestyle, medication and rare "
+        "variants, and a polygenic score cannot tell what your {t} is or will be; a measurement can."
+    ),
+    "unknown": (
+        "This is not a diagnosis or a measurement: a polygenic score is one factor among many (age, family "
+        "history, lifestyle, rare variants) and cannot tell on its own how {t} will turn out for you."
+    ),
+}
+
+
 def interpret(
     *,
     percentile: float | None = None,
@@ -330,6 +380,7 @@ def interpret(
     trait: str | None = None,
     pgs_id: str | None = None,
     no_percentile_reason: str | None = None,
+    kind: TraitKind | None = None,
 ) -> Interpretation:
     """Read one result in plain English and state its limits; never a diagnosis.
 
@@ -344,11 +395,16 @@ def interpret(
         effect: reported effect size.
         trait, pgs_id: for the wording.
         no_percentile_reason: why no percentile exists (shown when percentile and z are missing).
+        kind: what the trait is (`engine.interpret.traits.trait_kind` from the catalog's EFO metadata);
+            None: judged from the `trait` words and whether there is a case/control evaluation. A disease
+            is read as a chance ("cannot tell whether you will develop …"), a quantity as higher or lower
+            than most ("not a measurement"); "unknown" uses words that fit both.
 
     Reliability is "low" when a percentile is missing, coverage is below 75%, the evaluation included
     no one of the person's ancestry group, or the quality label is none/poor; "moderate" when coverage
-    is unknown or below 90%, either ancestry is unknown or only partly matched, quality is unknown or
-    modest, or the percentile was approximated from z; "high" otherwise.
+    is unknown or below 90%, either ancestry is unknown or only partly matched, quality is modest, or
+    the percentile was approximated from z; "unknown" when nothing makes it low but no evaluation of the
+    score's accuracy exists to judge it by; "high" otherwise.
     """
     if not _is_missing(percentile) and not 0 <= float(percentile) <= 100:  # type: ignore[arg-type]
         raise InputError(f"percentile must be between 0 and 100, got {percentile!r}", field="percentile")
@@ -357,9 +413,12 @@ def interpret(
     notes = _Notes()
     name = f"{trait} score" if trait else "polygenic score"
     ident = f" ({pgs_id})" if pgs_id else ""
+    if kind is None:
+        kind = trait_kind(reported=trait, case_control_evaluation=quality is not None)
+    the_trait = in_sentence(trait) if trait else {"disease": "the condition"}.get(kind, "the trait")
     place = _Placement.of(percentile, z)
-    headline = _read_position(notes, place, f"{name}{ident}", no_percentile_reason)
-    _read_quality(notes, quality, trait)
+    headline = _read_position(notes, place, f"{name}{ident}", no_percentile_reason, kind, the_trait)
+    _read_quality(notes, quality, kind, the_trait)
     if effect is not None:
         notes.details.append(
             f"Reported effect size: {effect.text}, usually per standard deviation of the score "
@@ -367,14 +426,10 @@ def interpret(
         )
     _read_coverage(notes, coverage)
     _read_ancestry(notes, person_ancestry, evaluation_ancestry)
-    cond = trait or "the condition"
-    caveats = [
-        *notes.severe,
-        *notes.mild,
-        f"This is not a diagnosis: a polygenic score is one factor among many (age, family history, "
-        f"lifestyle, rare variants) and cannot tell whether you will or will not develop {cond}.",
-    ]
-    reliability: Reliability = "low" if notes.severe else "moderate" if notes.mild else "high"
+    caveats = [*notes.severe, *notes.mild, _NOT_A[kind].format(t=the_trait)]
+    reliability: Reliability = (
+        "low" if notes.severe else "unknown" if quality is None else "moderate" if notes.mild else "high"
+    )
     pct = place.percentile
     return Interpretation(
         pgs_id=pgs_id,
@@ -382,6 +437,7 @@ def interpret(
         percentile=None if pct is None else round(pct, 2),
         z=place.z,
         position=place.position,
+        trait_kind=kind,
         headline=headline,
         details=notes.details,
         caveats=caveats,
@@ -418,7 +474,9 @@ class _Placement:
         return cls(pct, zval, approximate, position_of(pct) if pct is not None else None)
 
 
-def _read_position(notes: _Notes, place: _Placement, score: str, no_percentile_reason: str | None) -> str:
+def _read_position(
+    notes: _Notes, place: _Placement, score: str, no_percentile_reason: str | None, kind: TraitKind, the_trait: str
+) -> str:
     """The headline: where the person stands (or why that is unknown)."""
     pct, zval = place.percentile, place.z
     if pct is None:
@@ -436,20 +494,20 @@ def _read_position(notes: _Notes, place: _Placement, score: str, no_percentile_r
             "The percentile was estimated from the z-score assuming a normal distribution, "
             "not read from the reference distribution itself."
         )
-    notes.details.append(
-        "A higher score means more of the genetic variants this score counts as raising the "
-        "chance of the condition; it is a relative position, not an absolute risk."
-    )
+    if kind == "quantitative":
+        notes.details.append(_TOWARD[place.position].format(t=the_trait))  # type: ignore[index]
+    notes.details.append(_MEANING[kind].format(t=the_trait))
     return headline
 
 
-def _read_quality(notes: _Notes, quality: ModelQuality | None, trait: str | None) -> None:
+def _read_quality(notes: _Notes, quality: ModelQuality | None, kind: TraitKind, the_trait: str) -> None:
     """How well the score separated cases from controls in its evaluation."""
     if quality is None:
         notes.mild.append("No evaluation of this score's accuracy is available.")
         return
+    groups = "with high and low" if kind == "quantitative" else "with and without"
     notes.details.append(
-        f"In its evaluation the score separated people with and without {trait or 'the condition'} "
+        f"In its evaluation the score separated people {groups} {the_trait} "
         f"{_QUALITY_WORDS[quality.label]}: {quality.value_text}, where 0.5 is chance and 1.0 perfect."
     )
     if quality.label in ("none", "poor"):

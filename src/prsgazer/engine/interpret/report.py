@@ -13,10 +13,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from prsgazer.engine.interpret.quality import Interpretation, ModelQuality, interpret
+from prsgazer.engine.interpret.traits import TraitKind, trait_kind
 from prsgazer.engine.reference.distributions import ALL
 
-#: Bump when the report's JSON layout changes (2: ancestry and adjusted scores).
-REPORT_VERSION = 2
+#: Bump when the report's JSON layout changes (2: ancestry and adjusted scores; 3: trait_efo, trait_kind).
+REPORT_VERSION = 3
 
 
 class AncestryEntry(BaseModel):
@@ -61,6 +62,8 @@ class ScoreReport(BaseModel):
     pgs_id: str
     pgs_name: str = ""
     trait: str = ""
+    trait_efo: list[str] = Field(default_factory=list, description="The trait's ontology ids (EFO, MONDO, …).")
+    trait_kind: TraitKind = Field(default="unknown", description="disease | quantitative | unknown: the wording.")
     status: str
     reason: str = ""
     sum: float | None = None
@@ -163,10 +166,10 @@ class Report(BaseModel):
             lines += ["", "Adjusted for genetic ancestry (pgsc_calc's Z_norm1 = z_pc_mean, Z_norm2 = z_pc_meanvar):"]
             arow = []
             for s in adjusted:
-                a = s.adjusted
-                assert a is not None
-                arow.append([s.pgs_id, a.ancestry or "N/A", _pct(a.percentile), _num(a.z, 2, signed=True),
-                             _num(a.z_pc_mean, 2, signed=True), _num(a.z_pc_meanvar, 2, signed=True)])  # fmt: skip
+                adj = s.adjusted
+                assert adj is not None
+                arow.append([s.pgs_id, adj.ancestry or "N/A", _pct(adj.percentile), _num(adj.z, 2, signed=True),
+                             _num(adj.z_pc_mean, 2, signed=True), _num(adj.z_pc_meanvar, 2, signed=True)])  # fmt: skip
             lines += _table(["pgs_id", "ancestry", "pct", "z", "z_pc_mean", "z_pc_meanvar"], arow)
         reading = [s for s in self.scores if s.interpretation is not None]
         if reading:
@@ -174,7 +177,9 @@ class Report(BaseModel):
             for s in reading:
                 it = s.interpretation
                 assert it is not None
-                lines.append(f"- {it.headline} [reliability: {it.reliability}]")
+                # "unknown" would stand beside "no evaluation is available": the caveat says it already
+                shown = f" [reliability: {it.reliability}]" if it.reliability != "unknown" else ""
+                lines.append(f"- {it.headline}{shown}")
                 for c in it.caveats:
                     lines.append(f"    · {c}")
         if self.failures:
@@ -232,13 +237,14 @@ def build_report(
     n_total: int | None = None,
     ancestry: dict[str, Any] | None = None,
     adjusted: list[dict[str, Any]] | None = None,
+    efo_traits: dict[str, tuple[str, str]] | None = None,
     **fields: Any,
 ) -> Report:
     """Assemble the report of one person.
 
     Args:
-        results: one dict per score: pgs_id, pgs_name, trait, status, reason, sum, avg, n_variants,
-            n_matched, overlap, absent_means, prs_result_cid, scoring_file_cid.
+        results: one dict per score: pgs_id, pgs_name, trait, trait_efo, status, reason, sum, avg,
+            n_variants, n_matched, overlap, absent_means, prs_result_cid, scoring_file_cid.
         percentiles: rows of the percentile step for this sample: pgs_id, superpopulation, percentile,
             z, percentile_method, percentile_reason, n_reference, percentile_variants.
         superpopulation: the person's group ('' → compare with ALL and say the ancestry is unknown).
@@ -248,13 +254,16 @@ def build_report(
         ancestry: the person's inferred ancestry (AncestryEntry fields), when the panel's PCA placed them.
         adjusted: rows of the adjust step for this sample: pgs_id, ancestry, percentile, z, z_pc_mean,
             z_pc_meanvar, n_reference, percentile_reason.
+        efo_traits: ontology id → (label, description), from the catalog's `efo_traits` sheet: with the
+            scores' `trait_efo` they decide the wording (disease or quantity, `engine.interpret.traits`).
         fields: Report fields (genotypes_cid, genome_build, coverage, panel, panel_cid, notes).
     """
     quality = quality or {}
     adj = _adjusted_entries(adjusted or [])
     by_score = _percentile_entries(percentiles)
     group = superpopulation or ALL
-    scores = [_score_report(res, by_score, quality, adj, group, superpopulation) for res in results]
+    efo_traits = efo_traits or {}
+    scores = [_score_report(res, by_score, quality, adj, group, superpopulation, efo_traits) for res in results]
     fails = [ReportFailure(**f) for f in failures or []]
     groups = superpopulations
     if groups is None:
@@ -314,6 +323,7 @@ def _score_report(
     adj: dict[str, AdjustedEntry],
     group: str,
     superpopulation: str,
+    efo_traits: dict[str, tuple[str, str]],
 ) -> ScoreReport:
     """One score's entry: its result, percentiles, quality and adjusted scores; read in plain English when ok."""
     pgs = str(res["pgs_id"])
@@ -326,6 +336,11 @@ def _score_report(
         adjusted=adj.get(pgs),
     )
     sr.sum, sr.avg = _clean(sr.sum), _clean(sr.avg)
+    known = [efo_traits[i] for i in sr.trait_efo if i in efo_traits]
+    sr.trait_kind = trait_kind(
+        sr.trait_efo, [lbl for lbl, _ in known], descriptions=[d for _, d in known], reported=sr.trait or None,
+        case_control_evaluation=q is not None,
+    )  # fmt: skip
     if sr.status == "ok":
         p = sr.percentile_in(group)
         reason = p.reason if p is not None else f"no percentile for {group}"
@@ -339,6 +354,7 @@ def _score_report(
             trait=sr.trait or None,
             pgs_id=pgs,
             no_percentile_reason=None if (p and p.percentile is not None) else reason,
+            kind=sr.trait_kind,
         )
     return sr
 

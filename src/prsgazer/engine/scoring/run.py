@@ -133,6 +133,14 @@ class ScorefileInfo(BaseModel):
     cache_cid: str | None = Field(default=None, description="CID of the parsed-file cache entry used or written.")
 
 
+#: Added to a failed score's reason when absent sites were left unmatched for want of a declared coverage.
+UNDECLARED_COVERAGE = (
+    "this VCF lists variant sites only and its coverage is not declared, so the score's positions it does not "
+    "list count as missing: if it is a whole genome, declare its coverage as wgs (the coverage option, or the "
+    "stored VCF's coverage field) and score again"
+)
+
+
 class ScoreRun(BaseModel):
     """The result of `run_scoring`."""
 
@@ -276,6 +284,8 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
         order = {a: i for i, a in enumerate(rows.get_column("accession").unique(maintain_order=True).to_list())}
         match.summaries.sort(key=lambda s: order.get(s.accession, len(order)))
         for s in match.summaries:
+            if not s.passed and absent.coverage is Coverage.UNKNOWN and absent.n_absent_positions:
+                s.reason = f"{s.reason}; {UNDECLARED_COVERAGE}"  # the likeliest cause, and its fix
             if not s.passed:
                 warnings.append(f"{s.accession}: failed — {s.reason}")
         passed = match.passed
