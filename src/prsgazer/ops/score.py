@@ -15,7 +15,10 @@ import polars as pl
 
 from prsgazer.assets import Genotypes, MatchLog, PrsResult, ReferencePanel, ScoringFile
 from prsgazer.cid import cid_of_file
+from prsgazer.engine.reference import PersonScores
+from prsgazer.engine.scorefile import SCHEMA
 from prsgazer.engine.scoring import RunOptions, ScoreRun, run_scoring
+from prsgazer.engine.scoring.match import LOG_COLUMNS
 from prsgazer.errors import InputError
 from prsgazer.ops.params import ScoreParams, Tuning, available_chains, run_options
 from prsgazer.ops.runtime import (
@@ -56,17 +59,20 @@ def person_options(
 ) -> tuple[RunOptions, dict[str, Any]]:
     """The engine's options for stored genotypes, and the parameters that key a cached result.
     Shared by `score_stored` and the percentile step, so a re-run scores exactly as the first did."""
-    coverage = coverage or genotypes.coverage
+    # A coverage given by the caller is declared to the engine, "genotyped" too (absent sites are not
+    # assayed: what scoring a cohort in parts needs); the genotypes' own recorded "genotyped" is what
+    # detection found, so detection decides again.
+    declared = coverage or (genotypes.coverage if genotypes.coverage != "genotyped" else "")
     chains = available_chains()
     options = run_options(
         params,
         tuning,
         build=genotypes.genome_build or None,
-        coverage=coverage if coverage and coverage != "genotyped" else None,
+        coverage=declared or None,
         reference=reference,
         chains=chains,
     )
-    key_params = {"score": params.as_record(), "coverage": coverage, "build": options.build,
+    key_params = {"score": params.as_record(), "coverage": declared or "detect", "build": options.build,
                   "chains": sorted(cid_of_file(c) for c in chains)}  # fmt: skip
     return options, key_params
 
@@ -113,15 +119,71 @@ def score_stored(
                 options = options.model_copy(update={"reference": store.fetch(reference_panel.cid).path})
             run = run_scoring(g.path, paths, options)
         stop_if_cancelled(cancelled)
+        log = stored_match_log(run)
         with scratch("score") as out:
             for sf in todo:
-                results[sf.cid] = _store_results(store, run, genotypes, sf, out, key_of(sf), params, m.as_dict())
+                results[sf.cid] = _store_results(store, run, log, genotypes, sf, out, key_of(sf), params, m.as_dict())
     return [r for sf in unique for r in results[sf.cid]]  # type: ignore[misc]
 
 
+#: Scoring-row columns (engine.scorefile SCHEMA) the match log lacks; the stored match log keeps them, so
+#: the person's matched rows can be compared with a panel later without scoring them again.
+ROW_EXTRAS = [c for c in SCHEMA if c not in LOG_COLUMNS]
+
+
+def stored_match_log(run: ScoreRun) -> pl.DataFrame:
+    """The run's match log (one row per candidate and unmatched row) with every scoring-row column."""
+    extras = run.match.rows.select(
+        pl.col("accession").cast(pl.String), "row_nr", *[pl.col(c).cast(SCHEMA[c]) for c in ROW_EXTRAS]
+    )
+    return run.match.log.join(extras, on=["accession", "row_nr"], how="left", maintain_order="left")
+
+
+def person_scores_stored(store: Any, genotypes: Genotypes, results: list[PrsResult], params: ScoreParams,
+                         build: str | None = None) -> PersonScores:  # fmt: skip
+    """The `PersonScores` of stored results (sums from their tables, matched rows from their match
+    logs, outcomes from their summaries): what comparing them with a panel needs, without scoring the
+    genotypes again. Results of other genotypes or options are an input error."""
+    from prsgazer.engine.scoring import ScoreMatchSummary
+
+    record = params.as_record()
+    rows, tables, summaries = [], [], {}
+    for r in results:
+        if r.genotypes_cid != genotypes.cid or (r.params and r.params != record):
+            raise InputError(
+                f"result {r.cid} ({r.pgs_id}) was computed from "
+                + (f"genotypes {r.genotypes_cid}" if r.genotypes_cid != genotypes.cid else f"options {r.params}")
+                + f", not from {genotypes.cid} with {record}",
+                field="results",
+                hint="give the results `score` returned for these genotypes with these options",
+            )
+        summaries[r.pgs_id] = ScoreMatchSummary.model_validate(r.summary)
+        table = pl.read_csv(store.fetch(r.cid).path, separator="\t", null_values="NA",
+                            schema_overrides={"sample_id": pl.String, "pgs_id": pl.String})  # fmt: skip
+        tables.append(table.select("sample_id", "pgs_id", pl.col("sum").cast(pl.Float64)))
+        if r.status == "ok":
+            log = pl.read_parquet(store.fetch(r.match_log_cid).path)
+            lacking = [c for c in SCHEMA if c not in log.columns]
+            if lacking:
+                raise InputError(f"match log {r.match_log_cid} of {r.cid} lacks the scoring-row columns {lacking}",
+                                 field="results", hint="score the genotypes again with this version")  # fmt: skip
+            matched = log.filter(pl.col("match_status") == "matched")
+            rows.append(matched.select([pl.col(c).cast(t) for c, t in SCHEMA.items()]))
+    table = pl.concat(tables) if tables else pl.DataFrame(schema={"sample_id": pl.String, "pgs_id": pl.String,
+                                                                  "sum": pl.Float64})  # fmt: skip
+    # one row per sample and score, samples first, in the order the run wrote them
+    samples = {s: i for i, s in enumerate(dict.fromkeys(table.get_column("sample_id").to_list()))}
+    scores = {p: i for i, p in enumerate(summaries)}
+    table = table.sort(pl.col("sample_id").replace_strict(samples, return_dtype=pl.Int64),
+                       pl.col("pgs_id").replace_strict(scores, return_dtype=pl.Int64), maintain_order=True)  # fmt: skip
+    empty = pl.DataFrame(schema=SCHEMA)
+    return PersonScores(rows=pl.concat(rows) if rows else empty, table=table, summaries=summaries,
+                        build=build or genotypes.genome_build or None)  # fmt: skip
+
+
 def _store_results(
-    store: Any, run: ScoreRun, genotypes: Genotypes, sf: ScoringFile, out: Path, key: str, params: ScoreParams,
-    metrics: dict[str, Any],
+    store: Any, run: ScoreRun, log: pl.DataFrame, genotypes: Genotypes, sf: ScoringFile, out: Path, key: str,
+    params: ScoreParams, metrics: dict[str, Any],
 ) -> list[PrsResult]:  # fmt: skip
     info = next(i for i in run.scorefiles if i.cid == sf.cid)
     stored: list[PrsResult] = []
@@ -130,7 +192,7 @@ def _store_results(
         summary = run.match.summary(acc)
         stem = f"{acc}-{sf.cid[-12:]}"
         log_path = out / f"{stem}.match.parquet"
-        acc_log = run.match.log.filter(pl.col("accession") == acc)
+        acc_log = log.filter(pl.col("accession") == acc)
         acc_log.write_parquet(log_path, compression="zstd")
         mlog = store.upload(
             MatchLog(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from prsgazer.assets import Genotypes, PrsResult, ReferencePanel, ScoringFile
 from prsgazer.tasks.env import compute
-from prsgazer.tasks.runtime import input_errors_are_final, off_loop, score_params
+from prsgazer.tasks.runtime import input_errors_are_final, run_op, score_params
 
 
 @compute.task(retries=1)
@@ -34,12 +34,9 @@ async def score(
         keep_ambiguous: keep strand-ambiguous (A/T, C/G) matches.
         keep_multiallelic: keep matches at multi-allelic sites.
     """
-    with input_errors_are_final():
-        from prsgazer.ops.score import score_stored
-        from prsgazer.storage import default_store
+    from prsgazer.ops.score import score_stored
 
+    with input_errors_are_final():
         params = score_params(min_overlap, keep_ambiguous, keep_multiallelic)
-        return await off_loop(
-            score_stored, default_store(), genotypes, scoring_files, params, coverage=coverage,
-            reference_panel=reference_panel,
-        )  # fmt: skip
+    return await run_op(score_stored, genotypes, scoring_files, params, coverage=coverage,
+                        reference_panel=reference_panel)  # fmt: skip
