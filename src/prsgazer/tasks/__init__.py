@@ -6,11 +6,12 @@ from prsgazer.tasks.fetch import fetch_scoring_file
 from prsgazer.tasks.normalize import normalize_genotypes
 from prsgazer.tasks.reference import aggregate_distributions, reference_batch
 from prsgazer.tasks.report import percentile, report
-from prsgazer.tasks.score import score
+from prsgazer.tasks.score import combine_scores, score
 
 __all__ = [
     "adjust",
     "aggregate_distributions",
+    "combine_scores",
     "fetch_scoring_file",
     "normalize_genotypes",
     "percentile",

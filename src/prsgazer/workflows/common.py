@@ -78,6 +78,16 @@ async def gather_settled(calls: list[Awaitable[T]]) -> list[T | Exception]:
     return got  # type: ignore[return-value]
 
 
+def is_input_error(exc: BaseException) -> bool:
+    """Whether a task failed on bad input (its error code names a prsgazer InputError class)."""
+    from prsgazer import errors
+
+    if isinstance(exc, InputError):
+        return True
+    cls = getattr(errors, str(getattr(exc, "code", "") or ""), None)
+    return isinstance(cls, type) and issubclass(cls, InputError)
+
+
 def error_text(exc: BaseException) -> str:
     """A one-line reason for a failure (Flyte wraps task errors; keep the innermost message)."""
     text = str(exc).strip().splitlines()
