@@ -28,50 +28,19 @@ def anyio_backend() -> str:
 @dataclass
 class Split:
     files: list[Path]  # chr1.vcf.gz, chr2 (pfile prefix), chr3.vcf.gz
-    whole: Path
     scorefiles: list[Path]
     parts: list[str]  # stored CIDs: a VCF, a plink2 genotypes asset, a VCF
     dir: Path
 
 
-def _cohort_parts(d: Path):  # type: ignore[no-untyped-def]
-    from prsgazer.synthetic.files import Cohort, random_cohort
-
-    chroms = [random_cohort(80, 300, seed=k, missing_rate=0.03, chrom=c) for k, c in enumerate(["1", "2", "3"], 1)]
-    samples = chroms[0].samples
-    chroms = [Cohort(sites=c.sites, samples=samples, genotypes=c.genotypes) for c in chroms]
-    whole = Cohort(sites=pl.concat([c.sites for c in chroms]), samples=samples,
-                   genotypes=np.concatenate([c.genotypes for c in chroms]))  # fmt: skip
-    return chroms, whole
-
-
 @pytest.fixture
-def split(tmp_path: Path) -> Split:
+def split(cohort_files) -> Split:  # type: ignore[no-untyped-def]
     from prsgazer.storage import default_store
-    from prsgazer.storage.plink import put_pfile
-    from prsgazer.synthetic.files import random_score, write_pfile, write_scorefile, write_vcf
 
-    d = tmp_path / "split"
-    d.mkdir()
-    chroms, whole = _cohort_parts(d)
-    files = [write_vcf(chroms[0], d / "chr1.vcf.gz"), write_pfile(chroms[1], d / "chr2"),
-             write_vcf(chroms[2], d / "chr3.vcf.gz")]  # fmt: skip
-    full = write_vcf(whole, d / "all.vcf.gz")
-    score = random_score(whole, 600, seed=9, flip_rate=0.2, no_oa_rate=0.1, dominant_rate=0.1, recessive_rate=0.1)
-    passing = write_scorefile(score.rows, d / "S1.txt", pgs_id="S1")
-    # a score whose rows are half elsewhere: every part passes min_overlap 0, the whole fails 0.75
-    more = random_score(whole, 300, seed=4).rows
-    elsewhere = more.with_columns(pl.lit("7").alias("chr_name"))
-    failing = write_scorefile(pl.concat([more, elsewhere]), d / "S2.txt", pgs_id="S2")
-    store = default_store()
-    parts = [
-        store.put(files[0], "vcf", sample_id="").cid,
-        put_pfile(store, files[1], "genotypes").cid,
-        store.put(files[2], "vcf").cid,
-    ]
-    for sf in (passing, failing):
-        store.put(sf, "scoring_file", pgs_id=sf.stem)
-    return Split(files=files, whole=full, scorefiles=[passing, failing], parts=parts, dir=d)
+    from .conftest import store_cohort
+
+    parts = store_cohort(default_store(), cohort_files)
+    return Split(files=cohort_files.files, scorefiles=cohort_files.scorefiles, parts=parts, dir=cohort_files.dir)
 
 
 def _engine(split: Split):  # type: ignore[no-untyped-def]
@@ -134,7 +103,9 @@ async def test_files_of_other_samples_or_sharing_a_variant_are_input_errors(spli
     from prsgazer.synthetic.files import Cohort, write_vcf
 
     store = default_store()
-    chroms, _ = _cohort_parts(split.dir)
+    from .conftest import cohort_parts
+
+    chroms, _ = cohort_parts()
     c1 = chroms[0]
     renamed = Cohort(sites=c1.sites, samples=[*c1.samples[:4], "X", *c1.samples[5:]], genotypes=c1.genotypes)
     other = store.put(write_vcf(renamed, tmp_path / "other.vcf.gz"), "vcf").cid

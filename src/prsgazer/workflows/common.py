@@ -95,11 +95,12 @@ def error_text(exc: BaseException) -> str:
 
 
 def _named_genotypes(store: Any, *, genotypes_cid: str = "", vcf_cid: str = "", sample_id: str = "") -> Asset:
-    """The stored genotypes or VCF a user named (a blocking store look-up)."""
+    """The stored genotypes or VCF a user named (a blocking look-up of records: the bytes stay where they
+    are, the task that needs them fetches them)."""
     if genotypes_cid:
-        return store.get(genotypes_cid)
+        return store.describe(genotypes_cid)
     if vcf_cid:
-        return store.get(vcf_cid)
+        return store.describe(vcf_cid)
     if sample_id:
         found = store.query(asset="genotypes", sample_id=sample_id) or store.query(asset="vcf", sample_id=sample_id)
         if not found:

@@ -1,0 +1,135 @@
+"""Workflows as a cluster runs them, without a cluster (tests/workflows/pods.py): every task in its own
+process started by Flyte's pod entrypoint from its serialized spec, with its own empty PRSGAZER_HOME,
+configured only by what the spec carries (forwarded settings, Flyte secrets), sharing nothing but a
+remote — `file://` and S3 (moto on 127.0.0.1). `prs_report`, `reference_distributions` and
+`cohort_scores` give the same CIDs as a plain local run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prsgazer import runner
+
+from . import pods
+from .conftest import store_cohort, store_person
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+IDS = ["PGS900001", "PGS900002", "PGS900003", "PGS900004"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class SharedRemote:
+    """A remote as a deployer configures it: what pods get (URL, options without credentials), the
+    cluster's secret store, and the credentials an uploading laptop uses."""
+
+    kind: str
+    url: str
+    options: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    laptop_options: dict[str, Any] = field(default_factory=dict)
+
+    def launch_env(self) -> dict[str, str]:
+        env = {"PRSGAZER_REMOTE": self.url}
+        if self.options:
+            env["PRSGAZER_REMOTE_OPTIONS"] = json.dumps(self.options)
+        return env
+
+
+@pytest.fixture(params=["file", "s3"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> SharedRemote:
+    if request.param == "file":
+        return SharedRemote("file", f"file://{tmp_path / 'shared-remote'}")
+    s3 = request.getfixturevalue("s3_options")
+    bucket = request.getfixturevalue("s3_bucket")
+    options = {"endpoint_url": s3["endpoint_url"], "client_kwargs": s3["client_kwargs"]}
+    secrets = {"prsgazer-aws-access-key-id": s3["key"], "prsgazer-aws-secret-access-key": s3["secret"]}
+    return SharedRemote("s3", f"s3://{bucket}/prsgazer", options, secrets, laptop_options=s3)
+
+
+def laptop(shared: SharedRemote, root: Path):  # type: ignore[no-untyped-def]
+    """A machine outside the cluster that uploads the inputs to the shared remote."""
+    from prsgazer.storage import Store, remote_from_url
+
+    return Store(root, remote=remote_from_url(shared.url, storage_options=shared.laptop_options), ttl=0)
+
+
+def orchestrator_env(shared: SharedRemote, home: Path) -> dict[str, str]:
+    """What the workflow's own pod gets: the task environment and secrets of the launch, its own disk."""
+    from prsgazer.tasks.env import task_env, task_secrets
+
+    launch = shared.launch_env()
+    env = task_env(launch)
+    env.update({s.as_env_var: shared.secrets[s.key] for s in task_secrets(launch)})  # type: ignore[misc]
+    env.update({"PRSGAZER_HOME": str(home / "prsgazer"), "PRSGAZER_CACHE_DIR": str(home / "cache")})
+    return env
+
+
+def spec(work: Path, workflow: str, inputs: dict[str, Any], shared: SharedRemote, **more: Any) -> dict[str, Any]:
+    return {"workflow": workflow, "inputs": inputs, "work": str(work), "log": str(work / "pods.jsonl"),
+            "secrets": shared.secrets, **more}  # fmt: skip
+
+
+def cids(obj: Any) -> list[str]:
+    """Every asset CID in a run's outputs, in order (the outputs' identities, not their run metrics)."""
+    found: list[str] = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == "cid" and isinstance(v, str):
+                found.append(v)
+            elif k != "metrics":
+                found += cids(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            found += cids(v)
+    return found
+
+
+async def test_workflows_run_as_isolated_pods_sharing_only_a_remote(
+    shared: SharedRemote, synth_panel, person_vcf, cohort_files, tmp_path: Path
+) -> None:
+    from prsgazer.storage import default_store
+
+    # the inputs, uploaded once from a laptop; the same files stored for a plain local run
+    up = laptop(shared, tmp_path / "laptop")
+    panel, _, _ = store_person(up, synth_panel, person_vcf)
+    parts = store_cohort(up, cohort_files)
+    local = default_store()
+    assert store_person(local, synth_panel, person_vcf)[0].cid == panel.cid
+    assert store_cohort(local, cohort_files) == parts
+    runs = {
+        "prs_report": {"sample_id": "P1", "pgs_ids": IDS, "panel": "synth"},
+        "reference_distributions": {"panel": "synth", "pgs_ids": IDS, "batch_size": 2},
+        "cohort_scores": {"pgs_ids": ["S1", "S2"], "genotypes_cids": parts},
+    }
+    work = tmp_path / "cluster"
+    env = orchestrator_env(shared, tmp_path / "orchestrator")
+    for name, inputs in runs.items():
+        plain = (await runner.run(name, inputs)).outputs
+        got = pods.run(spec(work, name, inputs, shared), env)
+        assert "error" not in got, got
+        assert cids(got["outputs"]) == cids(plain), name  # CID for CID
+    log = pods.pod_log(spec(work, "", {}, shared))
+    seconds = sorted((e["task"], e["seconds"]) for e in log)
+    print(f"\n{shared.kind}: {len(log)} pods, {sum(e['seconds'] for e in log):.1f} pod-seconds: {seconds}")
+    # every task ran as a pod, once, each attempt on its own empty disk
+    assert all(e["ok"] and e["attempt"] == 1 for e in log), log
+    assert len({e["home"] for e in log}) == len(log)
+    tasks = {e["task"] for e in log}
+    assert {"normalize_genotypes", "fetch_scoring_file", "score", "reference_pca", "project", "percentile",
+            "adjust", "report", "reference_batch", "aggregate_distributions", "combine_scores"} <= tasks  # fmt: skip
+    assert sum(e["task"] == "score" for e in log) == 1 + 3  # the person once; the cohort once per file
+    assert sum(e["task"] == "reference_batch" for e in log) == 2
+    # the orchestrator's disk holds records it looked up, never a computed file's bytes
+    orch_blobs = tmp_path / "orchestrator" / "prsgazer" / "blobs"
+    assert not orch_blobs.exists() or len(list(orch_blobs.iterdir())) <= 3  # (panel .pvar/.psam looked up)
