@@ -130,6 +130,94 @@ async def test_workflows_run_as_isolated_pods_sharing_only_a_remote(
             "adjust", "report", "reference_batch", "aggregate_distributions", "combine_scores"} <= tasks  # fmt: skip
     assert sum(e["task"] == "score" for e in log) == 1 + 3  # the person once; the cohort once per file
     assert sum(e["task"] == "reference_batch" for e in log) == 2
+    # every pod removed its run directories once their outputs were stored (and pushed)
+    leftovers = [p for e in log for p in (Path(e["home"]).parent / "prsgazer-cache" / "runs").glob("*")]
+    assert not leftovers, leftovers
     # the orchestrator's disk holds records it looked up, never a computed file's bytes
     orch_blobs = tmp_path / "orchestrator" / "prsgazer" / "blobs"
     assert not orch_blobs.exists() or len(list(orch_blobs.iterdir())) <= 3  # (panel .pvar/.psam looked up)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_a_killed_run_resumes_recomputing_only_what_is_missing(synth_panel, person_vcf, tmp_path: Path) -> None:
+    """reference_distributions in 4 batches, one pod at a time; the node dies (orchestrator and pods
+    SIGKILLed) once 2 batches are done. The relaunch keeps those 2 and computes the other 2; a third
+    launch on a new cluster (empty Flyte cache, same remote) computes nothing: the store decides."""
+    shared = SharedRemote("file", f"file://{tmp_path / 'shared-remote'}")
+    up = laptop(shared, tmp_path / "laptop")
+    store_person(up, synth_panel, person_vcf)
+    inputs = {"panel": "synth", "pgs_ids": IDS, "batch_size": 1}
+    work = tmp_path / "cluster"
+    env = orchestrator_env(shared, tmp_path / "orchestrator")
+    killed = pods.launch(spec(work, "reference_distributions", inputs, shared, max_pods=1,
+                              kill_after=["reference_batch", 2]), env)  # fmt: skip
+    killed.communicate(timeout=600)
+    assert killed.returncode == -9  # SIGKILL: the run died mid-way
+    up.sync(force=True)
+    assert len(up.query(asset="reference_scores")) == 2 and not up.query(asset="distribution")
+
+    first_log = len(pods.pod_log(spec(work, "", {}, shared)))
+    resumed = pods.run(spec(work, "reference_distributions", inputs, shared, max_pods=1), env)
+    out = resumed["outputs"]
+    assert (out["n_ok"], out["n_cached"]) == (4, 2)  # 2 batches kept, 2 computed
+    again = [e for e in pods.pod_log(spec(work, "", {}, shared))[first_log:] if e["task"] == "reference_batch"]
+    # the batch Flyte recorded before the kill is a Flyte cache hit (no pod); the one finished as the node
+    # died is a pod that finds its result in the store; the other two are computed
+    assert len(again) == 3
+    up.sync(force=True)
+    stored = up.query(asset="reference_scores")
+    assert len(stored) == 4 and sum(not s.metrics.get("cached") for s in stored) == 4  # none computed twice
+    from prsgazer.storage import default_store
+
+    store_person(default_store(), synth_panel, person_vcf)
+    plain = (await runner.run("reference_distributions", inputs)).outputs
+    assert cids(out) == [c for c in cids(plain)]
+
+    fresh = pods.run(spec(tmp_path / "cluster2", "reference_distributions", inputs, shared), env)
+    assert fresh["outputs"]["n_cached"] == 4 and cids(fresh["outputs"]) == cids(out)
+    batches = [e for e in pods.pod_log(spec(tmp_path / "cluster2", "", {}, shared)) if e["task"] == "reference_batch"]
+    assert len(batches) == 4  # no Flyte cache there: 4 pods, each a store look-up
+    print(f"\nkill and resume: kept 2 batches, computed 2; resumed run {resumed['seconds']} s, "
+          f"new cluster (store hits only) {fresh['seconds']} s")  # fmt: skip
+
+
+async def test_retries_a_transient_storage_error_but_not_bad_input(shared: SharedRemote, cohort_files,
+                                                                   tmp_path: Path) -> None:  # fmt: skip
+    """Fault injection in the pods: the first attempt of `score` cannot reach the store (S3 on a closed
+    port, or a file:// remote whose root is not a directory) and fails; Flyte retries it and the second
+    attempt succeeds. A scoring file that does not exist fails its fetch once, without any retry."""
+    up = laptop(shared, tmp_path / "laptop")
+    parts = store_cohort(up, cohort_files)
+    if shared.kind == "s3":
+        unreachable = {**shared.options, "endpoint_url": f"http://127.0.0.1:{_free_port()}",
+                       "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}}  # fmt: skip
+        fault = {"PRSGAZER_REMOTE_OPTIONS": json.dumps(unreachable)}
+    else:
+        (tmp_path / "not-a-dir").write_text("an unmounted volume")
+        fault = {"PRSGAZER_REMOTE": f"file://{tmp_path / 'not-a-dir'}"}
+    inputs = {"pgs_ids": ["S1", "NOT_STORED"], "genotypes_cid": parts[1], "min_overlap": 0.2}  # chr2 only
+    work = tmp_path / "cluster"
+    got = pods.run(spec(work, "cohort_scores", inputs, shared, faults={"score": {"attempts": 1, "env": fault}}),
+                   orchestrator_env(shared, tmp_path / "orchestrator"))  # fmt: skip
+    out = got["outputs"]
+    log = pods.pod_log(spec(work, "", {}, shared))
+    assert (out["n_ok"], out["n_failed"]) == (1, 1), (out["failures"], log)
+    assert out["failures"][0]["pgs_id"] == "NOT_STORED" and "no stored scoring file" in out["failures"][0]["error"]
+    scores = [e for e in log if e["task"] == "score"]
+    assert [(e["attempt"], e["ok"]) for e in scores] == [(1, False), (2, True)]
+    stderr = (Path(scores[0]["home"]).parent / "stderr.txt").read_text()
+    assert "StorageError" in stderr
+    fetches = sorted((e["ok"], e["attempt"]) for e in log if e["task"] == "fetch_scoring_file")
+    assert fetches == [(False, 1), (True, 1)]  # NOT_STORED: one attempt of the 4 allowed (retries=3)
+    from prsgazer.storage import default_store
+
+    store_cohort(default_store(), cohort_files)
+    plain = (await runner.run("cohort_scores", {**inputs, "pgs_ids": ["S1"]})).outputs
+    assert cids(out["results"]) == cids(plain["results"])
