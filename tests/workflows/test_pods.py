@@ -46,15 +46,25 @@ class SharedRemote:
         return env
 
 
-@pytest.fixture(params=["file", "s3"])
-def shared(request: pytest.FixtureRequest, tmp_path: Path) -> SharedRemote:
-    if request.param == "file":
-        return SharedRemote("file", f"file://{tmp_path / 'shared-remote'}")
+def _s3(request: pytest.FixtureRequest) -> SharedRemote:
+    """A bucket on the moto server; pods get its endpoint, the credentials are the cluster's secrets."""
     s3 = request.getfixturevalue("s3_options")
     bucket = request.getfixturevalue("s3_bucket")
     options = {"endpoint_url": s3["endpoint_url"], "client_kwargs": s3["client_kwargs"]}
     secrets = {"prsgazer-aws-access-key-id": s3["key"], "prsgazer-aws-secret-access-key": s3["secret"]}
     return SharedRemote("s3", f"s3://{bucket}/prsgazer", options, secrets, laptop_options=s3)
+
+
+@pytest.fixture(params=["file", "s3"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> SharedRemote:
+    if request.param == "file":
+        return SharedRemote("file", f"file://{tmp_path / 'shared-remote'}")
+    return _s3(request)
+
+
+@pytest.fixture
+def shared_s3(request: pytest.FixtureRequest) -> SharedRemote:
+    return _s3(request)
 
 
 def laptop(shared: SharedRemote, root: Path):  # type: ignore[no-untyped-def]
@@ -126,10 +136,11 @@ async def test_workflows_run_as_isolated_pods_sharing_only_a_remote(
     assert all(e["ok"] and e["attempt"] == 1 for e in log), log
     assert len({e["home"] for e in log}) == len(log)
     tasks = {e["task"] for e in log}
-    assert {"normalize_genotypes", "fetch_scoring_file", "score", "reference_pca", "project", "percentile",
+    assert {"normalize_genotypes", "fetch_scoring_files", "score", "reference_pca", "project", "percentile",
             "adjust", "report", "reference_batch", "aggregate_distributions", "combine_scores"} <= tasks  # fmt: skip
     assert sum(e["task"] == "score" for e in log) == 1 + 3  # the person once; the cohort once per file
     assert sum(e["task"] == "reference_batch" for e in log) == 2
+    assert sum(e["task"] == "fetch_scoring_files" for e in log) == 2  # one per workflow (the third: Flyte's cache)
     # every pod removed its run directories once their outputs were stored (and pushed)
     leftovers = [p for e in log for p in (Path(e["home"]).parent / "prsgazer-cache" / "runs").glob("*")]
     assert not leftovers, leftovers
@@ -188,24 +199,25 @@ async def test_a_killed_run_resumes_recomputing_only_what_is_missing(synth_panel
           f"new cluster (store hits only) {fresh['seconds']} s")  # fmt: skip
 
 
-async def test_retries_a_transient_storage_error_but_not_bad_input(shared: SharedRemote, cohort_files,
+async def test_retries_a_transient_storage_error_but_not_bad_input(shared_s3: SharedRemote, cohort_files,
                                                                    tmp_path: Path) -> None:  # fmt: skip
     """Fault injection in the pods: the first attempt of `score` cannot reach the store (S3 on a closed
-    port, or a file:// remote whose root is not a directory) and fails; Flyte retries it and the second
-    attempt succeeds. A scoring file that does not exist fails its fetch once, without any retry."""
+    port) and fails; Flyte retries it and the second attempt succeeds. Bad input — cohort files of other
+    samples — fails `combine_scores` once, with no retry, and the run reports it as an input error."""
+    from prsgazer.synthetic.files import Cohort, write_vcf
+
+    from .conftest import cohort_parts
+
+    shared = shared_s3
     up = laptop(shared, tmp_path / "laptop")
     parts = store_cohort(up, cohort_files)
-    if shared.kind == "s3":
-        unreachable = {**shared.options, "endpoint_url": f"http://127.0.0.1:{_free_port()}",
-                       "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}}  # fmt: skip
-        fault = {"PRSGAZER_REMOTE_OPTIONS": json.dumps(unreachable)}
-    else:
-        (tmp_path / "not-a-dir").write_text("an unmounted volume")
-        fault = {"PRSGAZER_REMOTE": f"file://{tmp_path / 'not-a-dir'}"}
+    unreachable = {**shared.options, "endpoint_url": f"http://127.0.0.1:{_free_port()}",
+                   "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}}  # fmt: skip
+    fault = {"PRSGAZER_REMOTE_OPTIONS": json.dumps(unreachable)}
     inputs = {"pgs_ids": ["S1", "NOT_STORED"], "genotypes_cid": parts[1], "min_overlap": 0.2}  # chr2 only
     work = tmp_path / "cluster"
-    got = pods.run(spec(work, "cohort_scores", inputs, shared, faults={"score": {"attempts": 1, "env": fault}}),
-                   orchestrator_env(shared, tmp_path / "orchestrator"))  # fmt: skip
+    env = orchestrator_env(shared, tmp_path / "orchestrator")
+    got = pods.run(spec(work, "cohort_scores", inputs, shared, faults={"score": {"attempts": 1, "env": fault}}), env)
     out = got["outputs"]
     log = pods.pod_log(spec(work, "", {}, shared))
     assert (out["n_ok"], out["n_failed"]) == (1, 1), (out["failures"], log)
@@ -214,10 +226,18 @@ async def test_retries_a_transient_storage_error_but_not_bad_input(shared: Share
     assert [(e["attempt"], e["ok"]) for e in scores] == [(1, False), (2, True)]
     stderr = (Path(scores[0]["home"]).parent / "stderr.txt").read_text()
     assert "StorageError" in stderr
-    fetches = sorted((e["ok"], e["attempt"]) for e in log if e["task"] == "fetch_scoring_file")
-    assert fetches == [(False, 1), (True, 1)]  # NOT_STORED: one attempt of the 4 allowed (retries=3)
     from prsgazer.storage import default_store
 
     store_cohort(default_store(), cohort_files)
     plain = (await runner.run("cohort_scores", {**inputs, "pgs_ids": ["S1"]})).outputs
     assert cids(out["results"]) == cids(plain["results"])
+
+    chroms, _ = cohort_parts()
+    c1 = chroms[0]
+    renamed = Cohort(sites=c1.sites, samples=[*c1.samples[:4], "X", *c1.samples[5:]], genotypes=c1.genotypes)
+    other = up.put(write_vcf(renamed, tmp_path / "other.vcf.gz"), "vcf").cid
+    bad = pods.run(spec(work, "cohort_scores", {"pgs_ids": ["S1"], "genotypes_cids": [other, *parts[1:]]}, shared),
+                   env)  # fmt: skip
+    assert bad.get("code") == "InputError" and "do not hold the same samples" in bad["error"], bad
+    combines = [e for e in pods.pod_log(spec(work, "", {}, shared)) if e["task"] == "combine_scores"]
+    assert [(e["attempt"], e["ok"]) for e in combines] == [(1, False)]  # retries=1, none used

@@ -160,11 +160,12 @@ def person_scores_stored(store: Any, genotypes: Genotypes, results: list[PrsResu
                 hint="give the results `score` returned for these genotypes with these options",
             )
         summaries[r.pgs_id] = ScoreMatchSummary.model_validate(r.summary)
-        table = pl.read_csv(store.fetch(r.cid).path, separator="\t", null_values="NA",
+        # the verified blobs themselves (their records are at hand): no copy under a file name is needed
+        table = pl.read_csv(store.verify(r.cid), separator="\t", null_values="NA",
                             schema_overrides={"sample_id": pl.String, "pgs_id": pl.String})  # fmt: skip
         tables.append(table.select("sample_id", "pgs_id", pl.col("sum").cast(pl.Float64)))
         if r.status == "ok":
-            log = pl.read_parquet(store.fetch(r.match_log_cid).path)
+            log = pl.read_parquet(store.verify(r.match_log_cid))
             lacking = [c for c in SCHEMA if c not in log.columns]
             if lacking:
                 raise InputError(f"match log {r.match_log_cid} of {r.cid} lacks the scoring-row columns {lacking}",
@@ -356,7 +357,7 @@ def _combine(
 
     tables = []
     for r in parts:
-        t = pl.read_csv(store.fetch(r.cid).path, separator="\t", null_values="NA",
+        t = pl.read_csv(store.verify(r.cid), separator="\t", null_values="NA",
                         schema_overrides={"sample_id": pl.String, "pgs_id": pl.String, "reason": pl.String,
                                           "dosage_source": pl.String})  # fmt: skip
         tables.append(t)
@@ -435,7 +436,7 @@ def _check_rows_in_one_part(store: Any, pgs_id: str, parts: list[PrsResult]) -> 
         if not r.match_log_cid:
             continue
         rows = (
-            pl.scan_parquet(store.fetch(r.match_log_cid).path)
+            pl.scan_parquet(store.verify(r.match_log_cid))
             .filter(pl.col("match_status").is_in(["matched", "excluded"]))
             .select("row_nr")
             .unique()

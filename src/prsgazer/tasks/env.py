@@ -27,6 +27,7 @@ images.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Mapping
@@ -143,15 +144,19 @@ class StoreCodeVersion:
     (never a hand-bumped string) or another store is a miss, and the store's own result keys decide."""
 
     def get_version(self, salt: str, params: Any) -> str:
-        from prsgazer.engine.version import source_digest
-        from prsgazer.ops.runtime import code_version
-
         h = hashlib.sha256(salt.encode())
-        h.update(code_version().encode())
-        for part in ("tasks", "assets"):
-            h.update(source_digest(_PACKAGE / part).encode())
+        h.update(_code_digest().encode())
         h.update(store_scope().encode())
         return h.hexdigest()
+
+
+@functools.cache
+def _code_digest() -> str:
+    """The sources that decide a task's outputs: engine and ops (`code_version`), tasks and assets."""
+    from prsgazer.engine.version import source_digest
+    from prsgazer.ops.runtime import code_version
+
+    return code_version() + "".join(source_digest(_PACKAGE / part) for part in ("tasks", "assets"))
 
 
 #: Task outputs are cached by Flyte on their inputs (CIDs and typed fields) and `StoreCodeVersion`.

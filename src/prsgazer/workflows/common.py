@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from prsgazer.assets import Asset, Genotypes, ScoringFile, Vcf
 from prsgazer.errors import InputError, NotFoundError
-from prsgazer.tasks import fetch_scoring_file, normalize_genotypes
+from prsgazer.tasks import fetch_scoring_files, normalize_genotypes
 from prsgazer.tasks.runtime import current_run
 from prsgazer.workflows.models import Failure
 
@@ -42,6 +42,8 @@ def _assets(out: Any) -> list[Asset]:
         return [out]
     if isinstance(out, (list, tuple)):
         return [a for o in out for a in _assets(o)]
+    if dataclasses.is_dataclass(out) and not isinstance(out, type):
+        return [a for f in dataclasses.fields(out) for a in _assets(getattr(out, f.name))]
     return []
 
 
@@ -135,17 +137,13 @@ async def genotypes_for(store: Any, *, genotypes_cid: str = "", vcf_cid: str = "
 
 
 async def fetch_all(store: Any, pgs_ids: list[str], build: str) -> tuple[list[ScoringFile], list[Failure]]:
-    """Fetch every scoring file concurrently (as handed to tasks); a failure is recorded, the others go on."""
+    """Every scoring file (as handed to tasks), in one `fetch_scoring_files` task; an id that cannot be had
+    is recorded with its reason, the others go on."""
     ids = list(dict.fromkeys(pgs_ids))
-    got = await gather_settled([call(store, fetch_scoring_file, p, build) for p in ids])
-    files: list[ScoringFile] = []
-    failures: list[Failure] = []
-    for pgs_id, res in zip(ids, got, strict=True):
-        if isinstance(res, Exception):
-            failures.append(Failure(pgs_id=pgs_id, step="fetch_scoring_file", error=error_text(res)))
-        else:
-            files.append(handed(res))
-    return files, failures
+    if not ids:
+        return [], []
+    got = await call(store, fetch_scoring_files, ids, build)
+    return [handed(f) for f in got.files], list(got.failures)
 
 
 def scores_for_trait(store, trait: str, build: str = "", limit: int = 10) -> list[str]:  # type: ignore[no-untyped-def]
