@@ -60,6 +60,19 @@ class Settings(BaseSettings):
         default="",
         description="Prebuilt task image for cluster runs (empty: Flyte builds one from pyproject.toml + uv.lock).",
     )
+    cluster_secrets: str = Field(
+        default="",
+        description="Flyte secrets mounted in cluster tasks, as ENV_VAR=secret-key pairs separated by commas "
+        "(`none`: no secrets, e.g. with IRSA); empty: by the remote, s3:// gets AWS_ACCESS_KEY_ID="
+        "prsgazer-aws-access-key-id and AWS_SECRET_ACCESS_KEY=prsgazer-aws-secret-access-key, hf:// gets "
+        "PRSGAZER_HF_TOKEN=prsgazer-hf-token.",
+    )
+
+    @field_validator("cluster_secrets")
+    @classmethod
+    def _secrets(cls, value: str) -> str:
+        parse_cluster_secrets(value)
+        return value
 
     # --- catalog ---
     catalog_rest_url: str = Field(
@@ -209,6 +222,48 @@ class Settings(BaseSettings):
     def catalog_cache_dir(self) -> Path:
         """Where the catalog keeps its HTTP response cache and partial downloads."""
         return self.cache_dir / "catalog"
+
+
+#: The Flyte secrets a remote's scheme needs by default: (environment variable, secret key).
+DEFAULT_CLUSTER_SECRETS: dict[str, tuple[tuple[str, str], ...]] = {
+    "s3": (("AWS_ACCESS_KEY_ID", "prsgazer-aws-access-key-id"),
+           ("AWS_SECRET_ACCESS_KEY", "prsgazer-aws-secret-access-key")),
+    "hf": (("PRSGAZER_HF_TOKEN", "prsgazer-hf-token"),),
+}
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+_SECRET_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def parse_cluster_secrets(value: str) -> tuple[tuple[str, str], ...] | None:
+    """`ENV=key,ENV=key` → ((ENV, key), …); `none` → (); empty → None (the remote's defaults).
+
+    A malformed pair is a ValueError saying which and what is allowed (the settings turn it into an
+    InputError naming PRSGAZER_CLUSTER_SECRETS)."""
+    text = value.strip()
+    if not text:
+        return None
+    if text.lower() == "none":
+        return ()
+    pairs = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        env, eq, key = (x.strip() for x in part.partition("="))
+        if not eq or not _ENV_NAME.fullmatch(env) or not _SECRET_KEY.fullmatch(key):
+            raise ValueError(
+                f"{part!r} is not ENV_VAR=secret-key (an upper-case variable name, then the Flyte secret's key), "
+                "e.g. AWS_ACCESS_KEY_ID=prsgazer-aws-access-key-id; or `none`"
+            )
+        pairs.append((env, key))
+    return tuple(pairs)
+
+
+def cluster_secret_pairs(cluster_secrets: str, remote: str) -> tuple[tuple[str, str], ...]:
+    """The (environment variable, Flyte secret key) pairs cluster tasks mount: the ones named in
+    PRSGAZER_CLUSTER_SECRETS, else the defaults of the remote's scheme (none for file:// or no remote)."""
+    given = parse_cluster_secrets(cluster_secrets)
+    if given is not None:
+        return given
+    scheme = remote.strip().split("://", 1)[0].lower() if "://" in remote else ""
+    return DEFAULT_CLUSTER_SECRETS.get({"s3a": "s3"}.get(scheme, scheme), ())
 
 
 @lru_cache(maxsize=1)

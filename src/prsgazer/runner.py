@@ -8,6 +8,7 @@ loop), and outputs come back as JSON-able data with the CIDs to chain further ca
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -43,17 +44,95 @@ def flyte_config_path() -> Path | None:
     return p if p.exists() else None
 
 
+#: Keys of fsspec storage options that hold credentials: they belong in Flyte secrets, not in task env vars.
+_CREDENTIAL_KEYS = re.compile(r"(^|_)(key|secret|token|password|session)($|_)", re.I)
+
+
+def check_cluster() -> Path | None:
+    """What a remote run needs, checked before anything is launched: a Flyte cluster (admin.endpoint in
+    `.flyte/config.yaml`, or FLYTE_ADMIN_ENDPOINT) and a shared store every pod reaches (PRSGAZER_REMOTE),
+    whose credentials are Flyte secrets rather than PRSGAZER_REMOTE_OPTIONS (forwarded as plain task
+    environment variables). Returns the Flyte config file used; anything missing is an InputError
+    naming what to configure."""
+    import flyte.config
+
+    from prsgazer.config import get_settings
+    from prsgazer.errors import InputError
+
+    cfg = flyte_config_path()
+    if not flyte.config.auto(str(cfg) if cfg else None).platform.endpoint:
+        raise InputError(
+            "no Flyte cluster is configured for --remote runs",
+            file=str(cfg or _REPO / ".flyte" / "config.yaml"),
+            field="admin.endpoint",
+            hint="uncomment and fill the admin block of .flyte/config.yaml (endpoint, auth) or set "
+            "FLYTE_ADMIN_ENDPOINT; or run here with --local (docs/cluster.md, step 1)",
+        )
+    s = get_settings()
+    if not s.remote.strip():
+        raise InputError(
+            "a cluster run needs a shared store: every task runs in its own pod with its own empty disk",
+            field="PRSGAZER_REMOTE",
+            hint="set PRSGAZER_REMOTE=s3://bucket/prefix (or hf://datasets/org/name, or file:// on a volume every "
+            "pod mounts) and push the inputs (`prsgazer storage push`); docs/cluster.md, step 2",
+        )
+    found = sorted(_credential_keys(s.remote_options))
+    if found:
+        raise InputError(
+            f"PRSGAZER_REMOTE_OPTIONS holds credentials ({', '.join(found)}): it is forwarded to every task as a "
+            "plain environment variable",
+            field="PRSGAZER_REMOTE_OPTIONS",
+            hint="store them as Flyte secrets and mount them with PRSGAZER_CLUSTER_SECRETS (docs/cluster.md, step 3)",
+        )
+    return cfg
+
+
+def _credential_keys(options: Any, prefix: str = "") -> list[str]:
+    if not isinstance(options, dict):
+        return []
+    out = []
+    for k, v in options.items():
+        if isinstance(v, dict):
+            out += _credential_keys(v, f"{prefix}{k}.")
+        elif _CREDENTIAL_KEYS.search(str(k)) and v:
+            out.append(f"{prefix}{k}")
+    return out
+
+
+def pin_flyte_local_cache() -> Path:
+    """Keep Flyte's local run database (its task cache and run records) under `PRSGAZER_CACHE_DIR/flyte/`.
+
+    Flyte puts it beside the config file it finds, which for this checkout is `.flyte/config.yaml`: the
+    source tree. Runs started by prsgazer (CLI, MCP, notebook, tests) call this first; `flyte run --local`
+    started by hand keeps Flyte's own place (`.flyte/local-cache/`, ignored by git). Returns the folder.
+    """
+    from flyte._persistence._db import LocalDB
+
+    from prsgazer.config import get_settings
+
+    def cache_dir() -> Path:
+        return Path(get_settings().cache_dir) / "flyte"
+
+    if getattr(LocalDB._get_cache_dir, "__prsgazer__", False) is False:
+        # (a database Flyte opened before this call stays where it is for the rest of the process)
+        cache_dir.__prsgazer__ = True  # type: ignore[attr-defined]
+        LocalDB._get_cache_dir = staticmethod(cache_dir)  # type: ignore[method-assign]
+    return cache_dir()
+
+
 async def init_flyte(mode: str) -> None:
-    """Initialise Flyte once per process for `mode` ("local" or "remote")."""
+    """Initialise Flyte once per process for `mode` ("local" or "remote"; remote is checked first)."""
     global _initialized
     import flyte
 
+    if mode == "remote":
+        cfg = check_cluster()
     if _initialized == mode:
         return
     if mode == "remote":
-        cfg = flyte_config_path()
         await flyte.init_from_config.aio(str(cfg) if cfg else None, root_dir=_REPO / "src")
     else:
+        pin_flyte_local_cache()
         await flyte.init.aio(root_dir=_REPO / "src" if (_REPO / "src").is_dir() else None, log_level=_flyte_log_level())
     _initialized = mode
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -44,6 +45,22 @@ async def test_cohort_scores_local_run_equals_engine(cineca) -> None:
     # the rerun is served from the store
     again = await runner.run("cohort_scores", {"pgs_ids": ["PGS001229"], "vcf_cid": cineca.vcf.cid})
     assert again.outputs["n_cached"] == 1 and again.outputs["results"][0]["cid"] == ok["cid"]
+
+
+async def test_flyte_local_database_stays_out_of_the_source_tree(cineca, tmp_path) -> None:
+    """Flyte keeps its local run database beside the config it finds (`.flyte/config.yaml` here, in the
+    source tree); runs prsgazer starts keep it under PRSGAZER_CACHE_DIR."""
+    from flyte._persistence._db import LocalDB
+
+    from conftest import REPO
+
+    await runner.run("normalize_genotypes", {"vcf": {"genome_build": "GRCh37"}})
+    assert runner.pin_flyte_local_cache().name == "flyte"
+    conn = LocalDB.get_sync()
+    (db_file,) = [row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"]
+    assert db_file and not Path(db_file).resolve().is_relative_to(REPO), db_file
+    # (opened by the first run of this process: under that test's PRSGAZER_CACHE_DIR)
+    assert Path(db_file).parent.name == "flyte" and Path(db_file).parent.parent.name == "cache", db_file
 
 
 async def test_task_through_the_runner_binds_assets_by_filters(cineca) -> None:

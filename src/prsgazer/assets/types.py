@@ -199,6 +199,8 @@ class PrsResult(Asset):
     dosage_source: str = ""
     #: The per-score match summary (counts by match type, exclusion and unmatched reason).
     summary: dict[str, Any] = field(default_factory=dict)
+    #: A cohort scored in parts (one genotype file each): the parts' results these scores add up.
+    part_cids: list[str] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)

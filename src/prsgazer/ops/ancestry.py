@@ -40,7 +40,7 @@ from prsgazer.engine.ancestry import (
 )
 from prsgazer.engine.genotypes import Coverage, GenotypeSource, decide_coverage, fill_absent_sites, open_genotypes
 from prsgazer.engine.reference import Panel, open_panel
-from prsgazer.engine.reference.percentile import compare_with_panel
+from prsgazer.engine.reference.percentile import PersonScores, compare_with_panel
 from prsgazer.engine.scoring import RunOptions, ScoreRun
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
@@ -194,18 +194,20 @@ ADJUSTED_COLUMNS = ["ancestry", "ancestry_probability", "percentile", "z", "z_pc
 
 
 def adjusted_scores(
-    genotypes: str | Path, scorefiles: list[str | Path], run: ScoreRun, options: RunOptions, panel_prefix: Path,
-    pca: AncestryPca, ancestry: pl.DataFrame, tuning: Tuning,
+    genotypes: str | Path, scorefiles: list[str | Path], run: ScoreRun | PersonScores, options: RunOptions,
+    panel_prefix: Path, pca: AncestryPca, ancestry: pl.DataFrame, tuning: Tuning,
 ) -> pl.DataFrame:  # fmt: skip
-    """Every (sample, score) of `run`: percentile and z within the most similar population, and the
-    PC-adjusted z-scores (pgsc_calc's Z_norm1 and Z_norm2), on the same matched variants as the panel."""
+    """Every (sample, score) of `run` (a ScoreRun or the PersonScores of one): percentile and z within
+    the most similar population, and the PC-adjusted z-scores (pgsc_calc's Z_norm1 and Z_norm2), on the
+    same matched variants as the panel."""
+    scored = PersonScores.of_run(run)
     panel = open_panel(panel_prefix, cache_dir=tuning.cache_dir)
     try:
-        comparison = compare_with_panel(genotypes, scorefiles, run, options, panel)
+        comparison = compare_with_panel(genotypes, scorefiles, scored, options, panel)
         values, refs = comparison.values, comparison.references
     finally:
         panel.close()
-    status = {s.accession: s for s in run.match.summaries}
+    status = scored.summaries
     ok = [p for p in refs if refs[p].table is not None and status[p].passed]
     target = pl.DataFrame(
         [(s, p, v) for (s, p), v in values.items() if p in ok],
@@ -234,7 +236,7 @@ def adjusted_scores(
             )
         )
     prob = ancestry.select("sample_id", pl.col("probability").alias("ancestry_probability"))
-    grid = run.table.select("sample_id", "pgs_id")
+    grid = scored.table.select("sample_id", "pgs_id")
     out = grid.join(adjusted, on=["sample_id", "pgs_id"], how="left", maintain_order="left") if ok else grid
     out = out.join(prob, on="sample_id", how="left", maintain_order="left")
     for col, dtype in (("ancestry", pl.String), ("percentile", pl.Float64), ("z", pl.Float64),
@@ -349,9 +351,8 @@ def adjusted_stored(
     tuning: Tuning | None = None,
 ) -> AncestryScores:  # fmt: skip
     """Ancestry-adjusted scores of the stored results (a stored TSV, one row per sample and score)."""
-    from prsgazer.engine.scoring import run_scoring
     from prsgazer.ops.distributions import panel_prefix
-    from prsgazer.ops.score import person_options
+    from prsgazer.ops.score import person_options, person_scores_stored
 
     tuning = tuning or Tuning.from_settings()
     options, key_params = person_options(genotypes, params, tuning, coverage)
@@ -362,11 +363,12 @@ def adjusted_stored(
     if hit := cached(store, key, "ancestry_scores"):
         return from_cache(hit[0])  # type: ignore[return-value]
     with measure("adjust") as m:
+        # the person as `score` stored them: scored again only on the rows the panel shares, when it lacks some
+        run = person_scores_stored(store, genotypes, results, params, build=options.build)
         g = store.fetch(genotypes.cid)
         paths = [store.fetch(sf.cid).path for sf in {sf.cid: sf for sf in scoring_files}.values()]
         prefix = panel_prefix(store, reference_panel)
         options = options.model_copy(update={"reference": Path(f"{prefix}.pgen")})
-        run = run_scoring(g.path, paths, options)
         pca = AncestryPca.read(store.fetch(model.cid).path)
         anc = pl.read_csv(store.fetch(ancestry.cid).path, separator="\t", null_values="NA",
                           schema_overrides={"sample_id": pl.String})  # fmt: skip

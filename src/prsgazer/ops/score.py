@@ -15,13 +15,18 @@ import polars as pl
 
 from prsgazer.assets import Genotypes, MatchLog, PrsResult, ReferencePanel, ScoringFile
 from prsgazer.cid import cid_of_file
+from prsgazer.engine.reference import PersonScores
+from prsgazer.engine.scorefile import SCHEMA
 from prsgazer.engine.scoring import RunOptions, ScoreRun, run_scoring
+from prsgazer.engine.scoring.match import LOG_COLUMNS
 from prsgazer.errors import InputError
 from prsgazer.fileio import output_path
 from prsgazer.ops.params import ScoreParams, Tuning, available_chains, run_options
 from prsgazer.ops.runtime import (
     CancelCheck,
+    cached,
     code_version,
+    from_cache,
     measure,
     portable,
     result_key,
@@ -57,17 +62,20 @@ def person_options(
 ) -> tuple[RunOptions, dict[str, Any]]:
     """The engine's options for stored genotypes, and the parameters that key a cached result.
     Shared by `score_stored` and the percentile step, so a re-run scores exactly as the first did."""
-    coverage = coverage or genotypes.coverage
+    # A coverage given by the caller is declared to the engine, "genotyped" too (absent sites are not
+    # assayed: what scoring a cohort in parts needs); the genotypes' own recorded "genotyped" is what
+    # detection found, so detection decides again.
+    declared = coverage or (genotypes.coverage if genotypes.coverage != "genotyped" else "")
     chains = available_chains()
     options = run_options(
         params,
         tuning,
         build=genotypes.genome_build or None,
-        coverage=coverage if coverage and coverage != "genotyped" else None,
+        coverage=declared or None,
         reference=reference,
         chains=chains,
     )
-    key_params = {"score": params.as_record(), "coverage": coverage, "build": options.build,
+    key_params = {"score": params.as_record(), "coverage": declared or "detect", "build": options.build,
                   "chains": sorted(cid_of_file(c) for c in chains)}  # fmt: skip
     return options, key_params
 
@@ -114,15 +122,72 @@ def score_stored(
                 options = options.model_copy(update={"reference": store.fetch(reference_panel.cid).path})
             run = run_scoring(g.path, paths, options)
         stop_if_cancelled(cancelled)
+        log = stored_match_log(run)
         with scratch("score") as out:
             for sf in todo:
-                results[sf.cid] = _store_results(store, run, genotypes, sf, out, key_of(sf), params, m.as_dict())
+                results[sf.cid] = _store_results(store, run, log, genotypes, sf, out, key_of(sf), params, m.as_dict())
     return [r for sf in unique for r in results[sf.cid]]  # type: ignore[misc]
 
 
+#: Scoring-row columns (engine.scorefile SCHEMA) the match log lacks; the stored match log keeps them, so
+#: the person's matched rows can be compared with a panel later without scoring them again.
+ROW_EXTRAS = [c for c in SCHEMA if c not in LOG_COLUMNS]
+
+
+def stored_match_log(run: ScoreRun) -> pl.DataFrame:
+    """The run's match log (one row per candidate and unmatched row) with every scoring-row column."""
+    extras = run.match.rows.select(
+        pl.col("accession").cast(pl.String), "row_nr", *[pl.col(c).cast(SCHEMA[c]) for c in ROW_EXTRAS]
+    )
+    return run.match.log.join(extras, on=["accession", "row_nr"], how="left", maintain_order="left")
+
+
+def person_scores_stored(store: Any, genotypes: Genotypes, results: list[PrsResult], params: ScoreParams,
+                         build: str | None = None) -> PersonScores:  # fmt: skip
+    """The `PersonScores` of stored results (sums from their tables, matched rows from their match
+    logs, outcomes from their summaries): what comparing them with a panel needs, without scoring the
+    genotypes again. Results of other genotypes or options are an input error."""
+    from prsgazer.engine.scoring import ScoreMatchSummary
+
+    record = params.as_record()
+    rows, tables, summaries = [], [], {}
+    for r in results:
+        if r.genotypes_cid != genotypes.cid or (r.params and r.params != record):
+            raise InputError(
+                f"result {r.cid} ({r.pgs_id}) was computed from "
+                + (f"genotypes {r.genotypes_cid}" if r.genotypes_cid != genotypes.cid else f"options {r.params}")
+                + f", not from {genotypes.cid} with {record}",
+                field="results",
+                hint="give the results `score` returned for these genotypes with these options",
+            )
+        summaries[r.pgs_id] = ScoreMatchSummary.model_validate(r.summary)
+        # the verified blobs themselves (their records are at hand): no copy under a file name is needed
+        table = pl.read_csv(store.verify(r.cid), separator="\t", null_values="NA",
+                            schema_overrides={"sample_id": pl.String, "pgs_id": pl.String})  # fmt: skip
+        tables.append(table.select("sample_id", "pgs_id", pl.col("sum").cast(pl.Float64)))
+        if r.status == "ok":
+            log = pl.read_parquet(store.verify(r.match_log_cid))
+            lacking = [c for c in SCHEMA if c not in log.columns]
+            if lacking:
+                raise InputError(f"match log {r.match_log_cid} of {r.cid} lacks the scoring-row columns {lacking}",
+                                 field="results", hint="score the genotypes again with this version")  # fmt: skip
+            matched = log.filter(pl.col("match_status") == "matched")
+            rows.append(matched.select([pl.col(c).cast(t) for c, t in SCHEMA.items()]))
+    table = pl.concat(tables) if tables else pl.DataFrame(schema={"sample_id": pl.String, "pgs_id": pl.String,
+                                                                  "sum": pl.Float64})  # fmt: skip
+    # one row per sample and score, samples first, in the order the run wrote them
+    samples = {s: i for i, s in enumerate(dict.fromkeys(table.get_column("sample_id").to_list()))}
+    scores = {p: i for i, p in enumerate(summaries)}
+    table = table.sort(pl.col("sample_id").replace_strict(samples, return_dtype=pl.Int64),
+                       pl.col("pgs_id").replace_strict(scores, return_dtype=pl.Int64), maintain_order=True)  # fmt: skip
+    empty = pl.DataFrame(schema=SCHEMA)
+    return PersonScores(rows=pl.concat(rows) if rows else empty, table=table, summaries=summaries,
+                        build=build or genotypes.genome_build or None)  # fmt: skip
+
+
 def _store_results(
-    store: Any, run: ScoreRun, genotypes: Genotypes, sf: ScoringFile, out: Path, key: str, params: ScoreParams,
-    metrics: dict[str, Any],
+    store: Any, run: ScoreRun, log: pl.DataFrame, genotypes: Genotypes, sf: ScoringFile, out: Path, key: str,
+    params: ScoreParams, metrics: dict[str, Any],
 ) -> list[PrsResult]:  # fmt: skip
     info = next(i for i in run.scorefiles if i.cid == sf.cid)
     # the derived cache entries these numbers were computed from (a run's record, like its timings)
@@ -137,7 +202,7 @@ def _store_results(
         summary = run.match.summary(acc)
         stem = f"{acc}-{sf.cid[-12:]}"
         log_path = out / f"{stem}.match.parquet"
-        acc_log = run.match.log.filter(pl.col("accession") == acc)
+        acc_log = log.filter(pl.col("accession") == acc)
         with output_path(log_path, durable=False) as tmp:
             acc_log.write_parquet(tmp, compression="zstd")
         mlog = store.upload(
@@ -209,3 +274,191 @@ def add_percentiles(
         pct = distribution_percentiles(run, dists, superpopulation)
     table = run.table.join(pct, on=["sample_id", "pgs_id"], how="left", maintain_order="left")
     return table.with_columns(pl.col("percentile_method").fill_null("n/a")), warning
+
+
+#: Per-sample columns that add up across the parts of a cohort (AVG is SUM / DENOM of the totals).
+ADDITIVE_COLUMNS = ["sum", "denom", "allele_ct", "named_allele_dosage_sum", "n_missing", "n_imputed"]
+
+
+def combine_stored(
+    store: Any, parts: list[PrsResult], params: ScoreParams, *, cancelled: CancelCheck | None = None
+) -> list[PrsResult]:
+    """The scores of a cohort held in several genotype files of the same samples (one per chromosome,
+    say), from each file's results (scored with min_overlap 0, so every matched row counts): SUM,
+    DENOM, allele counts and the matched, missing and imputed counts add; AVG = SUM / DENOM; a score's
+    overlap, and whether it reaches `params.min_overlap`, is decided on the totals. Equal to scoring the
+    files as one (`engine.genotypes.MultiSource`) up to the order of summation.
+
+    `parts`: one result per (file, score), every score from every file. Samples that differ between
+    files, or a scoring row matched in two files (a variant in two files), are input errors."""
+    from prsgazer.engine.scoring import summarize
+
+    groups: dict[tuple[str, str], list[PrsResult]] = {}
+    for r in parts:
+        groups.setdefault((r.scoring_file_cid, r.pgs_id), []).append(r)
+    files = list(dict.fromkeys(r.genotypes_cid for r in parts))
+    for (_, pgs_id), got in groups.items():
+        have = [r.genotypes_cid for r in got]
+        if sorted(have) != sorted(files):
+            raise InputError(
+                f"{pgs_id}: {len(have)} partial results for {len(files)} genotype files "
+                f"(need one per file: {', '.join(files)})",
+                field="parts",
+            )
+    min_overlap = run_options(params, Tuning()).match.min_overlap
+    record = params.as_record()
+    out: list[PrsResult] = []
+    todo: list[tuple[str, list[PrsResult], str]] = []
+    for key_, got in groups.items():
+        got = sorted(got, key=lambda r: files.index(r.genotypes_cid))
+        key = result_key("combine", inputs={"parts": [r.cid for r in got]}, params={"score": record})
+        hit = cached(store, key, "prs_result")
+        if hit:
+            out.append(from_cache(hit[0]))  # type: ignore[arg-type]
+        else:
+            todo.append((key_[1], got, key))
+    if not todo:
+        return out
+    with measure("combine") as m:
+        combined = [(pgs, got, key, *_combine(store, pgs, got, min_overlap, summarize)) for pgs, got, key in todo]
+    stop_if_cancelled(cancelled)
+    with scratch("combine") as d:
+        for pgs, got, key, table, summ in combined:
+            path = d / f"{pgs}-{key[:12]}.tsv"
+            table.write_csv(path, separator="\t", null_value="NA")
+            first = got[0]
+            asset = store.upload(
+                PrsResult(
+                    path=path,
+                    sample_id=first.sample_id if all(r.sample_id == first.sample_id for r in got) else "",
+                    pgs_id=pgs,
+                    scoring_file_cid=first.scoring_file_cid,
+                    genome_build=first.genome_build,
+                    n_samples=first.n_samples,
+                    n_variants=summ.n_variants,
+                    n_matched=summ.n_matched,
+                    overlap=summ.overlap,
+                    status="ok" if summ.passed else "failed",
+                    reason=summ.reason or "",
+                    coverage=first.coverage,
+                    absent_means=first.absent_means,
+                    imputation=first.imputation,
+                    dosage_source=str(table.get_column("dosage_source")[0]) if table.height else "",
+                    summary=summ.model_dump(mode="json"),
+                    part_cids=[r.cid for r in got],
+                    params=record,
+                    code_version=code_version(),
+                    task_key=key,
+                    metrics=m.as_dict(),
+                )
+            )
+            out.append(portable(asset))  # type: ignore[arg-type]
+    order = {k[1]: i for i, k in enumerate(groups)}
+    return sorted(out, key=lambda r: order.get(r.pgs_id, len(order)))
+
+
+def _combine(
+    store: Any, pgs_id: str, parts: list[PrsResult], min_overlap: float, summarize: Any
+) -> tuple[pl.DataFrame, Any]:
+    """One score's table and match summary from its parts (one per genotype file, in file order)."""
+    from prsgazer.engine.genotypes import HARD_CALLS
+    from prsgazer.engine.scoring import OUT_COLUMNS, ScoreMatchSummary
+
+    tables = []
+    for r in parts:
+        t = pl.read_csv(store.verify(r.cid), separator="\t", null_values="NA",
+                        schema_overrides={"sample_id": pl.String, "pgs_id": pl.String, "reason": pl.String,
+                                          "dosage_source": pl.String})  # fmt: skip
+        tables.append(t)
+    samples = tables[0].get_column("sample_id").to_list()
+    for r, t in zip(parts[1:], tables[1:], strict=True):
+        other = t.get_column("sample_id").to_list()
+        if other != samples:
+            k = next((i for i, (a, b) in enumerate(zip(samples, other, strict=False)) if a != b),
+                     min(len(samples), len(other)))  # fmt: skip
+            mine = samples[k] if k < len(samples) else "(none)"
+            theirs = other[k] if k < len(other) else "(none)"
+            raise InputError(
+                f"the genotype files do not hold the same samples: sample {k + 1} is {mine!r} in "
+                f"{parts[0].genotypes_cid} but {theirs!r} in {r.genotypes_cid}",
+                field="genotypes_cids",
+                hint="a cohort's files (one per chromosome) must list the same samples in the same order",
+            )
+    _check_rows_in_one_part(store, pgs_id, parts)
+    summaries = [ScoreMatchSummary.model_validate(r.summary) for r in parts]
+    n_variants = {s.n_variants for s in summaries}
+    unscorable = {tuple(sorted((k, v) for k, v in s.unmatched_by.items() if k != "no_candidate")) for s in summaries}
+    if len(n_variants) != 1 or len(unscorable) != 1:
+        raise InputError(f"{pgs_id}: the partial results were not computed from the same scoring file",
+                         field="parts")  # fmt: skip
+    matched: dict[str, int] = {}
+    excluded: dict[str, int] = {}
+    for s in summaries:
+        for k, v in s.by_match_type.items():
+            matched[k] = matched.get(k, 0) + v
+        for k, v in s.excluded_by.items():
+            excluded[k] = excluded.get(k, 0) + v
+    unmatched = dict(unscorable.pop())
+    none = n_variants.pop() - sum(matched.values()) - sum(excluded.values()) - sum(unmatched.values())
+    if none:
+        unmatched["no_candidate"] = none
+    summ = summarize(pgs_id, matched, excluded, unmatched, min_overlap)
+    sources = [str(t.get_column("dosage_source")[0]) if t.height else HARD_CALLS for t in tables]
+    dosage = HARD_CALLS if set(sources) == {HARD_CALLS} else "; ".join(
+        f"{r.genotypes_cid}: {src}" for r, src in zip(parts, sources, strict=True))  # fmt: skip
+    base = pl.DataFrame({"sample_id": samples, "pgs_id": [pgs_id] * len(samples)},
+                        schema={"sample_id": pl.String, "pgs_id": pl.String})  # fmt: skip
+    if summ.passed:
+        # every matched row counts once, in the one file that holds it: the counts and sums add
+        totals = [
+            pl.sum_horizontal([pl.Series(t.get_column(c)).fill_null(0) for t in tables]).alias(c)
+            for c in ADDITIVE_COLUMNS
+        ]
+        table = base.with_columns(*totals).with_columns(
+            pl.col("sum").cast(pl.Float64),
+            pl.col("named_allele_dosage_sum").cast(pl.Float64),
+            *[pl.col(c).cast(pl.Int64) for c in ("denom", "allele_ct", "n_missing", "n_imputed")],
+        )
+        table = table.with_columns(
+            pl.when(pl.col("denom") > 0).then(pl.col("sum") / pl.col("denom")).otherwise(None).alias("avg")
+        )
+    else:
+        table = base.with_columns(
+            *[pl.lit(None, dtype=pl.Float64).alias(c) for c in ("sum", "avg", "named_allele_dosage_sum")],
+            *[pl.lit(None, dtype=pl.Int64).alias(c) for c in ("denom", "allele_ct", "n_missing", "n_imputed")],
+        )
+    table = table.with_columns(
+        pl.lit(summ.n_matched, dtype=pl.Int64).alias("n_matched"),
+        pl.lit(summ.n_variants, dtype=pl.Int64).alias("n_variants"),
+        pl.lit(summ.overlap, dtype=pl.Float64).alias("overlap"),
+        pl.lit("ok" if summ.passed else "failed").alias("status"),
+        pl.lit(summ.reason, dtype=pl.String).alias("reason"),
+        pl.lit(dosage).alias("dosage_source"),
+    )
+    return table.select(OUT_COLUMNS), summ
+
+
+def _check_rows_in_one_part(store: Any, pgs_id: str, parts: list[PrsResult]) -> None:
+    """A scoring row with a candidate in two files means a variant in two files: an input error."""
+    seen: dict[int, str] = {}
+    for r in parts:
+        if not r.match_log_cid:
+            continue
+        rows = (
+            pl.scan_parquet(store.verify(r.match_log_cid))
+            .filter(pl.col("match_status").is_in(["matched", "excluded"]))
+            .select("row_nr")
+            .unique()
+            .collect()
+            .get_column("row_nr")
+            .to_list()
+        )
+        for row in rows:
+            if row in seen:
+                raise InputError(
+                    f"{pgs_id}: scoring row {row} has a matching variant in {seen[row]} and in {r.genotypes_cid} "
+                    "(a variant is in two genotype files)",
+                    field="genotypes_cids",
+                    hint="split the cohort so that each variant is in one file (e.g. one file per chromosome)",
+                )
+            seen[row] = r.genotypes_cid

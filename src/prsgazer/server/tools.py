@@ -103,7 +103,7 @@ def _collect_cids(obj: Any, out: list[str]) -> list[str]:
     return out
 
 
-async def _run(name: str, inputs: dict[str, Any], kind: str, ctx: Context | None) -> RunResult:
+async def _run(name: str, inputs: dict[str, Any], kind: str, ctx: Context | None, mode: str = "local") -> RunResult:
     from prsgazer import registry, runner
 
     entry = await asyncio.to_thread(registry.get, name)
@@ -115,7 +115,7 @@ async def _run(name: str, inputs: dict[str, Any], kind: str, ctx: Context | None
     # binding reads (and re-hashes) stored assets: off the event loop; the run gets the bound values
     bound = await asyncio.to_thread(registry.bind, entry, inputs)
     await progress.step(f"{name}: started")
-    outcome = await with_progress(progress, runner.run(name, bound), name)
+    outcome = await with_progress(progress, runner.run(name, bound, mode=mode), name)
     await progress.step(f"{name}: finished in {outcome.duration_s:.1f} s", final=True)
     outputs = _compact(outcome.outputs)
     return RunResult(
@@ -168,8 +168,11 @@ async def run_task(
     return await _run(name, inputs, "task", ctx)
 
 
-async def run_workflow(name: str, inputs: dict[str, Any] | None = None, ctx: Context | None = None) -> RunResult:
-    """Run a workflow (see list_tasks, kind "workflow") locally; progress is reported while it runs.
+async def run_workflow(
+    name: str, inputs: dict[str, Any] | None = None, remote: bool = False, ctx: Context | None = None
+) -> RunResult:
+    """Run a workflow (see list_tasks, kind "workflow"), locally or on the configured Flyte cluster;
+    progress is reported while it runs.
 
     A person's report: name "prs_report", inputs {"vcf_cid": <cid from upload_file>, "pgs_ids":
     [<pgs_id from search_scores>, …], "panel": <name from list_panels>}; its outputs.cid is the report
@@ -183,8 +186,10 @@ async def run_workflow(name: str, inputs: dict[str, Any] | None = None, ctx: Con
             shows them all, with their parameters).
         inputs: its parameters by name, e.g. {"vcf_cid": "bafkrei…", "pgs_ids": ["PGS000001"], "panel":
             "demo_panel"}; CIDs of stored assets chain earlier results.
+        remote: run on the Flyte cluster of .flyte/config.yaml (each task a pod sharing PRSGAZER_REMOTE);
+            an error says what to configure when there is none.
     """
-    return await _run(name, dict(inputs or {}), "workflow", ctx)
+    return await _run(name, dict(inputs or {}), "workflow", ctx, mode="remote" if remote else "local")
 
 
 # -- storage ------------------------------------------------------------------------------------

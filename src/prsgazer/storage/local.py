@@ -511,6 +511,11 @@ class LocalStore:
         rec = self.record(cid)
         return self._to_asset(rec, path=self.verify(cid))
 
+    def describe(self, cid: str) -> Asset:
+        """The typed asset for a CID from its record alone: no bytes are read (nor, with a remote,
+        downloaded); `path` is None. For code that hands assets on by identity (workflows)."""
+        return self._to_asset(self.record(cid))
+
     def query(self, **filters: Any) -> list[Asset]:
         """Assets whose records match every filter; a list value means any of its values.
 

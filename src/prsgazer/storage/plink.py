@@ -57,7 +57,7 @@ def reference_panel_for(store, panel: str, build: str = "") -> ReferencePanel | 
     Several stored panels with that name and build are an error listing them, never an arbitrary pick.
     """
     if panel.startswith("bafk"):
-        asset = store.get(panel)
+        asset = store.describe(panel)  # the record: whoever needs the bytes fetches them
         if not isinstance(asset, ReferencePanel):
             raise InputError(f"{panel} is a {asset.asset_key}, not a reference_panel", field="panel")
         return asset

@@ -2,16 +2,18 @@
 stores its outputs with their lineage and returns them. See docs/workflows.md."""
 
 from prsgazer.tasks.ancestry import adjust, project, reference_pca
-from prsgazer.tasks.fetch import fetch_scoring_file
+from prsgazer.tasks.fetch import fetch_scoring_file, fetch_scoring_files
 from prsgazer.tasks.normalize import normalize_genotypes
 from prsgazer.tasks.reference import aggregate_distributions, reference_batch
 from prsgazer.tasks.report import percentile, report
-from prsgazer.tasks.score import score
+from prsgazer.tasks.score import combine_scores, score
 
 __all__ = [
     "adjust",
     "aggregate_distributions",
+    "combine_scores",
     "fetch_scoring_file",
+    "fetch_scoring_files",
     "normalize_genotypes",
     "percentile",
     "project",

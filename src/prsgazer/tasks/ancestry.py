@@ -5,11 +5,9 @@ and docs/workflows.md. The work is `prsgazer.ops.ancestry`, run off the event lo
 
 from __future__ import annotations
 
-import asyncio
-
 from prsgazer.assets import Ancestry, AncestryModel, AncestryScores, Genotypes, PrsResult, ReferencePanel, ScoringFile
 from prsgazer.tasks.env import compute
-from prsgazer.tasks.runtime import input_errors_are_final, score_params
+from prsgazer.tasks.runtime import input_errors_are_final, run_op, score_params
 
 
 @compute.task(retries=1)
@@ -20,11 +18,9 @@ async def reference_pca(reference_panel: ReferencePanel) -> AncestryModel:
     Args:
         reference_panel: a stored panel with SuperPop in its .psam.
     """
-    with input_errors_are_final():
-        from prsgazer.ops.ancestry import pca_stored
-        from prsgazer.storage import default_store
+    from prsgazer.ops.ancestry import pca_stored
 
-        return await asyncio.to_thread(pca_stored, default_store(), reference_panel)
+    return await run_op(pca_stored, reference_panel)
 
 
 @compute.task(retries=1)
@@ -40,14 +36,10 @@ async def project(
         reference_panel: the panel the PCA was computed on (refitted when few variants are shared).
         coverage: what a single person's VCF covers (wgs: absent sites are hom-ref); empty: the genotypes'.
     """
-    with input_errors_are_final():
-        from prsgazer.ops.ancestry import ancestry_stored
-        from prsgazer.ops.params import ScoreParams
-        from prsgazer.storage import default_store
+    from prsgazer.ops.ancestry import ancestry_stored
+    from prsgazer.ops.params import ScoreParams
 
-        return await asyncio.to_thread(
-            ancestry_stored, default_store(), genotypes, model, reference_panel, ScoreParams(), coverage=coverage
-        )
+    return await run_op(ancestry_stored, genotypes, model, reference_panel, ScoreParams(), coverage=coverage)
 
 
 @compute.task(retries=1)
@@ -72,12 +64,9 @@ async def adjust(
         model, reference_panel: the panel and its PCA.
         coverage, min_overlap, keep_ambiguous, keep_multiallelic: exactly as given to `score`.
     """
-    with input_errors_are_final():
-        from prsgazer.ops.ancestry import adjusted_stored
-        from prsgazer.storage import default_store
+    from prsgazer.ops.ancestry import adjusted_stored
 
+    with input_errors_are_final():
         params = score_params(min_overlap, keep_ambiguous, keep_multiallelic)
-        return await asyncio.to_thread(
-            adjusted_stored, default_store(), genotypes, scoring_files, results, ancestry, model, reference_panel,
-            params, coverage=coverage,
-        )  # fmt: skip
+    return await run_op(adjusted_stored, genotypes, scoring_files, results, ancestry, model, reference_panel, params,
+                        coverage=coverage)  # fmt: skip

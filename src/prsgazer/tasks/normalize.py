@@ -5,11 +5,9 @@ The work is `prsgazer.ops.genotypes.normalize_stored`, run off the event loop.
 
 from __future__ import annotations
 
-import asyncio
-
 from prsgazer.assets import Genotypes, Vcf
 from prsgazer.tasks.env import compute
-from prsgazer.tasks.runtime import input_errors_are_final
+from prsgazer.tasks.runtime import run_op
 
 
 @compute.task(retries=2)
@@ -21,9 +19,7 @@ async def normalize_genotypes(vcf: Vcf, coverage: str = "") -> Genotypes:
         coverage: what the VCF covers (wgs, gvcf, wes, array, unknown); empty: the VCF asset's own
             `coverage` field, else detected at scoring time.
     """
-    with input_errors_are_final():
-        from prsgazer.ops.genotypes import normalize_stored
-        from prsgazer.ops.params import ScoreParams
-        from prsgazer.storage import default_store
+    from prsgazer.ops.genotypes import normalize_stored
+    from prsgazer.ops.params import ScoreParams
 
-        return await asyncio.to_thread(normalize_stored, default_store(), vcf, ScoreParams(), coverage)
+    return await run_op(normalize_stored, vcf, ScoreParams(), coverage)

@@ -10,11 +10,9 @@ resumption"). The work is `prsgazer.ops.distributions`, run off the event loop.
 
 from __future__ import annotations
 
-import asyncio
-
 from prsgazer.assets import Distribution, ReferencePanel, ReferenceScores, ScoringFile
 from prsgazer.tasks.env import compute, light
-from prsgazer.tasks.runtime import input_errors_are_final, off_loop, score_params
+from prsgazer.tasks.runtime import input_errors_are_final, run_op, score_params
 
 
 @compute.task(retries=1)
@@ -34,12 +32,11 @@ async def reference_batch(
         min_overlap: minimum matched fraction per score; negative: the default (0.75).
         keep_ambiguous / keep_multiallelic: as in `score`.
     """
-    with input_errors_are_final():
-        from prsgazer.ops.distributions import reference_scores_stored
-        from prsgazer.storage import default_store
+    from prsgazer.ops.distributions import reference_scores_stored
 
+    with input_errors_are_final():
         params = score_params(min_overlap, keep_ambiguous, keep_multiallelic)
-        return await off_loop(reference_scores_stored, default_store(), reference_panel, scoring_files, params)
+    return await run_op(reference_scores_stored, reference_panel, scoring_files, params)
 
 
 @light.task(retries=1)
@@ -53,8 +50,6 @@ async def aggregate_distributions(
     the panel, stats equal a re-aggregation of the stored scores) are recorded in the parquet and
     summarized as `checks_passed`. Failed reference scores are skipped (their reason is on them).
     """
-    with input_errors_are_final():
-        from prsgazer.ops.distributions import distributions_stored
-        from prsgazer.storage import default_store
+    from prsgazer.ops.distributions import distributions_stored
 
-        return await asyncio.to_thread(distributions_stored, default_store(), reference_panel, reference_scores)
+    return await run_op(distributions_stored, reference_panel, reference_scores)

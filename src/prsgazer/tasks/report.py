@@ -5,8 +5,6 @@ See docs/workflows.md. The work is `prsgazer.ops.report`, run off the event loop
 
 from __future__ import annotations
 
-import asyncio
-
 from prsgazer.assets import (
     Ancestry,
     AncestryScores,
@@ -20,7 +18,7 @@ from prsgazer.assets import (
 )
 from prsgazer.ops.report import Failure
 from prsgazer.tasks.env import compute, light
-from prsgazer.tasks.runtime import input_errors_are_final, off_loop, score_params
+from prsgazer.tasks.runtime import input_errors_are_final, run_op, score_params
 
 __all__ = ["Failure", "percentile", "report"]
 
@@ -47,15 +45,14 @@ async def percentile(
         distributions: precomputed Distributions, used when no panel is given (labelled "precomputed").
         coverage, min_overlap, keep_ambiguous, keep_multiallelic: exactly as given to `score`.
     """
-    with input_errors_are_final():
-        from prsgazer.ops.report import percentiles_stored
-        from prsgazer.storage import default_store
+    from prsgazer.ops.report import percentiles_stored
 
+    with input_errors_are_final():
         params = score_params(min_overlap, keep_ambiguous, keep_multiallelic)
-        return await off_loop(
-            percentiles_stored, default_store(), genotypes, scoring_files, results, params,
-            reference_panel=reference_panel, distributions=distributions, coverage=coverage,
-        )  # fmt: skip
+    return await run_op(
+        percentiles_stored, genotypes, scoring_files, results, params, reference_panel=reference_panel,
+        distributions=distributions, coverage=coverage,
+    )  # fmt: skip
 
 
 @light.task(retries=1)
@@ -83,11 +80,9 @@ async def report(
         ancestry: the person's place on the panel's PCA (`project`): the comparison group when none is given.
         adjusted: the ancestry-adjusted scores (`adjust`).
     """
-    with input_errors_are_final():
-        from prsgazer.ops.report import report_stored
-        from prsgazer.storage import default_store
+    from prsgazer.ops.report import report_stored
 
-        return await asyncio.to_thread(
-            report_stored, default_store(), genotypes, results, percentiles, sample_id=sample_id,
-            superpopulation=superpopulation, failures=failures, n_total=n_total, ancestry=ancestry, adjusted=adjusted,
-        )  # fmt: skip
+    return await run_op(
+        report_stored, genotypes, results, percentiles, sample_id=sample_id, superpopulation=superpopulation,
+        failures=failures, n_total=n_total, ancestry=ancestry, adjusted=adjusted,
+    )  # fmt: skip

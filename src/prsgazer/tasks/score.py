@@ -1,13 +1,14 @@
-"""Task `score`: stored genotypes × stored scoring files → one PrsResult (+ MatchLog) per score.
+"""Tasks `score` (stored genotypes × stored scoring files → one PrsResult + MatchLog per score) and
+`combine_scores` (a cohort scored file by file → its scores). See docs/workflows.md.
 
-See docs/workflows.md. The work is `prsgazer.ops.score.score_stored`, run off the event loop.
+The work is `prsgazer.ops.score.score_stored` / `combine_stored`, run off the event loop.
 """
 
 from __future__ import annotations
 
 from prsgazer.assets import Genotypes, PrsResult, ReferencePanel, ScoringFile
-from prsgazer.tasks.env import compute
-from prsgazer.tasks.runtime import input_errors_are_final, off_loop, score_params
+from prsgazer.tasks.env import compute, light
+from prsgazer.tasks.runtime import input_errors_are_final, run_op, score_params
 
 
 @compute.task(retries=1)
@@ -34,12 +35,26 @@ async def score(
         keep_ambiguous: keep strand-ambiguous (A/T, C/G) matches.
         keep_multiallelic: keep matches at multi-allelic sites.
     """
-    with input_errors_are_final():
-        from prsgazer.ops.score import score_stored
-        from prsgazer.storage import default_store
+    from prsgazer.ops.score import score_stored
 
+    with input_errors_are_final():
         params = score_params(min_overlap, keep_ambiguous, keep_multiallelic)
-        return await off_loop(
-            score_stored, default_store(), genotypes, scoring_files, params, coverage=coverage,
-            reference_panel=reference_panel,
-        )  # fmt: skip
+    return await run_op(score_stored, genotypes, scoring_files, params, coverage=coverage,
+                        reference_panel=reference_panel)  # fmt: skip
+
+
+@light.task(retries=1)
+async def combine_scores(parts: list[PrsResult], min_overlap: float = -1.0) -> list[PrsResult]:
+    """Scores of a cohort held in several genotype files of the same samples (one per chromosome, say)
+    from each file's results: SUM, DENOM and the counts add, AVG is SUM / DENOM of the totals, and a
+    score's overlap is decided on the totals (score each file with min_overlap 0).
+
+    Args:
+        parts: one PrsResult per (file, score), every score from every file (`score` on each file).
+        min_overlap: minimum matched fraction of the whole score; negative: the default (0.75).
+    """
+    from prsgazer.ops.score import combine_stored
+
+    with input_errors_are_final():
+        params = score_params(min_overlap)
+    return await run_op(combine_stored, parts, params)

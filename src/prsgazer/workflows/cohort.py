@@ -2,13 +2,30 @@
 
 Run it locally with `flyte run --local src/prsgazer/workflows/cohort.py cohort_scores --genotypes_cid …
 --pgs_ids '["PGS000001"]'` or `prsgazer run cohort_scores --genotypes-cid … --pgs-ids PGS000001`.
+
+A cohort held in several files of the same samples (one per chromosome, say: `genotypes_cids`) is
+scored file by file in parallel tasks, each with min_overlap 0, then `combine_scores` adds the partial
+scores exactly (SUM, DENOM and the counts add, AVG is computed on the totals, and the overlap
+threshold applies to the whole score) — the same numbers as scoring the files as one.
 """
 
 from __future__ import annotations
 
-from prsgazer.tasks import score
+import asyncio
+
+from prsgazer.errors import InputError
+from prsgazer.tasks import combine_scores, score
 from prsgazer.tasks.env import orchestrator
-from prsgazer.workflows.common import error_text, fetch_all, genotypes_for
+from prsgazer.workflows.common import (
+    call,
+    error_text,
+    fetch_all,
+    gather_settled,
+    genotypes_for,
+    handed,
+    is_input_error,
+    reused,
+)
 from prsgazer.workflows.models import CohortScores, Failure
 
 
@@ -19,8 +36,10 @@ async def cohort_scores(
     vcf_cid: str = "",
     build: str = "",
     min_overlap: float = -1.0,
+    genotypes_cids: list[str] | None = None,
 ) -> CohortScores:
-    """Scores of a cohort for every PGS id: scoring files fetched in parallel, all scored in one pass.
+    """Scores of a cohort for every PGS id: scoring files fetched in parallel, all scored in one pass
+    per genotype file.
 
     Args:
         pgs_ids: PGS Catalog ids or ids of stored scoring files.
@@ -28,26 +47,62 @@ async def cohort_scores(
         vcf_cid: CID of a stored VCF (normalized first), instead of genotypes_cid.
         build: GRCh37 or GRCh38 for catalog downloads; empty: the genotypes' build.
         min_overlap: minimum matched fraction per score; negative: the default setting.
+        genotypes_cids: instead, several files of the same samples (stored genotypes or VCFs, e.g. one
+            per chromosome; each variant in one file): scored in parallel, one task per file, and
+            combined into one result per score.
     """
     from prsgazer.storage import default_store
 
-    store = default_store()
-    genotypes = await genotypes_for(store, genotypes_cid=genotypes_cid, vcf_cid=vcf_cid)
-    files, failures = await fetch_all(pgs_ids, build or genotypes.genome_build)
+    store = await asyncio.to_thread(default_store)
+    cids = list(dict.fromkeys(genotypes_cids or []))
+    if cids and (genotypes_cid or vcf_cid):
+        raise InputError("name the genotypes once: genotypes_cids, or genotypes_cid / vcf_cid", field="genotypes_cids")
+    if len(cids) > 1:
+        parts = list(await asyncio.gather(*(genotypes_for(store, genotypes_cid=c, field="genotypes_cids")
+                                            for c in cids)))  # fmt: skip
+        coverage = "genotyped"  # a file holds only its own variants: another file's sites are not absent calls
+    else:
+        parts = [await genotypes_for(store, genotypes_cid=cids[0] if cids else genotypes_cid, vcf_cid=vcf_cid)]
+        coverage = ""
+    builds = {g.genome_build for g in parts if g.genome_build}
+    if len(builds) > 1:
+        raise InputError(f"the genotype files are in different builds: {', '.join(sorted(builds))}",
+                         field="genotypes_cids")  # fmt: skip
+    files, failures = await fetch_all(store, pgs_ids, build or next(iter(builds), ""))
     results = []
     if files:
         try:
-            results = await score(genotypes, files, min_overlap=min_overlap)
+            results = await _score(store, parts, files, min_overlap, coverage)
+        except InputError:
+            raise
         except Exception as exc:  # noqa: BLE001 - reported per score, the run still returns
             failures += [Failure(pgs_id=f.pgs_id, step="score", error=error_text(exc)) for f in files]
     failures += [Failure(pgs_id=r.pgs_id, step="match", error=r.reason) for r in results if r.status != "ok"]
     ok = [r for r in results if r.status == "ok"]
     return CohortScores(
-        genotypes_cid=genotypes.cid,
+        genotypes_cid=parts[0].cid if len(parts) == 1 else "",
+        genotypes_cids=[g.cid for g in parts],
         results=results,
         failures=failures,
         n_total=len(dict.fromkeys(pgs_ids)),
         n_ok=len(ok),
         n_failed=len(dict.fromkeys(f.pgs_id for f in failures)),
-        n_cached=sum(bool(r.metrics.get("cached")) for r in results),
+        n_cached=sum(reused(r) for r in results),
     )
+
+
+async def _score(store, parts, files, min_overlap, coverage):  # type: ignore[no-untyped-def]
+    """One `score` task per genotype file (all at once), then `combine_scores` when there are several."""
+    if len(parts) == 1:
+        return await call(store, score, parts[0], files, min_overlap=min_overlap)
+    got = await gather_settled([call(store, score, g, files, coverage=coverage, min_overlap=0.0) for g in parts])
+    errors = [e for e in got if isinstance(e, Exception)]
+    if errors:
+        raise errors[0]
+    partial = [handed(r) for results in got for r in results]  # type: ignore[union-attr]
+    try:
+        return await call(store, combine_scores, partial, min_overlap=min_overlap)
+    except Exception as exc:
+        if is_input_error(exc):  # files that are not one cohort: the run's input is wrong, not a score
+            raise InputError(error_text(exc)) from exc
+        raise

@@ -15,6 +15,8 @@ class CohortScores:
     """`cohort_scores` output: one PrsResult per score that was computed, failures, totals."""
 
     genotypes_cid: str = ""
+    #: The genotype files scored (one, or the parts of a cohort whose scores were combined).
+    genotypes_cids: list[str] = field(default_factory=list)
     results: list[PrsResult] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     n_total: int = 0

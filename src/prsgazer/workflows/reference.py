@@ -17,7 +17,7 @@ import asyncio
 from prsgazer.ops.panels import stored_panel
 from prsgazer.tasks import aggregate_distributions, reference_batch
 from prsgazer.tasks.env import orchestrator
-from prsgazer.workflows.common import error_text, fetch_all
+from prsgazer.workflows.common import call, error_text, fetch_all, gather_settled, handed, reused
 from prsgazer.workflows.models import Failure, ReferenceDistributions
 
 
@@ -44,41 +44,38 @@ async def reference_distributions(
     from prsgazer.errors import InputError
     from prsgazer.storage import default_store
 
-    store = default_store()
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1, got {batch_size}", field="batch_size")
+    store = await asyncio.to_thread(default_store)
     ref = await asyncio.to_thread(stored_panel, store, panel, build)
     if ref is None:
         raise InputError("name the reference panel", field="panel")
+    ref = handed(ref)
     build = ref.genome_build or build
     ids = [p for p in dict.fromkeys(pgs_ids or []) if p.lower() != "all"]
     if not ids:
-        stored = store.query(asset="scoring_file")
-        ids = list(dict.fromkeys(a.pgs_id for a in stored if a.pgs_id and build in ("", a.genome_build, a.hm_build)))
+        ids = await asyncio.to_thread(_stored_ids, store, build)
         if not ids:
             raise InputError(f"no stored scoring files for {build or 'the panel'}", field="pgs_ids",
                              hint="name PGS ids, or store scoring files first")  # fmt: skip
-    files, failures = await fetch_all(ids, build)
-    if batch_size < 1:
-        raise InputError(f"batch_size must be at least 1, got {batch_size}", field="batch_size")
-    size = batch_size
-    batches = [files[i : i + size] for i in range(0, len(files), size)]
+    files, failures = await fetch_all(store, ids, build)
+    batches = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
 
     async def one(batch):  # type: ignore[no-untyped-def]
-        scores = await reference_batch(ref, batch, min_overlap=min_overlap)
-        return scores, await aggregate_distributions(ref, scores)
+        scores = await call(store, reference_batch, ref, batch, min_overlap=min_overlap)
+        return scores, await call(store, aggregate_distributions, ref, [handed(s) for s in scores])
 
-    got = await asyncio.gather(*(one(b) for b in batches), return_exceptions=True)
+    got = await gather_settled([one(b) for b in batches])
     dists = []
     n_cached = 0
     for batch, res in zip(batches, got, strict=True):
-        if isinstance(res, BaseException):
-            if not isinstance(res, Exception):
-                raise res
+        if isinstance(res, Exception):
             failures += [Failure(pgs_id=f.pgs_id, step="reference_batch", error=error_text(res)) for f in batch]
             continue
         scores, batch_dists = res
         failures += [Failure(pgs_id=s.pgs_id, step="match", error=s.reason) for s in scores if s.status != "ok"]
         dists += batch_dists
-        n_cached += sum(bool(s.metrics.get("cached")) for s in scores)
+        n_cached += sum(reused(s) for s in scores)
     return ReferenceDistributions(
         panel_cid=ref.cid,
         panel=ref.panel,
@@ -90,3 +87,9 @@ async def reference_distributions(
         n_cached=n_cached,
         n_checks_failed=sum(d.checks_passed is False for d in dists),
     )
+
+
+def _stored_ids(store, build: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every stored scoring file's id in the build (a blocking query)."""
+    stored = store.query(asset="scoring_file")
+    return list(dict.fromkeys(a.pgs_id for a in stored if a.pgs_id and build in ("", a.genome_build, a.hm_build)))

@@ -14,7 +14,7 @@ from prsgazer.assets import Distribution, PrsReport
 from prsgazer.ops.panels import stored_panel
 from prsgazer.tasks import adjust, percentile, project, reference_pca, report, score
 from prsgazer.tasks.env import orchestrator
-from prsgazer.workflows.common import error_text, fetch_all, genotypes_for, scores_for_trait
+from prsgazer.workflows.common import call, error_text, fetch_all, genotypes_for, handed, reused, scores_for_trait
 from prsgazer.workflows.models import Failure
 
 
@@ -48,13 +48,16 @@ async def prs_report(
         ancestry: with a panel, infer the person's genetic ancestry on its PCA and add ancestry-adjusted
             scores (percentile and z within the most similar population, z_pc_mean, z_pc_meanvar).
     """
+    from prsgazer.ops.runtime import from_cache
     from prsgazer.storage import default_store
 
-    store = default_store()
+    store = await asyncio.to_thread(default_store)
     genotypes = await genotypes_for(store, genotypes_cid=genotypes_cid, vcf_cid=vcf_cid, sample_id=sample_id)
     build = build or genotypes.genome_build
-    ids = list(dict.fromkeys(pgs_ids or [])) or scores_for_trait(store, trait, build)
+    ids = list(dict.fromkeys(pgs_ids or [])) or await asyncio.to_thread(scores_for_trait, store, trait, build)
     reference_panel = await asyncio.to_thread(stored_panel, store, panel, build)
+    if reference_panel is not None:
+        reference_panel = handed(reference_panel)
     if superpopulation and reference_panel is not None and reference_panel.superpopulations:
         if superpopulation.upper() not in reference_panel.superpopulations:
             from prsgazer.errors import InputError
@@ -64,39 +67,39 @@ async def prs_report(
                 f"(has {', '.join(reference_panel.superpopulations)})",
                 field="superpopulation",
             )
-    files, failures = await fetch_all(ids, build)
+    files, failures = await fetch_all(store, ids, build)
     results = []
     pct = None
     anc = adj = None
     if files:
         try:
-            results = await score(genotypes, files, reference_panel=reference_panel, min_overlap=min_overlap)
+            results = [handed(r) for r in await call(store, score, genotypes, files, reference_panel=reference_panel,
+                                                      min_overlap=min_overlap)]  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - reported per score in the report
             failures += [Failure(pgs_id=f.pgs_id, step="score", error=error_text(exc)) for f in files]
     if results:
         distributions: list[Distribution] = []
         if reference_panel is None:  # fallback: precomputed distributions of the same scoring files
-            for r in results:
-                found = store.query(asset="distribution", scoring_file_cid=r.scoring_file_cid, pgs_id=r.pgs_id)
-                usable = [d for d in found if isinstance(d, Distribution) and d.genome_build in ("", build)]
-                distributions += usable[-1:]
+            distributions = await asyncio.to_thread(_precomputed, store, results, build)
         placing = (
-            _ancestry(genotypes, files, results, reference_panel, min_overlap)
+            _ancestry(store, genotypes, files, results, reference_panel, min_overlap)
             if reference_panel is not None and ancestry
             else None
         )
-        comparing = percentile(
-            genotypes, files, results, reference_panel=reference_panel, distributions=distributions,
-            min_overlap=min_overlap,
+        comparing = call(
+            store, percentile, genotypes, files, results, reference_panel=reference_panel,
+            distributions=distributions, min_overlap=min_overlap,
         )  # fmt: skip
         if placing is not None:
             pct, (anc, adj) = await asyncio.gather(comparing, placing)
         else:
             pct = await comparing
-    return await report(
+    out = await call(
+        store,
+        report,
         genotypes,
         results,
-        pct,
+        handed(pct) if pct is not None else None,
         sample_id=sample_id,
         superpopulation=superpopulation,
         failures=failures,
@@ -104,11 +107,22 @@ async def prs_report(
         ancestry=anc,
         adjusted=adj,
     )
+    return from_cache(out) if reused(out) else out
 
 
-async def _ancestry(genotypes, files, results, reference_panel, min_overlap):
-    """The person's place on the panel's PCA and their ancestry-adjusted scores."""
-    model = await reference_pca(reference_panel)
-    anc = await project(genotypes, model, reference_panel)
-    adj = await adjust(genotypes, files, results, anc, model, reference_panel, min_overlap=min_overlap)
-    return anc, adj
+def _precomputed(store, results, build) -> list[Distribution]:  # type: ignore[no-untyped-def]
+    """Stored distributions of the results' scoring files in the build (the newest of each)."""
+    distributions: list[Distribution] = []
+    for r in results:
+        found = store.query(asset="distribution", scoring_file_cid=r.scoring_file_cid, pgs_id=r.pgs_id)
+        usable = [d for d in found if isinstance(d, Distribution) and d.genome_build in ("", build)]
+        distributions += [handed(d) for d in usable[-1:]]
+    return distributions
+
+
+async def _ancestry(store, genotypes, files, results, reference_panel, min_overlap):  # type: ignore[no-untyped-def]
+    """The person's place on the panel's PCA and their ancestry-adjusted scores (as handed on)."""
+    model = handed(await call(store, reference_pca, reference_panel))
+    anc = handed(await call(store, project, genotypes, model, reference_panel))
+    adj = await call(store, adjust, genotypes, files, results, anc, model, reference_panel, min_overlap=min_overlap)
+    return anc, handed(adj)

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prsgazer.engine.genotypes.source import GenotypeSource
 from prsgazer.engine.reference.distributions import ALL, DistributionData
-from prsgazer.engine.scoring.match import MatchOptions, match_variants
+from prsgazer.engine.scoring.match import MatchOptions, ScoreMatchSummary, match_variants
 from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
 
 if TYPE_CHECKING:
@@ -272,6 +272,34 @@ def person_rows(run: object) -> pl.DataFrame:
     )
 
 
+class PersonScores(BaseModel):
+    """What comparing a scoring run with a panel needs of it: the matched scoring rows of the scores
+    that passed (engine.scorefile SCHEMA), each (sample, score)'s SUM, each score's match outcome and
+    the genotypes' build. Built from a `ScoreRun` (`of_run`) or from a run's stored outputs, so that a
+    person scored once is never scored again to be placed among reference samples."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    rows: pl.DataFrame = Field(description="Matched scoring rows of the passed scores (SCHEMA).")
+    table: pl.DataFrame = Field(description="sample_id, pgs_id, sum: one row per sample and score (failed too).")
+    summaries: dict[str, ScoreMatchSummary] = Field(description="Each score's match outcome, by accession.")
+    build: str | None = None
+
+    @classmethod
+    def of_run(cls, run: object) -> PersonScores:
+        from prsgazer.engine.scoring.run import ScoreRun
+
+        if isinstance(run, PersonScores):
+            return run
+        assert isinstance(run, ScoreRun)
+        return cls(
+            rows=person_rows(run),
+            table=run.table.select("sample_id", "pgs_id", "sum"),
+            summaries={s.accession: s for s in run.match.summaries},
+            build=run.build.build,
+        )
+
+
 class Comparison(BaseModel):
     """What a run is compared with: per score, the panel's scores on the person's matched variants,
     and per (sample, score) the value compared (re-scored on the shared rows when the panel lacks some)."""
@@ -291,18 +319,20 @@ def compare_with_panel(
 ) -> Comparison:
     """The panel re-scored on the run's matched rows (all scores in one pass), and each sample's value
     on the same rows: a score whose rows the panel does not all have is re-scored for the samples on
-    the shared rows (`RunOptions.only_rows`), so both sides use one variant set."""
+    the shared rows (`RunOptions.only_rows`), so both sides use one variant set. `run` is a `ScoreRun`
+    or the `PersonScores` of one (the samples are scored again only for such a partial score)."""
     from prsgazer.engine.reference.panel import Panel
-    from prsgazer.engine.scoring.run import RunOptions, ScoreRun, run_scoring
+    from prsgazer.engine.scoring.run import RunOptions, run_scoring
 
-    assert isinstance(run, ScoreRun) and isinstance(options, RunOptions) and isinstance(panel, Panel)
-    rows = person_rows(run)
+    assert isinstance(options, RunOptions) and isinstance(panel, Panel)
+    scored = PersonScores.of_run(run)
+    rows = scored.rows
     refs = (
         reference_on_variants(panel, panel.sample_table, rows, match_options=options.match, score_options=options.score)
         if rows.height
         else {}
     )
-    values = {(s, p): v for s, p, v in run.table.select("sample_id", "pgs_id", "sum").iter_rows()}
+    values = {(s, p): v for s, p, v in scored.table.select("sample_id", "pgs_id", "sum").iter_rows()}
     partial = {a: r.shared_row_nrs for a, r in refs.items() if not r.complete and r.shared_row_nrs}
     if partial:
         again = run_scoring(genotypes, list(scorefiles), options.model_copy(update={"only_rows": partial}))
@@ -330,15 +360,13 @@ def run_percentiles(
     use one variant set. Returns sample_id, pgs_id and PERCENTILE_COLUMNS (N/A rows carry
     `percentile_reason`).
     """
-    from prsgazer.engine.scoring.run import ScoreRun
-
-    assert isinstance(run, ScoreRun)
+    scored = PersonScores.of_run(run)
     labels = _labels(superpopulation)
-    comparison = compare_with_panel(genotypes, scorefiles, run, options, panel)
+    comparison = compare_with_panel(genotypes, scorefiles, scored, options, panel)
     refs, values = comparison.references, comparison.values
-    status = {s.accession: s for s in run.match.summaries}
+    status = scored.summaries
     out = []
-    pairs = run.table.select("sample_id", "pgs_id").iter_rows()
+    pairs = scored.table.select("sample_id", "pgs_id").iter_rows()
     for (sample, pgs), label in ((k, lab) for k in pairs for lab in labels):
         summ = status[pgs]
         if not summ.passed:
@@ -370,13 +398,12 @@ def panel_percentiles(
     of `superpopulation`. Returns (table, the labels used, a warning when a build is unknown).
     """
     from prsgazer.engine.reference.panel import open_panel
-    from prsgazer.engine.scoring.run import ScoreRun
     from prsgazer.errors import InputError
 
-    assert isinstance(run, ScoreRun)
+    scored = PersonScores.of_run(run)
     panel = open_panel(panel_prefix, cache_dir=Path(cache_dir) if cache_dir is not None else None)
     try:
-        pb, gb = panel.build.build, run.build.build
+        pb, gb = panel.build.build, scored.build
         if pb and gb and pb != gb:
             raise InputError(
                 f"the panel is {pb} but the genotypes are {gb}",
@@ -393,7 +420,7 @@ def panel_percentiles(
         panel.require_superpopulations()
         groups = panel.superpopulations
         labels = [*groups, ALL] if every_group else known_labels(superpopulation, groups, field="--superpopulation")
-        return run_percentiles(genotypes, scorefiles, run, options, panel, labels), labels, warning
+        return run_percentiles(genotypes, scorefiles, scored, options, panel, labels), labels, warning
     finally:
         panel.close()
 
@@ -402,14 +429,12 @@ def distribution_percentiles(run: object, distributions: dict[str, DistributionD
                              superpopulation: str | list[str] | None = None) -> pl.DataFrame:  # fmt: skip
     """Fallback for a run without a panel: percentiles against precomputed distributions (by pgs_id).
     `superpopulation` as in `run_percentiles`."""
-    from prsgazer.engine.scoring.run import ScoreRun
-
-    assert isinstance(run, ScoreRun)
+    scored = PersonScores.of_run(run)
     groups = sorted({str(s) for d in distributions.values() for s in d.samples["superpopulation"].drop_nulls()})
     labels = known_labels(superpopulation, groups) if groups else _labels(superpopulation)
-    status = {s.accession: s for s in run.match.summaries}
+    status = scored.summaries
     out = []
-    rows = run.table.select("sample_id", "pgs_id", "sum").iter_rows()
+    rows = scored.table.select("sample_id", "pgs_id", "sum").iter_rows()
     for (sample, pgs, value), label in ((r, lab) for r in rows for lab in labels):
         summ = status[pgs]
         dist = distributions.get(pgs)

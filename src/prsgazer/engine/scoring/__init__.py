@@ -12,6 +12,7 @@ from prsgazer.engine.scoring.match import (
     ScoreMatchSummary,
     TargetIndex,
     match_variants,
+    summarize,
 )
 from prsgazer.engine.scoring.run import OUT_COLUMNS, RunOptions, ScoreRun, run_scoring
 from prsgazer.engine.scoring.score import ScoreOptions, ScoreTotals, WeightPlan, plan_weights, score_chunks, score_table
@@ -38,4 +39,5 @@ __all__ = [
     "run_scoring",
     "score_chunks",
     "score_table",
+    "summarize",
 ]

@@ -585,41 +585,43 @@ def _summaries(
     }
     for acc, status, label, n in counts.iter_rows():
         table[acc][status][label] = int(n)
-    out = []
-    for acc in accessions:
-        c = table[acc]
-        n_matched = sum(c["matched"].values())
-        n_excluded = sum(c["excluded"].values())
-        n_unmatched = sum(c["unmatched"].values())
-        n = n_matched + n_excluded + n_unmatched
-        overlap = n_matched / n if n else 0.0
-        passed = n_matched > 0 and overlap >= opt.min_overlap
-        reason = None
-        if not passed:
-            reason = (
-                "no variant matched"
-                if n_matched == 0
-                else f"overlap {overlap:.4f} is below the minimum {opt.min_overlap}"
-            )
-            unscorable = {k: v for k, v in c["unmatched"].items() if k != "no_candidate"}
-            if unscorable:
-                reason += " (" + ", ".join(f"{v} rows {_EXPLAIN.get(k, k)}" for k, v in unscorable.items()) + ")"
-        out.append(
-            ScoreMatchSummary(
-                accession=acc,
-                n_variants=n,
-                n_matched=n_matched,
-                n_excluded=n_excluded,
-                n_unmatched=n_unmatched,
-                overlap=overlap,
-                passed=passed,
-                by_match_type=c["matched"],
-                excluded_by=c["excluded"],
-                unmatched_by=c["unmatched"],
-                reason=reason,
-            )
-        )
-    return out
+    return [
+        summarize(acc, table[acc]["matched"], table[acc]["excluded"], table[acc]["unmatched"], opt.min_overlap)
+        for acc in accessions
+    ]
+
+
+def summarize(
+    accession: str, matched: dict[str, int], excluded: dict[str, int], unmatched: dict[str, int], min_overlap: float
+) -> ScoreMatchSummary:
+    """One score's outcome from its rows' final statuses (counts by match type, by first exclusion
+    reason, by unmatched reason): overlap, passed (at least one row matched and the overlap reaches
+    `min_overlap`) and the reason when not. Also used to combine scores computed in parts."""
+    n_matched = sum(matched.values())
+    n_excluded = sum(excluded.values())
+    n_unmatched = sum(unmatched.values())
+    n = n_matched + n_excluded + n_unmatched
+    overlap = n_matched / n if n else 0.0
+    passed = n_matched > 0 and overlap >= min_overlap
+    reason = None
+    if not passed:
+        reason = "no variant matched" if n_matched == 0 else f"overlap {overlap:.4f} is below the minimum {min_overlap}"
+        unscorable = {k: v for k, v in unmatched.items() if k != "no_candidate"}
+        if unscorable:
+            reason += " (" + ", ".join(f"{v} rows {_EXPLAIN.get(k, k)}" for k, v in unscorable.items()) + ")"
+    return ScoreMatchSummary(
+        accession=accession,
+        n_variants=n,
+        n_matched=n_matched,
+        n_excluded=n_excluded,
+        n_unmatched=n_unmatched,
+        overlap=overlap,
+        passed=passed,
+        by_match_type=matched,
+        excluded_by=excluded,
+        unmatched_by=unmatched,
+        reason=reason,
+    )
 
 
 _EXPLAIN = {
