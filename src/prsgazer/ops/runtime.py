@@ -26,12 +26,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prsgazer import __version__
-from prsgazer.assets import Asset
 from prsgazer.engine.version import source_digest
 from prsgazer.errors import PrsgazerError
+
+if TYPE_CHECKING:  # annotations only: a run that stores nothing does not load the asset types
+    from prsgazer.assets import Asset
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -50,7 +52,7 @@ def provenance(params: dict[str, Any] | None = None, **more: Any) -> dict[str, A
     return {"prsgazer": __version__, "code_version": code_version(), "params": params or {}, **more}
 
 
-A = TypeVar("A", bound=Asset)
+A = TypeVar("A", bound="Asset")
 T = TypeVar("T")
 
 

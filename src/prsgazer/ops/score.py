@@ -9,11 +9,10 @@ and — through `score_stored` — the same stored records whichever door was us
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from prsgazer.assets import Genotypes, MatchLog, PrsResult, ReferencePanel, ScoringFile
 from prsgazer.cid import cid_of_file
 from prsgazer.engine.scoring import RunOptions, ScoreRun, run_scoring
 from prsgazer.errors import InputError
@@ -29,6 +28,9 @@ from prsgazer.ops.runtime import (
     split_cached,
     stop_if_cancelled,
 )
+
+if TYPE_CHECKING:  # annotations only: `score_files` (the CLI) stores nothing and does not load the asset types
+    from prsgazer.assets import Genotypes, PrsResult, ReferencePanel, ScoringFile
 
 
 def score_files(
@@ -124,6 +126,8 @@ def _store_results(
     store: Any, run: ScoreRun, genotypes: Genotypes, sf: ScoringFile, out: Path, key: str, params: ScoreParams,
     metrics: dict[str, Any],
 ) -> list[PrsResult]:  # fmt: skip
+    from prsgazer.assets import MatchLog, PrsResult
+
     info = next(i for i in run.scorefiles if i.cid == sf.cid)
     stored: list[PrsResult] = []
     for counts in info.counts:
