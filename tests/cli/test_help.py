@@ -14,9 +14,9 @@ from prsgazer.cli import app, main
 
 
 def _commands() -> list[tuple[str, Any]]:
-    from prsgazer.cli import _register_groups
+    from prsgazer.cli import _register
 
-    _register_groups()
+    _register()
     root = typer.main.get_command(app)
     found: list[tuple[str, Any]] = []
 

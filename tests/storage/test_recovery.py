@@ -246,9 +246,9 @@ def test_every_command_a_message_names_exists() -> None:
     and every --option it shows is one of that command's options."""
     import typer
 
-    from prsgazer.cli import _register_groups, app
+    from prsgazer.cli import _register, app
 
-    _register_groups()
+    _register()
     root = typer.main.get_command(app)
     named = _commands_named_in_messages()
     bad = []

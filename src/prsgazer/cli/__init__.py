@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from typer.exceptions import TyperException
 
 from prsgazer import __version__
 from prsgazer.errors import InputError, PrsgazerError
+
+if TYPE_CHECKING:  # the modules `_register` imports by name (so that the import graph shows them)
+    from prsgazer.cli import ancestry, bundle, catalog, demo, notebook, reference, run, score, serve, storage  # noqa: F401
 
 app = typer.Typer(
     name="prsgazer",
@@ -77,28 +80,56 @@ def print_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2, default=str))
 
 
-def _register_groups() -> None:
-    """Attach command groups; each lives in its own module under prsgazer/cli/."""
-    from prsgazer.cli import ancestry, bundle, catalog, demo, reference, run, score, storage
+#: Every command and group, in the order `--help` lists them: name → (module under prsgazer/cli, attribute,
+#: whether it is a Typer group). Only the module of the command being run is imported (`_register`): a
+#: `prsgazer score` loads none of the other commands' dependencies (polars for `reference`, Flyte for `run`).
+_COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "storage": ("storage", "app", True),
+    "bundle": ("bundle", "app", True),
+    "reference": ("reference", "app", True),
+    "catalog": ("catalog", "app", True),
+    "demo": ("demo", "demo", False),
+    "score": ("score", "score", False),
+    "ancestry": ("ancestry", "ancestry", False),
+    "tasks": ("run", "tasks", False),
+    "run": ("run", "run", False),
+    "serve": ("serve", "serve", False),
+    "notebook": ("notebook", "notebook", False),
+}
+#: Options of the root callback that come before a command name (none of them takes a value).
+_ROOT_OPTIONS = ("--version", "--help")
 
-    app.add_typer(storage.app, name="storage")
-    app.add_typer(bundle.app, name="bundle")
-    if not any(g.name == "reference" for g in app.registered_groups):
-        app.add_typer(reference.app, name="reference")
-    app.add_typer(catalog.app, name="catalog")
-    if not any(c.name == "score" for c in app.registered_commands):
-        app.command("demo")(demo.demo)
-        app.command("score")(score.score)
-        app.command("ancestry")(ancestry.ancestry)
-        app.command("tasks")(run.tasks)
-        app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                                             "help_option_names": []})(run.run)  # its --help knows the task
-    if not any(c.name == "serve" for c in app.registered_commands):
-        from prsgazer.cli.notebook import notebook as _notebook
-        from prsgazer.cli.serve import serve as _serve
 
-        app.command("serve")(_serve)
-        app.command("notebook")(_notebook)
+def _command_named(argv: list[str]) -> str | None:
+    """The command `argv` runs, when it names one of `_COMMANDS` (None: help, --version, a typo, nothing)."""
+    for arg in argv:
+        if arg in _ROOT_OPTIONS:
+            continue
+        return arg if arg in _COMMANDS else None
+    return None
+
+
+def _register(names: list[str] | None = None) -> None:
+    """Attach commands and groups (each lives in its own module under prsgazer/cli/): `names`, or all of them.
+    Idempotent; the app keeps `_COMMANDS`' order whatever was attached first."""
+    import importlib
+
+    have = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    for name in names if names is not None else list(_COMMANDS):
+        if name in have:
+            continue
+        module, attr, group = _COMMANDS[name]
+        target = getattr(importlib.import_module(f"prsgazer.cli.{module}"), attr)
+        if group:
+            app.add_typer(target, name=name)
+        elif name == "run":
+            app.command(name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                                "help_option_names": []})(target)  # its --help knows the task
+        else:
+            app.command(name)(target)
+    rank = list(_COMMANDS).index
+    app.registered_commands.sort(key=lambda c: rank(c.name or ""))
+    app.registered_groups.sort(key=lambda g: rank(g.name or ""))
 
 
 def configure_logging(level: str | None = None) -> None:
@@ -144,9 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         configure_logging()
         configure_output()
-        _register_groups()
+        args = sys.argv[1:] if argv is None else argv
+        command = _command_named(args)
+        _register([command] if command is not None else None)
         # standalone_mode=False: click returns the code of `typer.Exit(n)` instead of raising it.
-        rc = app(args=argv, standalone_mode=False)
+        rc = app(args=args, standalone_mode=False)
     except PrsgazerError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code

@@ -26,13 +26,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prsgazer import __version__
-from prsgazer.assets import Asset
-from prsgazer.engine.scoring import MemoryBudget, parse_memory
 from prsgazer.engine.version import source_digest
 from prsgazer.errors import PrsgazerError
+
+if TYPE_CHECKING:  # annotations only: a run that stores nothing does not load the asset types (or batch)
+    from prsgazer.assets import Asset
+    from prsgazer.engine.scoring.batch import MemoryBudget
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -51,7 +53,7 @@ def provenance(params: dict[str, Any] | None = None, **more: Any) -> dict[str, A
     return {"prsgazer": __version__, "code_version": code_version(), "params": params or {}, **more}
 
 
-A = TypeVar("A", bound=Asset)
+A = TypeVar("A", bound="Asset")
 T = TypeVar("T")
 
 
@@ -182,6 +184,8 @@ _budgets_lock = threading.Lock()
 
 def memory_budget(limit: str | int) -> MemoryBudget:
     """The process-wide memory budget for `limit` (created on first use)."""
+    from prsgazer.engine.scoring.batch import MemoryBudget, parse_memory
+
     nbytes = parse_memory(limit)
     with _budgets_lock:
         budget = _budgets.get(nbytes)

@@ -9,11 +9,10 @@ and — through `score_stored` — the same stored records whichever door was us
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from prsgazer.assets import Genotypes, MatchLog, PrsResult, ReferencePanel, ScoringFile
 from prsgazer.cid import cid_of_file
 from prsgazer.engine.reference import PersonScores
 from prsgazer.engine.scorefile import SCHEMA
@@ -34,6 +33,9 @@ from prsgazer.ops.runtime import (
     split_cached,
     stop_if_cancelled,
 )
+
+if TYPE_CHECKING:  # annotations only: `score_files` (the CLI) stores nothing and does not load the asset types
+    from prsgazer.assets import Genotypes, PrsResult, ReferencePanel, ScoringFile
 
 
 def score_files(
@@ -189,6 +191,8 @@ def _store_results(
     store: Any, run: ScoreRun, log: pl.DataFrame, genotypes: Genotypes, sf: ScoringFile, out: Path, key: str,
     params: ScoreParams, metrics: dict[str, Any],
 ) -> list[PrsResult]:  # fmt: skip
+    from prsgazer.assets import MatchLog, PrsResult
+
     info = next(i for i in run.scorefiles if i.cid == sf.cid)
     # the derived cache entries these numbers were computed from (a run's record, like its timings)
     derived = {**run.derived, **({"scorefile_cache": info.cache_cid} if info.cache_cid else {})}

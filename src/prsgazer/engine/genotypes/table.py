@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
 from prsgazer.engine.common import MISSING
 from prsgazer.engine.genotypes.build import BuildEvidence
@@ -45,7 +44,7 @@ class ParquetSource(GenotypeSource):
         try:
             meta = pl.read_parquet_metadata(self.path)
             info = json.loads(meta.get("prsgazer.genotypes", "{}"))
-            self._columns = pq.read_schema(self.path).names
+            self._columns = list(pl.read_parquet_schema(self.path))
             frame = pl.read_parquet(self.path, columns=list(VARIANT_SCHEMA))
         except (OSError, pl.exceptions.PolarsError, ValueError) as exc:
             raise InputError(f"not a prsgazer genotype parquet ({exc})", file=self.path) from exc

@@ -25,12 +25,10 @@ import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 from isal import igzip, igzip_threaded
 from isal.isal_zlib import error as IsalError
 from pydantic import BaseModel, Field
@@ -47,6 +45,9 @@ from prsgazer.engine.genotypes.source import (
 )
 from prsgazer.errors import InputError
 from prsgazer.fileio import Output
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 NORMALISER_VERSION = "2"
 #: A missing call in the `ds` column.
@@ -213,6 +214,9 @@ def normalize_vcf(
     Both are written through `prsgazer.fileio` (temp files renamed at the end), so a failure leaves
     nothing behind.
     """
+    import pyarrow as pa  # writing only: opening a normalised file does not load pyarrow
+    import pyarrow.parquet as pq
+
     src = Path(path)
     dst = Path(out)
     filters = filters or QualityFilters()
@@ -385,6 +389,8 @@ def _process(
     dosage_fields: tuple[str, ...] = (),
     with_ds: bool = False,
 ) -> tuple[pa.Table | None, pa.Table | None]:
+    import pyarrow as pa
+
     nrec = frame.height
     n = len(samples)
     summary.n_records += nrec
@@ -692,11 +698,15 @@ def _bad_values(
 
 def _binary_u16(matrix: np.ndarray) -> pa.Array:
     """(rows, n) uint16 → fixed-size-list<uint16>[n] array (zero-copy)."""
+    import pyarrow as pa
+
     data = np.ascontiguousarray(matrix, dtype=np.uint16)
     return pa.FixedSizeListArray.from_arrays(pa.array(data.reshape(-1)), matrix.shape[1])
 
 
 def _binary(matrix: np.ndarray) -> pa.Array:
     """(rows, n) int8 → fixed-size-list<int8>[n] array, one list of calls per row (zero-copy)."""
+    import pyarrow as pa
+
     data = np.ascontiguousarray(matrix, dtype=np.int8)
     return pa.FixedSizeListArray.from_arrays(pa.array(data.reshape(-1)), matrix.shape[1])

@@ -2,9 +2,13 @@
 (`score`, with the sparse additive path in `additive` and its compiled loops in `kernels`), one
 scoring run end to end (`run`), and batch scoring of many files over a panel in one pass (`batch`).
 See docs/engine.md ("Matching", "Scoring") and docs/reference.md ("Batch scoring").
+
+`batch`'s names are loaded on first use (PEP 562): a person's run (`run_scoring`) does not load the
+batch machinery and its dependencies.
 """
 
-from prsgazer.engine.scoring.batch import BatchResult, MemoryBudget, ScoreOutcome, batch_score, parse_memory
+from typing import TYPE_CHECKING, Any
+
 from prsgazer.engine.scoring.match import (
     DEFAULT_MIN_OVERLAP,
     MatchOptions,
@@ -16,6 +20,12 @@ from prsgazer.engine.scoring.match import (
 )
 from prsgazer.engine.scoring.run import OUT_COLUMNS, RunOptions, ScoreRun, run_scoring
 from prsgazer.engine.scoring.score import ScoreOptions, ScoreTotals, WeightPlan, plan_weights, score_chunks, score_table
+
+if TYPE_CHECKING:
+    from prsgazer.engine.scoring.batch import BatchResult, MemoryBudget, ScoreOutcome, batch_score, parse_memory
+
+#: Names of `batch`, imported when first asked for.
+_BATCH = ("BatchResult", "MemoryBudget", "ScoreOutcome", "batch_score", "parse_memory")
 
 __all__ = [
     "DEFAULT_MIN_OVERLAP",
@@ -41,3 +51,11 @@ __all__ = [
     "score_table",
     "summarize",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BATCH:
+        from prsgazer.engine.scoring import batch
+
+        return getattr(batch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
