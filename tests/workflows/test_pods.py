@@ -90,6 +90,21 @@ def spec(work: Path, workflow: str, inputs: dict[str, Any], shared: SharedRemote
             "secrets": shared.secrets, **more}  # fmt: skip
 
 
+def _differences(pod: Any, plain: Any, shared_store: Any) -> list[str]:
+    """Where a pod's stored output differs from the plain run's (the lines of their stored bytes)."""
+    import difflib
+
+    from prsgazer.storage import default_store
+
+    out = []
+    for a, b in zip(cids(pod), cids(plain), strict=False):
+        if a != b:
+            left = Path(shared_store.fetch(a).path).read_text(errors="replace").splitlines()
+            right = Path(default_store().fetch(b).path).read_text(errors="replace").splitlines()
+            out += list(difflib.unified_diff(left, right, "pod", "plain", lineterm="", n=0))[:40]
+    return out
+
+
 def cids(obj: Any) -> list[str]:
     """Every asset CID in a run's outputs, in order (the outputs' identities, not their run metrics)."""
     found: list[str] = []
@@ -128,7 +143,7 @@ async def test_workflows_run_as_isolated_pods_sharing_only_a_remote(
         plain = (await runner.run(name, inputs)).outputs
         got = pods.run(spec(work, name, inputs, shared), env)
         assert "error" not in got, got
-        assert cids(got["outputs"]) == cids(plain), name  # CID for CID
+        assert cids(got["outputs"]) == cids(plain), (name, _differences(got["outputs"], plain, up))  # CID for CID
     log = pods.pod_log(spec(work, "", {}, shared))
     seconds = sorted((e["task"], e["seconds"]) for e in log)
     print(f"\n{shared.kind}: {len(log)} pods, {sum(e['seconds'] for e in log):.1f} pod-seconds: {seconds}")
