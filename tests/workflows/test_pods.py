@@ -90,19 +90,30 @@ def spec(work: Path, workflow: str, inputs: dict[str, Any], shared: SharedRemote
             "secrets": shared.secrets, **more}  # fmt: skip
 
 
-def _differences(pod: Any, plain: Any, shared_store: Any) -> list[str]:
-    """Where a pod's stored output differs from the plain run's (the lines of their stored bytes)."""
+def _differences(pod: Any, plain: Any, shared_store: Any) -> str:
+    """Where a pod's stored output differs from the plain run's: the differing lines of their stored
+    bytes, following the CIDs those lines name one level down (a report → its ancestry table)."""
     import difflib
+    import re
 
     from prsgazer.storage import default_store
 
-    out = []
+    def text(store: Any, cid: str) -> list[str]:
+        return Path(store.fetch(cid).path).read_text(errors="replace").splitlines()
+
+    out: list[str] = []
     for a, b in zip(cids(pod), cids(plain), strict=False):
-        if a != b:
-            left = Path(shared_store.fetch(a).path).read_text(errors="replace").splitlines()
-            right = Path(default_store().fetch(b).path).read_text(errors="replace").splitlines()
-            out += list(difflib.unified_diff(left, right, "pod", "plain", lineterm="", n=0))[:40]
-    return out
+        if a == b:
+            continue
+        diff = list(difflib.unified_diff(text(shared_store, a), text(default_store(), b), "pod", "plain",
+                                         lineterm="", n=0))  # fmt: skip
+        out += diff[:30]
+        left = [c for line in diff if line.startswith("-") for c in re.findall(r"bafkrei[a-z2-7]+", line)]
+        right = [c for line in diff if line.startswith("+") for c in re.findall(r"bafkrei[a-z2-7]+", line)]
+        for x, y in zip(left, right, strict=False):
+            out += list(difflib.unified_diff(text(shared_store, x), text(default_store(), y), x, y,
+                                             lineterm="", n=0))[:12]  # fmt: skip
+    return "\n".join(out)
 
 
 def cids(obj: Any) -> list[str]:
