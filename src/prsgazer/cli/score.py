@@ -211,7 +211,7 @@ def _genotype_inputs(genotypes: list[Path], store: bool) -> Path | list[Path]:
     return inputs
 
 
-def _check_outputs(  # type: ignore[no-untyped-def]
+def _check_outputs(
     genotypes: list[Path], scorefile, reference, ref_freq, distribution, panel, out: Path, match_log: Path | None
 ) -> list[Path | None]:
     """A bad --out / --match-log fails before the run, not after it; no output may overwrite an input."""
@@ -249,7 +249,7 @@ def _check_comparison(
                          hint="--ancestry compares within the inferred population")  # fmt: skip
 
 
-def _check_some_passed(run, genotypes: Path) -> None:  # type: ignore[no-untyped-def]
+def _check_some_passed(run, genotypes: Path) -> None:
     """Bad input (exit 2, no OUT written) when every score failed matching."""
     if run.all_failed:
         raise InputError(
@@ -259,7 +259,7 @@ def _check_some_passed(run, genotypes: Path) -> None:  # type: ignore[no-untyped
         )
 
 
-def _with_ancestry(run, options, tuning, inputs, files: list[Path], panel: str, coverage: str | None):  # type: ignore[no-untyped-def]
+def _with_ancestry(run, options, tuning, inputs, files: list[Path], panel: str, coverage: str | None):
     """The table compared within each sample's most similar population, with PC-adjusted z; says where they fall."""
     from prsgazer.cli import err
     from prsgazer.ops.ancestry import add_ancestry
@@ -276,7 +276,7 @@ def _with_ancestry(run, options, tuning, inputs, files: list[Path], panel: str, 
     return table
 
 
-def _with_percentiles(  # type: ignore[no-untyped-def]
+def _with_percentiles(
     run, options, tuning, inputs, files: list[Path], panel: str | None, superpopulation: str | None,
     distribution: list[Path] | None,
 ):  # fmt: skip
@@ -321,7 +321,7 @@ def _sidecar(out: Path) -> Path:
     return out.with_name(out.name + ".run.json")
 
 
-def _write_outputs(run, table, out: Path, fmt, sampleset: str, params, inputs) -> None:  # type: ignore[no-untyped-def]
+def _write_outputs(run, table, out: Path, fmt, sampleset: str, params, inputs) -> None:
     """OUT in the chosen layout (gzipped when it ends in .gz), and its provenance in OUT.run.json (beside a
     file only: standard output, a FIFO or a device has no "beside")."""
     from prsgazer.fileio import check_output, write_bytes
@@ -334,7 +334,7 @@ def _write_outputs(run, table, out: Path, fmt, sampleset: str, params, inputs) -
         write_bytes(_sidecar(out), record_text(record).encode(), inputs=inputs, field="--out")
 
 
-def _store(genotypes: Path, files: list[Path], params, build: str, coverage: str) -> None:  # type: ignore[no-untyped-def]
+def _store(genotypes: Path, files: list[Path], params, build: str, coverage: str) -> None:
     """Store the inputs and one PrsResult per score, exactly as the `score` task stores them."""
     from prsgazer.cli import err
     from prsgazer.ops.genotypes import ingest_genotypes

@@ -55,7 +55,7 @@ def cached_svg(cache_dir: Path | None, key: dict[str, Any], make: Callable[[], s
     return svg
 
 
-def _svg(fig) -> str:  # type: ignore[no-untyped-def]
+def _svg(fig) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buf.getvalue()

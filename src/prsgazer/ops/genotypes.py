@@ -69,7 +69,7 @@ def ingest_genotypes(
     kind, p = genotype_kind(path)
     if kind == "vcf":
         vcf = store.upload(Vcf(path=Path(p), genome_build=build, coverage=coverage))
-        return normalize_stored(store, vcf, params, coverage)  # type: ignore[arg-type]
+        return normalize_stored(store, vcf, params, coverage)
     if kind == "pfile":
         asset = put_pfile(store, p, "genotypes", genome_build=build, source_format="pfile", coverage=coverage)
         return portable(asset)  # type: ignore[return-value]
@@ -77,7 +77,7 @@ def ingest_genotypes(
         from prsgazer.ops.describe import store_file
 
         asset, _ = store_file(store, p, "genotypes", genome_build=build)
-        return portable(asset)  # type: ignore[return-value]
+        return portable(asset)
     raise InputError(f"cannot store {kind} genotypes for a stored run", file=path, hint="give a VCF or a plink2 prefix")
 
 

@@ -135,7 +135,7 @@ def percentiles_stored(
                 metrics=m.as_dict(),
             )
         )
-    return portable(asset)  # type: ignore[return-value]
+    return portable(asset)
 
 
 def report_stored(
@@ -238,7 +238,7 @@ def report_stored(
                 metrics=m.as_dict(),
             )
         )
-    return portable(asset)  # type: ignore[return-value]
+    return portable(asset)
 
 
 def person_superpopulation(

@@ -357,7 +357,7 @@ def combine_stored(
                     metrics=m.as_dict(),
                 )
             )
-            out.append(portable(asset))  # type: ignore[arg-type]
+            out.append(portable(asset))
     order = {k[1]: i for i, k in enumerate(groups)}
     return sorted(out, key=lambda r: order.get(r.pgs_id, len(order)))
 

@@ -63,7 +63,7 @@ def stamped(out: T, run: str) -> T:
     if not run:
         return out
     if isinstance(out, Asset):
-        return dataclasses.replace(out, metrics={**out.metrics, "run": run})  # type: ignore[return-value]
+        return dataclasses.replace(out, metrics={**out.metrics, "run": run})
     if isinstance(out, list):
         return [stamped(o, run) for o in out]  # type: ignore[return-value]
     return out

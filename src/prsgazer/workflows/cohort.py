@@ -91,7 +91,7 @@ async def cohort_scores(
     )
 
 
-async def _score(store, parts, files, min_overlap, coverage):  # type: ignore[no-untyped-def]
+async def _score(store, parts, files, min_overlap, coverage):
     """One `score` task per genotype file (all at once), then `combine_scores` when there are several."""
     if len(parts) == 1:
         return await call(store, score, parts[0], files, min_overlap=min_overlap)

@@ -110,7 +110,7 @@ async def prs_report(
     return from_cache(out) if reused(out) else out
 
 
-def _precomputed(store, results, build) -> list[Distribution]:  # type: ignore[no-untyped-def]
+def _precomputed(store, results, build) -> list[Distribution]:
     """Stored distributions of the results' scoring files in the build (the newest of each)."""
     distributions: list[Distribution] = []
     for r in results:
@@ -120,7 +120,7 @@ def _precomputed(store, results, build) -> list[Distribution]:  # type: ignore[n
     return distributions
 
 
-async def _ancestry(store, genotypes, files, results, reference_panel, min_overlap):  # type: ignore[no-untyped-def]
+async def _ancestry(store, genotypes, files, results, reference_panel, min_overlap):
     """The person's place on the panel's PCA and their ancestry-adjusted scores (as handed on)."""
     model = handed(await call(store, reference_pca, reference_panel))
     anc = handed(await call(store, project, genotypes, model, reference_panel))

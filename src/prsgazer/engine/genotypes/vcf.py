@@ -108,8 +108,8 @@ def _open_binary(path: Path, *, threaded: bool = False) -> IO[bytes]:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
         if threaded:
-            return igzip_threaded.open(path, "rb", threads=1)  # type: ignore[return-value]
-        return igzip.open(path, "rb")  # type: ignore[return-value]
+            return igzip_threaded.open(path, "rb", threads=1)
+        return igzip.open(path, "rb")
     return open(path, "rb")
 
 
@@ -642,7 +642,7 @@ def _dosages(
         if len(at) == 1:  # one FORMAT layout (the rule): a fixed field index is much faster
             text = long.str.splitn(":", int(at[0]) + 2).struct.field(f"field_{int(at[0])}")
             if not has.all():
-                text = text.set(pl.Series(~np.tile(has, n)), None)  # type: ignore[arg-type]
+                text = text.set(pl.Series(~np.tile(has, n)), None)
         else:
             text = long.str.split(":").list.get(pl.Series(np.tile(np.where(has, idx, 1 << 20), n)), null_on_oob=True)
         vals = field_dosages(name, text, n_alts=n_alts, one_allele=one_allele, row_rec=row_rec,
