@@ -361,7 +361,7 @@ class Store(LocalStore):
         for c in list(puts):
             for name in _companions(local[c]):
                 ref = local[c].get(name)
-                if ref in local and ref not in puts and (ref in pending or ref not in st["seen"]):
+                if ref is not None and ref in local and ref not in puts and (ref in pending or ref not in st["seen"]):
                     puts.insert(0, ref)
         # Never push bytes that no longer match their CID (LocalStore.verify: no remote fallback here).
         blobs = {c: LocalStore.verify(self, c) for c in puts if self.blob_path(c).exists()}
