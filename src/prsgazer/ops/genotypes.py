@@ -28,8 +28,8 @@ def normalize_stored(store: Any, vcf: Vcf, params: ScoreParams, coverage: str = 
     # the coverage is in the key: one declared after a first run (the VCF's field set later) is not lost
     key = result_key("normalize_genotypes", inputs={"vcf": vcf.cid},
                      params={"filters": filters.model_dump(), "coverage": coverage})  # fmt: skip
-    if hit := cached(store, key, "genotypes"):
-        return from_cache(hit[0])  # type: ignore[return-value]
+    if hit := cached(store, key, Genotypes):
+        return from_cache(hit[0])
     with measure("normalize_genotypes") as m, scratch("normalize_genotypes") as d:
         src = store.fetch(vcf.cid)
         out = d / "genotypes.parquet"
