@@ -160,8 +160,8 @@ def _with_absent_as_homref(
 
 
 def ancestry_of(
-    genotypes: str | Path, pca: AncestryPca, tuning: Tuning, params: ScoreParams | None = None, *,
-    coverage: str | None = None, panel_prefix: Path | None = None,
+    genotypes: str | Path | Sequence[str | Path], pca: AncestryPca, tuning: Tuning,
+    params: ScoreParams | None = None, *, coverage: str | None = None, panel_prefix: Path | None = None,
 ) -> AncestryResult:  # fmt: skip
     """Project every sample of `genotypes` onto the reference PCA and name its most similar population.
 
@@ -195,8 +195,8 @@ ADJUSTED_COLUMNS = ["ancestry", "ancestry_probability", "percentile", "z", "z_pc
 
 
 def adjusted_scores(
-    genotypes: str | Path, scorefiles: Sequence[str | Path], run: ScoreRun | PersonScores, options: RunOptions,
-    panel_prefix: Path, pca: AncestryPca, ancestry: pl.DataFrame, tuning: Tuning,
+    genotypes: str | Path | Sequence[str | Path], scorefiles: Sequence[str | Path], run: ScoreRun | PersonScores,
+    options: RunOptions, panel_prefix: Path, pca: AncestryPca, ancestry: pl.DataFrame, tuning: Tuning,
 ) -> pl.DataFrame:  # fmt: skip
     """Every (sample, score) of `run` (a ScoreRun or the PersonScores of one): percentile and z within
     the most similar population, and the PC-adjusted z-scores (pgsc_calc's Z_norm1 and Z_norm2), on the
@@ -412,8 +412,8 @@ __all__ = [
 
 
 def add_ancestry(
-    store: Any, genotypes: str | Path, scorefiles: Sequence[str | Path], run: ScoreRun, options: RunOptions,
-    tuning: Tuning, panel: str, *, coverage: str | None = None,
+    store: Any, genotypes: str | Path | Sequence[str | Path], scorefiles: Sequence[str | Path], run: ScoreRun,
+    options: RunOptions, tuning: Tuning, panel: str, *, coverage: str | None = None,
 ) -> tuple[pl.DataFrame, AncestryResult]:  # fmt: skip
     """The run's table with the ancestry-adjusted columns (`ADJUSTED_COLUMNS`) against `panel`."""
     from prsgazer.ops.panels import panel_prefix_for

@@ -252,7 +252,7 @@ def _store_results(
 
 def add_percentiles(
     store: Any,
-    genotypes: str | Path,
+    genotypes: str | Path | Sequence[str | Path],
     scorefiles: Sequence[str | Path],
     run: ScoreRun,
     options: RunOptions,

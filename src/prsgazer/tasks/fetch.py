@@ -106,7 +106,7 @@ class FetchedScoringFiles:
     failures: list[Failure] = field(default_factory=list)
 
 
-def _look_up(store, pgs_ids: list[str], build: str) -> list[ScoringFile | Exception | None]:
+def _look_up(store: Any, pgs_ids: list[str], build: str) -> list[ScoringFile | Exception | None]:
     """Per id: the stored file, None (to download), or why it cannot be had (one store query for all)."""
     from prsgazer.errors import InputError
 
