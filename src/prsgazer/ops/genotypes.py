@@ -72,7 +72,7 @@ def ingest_genotypes(
         return normalize_stored(store, vcf, params, coverage)
     if kind == "pfile":
         asset = put_pfile(store, p, "genotypes", genome_build=build, source_format="pfile", coverage=coverage)
-        return portable(asset)  # type: ignore[return-value]
+        return portable(asset)
     if kind == "array":
         from prsgazer.ops.describe import store_file
 

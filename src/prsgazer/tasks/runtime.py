@@ -39,9 +39,10 @@ def input_errors_are_final(*also: type[BaseException]) -> Iterator[None]:
     Python, e.g. in tests) errors pass through unchanged. The error code keeps the prsgazer class
     name so front doors can map it back (exit code 2 for input errors).
     """
+    final: tuple[type[BaseException], ...] = (InputError, *also)
     try:
         yield
-    except (InputError, *also) as exc:  # type: ignore[misc]  # mypy cannot see a starred tuple of classes
+    except final as exc:
         import flyte
         import flyte.errors
 
