@@ -197,6 +197,8 @@ def _generate_synthetic_demo(gen: dict[str, Any], store: Any, workdir: Path | No
             n_variants=info.n_variants,
             superpopulations=sorted(info.superpopulations),
         )
+        # the person is one of the samples held out of the panel (`candidates` of them, at least one)
+        assert info.holdout_prefix is not None
         hold = pl.read_csv(f"{info.holdout_prefix}.psam", separator="\t")
         want = person.get("superpopulation", "")
         pops = hold["SuperPop"].to_list()

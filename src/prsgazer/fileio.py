@@ -36,7 +36,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 from prsgazer.errors import OutputError
 
@@ -408,7 +408,8 @@ def _stdout(binary: bool) -> IO[Any]:
         return sys.stdout
     sys.stdout.flush()  # text already written comes first
     buf = getattr(sys.stdout, "buffer", None)
-    return buf if buf is not None else _TextBridge(sys.stdout)
+    # the bridge stands in for a binary stream: it has the two methods a writer calls (write, flush)
+    return buf if buf is not None else cast(IO[bytes], _TextBridge(sys.stdout))
 
 
 class _TextBridge:

@@ -22,7 +22,6 @@ from pydantic import BaseModel
 
 from prsgazer.assets import CatalogMetadata
 from prsgazer.catalog.clean import (
-    DERIVED_SHEETS,
     SCHEMA_VERSION,
     SHEETS,
     best_performance,
@@ -33,8 +32,6 @@ from prsgazer.config import get_settings
 from prsgazer.errors import CatalogError, DownloadError, InputError, NotFoundError
 from prsgazer.fileio import copy_file, output_path, write_text
 from prsgazer.storage import LocalStore, cid_of_file, default_store
-
-ALL_SHEETS = (*SHEETS, *DERIVED_SHEETS)
 
 
 class SheetInfo(BaseModel):
@@ -253,7 +250,7 @@ def metadata_status(store: LocalStore | None = None) -> dict[str, Any]:
     """Stored metadata: the current release and, per sheet, its CID, rows and when it was stored."""
     store = store or default_store()
     release = local_release(store)
-    sheets = {}
+    sheets: dict[str, dict[str, Any]] = {}
     for r in _records(store):
         if r.catalog_release == release:
             prev = sheets.get(r.sheet)
@@ -289,7 +286,12 @@ def load_metadata(store: LocalStore | None = None, *, release: str | None = None
     return CatalogTables(
         release=release,
         scores=frames["scores"],
-        **{s: frames.get(s) for s in ALL_SHEETS if s != "scores"},
+        performance_metrics=frames.get("performance_metrics"),
+        evaluation_sample_sets=frames.get("evaluation_sample_sets"),
+        score_development_samples=frames.get("score_development_samples"),
+        publications=frames.get("publications"),
+        efo_traits=frames.get("efo_traits"),
+        best_performance=frames.get("best_performance"),
         cids={s: r.cid for s, r in latest.items()},
     )
 
@@ -411,9 +413,9 @@ def pull_metadata_from_hf(
     repo, tok = _hf_settings(repo_id, token)
     store = store or default_store()
     if not force and release is None:
-        local = local_release(store)
-        if local is not None:
-            return PullResult(release=local, source="local", skipped=True, reason="metadata already stored")
+        stored = local_release(store)
+        if stored is not None:
+            return PullResult(release=stored, source="local", skipped=True, reason="metadata already stored")
     hub = hub or HfHub()
     with tempfile.TemporaryDirectory(dir=_workroot()) as tmp:
         local = Path(tmp)

@@ -85,7 +85,7 @@ def synthesize(
     build = build or "GRCh38"
     stem = name or f"synthetic_{samples}x{variants}_s{seed}"
     install = out is None
-    directory = get_settings().panels_path / stem if install else Path(out)  # type: ignore[arg-type]
+    directory = get_settings().panels_path / stem if out is None else Path(out)
     with progress_bar(f"{samples} samples × {variants} variants") as progress:
         info = synthesize_panel(directory / stem, samples, variants, seed=seed, genome_build=build, n_holdout=holdout,
                                 cover=sites, progress=progress)  # fmt: skip

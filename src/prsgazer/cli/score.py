@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from prsgazer.errors import InputError
+
+if TYPE_CHECKING:  # annotations only: the command loads the engine when it runs
+    import polars as pl
+
+    from prsgazer.engine.scoring.run import RunOptions, ScoreRun
+    from prsgazer.ops.outputs import Format
+    from prsgazer.ops.params import ScoreParams, Tuning
 
 
 def _resolve_pgs_ids(ids: list[str], build: str | None) -> list[Path]:
@@ -194,7 +201,7 @@ def score(
     )
 
 
-def _output_format(fmt: str, panel: str | None, distribution: list[Path] | None) -> str:
+def _output_format(fmt: str, panel: str | None, distribution: list[Path] | None) -> Format:
     """The --format checked; the layouts without percentile columns refuse a comparison."""
     from prsgazer.ops.outputs import check_format
 
@@ -213,8 +220,15 @@ def _genotype_inputs(genotypes: list[Path], store: bool) -> Path | list[Path]:
     return inputs
 
 
-def _check_outputs(  # type: ignore[no-untyped-def]
-    genotypes: list[Path], scorefile, reference, ref_freq, distribution, panel, out: Path, match_log: Path | None
+def _check_outputs(
+    genotypes: list[Path],
+    scorefile: list[Path] | None,
+    reference: Path | None,
+    ref_freq: Path | None,
+    distribution: list[Path] | None,
+    panel: str | None,
+    out: Path,
+    match_log: Path | None,
 ) -> list[Path | None]:
     """A bad --out / --match-log fails before the run, not after it; no output may overwrite an input."""
     from prsgazer.fileio import check_output
@@ -260,7 +274,7 @@ def _panel_variants(panel: str, build: str | None) -> Path:
     return Path(f"{panel_prefix_for(default_store(), panel, build=build)}.pgen")
 
 
-def _check_some_passed(run, genotypes: Path) -> None:  # type: ignore[no-untyped-def]
+def _check_some_passed(run: ScoreRun, genotypes: Path) -> None:
     """Bad input (exit 2, no OUT written) when every score failed matching."""
     if run.all_failed:
         raise InputError(
@@ -270,7 +284,15 @@ def _check_some_passed(run, genotypes: Path) -> None:  # type: ignore[no-untyped
         )
 
 
-def _with_ancestry(run, options, tuning, inputs, files: list[Path], panel: str, coverage: str | None):  # type: ignore[no-untyped-def]
+def _with_ancestry(
+    run: ScoreRun,
+    options: RunOptions,
+    tuning: Tuning,
+    inputs: Path | list[Path],
+    files: list[Path],
+    panel: str,
+    coverage: str | None,
+) -> pl.DataFrame:
     """The table compared within each sample's most similar population, with PC-adjusted z; says where they fall."""
     from prsgazer.cli import err
     from prsgazer.ops.ancestry import add_ancestry
@@ -287,10 +309,16 @@ def _with_ancestry(run, options, tuning, inputs, files: list[Path], panel: str, 
     return table
 
 
-def _with_percentiles(  # type: ignore[no-untyped-def]
-    run, options, tuning, inputs, files: list[Path], panel: str | None, superpopulation: str | None,
+def _with_percentiles(
+    run: ScoreRun,
+    options: RunOptions,
+    tuning: Tuning,
+    inputs: Path | list[Path],
+    files: list[Path],
+    panel: str | None,
+    superpopulation: str | None,
     distribution: list[Path] | None,
-):  # fmt: skip
+) -> pl.DataFrame:
     """The table with percentile and z against the panel on the same variants (or precomputed distributions)."""
     from prsgazer.cli import err
     from prsgazer.ops.score import add_percentiles
@@ -332,7 +360,15 @@ def _sidecar(out: Path) -> Path:
     return out.with_name(out.name + ".run.json")
 
 
-def _write_outputs(run, table, out: Path, fmt, sampleset: str, params, inputs) -> None:  # type: ignore[no-untyped-def]
+def _write_outputs(
+    run: ScoreRun,
+    table: pl.DataFrame,
+    out: Path,
+    fmt: Format,
+    sampleset: str,
+    params: ScoreParams,
+    inputs: list[Path | None],
+) -> None:
     """OUT in the chosen layout (gzipped when it ends in .gz), and its provenance in OUT.run.json (beside a
     file only: standard output, a FIFO or a device has no "beside")."""
     from prsgazer.fileio import check_output, write_bytes
@@ -345,7 +381,7 @@ def _write_outputs(run, table, out: Path, fmt, sampleset: str, params, inputs) -
         write_bytes(_sidecar(out), record_text(record).encode(), inputs=inputs, field="--out")
 
 
-def _store(genotypes: Path, files: list[Path], params, build: str, coverage: str) -> None:  # type: ignore[no-untyped-def]
+def _store(genotypes: Path, files: list[Path], params: ScoreParams, build: str, coverage: str) -> None:
     """Store the inputs and one PrsResult per score, exactly as the `score` task stores them."""
     from prsgazer.cli import err
     from prsgazer.ops.genotypes import ingest_genotypes

@@ -249,11 +249,11 @@ def storage_gc(
         typer.echo(f"journal compacted: {_bytes(report.journal_bytes_before)} → {_bytes(report.journal_bytes_after)}")
 
 
-def _bytes(n: int) -> str:
+def _bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:,} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
+        n /= 1000
     return f"{n} B"
 
 

@@ -22,7 +22,7 @@ import math
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,11 +31,20 @@ from prsgazer.errors import OutputError
 from prsgazer.ops.views import AncestryView, ReferenceSamples
 from prsgazer.sealed import read_verified_bytes, write_sealed_bytes
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
+
 #: One colour per superpopulation (colour-blind safe, Okabe-Ito), grey for anything else.
 COLOURS = {"AFR": "#E69F00", "AMR": "#009E73", "EAS": "#0072B2", "EUR": "#CC79A7", "SAS": "#D55E00"}
 _OTHER = "#7f7f7f"
-_RC = {"svg.fonttype": "none", "svg.hashsalt": "prsgazer", "font.size": 9.0, "axes.spines.top": False,
-       "axes.spines.right": False}  # fmt: skip
+_RC: dict[RcKeyType, Any] = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "prsgazer",
+    "font.size": 9.0,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
 
 
 def cached_svg(cache_dir: Path | None, key: dict[str, Any], make: Callable[[], str | None]) -> str | None:
@@ -55,7 +64,7 @@ def cached_svg(cache_dir: Path | None, key: dict[str, Any], make: Callable[[], s
     return svg
 
 
-def _svg(fig) -> str:  # type: ignore[no-untyped-def]
+def _svg(fig: Figure) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buf.getvalue()
@@ -63,13 +72,13 @@ def _svg(fig) -> str:  # type: ignore[no-untyped-def]
     return text[text.index("<svg") :]  # inline: no XML prolog or doctype
 
 
-def _bins(arrays: list[np.ndarray], extra: list[float], n: int = 40) -> np.ndarray:
+def _bins(arrays: list[np.ndarray], extra: list[float], n: int = 40) -> list[float]:
     values = np.concatenate([a[np.isfinite(a)] for a in arrays] + [np.asarray(extra, dtype=np.float64)])
     lo, hi = float(values.min()), float(values.max())
     if not math.isfinite(lo) or hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     pad = 0.02 * (hi - lo)
-    return np.linspace(lo - pad, hi + pad, n + 1)
+    return np.linspace(lo - pad, hi + pad, n + 1).tolist()  # (a list: matplotlib's stub wants a Sequence)
 
 
 def density(values: np.ndarray, grid: np.ndarray) -> np.ndarray:

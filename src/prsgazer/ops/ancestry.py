@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,8 +160,8 @@ def _with_absent_as_homref(
 
 
 def ancestry_of(
-    genotypes: str | Path, pca: AncestryPca, tuning: Tuning, params: ScoreParams | None = None, *,
-    coverage: str | None = None, panel_prefix: Path | None = None,
+    genotypes: str | Path | Sequence[str | Path], pca: AncestryPca, tuning: Tuning,
+    params: ScoreParams | None = None, *, coverage: str | None = None, panel_prefix: Path | None = None,
 ) -> AncestryResult:  # fmt: skip
     """Project every sample of `genotypes` onto the reference PCA and name its most similar population.
 
@@ -194,8 +195,8 @@ ADJUSTED_COLUMNS = ["ancestry", "ancestry_probability", "percentile", "z", "z_pc
 
 
 def adjusted_scores(
-    genotypes: str | Path, scorefiles: list[str | Path], run: ScoreRun | PersonScores, options: RunOptions,
-    panel_prefix: Path, pca: AncestryPca, ancestry: pl.DataFrame, tuning: Tuning,
+    genotypes: str | Path | Sequence[str | Path], scorefiles: Sequence[str | Path], run: ScoreRun | PersonScores,
+    options: RunOptions, panel_prefix: Path, pca: AncestryPca, ancestry: pl.DataFrame, tuning: Tuning,
 ) -> pl.DataFrame:  # fmt: skip
     """Every (sample, score) of `run` (a ScoreRun or the PersonScores of one): percentile and z within
     the most similar population, and the PC-adjusted z-scores (pgsc_calc's Z_norm1 and Z_norm2), on the
@@ -208,14 +209,14 @@ def adjusted_scores(
     finally:
         panel.close()
     status = scored.summaries
-    ok = [p for p in refs if refs[p].table is not None and status[p].passed]
+    ok = {p: r.table for p, r in refs.items() if r.table is not None and status[p].passed}  # the panel's sums
     target = pl.DataFrame(
         [(s, p, v) for (s, p), v in values.items() if p in ok],
         schema={"sample_id": pl.String, "pgs_id": pl.String, "sum": pl.Float64}, orient="row",
     )  # fmt: skip
     adjusted = pl.DataFrame()
     if ok:
-        reference = pl.concat([refs[p].table.select("sample_id", pl.lit(p).alias("pgs_id"), "sum") for p in ok])  # type: ignore[union-attr]
+        reference = pl.concat([t.select("sample_id", pl.lit(p).alias("pgs_id"), "sum") for p, t in ok.items()])
         model = fit_adjustment(pca.pc_frame(), reference)
         anc = ancestry.select("sample_id", "superpopulation", *[f"PC{k + 1}" for k in range(pca.n_pcs)])
         # the reference group each percentile and z is taken in: the PCA's samples of that population
@@ -272,8 +273,8 @@ def pca_stored(store: Any, reference_panel: ReferencePanel, *, tuning: Tuning | 
 
     tuning = tuning or Tuning.from_settings()
     key = result_key("reference_pca", inputs={"panel": reference_panel.cid})
-    if hit := cached(store, key, "ancestry_model"):
-        return from_cache(hit[0])  # type: ignore[return-value]
+    if hit := cached(store, key, AncestryModel):
+        return from_cache(hit[0])
     with measure("reference_pca") as m:
         pca, entry = cached_panel_pca(panel_prefix(store, reference_panel), tuning,
                                       build=reference_panel.genome_build or None)  # fmt: skip
@@ -308,8 +309,8 @@ def ancestry_stored(
     coverage = coverage or genotypes.coverage
     key = result_key("project", inputs={"genotypes": genotypes.cid, "model": model.cid, "panel": reference_panel.cid},
                      params={"score": params.as_record(), "coverage": coverage})  # fmt: skip
-    if hit := cached(store, key, "ancestry"):
-        return from_cache(hit[0])  # type: ignore[return-value]
+    if hit := cached(store, key, Ancestry):
+        return from_cache(hit[0])
     with measure("project") as m:
         pca = AncestryPca.read(store.fetch(model.cid).path)
         g = store.fetch(genotypes.cid)
@@ -360,8 +361,8 @@ def adjusted_stored(
               "results": sorted(r.cid for r in results), "ancestry": ancestry.cid, "model": model.cid,
               "panel": reference_panel.cid}  # fmt: skip
     key = result_key("adjust", inputs=inputs, params=key_params)
-    if hit := cached(store, key, "ancestry_scores"):
-        return from_cache(hit[0])  # type: ignore[return-value]
+    if hit := cached(store, key, AncestryScores):
+        return from_cache(hit[0])
     with measure("adjust") as m:
         # the person as `score` stored them: scored again only on the rows the panel shares, when it lacks some
         run = person_scores_stored(store, genotypes, results, params, build=options.build)
@@ -411,8 +412,8 @@ __all__ = [
 
 
 def add_ancestry(
-    store: Any, genotypes: str | Path, scorefiles: list[str | Path], run: ScoreRun, options: RunOptions,
-    tuning: Tuning, panel: str, *, coverage: str | None = None,
+    store: Any, genotypes: str | Path | Sequence[str | Path], scorefiles: Sequence[str | Path], run: ScoreRun,
+    options: RunOptions, tuning: Tuning, panel: str, *, coverage: str | None = None,
 ) -> tuple[pl.DataFrame, AncestryResult]:  # fmt: skip
     """The run's table with the ancestry-adjusted columns (`ADJUSTED_COLUMNS`) against `panel`."""
     from prsgazer.ops.panels import panel_prefix_for

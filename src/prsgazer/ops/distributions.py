@@ -125,7 +125,7 @@ def reference_scores_stored(
         return result_key("reference_batch", inputs=inputs, params=key_params)
 
     unique = list({sf.cid: sf for sf in scoring_files}.values())
-    results, todo = split_cached(store, unique, key_of, "reference_scores")
+    results, todo = split_cached(store, unique, key_of, ReferenceScores)
     if todo:
         with measure("reference_batch") as m:
             prefix = panel_prefix(store, reference_panel)
@@ -152,7 +152,7 @@ def reference_scores_stored(
                     )
                     for o in by_cid.get(sf.cid, [])
                 ]
-    return [r for sf in unique for r in results[sf.cid]]  # type: ignore[misc]
+    return [r for sf in unique for r in results[sf.cid]]
 
 
 def _store_reference_scores(
@@ -218,9 +218,9 @@ def distributions_stored(
     out: list[Distribution] = []
     todo: list[ReferenceScores] = []
     for r in (r for r in reference_scores if r.status == "ok"):
-        hit = cached(store, _aggregate_key(reference_panel, r), "distribution")
+        hit = cached(store, _aggregate_key(reference_panel, r), Distribution)
         if hit:
-            out.append(from_cache(hit[0]))  # type: ignore[arg-type]
+            out.append(from_cache(hit[0]))
         else:
             todo.append(r)
     if not todo:

@@ -28,8 +28,8 @@ def normalize_stored(store: Any, vcf: Vcf, params: ScoreParams, coverage: str = 
     # the coverage is in the key: one declared after a first run (the VCF's field set later) is not lost
     key = result_key("normalize_genotypes", inputs={"vcf": vcf.cid},
                      params={"filters": filters.model_dump(), "coverage": coverage})  # fmt: skip
-    if hit := cached(store, key, "genotypes"):
-        return from_cache(hit[0])  # type: ignore[return-value]
+    if hit := cached(store, key, Genotypes):
+        return from_cache(hit[0])
     with measure("normalize_genotypes") as m, scratch("normalize_genotypes") as d:
         src = store.fetch(vcf.cid)
         out = d / "genotypes.parquet"
@@ -69,15 +69,15 @@ def ingest_genotypes(
     kind, p = genotype_kind(path)
     if kind == "vcf":
         vcf = store.upload(Vcf(path=Path(p), genome_build=build, coverage=coverage))
-        return normalize_stored(store, vcf, params, coverage)  # type: ignore[arg-type]
+        return normalize_stored(store, vcf, params, coverage)
     if kind == "pfile":
         asset = put_pfile(store, p, "genotypes", genome_build=build, source_format="pfile", coverage=coverage)
-        return portable(asset)  # type: ignore[return-value]
+        return portable(asset)
     if kind == "array":
         from prsgazer.ops.describe import store_file
 
         asset, _ = store_file(store, p, "genotypes", genome_build=build)
-        return portable(asset)  # type: ignore[return-value]
+        return portable(asset)
     raise InputError(f"cannot store {kind} genotypes for a stored run", file=path, hint="give a VCF or a plink2 prefix")
 
 

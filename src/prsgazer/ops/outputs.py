@@ -24,13 +24,14 @@ from prsgazer.engine.scoring import ScoreRun
 from prsgazer.errors import InputError
 
 Format = Literal["long", "sscore", "pgsc"]
-FORMATS: tuple[str, ...] = ("long", "sscore", "pgsc")
+FORMATS: tuple[Format, ...] = ("long", "sscore", "pgsc")
 
 
 def check_format(fmt: str) -> Format:
-    if fmt not in FORMATS:
-        raise InputError(f"unknown output format {fmt!r}", field="--format", hint=f"one of {', '.join(FORMATS)}")
-    return fmt  # type: ignore[return-value]
+    for known in FORMATS:
+        if fmt == known:
+            return known
+    raise InputError(f"unknown output format {fmt!r}", field="--format", hint=f"one of {', '.join(FORMATS)}")
 
 
 def _ids(run: ScoreRun) -> pl.DataFrame:

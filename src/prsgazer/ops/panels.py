@@ -98,7 +98,7 @@ def register_panel(store: Any, prefix: str | Path, name: str, build: str | None 
         }
     finally:
         panel.close()
-    return put_pfile(store, prefix, "reference_panel", **values)  # type: ignore[return-value]
+    return put_pfile(store, prefix, "reference_panel", **values)
 
 
 def stored_panel(store: Any, name: str, build: str = "") -> ReferencePanel | None:

@@ -81,9 +81,9 @@ def percentiles_stored(
         "distributions": sorted(d.cid for d in dists) if reference_panel is None else [],
     }
     key = result_key("percentile", inputs=inputs, params=key_params)
-    hit = cached(store, key, "percentiles")
+    hit = cached(store, key, Percentiles)
     if hit:
-        return from_cache(hit[0])  # type: ignore[return-value]
+        return from_cache(hit[0])
     with measure("percentile") as m:
         # the person as `score` stored them: scored again only on the rows a panel shares, when it lacks some
         run = person_scores_stored(store, genotypes, results, params, build=options.build)
@@ -114,8 +114,8 @@ def percentiles_stored(
                 pl.lit("no reference panel or precomputed distribution was given").alias("percentile_reason")
             )
     stop_if_cancelled(cancelled)
-    with scratch("percentile", tuning.cache_dir) as d:
-        path = d / f"{genotypes.sample_id or 'samples'}.percentiles.tsv"
+    with scratch("percentile", tuning.cache_dir) as work:
+        path = work / f"{genotypes.sample_id or 'samples'}.percentiles.tsv"
         with output_path(path, durable=False) as tmp:
             table.write_csv(tmp, separator="\t", null_value="NA")
         asset = store.upload(
@@ -135,7 +135,7 @@ def percentiles_stored(
                 metrics=m.as_dict(),
             )
         )
-    return portable(asset)  # type: ignore[return-value]
+    return portable(asset)
 
 
 def report_stored(
@@ -171,9 +171,9 @@ def report_stored(
         },
         params={"sample_id": sample_id, "superpopulation": superpopulation, "failures": fails, "n": n_total},
     )
-    hit = cached(store, key, "prs_report")
+    hit = cached(store, key, PrsReport)
     if hit:
-        return from_cache(hit[0])  # type: ignore[return-value]
+        return from_cache(hit[0])
     with measure("report") as m:
         group, source = person_superpopulation(store, genotypes, superpopulation.upper(), ancestry)
         pct_rows: list[dict[str, Any]] = []
@@ -238,7 +238,7 @@ def report_stored(
                 metrics=m.as_dict(),
             )
         )
-    return portable(asset)  # type: ignore[return-value]
+    return portable(asset)
 
 
 def person_superpopulation(
@@ -254,13 +254,15 @@ def person_superpopulation(
     if getattr(asset, "superpopulation", ""):
         return asset.superpopulation, "asset"
     try:
-        if not isinstance(asset, Genotypes) and getattr(asset, "genotypes_cid", ""):
-            asset = store.get(asset.genotypes_cid)
+        made_from = getattr(asset, "genotypes_cid", "")
+        if not isinstance(asset, Genotypes) and made_from:
+            asset = store.get(made_from)
         vcf = store.get(asset.vcf_cid) if isinstance(asset, Genotypes) and asset.vcf_cid else None
     except PrsgazerError:  # lineage may be gone: compare with ALL
         return "", "none"
-    if getattr(vcf, "superpopulation", ""):
-        return vcf.superpopulation, "vcf"  # type: ignore[union-attr]
+    vcf_group = getattr(vcf, "superpopulation", "")  # (None when there is no VCF: no such field)
+    if vcf_group:
+        return vcf_group, "vcf"
     return "", "none"
 
 

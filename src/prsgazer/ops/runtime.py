@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from prsgazer import __version__
 from prsgazer.engine.version import source_digest
@@ -53,8 +53,13 @@ def provenance(params: dict[str, Any] | None = None, **more: Any) -> dict[str, A
     return {"prsgazer": __version__, "code_version": code_version(), "params": params or {}, **more}
 
 
+class _HasCid(Protocol):
+    @property
+    def cid(self) -> str: ...
+
+
 A = TypeVar("A", bound="Asset")
-T = TypeVar("T")
+T = TypeVar("T", bound=_HasCid)
 
 
 def result_key(operation: str, *, inputs: dict[str, Any], params: dict[str, Any] | None = None) -> str:
@@ -70,10 +75,10 @@ def result_key(operation: str, *, inputs: dict[str, Any], params: dict[str, Any]
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
-def cached(store: Any, key: str, asset: str) -> list[Asset]:
-    """Outputs already stored under `key` whose bytes are still good (a corrupt one is a miss)."""
-    found = store.query(asset=asset, task_key=key)
-    good = []
+def cached(store: Any, key: str, kind: type[A]) -> list[A]:
+    """Outputs of type `kind` already stored under `key` whose bytes are still good (a corrupt one is a miss)."""
+    found = store.query(asset=kind.asset_key, task_key=key)
+    good: list[A] = []
     for a in found:
         try:
             store.verify(a.cid)
@@ -84,15 +89,16 @@ def cached(store: Any, key: str, asset: str) -> list[Asset]:
 
 
 def split_cached(
-    store: Any, items: list[T], key_of: Callable[[T], str], asset: str
-) -> tuple[dict[str, list[Asset]], list[T]]:
-    """Per input (by its `cid`): its outputs already stored under `key_of(item)`, and the items still to compute."""
-    done: dict[str, list[Asset]] = {}
+    store: Any, items: list[T], key_of: Callable[[T], str], kind: type[A]
+) -> tuple[dict[str, list[A]], list[T]]:
+    """Per input (by its `cid`): its outputs of type `kind` already stored under `key_of(item)`, and the items
+    still to compute."""
+    done: dict[str, list[A]] = {}
     todo = []
     for item in items:
-        hit = cached(store, key_of(item), asset)
+        hit = cached(store, key_of(item), kind)
         if hit:
-            done[item.cid] = [from_cache(h) for h in hit]  # type: ignore[attr-defined]
+            done[item.cid] = [from_cache(h) for h in hit]
         else:
             todo.append(item)
     return done, todo

@@ -8,6 +8,7 @@ and — through `score_stored` — the same stored records whichever door was us
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,8 +40,8 @@ if TYPE_CHECKING:  # annotations only: `score_files` (the CLI) stores nothing an
 
 
 def score_files(
-    genotypes: str | Path,
-    scorefiles: list[str | Path],
+    genotypes: str | Path | Sequence[str | Path],
+    scorefiles: Sequence[str | Path],
     params: ScoreParams,
     tuning: Tuning,
     *,
@@ -105,6 +106,8 @@ def score_stored(
     score to a finished run computes only the new one. A failed match is a result with status
     "failed" and its reason, not an error.
     """
+    from prsgazer.assets import PrsResult
+
     if not scoring_files:
         raise InputError("no scoring files to score", field="scoring_files")
     tuning = tuning or Tuning.from_settings()
@@ -115,7 +118,7 @@ def score_stored(
         return score_key(genotypes.cid, sf.cid, reference_cid, key_params)
 
     unique = list({sf.cid: sf for sf in scoring_files}.values())
-    results, todo = split_cached(store, unique, key_of, "prs_result")
+    results, todo = split_cached(store, unique, key_of, PrsResult)
     if todo:
         with measure("score") as m:
             g = store.fetch(genotypes.cid)
@@ -128,7 +131,7 @@ def score_stored(
         with scratch("score") as out:
             for sf in todo:
                 results[sf.cid] = _store_results(store, run, log, genotypes, sf, out, key_of(sf), params, m.as_dict())
-    return [r for sf in unique for r in results[sf.cid]]  # type: ignore[misc]
+    return [r for sf in unique for r in results[sf.cid]]
 
 
 #: Scoring-row columns (engine.scorefile SCHEMA) the match log lacks; the stored match log keeps them, so
@@ -249,8 +252,8 @@ def _store_results(
 
 def add_percentiles(
     store: Any,
-    genotypes: str | Path,
-    scorefiles: list[str | Path],
+    genotypes: str | Path | Sequence[str | Path],
+    scorefiles: Sequence[str | Path],
     run: ScoreRun,
     options: RunOptions,
     tuning: Tuning,
@@ -317,9 +320,9 @@ def combine_stored(
     for key_, got in groups.items():
         got = sorted(got, key=lambda r: files.index(r.genotypes_cid))
         key = result_key("combine", inputs={"parts": [r.cid for r in got]}, params={"score": record})
-        hit = cached(store, key, "prs_result")
+        hit = cached(store, key, PrsResult)
         if hit:
-            out.append(from_cache(hit[0]))  # type: ignore[arg-type]
+            out.append(from_cache(hit[0]))
         else:
             todo.append((key_[1], got, key))
     if not todo:
@@ -357,7 +360,7 @@ def combine_stored(
                     metrics=m.as_dict(),
                 )
             )
-            out.append(portable(asset))  # type: ignore[arg-type]
+            out.append(portable(asset))
     order = {k[1]: i for i, k in enumerate(groups)}
     return sorted(out, key=lambda r: order.get(r.pgs_id, len(order)))
 
@@ -399,10 +402,10 @@ def _combine(
     matched: dict[str, int] = {}
     excluded: dict[str, int] = {}
     for s in summaries:
-        for k, v in s.by_match_type.items():
-            matched[k] = matched.get(k, 0) + v
-        for k, v in s.excluded_by.items():
-            excluded[k] = excluded.get(k, 0) + v
+        for name, v in s.by_match_type.items():
+            matched[name] = matched.get(name, 0) + v
+        for name, v in s.excluded_by.items():
+            excluded[name] = excluded.get(name, 0) + v
     unmatched = dict(unscorable.pop())
     none = n_variants.pop() - sum(matched.values()) - sum(excluded.values()) - sum(unmatched.values())
     if none:

@@ -216,7 +216,9 @@ class ReferenceSamples(BaseModel):
         return v["value"][0] if v.height else None
 
 
-_SAMPLES_SCHEMA = {"pgs_id": pl.String, "sample_id": pl.String, "superpopulation": pl.String, "score": pl.Float64}
+_SAMPLES_SCHEMA = pl.Schema(
+    {"pgs_id": pl.String, "sample_id": pl.String, "superpopulation": pl.String, "score": pl.Float64}
+)
 _VALUES_SCHEMA = {"sample_id": pl.String, "pgs_id": pl.String, "value": pl.Float64}
 
 
@@ -290,7 +292,7 @@ def _same_variants(
         for acc, ref in comparison.references.items()
         if ref.table is not None
     ]
-    samples = pl.concat(parts).cast(_SAMPLES_SCHEMA) if parts else pl.DataFrame(schema=_SAMPLES_SCHEMA)  # type: ignore[arg-type]
+    samples = pl.concat(parts).cast(_SAMPLES_SCHEMA) if parts else pl.DataFrame(schema=_SAMPLES_SCHEMA)
     values = pl.DataFrame(
         [{"sample_id": s, "pgs_id": p, "value": v} for (s, p), v in comparison.values.items()], schema=_VALUES_SCHEMA
     )
@@ -303,7 +305,7 @@ def _precomputed(store: Any, percentiles: Percentiles, results: list[PrsResult])
         d = read_distribution(store.fetch(cid).path)
         pgs = str(getattr(store.get(cid), "pgs_id", "") or d.meta.get("pgs_id"))
         parts.append(d.samples.select(pl.lit(pgs).alias("pgs_id"), "sample_id", "superpopulation", "score"))
-    samples = pl.concat(parts).cast(_SAMPLES_SCHEMA) if parts else pl.DataFrame(schema=_SAMPLES_SCHEMA)  # type: ignore[arg-type]
+    samples = pl.concat(parts).cast(_SAMPLES_SCHEMA) if parts else pl.DataFrame(schema=_SAMPLES_SCHEMA)
     rows = []
     for r in results:
         if r.status != "ok":

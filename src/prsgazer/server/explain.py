@@ -290,13 +290,13 @@ def explain_prs_report(store: Any, rep: PrsReport, *, superpopulation: str | Non
         notes.append(
             f"Reference panel {doc.panel}; percentiles compare with {group or 'all reference people (ALL)'}{source}."
         )
-    adjusted = [s for s in doc.scores if s.adjusted is not None and s.adjusted.z_pc_meanvar is not None]
+    adjusted = [(s.pgs_id, a) for s in doc.scores if (a := s.adjusted) is not None and a.z_pc_meanvar is not None]
     if adjusted:
         notes.append(
             "Ancestry-adjusted z-scores (the score's reference mean and spread modelled along the genetic "
             "principal components, as the PGS Catalog calculator does): "
-            + "; ".join(f"{s.pgs_id} z_pc_mean {s.adjusted.z_pc_mean:+.2f}, z_pc_meanvar "  # type: ignore[union-attr]
-                        f"{s.adjusted.z_pc_meanvar:+.2f}" for s in adjusted)  # type: ignore[union-attr]
+            + "; ".join(f"{pgs_id} z_pc_mean {a.z_pc_mean:+.2f}, z_pc_meanvar {a.z_pc_meanvar:+.2f}"
+                        for pgs_id, a in adjusted)
             + "."
         )
     scores = [_report_score(item, group or "ALL", ancestry, stored_reading=not fresh) for item in doc.scores]

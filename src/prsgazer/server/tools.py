@@ -103,7 +103,9 @@ def _collect_cids(obj: Any, out: list[str]) -> list[str]:
     return out
 
 
-async def _run(name: str, inputs: dict[str, Any], kind: str, ctx: Context | None, mode: str = "local") -> RunResult:
+async def _run(
+    name: str, inputs: dict[str, Any], kind: str, ctx: Context | None, mode: Literal["local", "remote"] = "local"
+) -> RunResult:
     from prsgazer import registry, runner
 
     entry = await asyncio.to_thread(registry.get, name)

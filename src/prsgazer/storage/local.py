@@ -283,7 +283,7 @@ class LocalStore:
             doc = db.table("assets").get(_cid_query(cid))
         if doc is None:
             raise NotFoundError(f"no asset with CID {cid} in the store at {self.root}", field="cid")
-        return dict(doc)  # type: ignore[arg-type]
+        return dict(doc)
 
     def has(self, cid: str) -> bool:
         try:
@@ -802,7 +802,7 @@ def _cid_query(cid: str) -> Any:
 
 def _companions_of(key: str | None) -> tuple[str, ...]:
     if key in asset_keys():
-        return asset_class(key).companions  # type: ignore[arg-type]
+        return asset_class(key).companions
     return ()
 
 

@@ -8,9 +8,9 @@ the three back side by side under one prefix.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
-from prsgazer.assets import Asset, Psam, Pvar, ReferencePanel, Relatedness, asset_class
+from prsgazer.assets import Asset, Genotypes, Psam, Pvar, ReferencePanel, Relatedness, asset_class
 from prsgazer.errors import InputError, NotFoundError
 
 
@@ -34,6 +34,12 @@ def pfile_paths(prefix: str | Path) -> tuple[Path, Path, Path]:
     return pgen, pvar, psam
 
 
+@overload
+def put_pfile(store: Any, prefix: str | Path, asset: Literal["genotypes"] = ..., **fields: Any) -> Genotypes: ...
+@overload
+def put_pfile(store: Any, prefix: str | Path, asset: Literal["reference_panel"], **fields: Any) -> ReferencePanel: ...
+@overload
+def put_pfile(store: Any, prefix: str | Path, asset: str, **fields: Any) -> Asset: ...
 def put_pfile(store: Any, prefix: str | Path, asset: str = "genotypes", **fields: Any) -> Asset:
     """Upload a plink2 fileset; `fields` are the main asset's (validated strictly)."""
     pgen, pvar, psam = pfile_paths(prefix)

@@ -130,7 +130,7 @@ class Store(LocalStore):
     def _state(self, db: TinyDB) -> dict[str, Any]:
         assert self.remote is not None
         doc = db.table(REMOTE_TABLE).get(Query().url == self.remote.url)
-        state = dict(doc) if doc is not None else {}  # type: ignore[arg-type]
+        state = dict(doc) if doc is not None else {}
         state.setdefault("url", self.remote.url)
         state.setdefault("synced_at", 0.0)
         state["seen"] = dict(state.get("seen") or {})
@@ -296,7 +296,7 @@ class Store(LocalStore):
                     if st["pending"][cid] == "put":
                         doc = table.get(_cid(cid))
                         if doc is not None:
-                            out[cid] = dict(doc)  # type: ignore[arg-type]
+                            out[cid] = dict(doc)
                     continue  # a pending delete hides the remote copy until pushed
                 out[cid] = _merge_into(table, cid, rec)
                 st["seen"][cid] = tag
@@ -361,7 +361,7 @@ class Store(LocalStore):
         for c in list(puts):
             for name in _companions(local[c]):
                 ref = local[c].get(name)
-                if ref in local and ref not in puts and (ref in pending or ref not in st["seen"]):
+                if ref is not None and ref in local and ref not in puts and (ref in pending or ref not in st["seen"]):
                     puts.insert(0, ref)
         # Never push bytes that no longer match their CID (LocalStore.verify: no remote fallback here).
         blobs = {c: LocalStore.verify(self, c) for c in puts if self.blob_path(c).exists()}

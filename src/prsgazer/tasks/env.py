@@ -165,7 +165,7 @@ TASK_CACHE = flyte.Cache(behavior="auto", policies=[StoreCodeVersion()])
 
 _IMAGE = task_image()
 _ENV = task_env()
-_SECRETS = task_secrets()
+_SECRETS: list[str | flyte.Secret] = [*task_secrets()]
 
 light = flyte.TaskEnvironment(
     name="prsgazer-light",

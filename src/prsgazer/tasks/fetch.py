@@ -106,7 +106,7 @@ class FetchedScoringFiles:
     failures: list[Failure] = field(default_factory=list)
 
 
-def _look_up(store, pgs_ids: list[str], build: str) -> list[ScoringFile | Exception | None]:  # type: ignore[no-untyped-def]
+def _look_up(store: Any, pgs_ids: list[str], build: str) -> list[ScoringFile | Exception | None]:
     """Per id: the stored file, None (to download), or why it cannot be had (one store query for all)."""
     from prsgazer.errors import InputError
 
@@ -153,11 +153,11 @@ async def fetch_scoring_files(pgs_ids: list[str], build: str = "") -> FetchedSco
                 found[ids.index(p)] = res if isinstance(res, Exception) else res.asset
             await asyncio.to_thread(push_pending, store)
     out = FetchedScoringFiles()
-    for pgs_id, res in zip(ids, found, strict=True):
-        if isinstance(res, ScoringFile):
-            out.files.append(portable(res))
+    for pgs_id, had in zip(ids, found, strict=True):
+        if isinstance(had, ScoringFile):
+            out.files.append(portable(had))
         else:
-            text = str(res).strip().splitlines()
+            text = str(had).strip().splitlines()
             out.failures.append(Failure(pgs_id=pgs_id, step="fetch_scoring_file", error=text[-1] if text else ""))
     metrics = m.as_dict()
     out.files = stamped([dataclasses.replace(f, metrics=metrics) for f in out.files], current_run())

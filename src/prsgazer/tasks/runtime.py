@@ -39,9 +39,10 @@ def input_errors_are_final(*also: type[BaseException]) -> Iterator[None]:
     Python, e.g. in tests) errors pass through unchanged. The error code keeps the prsgazer class
     name so front doors can map it back (exit code 2 for input errors).
     """
+    final: tuple[type[BaseException], ...] = (InputError, *also)
     try:
         yield
-    except (InputError, *also) as exc:  # type: ignore[misc]  # mypy cannot see a starred tuple of classes
+    except final as exc:
         import flyte
         import flyte.errors
 
@@ -63,7 +64,7 @@ def stamped(out: T, run: str) -> T:
     if not run:
         return out
     if isinstance(out, Asset):
-        return dataclasses.replace(out, metrics={**out.metrics, "run": run})  # type: ignore[return-value]
+        return dataclasses.replace(out, metrics={**out.metrics, "run": run})
     if isinstance(out, list):
         return [stamped(o, run) for o in out]  # type: ignore[return-value]
     return out

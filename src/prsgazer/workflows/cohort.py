@@ -12,7 +12,9 @@ threshold applies to the whole score) — the same numbers as scoring the files 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from prsgazer.assets import Genotypes, PrsResult, ScoringFile
 from prsgazer.errors import InputError
 from prsgazer.tasks import combine_scores, score
 from prsgazer.tasks.env import orchestrator
@@ -91,7 +93,9 @@ async def cohort_scores(
     )
 
 
-async def _score(store, parts, files, min_overlap, coverage):  # type: ignore[no-untyped-def]
+async def _score(
+    store: Any, parts: list[Genotypes], files: list[ScoringFile], min_overlap: float, coverage: str
+) -> list[PrsResult]:
     """One `score` task per genotype file (all at once), then `combine_scores` when there are several."""
     if len(parts) == 1:
         return await call(store, score, parts[0], files, min_overlap=min_overlap)
@@ -99,7 +103,7 @@ async def _score(store, parts, files, min_overlap, coverage):  # type: ignore[no
     errors = [e for e in got if isinstance(e, Exception)]
     if errors:
         raise errors[0]
-    partial = [handed(r) for results in got for r in results]  # type: ignore[union-attr]
+    partial = [handed(r) for results in got if not isinstance(results, Exception) for r in results]
     try:
         return await call(store, combine_scores, partial, min_overlap=min_overlap)
     except Exception as exc:

@@ -74,10 +74,12 @@ async def gather_settled(calls: list[Awaitable[T]]) -> list[T | Exception]:
     """Every call's result or its error (a failure is recorded, the others go on); cancellation and
     interrupts still propagate."""
     got = await asyncio.gather(*calls, return_exceptions=True)
+    settled: list[T | Exception] = []
     for res in got:
         if isinstance(res, BaseException) and not isinstance(res, Exception):
             raise res
-    return got  # type: ignore[return-value]
+        settled.append(res)
+    return settled
 
 
 def is_input_error(exc: BaseException) -> bool:

@@ -13,7 +13,9 @@ parallel pods), and each batch's results are aggregated into Distribution assets
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from prsgazer.assets import Distribution, ReferenceScores, ScoringFile
 from prsgazer.ops.panels import stored_panel
 from prsgazer.tasks import aggregate_distributions, reference_batch
 from prsgazer.tasks.env import orchestrator
@@ -61,7 +63,7 @@ async def reference_distributions(
     files, failures = await fetch_all(store, ids, build)
     batches = [files[i : i + batch_size] for i in range(0, len(files), batch_size)]
 
-    async def one(batch):  # type: ignore[no-untyped-def]
+    async def one(batch: list[ScoringFile]) -> tuple[list[ReferenceScores], list[Distribution]]:
         scores = await call(store, reference_batch, ref, batch, min_overlap=min_overlap)
         return scores, await call(store, aggregate_distributions, ref, [handed(s) for s in scores])
 
@@ -89,7 +91,7 @@ async def reference_distributions(
     )
 
 
-def _stored_ids(store, build: str) -> list[str]:  # type: ignore[no-untyped-def]
+def _stored_ids(store: Any, build: str) -> list[str]:
     """Every stored scoring file's id in the build (a blocking query)."""
     stored = store.query(asset="scoring_file")
     return list(dict.fromkeys(a.pgs_id for a in stored if a.pgs_id and build in ("", a.genome_build, a.hm_build)))

@@ -9,8 +9,18 @@ See docs/workflows.md.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from prsgazer.assets import Distribution, PrsReport
+from prsgazer.assets import (
+    Ancestry,
+    AncestryScores,
+    Distribution,
+    Genotypes,
+    PrsReport,
+    PrsResult,
+    ReferencePanel,
+    ScoringFile,
+)
 from prsgazer.ops.panels import stored_panel
 from prsgazer.tasks import adjust, percentile, project, reference_pca, report, score
 from prsgazer.tasks.env import orchestrator
@@ -110,7 +120,7 @@ async def prs_report(
     return from_cache(out) if reused(out) else out
 
 
-def _precomputed(store, results, build) -> list[Distribution]:  # type: ignore[no-untyped-def]
+def _precomputed(store: Any, results: list[PrsResult], build: str) -> list[Distribution]:
     """Stored distributions of the results' scoring files in the build (the newest of each)."""
     distributions: list[Distribution] = []
     for r in results:
@@ -120,7 +130,14 @@ def _precomputed(store, results, build) -> list[Distribution]:  # type: ignore[n
     return distributions
 
 
-async def _ancestry(store, genotypes, files, results, reference_panel, min_overlap):  # type: ignore[no-untyped-def]
+async def _ancestry(
+    store: Any,
+    genotypes: Genotypes,
+    files: list[ScoringFile],
+    results: list[PrsResult],
+    reference_panel: ReferencePanel,
+    min_overlap: float,
+) -> tuple[Ancestry, AncestryScores]:
     """The person's place on the panel's PCA and their ancestry-adjusted scores (as handed on)."""
     model = handed(await call(store, reference_pca, reference_panel))
     anc = handed(await call(store, project, genotypes, model, reference_panel))

@@ -129,7 +129,7 @@ def open_genotypes(
 _WHAT = "normalised genotype cache entry"
 
 
-def _cached_table(vcf: Path, out: Path, filters: QualityFilters, fields: Sequence[str]) -> ParquetSource:
+def _cached_table(vcf: Path, out: Path, filters: QualityFilters, fields: tuple[str, ...]) -> ParquetSource:
     """The VCF's normalised table from the cache when its sealed bytes are intact, else normalised
     again from the VCF (a damaged entry is the cache's fault, never the user's input)."""
     blocks = out.with_suffix(".blocks.parquet")

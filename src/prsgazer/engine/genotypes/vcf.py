@@ -25,12 +25,11 @@ import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 import numpy as np
 import polars as pl
-from isal import igzip, igzip_threaded
-from isal.isal_zlib import error as IsalError
+from isal import igzip, igzip_threaded, isal_zlib
 from pydantic import BaseModel, Field
 
 from prsgazer.engine.common import MISSING, chrom_expr
@@ -108,12 +107,13 @@ def _open_binary(path: Path, *, threaded: bool = False) -> IO[bytes]:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
         if threaded:
-            return igzip_threaded.open(path, "rb", threads=1)  # type: ignore[return-value]
-        return igzip.open(path, "rb")  # type: ignore[return-value]
+            return igzip_threaded.open(path, "rb", threads=1)
+        return igzip.open(path, "rb")
     return open(path, "rb")
 
 
-_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, IsalError)
+#: (isal's `error` is an exception class; its stub declares an instance.)
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, cast("type[Exception]", isal_zlib.error))
 
 
 def _chunks(fh: IO[bytes], path: Path, size: int, piece: int = 4 << 20) -> Iterator[bytes]:
@@ -517,10 +517,10 @@ def _process(
     lookup = np.array([(x[0], x[1]) for x in gt_table], dtype=np.int16).reshape(-1, 2)
     if dosage_idx:
         # plink2 reads a dosage of a call whose GT has one allele (`1`, `.`) on a 0..1 scale
-        single = {u: u is not None and "/" not in u and "|" not in u for u in gt_codes}
+        single_gt = {u: u is not None and "/" not in u and "|" not in u for u in gt_codes}
         one = np.zeros(len(gt_table), dtype=bool)
         for u, c in gt_codes.items():
-            one[c] = single[u]
+            one[c] = single_gt[u]
         one_allele = one[codes].reshape(n, nrec).T
     half = np.array([x[2] == "half" for x in gt_table], dtype=bool)
     haploid = np.array([x[2] == "haploid" for x in gt_table], dtype=bool)
@@ -592,13 +592,13 @@ def _process(
     var_tab = None
     if rows.height:
         rec = rows.get_column("rec").to_numpy()
-        k = rows.get_column("allele_idx").to_numpy().astype(np.int16)[:, None]
-        dos = ((a1[rec] == k).astype(np.int8) + (a2[rec] == k).astype(np.int8)).astype(np.int8)
+        allele = rows.get_column("allele_idx").to_numpy().astype(np.int16)[:, None]
+        dos = ((a1[rec] == allele).astype(np.int8) + (a2[rec] == allele).astype(np.int8)).astype(np.int8)
         dos[missing[rec]] = MISSING
         columns = {}
         if with_ds:
             where = (src, line0, samples)
-            ds = _dosages(long, dosage_idx, dos, filtered, n_alts, one_allele, rec, k[:, 0], where, summary)
+            ds = _dosages(long, dosage_idx, dos, filtered, n_alts, one_allele, rec, allele[:, 0], where, summary)
             columns["ds"] = _binary_u16(ds)
         var_tab = pa.table(
             {
@@ -642,7 +642,7 @@ def _dosages(
         if len(at) == 1:  # one FORMAT layout (the rule): a fixed field index is much faster
             text = long.str.splitn(":", int(at[0]) + 2).struct.field(f"field_{int(at[0])}")
             if not has.all():
-                text = text.set(pl.Series(~np.tile(has, n)), None)  # type: ignore[arg-type]
+                text = text.set(pl.Series(~np.tile(has, n)), None)
         else:
             text = long.str.split(":").list.get(pl.Series(np.tile(np.where(has, idx, 1 << 20), n)), null_on_oob=True)
         vals = field_dosages(name, text, n_alts=n_alts, one_allele=one_allele, row_rec=row_rec,

@@ -483,11 +483,12 @@ def _read_position(
         reason = f": {no_percentile_reason}" if no_percentile_reason else ""
         notes.severe.append("Without a reference group the raw score has no meaning on its own.")
         return f"Your {score} could not be placed against a reference group{reason}."
+    assert place.position is not None  # placed with the percentile (`_Placement.of`)
     z_text = f", z = {zval:+.2f}" if zval is not None else ""
     about = "about " if place.approximate else ""
     headline = (
         f"Your {score} is {about}{_percentile_phrase(pct)}{z_text}: "
-        f"{_POSITION_TEXT[place.position]}."  # type: ignore[index]
+        f"{_POSITION_TEXT[place.position]}."
     )
     if place.approximate:
         notes.mild.append(
@@ -495,7 +496,7 @@ def _read_position(
             "not read from the reference distribution itself."
         )
     if kind == "quantitative":
-        notes.details.append(_TOWARD[place.position].format(t=the_trait))  # type: ignore[index]
+        notes.details.append(_TOWARD[place.position].format(t=the_trait))
     notes.details.append(_MEANING[kind].format(t=the_trait))
     return headline
 

@@ -313,7 +313,7 @@ class Comparison(BaseModel):
 def compare_with_panel(
     genotypes: str | Path | Sequence[str | Path],
     scorefiles: Sequence[str | Path],
-    run: ScoreRun,
+    run: ScoreRun | PersonScores,
     options: RunOptions,
     panel: Panel,
 ) -> Comparison:
@@ -345,7 +345,7 @@ def compare_with_panel(
 def run_percentiles(
     genotypes: str | Path | Sequence[str | Path],
     scorefiles: Sequence[str | Path],
-    run: ScoreRun,
+    run: ScoreRun | PersonScores,
     options: RunOptions,
     panel: Panel,
     superpopulation: str | list[str] | None = None,
@@ -382,7 +382,7 @@ def run_percentiles(
 def panel_percentiles(
     genotypes: str | Path | Sequence[str | Path],
     scorefiles: Sequence[str | Path],
-    run: ScoreRun,
+    run: ScoreRun | PersonScores,
     options: RunOptions,
     panel_prefix: str | Path,
     superpopulation: str | list[str] | None = None,

@@ -39,8 +39,8 @@ _PAD = b"\n" * 16  # the reader loads 8 bytes at a time: lines are fed with this
 _ROWS_GUESS = 1.05  # room for this many times the rows guessed from the first 64 kB (more is added when full)
 
 
-#: isal's own error for a damaged stream (its stubs do not say it is an exception class).
-_GZIP_ERRORS: type[Exception] = isal_zlib.error  # type: ignore[assignment]
+#: isal's own error for a damaged stream (its stub declares an instance; it is the exception class).
+_GZIP_ERRORS = cast("type[Exception]", isal_zlib.error)
 
 
 class _Unreadable(Exception):

@@ -216,7 +216,8 @@ def parse_rows(buf, L, roles, harmonised, views, data, valid, pos, num, hard, st
         while True:
             s = i
             while True:  # 8 bytes at a time: the first byte below 0x20 (tab, newline) or above 0x7f
-                x = _load8(buf, i)
+                # numba's stub keeps the typing context that @intrinsic drops from the call
+                x: np.uint64 = _load8(buf, i)  # type: ignore[call-arg]
                 t = ((x - _LOW_BYTES) & ~x | x) & _HIGH_BITS
                 if t != 0:
                     i += _ctz(t) >> 3

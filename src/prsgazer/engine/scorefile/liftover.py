@@ -22,14 +22,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import cast, overload
 
 import numpy as np
 import polars as pl
-from isal import igzip
-from isal.isal_zlib import error as IsalError
+from isal import igzip, isal_zlib
 
 from prsgazer.engine.common import chrom_expr, complement_expr, normalize_build
 from prsgazer.errors import InputError
+
+#: isal's error for a damaged stream (its stub declares an instance; it is the exception class).
+_ISAL_ERROR = cast("type[Exception]", isal_zlib.error)
 
 #: Normalised names of the primary assembly chromosomes; any other target contig is an alt contig.
 PRIMARY_CHROMS: frozenset[str] = frozenset([str(i) for i in range(1, 23)] + ["X", "Y", "MT"])
@@ -168,7 +171,7 @@ def _read_text(p: Path) -> bytes:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = igzip.decompress(raw)
-        except (EOFError, zlib.error, IsalError, gzip.BadGzipFile) as exc:
+        except (EOFError, zlib.error, _ISAL_ERROR, gzip.BadGzipFile) as exc:
             raise InputError(f"gzip data is truncated or corrupt ({exc})", file=p, hint=_HINT) from exc
     if not raw.isascii():
         try:
@@ -410,7 +413,7 @@ def _assemble(
         chain_source[block_chain], src_start, src_end, np.arange(block_chain.shape[0], dtype=np.int64)
     )
     span_key, span_count, _ = _coverage(chain_source, chain_source_start, chain_source_end, None)
-    arrays = dict(
+    arrays: dict[str, np.ndarray] = dict(
         source_sizes=_first_per_code(heads.get_column("tSize").to_numpy(), chain_source, len(source_names)),
         target_sizes=_first_per_code(heads.get_column("qSize").to_numpy(), chain_target, len(target_names)),
         target_primary=target_chroms.is_in(list(PRIMARY_CHROMS)).to_numpy(),
@@ -462,6 +465,14 @@ def _codes(values: pl.Series, names: pl.Series) -> np.ndarray:
     return values.replace_strict(lookup, return_dtype=pl.Int32).to_numpy()
 
 
+@overload
+def _coverage(
+    chrom: np.ndarray, start: np.ndarray, end: np.ndarray, number: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+@overload
+def _coverage(
+    chrom: np.ndarray, start: np.ndarray, end: np.ndarray, number: None
+) -> tuple[np.ndarray, np.ndarray, None]: ...
 def _coverage(
     chrom: np.ndarray, start: np.ndarray, end: np.ndarray, number: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -644,8 +655,8 @@ def lift_scorefile(frame: pl.DataFrame, chain: Chain) -> tuple[pl.DataFrame, pl.
         pl.col("_lift_chrom").alias("lifted_chrom"),
         pl.col("_lift_pos").alias("lifted_position"),
     )
-    lifted, unlifted = pl.collect_all([lifted_q, unlifted_q])
-    return lifted, unlifted
+    lifted_df, unlifted = pl.collect_all([lifted_q, unlifted_q])
+    return lifted_df, unlifted
 
 
 def chain_builds(path: str | Path) -> tuple[str | None, str | None]:

@@ -15,18 +15,19 @@ import zlib
 from dataclasses import dataclass
 from dataclasses import field as _field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 import polars as pl
-from isal import igzip
-from isal.isal_zlib import error as IsalError
+from isal import igzip, isal_zlib
 
 from prsgazer.engine.common import DNA_ALLELE, chrom_expr
 from prsgazer.engine.scorefile.header import ScoringFileHeader, parse_header_lines
 from prsgazer.engine.scorefile.model import SCHEMA, EffectType, ScoringFile, Unscorable, stem
 from prsgazer.errors import InputError
 
+#: isal's error for a damaged stream (its stub declares an instance; it is the exception class).
+_ISAL_ERROR = cast("type[Exception]", isal_zlib.error)
 _TRUE = {"true", "t", "1", "yes", "y"}
 _FALSE = {"false", "f", "0", "no", "n", ""}
 _MISSING = {"", "na", "nan", "none", "null", "."}
@@ -38,7 +39,7 @@ def _read_bytes(p: Path) -> bytes:
     if raw[:2] == b"\x1f\x8b":
         try:
             return igzip.decompress(raw)
-        except (EOFError, zlib.error, IsalError, gzip.BadGzipFile) as exc:
+        except (EOFError, zlib.error, _ISAL_ERROR, gzip.BadGzipFile) as exc:
             raise InputError(
                 f"gzip data is truncated or corrupt ({exc})", file=p, hint="download the file again"
             ) from exc
@@ -275,10 +276,10 @@ def _normalise(
         )
     harmonised = header.HmPOS_build is not None and has_hm
     plan = _plan(tuple(columns), harmonised)
-    result = frame.lazy()
+    lazy = frame.lazy()
     for stage in plan.stages:
-        result = result.with_columns(**stage)
-    result = result.collect(engine="in-memory")  # the streaming engine's start-up costs more on small files
+        lazy = lazy.with_columns(**stage)
+    result = lazy.collect(engine="in-memory")  # the streaming engine's start-up costs more on small files
     # row_nr and allele frequency are checked after the whole-file harmonisation check, as before.
     late = {"_row_nr_nan", "_row_nr_int", "_allelefrequency_effect_nan"}
     failed = result.select([pl.col(c.mask).any() for c in plan.checks]).row(0)

@@ -144,8 +144,8 @@ def read_scorefiles(
     _check_paths(paths)
     opt = reader or ReaderOptions()
     if cids is None:
-        with ThreadPoolExecutor(max_workers=2) as pool:  # sha256 releases the GIL
-            cids = list(pool.map(cid_of_file, paths))
+        with ThreadPoolExecutor(max_workers=2) as hashing:  # sha256 releases the GIL
+            cids = list(hashing.map(cid_of_file, paths))
     elif len(cids) != len(paths):
         raise ValueError("one CID per path")
     hits: dict[int, tuple[Path, dict[str, str], str]] = {}

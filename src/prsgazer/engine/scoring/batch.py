@@ -704,9 +704,11 @@ def _match_group(rows: pl.DataFrame, target: pl.DataFrame, mopt: MatchOptions, i
         m = match.weights.filter(pl.col("score_passed"))
         # accession and effect_type are Enums: work on their codes (no string hashing per row)
         acc_col = m.get_column("accession")
+        assert isinstance(acc_col.dtype, pl.Enum)
         categories = acc_col.dtype.categories.to_list()
         acc_code = acc_col.to_physical().to_numpy()
         et_col = m.get_column("effect_type")
+        assert isinstance(et_col.dtype, pl.Enum)
         additive = et_col.dtype.categories.to_list().index("additive")
         nonadd = {categories[c] for c in np.unique(acc_code[et_col.to_physical().to_numpy() != additive])}
         if nonadd:

@@ -183,6 +183,7 @@ def _scoring_rows(scores: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
     """The scoring rows with `_rid` (row number), `accession` and `effect_type` as Enums, `_acc` (the
     accession's code); and the accessions in order of appearance."""
     accession = _enum_by_runs(scores.get_column("accession"))
+    assert isinstance(accession.dtype, pl.Enum)
     accessions = accession.dtype.categories.to_list()
     # the weight columns in one chunk: gathering rows of a frame concatenated from many files is
     # eight times slower

@@ -312,7 +312,7 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
         writer.flush()  # the parsed-file cache, written while the run went on
         clock.lap("cache scoring files")
         scored = score_table(target, plan, totals)
-        imputation = _describe_imputation(target.samples.get_column("founder").sum(), opt, ref_freq)
+        imputation = _describe_imputation(int(target.samples.get_column("founder").sum()), opt, ref_freq)
         dosage_source = opt.score.dosage_source(source)
         unused = _unused_dosages(source, opt)
         if unused:
