@@ -4,6 +4,7 @@ numpy computation, split multi-allelic sites, and bad values named by line and s
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -200,6 +201,38 @@ def test_pgen_header_says_whether_dosages_exist(tmp_path: Path) -> None:
     assert src.dosage_source == "pgen dosages"
     assert src.read_dosages(np.array([m - 2, m - 1])).tolist() == [[0, 0, 0, 0], [0.5, 1, 0, 2]]
     assert src.read_dosages(np.array([m - 1, 0])).tolist() == [[0.5, 1, 0, 2], [0, 0, 0, 0]]
+
+
+def test_pgen_dosages_read_in_pieces_are_pgenlibs(tmp_path: Path) -> None:
+    """A chunk of dosages is decoded by several pgenlib readers side by side, into a caller's buffer
+    reused from chunk to chunk: every value is the one a single reader gives (a range of records, a
+    list with gaps, a one-record read, a buffer holding the previous chunk's values)."""
+    rng = np.random.default_rng(5)
+    n, m = 37, 300
+    dosages = np.round(rng.random((m, n)) * 2, 3).astype(np.float32)
+    dosages[rng.random((m, n)) < 0.2] = np.float32(1.0)  # equal to the hard call: no dosage stored
+    dosages[rng.random((m, n)) < 0.02] = -9  # missing
+    path = tmp_path / "d.pgen"
+    w = pgenlib.PgenWriter(bytes(str(path), "utf-8"), n, m, False, dosage_present=True)
+    w.append_dosages_batch(dosages)
+    w.close()
+    (tmp_path / "d.pvar").write_text(
+        "#CHROM\tPOS\tID\tREF\tALT\n" + "".join(f"1\t{i + 1}\tv{i}\tA\tG\n" for i in range(m))
+    )
+    (tmp_path / "d.psam").write_text("#IID\n" + "".join(f"s{i}\n" for i in range(n)))
+    one = pgenlib.PgenReader(bytes(str(path), "utf-8"))
+    truth = np.empty((m, n), dtype=np.float32)
+    one.read_dosages_range(0, m, truth)
+    one.close()
+    assert (truth == -9).sum() > 0 and (np.abs(truth - dosages) < 1e-3)[dosages >= 0].all()
+    with open_genotypes(tmp_path / "d") as src:
+        buf = np.full((m, n), np.float32(7.0))
+        for rows in (np.arange(m), np.sort(rng.choice(m, 150, replace=False)), np.arange(40, 41), np.arange(m)):
+            got = src.read_dosages_into(rows, buf[: len(rows)])
+            assert got.base is buf or got is buf  # written in place, no new array
+            assert np.array_equal(got, truth[rows])
+        assert np.array_equal(src.read_dosages(np.arange(10, 200)), truth[10:200])
+        assert src._more_readers or len(os.sched_getaffinity(0)) == 1  # the pieces were read side by side
 
 
 def test_split_multiallelic_lines_are_one_site() -> None:

@@ -117,16 +117,17 @@ def accumulate(
     end = e.ptr[1:].copy()
     # two chunk buffers, reused: one is scored while the next chunk is read into the other
     rows = min(chunk_variants, len(union))
-    read_into = None if dosages else getattr(source, "read_into", None)
-    buffers = [np.empty((rows, n), dtype=np.int8) for _ in range(min(2, len(bounds)))] if read_into else []
+    read_into = getattr(source, "read_dosages_into" if dosages else "read_into", None)
+    kind = np.float32 if dosages else np.int8
+    buffers = [np.empty((rows, n), dtype=kind) for _ in range(min(2, len(bounds)))] if read_into else []
 
     def load(k: int) -> np.ndarray:
         lo, hi = bounds[k]
+        if read_into is not None:
+            return read_into(union[lo:hi], buffers[k % 2][: hi - lo])
         if dosages:
             return source.read_dosages(union[lo:hi])  # a new array: ours to change
-        if read_into is None:
-            return source.read(union[lo:hi])
-        return read_into(union[lo:hi], buffers[k % 2][: hi - lo])
+        return source.read(union[lo:hi])
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(load, 0) if bounds else None
