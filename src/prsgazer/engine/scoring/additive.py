@@ -150,10 +150,11 @@ def accumulate(
                     assert t.dosage is not None
                     _dense_product(g0, lo, hi, e.dense, start, stop, upos, ustep, t.dosage)
             if len(e.sparse):
-                K.sparse_accumulate(g0, lo, e.sparse, start, stop, upos, step, t.sum)
-                if ustep is not None:
+                if ustep is not None:  # both sums in one pass over the rows
                     assert t.dosage is not None
-                    K.sparse_accumulate(g0, lo, e.sparse, start, stop, upos, ustep, t.dosage)
+                    K.sparse_accumulate2(g0, lo, e.sparse, start, stop, upos, step, ustep, t.sum, t.dosage)
+                else:
+                    K.sparse_accumulate(g0, lo, e.sparse, start, stop, upos, step, t.sum)
             if missing is not None:
                 mptr, msample, p_target = missing
                 p_alt = np.full(hi - lo, np.nan)
