@@ -1,8 +1,12 @@
 """The batch scorer's compiled loops against numpy: `advance` is a per-score searchsorted, and the fused
 `sparse_accumulate2` gives bit for bit what two `sparse_accumulate` passes give (hard calls and
-dosages), which are the numpy sums to rounding."""
+dosages), which are the numpy sums to rounding. And numba's set-up lets OpenMP threads sleep."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -58,3 +62,19 @@ def test_fused_pass_is_two_passes_bit_for_bit(kind: type) -> None:
         rows = g[e.upos[sel]].astype(np.float64)
         np.testing.assert_allclose(b_sum[k], 0.25 + step[sel] @ rows, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(b_dos[k], 2.0 + ustep[sel] @ rows, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("preset", "want"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_start_lets_openmp_threads_sleep_unless_told_otherwise(preset: str | None, want: str) -> None:
+    """`compiled.start` asks libgomp for passive waiting before numba's first parallel loop; a policy the
+    user set stays. (A fresh interpreter: the setting is the process's.)"""
+    code = (
+        "import os\nfrom prsgazer.engine import compiled\nfrom prsgazer.engine.scoring import kernels\n"
+        "assert 'OMP_WAIT_POLICY' not in os.environ or os.environ['OMP_WAIT_POLICY'] == 'ACTIVE'\n"
+        "kernels.load()\nprint(os.environ['OMP_WAIT_POLICY'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == want
