@@ -2,15 +2,14 @@
 (.pvar/.bim/.psam/.fam). See docs/engine.md ("Genotypes").
 
 A .pgen may hold dosages (plink2 `--vcf … dosage=DS --make-pgen`): `pgen_has_dosages` reads the
-variant record types in its header, and `PgenSource.read_dosages` reads them with pgenlib (1/16384
-steps, the hard call where a sample has no dosage). A .bed has hard calls only.
+variant record types in its header, and `PgenSource.read_dosages` reads them (1/16384 steps, the hard
+call where a sample has no dosage) with the compiled decoder of `genotypes.pgen`, or pgenlib for what
+that does not read. A .bed has hard calls only.
 """
 
 from __future__ import annotations
 
 import io
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import polars as pl
 
 from prsgazer.engine.common import chrom_expr
 from prsgazer.engine.genotypes.build import detect_build
+from prsgazer.engine.genotypes.pgen import PgenDosages, open_dosages
 from prsgazer.engine.genotypes.source import (
     HARD_CALLS,
     VARIANT_SCHEMA,
@@ -219,11 +219,13 @@ class PgenSource(GenotypeSource):
         if (n_alleles > 2).any():  # pgenlib needs the allele layout of multi-allelic files
             offsets = np.zeros(n_sites + 1, dtype=np.uintp)
             offsets[1:] = np.cumsum(n_alleles)
-        self._reader_args = (bytes(str(gen), "utf-8"), self.samples.height, n_sites, offsets)
-        self._more_readers: list[pgenlib.PgenReader] = []  # for dosages decoded side by side
-        self._pool: ThreadPoolExecutor | None = None
         try:
-            self._reader = self._open_reader()
+            self._reader = pgenlib.PgenReader(
+                bytes(str(gen), "utf-8"),
+                raw_sample_ct=self.samples.height,
+                variant_ct=n_sites,
+                allele_idx_offsets=offsets,
+            )
         except RuntimeError as exc:
             raise InputError(f"cannot read genotypes ({exc})", file=gen) from exc
         if self._reader.get_variant_ct() != n_sites:
@@ -232,6 +234,8 @@ class PgenSource(GenotypeSource):
                 file=gen,
             )
         self.dosage_source = "pgen dosages" if kind == "pfile" and pgen_has_dosages(gen) else HARD_CALLS
+        self._biallelic = n_alleles == 2  # per record
+        self._direct: PgenDosages | bool | None = False  # False: not opened yet
 
     def read(self, vidx: np.ndarray) -> np.ndarray:
         vidx = np.asarray(vidx, dtype=np.int64)
@@ -264,82 +268,51 @@ class PgenSource(GenotypeSource):
         return out
 
     def read_dosages(self, vidx: np.ndarray) -> np.ndarray:
-        return self.read_dosages_into(vidx, np.empty((len(vidx), self.n_samples), dtype=np.float32))
+        out = np.empty((len(vidx), self.n_samples), dtype=np.float32)
+        self.read_dosages_into(vidx, out)
+        return out
 
-    def read_dosages_into(self, vidx: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def read_dosages_into(self, vidx: np.ndarray, out: np.ndarray) -> int | None:
         """`read_dosages` into `out` (C-contiguous float32, (len(vidx), n_samples)): callers that read chunk
-        after chunk reuse their buffers (a new 32 MB array costs more in page faults than decoding it)."""
+        after chunk reuse their buffers (a new 32 MB array costs more in page faults than decoding it).
+        Returns how many values are missing (−9) when the reader counted them, else None.
+
+        Sorted distinct rows of biallelic records go to the compiled decoder (`genotypes.pgen`: the same
+        values as pgenlib's, several threads, missing values counted); anything else to pgenlib."""
         if not self.has_dosages:
             out[:] = self.read(vidx)
-            return out
+            return None
         vidx = np.asarray(vidx, dtype=np.int64)
         if len(vidx) == 0:
-            return out
+            return 0
         rec = self._record[vidx]
         allele = self._allele[vidx]
         simple = allele == 1
         if simple.all() and (len(rec) == 1 or bool((np.diff(rec.astype(np.int64)) > 0).all())):
-            self._dosage_rows(rec, out)
-            return out
+            direct = self._direct_reader()
+            if direct is not None and bool(self._biallelic[rec].all()) and direct.supports(rec):
+                return direct.read(rec, out)
+            if int(rec[-1]) - int(rec[0]) + 1 == len(rec):
+                self._reader.read_dosages_range(int(rec[0]), int(rec[-1]) + 1, out)
+            else:
+                self._reader.read_dosages_list(rec.astype(np.uint32), out)
+            return None
         row = np.empty(self.n_samples, dtype=np.float32)
         for k in range(len(rec)):
             self._reader.read_dosages(int(rec[k]), row, int(allele[k]))
             out[k] = row
-        return out
+        return None
 
-    def _dosage_rows(self, rec: np.ndarray, out: np.ndarray) -> None:
-        """Sorted distinct records' dosages, split among several pgenlib readers (it decodes without the
-        GIL, one variant at a time, ~2 ns a genotype): as many pieces as cores, up to DOSAGE_READERS."""
-        parts = min(DOSAGE_READERS, _cores(), len(rec) // MIN_ROWS_PER_READER)
-        if parts <= 1:
-            _read_dosage_rows(self._reader, rec, out)
-            return
-        while len(self._more_readers) < parts - 1:
-            self._more_readers.append(self._open_reader())
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=DOSAGE_READERS - 1, thread_name_prefix="pgen-dosages")
-        cuts = [len(rec) * k // parts for k in range(parts + 1)]
-        pending = [
-            self._pool.submit(_read_dosage_rows, reader, rec[cuts[k + 1] : cuts[k + 2]], out[cuts[k + 1] : cuts[k + 2]])
-            for k, reader in enumerate(self._more_readers[: parts - 1])
-        ]
-        _read_dosage_rows(self._reader, rec[: cuts[1]], out[: cuts[1]])
-        for f in pending:
-            f.result()
-
-    def _open_reader(self) -> pgenlib.PgenReader:
-        path, n_samples, n_sites, offsets = self._reader_args
-        return pgenlib.PgenReader(path, raw_sample_ct=n_samples, variant_ct=n_sites, allele_idx_offsets=offsets)
+    def _direct_reader(self) -> PgenDosages | None:
+        """The compiled dosage decoder of this .pgen (opened on first use), None when pgenlib must read it."""
+        if self._direct is False:
+            self._direct = open_dosages(self.path) if self.kind == "pfile" else None
+        return self._direct  # type: ignore[return-value]
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-        for r in self._more_readers:
-            r.close()
+        if isinstance(self._direct, PgenDosages):
+            self._direct.close()
         self._reader.close()
-
-
-#: At most this many pgenlib readers decode one chunk of dosages side by side.
-DOSAGE_READERS = 4
-#: A reader is worth starting for this many variants.
-MIN_ROWS_PER_READER = 32
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _read_dosage_rows(reader: pgenlib.PgenReader, rec: np.ndarray, out: np.ndarray) -> None:
-    """Sorted distinct biallelic records' ALT dosages into `out`: one range read when they are consecutive."""
-    if len(rec) == 0:
-        return
-    if int(rec[-1]) - int(rec[0]) + 1 == len(rec):
-        reader.read_dosages_range(int(rec[0]), int(rec[-1]) + 1, out)
-    else:
-        reader.read_dosages_list(rec.astype(np.uint32), out)
 
 
 def pgen_has_dosages(path: Path) -> bool:

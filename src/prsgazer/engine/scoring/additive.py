@@ -121,23 +121,28 @@ def accumulate(
     kind = np.float32 if dosages else np.int8
     buffers = [np.empty((rows, n), dtype=kind) for _ in range(min(2, len(bounds)))] if read_into else []
 
-    def load(k: int) -> np.ndarray:
+    def load(k: int) -> tuple[np.ndarray, int | None]:
+        """Chunk k and, when the reader counted them, its missing calls."""
         lo, hi = bounds[k]
         if read_into is not None:
-            return read_into(union[lo:hi], buffers[k % 2][: hi - lo])
+            buf = buffers[k % 2][: hi - lo]
+            if dosages:  # read_dosages_into fills the buffer and may count the missing values
+                return buf, read_into(union[lo:hi], buf)
+            return read_into(union[lo:hi], buf), None
         if dosages:
-            return source.read_dosages(union[lo:hi])  # a new array: ours to change
-        return source.read(union[lo:hi])
+            return source.read_dosages(union[lo:hi]), None  # a new array: ours to change
+        return source.read(union[lo:hi]), None
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(load, 0) if bounds else None
         for k, (lo, hi) in enumerate(bounds):
             assert pending is not None
-            g = pending.result()
+            g, n_missing = pending.result()
             if k + 1 < len(bounds):
                 pending = pool.submit(load, k + 1)
             missing = None
-            if g.size and int(g.min()) < 0:  # a SIMD scan: panels rarely have missing calls
+            # the reader's count, else a SIMD scan (panels rarely have missing calls)
+            if (n_missing > 0) if n_missing is not None else (g.size and int(g.min()) < 0):
                 if read_into is None and not dosages:
                     g = g.copy()  # the source's array: not ours to change
                 missing = _take_missing(g, founders, impute)  # and set them to ALT count 0 in g
