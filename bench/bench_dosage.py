@@ -22,6 +22,9 @@ What is measured, each in its own process, with /usr/bin/time -v (wall, CPU, pea
   ALT-oriented weight column per score, REF-effect weights negated and Σ 2w added back to its SUM).
   Writing it is input preparation, not timed. `--reference-blas` adds Debian's plink2 as shipped.
 
+Before timing, the environment's bytecode is compiled once (`ensure_bytecode`: where
+PYTHONDONTWRITEBYTECODE is set, each prsgazer process would otherwise compile its imports from source).
+
 Checks: every sum of prsgazer against plink2's (max |Δ| over samples and scores; prsgazer must agree within
 1e-4, plink2 printing 6 significant digits), and against numpy (the .pgen's dosages read with pgenlib,
 times the weights) on three scores. The OS page cache is warmed before each tool (the whole .pgen is read
@@ -43,6 +46,7 @@ from pathlib import Path
 import polars as pl
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 import peers  # noqa: E402
 import peers_check as pc  # noqa: E402
@@ -71,6 +75,20 @@ def prepare(d: Path, n: int, m: int, k: int) -> tuple[Path, list[Path]]:
     prefix = ensure_bn_dosage_panel(d, n, m)
     n_small, max_size, n_gw, gw = score_layout(m, k)
     return prefix, ensure_scorefiles(d, prefix, n_small, max_size, n_gw, gw)
+
+
+def ensure_bytecode() -> str:
+    """Byte-compile the environment and the package once (`compileall`, as `uv sync --compile-bytecode`
+    would): where PYTHONDONTWRITEBYTECODE is set, as on the development VM, every prsgazer process would
+    otherwise compile its ~900 imported modules from source (~1.8 s of CPU a run) — a cost no installed
+    copy pays. Files already compiled are skipped."""
+    import subprocess
+    import sysconfig
+
+    t = time.perf_counter()
+    dirs = [sysconfig.get_paths()["purelib"], str(REPO / "src")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", *dirs], check=False, capture_output=True)
+    return f"bytecode of {', '.join(dirs)} checked in {time.perf_counter() - t:.0f} s"
 
 
 def page_cache_note(paths: list[Path]) -> str:
@@ -136,6 +154,7 @@ def run(d: Path, prefix: Path, files: list[Path], plinks: list[peers.Plink2], *,
     print(f"  numpy sums of 3 scores in {time.perf_counter() - t:.0f} s", flush=True)
     inputs = [Path(f"{prefix}{e}") for e in (".pgen", ".pvar", ".psam")] + files
     n_gw = score_layout(m, len(files))[2]
+    compiled = ensure_bytecode()
     wl = Workload(
         "dosage",
         f"cohort of imputed dosages: {n:,} samples × {m:,} variants (.pgen dosages), {len(files)} scores, "
@@ -144,7 +163,7 @@ def run(d: Path, prefix: Path, files: list[Path], plinks: list[peers.Plink2], *,
          "dosage r·g + (1 − r)·2p + noise (r ~ U(0.4, 1) per variant), no missing dosages",
          f"{len(files) - n_gw} files of 10…{score_layout(m, len(files))[1]:,} rows + {n_gw} genome-wide of "
          f"{score_layout(m, len(files))[3]:,}; effect allele REF or ALT at random; "
-         f"{match.rows['vidx'].n_unique():,} distinct variants", page_cache_note(inputs)],
+         f"{match.rows['vidx'].n_unique():,} distinct variants", page_cache_note(inputs), compiled],
         "prsgazer score (CLI), cold",
     )  # fmt: skip
     warm_page_cache([*inputs, psf])
@@ -177,22 +196,25 @@ def run(d: Path, prefix: Path, files: list[Path], plinks: list[peers.Plink2], *,
 
 
 def verdict(wl: Workload) -> bool:
-    """Print the issue's goal against the figures; False when prsgazer's sums disagree with plink2's."""
-    ours = next(r for r in wl.rows if r.tool == wl.ref_tool)
-    ok = True
+    """Print the issue's goal against the figures (prsgazer cold and warm against each plink2); False when
+    prsgazer's sums disagree with plink2's."""
+    ours = [r for r in wl.rows if not r.peer]
+    peers_ = [r for r in wl.rows if r.peer]
     print("\n   issue 13 goal: prsgazer ≥ 2× plink2 + OpenBLAS's speed (wall), peak RSS ≤ 2 GB")
-    for r in wl.rows:
-        if not r.peer:
-            continue
-        agree = r.diff_abs is not None and r.diff_abs <= TOLERANCE
+    ok = True
+    for p in peers_:
+        agree = p.diff_abs is not None and p.diff_abs <= TOLERANCE
         ok &= agree
-        speed = r.wall / ours.wall
-        print(f"   - vs {r.tool}: prsgazer {speed:.2f}× its speed (CPU {r.cpu / ours.cpu:.2f}×) "
-              f"{'≥' if speed >= SPEEDUP_GOAL else '<'} {SPEEDUP_GOAL}: "
-              f"{'met' if speed >= SPEEDUP_GOAL else 'NOT met'}; sums {'agree' if agree else 'DISAGREE'} "
-              f"(max |Δ| per sample {r.diff_abs:.2e}, tolerance {TOLERANCE:g})")  # fmt: skip
-    print(f"   - prsgazer peak RSS {ours.rss:,.0f} MiB {'≤' if ours.rss <= RSS_GOAL_MIB else '>'} "
-          f"{RSS_GOAL_MIB:,.0f} MiB (2 GB): {'met' if ours.rss <= RSS_GOAL_MIB else 'NOT met'}")  # fmt: skip
+        print(f"   - sums: {p.tool} {'agrees' if agree else 'DISAGREES'} with prsgazer (max |Δ| per sample "
+              f"{p.diff_abs:.2e}, tolerance {TOLERANCE:g})")  # fmt: skip
+        for r in ours:
+            speed = p.wall / r.wall
+            met = "met" if speed >= SPEEDUP_GOAL else "NOT met"
+            print(f"   - {r.tool}: {speed:.2f}× the speed of {p.tool} (CPU {p.cpu / r.cpu:.2f}×): {met}")
+    for r in ours:
+        small = r.rss <= RSS_GOAL_MIB
+        print(f"   - {r.tool}: peak RSS {r.rss:,.0f} MiB {'≤' if small else '>'} {RSS_GOAL_MIB:,.0f} MiB (2 GB): "
+              f"{'met' if small else 'NOT met'}")  # fmt: skip
     return ok
 
 
