@@ -40,6 +40,7 @@ def check_against_pgenlib(path: Path) -> set[int]:
             missing = d.read(records, got, parallel=parallel)
             assert np.array_equal(got, want), (path.name, parallel)
             assert missing == int((want == -9).sum())
+    assert d.read(np.zeros(0, dtype=np.int64), np.empty((0, d.index.n_samples), dtype=np.float32)) == 0
     d.close()
     return set(d.index.vrtypes.tolist())
 

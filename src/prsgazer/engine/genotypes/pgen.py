@@ -123,6 +123,8 @@ class PgenDosages:
         (len(records), n_samples)), in `threads` pieces decoded side by side unless not `parallel`.
         Returns how many values are missing (−9)."""
         records = np.asarray(records, dtype=np.int64)
+        if len(records) == 0:
+            return 0
         idx = self.index
         base = _ld_bases(idx.vrtypes, records)
         need = np.union1d(records, base[base >= 0])
