@@ -204,7 +204,7 @@ def test_pgen_header_says_whether_dosages_exist(tmp_path: Path) -> None:
 
 def test_pgen_dosages_read_into_a_reused_buffer(tmp_path: Path) -> None:
     """A chunk of dosages read into a caller's buffer reused from chunk to chunk (the compiled decoder of
-    `genotypes.pgen`): every value is pgenlib's (a range of records, a list with gaps, one record, over a
+    `engine.pgen`): every value is pgenlib's (a range of records, a list with gaps, one record, over a
     buffer holding the previous chunk's values), and the missing values are counted."""
     rng = np.random.default_rng(5)
     n, m = 37, 300

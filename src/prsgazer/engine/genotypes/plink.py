@@ -3,7 +3,7 @@
 
 A .pgen may hold dosages (plink2 `--vcf … dosage=DS --make-pgen`): `pgen_has_dosages` reads the
 variant record types in its header, and `PgenSource.read_dosages` reads them (1/16384 steps, the hard
-call where a sample has no dosage) with the compiled decoder of `genotypes.pgen`, or pgenlib for what
+call where a sample has no dosage) with the compiled decoder of `engine.pgen`, or pgenlib for what
 that does not read. A .bed has hard calls only.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pgenlib
@@ -18,7 +19,6 @@ import polars as pl
 
 from prsgazer.engine.common import chrom_expr
 from prsgazer.engine.genotypes.build import detect_build
-from prsgazer.engine.genotypes.pgen import PgenDosages, open_dosages
 from prsgazer.engine.genotypes.source import (
     HARD_CALLS,
     VARIANT_SCHEMA,
@@ -26,6 +26,9 @@ from prsgazer.engine.genotypes.source import (
     split_multiallelic,
 )
 from prsgazer.errors import InputError
+
+if TYPE_CHECKING:
+    from prsgazer.engine.pgen import PgenDosages
 
 # --------------------------------------------------------------------------------------------------
 # plink2 pfile / plink1 bfile
@@ -277,7 +280,7 @@ class PgenSource(GenotypeSource):
         after chunk reuse their buffers (a new 32 MB array costs more in page faults than decoding it).
         Returns how many values are missing (−9) when the reader counted them, else None.
 
-        Sorted distinct rows of biallelic records go to the compiled decoder (`genotypes.pgen`: the same
+        Sorted distinct rows of biallelic records go to the compiled decoder (`engine.pgen`: the same
         values as pgenlib's, several threads, missing values counted); anything else to pgenlib."""
         if not self.has_dosages:
             out[:] = self.read(vidx)
@@ -304,14 +307,17 @@ class PgenSource(GenotypeSource):
         return None
 
     def _direct_reader(self) -> PgenDosages | None:
-        """The compiled dosage decoder of this .pgen (opened on first use), None when pgenlib must read it."""
+        """The compiled dosage decoder of this .pgen (opened on first use: numba is imported only when
+        dosages are read), None when pgenlib must read it."""
         if self._direct is False:
+            from prsgazer.engine.pgen import open_dosages
+
             self._direct = open_dosages(self.path) if self.kind == "pfile" else None
         return self._direct  # type: ignore[return-value]
 
     def close(self) -> None:
-        if isinstance(self._direct, PgenDosages):
-            self._direct.close()
+        if self._direct:
+            self._direct.close()  # type: ignore[union-attr]
         self._reader.close()
 
 

@@ -1,4 +1,4 @@
-"""The compiled .pgen dosage decoder (`genotypes.pgen`) against pgenlib, value for value: files written
+"""The compiled .pgen dosage decoder (`engine.pgen`) against pgenlib, value for value: files written
 by pgenlib (dosage lists, bitarrays and dense arrays; 1- and 2-byte sample IDs; missing dosages) and by
 plink2 from phased VCFs (LD-compressed and inverted records, phased hard calls, phased dosages, 3-byte
 sample IDs); its missing-value counts; what it leaves to pgenlib; malformed records."""
@@ -13,7 +13,7 @@ import pgenlib
 import pytest
 
 from prsgazer.engine.genotypes import open_genotypes
-from prsgazer.engine.genotypes.pgen import PgenDosages, PgenIndex, open_dosages, read_index
+from prsgazer.engine.pgen import PgenDosages, PgenIndex, open_dosages, read_index
 from prsgazer.errors import InputError
 
 

@@ -17,7 +17,7 @@ or inverted), phased hard calls (skipped), dosages as a sample list, a bitarray 
 (65535: no dosage), and phased dosages (not read: track 4 holds their sums). Files whose variant index
 this does not read (fixed-width modes, an index in a separate file, 4-bit record types, which cannot
 hold dosages) and records with multi-allelic hard calls are left to pgenlib: `open_dosages` returns
-None, `PgenDosages.supports` says False. tests/engine/genotypes/test_pgen.py checks it against pgenlib
+None, `PgenDosages.supports` says False. tests/engine/test_pgen.py checks it against pgenlib
 on files written by pgenlib and by plink2 (LD compression, phased hard calls, dense and listed dosages).
 """
 
