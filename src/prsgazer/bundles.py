@@ -88,7 +88,7 @@ def load_bundle(name: str) -> Bundle:
     if not is_plain_name(name):  # a name, never a path: `../../elsewhere` must not load another manifest
         raise InputError(
             f"{name!r} is not a bundle name", field="name",
-            hint="a plain name such as 'demo' (see `prsgazer bundle list`), not a path",
+            hint="a plain name such as 'demo' (MCP: list_bundles; shell: `prsgazer bundle list`), not a path",
         )  # fmt: skip
     path = bundles_dir() / name / "manifest.json"
     if not path.exists():

@@ -74,7 +74,7 @@ def check_cluster() -> Path | None:
             "a cluster run needs a shared store: every task runs in its own pod with its own empty disk",
             field="PRSGAZER_REMOTE",
             hint="set PRSGAZER_REMOTE=s3://bucket/prefix (or hf://datasets/org/name, or file:// on a volume every "
-            "pod mounts) and push the inputs (`prsgazer storage push`); docs/cluster.md, step 2",
+            "pod mounts) and push the inputs (in a shell: `prsgazer storage push`); docs/cluster.md, step 2",
         )
     found = sorted(_credential_keys(s.remote_options))
     if found:

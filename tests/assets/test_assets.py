@@ -99,7 +99,7 @@ def test_graceful_read_keeps_unknown_fields_and_keys() -> None:
 
 def test_lineage_and_companion_declarations() -> None:
     assert ReferencePanel.companions == ("pvar_cid", "psam_cid", "related_cid")
-    assert set(PrsResult.lineage_fields()) == {"genotypes_cid", "scoring_file_cid", "match_log_cid"}
+    assert set(PrsResult.lineage_fields()) == {"genotypes_cid", "scoring_file_cid", "match_log_cid", "part_cids"}
     assert Genotypes.lineage_fields() == ["vcf_cid", "blocks_cid", "pvar_cid", "psam_cid"]
     desc = ScoringFile.describe()
     assert desc["asset"] == "scoring_file" and desc["fields"]["trait_efo"] == "list[str]"

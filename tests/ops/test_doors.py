@@ -75,6 +75,45 @@ async def test_cli_and_tasks_store_identical_prs_results(
         assert table.filter(pl.col("pgs_id") == r.pgs_id)["sum"].to_list() == stored["sum"].to_list()
 
 
+async def test_a_whole_genome_scored_against_a_panel_alike_from_both_doors(
+    synth_panel, person_vcf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A variant-only WGS VCF scored with a panel: the panel's variant table gives REF at the absent sites
+    from the CLI (`score --panel`) as in the `score` task, so the sums, counts and overlap agree."""
+    import polars as pl
+
+    from prsgazer.assets import Vcf
+    from prsgazer.storage.plink import put_pfile
+    from prsgazer.tasks import normalize_genotypes, score
+
+    info, files = synth_panel
+    vcf, _ = person_vcf
+    store = _use_home(monkeypatch, tmp_path / "tasks")
+    panel = put_pfile(store, info.prefix, "reference_panel", panel="synth", genome_build="GRCh38",
+                      n_samples=info.n_samples, superpopulations=sorted(info.superpopulations))  # fmt: skip
+    stored = store.upload(Vcf(path=vcf, sample_id="P1", genome_build="GRCh38", coverage="wgs"))
+    genotypes = await normalize_genotypes(stored)
+    sfs = [store.put(f, "scoring_file", genome_build="GRCh38") for f in files]
+    by_task = await score(genotypes, sfs, coverage="wgs", reference_panel=panel)
+    assert {r.status for r in by_task} == {"ok"}
+    _use_home(monkeypatch, tmp_path / "cli")
+    out = tmp_path / "out.tsv"
+    args = ["score", str(vcf), "--coverage", "wgs", "--panel", str(info.prefix), "--out", str(out)]
+    assert main([*args, *[a for f in files for a in ("-s", str(f))]]) == 0
+    table = pl.read_csv(out, separator="\t", null_values="NA")
+    for r in by_task:
+        row = table.filter(pl.col("pgs_id") == r.pgs_id)
+        assert (row["n_matched"][0], row["overlap"][0]) == (r.n_matched, r.overlap), r.pgs_id
+        stored_table = pl.read_csv(store.verify(r.cid), separator="\t", null_values="NA")
+        assert row["sum"].to_list() == stored_table["sum"].to_list(), r.pgs_id
+    # without the panel nothing supplies REF at the absent sites: fewer rows match
+    bare = tmp_path / "bare.tsv"
+    args = ["score", str(vcf), "--coverage", "wgs", "--min-overlap", "0", "--out", str(bare)]
+    assert main([*args, *[a for f in files for a in ("-s", str(f))]]) == 0
+    fewer = pl.read_csv(bare, separator="\t", null_values="NA")
+    assert fewer["n_matched"].sum() < table["n_matched"].sum()
+
+
 async def test_cli_and_tasks_store_identical_distributions(
     synth_panel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

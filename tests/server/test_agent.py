@@ -182,7 +182,6 @@ SHELL_ONLY = [
     ("catalog/search.py", "catalog metadata refresh", "search_traits_local serves `prsgazer catalog traits` only"),
     ("catalog/metadata.py", "catalog metadata pull --force", "refresh is a CLI command"),
     ("catalog/metadata.py", "catalog metadata pull` first", "publishing is a CLI command"),
-    ("storage/local.py", "storage check --rebuild", "a corrupt metadata file: the operator's to repair"),
     ("storage/store.py", "storage push", "a pending push, a corrupt remote copy: the operator's to repair"),
 ]
 

@@ -47,6 +47,24 @@ def test_storage_get_hands_out_a_copy(how: list[str], tmp_path: Path, capsys: py
     assert Path(capsys.readouterr().out.strip()).read_bytes() == b"the only stored copy"
 
 
+def test_storage_get_to_a_file_name_brings_the_companions_under_that_name(
+    synth_panel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`storage get PANEL --out ref.pgen` gives ref.pvar and ref.psam beside it (a fileset plink2 and
+    `score --reference ref.pvar` can read); `--no-companions` gives the one file."""
+    from prsgazer.storage import default_store
+    from prsgazer.storage.plink import put_pfile
+
+    info, _ = synth_panel
+    panel = put_pfile(default_store(), info.prefix, "reference_panel", panel="p", genome_build="GRCh38")
+    assert main(["storage", "get", panel.cid, "--out", str(tmp_path / "ref.pgen")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "ref.pgen")
+    for ext in (".pgen", ".pvar", ".psam"):
+        assert (tmp_path / f"ref{ext}").read_bytes() == Path(f"{info.prefix}{ext}").read_bytes()
+    assert main(["storage", "get", panel.cid, "--out", str(tmp_path / "one.pgen"), "--no-companions"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("one.*")) == ["one.pgen"]
+
+
 def test_export_copies_companions_too(store: LocalStore, synth_panel, tmp_path: Path) -> None:
     from prsgazer.storage.plink import put_pfile
 

@@ -90,6 +90,32 @@ def spec(work: Path, workflow: str, inputs: dict[str, Any], shared: SharedRemote
             "secrets": shared.secrets, **more}  # fmt: skip
 
 
+def _differences(pod: Any, plain: Any, shared_store: Any) -> str:
+    """Where a pod's stored output differs from the plain run's: the differing lines of their stored
+    bytes, following the CIDs those lines name one level down (a report → its ancestry table)."""
+    import difflib
+    import re
+
+    from prsgazer.storage import default_store
+
+    def text(store: Any, cid: str) -> list[str]:
+        return Path(store.fetch(cid).path).read_text(errors="replace").splitlines()
+
+    out: list[str] = []
+    for a, b in zip(cids(pod), cids(plain), strict=False):
+        if a == b:
+            continue
+        diff = list(difflib.unified_diff(text(shared_store, a), text(default_store(), b), "pod", "plain",
+                                         lineterm="", n=0))  # fmt: skip
+        out += diff[:30]
+        left = [c for line in diff if line.startswith("-") for c in re.findall(r"bafkrei[a-z2-7]+", line)]
+        right = [c for line in diff if line.startswith("+") for c in re.findall(r"bafkrei[a-z2-7]+", line)]
+        for x, y in zip(left, right, strict=False):
+            out += list(difflib.unified_diff(text(shared_store, x), text(default_store(), y), x, y,
+                                             lineterm="", n=0))[:12]  # fmt: skip
+    return "\n".join(out)
+
+
 def cids(obj: Any) -> list[str]:
     """Every asset CID in a run's outputs, in order (the outputs' identities, not their run metrics)."""
     found: list[str] = []
@@ -128,7 +154,7 @@ async def test_workflows_run_as_isolated_pods_sharing_only_a_remote(
         plain = (await runner.run(name, inputs)).outputs
         got = pods.run(spec(work, name, inputs, shared), env)
         assert "error" not in got, got
-        assert cids(got["outputs"]) == cids(plain), name  # CID for CID
+        assert cids(got["outputs"]) == cids(plain), (name, _differences(got["outputs"], plain, up))  # CID for CID
     log = pods.pod_log(spec(work, "", {}, shared))
     seconds = sorted((e["task"], e["seconds"]) for e in log)
     print(f"\n{shared.kind}: {len(log)} pods, {sum(e['seconds'] for e in log):.1f} pod-seconds: {seconds}")

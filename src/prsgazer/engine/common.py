@@ -5,7 +5,30 @@ See docs/engine.md.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
 import polars as pl
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def one_blas_thread(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run `fn` with BLAS/LAPACK on one thread. OpenBLAS splits a product differently by thread count
+    (and a call made while another thread is in BLAS runs on fewer threads), which changes the last
+    bits of sums: outputs that are stored by content (their CID) must not depend on how many cores a
+    machine has or on what else the process is doing."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 #: Missing-call code in genotype arrays (pgenlib's convention, so pgen reads need no conversion).
 MISSING: int = -9

@@ -295,6 +295,7 @@ def combine_stored(
 
     `parts`: one result per (file, score), every score from every file. Samples that differ between
     files, or a scoring row matched in two files (a variant in two files), are input errors."""
+    from prsgazer.assets import PrsResult
     from prsgazer.engine.scoring import summarize
 
     groups: dict[tuple[str, str], list[PrsResult]] = {}

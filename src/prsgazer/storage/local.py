@@ -74,7 +74,9 @@ def file_stem(filename: str) -> str:
 
 
 #: What every message about damaged metadata tells the user to run.
-REBUILD_HINT = "recover the records from the journal and the blobs with `prsgazer storage check --rebuild`"
+REBUILD_HINT = (
+    "recover the records from the journal and the blobs (the operator, in a shell: `prsgazer storage check --rebuild`)"
+)
 
 
 class AtomicJSONStorage(Storage):

@@ -53,7 +53,8 @@ TASK_ENV_VARS = {"DO_NOT_TRACK": "1", "FASTMCP_CHECK_FOR_UPDATES": "off", "MARIM
 
 #: Settings (`prsgazer.config.Settings` field names) forwarded from the launching environment.
 FORWARDED_SETTINGS = (
-    "remote", "remote_options", "remote_push", "remote_ttl", "hf_endpoint", "verify_on_read", "lock_timeout",
+    "remote", "remote_options", "remote_push", "remote_ttl", "hf_endpoint", "verify_on_read", "reverify_seconds",
+    "lock_timeout",
     "log_level", "catalog_rest_url", "catalog_ftp_url", "catalog_rate_limit", "catalog_rate_period",
     "catalog_timeout", "catalog_connect_timeout", "catalog_read_timeout", "catalog_retries", "catalog_backoff",
     "catalog_backoff_max", "catalog_cache_ttl", "catalog_max_downloads", "catalog_hf_repo", "memory_limit",

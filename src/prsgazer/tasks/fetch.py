@@ -62,8 +62,8 @@ def stored_or_refused(
             raise NotFoundError(
                 f"no stored scoring file with pgs_id {pgs_id!r}" + (f" in {build}" if build else ""),
                 field="pgs_id",
-                hint="upload the scoring file (MCP: upload_file with its path; shell: `prsgazer storage "
-                "put FILE`), or give a PGS Catalog id (MCP: search_scores finds them)",
+                hint="upload the scoring file (MCP: upload_file with its path; shell: "
+                "`prsgazer storage put FILE`), or give a PGS Catalog id (MCP: search_scores finds them)",
             )
         if not build:
             raise InputError("a PGS Catalog download needs a build (GRCh37 or GRCh38)", field="build")

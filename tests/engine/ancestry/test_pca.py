@@ -103,6 +103,34 @@ def test_file_round_trip_and_deterministic_bytes(anc_panel, anc_pca: AncestryPca
     assert a.read_bytes() == b.read_bytes()
 
 
+def test_same_bytes_whatever_the_blas_threads(anc_panel, anc_pca: AncestryPca, tmp_path: Path) -> None:
+    """A stored PCA (and the projections and adjustments made from it) is content-addressed: OpenBLAS
+    splits products by thread count, so the engine runs them on one thread; more cores, or another
+    thread in BLAS at the same time, must not change a bit."""
+    from threading import Thread
+
+    from threadpoolctl import threadpool_limits
+
+    from prsgazer.engine.ancestry import project
+
+    with open_panel(anc_panel.prefix) as panel:
+        with threadpool_limits(limits=1, user_api="blas"):
+            one = reference_pca(panel, PcaSettings(genome_build="GRCh38"), exclude=[])
+        with threadpool_limits(limits=2, user_api="blas"):
+            busy = Thread(target=lambda: [np.ones((600, 600)) @ np.ones((600, 600)) for _ in range(40)])
+            busy.start()  # another thread in BLAS meanwhile
+            two = reference_pca(panel, PcaSettings(genome_build="GRCh38"), exclude=[])
+            busy.join()
+    assert one.write(tmp_path / "1.parquet").read_bytes() == two.write(tmp_path / "2.parquet").read_bytes()
+    assert np.array_equal(one.loadings, anc_pca.loadings)
+    with open_panel(anc_panel.holdout_prefix) as people:
+        with threadpool_limits(limits=1, user_api="blas"):
+            p1 = project(anc_pca, people).pcs
+        with threadpool_limits(limits=2, user_api="blas"):
+            p2 = project(anc_pca, people).pcs
+    assert p1.equals(p2)
+
+
 def test_not_a_pca_file(tmp_path: Path) -> None:
     f = tmp_path / "x.parquet"
     pl.DataFrame({"a": [1]}).write_parquet(f)

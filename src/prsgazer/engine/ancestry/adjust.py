@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, Field
 
+from prsgazer.engine.common import one_blas_thread
 from prsgazer.errors import InputError
 
 
@@ -73,6 +74,7 @@ def _pc_matrix(frame: pl.DataFrame, n_pcs: int) -> np.ndarray:
     return frame.select(cols).to_numpy().astype(np.float64)
 
 
+@one_blas_thread
 def fit_adjustment(
     reference: pl.DataFrame, scores: pl.DataFrame, *, n_pcs: int = 4, value: str = "sum"
 ) -> AdjustmentModel:
@@ -196,6 +198,7 @@ def _gamma_step(y: np.ndarray, design: np.ndarray, gamma: np.ndarray, xtx_inv: n
     return gamma
 
 
+@one_blas_thread
 def adjust_scores(
     model: AdjustmentModel, ancestry: pl.DataFrame, scores: pl.DataFrame, *, value: str = "sum"
 ) -> pl.DataFrame:

@@ -35,12 +35,13 @@ from prsgazer.engine.ancestry.qc import (
     genotype_filter,
     standardize,
 )
-from prsgazer.engine.common import MISSING
+from prsgazer.engine.common import MISSING, one_blas_thread
 from prsgazer.engine.genotypes.source import GenotypeSource
 from prsgazer.engine.reference.panel import Panel
 from prsgazer.errors import InputError
 
 
+@one_blas_thread
 def reference_pca(
     source: GenotypeSource,
     settings: PcaSettings,
@@ -110,6 +111,7 @@ def reference_pca(
     )
 
 
+@one_blas_thread
 def restricted_pca(model: AncestryPca, source: GenotypeSource, keep: np.ndarray) -> AncestryPca:
     """The same PCA on a subset of its variants (rows `keep` of `model.variants`): same samples, same
     standardisation, no further QC or pruning. `project` uses it when a target shares too few variants."""

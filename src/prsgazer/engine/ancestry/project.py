@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 from prsgazer.engine.ancestry.model import AncestryPca
 from prsgazer.engine.ancestry.oadp import decomposition, oadp
 from prsgazer.engine.ancestry.pca import restricted_pca
-from prsgazer.engine.common import MISSING, complement_expr
+from prsgazer.engine.common import MISSING, complement_expr, one_blas_thread
 from prsgazer.engine.genotypes.source import GenotypeSource
 from prsgazer.errors import InputError
 
@@ -100,6 +100,7 @@ def match_pca_variants(model_variants: pl.DataFrame, target_variants: pl.DataFra
     ).sort("row")
 
 
+@one_blas_thread
 def project(
     model: AncestryPca,
     source: GenotypeSource,

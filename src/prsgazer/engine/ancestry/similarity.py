@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from prsgazer.engine.common import one_blas_thread
 from prsgazer.errors import InputError
 
 
@@ -49,6 +50,7 @@ class SimilarityModel(BaseModel):
     covariances: np.ndarray  # (P, k, k)
 
 
+@one_blas_thread
 def fit_similarity(
     pcs: np.ndarray, labels: list[str | None] | np.ndarray, options: SimilarityOptions | None = None
 ) -> SimilarityModel:
@@ -94,6 +96,7 @@ def _log_densities(model: SimilarityModel, x: np.ndarray) -> tuple[np.ndarray, n
     return logd, d2
 
 
+@one_blas_thread
 def assign(model: SimilarityModel, pcs: np.ndarray, sample_ids: list[str] | None = None) -> pl.DataFrame:
     """Most similar population per sample.
 
@@ -123,6 +126,7 @@ def assign(model: SimilarityModel, pcs: np.ndarray, sample_ids: list[str] | None
     )
 
 
+@one_blas_thread
 def leave_one_out(
     pcs: np.ndarray, labels: list[str | None] | np.ndarray, options: SimilarityOptions | None = None
 ) -> pl.DataFrame:
