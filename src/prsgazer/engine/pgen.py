@@ -4,7 +4,7 @@ index and a compiled decoder of biallelic dosage records. See docs/engine.md ("G
 pgenlib's `read_dosages_range` decodes one variant at a time (~1.7 ns of CPU a genotype at 20,000
 samples, three times what scoring it costs), reading each record with its own system call.
 `PgenDosages` reads a chunk's records with one read per run of consecutive records (a buffer per
-thread, reused) and decodes them in compiled code, on every numba thread, into the values pgenlib
+thread, reused) and decodes them in compiled code, on several threads, into the values pgenlib
 gives: the record's dosage where it stores one (its 16-bit value × 2^-14, exact in float32), else the
 hard call (0, 1, 2; −9 for missing). A dosage bitarray is expanded 32 samples at a time with LLVM's
 masked expand-load (one AVX-512 VBMI2 instruction where the host has it; scalar code elsewhere, with the
@@ -123,6 +123,8 @@ class PgenDosages:
         (len(records), n_samples)), in `threads` pieces decoded side by side unless not `parallel`.
         Returns how many values are missing (−9)."""
         records = np.asarray(records, dtype=np.int64)
+        if out.dtype != np.float32 or not out.flags.c_contiguous or out.shape != (len(records), self.index.n_samples):
+            raise ValueError(f"out must be C-contiguous float32 of shape {(len(records), self.index.n_samples)}")
         if len(records) == 0:
             return 0
         idx = self.index
