@@ -240,11 +240,13 @@ def cached_plink2_scores(m: pl.DataFrame, names: list[str], run: Path) -> tuple[
 # numpy sums
 
 
-def numpy_sums(pgen: Path, m: pl.DataFrame, scores: list[str], sample_ids: list[str], missing: str) -> pl.DataFrame:
+def numpy_sums(pgen: Path, m: pl.DataFrame, scores: list[str], sample_ids: list[str], missing: str,
+               *, dosages: bool = False) -> pl.DataFrame:  # fmt: skip
     """Σ w × effect-allele dosage per sample, straight from the .pgen (pgenlib), for `scores`.
 
     missing: "zero" (a missing call contributes 0) or "mean" (2 × effect-allele frequency among the
-    samples with a call at that variant).
+    samples with a call at that variant). dosages: the .pgen's dosages (pgenlib `read_dosages_list`,
+    float32, −9 for missing) instead of its hard calls.
     """
     import pgenlib
 
@@ -257,8 +259,12 @@ def numpy_sums(pgen: Path, m: pl.DataFrame, scores: list[str], sample_ids: list[
         for lo in range(0, sub.height, step):
             part = sub[lo : lo + step]
             uniq, inv = np.unique(part["vidx"].to_numpy().astype(np.uint32), return_inverse=True)
-            g = np.empty((len(uniq), n), dtype=np.int8)
-            r.read_list(uniq, g)
+            if dosages:
+                g = np.empty((len(uniq), n), dtype=np.float32)
+                r.read_dosages_list(uniq, g)
+            else:
+                g = np.empty((len(uniq), n), dtype=np.int8)
+                r.read_list(uniq, g)
             g = g[inv].astype(np.float64)
             miss = g < 0
             d = np.where(part["effect_is_alt"].to_numpy()[:, None], g, 2 - g)

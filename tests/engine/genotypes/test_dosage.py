@@ -202,6 +202,37 @@ def test_pgen_header_says_whether_dosages_exist(tmp_path: Path) -> None:
     assert src.read_dosages(np.array([m - 1, 0])).tolist() == [[0.5, 1, 0, 2], [0, 0, 0, 0]]
 
 
+def test_pgen_dosages_read_into_a_reused_buffer(tmp_path: Path) -> None:
+    """A chunk of dosages read into a caller's buffer reused from chunk to chunk (the compiled decoder of
+    `engine.pgen`): every value is pgenlib's (a range of records, a list with gaps, one record, over a
+    buffer holding the previous chunk's values), and the missing values are counted."""
+    rng = np.random.default_rng(5)
+    n, m = 37, 300
+    dosages = np.round(rng.random((m, n)) * 2, 3).astype(np.float32)
+    dosages[rng.random((m, n)) < 0.2] = np.float32(1.0)  # equal to the hard call: no dosage stored
+    dosages[rng.random((m, n)) < 0.02] = -9  # missing
+    path = tmp_path / "d.pgen"
+    w = pgenlib.PgenWriter(bytes(str(path), "utf-8"), n, m, False, dosage_present=True)
+    w.append_dosages_batch(dosages)
+    w.close()
+    (tmp_path / "d.pvar").write_text(
+        "#CHROM\tPOS\tID\tREF\tALT\n" + "".join(f"1\t{i + 1}\tv{i}\tA\tG\n" for i in range(m))
+    )
+    (tmp_path / "d.psam").write_text("#IID\n" + "".join(f"s{i}\n" for i in range(n)))
+    one = pgenlib.PgenReader(bytes(str(path), "utf-8"))
+    truth = np.empty((m, n), dtype=np.float32)
+    one.read_dosages_range(0, m, truth)
+    one.close()
+    assert (truth == -9).sum() > 0 and (np.abs(truth - dosages) < 1e-3)[dosages >= 0].all()
+    with open_genotypes(tmp_path / "d") as src:
+        buf = np.full((m, n), np.float32(7.0))
+        for rows in (np.arange(m), np.sort(rng.choice(m, 150, replace=False)), np.arange(40, 41), np.arange(m)):
+            missing = src.read_dosages_into(rows, buf[: len(rows)])
+            assert np.array_equal(buf[: len(rows)], truth[rows])
+            assert missing == int((truth[rows] == -9).sum())
+        assert np.array_equal(src.read_dosages(np.arange(10, 200)), truth[10:200])
+
+
 def test_split_multiallelic_lines_are_one_site() -> None:
     """Biallelic lines sharing chromosome, position and REF with different ALTs are one site (sorted
     or not); identical duplicates and different REFs are not."""

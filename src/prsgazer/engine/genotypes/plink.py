@@ -2,14 +2,16 @@
 (.pvar/.bim/.psam/.fam). See docs/engine.md ("Genotypes").
 
 A .pgen may hold dosages (plink2 `--vcf … dosage=DS --make-pgen`): `pgen_has_dosages` reads the
-variant record types in its header, and `PgenSource.read_dosages` reads them with pgenlib (1/16384
-steps, the hard call where a sample has no dosage). A .bed has hard calls only.
+variant record types in its header, and `PgenSource.read_dosages` reads them (1/16384 steps, the hard
+call where a sample has no dosage) with the compiled decoder of `engine.pgen`, or pgenlib for what
+that does not read. A .bed has hard calls only.
 """
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pgenlib
@@ -24,6 +26,9 @@ from prsgazer.engine.genotypes.source import (
     split_multiallelic,
 )
 from prsgazer.errors import InputError
+
+if TYPE_CHECKING:
+    from prsgazer.engine.pgen import PgenDosages
 
 # --------------------------------------------------------------------------------------------------
 # plink2 pfile / plink1 bfile
@@ -232,6 +237,8 @@ class PgenSource(GenotypeSource):
                 file=gen,
             )
         self.dosage_source = "pgen dosages" if kind == "pfile" and pgen_has_dosages(gen) else HARD_CALLS
+        self._biallelic = n_alleles == 2  # per record
+        self._direct: PgenDosages | bool | None = False  # False: not opened yet
 
     def read(self, vidx: np.ndarray) -> np.ndarray:
         vidx = np.asarray(vidx, dtype=np.int64)
@@ -264,28 +271,53 @@ class PgenSource(GenotypeSource):
         return out
 
     def read_dosages(self, vidx: np.ndarray) -> np.ndarray:
-        if not self.has_dosages:
-            return self.read(vidx).astype(np.float32)
-        vidx = np.asarray(vidx, dtype=np.int64)
         out = np.empty((len(vidx), self.n_samples), dtype=np.float32)
+        self.read_dosages_into(vidx, out)
+        return out
+
+    def read_dosages_into(self, vidx: np.ndarray, out: np.ndarray) -> int | None:
+        """`read_dosages` into `out` (C-contiguous float32, (len(vidx), n_samples)): callers that read chunk
+        after chunk reuse their buffers (a new 32 MB array costs more in page faults than decoding it).
+        Returns how many values are missing (−9) when the reader counted them, else None.
+
+        Sorted distinct rows of biallelic records go to the compiled decoder (`engine.pgen`: the same
+        values as pgenlib's, several threads, missing values counted); anything else to pgenlib."""
+        if not self.has_dosages:
+            out[:] = self.read(vidx)
+            return None
+        vidx = np.asarray(vidx, dtype=np.int64)
         if len(vidx) == 0:
-            return out
+            return 0
         rec = self._record[vidx]
         allele = self._allele[vidx]
         simple = allele == 1
         if simple.all() and (len(rec) == 1 or bool((np.diff(rec.astype(np.int64)) > 0).all())):
+            direct = self._direct_reader()
+            if direct is not None and bool(self._biallelic[rec].all()) and direct.supports(rec):
+                return direct.read(rec, out)
             if int(rec[-1]) - int(rec[0]) + 1 == len(rec):
                 self._reader.read_dosages_range(int(rec[0]), int(rec[-1]) + 1, out)
             else:
                 self._reader.read_dosages_list(rec.astype(np.uint32), out)
-            return out
+            return None
         row = np.empty(self.n_samples, dtype=np.float32)
         for k in range(len(rec)):
             self._reader.read_dosages(int(rec[k]), row, int(allele[k]))
             out[k] = row
-        return out
+        return None
+
+    def _direct_reader(self) -> PgenDosages | None:
+        """The compiled dosage decoder of this .pgen (opened on first use: numba is imported only when
+        dosages are read), None when pgenlib must read it."""
+        if self._direct is False:
+            from prsgazer.engine.pgen import open_dosages
+
+            self._direct = open_dosages(self.path) if self.kind == "pfile" else None
+        return self._direct  # type: ignore[return-value]
 
     def close(self) -> None:
+        if self._direct:
+            self._direct.close()  # type: ignore[union-attr]
         self._reader.close()
 
 

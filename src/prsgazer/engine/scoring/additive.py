@@ -117,26 +117,32 @@ def accumulate(
     end = e.ptr[1:].copy()
     # two chunk buffers, reused: one is scored while the next chunk is read into the other
     rows = min(chunk_variants, len(union))
-    read_into = None if dosages else getattr(source, "read_into", None)
-    buffers = [np.empty((rows, n), dtype=np.int8) for _ in range(min(2, len(bounds)))] if read_into else []
+    read_into = getattr(source, "read_dosages_into" if dosages else "read_into", None)
+    kind = np.float32 if dosages else np.int8
+    buffers = [np.empty((rows, n), dtype=kind) for _ in range(min(2, len(bounds)))] if read_into else []
 
-    def load(k: int) -> np.ndarray:
+    def load(k: int) -> tuple[np.ndarray, int | None]:
+        """Chunk k and, when the reader counted them, its missing calls."""
         lo, hi = bounds[k]
+        if read_into is not None:
+            buf = buffers[k % 2][: hi - lo]
+            if dosages:  # read_dosages_into fills the buffer and may count the missing values
+                return buf, read_into(union[lo:hi], buf)
+            return read_into(union[lo:hi], buf), None
         if dosages:
-            return source.read_dosages(union[lo:hi])  # a new array: ours to change
-        if read_into is None:
-            return source.read(union[lo:hi])
-        return read_into(union[lo:hi], buffers[k % 2][: hi - lo])
+            return source.read_dosages(union[lo:hi]), None  # a new array: ours to change
+        return source.read(union[lo:hi]), None
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(load, 0) if bounds else None
         for k, (lo, hi) in enumerate(bounds):
             assert pending is not None
-            g = pending.result()
+            g, n_missing = pending.result()
             if k + 1 < len(bounds):
                 pending = pool.submit(load, k + 1)
             missing = None
-            if g.size and int(g.min()) < 0:  # a SIMD scan: panels rarely have missing calls
+            # the reader's count, else a SIMD scan (panels rarely have missing calls)
+            if (n_missing > 0) if n_missing is not None else (g.size and int(g.min()) < 0):
                 if read_into is None and not dosages:
                     g = g.copy()  # the source's array: not ours to change
                 missing = _take_missing(g, founders, impute)  # and set them to ALT count 0 in g
@@ -149,10 +155,11 @@ def accumulate(
                     assert t.dosage is not None
                     _dense_product(g0, lo, hi, e.dense, start, stop, upos, ustep, t.dosage)
             if len(e.sparse):
-                K.sparse_accumulate(g0, lo, e.sparse, start, stop, upos, step, t.sum)
-                if ustep is not None:
+                if ustep is not None:  # both sums in one pass over the rows
                     assert t.dosage is not None
-                    K.sparse_accumulate(g0, lo, e.sparse, start, stop, upos, ustep, t.dosage)
+                    K.sparse_accumulate2(g0, lo, e.sparse, start, stop, upos, step, ustep, t.sum, t.dosage)
+                else:
+                    K.sparse_accumulate(g0, lo, e.sparse, start, stop, upos, step, t.sum)
             if missing is not None:
                 mptr, msample, p_target = missing
                 p_alt = np.full(hi - lo, np.nan)

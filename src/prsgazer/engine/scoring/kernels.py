@@ -26,12 +26,14 @@ def load(*, wide_vectors: bool = True) -> None:
     _noop()
 
 
-@njit(parallel=True, nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def advance(cur, end, upos, hi):  # pragma: no cover - compiled
-    """Per score: the first entry at or after union position `hi` (binary search in its sorted range)."""
+    """Per score: the first entry at or after union position `hi` (binary search in its sorted range).
+    Serial: a few binary searches per score cost less than starting threads (a parallel loop here took
+    12 ms a chunk on a busy 2-core machine)."""
     s = cur.shape[0]
     stop = np.empty_like(cur)
-    for k in prange(s):
+    for k in range(s):
         a = cur[k]
         b = end[k]
         while a < b:
@@ -92,6 +94,73 @@ def sparse_accumulate(g, lo, sel, start, stop, upos, vals, out):  # pragma: no c
             wj = vals[j]
             for i in range(n):
                 o[i] += wj * np.float64(gr[i])
+            j += 1
+
+
+@njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
+def sparse_accumulate2(g, lo, sel, start, stop, upos, vals, uvals, out, uout):  # pragma: no cover - compiled
+    """`sparse_accumulate` of two value arrays over the same entries in one pass: out[k] += vals[j]·g
+    and uout[k] += uvals[j]·g (the weighted sum and the named-allele dosage sum). Each genotype row is
+    read once for both (1.7x faster than two passes at 20,000 samples); each accumulator sees the same
+    operations in the same order as in `sparse_accumulate`, so the sums are bit for bit the same."""
+    n = g.shape[1]
+    for t in prange(sel.shape[0]):
+        k = sel[t]
+        o = out[k]
+        u = uout[k]
+        j = start[k]
+        b = stop[k]
+        while j + 8 <= b:
+            g0 = g[upos[j + 0] - lo]
+            g1 = g[upos[j + 1] - lo]
+            g2 = g[upos[j + 2] - lo]
+            g3 = g[upos[j + 3] - lo]
+            g4 = g[upos[j + 4] - lo]
+            g5 = g[upos[j + 5] - lo]
+            g6 = g[upos[j + 6] - lo]
+            g7 = g[upos[j + 7] - lo]
+            w0, w1, w2, w3 = vals[j + 0], vals[j + 1], vals[j + 2], vals[j + 3]
+            w4, w5, w6, w7 = vals[j + 4], vals[j + 5], vals[j + 6], vals[j + 7]
+            v0, v1, v2, v3 = uvals[j + 0], uvals[j + 1], uvals[j + 2], uvals[j + 3]
+            v4, v5, v6, v7 = uvals[j + 4], uvals[j + 5], uvals[j + 6], uvals[j + 7]
+            for i in range(n):
+                d0 = np.float64(g0[i])
+                d1 = np.float64(g1[i])
+                d2 = np.float64(g2[i])
+                d3 = np.float64(g3[i])
+                d4 = np.float64(g4[i])
+                d5 = np.float64(g5[i])
+                d6 = np.float64(g6[i])
+                d7 = np.float64(g7[i])
+                x = o[i]
+                x += w0 * d0
+                x += w1 * d1
+                x += w2 * d2
+                x += w3 * d3
+                x += w4 * d4
+                x += w5 * d5
+                x += w6 * d6
+                x += w7 * d7
+                o[i] = x
+                y = u[i]
+                y += v0 * d0
+                y += v1 * d1
+                y += v2 * d2
+                y += v3 * d3
+                y += v4 * d4
+                y += v5 * d5
+                y += v6 * d6
+                y += v7 * d7
+                u[i] = y
+            j += 8
+        while j < b:
+            gr = g[upos[j] - lo]
+            wj = vals[j]
+            vj = uvals[j]
+            for i in range(n):
+                d = np.float64(gr[i])
+                o[i] += wj * d
+                u[i] += vj * d
             j += 1
 
 

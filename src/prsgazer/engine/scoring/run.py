@@ -317,7 +317,8 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
         unused = _unused_dosages(source, opt)
         if unused:
             warnings.append(unused)
-        table = _out_table(scored, match, target.samples.get_column("sample_id").to_list()).with_columns(
+        samples = target.samples.get_column("sample_id").to_list()
+        table = _out_table(scored, match, samples, plan.accessions).with_columns(
             pl.lit(dosage_source).alias("dosage_source")
         )
         return ScoreRun(
@@ -394,7 +395,10 @@ def _unused_dosages(source: GenotypeSource, opt: RunOptions) -> str | None:
     return None
 
 
-def _out_table(scored: pl.DataFrame, match: MatchResult, samples: list[str]) -> pl.DataFrame:
+def _out_table(scored: pl.DataFrame, match: MatchResult, samples: list[str], accessions: list[str]) -> pl.DataFrame:
+    """One row per (sample, summarised score), samples in their order, scores in the summaries' order:
+    `scored` (score_table's rows: sample-major over `accessions`) gathered by position, nulls for the
+    scores that were not computed, and each score's summary (no joins on 1M-row string keys)."""
     summ = pl.DataFrame(
         {
             "pgs_id": [s.accession for s in match.summaries],
@@ -409,18 +413,17 @@ def _out_table(scored: pl.DataFrame, match: MatchResult, samples: list[str]) -> 
             "reason": pl.String, "n_matched_all": pl.Int64,
         },
     )  # fmt: skip
-    grid = pl.DataFrame({"sample_id": samples}).join(summ.select("pgs_id"), how="cross")
-    out = (
-        grid.join(scored, on=["sample_id", "pgs_id"], how="left")
-        .join(summ, on="pgs_id", how="left")
-        .with_columns(pl.coalesce("n_matched", "n_matched_all").alias("n_matched"))
-    )
-    order = {a: i for i, a in enumerate(summ.get_column("pgs_id").to_list())}
-    sample_order = {s: i for i, s in enumerate(samples)}
-    out = out.with_columns(
-        pl.col("sample_id").replace_strict(sample_order, return_dtype=pl.Int64).alias("_s"),
-        pl.col("pgs_id").replace_strict(order, return_dtype=pl.Int64).alias("_p"),
-    ).sort("_s", "_p")
+    n, k, s = len(samples), summ.height, len(accessions)
+    where = {a: j for j, a in enumerate(accessions)}
+    column = np.array([where.get(a, -1) for a in summ.get_column("pgs_id").to_list()], dtype=np.int64)
+    rows = pl.Series((np.arange(n, dtype=np.int64)[:, None] * s + column[None, :]).ravel())
+    rows = rows.set(pl.Series(np.tile(column < 0, n)), None)  # a score not computed: nulls
+    per_score = summ.select(pl.all().gather(np.tile(np.arange(k), n)))
+    sample_id = pl.Series("sample_id", samples, dtype=pl.String).gather(np.repeat(np.arange(n), k))
+    out = pl.concat(
+        [sample_id.to_frame(), per_score, scored.drop("sample_id", "pgs_id").select(pl.all().gather(rows))],
+        how="horizontal",
+    ).with_columns(pl.coalesce("n_matched", "n_matched_all").alias("n_matched"))
     return out.select(c for c in OUT_COLUMNS if c != "dosage_source")
 
 

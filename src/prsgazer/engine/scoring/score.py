@@ -608,11 +608,12 @@ def score_table(
     denom = 2 * counted
     with np.errstate(invalid="ignore", divide="ignore"):
         avg = np.where(denom > 0, totals.sum / np.where(denom > 0, denom, 1), np.nan)
-    samples = source.samples.get_column("sample_id").to_list()
+    # sample-major: row i·s + j is (sample i, score j); strings gathered by index (no Python lists)
+    samples = source.samples.get_column("sample_id").cast(pl.String)
     return pl.DataFrame(
         {
-            "sample_id": np.repeat(np.array(samples, dtype=object), s).tolist(),
-            "pgs_id": np.tile(np.array(plan.accessions, dtype=object), n).tolist(),
+            "sample_id": samples.gather(np.repeat(np.arange(n), s)),
+            "pgs_id": pl.Series(plan.accessions, dtype=pl.String).gather(np.tile(np.arange(s), n)),
             "sum": totals.sum.ravel(),
             "avg": avg.ravel(),
             "denom": denom.ravel().astype(np.int64),

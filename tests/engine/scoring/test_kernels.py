@@ -1,0 +1,80 @@
+"""The batch scorer's compiled loops against numpy: `advance` is a per-score searchsorted, and the fused
+`sparse_accumulate2` gives bit for bit what two `sparse_accumulate` passes give (hard calls and
+dosages), which are the numpy sums to rounding. And numba's set-up lets OpenMP threads sleep."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from prsgazer.engine.scoring import kernels as K
+from prsgazer.engine.scoring.additive import prepare
+
+
+def entries(rng: np.random.Generator, m: int, sizes: list[int]):  # type: ignore[no-untyped-def]
+    vidx = np.concatenate([np.sort(rng.choice(m, k, replace=False)) for k in sizes])
+    score = np.repeat(np.arange(len(sizes)), sizes)
+    w = rng.normal(0, 0.1, len(vidx))
+    is_alt = rng.random(len(vidx)) < 0.5
+    return prepare(m, [vidx, score, w, is_alt], len(sizes))
+
+
+def test_advance_is_searchsorted() -> None:
+    rng = np.random.default_rng(3)
+    e = entries(rng, 500, [1, 7, 64, 300, 499])
+    cur = e.ptr[:-1].copy()
+    for hi in (0, 1, 100, 250, 499, 500):
+        stop = K.advance(cur, e.ptr[1:].copy(), e.upos, hi)
+        want = [a + np.searchsorted(e.upos[a:b], hi) for a, b in zip(e.ptr[:-1], e.ptr[1:], strict=True)]
+        assert stop.tolist() == want
+        cur = stop
+
+
+@pytest.mark.parametrize("kind", [np.int8, np.float32])
+def test_fused_pass_is_two_passes_bit_for_bit(kind: type) -> None:
+    rng = np.random.default_rng(11)
+    m, n = 400, 333  # sample count not a multiple of any vector width
+    e = entries(rng, m, [3, 8, 13, 97, 250, 399])  # tails of 0..7 entries after the groups of 8
+    if kind is np.int8:
+        g = rng.integers(0, 3, (len(e.union), n)).astype(np.int8)
+    else:
+        g = (np.round(rng.random((len(e.union), n)) * 2 * 16384) / 16384).astype(np.float32)
+    step = np.where(e.is_alt, e.w, -e.w)
+    ustep = np.where(e.is_alt, 1.0, -1.0)
+    a_sum, a_dos = np.full((e.s, n), 0.25), np.full((e.s, n), 2.0)
+    b_sum, b_dos = a_sum.copy(), a_dos.copy()
+    cur = e.ptr[:-1].copy()
+    for lo in range(0, len(e.union), 150):  # chunk by chunk, as `accumulate` drives them
+        hi = min(lo + 150, len(e.union))
+        stop = K.advance(cur, e.ptr[1:].copy(), e.upos, hi)
+        chunk = np.ascontiguousarray(g[lo:hi])
+        K.sparse_accumulate(chunk, lo, e.sparse, cur, stop, e.upos, step, a_sum)
+        K.sparse_accumulate(chunk, lo, e.sparse, cur, stop, e.upos, ustep, a_dos)
+        K.sparse_accumulate2(chunk, lo, e.sparse, cur, stop, e.upos, step, ustep, b_sum, b_dos)
+        cur = stop
+    assert np.array_equal(a_sum, b_sum) and np.array_equal(a_dos, b_dos)
+    for k in range(e.s):
+        sel = slice(e.ptr[k], e.ptr[k + 1])
+        rows = g[e.upos[sel]].astype(np.float64)
+        np.testing.assert_allclose(b_sum[k], 0.25 + step[sel] @ rows, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(b_dos[k], 2.0 + ustep[sel] @ rows, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("preset", "want"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_start_lets_openmp_threads_sleep_unless_told_otherwise(preset: str | None, want: str) -> None:
+    """`compiled.start` asks libgomp for passive waiting before numba's first parallel loop; a policy the
+    user set stays. (A fresh interpreter: the setting is the process's.)"""
+    code = (
+        "import os\nfrom prsgazer.engine import compiled\nfrom prsgazer.engine.scoring import kernels\n"
+        "assert 'OMP_WAIT_POLICY' not in os.environ or os.environ['OMP_WAIT_POLICY'] == 'ACTIVE'\n"
+        "kernels.load()\nprint(os.environ['OMP_WAIT_POLICY'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == want
