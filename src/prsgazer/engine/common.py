@@ -5,51 +5,14 @@ See docs/engine.md.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import threading
-from collections.abc import Callable, Iterator
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import polars as pl
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-
-
-class _OneBlasThread:
-    """BLAS limited to one thread while any caller needs it. The limit is process-wide (it is BLAS's own
-    setting), so it is counted: the first caller sets it, the last restores it. With plain nested
-    `threadpool_limits` blocks in concurrent threads, one thread leaving its block put BLAS back to all
-    threads while another was still inside its own. (OpenBLAS takes a larger thread count only from the
-    thread that started it: a restore made in a worker thread can leave BLAS on one thread, slower but
-    with the same results.)"""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._users = 0
-        self._limiter: Any = None
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._users == 0:
-                from threadpoolctl import threadpool_limits
-
-                self._limiter = threadpool_limits(limits=1, user_api="blas")
-            self._users += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._users -= 1
-                if self._users == 0:
-                    self._limiter.restore_original_limits()
-                    self._limiter = None
-
-
-#: `with blas_single_thread():` — BLAS/LAPACK on one thread for the block (see `one_blas_thread`).
-blas_single_thread = _OneBlasThread()
 
 
 def one_blas_thread(fn: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -60,11 +23,12 @@ def one_blas_thread(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 
     @functools.wraps(fn)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with blas_single_thread():
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
             return fn(*args, **kwargs)
 
     return wrapper
-
 
 #: Missing-call code in genotype arrays (pgenlib's convention, so pgen reads need no conversion).
 MISSING: int = -9

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 import scipy.linalg
 from loguru import logger
+from threadpoolctl import threadpool_limits
 
 from prsgazer.engine.ancestry.kinship import greedy_unrelated, king_robust
 from prsgazer.engine.ancestry.ld import LdPruner
@@ -34,7 +35,7 @@ from prsgazer.engine.ancestry.qc import (
     genotype_filter,
     standardize,
 )
-from prsgazer.engine.common import MISSING, blas_single_thread, one_blas_thread
+from prsgazer.engine.common import MISSING, one_blas_thread
 from prsgazer.engine.genotypes.source import GenotypeSource
 from prsgazer.engine.reference.panel import Panel
 from prsgazer.errors import InputError
@@ -223,7 +224,7 @@ def _first_pass(
         mean, sd = _moments(stats, ok)
         z = standardize(g[ok], mean, sd, np.float32)
         passed = part.filter(pl.Series(ok))
-        with blas_single_thread():  # small products: threads only contend
+        with threadpool_limits(limits=1, user_api="blas"):  # small products: threads only contend
             keep = pruner.add(z, passed.get_column("chrom").to_numpy(), passed.get_column("pos").to_numpy())
         counts.ld_pruned += int((~keep).sum())
         if keep.any():

@@ -25,11 +25,12 @@ from typing import Literal
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
+from threadpoolctl import threadpool_limits
 
 from prsgazer.engine.ancestry.model import AncestryPca
 from prsgazer.engine.ancestry.oadp import decomposition, oadp
 from prsgazer.engine.ancestry.pca import restricted_pca
-from prsgazer.engine.common import MISSING, blas_single_thread, complement_expr, one_blas_thread
+from prsgazer.engine.common import MISSING, complement_expr, one_blas_thread
 from prsgazer.engine.genotypes.source import GenotypeSource
 from prsgazer.errors import InputError
 
@@ -162,7 +163,7 @@ def project(
     else:
         dec = decomposition(use.singular_values, use.scores, model.pcs)
         resid = np.sqrt(np.maximum(norm2 - np.sum(c * c, axis=1), 0.0))
-        with blas_single_thread():  # 41 × 41 SVDs: threads only add overhead
+        with threadpool_limits(limits=1, user_api="blas"):  # 41 × 41 SVDs: threads only add overhead
             rows_pcs = [oadp(dec, c[i], float(resid[i])) for i in range(len(cols))]
         pcs = np.stack(rows_pcs) if rows_pcs else np.empty((0, d))
     missing_rate = n_missing / n_shared

@@ -345,7 +345,7 @@ def _score_chunks(
 ) -> ScoreTotals:
     from concurrent.futures import ThreadPoolExecutor
 
-    from prsgazer.engine.common import blas_single_thread
+    from threadpoolctl import threadpool_limits
 
     n, s = source.n_samples, len(plan.accessions)
     totals = ScoreTotals.zeros(n, s)
@@ -383,7 +383,7 @@ def _score_chunks(
 
     # One BLAS thread: the second core reads and converts the next chunk meanwhile (two busy BLAS
     # threads plus the reader oversubscribe a 2-core machine and run slower).
-    with blas_single_thread(), ThreadPoolExecutor(max_workers=1) as pool:
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(load, 0)
         for k, (lo, hi) in enumerate(bounds):
             chunk = pending.result()
