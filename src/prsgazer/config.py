@@ -364,3 +364,15 @@ def settings_markdown() -> str:
                 default = f"`{value}`"
         rows.append(f"| `PRSGAZER_{name.upper()}` | {default} | {f.description} |")
     return "\n".join(rows) + "\n"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind host (a `PRSGAZER_*_HOST` value) is this machine only: servers need no token there."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -9,7 +9,6 @@ other users of the machine can read).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 import shutil
@@ -20,18 +19,10 @@ from typing import Annotated
 
 import typer
 
+from prsgazer.config import is_loopback
 from prsgazer.errors import InputError
 
 APP = Path(__file__).resolve().parents[1] / "notebooks" / "app.py"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def free_port(host: str, port: int) -> int:

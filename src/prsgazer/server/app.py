@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hmac
 import inspect
-import ipaddress
 import json
 import logging
 import platform
@@ -29,7 +28,7 @@ from loguru import logger
 from pydantic import ValidationError as PydanticValidationError
 
 from prsgazer import __version__
-from prsgazer.config import Settings, get_settings
+from prsgazer.config import Settings, get_settings, is_loopback
 from prsgazer.errors import InputError, PrsgazerError
 from prsgazer.server import safety, tools
 from prsgazer.server.models import ServerConfig
@@ -267,15 +266,6 @@ def build_server(settings: Settings | None = None, *, token: str | None = None) 
 
 
 # -- transports ---------------------------------------------------------------------------------
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def http_url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
     return f"http://{shown}:{port}/mcp"

@@ -210,17 +210,17 @@ def missing_correction(
 
 
 @njit(nogil=True, cache=True)
-def missing_calls(g, founders):  # pragma: no cover - compiled
+def _missing(g, founders, alt_sum):  # pragma: no cover - compiled
     """A chunk's missing calls (g < 0), row by row: row pointers, samples (ascending within a row), each
-    set to ALT count 0 in place; and per row the founders' ALT count sum and non-missing calls."""
+    set to 0 in place; and per row the founders' ALT sum (into `alt_sum`, zeros of the sum's type) and
+    non-missing calls."""
     m, n = g.shape
     ptr = np.zeros(m + 1, dtype=np.int64)
-    alt_sum = np.zeros(m, dtype=np.int64)
     n_ok = np.zeros(m, dtype=np.int64)
     for r in range(m):
         row = g[r]
         c = 0
-        s = 0
+        s = alt_sum[r]
         ok = 0
         for i in range(n):
             x = row[i]
@@ -247,36 +247,12 @@ def missing_calls(g, founders):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
+def missing_calls(g, founders):  # pragma: no cover - compiled
+    """A chunk of ALT counts' missing calls: row pointers, samples, founders' ALT count sums (int), calls."""
+    return _missing(g, founders, np.zeros(g.shape[0], dtype=np.int64))
+
+
+@njit(nogil=True, cache=True)
 def missing_dosages(g, founders):  # pragma: no cover - compiled
     """`missing_calls` for a chunk of dosages (float): the founders' ALT dosage sums are floats."""
-    m, n = g.shape
-    ptr = np.zeros(m + 1, dtype=np.int64)
-    alt_sum = np.zeros(m, dtype=np.float64)
-    n_ok = np.zeros(m, dtype=np.int64)
-    for r in range(m):
-        row = g[r]
-        c = 0
-        s = 0.0
-        ok = 0
-        for i in range(n):
-            x = row[i]
-            if x < 0:
-                c += 1
-            elif founders[i]:
-                s += x
-                ok += 1
-        ptr[r + 1] = ptr[r] + c
-        alt_sum[r] = s
-        n_ok[r] = ok
-    msample = np.empty(ptr[m], dtype=np.int64)
-    for r in range(m):
-        q = ptr[r]
-        if q == ptr[r + 1]:
-            continue
-        row = g[r]
-        for i in range(n):
-            if row[i] < 0:
-                msample[q] = i
-                q += 1
-                row[i] = 0
-    return ptr, msample, alt_sum, n_ok
+    return _missing(g, founders, np.zeros(g.shape[0], dtype=np.float64))
