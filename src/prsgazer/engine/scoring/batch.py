@@ -147,7 +147,8 @@ class MemoryBudget:
 
 
 def plan_memory(limit: int, *, n_samples: int, n_panel_variants: int, n_entries: int, n_scores: int,
-                n_dense: int, dosage_sum: bool, dosages: bool = False, max_cells: int = 8_000_000) -> MemoryPlan:  # fmt: skip
+                n_dense: int, dosage_sum: bool, dosages: bool = False,
+                max_cells: int = 8_000_000) -> MemoryPlan:  # fmt: skip
     """Chunk size (variants) so that the whole batch stays within `limit` bytes, and a chunk holds at most
     `max_cells` genotypes (`ScoreOptions.max_block_cells`): the limit is a ceiling, not a target. Larger
     chunks are slower, not faster: their buffers fall out of the CPU caches and every fresh page costs a
