@@ -258,6 +258,20 @@ def test_split_multiallelic_lines_are_one_site() -> None:
     got = split_site_rows(table([rows[i] for i in shuffled])).tolist()
     assert got == [want[i] for i in shuffled]
 
+    # tables read from files carry `allele_idx`: a record's own ALT lines are no split site (they are
+    # multi-allelic already), a biallelic line next to a record at the same position and REF is
+    def exploded(rows: list[tuple[str, int, str, str, int, bool]]) -> np.ndarray:
+        names = ("chrom", "pos", "ref", "alt", "allele_idx", "is_multiallelic")
+        t = pl.DataFrame({k: [r[i] for r in rows] for i, k in enumerate(names)},
+                         schema_overrides={"allele_idx": pl.Int8})
+        return t.get_column("is_multiallelic").to_numpy() | split_site_rows(t)
+
+    record = [("1", 10, "A", "G", 1, False), ("1", 20, "A", "G", 1, True), ("1", 20, "A", "C", 2, True),
+              ("1", 30, "C", "T", 1, False)]  # fmt: skip
+    assert exploded(record).tolist() == [False, True, True, False]
+    beside = [*record[:3], ("1", 20, "A", "T", 1, False), ("1", 20, "AT", "A", 1, False), record[3]]
+    assert exploded(beside).tolist() == [False, True, True, True, False, False]
+
 
 def test_parquet_source_reads_only_what_it_is_asked(tmp_path: Path) -> None:
     cohort = random_cohort(5, 20, seed=2)

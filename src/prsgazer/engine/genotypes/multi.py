@@ -72,6 +72,10 @@ class MultiSource(GenotypeSource):
             out[where] = self.parts[k].read_dosages(rows)
         return out
 
+    def preload(self, *, dosages: bool) -> None:
+        for p in self.parts:
+            p.preload(dosages=dosages)
+
     def close(self) -> None:
         for p in self.parts:
             p.close()

@@ -120,6 +120,10 @@ class GenotypeSource(ABC):
             self.__dict__["_multiallelic_rows"] = cached
         return cached
 
+    def preload(self, *, dosages: bool) -> None:  # noqa: B027 - optional hook
+        """Load now what reading will need (called on the thread that opens the genotypes, while the
+        scoring files are read); `dosages`: the run scores dosages where there are some."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release file handles."""
 
@@ -155,7 +159,8 @@ def split_site_rows(variants: pl.DataFrame) -> np.ndarray:
         return flag
     pos = variants.get_column("pos").to_numpy()
     chrom = variants.get_column("chrom")
-    new_run = (chrom != chrom.shift(1)).fill_null(True).to_numpy()
+    new_run = np.ones(len(pos), dtype=bool)  # a chromosome starts at the row (slices: no shifted copy)
+    new_run[1:] = (chrom.slice(1) != chrom.slice(0, len(pos) - 1)).to_numpy()
     # A sorted file (the rule: positions ascend within each chromosome, chromosomes in one run each)
     # has a site's lines next to each other: only runs of one position are looked at. Otherwise
     # every row is (slower, and rare).
@@ -163,6 +168,13 @@ def split_site_rows(variants: pl.DataFrame) -> np.ndarray:
     rows = variants.select("chrom", "pos", "ref", "alt").with_row_index("_row")
     if ordered:
         same = (pos[1:] == pos[:-1]) & ~new_run[1:]
+        if "allele_idx" in variants.columns:
+            # a line continuing a record (allele_idx > 1) follows that record's previous line: such a
+            # pair is one record's ALTs, flagged by `is_multiallelic` already; without any other pair
+            # of lines at one position there is no split site (skips grouping a WGS's 100k ALT lines)
+            cont = variants.get_column("allele_idx").to_numpy()[1:] > 1
+            if not (same & ~cont).any():
+                return flag
         if not same.any():
             return flag
         near = np.zeros(len(pos), dtype=bool)

@@ -76,20 +76,35 @@ class ParquetSource(GenotypeSource):
         return col.to_numpy().reshape(height, n)
 
     def read(self, vidx: np.ndarray) -> np.ndarray:
+        return self._calls()[np.asarray(vidx, dtype=np.int64)]
+
+    def _calls(self) -> np.ndarray:
         if self._gt is None:
             with self._lock:
                 if self._gt is None:
                     self._gt = self._matrix("gt", np.int8)
-        return self._gt[np.asarray(vidx, dtype=np.int64)]
+        return self._gt
 
-    def read_dosages(self, vidx: np.ndarray) -> np.ndarray:
-        if not self.has_dosages:
-            return self.read(vidx).astype(np.float32)
+    def _dosage_codes(self) -> np.ndarray:
         if self._ds is None:
             with self._lock:
                 if self._ds is None:
                     self._ds = self._matrix("ds", np.uint16)
-        raw = self._ds[np.asarray(vidx, dtype=np.int64)]
+        return self._ds
+
+    def preload(self, *, dosages: bool) -> None:
+        """The matrix the run reads: dosages (when scored), calls (otherwise, and for one sample, whose
+        calls also tell whether the VCF is a whole genome's)."""
+        use_ds = dosages and self.has_dosages
+        if use_ds:
+            self._dosage_codes()
+        if not use_ds or self.n_samples == 1:
+            self._calls()
+
+    def read_dosages(self, vidx: np.ndarray) -> np.ndarray:
+        if not self.has_dosages:
+            return self.read(vidx).astype(np.float32)
+        raw = self._dosage_codes()[np.asarray(vidx, dtype=np.int64)]
         out = raw.astype(np.float32) * np.float32(1.0 / DOSAGE_SCALE)
         out[raw == _DOSAGE_MISSING] = MISSING
         return out

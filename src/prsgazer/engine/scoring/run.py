@@ -205,6 +205,8 @@ def _open_target(genotypes: Genotypes, opt: RunOptions) -> tuple[GenotypeSource,
             from prsgazer.engine.scoring import kernels  # a cohort is scored by the compiled kernels: load them now
 
             kernels.load(wide_vectors=opt.reader.wide_vectors)
+        source.preload(dosages=not opt.score.hard_calls)
+        source.multiallelic_rows()  # computed once per source; scoring needs it, here it costs no wall time
         return source, TargetIndex(source.variants)
     except BaseException:
         source.close()
