@@ -333,3 +333,31 @@ def test_a_scoring_file_in_the_other_build_is_lifted(shared_data: Path, tmp_path
     logdf = pl.read_csv(log, separator="\t", null_values="NA", infer_schema_length=0)
     lost = logdf.filter(pl.col("line") == str(len(lines) + 1)).select("chr_position", "match_status", "label")
     assert lost.rows() == [("1", "unmatched", "liftover_no_chain")]
+
+
+def test_person_run_imports_only_what_it_uses(tmp_path: Path) -> None:
+    """One person's `prsgazer score`, in a fresh interpreter, loads none of the batch, compiled-kernel,
+    workflow or server machinery: each is
+    tens to hundreds of milliseconds of every start (issue 15)."""
+    import subprocess
+    import sys
+
+    cohort = random_cohort(1, 300, seed=4)
+    vcf = write_vcf(cohort, tmp_path / "person.vcf")
+    sf = write_scorefile(random_score(cohort, 100, seed=5).rows, tmp_path / "PGS000777.txt", pgs_id="PGS000777")
+    code = (
+        "import sys\n"
+        "from prsgazer.cli import main\n"
+        f"rc = main(['score', {str(vcf)!r}, '-s', {str(sf)!r}, '--out', {str(tmp_path / 'out.tsv')!r}])\n"
+        "print(rc)\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rc, modules = done.stdout.strip().splitlines()[-2:]
+    assert rc == "0", done.stderr
+    loaded = set(modules.split())
+    assert "prsgazer.engine.scoring.run" in loaded  # the check sees what the run imported
+    heavy = ["numba", "prsgazer.engine.scoring.batch", "flyte", "fastmcp", "marimo",
+             "prsgazer.storage", "scipy", "sklearn"]  # fmt: skip
+    assert [m for m in heavy if m in loaded] == []
