@@ -300,3 +300,30 @@ def test_the_same_score_in_two_files_is_an_error_naming_both(synth_panel, tmp_pa
     with pytest.raises(InputError, match="is in two scoring files"):
         run_scoring(info.holdout_prefix, [files[0], dup], RunOptions())
     assert not list((tmp_path / "b").glob("*.parquet"))  # nothing half-done left as a result
+
+
+def test_auto_reader_is_decided_for_the_whole_batch(tmp_path: Path) -> None:
+    """'auto' picks the compiled reader from the text of every file the batch parses (the files are
+    then read a few at a time, each read too small alone), not counting files already in the parsed
+    cache; the operations layer passes 'auto'."""
+    from prsgazer.cid import cid_of_file
+    from prsgazer.engine.scorefile import ReaderOptions, entry_path
+
+    cohort = random_cohort(5, 400, seed=3)
+    files = [write_scorefile(random_score(cohort, 300, seed=k).rows, tmp_path / f"S{k}.txt", pgs_id=f"S{k}")
+             for k in range(4)]  # fmt: skip
+    jobs = [batch_mod._FileJob(path=f, cid=cid_of_file(f), key=str(k)) for k, f in enumerate(files)]
+    one = files[0].stat().st_size
+    cache = tmp_path / "cache"
+    auto = ReaderOptions(mode="auto", compiled_min_bytes=3 * one)
+    assert batch_mod._batch_reader(auto, jobs, cache).mode == "compiled"  # 4 files together
+    assert batch_mod._batch_reader(auto, jobs[:2], cache).mode == "polars"
+    for j in jobs[:2]:  # two files parsed before: two left to parse
+        e = entry_path(cache, j.cid)
+        assert e is not None
+        e.parent.mkdir(parents=True, exist_ok=True)
+        e.write_bytes(b"")
+    assert batch_mod._batch_reader(auto, jobs, cache).mode == "polars"
+    assert batch_mod._batch_reader(auto, jobs, None).mode == "compiled"
+    for mode in ("compiled", "polars"):
+        assert batch_mod._batch_reader(ReaderOptions(mode=mode), jobs[:1], cache).mode == mode

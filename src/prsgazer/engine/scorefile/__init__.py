@@ -13,7 +13,7 @@ every layout and every error), `fast` + `kernel` (the compiled reader of the com
 lifted between builds with a UCSC chain file: `read_chain`, `lift_positions`, `lift_scorefile`).
 """
 
-from prsgazer.engine.scorefile.cache import CacheWriter
+from prsgazer.engine.scorefile.cache import CacheWriter, entry_path
 from prsgazer.engine.scorefile.header import (
     ScoringFileHeader,
     is_catalog_accession,
@@ -56,6 +56,7 @@ __all__ = [
     "ScoringFileHeader",
     "Unscorable",
     "describe_counts",
+    "entry_path",
     "is_catalog_accession",
     "lift_positions",
     "lift_scorefile",
