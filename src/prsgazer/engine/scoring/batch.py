@@ -646,7 +646,7 @@ def _write_results(
                 frame = _result_frame(sid, totals, index[acc], n_matched, b.dosage_sum)
             else:
                 frame = gen_tables[acc]
-            written[acc] = _write_parquet(frame.select(b.columns), out, meta)
+            written[acc] = _write_parquet(frame if frame.columns == b.columns else frame.select(b.columns), out, meta)
         for item in manifest["scores"]:
             if item["accession"] in written:
                 item["cid"] = written[item["accession"]]
@@ -832,20 +832,22 @@ def _result_frame(sample_ids: pl.Series, t: Totals, k: int, n_matched: int, dosa
     denom = 2 * (n_matched - (n_missing - n_imputed))
     with np.errstate(invalid="ignore", divide="ignore"):
         avg = np.where(denom > 0, t.sum[k] / np.where(denom > 0, denom, 1), np.nan)
-    cols = {
-        "sample_id": sample_ids,
-        "sum": t.sum[k],
-        "avg": avg,
-        "denom": denom,
-        "n_matched": np.full(len(sample_ids), n_matched, dtype=np.int64),
-        "allele_ct": 2 * (n_matched - n_missing),
-        "n_missing": n_missing,
-        "n_imputed": n_imputed,
-    }
+    # Series built directly, in RESULT_COLUMNS' order (no expressions: a frame per score, hundreds of
+    # scores, and each polars expression costs a query plan)
+    cols = [
+        sample_ids,
+        pl.Series("sum", t.sum[k]),
+        pl.Series("avg", avg, nan_to_null=True),
+        pl.Series("denom", denom),
+        pl.Series("n_matched", np.full(len(sample_ids), n_matched, dtype=np.int64)),
+        pl.Series("allele_ct", 2 * (n_matched - n_missing)),
+        pl.Series("n_missing", n_missing),
+        pl.Series("n_imputed", n_imputed),
+    ]
     if dosage_sum:
         assert t.dosage is not None
-        cols["named_allele_dosage_sum"] = t.dosage[k]
-    return pl.DataFrame(cols).with_columns(pl.col("avg").fill_nan(None))
+        cols.append(pl.Series("named_allele_dosage_sum", t.dosage[k]))
+    return pl.DataFrame(cols)
 
 
 # --------------------------------------------------------------------------------------------------
