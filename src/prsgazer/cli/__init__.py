@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -208,7 +208,30 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    leave(main())
+
+
+def leave(rc: int) -> NoReturn:
+    """Exit with `rc` after everything a normal exit does for the outside world — non-daemon threads
+    joined and thread pools shut down (`threading._shutdown`), exit handlers run (temp-folder
+    finalizers, log sinks), standard streams flushed — but without the interpreter's teardown of every
+    module and object, which frees memory the OS takes back anyway (~70 ms of a one-person score)."""
+    import atexit
+    import os
+    import threading
+
+    shutdown = getattr(threading, "_shutdown", None)  # CPython: what Py_Finalize calls first
+    if shutdown is None:  # another interpreter: the ordinary exit
+        sys.exit(rc)
+    shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`| head`) or stream: what was left is lost
+            if stream is sys.stdout and rc == 0:
+                rc = 120  # as Python's own exit does when it cannot flush stdout
+    os._exit(rc)
 
 
 if __name__ == "__main__":
