@@ -206,7 +206,6 @@ def _open_target(genotypes: Genotypes, opt: RunOptions) -> tuple[GenotypeSource,
 
             kernels.load(wide_vectors=opt.reader.wide_vectors)
         source.preload(dosages=not opt.score.hard_calls)
-        source.multiallelic_rows()  # computed once per source; scoring needs it, here it costs no wall time
         return source, TargetIndex(source.variants)
     except BaseException:
         source.close()
@@ -232,21 +231,27 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
     writer = CacheWriter()
     # The genotypes are opened and indexed for matching on a second thread while the scoring files
     # are read (parquet decoding and the index release the GIL; the readers' imports need it).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-genotypes") as pool:
-        opening = pool.submit(_open_target, genotypes, opt)
-        try:
-            files, rows = read_scorefiles(
-                [Path(p) for p in scorefiles], opt.cache_dir, writer=writer, reader=opt.reader
-            )
-        except BaseException:
-            _close_when_opened(opening)
-            writer.close()
-            raise
-        clock.lap("read scoring files")
+    # Later, the same thread finds the multi-allelic row flags scoring needs while the rows are matched.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-genotypes")
+    opening = pool.submit(_open_target, genotypes, opt)
+    try:
+        files, rows = read_scorefiles([Path(p) for p in scorefiles], opt.cache_dir, writer=writer, reader=opt.reader)
+    except BaseException:
+        _close_when_opened(opening)
+        pool.shutdown(wait=True)
+        writer.close()
+        raise
+    clock.lap("read scoring files")
+    try:
         source, index = opening.result()
-        if isinstance(source, ArraySource):  # an array's variants are the scoring rows' alleles at its sites
-            source = source.for_rows(rows)
-            index = TargetIndex(source.variants)
+    except BaseException:
+        pool.shutdown(wait=True)
+        writer.close()
+        raise
+    if isinstance(source, ArraySource):  # an array's variants are the scoring rows' alleles at its sites
+        source = source.for_rows(rows)
+        index = TargetIndex(source.variants)
+    flags = pool.submit(source.multiallelic_rows)  # computed once per source
     clock.lap("open genotypes (while reading)")
     warnings: list[str] = []
     try:
@@ -309,6 +314,7 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
                     s.n_matched = len(set(opt.only_rows[s.accession]))
         plan = plan_weights(weights, passed)
         clock.lap("plan")
+        flags.result()
         totals = score_chunks(target, plan, options=opt.score, ref_alt_freq=ref_freq)
         clock.lap("score")
         writer.flush()  # the parsed-file cache, written while the run went on
@@ -352,6 +358,7 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
             derived={k: v for k, v in derived.items() if v},
         )
     finally:
+        pool.shutdown(wait=True)  # the flags' thread is done with the source before it is closed
         writer.close()
         source.close()
 
