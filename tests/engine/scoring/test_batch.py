@@ -327,3 +327,21 @@ def test_auto_reader_is_decided_for_the_whole_batch(tmp_path: Path) -> None:
     assert batch_mod._batch_reader(auto, jobs, None).mode == "compiled"
     for mode in ("compiled", "polars"):
         assert batch_mod._batch_reader(ReaderOptions(mode=mode), jobs[:1], cache).mode == mode
+
+
+def test_a_cached_result_is_for_the_same_samples(tmp_path: Path) -> None:
+    """A result records its samples (a digest, checked from the file's footer): a caller that gives the
+    same panel identity for other samples gets new results, not another panel's."""
+    cohort = random_cohort(40, 300, seed=6, chrom="2")
+    prefix = write_pfile(cohort, tmp_path / "c")
+    files = [write_scorefile(random_score(cohort, 100, seed=1).rows, tmp_path / "S1.txt", pgs_id="S1")]
+    out = tmp_path / "out"
+    first = batch_score(open_genotypes(prefix), files, out_dir=out, panel_cids={"pgen": "same"})
+    again = batch_score(open_genotypes(prefix), files, out_dir=out, panel_cids={"pgen": "same"})
+    assert (first.n_ok, again.n_cached) == (1, 1)
+    psam = Path(f"{prefix}.psam")
+    lines = psam.read_text().splitlines()
+    psam.write_text("\n".join([lines[0], *(f"X{line}" for line in lines[1:])]) + "\n")
+    other = batch_score(open_genotypes(prefix), files, out_dir=out, panel_cids={"pgen": "same"})
+    assert (other.n_ok, other.n_cached) == (1, 0)
+    assert other.scores("S1").get_column("sample_id").str.starts_with("X").all()

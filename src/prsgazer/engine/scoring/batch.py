@@ -270,8 +270,15 @@ def _hash(obj: object) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def _validate(path: Path, key: str, sample_ids: list[str], columns: list[str], cid: str | None) -> bool:
-    """A cached result is usable: its bytes match its seal and the manifest's CID, its key and layout fit."""
+def _samples_digest(sample_ids: list[str]) -> str:
+    """A short digest of the samples, in order: a result records it, so a cached one is checked
+    against the panel's samples without reading its rows."""
+    return hashlib.sha256("\n".join(sample_ids).encode()).hexdigest()[:32]
+
+
+def _validate(path: Path, key: str, samples: str, columns: list[str], cid: str | None) -> bool:
+    """A cached result is usable: its bytes match its seal and the manifest's CID, its key, samples
+    (`_samples_digest`) and columns fit. Only the file's footer is read."""
     got = verify(path, what="batch result")
     if got is None:
         return False
@@ -281,13 +288,10 @@ def _validate(path: Path, key: str, sample_ids: list[str], columns: list[str], c
         return False
     try:
         meta = read_result_meta(path)
-        if meta.get("key") != key:
-            return False
-        frame = pl.read_parquet(path)
         return (
-            frame.columns == columns
-            and frame.height == len(sample_ids)
-            and frame.get_column("sample_id").to_list() == sample_ids
+            meta.get("key") == key
+            and meta.get("samples") == samples
+            and list(pl.read_parquet_schema(path)) == columns
         )
     except Exception:  # noqa: BLE001 - any unreadable / partial file is simply recomputed
         return False
@@ -354,7 +358,6 @@ def batch_score(
     sopt = score_options or ScoreOptions()
     # the scoring kernels load numba anyway: the compiled reader costs little more
     reader_opt = reader or ReaderOptions(mode="compiled")
-    compiled.start(wide_vectors=reader_opt.wide_vectors)
     limit = parse_memory(memory_limit if memory_limit is not None else "2GB")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -367,6 +370,7 @@ def batch_score(
             raise InputError("batch_score needs panel_cids for a genotype source that is not a Panel", field="panel")
         panel_cids = cids_fn().model_dump()
     sample_ids = panel.samples.get_column("sample_id").to_list()
+    samples = _samples_digest(sample_ids)
     columns = RESULT_COLUMNS + (["named_allele_dosage_sum"] if dosage_sum else [])
     opts = _options_key(mopt, sopt, dosage_sum, panel.has_dosages)
 
@@ -384,7 +388,7 @@ def batch_score(
     outcomes: dict[int, list[ScoreOutcome]] = {}
     todo: list[int] = []
     for i, job in enumerate(jobs):
-        cached = _cached_outcomes(job, out_dir, sample_ids, columns)
+        cached = _cached_outcomes(job, out_dir, samples, columns)
         if cached is None:
             todo.append(i)
         else:
@@ -395,10 +399,12 @@ def batch_score(
     n_union = n_chunks = 0
     mem = None
     if todo:
+        compiled.start(wide_vectors=reader_opt.wide_vectors)  # numba: only when there is something to compute
         with (budget or MemoryBudget(limit)).reserve() as planned:
             clock.lap("wait for memory")
             b = _Batch(
-                panel=panel, out_dir=out_dir, sample_ids=sample_ids, columns=columns, mopt=mopt, sopt=sopt,
+                panel=panel, out_dir=out_dir, sample_ids=sample_ids, samples=samples, columns=columns, mopt=mopt,
+                sopt=sopt,
                 limit=planned, progress=progress, cache_dir=cache_dir, dosage_sum=dosage_sum,
                 dense_fraction=dense_fraction, dense_min_scores=dense_min_scores, panel_cids=panel_cids, opts=opts,
                 clock=clock, reader=reader_opt,
@@ -432,7 +438,7 @@ def _batch_reader(opt: ReaderOptions, jobs: list[_FileJob], cache_dir: Path | No
 
 
 def _cached_outcomes(
-    job: _FileJob, out_dir: Path, sample_ids: list[str], columns: list[str]
+    job: _FileJob, out_dir: Path, samples: str, columns: list[str]
 ) -> list[ScoreOutcome] | None:
     data = read_verified_bytes(out_dir / f"{job.key}.json", what="batch manifest")
     if data is None:
@@ -450,7 +456,7 @@ def _cached_outcomes(
         if item["status"] == "failed":
             return None  # failures are cheap to redo and may pass with other data: recompute the file
         path = out_dir / f"{item['key']}.parquet"
-        if not _validate(path, item["key"], sample_ids, columns, item.get("cid")):
+        if not _validate(path, item["key"], samples, columns, item.get("cid")):
             logger.info(f"result {path.name} of {item['accession']} is missing, corrupt or stale: recomputing")
             return None
         out.append(
@@ -476,6 +482,7 @@ class _Batch:
     panel: GenotypeSource
     out_dir: Path
     sample_ids: list[str]
+    samples: str  # _samples_digest(sample_ids)
     columns: list[str]
     mopt: MatchOptions
     sopt: ScoreOptions
@@ -691,7 +698,7 @@ def _file_outcomes(
         dump = summ.model_dump()
         meta = {"key": skey, "file_key": job.key, "accession": acc,
                 "scorefile_cid": job.cid, "panel": b.panel_cids, "options": b.opts, "version": source_version(),
-                "n_samples": len(b.sample_ids), "summary": dump}  # fmt: skip
+                "n_samples": len(b.sample_ids), "samples": b.samples, "summary": dump}  # fmt: skip
         results.append((acc, summ.n_matched, path, meta))
         outs.append(ScoreOutcome(accession=acc, scorefile=str(job.path), scorefile_cid=job.cid, status="ok", key=skey,
                                  result_path=str(path), summary=summ))  # fmt: skip
