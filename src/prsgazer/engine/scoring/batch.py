@@ -400,6 +400,7 @@ def batch_score(
     mem = None
     if todo:
         compiled.start(wide_vectors=reader_opt.wide_vectors)  # numba: only when there is something to compute
+        clock.lap("load compiled code")
         with (budget or MemoryBudget(limit)).reserve() as planned:
             clock.lap("wait for memory")
             b = _Batch(
