@@ -112,29 +112,11 @@ def storage_get(
     The copy is yours to edit: it shares nothing with the stored bytes (a reflink or a plain copy)."""
     store = _store()
     if out_path is not None and not out_path.is_dir() and not str(out_path).endswith("/"):
-        got = store.download(cid, out_path)
-        if companions and str(out_path) != "-":
-            _companions_beside(store, cid, out_path)
+        got = store.download(cid, out_path, companions=companions and str(out_path) != "-")
     else:
         got = store.export(cid, out_path, companions=companions)
     if str(out_path) != "-":  # with -, standard output carries the asset's bytes only
         typer.echo(str(got.path))
-
-
-def _companions_beside(store: Any, cid: str, out_path: Path) -> None:
-    """An asset's companions copied beside OUT under OUT's stem (`--out x.pgen` → x.pvar, x.psam), so a
-    plink2 fileset fetched under a new name is still one fileset."""
-    from prsgazer.storage.local import file_extension, file_stem
-
-    asset = store.describe(cid)
-    stem = file_stem(out_path.name)
-    for name in type(asset).companions:
-        ref = getattr(asset, name, "")
-        if ref:
-            comp = store.describe(ref)
-            ext = file_extension(comp.filename) if comp.filename else type(comp).suffix
-            store.download(ref, out_path.with_name(f"{stem}{ext}"))
-            typer.echo(f"companion: {out_path.with_name(f'{stem}{ext}')}", err=True)
 
 
 @app.command("rm")

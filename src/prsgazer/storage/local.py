@@ -549,14 +549,17 @@ class LocalStore:
             field="filters",
         )
 
-    def download(self, cid: str, dest: str | Path | None = None) -> Asset:
+    def download(self, cid: str, dest: str | Path | None = None, *, companions: bool = False) -> Asset:
         """A copy of one asset's verified bytes at `dest` (a file, or a directory to put it in under its
-        stored name; default: `<root>/exports/<cid>/`). Never a link to the blob."""
+        stored name; default: `<root>/exports/<cid>/`). Never a link to the blob. `companions`: its
+        companions too, beside it under its file stem (`x.pgen` → `x.pvar`, `x.psam`: still one fileset)."""
         rec = self.record(cid)
         name = self._name_of(rec, cid)
         target = self.exports / cid / name if dest is None else Path(dest)
         if dest is not None and target.is_dir():
             target = target / name
+        if companions:
+            return self._place(cid, target.parent, True, copy=True, filename=target.name)
         self._materialize(cid, target, copy=True)
         return self._to_asset(rec, path=target)
 
@@ -575,11 +578,15 @@ class LocalStore:
         base = Path(dest_dir) if dest_dir is not None else self.exports / cid
         return self._place(cid, base, companions, copy=True)
 
-    def _place(self, cid: str, base: Path | None, companions: bool, *, copy: bool) -> Asset:
+    def _place(
+        self, cid: str, base: Path | None, companions: bool, *, copy: bool, filename: str | None = None
+    ) -> Asset:
+        """The asset at `base/filename` (default: its stored name) and, with `companions`, each companion
+        beside it under the same file stem."""
         rec = self.record(cid)
         cls = asset_class(rec["asset"]) if rec.get("asset") in asset_keys() else Asset
         where = base if base is not None else self.files / cid
-        filename = self._name_of(rec, cid, cls.suffix)
+        filename = filename or self._name_of(rec, cid, cls.suffix)
         stem = file_stem(filename)
         main = self._materialize(cid, where / filename, copy=copy)
         if companions:
