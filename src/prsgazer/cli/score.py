@@ -171,12 +171,15 @@ def score(
         dosage_fields=dosage_fields,
     )
     tuning = Tuning.from_settings()
-    if reference is None and panel is not None:
-        reference = _panel_variants(panel, build)
+    panels = None  # the store a --panel is found in (a person's run without one loads no store)
+    if panel is not None:
+        from prsgazer.storage import default_store
+
+        panels = default_store()
     with err.status("scoring…", spinner="dots"):
         run, options = score_files(
             inputs, files, params, tuning, build=build, coverage=coverage, reference=reference, ref_freq=ref_freq,
-            chains=list(chain or []),
+            chains=list(chain or []), store=panels, panel=panel,
         )
     _print_summary(run)
     if match_log is not None:
@@ -263,15 +266,6 @@ def _check_comparison(
     if ancestry and superpopulation:
         raise InputError("give --ancestry or --superpopulation, not both", field="--ancestry",
                          hint="--ancestry compares within the inferred population")  # fmt: skip
-
-
-def _panel_variants(panel: str, build: str | None) -> Path:
-    """The panel's .pgen, whose variant table gives REF at absent sites when no --reference is given: the
-    same source the workflows (`score` task with a reference panel) use, so both doors score alike."""
-    from prsgazer.ops.panels import panel_prefix_for
-    from prsgazer.storage import default_store
-
-    return Path(f"{panel_prefix_for(default_store(), panel, build=build)}.pgen")
 
 
 def _check_some_passed(run: ScoreRun, genotypes: Path) -> None:

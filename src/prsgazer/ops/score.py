@@ -50,11 +50,21 @@ def score_files(
     reference: str | Path | None = None,
     ref_freq: str | Path | None = None,
     chains: list[Path] | tuple[Path, ...] = (),
+    store: Any = None,
+    panel: str | None = None,
 ) -> tuple[ScoreRun, RunOptions]:
     """Score genotype files against scoring files; returns the run and the options it used. Scoring
-    files in the other build are lifted with a chain given or found in PRSGAZER_CHAIN_DIR."""
+    files in the other build are lifted with a chain given or found in PRSGAZER_CHAIN_DIR.
+
+    `panel` (found through `store`): the reference panel the run will be compared with. Without a
+    `reference`, its variant table gives REF at absent sites, as the panel does for stored genotypes
+    (`score_stored`): the same inputs score alike through every door."""
     if not scorefiles:
         raise InputError("give at least one scoring file", field="--scorefile")
+    if reference is None and panel is not None:
+        from prsgazer.ops.panels import panel_prefix_for
+
+        reference = Path(f"{panel_prefix_for(store, panel, build=build)}.pgen")
     options = run_options(params, tuning, build=build, coverage=coverage, reference=reference, ref_freq=ref_freq,
                           chains=available_chains(chains))  # fmt: skip
     return run_scoring(genotypes, list(scorefiles), options), options
