@@ -213,10 +213,10 @@ def _open_target(genotypes: Genotypes, opt: RunOptions) -> tuple[GenotypeSource,
 
 
 def _close_when_opened(opening: Future[tuple[GenotypeSource, TargetIndex]]) -> None:
-    """Close the genotypes a failed run opened (an error opening them is not the run's error)."""
+    """Close the genotypes a failed run opened (when opening them failed, that error is the one raised)."""
     try:
         source, _ = opening.result()
-    except Exception:  # noqa: BLE001 - the error being raised is the scoring files'
+    except Exception:  # noqa: BLE001 - nothing was opened; the caller raises its error
         return
     source.close()
 
@@ -236,15 +236,10 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
     opening = pool.submit(_open_target, genotypes, opt)
     try:
         files, rows = read_scorefiles([Path(p) for p in scorefiles], opt.cache_dir, writer=writer, reader=opt.reader)
-    except BaseException:
-        _close_when_opened(opening)
-        pool.shutdown(wait=True)
-        writer.close()
-        raise
-    clock.lap("read scoring files")
-    try:
+        clock.lap("read scoring files")
         source, index = opening.result()
     except BaseException:
+        _close_when_opened(opening)
         pool.shutdown(wait=True)
         writer.close()
         raise
