@@ -6,10 +6,13 @@ See docs/engine.md.
 from __future__ import annotations
 
 import functools
+import gzip
+import zlib
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar, cast
 
 import polars as pl
+from isal import isal_zlib
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -29,6 +32,13 @@ def one_blas_thread(fn: Callable[_P, _R]) -> Callable[_P, _R]:
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+#: What a truncated or damaged gzip stream raises, whichever reader met it: zlib's, gzip's and isal's
+#: errors (isal's stub declares an instance; it is the exception class) and a premature end.
+GZIP_ERRORS: tuple[type[Exception], ...] = (
+    EOFError, zlib.error, gzip.BadGzipFile, cast("type[Exception]", isal_zlib.error)
+)  # fmt: skip
 
 #: Missing-call code in genotype arrays (pgenlib's convention, so pgen reads need no conversion).
 MISSING: int = -9

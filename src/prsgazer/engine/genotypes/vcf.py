@@ -18,21 +18,19 @@ keeps the hard calls as written, for `--hard-calls` runs.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import re
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, cast
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from isal import igzip, igzip_threaded, isal_zlib
+from isal import igzip, igzip_threaded
 from pydantic import BaseModel, Field
 
-from prsgazer.engine.common import MISSING, chrom_expr
+from prsgazer.engine.common import GZIP_ERRORS, MISSING, chrom_expr
 from prsgazer.engine.genotypes.build import BuildEvidence, detect_build
 from prsgazer.engine.genotypes.dosage import FORCE_MISSING, NO_DOSAGE, field_dosages
 from prsgazer.engine.genotypes.source import (
@@ -112,10 +110,6 @@ def _open_binary(path: Path, *, threaded: bool = False) -> IO[bytes]:
     return open(path, "rb")
 
 
-#: (isal's `error` is an exception class; its stub declares an instance.)
-_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, cast("type[Exception]", isal_zlib.error))
-
-
 def _chunks(fh: IO[bytes], path: Path, size: int, piece: int = 4 << 20) -> Iterator[bytes]:
     """Whole lines, about `size` bytes at a time (read in 4 MiB pieces, joined with one copy);
     a truncated gzip stream is an InputError."""
@@ -125,7 +119,7 @@ def _chunks(fh: IO[bytes], path: Path, size: int, piece: int = 4 << 20) -> Itera
     while True:
         try:
             block = fh.read(piece)
-        except _GZIP_ERRORS as exc:
+        except GZIP_ERRORS as exc:
             raise InputError(
                 f"gzip data is truncated or corrupt ({exc})",
                 file=path,
@@ -179,7 +173,7 @@ def read_vcf_header(path: Path) -> tuple[list[str], list[str], int]:
                     line=lineno,
                     hint="is this a VCF?",
                 )
-    except _GZIP_ERRORS as exc:
+    except GZIP_ERRORS as exc:
         raise InputError(f"gzip data is truncated or corrupt ({exc})", file=path) from exc
     raise InputError("no '#CHROM' column line: not a VCF, or the file is empty", file=path)
 
@@ -287,7 +281,7 @@ def normalize_vcf(
             try:  # skip the header lines
                 for _ in range(header_line):
                     fh.readline()
-            except _GZIP_ERRORS as exc:
+            except GZIP_ERRORS as exc:
                 raise InputError(
                     f"gzip data is truncated or corrupt ({exc})",
                     file=src,

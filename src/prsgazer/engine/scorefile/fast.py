@@ -17,7 +17,6 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import threading
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -27,6 +26,7 @@ import polars as pl
 import pyarrow as pa
 from isal import isal_zlib
 
+from prsgazer.engine.common import GZIP_ERRORS
 from prsgazer.engine.scorefile import kernel as K
 from prsgazer.engine.scorefile import model as S
 from prsgazer.engine.scorefile import parse as P
@@ -39,12 +39,12 @@ _PAD = b"\n" * 16  # the reader loads 8 bytes at a time: lines are fed with this
 _ROWS_GUESS = 1.05  # room for this many times the rows guessed from the first 64 kB (more is added when full)
 
 
-#: isal's own error for a damaged stream (its stub declares an instance; it is the exception class).
-_GZIP_ERRORS = cast("type[Exception]", isal_zlib.error)
-
-
 class _Unreadable(Exception):
     """The streaming decompressor met something igzip.decompress may judge otherwise."""
+
+
+#: What makes this reader leave a gzip file to the polars path (which names the problem).
+_BAIL_ON: tuple[type[Exception], ...] = (_Unreadable, *GZIP_ERRORS, ValueError)
 
 
 def parse_file(p: Path, cid: str) -> tuple[S.ScoringFile | bytes | None, str]:
@@ -59,7 +59,7 @@ def parse_file(p: Path, cid: str) -> tuple[S.ScoringFile | bytes | None, str]:
         pieces = _prefetched(pieces)
     try:
         return _parse_pieces(pieces, p, cid, size)
-    except (_Unreadable, _GZIP_ERRORS, zlib.error, EOFError, ValueError):
+    except _BAIL_ON:
         return None, "bail: gzip stream"  # the polars path reads the file again and names the problem
 
 

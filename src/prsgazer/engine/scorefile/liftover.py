@@ -15,24 +15,19 @@ number where one block covers it). A position is then one `searchsorted`: no per
 
 from __future__ import annotations
 
-import gzip
 import re
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import cast, overload
+from typing import overload
 
 import numpy as np
 import polars as pl
-from isal import igzip, isal_zlib
+from isal import igzip
 
-from prsgazer.engine.common import chrom_expr, complement_expr, normalize_build
+from prsgazer.engine.common import GZIP_ERRORS, chrom_expr, complement_expr, normalize_build
 from prsgazer.errors import InputError
-
-#: isal's error for a damaged stream (its stub declares an instance; it is the exception class).
-_ISAL_ERROR = cast("type[Exception]", isal_zlib.error)
 
 #: Normalised names of the primary assembly chromosomes; any other target contig is an alt contig.
 PRIMARY_CHROMS: frozenset[str] = frozenset([str(i) for i in range(1, 23)] + ["X", "Y", "MT"])
@@ -171,7 +166,7 @@ def _read_text(p: Path) -> bytes:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = igzip.decompress(raw)
-        except (EOFError, zlib.error, _ISAL_ERROR, gzip.BadGzipFile) as exc:
+        except GZIP_ERRORS as exc:
             raise InputError(f"gzip data is truncated or corrupt ({exc})", file=p, hint=_HINT) from exc
     if not raw.isascii():
         try:

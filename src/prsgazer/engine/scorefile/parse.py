@@ -7,31 +7,26 @@ the common layout and hands everything else here. See docs/engine.md ("Scoring f
 from __future__ import annotations
 
 import functools
-import gzip
 import io
 import itertools
 import re
-import zlib
 from dataclasses import dataclass
 from dataclasses import field as _field
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
-from isal import igzip, isal_zlib
+from isal import igzip
 
-from prsgazer.engine.common import DNA_ALLELE, chrom_expr
+from prsgazer.engine.common import DNA_ALLELE, GZIP_ERRORS, chrom_expr
 from prsgazer.engine.scorefile.header import ScoringFileHeader, parse_header_lines
 from prsgazer.engine.scorefile.model import SCHEMA, EffectType, ScoringFile, Unscorable, stem
 from prsgazer.errors import InputError
 
-#: isal's error for a damaged stream (its stub declares an instance; it is the exception class).
-_ISAL_ERROR = cast("type[Exception]", isal_zlib.error)
 _TRUE = {"true", "t", "1", "yes", "y"}
 _FALSE = {"false", "f", "0", "no", "n", ""}
 _MISSING = {"", "na", "nan", "none", "null", "."}
-
 
 
 def _read_bytes(p: Path) -> bytes:
@@ -39,7 +34,7 @@ def _read_bytes(p: Path) -> bytes:
     if raw[:2] == b"\x1f\x8b":
         try:
             return igzip.decompress(raw)
-        except (EOFError, zlib.error, _ISAL_ERROR, gzip.BadGzipFile) as exc:
+        except GZIP_ERRORS as exc:
             raise InputError(
                 f"gzip data is truncated or corrupt ({exc})", file=p, hint="download the file again"
             ) from exc
