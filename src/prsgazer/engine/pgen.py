@@ -17,8 +17,9 @@ or inverted), phased hard calls (skipped), dosages as a sample list, a bitarray 
 (65535: no dosage), and phased dosages (not read: track 4 holds their sums). Files whose variant index
 this does not read (fixed-width modes, an index in a separate file, 4-bit record types, which cannot
 hold dosages) and records with multi-allelic hard calls are left to pgenlib: `open_dosages` returns
-None, `PgenDosages.supports` says False. tests/engine/test_pgen.py checks it against pgenlib
-on files written by pgenlib and by plink2 (LD compression, phased hard calls, dense and listed dosages).
+None, `PgenDosages.supports` says False. The index is read by `engine.pgen_index` (no numba).
+tests/engine/test_pgen.py checks it against pgenlib on files written by pgenlib and by plink2 (LD
+compression, phased hard calls, dense and listed dosages).
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
+from prsgazer.engine.pgen_index import PgenIndex, read_index
 from prsgazer.errors import InputError
 
 #: 2^-14: a stored dosage unit (pgenlib's multiplier; exact in float32)
 _UNIT = np.float32(0.00006103515625)
-_BLOCK = 65536
 #: At most this many threads decode one call's records.
 MAX_THREADS = 4
 #: A thread is worth starting for this many records.
@@ -51,51 +52,6 @@ def _cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-class PgenIndex:
-    """Record types and byte offsets of a variable-width .pgen (storage mode 0x10 or 0x11, 8-bit types)."""
-
-    def __init__(self, n_samples: int, vrtypes: np.ndarray, offsets: np.ndarray) -> None:
-        self.n_samples = n_samples
-        self.vrtypes = vrtypes  # uint8 per record
-        self.offsets = offsets  # int64, n_records + 1: record r is bytes offsets[r]:offsets[r + 1]
-
-
-def read_index(path: Path) -> PgenIndex | None:
-    """The variant index in the header of `path`, or None for a layout `PgenDosages` does not read."""
-    with open(path, "rb") as fh:
-        head = fh.read(12)
-        if len(head) < 12 or head[:2] != b"\x6c\x1b" or head[2] not in (0x10, 0x11):
-            return None
-        m = int.from_bytes(head[3:7], "little")
-        n = int.from_bytes(head[7:11], "little")
-        control = head[11]
-        layout = control & 0x0F
-        if layout < 4 or layout > 7 or n == 0:  # 4-bit record types hold no dosages; 8-15 are reserved
-            return None
-        len_bytes = (control & 0x03) + 1
-        ac_bytes = (control >> 4) & 0x03
-        provisional = (control >> 6) == 3
-        n_blocks = (m + _BLOCK - 1) // _BLOCK
-        starts = np.frombuffer(fh.read(8 * n_blocks), dtype="<u8").astype(np.int64)
-        vrtypes = np.empty(m, dtype=np.uint8)
-        offsets = np.empty(m + 1, dtype=np.int64)
-        for b in range(n_blocks):
-            lo = b * _BLOCK
-            k = min(_BLOCK, m - lo)
-            vrtypes[lo : lo + k] = np.frombuffer(fh.read(k), dtype=np.uint8)
-            raw = np.frombuffer(fh.read(k * len_bytes), dtype=np.uint8).reshape(k, len_bytes).astype(np.int64)
-            lengths = np.zeros(k, dtype=np.int64)
-            for j in range(len_bytes):
-                lengths |= raw[:, j] << (8 * j)
-            offsets[lo] = starts[b]
-            np.cumsum(lengths, out=offsets[lo + 1 : lo + k + 1])
-            offsets[lo + 1 : lo + k + 1] += starts[b]
-            fh.seek(k * ac_bytes + (((k + 7) // 8) if provisional else 0), 1)
-    if m == 0:
-        offsets[0] = 0
-    return PgenIndex(n, vrtypes, offsets)
 
 
 class PgenDosages:

@@ -1,10 +1,10 @@
 """plink2 pfiles and plink1 bfiles read with pgenlib (`PgenSource`), and their text tables
 (.pvar/.bim/.psam/.fam). See docs/engine.md ("Genotypes").
 
-A .pgen may hold dosages (plink2 `--vcf … dosage=DS --make-pgen`): `pgen_has_dosages` reads the
-variant record types in its header, and `PgenSource.read_dosages` reads them (1/16384 steps, the hard
-call where a sample has no dosage) with the compiled decoder of `engine.pgen`, or pgenlib for what
-that does not read. A .bed has hard calls only.
+A .pgen may hold dosages (plink2 `--vcf … dosage=DS --make-pgen`): `pgen_has_dosages`
+(`engine.pgen_index`) reads the variant record types in its header, and `PgenSource.read_dosages`
+reads them (1/16384 steps, the hard call where a sample has no dosage) with the compiled decoder of
+`engine.pgen`, or pgenlib for what that does not read. A .bed has hard calls only.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from prsgazer.engine.genotypes.source import (
     GenotypeSource,
     split_multiallelic,
 )
+from prsgazer.engine.pgen_index import has_dosages as pgen_has_dosages
 from prsgazer.errors import InputError
 
 if TYPE_CHECKING:
@@ -319,36 +320,3 @@ class PgenSource(GenotypeSource):
         if self._direct:
             self._direct.close()  # type: ignore[union-attr]
         self._reader.close()
-
-
-def pgen_has_dosages(path: Path) -> bool:
-    """Whether a .pgen stores dosages for any variant (bits 5-6 of a variant record type, pgen spec
-    §"Variant record types"). Read from the header only; a layout this reader does not know (the
-    index in a separate file) counts as "may have dosages": reading dosages is right either way."""
-    with open(path, "rb") as fh:
-        head = fh.read(12)
-        if len(head) < 3 or head[:2] != b"\x6c\x1b":
-            return False
-        mode = head[2]
-        if mode in (0x01, 0x02):  # plink1 .bed; fixed-width hard calls
-            return False
-        if mode in (0x03, 0x04):  # fixed-width dosages
-            return True
-        if mode not in (0x10, 0x11) or len(head) < 12:
-            return True
-        n_variants = int.from_bytes(head[3:7], "little")
-        control = head[11]
-        if control & 0x0F < 4:  # 4-bit record types: no room for the dosage bits
-            return False
-        len_bytes = (control & 0x03) + 1
-        allele_ct_bytes = (control >> 4) & 0x03
-        provisional = (control >> 6) == 3
-        n_blocks = (n_variants + 65535) // 65536
-        fh.seek(12 + 8 * n_blocks)
-        for b in range(n_blocks):
-            k = min(65536, n_variants - b * 65536)
-            vrtypes = np.frombuffer(fh.read(k), dtype=np.uint8)
-            if (vrtypes & 0x60).any():
-                return True
-            fh.seek(k * len_bytes + k * allele_ct_bytes + (((k + 7) // 8) if provisional else 0), 1)
-    return False
