@@ -161,10 +161,7 @@ def run(d: Path, prefix: Path, files: list[Path], plinks: list[peers.Plink2], *,
     run_dir = d / "runs" / f"dosage_{prefix.name}_{len(files)}"
     run_dir.mkdir(parents=True, exist_ok=True)
     print(f"[dosage] preparing (independent match, plink2 score file, numpy check) in {run_dir}…", flush=True)
-    match = pc.independent_match(pc.read_score_rows(files), pc.pvar_target(prefix))
-    psf, const = pc.cached_plink2_scores(match.rows, match.names, run_dir)
-    by_size = sorted(match.counts, key=match.counts.__getitem__)
-    check = [by_size[0], by_size[len(by_size) // 2], by_size[-1]]
+    match, psf, const, check = pc.pfile_comparison(prefix, files, run_dir)
     ref_np = cached_numpy_sums(prefix, match, check, run_dir)
     inputs = [Path(f"{prefix}{e}") for e in (".pgen", ".pvar", ".psam")] + files
     n_gw = score_layout(m, len(files))[2]

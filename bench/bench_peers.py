@@ -309,10 +309,7 @@ def wl_batch(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, key: str, 
     run = d / "runs" / f"peers_{key}_{prefix.name}_{len(files)}"
     run.mkdir(parents=True, exist_ok=True)
     print(f"\n[{key}] preparing (independent match, plink2 score file, numpy check)…", flush=True)
-    m = pc.independent_match(pc.read_score_rows(files), pc.pvar_target(prefix))
-    psf, const = pc.cached_plink2_scores(m.rows, m.names, run)
-    by_size = sorted(m.counts, key=m.counts.__getitem__)
-    check = [by_size[0], by_size[len(by_size) // 2], by_size[-1]]
+    m, psf, const, check = pc.pfile_comparison(prefix, files, run)
     ref_np = pc.numpy_sums(Path(f"{prefix}.pgen"), m.rows, check, pc.psam_iids(prefix), "zero")
     wl.detail.append(f"independent match: {m.n_rows:,} rows over {m.rows['vidx'].n_unique():,} distinct variants")
     warm_page_cache([Path(f"{prefix}{e}") for e in (".pgen", ".pvar", ".psam")] + files + [psf])
@@ -565,9 +562,8 @@ def wl_cohort(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, n_samples
     prefix, files = data_cohort(d, n_samples, n_variants, n_scores)
     run = prefix.parent / "peers"
     run.mkdir(exist_ok=True)
-    m = pc.independent_match(pc.read_score_rows(files), pc.pvar_target(prefix))
+    m, psf, const, _ = pc.pfile_comparison(prefix, files, run)
     ref_np = pc.numpy_sums(Path(f"{prefix}.pgen"), m.rows, m.names[:3], pc.psam_iids(prefix), "zero")
-    psf, const = pc.cached_plink2_scores(m.rows, m.names, run)
     wl = Workload("cohort", f"cohort: {n_samples:,} samples × {n_variants:,} variants × {n_scores} scores "
                   "(bench_engine.py [3])", [f"{prefix}.pgen, without missing calls here (bench_engine's copy has "
                   "0.5 %); prsgazer through the venv's CLI, as bench_engine [3]"],

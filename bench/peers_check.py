@@ -240,6 +240,16 @@ def cached_plink2_scores(m: pl.DataFrame, names: list[str], run: Path) -> tuple[
 # numpy sums
 
 
+def pfile_comparison(prefix: Path, files: list[Path], run: Path) -> tuple[Match, Path, dict[str, float], list[str]]:
+    """What every pfile workload compares with: the independent match of `files` against `prefix`,
+    plink2's score file of it (cached under `run`) with its constants, and three scores to check
+    against numpy (the smallest, the median and the largest)."""
+    m = independent_match(read_score_rows(files), pvar_target(prefix))
+    psf, const = cached_plink2_scores(m.rows, m.names, run)
+    by_size = sorted(m.counts, key=m.counts.__getitem__)
+    return m, psf, const, [by_size[0], by_size[len(by_size) // 2], by_size[-1]]
+
+
 def numpy_sums(pgen: Path, m: pl.DataFrame, scores: list[str], sample_ids: list[str], missing: str,
                *, dosages: bool = False) -> pl.DataFrame:  # fmt: skip
     """Σ w × effect-allele dosage per sample, straight from the .pgen (pgenlib), for `scores`.
