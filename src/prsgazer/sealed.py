@@ -21,7 +21,7 @@ file, rename; caches are not fsynced).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from loguru import logger
@@ -165,12 +165,18 @@ def verify(path: str | Path, *companions: str | Path, what: str = "cache entry")
     return sealed[p.name]
 
 
-def write_sealed_bytes(path: str | Path, data: bytes) -> str:
-    """Write `data` to `path` atomically, sealed (seal first, then the entry: see `publish`); returns its CID."""
-    with sealed_output(path) as out:
-        out.path.write_bytes(data)
-    assert out.cid is not None and out.cid == cid_of_bytes(data)
-    return out.cid
+def write_sealed_bytes(path: str | Path, data: bytes, companions: Sequence[tuple[str | Path, str]] = ()) -> str:
+    """Write `data` to `path` atomically, sealed (seal first, then the entry: see `publish`); returns its CID.
+
+    `companions`: (path, CID) of files already written beside `path` that belong to the entry (a batch
+    manifest's results): listed in the seal with the CIDs the caller computed from the bytes it wrote,
+    so the seal describes the whole entry (`verify(path, *companions)` checks them against these)."""
+    p = Path(path)
+    cid = cid_of_bytes(data)  # hashed as held: the written file is not read back
+    lines = [f"{cid} {p.name}", *(f"{c} {Path(cp).name}" for cp, c in companions)]
+    _atomic_write(seal_path(p), ("\n".join(lines) + "\n").encode())
+    _atomic_write(p, data)
+    return cid
 
 
 def read_verified_bytes(path: str | Path, *, what: str = "cache entry") -> bytes | None:

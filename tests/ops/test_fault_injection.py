@@ -149,7 +149,8 @@ KINDS: dict[str, tuple[str, Callable[[Path], bool], str]] = {
     "FASTA indexes": ("fasta", lambda p: p.suffix == ".fai", "person"),
     "panel site tables": ("panels", lambda p: p.name.endswith(".sites.parquet"), "panel"),
     "panel file CIDs": ("panels/cids", lambda p: p.suffix == ".json", "panel"),
-    "batch results and manifests": ("reference/batch", lambda p: p.suffix in (".parquet", ".json"), "batch"),
+    # a manifest's seal lists its results as companions: a flip lands in a manifest, a result or a seal
+    "batch results and manifests": ("reference/batch", lambda p: p.suffix == ".json", "batch"),
     "catalog responses": ("catalog/http", lambda p: p.suffix == ".json", "catalog"),
     "ancestry PCA": ("ancestry", lambda p: p.name.endswith(".pca.parquet"), "pca"),
     "notebook figures": ("figures", lambda p: p.suffix == ".svg", "figures"),

@@ -34,6 +34,28 @@ def one_blas_thread(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     return wrapper
 
 
+def small_pages() -> None:
+    """Stop numpy asking for 2 MB pages for new arrays (of 4 MB or more) in this process, unless the
+    user set NUMPY_MADVISE_HUGEPAGE (numpy's own switch, read when numpy is imported).
+
+    numpy marks large arrays MADV_HUGEPAGE. With the kernel's usual `defrag=madvise`, a fault in such
+    an array compacts memory to find a free 2 MB block, then zeroes all of it. A batch makes and
+    frees many large temporary arrays (14M matched entries and their sorted copies on bench_reference's
+    case), so each one paid that again: on the 2-core bench VM, 20 % of the batch's samples were the
+    kernel zeroing huge pages, and the warm batch took 12.8-13.7 s with them against 10.7-11.3 s
+    without. Scores do not change: this only decides how the kernel backs memory. Called explicitly by
+    the entry points that build such arrays (`scoring.batch.batch_score`), as `compiled.start` is."""
+    import os
+
+    if os.environ.get("NUMPY_MADVISE_HUGEPAGE") is not None:
+        return
+    from numpy._core import multiarray
+
+    switch = getattr(multiarray, "_set_madvise_hugepage", None)  # not in numpy's type stubs
+    if switch is not None:  # a numpy without it has nothing to turn off
+        switch(False)
+
+
 #: What a truncated or damaged gzip stream raises, whichever reader met it: zlib's, gzip's and isal's
 #: errors (isal's stub declares an instance; it is the exception class) and a premature end.
 GZIP_ERRORS: tuple[type[Exception], ...] = (

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from prsgazer.cid import cid_of_file
 from prsgazer.engine.genotypes import open_genotypes
 from prsgazer.engine.reference.panel import open_panel
 from prsgazer.engine.scoring import additive as additive_mod
@@ -19,6 +20,7 @@ from prsgazer.engine.scoring import batch as batch_mod
 from prsgazer.engine.scoring.batch import batch_score, parse_memory, read_result_meta
 from prsgazer.engine.scoring.match import MatchOptions
 from prsgazer.engine.scoring.run import RunOptions, run_scoring
+from prsgazer.sealed import read_seal, seal_path
 from prsgazer.synthetic.files import random_cohort, random_score, write_pfile, write_scorefile
 
 
@@ -182,6 +184,12 @@ def test_resumable_rerun_corrupt_stale_and_changed(synth_panel, tmp_path: Path) 
     out = tmp_path / "out"
     first = batch_score(panel, files, out_dir=out)
     assert first.n_ok == 4 and first.n_cached == 0
+    # a file's manifest is sealed with its results as companions; a result has no seal of its own
+    sealed = {name: cid for m in out.glob("*.json") for name, cid in (read_seal(m) or {}).items()}
+    for o in first.outcomes:
+        result = Path(o.result_path)  # type: ignore[arg-type]
+        assert not seal_path(result).exists()
+        assert sealed[result.name] == o.result_cid == cid_of_file(result)
     again = batch_score(panel, files, out_dir=out)
     assert (again.n_cached, again.n_ok) == (4, 0) and "score" not in again.timings
     for a, b in zip(first.outcomes, again.outcomes, strict=True):
@@ -345,3 +353,23 @@ def test_a_cached_result_is_for_the_same_samples(tmp_path: Path) -> None:
     other = batch_score(open_genotypes(prefix), files, out_dir=out, panel_cids={"pgen": "same"})
     assert (other.n_ok, other.n_cached) == (1, 0)
     assert other.scores("S1").get_column("sample_id").str.starts_with("X").all()
+
+
+def test_small_pages_turns_numpy_hugepages_off_unless_the_user_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`batch_score` asks numpy for ordinary pages (`engine.common.small_pages`); NUMPY_MADVISE_HUGEPAGE,
+    when the user set it, decides instead."""
+    from numpy._core import multiarray
+
+    from prsgazer.engine.common import small_pages
+
+    switch = multiarray._set_madvise_hugepage  # returns the previous setting
+    before = switch(True)
+    try:
+        monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
+        small_pages()
+        assert switch(True) is True  # the user's choice is kept
+        monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE")
+        small_pages()
+        assert switch(True) is False  # turned off
+    finally:
+        switch(before)

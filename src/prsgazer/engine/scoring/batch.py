@@ -19,15 +19,18 @@ See docs/reference.md ("Batch scoring", "Memory model", "Resumability").
 4. Each passed score's per-sample table is written as `<out_dir>/<score key>.parquet` (atomic),
    then the file's manifest. Outcomes: ok / failed (with reason) / cached, with run totals.
 
-Results and manifests are sealed with the CID of their bytes (`prsgazer.sealed`); the manifest also
-lists each result's CID and the derived inputs it was computed from (the parsed-file cache entry, the
-panel's site table). A result or manifest whose bytes changed is discarded and computed again.
+A file's manifest is sealed with the CID of its bytes, its results listed in the seal as companions
+(`prsgazer.sealed`); the manifest also names each result's CID and the derived inputs it was computed
+from (the parsed-file cache entry, the panel's site table). A result is encoded and hashed in memory
+and written once (no seal file of its own, no read-back). A result or manifest whose bytes changed
+is discarded and computed again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import re
 import threading
@@ -42,8 +45,9 @@ import polars as pl
 from loguru import logger
 from pydantic import BaseModel, Field
 
-from prsgazer.cid import cid_of_file
+from prsgazer.cid import cid_of_bytes, cid_of_file
 from prsgazer.engine import compiled
+from prsgazer.engine.common import small_pages
 from prsgazer.engine.genotypes.sites import with_site_sums
 from prsgazer.engine.genotypes.source import GenotypeSource
 from prsgazer.engine.scorefile import (
@@ -61,7 +65,8 @@ from prsgazer.engine.scoring.run import Clock
 from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
-from prsgazer.sealed import discard, read_verified_bytes, sealed_output, verify, write_sealed_bytes
+from prsgazer.fileio import write_bytes
+from prsgazer.sealed import discard, read_verified_bytes, seal_path, write_sealed_bytes
 
 #: Columns of a per-score result parquet (named_allele_dosage_sum only with dosage_sum=True).
 RESULT_COLUMNS = ["sample_id", "sum", "avg", "denom", "n_matched", "allele_ct", "n_missing", "n_imputed"]
@@ -277,13 +282,18 @@ def _samples_digest(sample_ids: list[str]) -> str:
 
 
 def _validate(path: Path, key: str, samples: str, columns: list[str], cid: str | None) -> bool:
-    """A cached result is usable: its bytes match its seal and the manifest's CID, its key, samples
-    (`_samples_digest`) and columns fit. Only the file's footer is read."""
-    got = verify(path, what="batch result")
-    if got is None:
+    """A cached result is usable: its bytes hash to the CID its (verified) manifest names, and its key,
+    samples (`_samples_digest`) and columns fit. Only the file's footer is read besides the hash."""
+    try:
+        got = cid_of_file(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        logger.warning(f"batch result {path} cannot be read ({exc}): discarded, it will be recomputed")
+        discard(path)
         return False
     if got != cid:
-        logger.warning(f"batch result {path.name} is not the one its manifest names: discarded, it will be recomputed")
+        logger.warning(f"batch result {path} is not the one its manifest names: discarded, it will be recomputed")
         discard(path)
         return False
     try:
@@ -298,15 +308,19 @@ def _validate(path: Path, key: str, samples: str, columns: list[str], cid: str |
 
 
 def _write_parquet(frame: pl.DataFrame, path: Path, meta: dict) -> str:
-    """Write and seal a result; returns its CID."""
-    with sealed_output(path) as out:
-        frame.write_parquet(out.path, compression="zstd", metadata={_META_KEY: json.dumps(meta, default=str)})
-    assert out.cid is not None
-    return out.cid
+    """Write a result (encoded and hashed in memory, written atomically); returns its CID. Its manifest,
+    written after it, names the CID and lists the file in its seal (`_write_manifest`)."""
+    buf = io.BytesIO()
+    frame.write_parquet(buf, compression="zstd", metadata={_META_KEY: json.dumps(meta, default=str)})
+    data = buf.getvalue()
+    seal_path(path).unlink(missing_ok=True)  # a result of an older version had a seal of its own
+    write_bytes(path, data, durable=False)  # a cache: atomic, not fsynced
+    return cid_of_bytes(data)
 
 
-def _write_json(obj: object, path: Path) -> str:
-    return write_sealed_bytes(path, json.dumps(obj, indent=1, default=str).encode())
+def _write_manifest(obj: dict, path: Path, results: dict[Path, str]) -> str:
+    """Write a file's manifest, sealed with its results (path → CID) as companions."""
+    return write_sealed_bytes(path, json.dumps(obj, indent=1, default=str).encode(), list(results.items()))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -400,6 +414,7 @@ def batch_score(
     mem = None
     if todo:
         compiled.start(wide_vectors=reader_opt.wide_vectors)  # numba: only when there is something to compute
+        small_pages()
         clock.lap("load compiled code")
         with (budget or MemoryBudget(limit)).reserve() as planned:
             clock.lap("wait for memory")
@@ -649,6 +664,7 @@ def _write_results(
 
     def write_file(results: list[tuple[str, int, Path, dict]], manifest: dict, path: Path) -> dict[str, str]:
         written: dict[str, str] = {}
+        files: dict[Path, str] = {}
         for acc, n_matched, out, meta in results:
             if acc in index:
                 assert totals is not None
@@ -656,10 +672,11 @@ def _write_results(
             else:
                 frame = gen_tables[acc]
             written[acc] = _write_parquet(frame if frame.columns == b.columns else frame.select(b.columns), out, meta)
+            files[out] = written[acc]
         for item in manifest["scores"]:
             if item["accession"] in written:
                 item["cid"] = written[item["accession"]]
-        _write_json(manifest, path)
+        _write_manifest(manifest, path, files)
         return written
 
     sites = getattr(b.panel, "sites_cid", None)
