@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from prsgazer.config import Settings, get_settings, reset_settings, settings_env_template, settings_markdown
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,3 +63,21 @@ def test_bad_environment_exits_2_with_one_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "prsgazer", "storage", "ls"], env=env, capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "PRSGAZER_LOG_LEVEL='LOUD'" in proc.stderr
+
+
+def test_from_env_reads_aliases_json_and_any_case() -> None:
+    import pytest
+
+    from prsgazer.config import settings_error
+
+    s = Settings.from_env({"HF_TOKEN": "t1", "prsgazer_remote_push": "false", "PRSGAZER_REMOTE_OPTIONS": '{"a": 1}'})
+    assert s.hf_token is not None and s.hf_token.get_secret_value() == "t1"
+    assert s.remote_push is False and s.remote_options == {"a": 1}
+    both = Settings.from_env({"HF_TOKEN": "t1", "PRSGAZER_HF_TOKEN": "t2"})
+    assert both.hf_token is not None and both.hf_token.get_secret_value() == "t2"  # the prefixed name wins
+    assert Settings.from_env({}).remote_options == {} and Settings.from_env({}).hf_endpoint == "https://huggingface.co"
+    with pytest.raises(ValidationError) as info:
+        Settings.from_env({"PRSGAZER_REMOTE_OPTIONS": "{not json", "PRSGAZER_MCP_PORT": "99999"})
+    text = str(settings_error(info.value))
+    assert "PRSGAZER_REMOTE_OPTIONS='{not json': " in text and "JSON" in text
+    assert "PRSGAZER_MCP_PORT='99999'" in text

@@ -177,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         configure_output()
         args = sys.argv[1:] if argv is None else argv
         command = _command_named(args)
-        _register([command] if command is not None else None)
+        if command is None and "--version" in args and "--help" not in args:
+            _register([])  # the version is printed before any command is looked up: load none
+        else:
+            _register([command] if command is not None else None)
         # standalone_mode=False: click returns the code of `typer.Exit(n)` instead of raising it.
         rc = app(args=args, standalone_mode=False)
     except PrsgazerError as exc:
