@@ -5,10 +5,11 @@ A derived cache entry (a parsed scoring file, a normalised VCF, a panel's site t
 a FASTA index, a catalog response) is re-creatable from its source, so it is only worth reading when
 its bytes are exactly the bytes that were written. `seal(path)` writes `<path>.cid`: one line per file
 of the entry, `<cid> <name>`, the entry's own file first, then companions that exist (a normalised
-VCF's `.blocks.parquet`, a batch manifest's per-score results). `verify(path)` re-hashes the files and returns the entry's CID when every
-one matches; anything else — no seal, a seal naming other bytes, a missing or unlisted companion, an
-unreadable file — discards the entry (files and seal) with a warning and returns None, so the caller
-rebuilds it. A flipped byte can therefore make a cache slower, never make a result wrong.
+VCF's `.blocks.parquet`, a batch manifest's per-score results). `verify(path)` re-hashes the files
+and returns the entry's CID when every one matches; anything else — no seal, a seal naming other
+bytes, a missing or unlisted companion, an unreadable file — discards the entry (files and seal)
+with a warning and returns None, so the caller rebuilds it. A flipped byte can therefore make a
+cache slower, never make a result wrong.
 
 Hashing is sha2-256 at streaming speed (about 0.7 GB/s a core here); a reader that reads the whole
 entry anyway (`read_verified_bytes`) hashes the bytes it already holds.
