@@ -66,7 +66,7 @@ from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chun
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
 from prsgazer.fileio import write_bytes
-from prsgazer.sealed import discard, read_verified_bytes, seal_path, write_sealed_bytes
+from prsgazer.sealed import discard, read_verified_bytes, write_sealed_bytes
 
 #: Columns of a per-score result parquet (named_allele_dosage_sum only with dosage_sum=True).
 RESULT_COLUMNS = ["sample_id", "sum", "avg", "denom", "n_matched", "allele_ct", "n_missing", "n_imputed"]
@@ -112,9 +112,11 @@ _MAX_CHUNK = 1 << 16
 #: (peak RSS over the panel baseline: 390 B/row for a group of 1.2M rows, 455 for 3.2M, against a
 #: 1M-variant panel), plus the next group, read meanwhile (~160), and a margin for the allocator.
 _MATCH_ROW_BYTES = 700
-#: Rows per matched group at most: larger groups only take memory (and page faults), matching is no
-#: faster per row (203 files, 2.1M rows: 1.8–2.0 s in groups of 200k or 400k rows, 2.3 s in groups of 1.1M;
-#: 200k rows: 30–50 MB less peak RSS; matching 200k rows against a 1M-variant panel takes 0.04 s).
+#: Rows per matched group at most: larger groups take memory (and page faults) and are no faster in wall
+#: time (203 files, 2.1M rows: 1.8–2.0 s in groups of 200k or 400k rows, 2.3 s in groups of 1.1M; 200k
+#: rows: 30–50 MB less peak RSS). Each matcher call has ~15 ms of fixed cost (polars query set-up), so
+#: on 14.2M rows 88 groups take ~1 s more thread time than 17 groups of 1.1M, hidden by the two match
+#: threads (bench_reference warm: the same wall time either way, docs/benchmarks.md).
 _MAX_MATCH_ROWS = 200_000
 #: Groups matched at once (each planned at _MATCH_ROW_BYTES per row: groups are that much smaller).
 _MATCH_THREADS = 2
@@ -313,7 +315,6 @@ def _write_parquet(frame: pl.DataFrame, path: Path, meta: dict) -> str:
     buf = io.BytesIO()
     frame.write_parquet(buf, compression="zstd", metadata={_META_KEY: json.dumps(meta, default=str)})
     data = buf.getvalue()
-    seal_path(path).unlink(missing_ok=True)  # a result of an older version had a seal of its own
     write_bytes(path, data, durable=False)  # a cache: atomic, not fsynced
     return cid_of_bytes(data)
 
