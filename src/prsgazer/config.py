@@ -219,6 +219,12 @@ class Settings(BaseModel):
         default="2GB",
         description="Memory a batch scoring run may use (e.g. 2GB, 1500MiB): sets chunk and group sizes.",
     )
+    batch_cache_scorefiles: bool = Field(
+        default=False,
+        description="Batch scoring runs (reference distributions) also write the parsed-file cache entry of each "
+        "scoring file they parse. Off: a batch keeps its results, which a rerun reads, and parses a file again in "
+        "about the time its entry takes to write (entries written by person or cohort runs are read either way).",
+    )
 
     @field_validator("memory_limit")
     @classmethod

@@ -99,7 +99,7 @@ def _batch(
             panel, paths[i : i + size], out_dir=tuning.cache_dir / "reference" / "batch", match_options=options.match,
             score_options=options.score, memory_limit=tuning.memory_limit, cache_dir=tuning.cache_dir,
             dense_fraction=tuning.dense_fraction, panel_cids=cids, progress=progress, reader=tuning.reader,
-            budget=memory_budget(tuning.memory_limit),
+            budget=memory_budget(tuning.memory_limit), cache_scorefiles=tuning.batch_cache_scorefiles,
         ))  # fmt: skip
     return parts[0] if len(parts) == 1 else BatchResult.combine(parts)
 

@@ -97,15 +97,19 @@ class Tuning(BaseModel):
     block_cells: int = Field(default=_SCORE.max_block_cells, ge=1024)
     memory_limit: str = "2GB"
     dense_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
+    batch_cache_scorefiles: bool = False
 
     @classmethod
     def from_settings(cls, settings: Any = None, **overrides: Any) -> Tuning:
-        """The deployer's settings (cache dir, memory limit), with keyword overrides."""
+        """The deployer's settings (cache dir, memory limit, batch caching), with keyword overrides."""
         if settings is None:
             from prsgazer.config import get_settings
 
             settings = get_settings()
-        values: dict[str, Any] = {"cache_dir": settings.cache_dir, "memory_limit": settings.memory_limit}
+        values: dict[str, Any] = {
+            "cache_dir": settings.cache_dir, "memory_limit": settings.memory_limit,
+            "batch_cache_scorefiles": settings.batch_cache_scorefiles,
+        }  # fmt: skip
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

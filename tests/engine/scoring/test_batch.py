@@ -251,12 +251,36 @@ def test_matching_groups_do_not_change_numbers(synth_panel, tmp_path: Path, monk
 
     monkeypatch.setattr(batch_mod, "_match_group", spy)
     monkeypatch.setattr(batch_mod, "_MATCH_ROW_BYTES", 10**12)  # match_rows = 1,000 (the floor)
+    monkeypatch.setattr(batch_mod, "_MATCH_THREADS", 2)  # (one by default) the order must not follow timing
     many = batch_score(panel, files, out_dir=tmp_path / "many", cache_dir=tmp_path / "cache")
     assert many.memory is not None and many.memory.match_rows == 1_000
     assert groups == [160, 900, 2000]  # 10 + 150 rows together; 900; 2000 alone (larger than a group)
     assert [o.accession for o in many.outcomes] == [o.accession for o in one.outcomes]
     for o in one.outcomes:
         assert many.scores(o.accession).equals(one.scores(o.accession))
+
+
+def test_a_batch_reads_parsed_file_entries_and_writes_them_only_when_asked(synth_panel, tmp_path: Path) -> None:
+    """By default a batch writes no parsed-file cache entry (its results are its cache); with
+    `cache_scorefiles` it writes one per file, which a later batch reads and names in its results'
+    lineage. The numbers are the same either way."""
+    info, files = synth_panel
+    cache = tmp_path / "cache"
+    panel = open_panel(info.prefix, cache_dir=cache)
+    plain = batch_score(panel, files, out_dir=tmp_path / "plain", cache_dir=cache)
+    assert plain.n_ok == len(plain.outcomes) > 0
+    assert not list((cache / "scorefiles").glob("*.parquet"))
+    assert all("scorefile_cache" not in o.derived for o in plain.outcomes)
+    kept = batch_score(panel, files, out_dir=tmp_path / "kept", cache_dir=cache, cache_scorefiles=True)
+    entries = {p.stem: cid_of_file(p) for p in (cache / "scorefiles").glob("*.parquet")}
+    assert sorted(entries) == sorted(cid_of_file(f) for f in files)
+    later = batch_score(panel, files, out_dir=tmp_path / "later", cache_dir=cache)
+    assert later.n_cached == 0  # another out dir: computed again, from the entries
+    for a, b, c in zip(plain.outcomes, kept.outcomes, later.outcomes, strict=True):
+        assert a.accession == b.accession == c.accession
+        assert b.derived["scorefile_cache"] == c.derived["scorefile_cache"] == entries[c.scorefile_cid]
+        assert plain.scores(a.accession).equals(later.scores(a.accession))
+        assert plain.scores(a.accession).equals(kept.scores(a.accession))
 
 
 def test_entry_order_is_score_then_position() -> None:
@@ -355,9 +379,11 @@ def test_a_cached_result_is_for_the_same_samples(tmp_path: Path) -> None:
     assert other.scores("S1").get_column("sample_id").str.starts_with("X").all()
 
 
-def test_small_pages_turns_numpy_hugepages_off_unless_the_user_chose(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`batch_score` asks numpy for ordinary pages (`engine.common.small_pages`); NUMPY_MADVISE_HUGEPAGE,
-    when the user set it, decides instead."""
+def test_small_pages_turns_numpy_hugepages_off_unless_the_user_chose(
+    synth_panel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`batch_score` and `run_scoring` ask numpy for ordinary pages (`engine.common.small_pages`);
+    NUMPY_MADVISE_HUGEPAGE, when the user set it, decides instead."""
     from numpy._core import multiarray
 
     from prsgazer.engine.common import small_pages
@@ -371,5 +397,8 @@ def test_small_pages_turns_numpy_hugepages_off_unless_the_user_chose(monkeypatch
         monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE")
         small_pages()
         assert switch(True) is False  # turned off
+        info, files = synth_panel
+        run_scoring(info.prefix, files[:1], RunOptions(cache_dir=tmp_path / "cache"))
+        assert switch(True) is False  # a scoring run turned them off again
     finally:
         switch(before)

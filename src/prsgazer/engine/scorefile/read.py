@@ -131,6 +131,7 @@ def read_scorefiles(
     cids: list[str] | None = None,
     workers: int = 1,
     reader: ReaderOptions | None = None,
+    write_cache: bool = True,
 ) -> tuple[list[ScoringFile], pl.DataFrame]:
     """Parse many scoring files; returns them and one frame with all their rows (in order).
 
@@ -140,6 +141,7 @@ def read_scorefiles(
     one they are written in line). `cids`: the files' CIDs when the caller has them already (they
     are not hashed again). `workers`: files parsed at once (the readers release the GIL; each file
     parsed at once holds its rows in memory). `reader`: which reader parses the uncached files.
+    `write_cache=False`: entries in `cache_dir` are read, none is written.
     """
     _check_paths(paths)
     opt = reader or ReaderOptions()
@@ -174,7 +176,10 @@ def read_scorefiles(
     later: list[tuple[Path, ScoringFile]] = []  # cache entries to write once every file is parsed
     files: list[ScoringFile] = []
     try:
-        offset = _gather(paths, cids, hits, bulk, parsed, cache_dir, later if writer is not None else None, files)
+        offset = _gather(
+            paths, cids, hits, bulk, parsed, cache_dir if write_cache else None,
+            later if writer is not None else None, files,
+        )  # fmt: skip
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

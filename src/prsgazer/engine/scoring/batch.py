@@ -118,8 +118,11 @@ _MATCH_ROW_BYTES = 700
 #: on 14.2M rows 88 groups take ~1 s more thread time than 17 groups of 1.1M, hidden by the two match
 #: threads (bench_reference warm: the same wall time either way, docs/benchmarks.md).
 _MAX_MATCH_ROWS = 200_000
-#: Groups matched at once (each planned at _MATCH_ROW_BYTES per row: groups are that much smaller).
-_MATCH_THREADS = 2
+#: Groups matched at once (each planned at _MATCH_ROW_BYTES per row: groups are that much smaller). One:
+#: the matcher runs on polars' threads already, and the next group is read meanwhile. Two took 20-40 MB
+#: more peak RSS on batch300k (615-636 MiB against 590-601) and 150-200 MB more on batch1m, for the same
+#: wall time within drift (batch1m cold 13.15, 11.34 s against 12.82, 11.85 s; docs/benchmarks.md).
+_MATCH_THREADS = 1
 #: Bytes of the process before any work (interpreter, numpy/polars/numba code).
 _BASELINE = 350 * 1024 * 1024
 
@@ -350,6 +353,7 @@ def batch_score(
     panel_cids: dict[str, str] | None = None,
     reader: ReaderOptions | None = None,
     budget: MemoryBudget | None = None,
+    cache_scorefiles: bool = False,
 ) -> BatchResult:
     """Score every scoring file against `panel`; results under `out_dir`, resumable.
 
@@ -359,7 +363,11 @@ def batch_score(
         out_dir: where per-score parquet results and per-file manifests live.
         memory_limit: bytes or '2GB' (default: PRSGAZER_MEMORY_LIMIT's default, 2 GB); ignored with a `budget`.
         progress: called as progress(stage, done, total) for 'match' and 'score'.
-        cache_dir: parsed scoring-file cache (engine.scorefile).
+        cache_dir: parsed scoring-file cache (engine.scorefile): entries found there are read.
+        cache_scorefiles: also write an entry for each file parsed. Off by default: a batch keeps its
+            results (a rerun reads those, not the scoring files), and with the compiled reader a file is
+            parsed again in about the time its entry takes to write once (batch300k: 0.43 s of 3.1 s
+            cold, 34 MB of entries for 2.1M rows).
         dosage_sum: also compute named_allele_dosage_sum (doubles the product work).
         dense_fraction: scores covering more than this fraction of the union of variants are
             multiplied with BLAS (when there are at least `dense_min_scores` of them: the chunk's
@@ -424,7 +432,7 @@ def batch_score(
                 sopt=sopt,
                 limit=planned, progress=progress, cache_dir=cache_dir, dosage_sum=dosage_sum,
                 dense_fraction=dense_fraction, dense_min_scores=dense_min_scores, panel_cids=panel_cids, opts=opts,
-                clock=clock, reader=reader_opt,
+                clock=clock, reader=reader_opt, cache_scorefiles=cache_scorefiles,
             )  # fmt: skip
             n_union, n_chunks, mem = _compute(b, [jobs[i] for i in todo], outcomes, todo)
     flat = [o for i in range(len(jobs)) for o in outcomes.get(i, [])]
@@ -513,6 +521,7 @@ class _Batch:
     opts: dict
     clock: Clock
     reader: ReaderOptions
+    cache_scorefiles: bool
 
 
 @dataclass
@@ -592,7 +601,7 @@ def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
     # indices do not depend on timing.
     inflight: list[tuple[list[int], Future[_Matched]]] = []
     entry_cids: dict[str, str] = {}
-    groups = _match_groups(jobs, pre.match_rows, group_rows, b.cache_dir, b.reader, entry_cids)
+    groups = _match_groups(jobs, pre.match_rows, group_rows, b.cache_dir, b.reader, entry_cids, b.cache_scorefiles)
     with ThreadPoolExecutor(max_workers=_MATCH_THREADS) as pool:
         for group, files, rows in _read_ahead(groups):
             for j, sf in zip(group, files, strict=True):
@@ -785,13 +794,14 @@ def _match_group(rows: pl.DataFrame, target: pl.DataFrame, mopt: MatchOptions, i
 
 def _match_groups(
     jobs: list[_FileJob], match_rows: int, group_rows: Callable[[], int], cache_dir: Path | None,
-    reader: ReaderOptions, entry_cids: dict[str, str],
+    reader: ReaderOptions, entry_cids: dict[str, str], write_cache: bool,
 ) -> Iterator[tuple[list[int], list[ScoringFile], pl.DataFrame]]:
     """Files read in small batches (sized by `_rows_estimate`, which over-counts; an eighth of
     `match_rows` each, so the batch read ahead adds little while a group is matched) and gathered
     into groups of at most `group_rows()` actual rows (a single larger file is a group of its own):
     few matcher calls, each with the rows the memory plan allows. Yields (job indices, files, rows).
-    Fills `entry_cids` with the parsed-file cache entry of each file read from or written to the cache."""
+    Fills `entry_cids` with the parsed-file cache entry of each file read from or (`write_cache`) written
+    to the cache."""
     batches: list[list[int]] = [[]]
     est = 0
     for j, job in enumerate(jobs):
@@ -816,6 +826,7 @@ def _match_groups(
                 cids=[jobs[j].cid for j in batch],
                 writer=writer,
                 reader=reader,
+                write_cache=write_cache,
             )
             entry_cids.update((sf.cid, sf.cache_cid) for sf in got if sf.cache_cid)  # read from the cache
             if idx and n_rows + rows.height > group_rows():

@@ -17,6 +17,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from prsgazer.cid import cid_of_file
+from prsgazer.engine.common import small_pages
 from prsgazer.engine.genotypes.absent import (
     AbsentSiteReport,
     Coverage,
@@ -228,6 +229,7 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
     if not scorefiles:
         raise InputError("no scoring file given", field="--scorefile")
     clock = Clock()
+    small_pages()  # the target index and the matcher sort large arrays: huge-page faults doubled their time
     writer = CacheWriter()
     # The genotypes are opened and indexed for matching on a second thread while the scoring files
     # are read (parquet decoding and the index release the GIL; the readers' imports need it).
