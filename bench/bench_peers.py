@@ -204,7 +204,8 @@ def run_prsgazer_batch(prefix: Path, files: list[Path], run_dir: Path, *, rerun:
         shutil.rmtree(cache, ignore_errors=True)
     lst = run_dir / "files.txt"
     lst.write_text("\n".join(str(f) for f in files))
-    code = BATCH_CODE.format(files=str(lst), prefix=str(prefix), cache=str(cache), out=str(out), limit=MEMORY)
+    code = BATCH_CODE.format(files=str(lst), prefix=str(prefix), cache=str(cache), out=str(out), limit=MEMORY,
+                             keep=False)  # the default: a batch keeps its results, not the parsed files
     if not keep_ambiguous:
         code = code.replace("MatchOptions(keep_ambiguous=True)", "MatchOptions()")
     st = measure_cmd_stats([str(PY), "-c", code], env={"PRSGAZER_CACHE_DIR": str(cache)})

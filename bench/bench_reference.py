@@ -13,7 +13,8 @@ Measured, each in a fresh subprocess (wall time and its own peak RSS from /usr/b
 1. prsgazer `batch_score`, end to end (interpreter start and imports, hash, parse, match, score, write
    505 parquet results and manifests), cold (empty parsed-scoring-file and panel caches) and warm
    (scoring files parsed once before, as a reference pipeline scoring the same Catalog files against
-   panels does): scores/second.
+   panels does; the cold run keeps them, `cache_scorefiles=True`, which a batch does not by default):
+   scores/second.
 2. plink2 `--score` on one combined file of the same matched variants (ALT as A1, one weight column per
    score, REF-effect weights re-expressed on ALT), all score columns at once with `--score-col-nums`,
    `--threads <cores>` and `--memory <same limit>`. Its time is the whole process: reading its score
@@ -148,7 +149,7 @@ files = [Path(l) for l in Path({files!r}).read_text().split()]
 t = time.perf_counter()
 panel = open_panel({prefix!r}, cache_dir=Path({cache!r}))
 r = batch_score(panel, files, out_dir=Path({out!r}), cache_dir=Path({cache!r}), memory_limit={limit!r},
-                match_options=MatchOptions(keep_ambiguous=True))
+                match_options=MatchOptions(keep_ambiguous=True), cache_scorefiles={keep!r})
 wall = time.perf_counter() - t
 print(json.dumps({{"wall": wall, "n_ok": r.n_ok, "n_failed": r.n_failed, "n_cached": r.n_cached,
                   "n_union": r.n_union_variants, "n_chunks": r.n_chunks, "timings": r.timings,
@@ -167,7 +168,9 @@ def run_batch(d: Path, prefix: Path, files: list[Path], limit: str, *, cold: boo
     lst = d / "runs" / "files.txt"
     lst.parent.mkdir(parents=True, exist_ok=True)
     lst.write_text("\n".join(str(f) for f in files))
-    code = BATCH_CODE.format(files=str(lst), prefix=str(prefix), cache=str(cache), out=str(out), limit=limit)
+    # the parsed files are kept (PRSGAZER_BATCH_CACHE_SCOREFILES=true), as a pipeline scoring the same files
+    # against several panels would: the warm runs read them
+    code = BATCH_CODE.format(files=str(lst), prefix=str(prefix), cache=str(cache), out=str(out), limit=limit, keep=True)
     env = {"PRSGAZER_CACHE_DIR": str(cache)}
     load = os.getloadavg()[0]
     wall, rss, stdout = measure(code, env=env)
