@@ -78,3 +78,42 @@ def test_start_lets_openmp_threads_sleep_unless_told_otherwise(preset: str | Non
         env["OMP_WAIT_POLICY"] = preset
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == want
+
+
+def test_start_checks_scipy_blas_without_importing_scipy_linalg() -> None:
+    """`compiled.start` lets numba find scipy's BLAS without running `scipy.linalg`'s __init__ (a third
+    of numba's first load), from several threads at once; numba's BLAS-backed code, compiled code and a
+    later ordinary `import scipy.linalg` all work as usual. (A fresh interpreter: imports are the process's.)"""
+    code = """
+import sys, threading
+import numpy as np
+from prsgazer.engine import compiled
+errors = []
+def go():
+    try:
+        compiled.start()
+    except Exception as e:
+        errors.append(e)
+threads = [threading.Thread(target=go) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+assert not errors, errors
+from prsgazer.engine.scoring import kernels
+kernels.load()  # numba's first cache load: its registries, and their BLAS check
+assert 'scipy.linalg' not in sys.modules and 'scipy.linalg.cython_blas' not in sys.modules
+from numba.np import arraymath
+assert arraymath._HAVE_BLAS
+import numba
+@numba.njit
+def prod(a, b):
+    return np.dot(a, b)
+a = np.arange(6.0).reshape(2, 3)
+assert (prod(a, a.T) == a @ a.T).all()
+import scipy.linalg, scipy.linalg.cython_blas
+assert scipy.linalg.cython_blas.__pyx_capi__
+assert np.allclose(scipy.linalg.eigh(np.diag([2.0, 1.0]))[0], [1.0, 2.0])
+print('ok')
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
