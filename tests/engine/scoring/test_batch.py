@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -252,9 +253,12 @@ def test_matching_groups_do_not_change_numbers(synth_panel, tmp_path: Path, monk
     monkeypatch.setattr(batch_mod, "_match_group", spy)
     monkeypatch.setattr(batch_mod, "_MATCH_ROW_BYTES", 10**12)  # match_rows = 1,000 (the floor)
     monkeypatch.setattr(batch_mod, "_MATCH_THREADS", 2)  # (one by default) the order must not follow timing
+    released: list[int] = []
+    monkeypatch.setattr(batch_mod, "release_free_memory", lambda: released.append(len(groups)))
     many = batch_score(panel, files, out_dir=tmp_path / "many", cache_dir=tmp_path / "cache")
     assert many.memory is not None and many.memory.match_rows == 1_000
     assert groups == [160, 900, 2000]  # 10 + 150 rows together; 900; 2000 alone (larger than a group)
+    assert len(released) == 3  # free heap pages given back after each group
     assert [o.accession for o in many.outcomes] == [o.accession for o in one.outcomes]
     for o in one.outcomes:
         assert many.scores(o.accession).equals(one.scores(o.accession))
@@ -402,3 +406,32 @@ def test_small_pages_turns_numpy_hugepages_off_unless_the_user_chose(
         assert switch(True) is False  # a scoring run turned them off again
     finally:
         switch(before)
+
+
+def test_release_free_memory_gives_freed_heap_pages_back() -> None:
+    """Arrays of a few MB freed between ones still kept stay resident until `release_free_memory`
+    (glibc's malloc_trim) gives their pages back; the kept arrays are intact. A fresh interpreter: the
+    heap is the process's."""
+    code = """
+import numpy as np
+from prsgazer.engine.common import release_free_memory
+def rss():
+    with open('/proc/self/status') as f:
+        return next(int(l.split()[1]) for l in f if l.startswith('VmRSS')) >> 10
+big = np.ones(16 << 17)  # 16 MB freed: glibc's mmap threshold rises to it (up to 32 MB)
+del big
+temps, kept = [], []
+for _ in range(300):  # 300 MB of 1 MB arrays, now from the heap, each followed by one that is kept
+    temps.append(np.ones(1 << 17))
+    kept.append(np.full(1 << 14, 2.0))  # 128 kB: behind the freed ones, they pin the heap
+del temps
+before = rss()
+release_free_memory()
+after = rss()
+assert sum(k.sum() for k in kept) == 300 * 2.0 * (1 << 14)
+print(before, after)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    before, after = map(int, out.stdout.split())
+    assert before - after > 200, (before, after)  # MiB

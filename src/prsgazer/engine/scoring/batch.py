@@ -47,7 +47,7 @@ from pydantic import BaseModel, Field
 
 from prsgazer.cid import cid_of_bytes, cid_of_file
 from prsgazer.engine import compiled
-from prsgazer.engine.common import small_pages
+from prsgazer.engine.common import release_free_memory, small_pages
 from prsgazer.engine.genotypes.sites import with_site_sums
 from prsgazer.engine.genotypes.source import GenotypeSource
 from prsgazer.engine.scorefile import (
@@ -596,9 +596,9 @@ def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
         if b.progress:
             b.progress("match", done_files, len(jobs))
 
-    # Two groups are matched at once (the matcher keeps about one core busy; polars and numpy
-    # release the GIL) while the next one is read; results are taken in group order, so score
-    # indices do not depend on timing.
+    # Groups are matched on a pool thread (`_MATCH_THREADS` at once) while the next one is read;
+    # results are taken in group order, so score indices do not depend on timing. After each, the C
+    # heap's free pages go back to the OS (what matching freed sits behind the entries kept).
     inflight: list[tuple[list[int], Future[_Matched]]] = []
     entry_cids: dict[str, str] = {}
     groups = _match_groups(jobs, pre.match_rows, group_rows, b.cache_dir, b.reader, entry_cids, b.cache_scorefiles)
@@ -613,9 +613,11 @@ def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
             while len(inflight) >= _MATCH_THREADS:
                 g, fut = inflight.pop(0)
                 collect(g, fut.result())
+                release_free_memory()
         while inflight:
             g, fut = inflight.pop(0)
             collect(g, fut.result())
+            release_free_memory()
     # one array per field, each part list dropped as soon as it is joined
     entries: list[np.ndarray] = []
     for part, dtype in zip(parts, (np.int64, np.int32, np.float64, bool), strict=True):
