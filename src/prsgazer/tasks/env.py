@@ -58,6 +58,7 @@ FORWARDED_SETTINGS = (
     "log_level", "catalog_rest_url", "catalog_ftp_url", "catalog_rate_limit", "catalog_rate_period",
     "catalog_timeout", "catalog_connect_timeout", "catalog_read_timeout", "catalog_retries", "catalog_backoff",
     "catalog_backoff_max", "catalog_cache_ttl", "catalog_max_downloads", "catalog_hf_repo", "memory_limit",
+    "batch_cache_scorefiles",
     "reference_base_url",
 )  # fmt: skip
 #: Settings that are paths or choices of the launching machine: meaningless in a pod.
