@@ -28,7 +28,7 @@ def release_free_memory() -> None:
     time a larger array is freed), so a batch's matching temporaries and the entries it keeps share it:
     freed memory stays resident behind what is kept. At the end of batch1m's matching ~400 MB of the
     1.2 GiB resident were free heap. Called between matched groups: batch300k peak RSS 580-592 →
-    535-553 MiB at the same wall time; batch1m 1,491 → 1,252-1,270 MiB for ~0.5 s (4 %) more."""
+    531-553 MiB at the same wall time; batch1m 1,491 → 1,252-1,270 MiB for ~0.5 s (4 %) more."""
     global _malloc_trim
     if _malloc_trim is False:
         import ctypes

@@ -115,8 +115,8 @@ _MATCH_ROW_BYTES = 700
 #: Rows per matched group at most: larger groups take memory (and page faults) and are no faster in wall
 #: time (203 files, 2.1M rows: 1.8–2.0 s in groups of 200k or 400k rows, 2.3 s in groups of 1.1M; 200k
 #: rows: 30–50 MB less peak RSS). Each matcher call has ~15 ms of fixed cost (polars query set-up), so
-#: on 14.2M rows 88 groups take ~1 s more thread time than 17 groups of 1.1M, hidden by the two match
-#: threads (bench_reference warm: the same wall time either way, docs/benchmarks.md).
+#: on 14.2M rows 88 groups take ~1 s more thread time than 17 groups of 1.1M, which the files read
+#: meanwhile on the read-ahead thread hide (bench_reference warm: the same wall time either way).
 _MAX_MATCH_ROWS = 200_000
 #: Groups matched at once (each planned at _MATCH_ROW_BYTES per row: groups are that much smaller). One:
 #: the matcher runs on polars' threads already, and the next group is read meanwhile. Two took 20-40 MB
