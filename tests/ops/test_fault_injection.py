@@ -146,6 +146,7 @@ def _is_table(p: Path) -> bool:
 KINDS: dict[str, tuple[str, Callable[[Path], bool], str]] = {
     "parsed scoring files": ("scorefiles", lambda p: p.suffix == ".parquet", "person"),
     "normalised VCFs (+ gVCF blocks)": ("genotypes", lambda p: _is_table(p), "person"),
+    "target indexes": ("target_index", lambda p: p.suffix == ".parquet", "person"),
     "FASTA indexes": ("fasta", lambda p: p.suffix == ".fai", "person"),
     "panel site tables": ("panels", lambda p: p.name.endswith(".sites.parquet"), "panel"),
     "panel file CIDs": ("panels/cids", lambda p: p.suffix == ".json", "panel"),

@@ -16,6 +16,8 @@ Statuses: matched, excluded, not_best, unmatched. A score whose overlap (matched
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -356,6 +358,31 @@ class TargetIndex:
             table = table.sort("_key", "vidx")
         self.table = table.with_columns(pl.col("_key").set_sorted())
 
+    def state(self) -> tuple[pl.DataFrame, dict[str, Any]]:
+        """What `restore` needs besides the target table: the key table and the two vocabularies
+        (chromosomes in rank order, alleles longer than one byte in code order)."""
+        vocab = {"chroms": self._chroms.categories.to_list(), "alleles": self._alleles.categories.to_list()}
+        return self.table, {"height": self.height, **vocab}
+
+    @classmethod
+    def restore(cls, target: pl.DataFrame, table: pl.DataFrame, state: dict[str, Any]) -> TargetIndex:
+        """The index of `target` from its `state()` (kept by `scoring.index_cache`); ValueError when the
+        two do not fit together (another table, another layout, keys out of order)."""
+        v = target.get_column("vidx").to_numpy()
+        if len(v) and (v[0] != 0 or not (np.diff(v.astype(np.int64)) == 1).all()):
+            raise ValueError("target vidx must be the row index of the target table")
+        if not (state.get("height") == target.height == table.height) or table.schema != _INDEX_SCHEMA:
+            raise ValueError("the index state is of another target table or layout")
+        if not table.get_column("_key").is_sorted():
+            raise ValueError("the index state's keys are not sorted")
+        index = cls.__new__(cls)
+        index.height = target.height
+        index._chroms = pl.Enum(list(state["chroms"]))
+        index._alleles = pl.Enum(list(state["alleles"]))
+        index.multiallelic = target.get_column("is_multiallelic").to_numpy()
+        index.table = table.with_columns(pl.col("_key").set_sorted())
+        return index
+
     def keys(self, chrom: pl.Series, pos: pl.Series) -> np.ndarray:
         """Position keys of scoring rows (chromosomes the target lacks rank after its own, one
         rank each; a missing chromosome matches nothing)."""
@@ -383,6 +410,12 @@ class TargetIndex:
             k = col.gather(rest).cast(self._alleles, strict=False).to_physical().cast(pl.Int64)
             codes[rest] = np.where(k.is_null().to_numpy(), NO_MATCH, k.fill_null(0).to_numpy() + 256)
         return codes
+
+
+#: Columns of `TargetIndex.table`.
+_INDEX_SCHEMA = pl.Schema(
+    {"_key": pl.Int64, "vidx": pl.UInt32, "_ref": pl.UInt32, "_alt": pl.UInt32, "_rf": pl.UInt32, "_af": pl.UInt32}
+)
 
 
 def _complement(comp: np.ndarray, codes: np.ndarray) -> np.ndarray:

@@ -41,6 +41,7 @@ from prsgazer.engine.scorefile import CacheWriter, ReaderOptions, ScoreCounts, S
 from prsgazer.engine.scorefile import read_scorefiles as read_all
 from prsgazer.engine.scorefile.lifted import lift_cached
 from prsgazer.engine.scorefile.liftover import chain_builds
+from prsgazer.engine.scoring.index_cache import cached_index
 from prsgazer.engine.scoring.match import MatchOptions, MatchResult, TargetIndex, match_variants
 from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
 from prsgazer.errors import InputError
@@ -173,7 +174,7 @@ class ScoreRun(BaseModel):
     derived: dict[str, str] = Field(
         default_factory=dict,
         description="CIDs of the derived cache entries the run read besides its scoring files: `genotypes_table` "
-        "(a normalised VCF), `fasta_index` (the reference FASTA's index).",
+        "(a normalised VCF), `target_index` (its index for matching), `fasta_index` (the reference FASTA's index).",
     )
 
     @property
@@ -197,7 +198,9 @@ def read_scorefiles(
 Genotypes = str | Path | Sequence[str | Path]
 
 
-def _open_target(genotypes: Genotypes, opt: RunOptions) -> tuple[GenotypeSource, TargetIndex]:
+def _open_target(genotypes: Genotypes, opt: RunOptions) -> tuple[GenotypeSource, TargetIndex, str | None]:
+    """The genotypes, opened and preloaded, and their index for matching: from the target-index cache
+    when they are a cached normalised table (a VCF), with that cache entry's CID."""
     # a hard-calls run does not parse a VCF's dosage fields at all
     fields = () if opt.score.hard_calls else opt.dosage_fields
     source = open_genotypes(genotypes, cache_dir=opt.cache_dir, filters=opt.filters, dosage_fields=fields)
@@ -207,16 +210,18 @@ def _open_target(genotypes: Genotypes, opt: RunOptions) -> tuple[GenotypeSource,
 
             kernels.load(wide_vectors=opt.reader.wide_vectors)
         source.preload(dosages=not opt.score.hard_calls)
-        return source, TargetIndex(source.variants)
+        if opt.cache_dir is not None and source.cache_cid is not None:
+            return source, *cached_index(source.variants, opt.cache_dir, source.cache_cid)
+        return source, TargetIndex(source.variants), None
     except BaseException:
         source.close()
         raise
 
 
-def _close_when_opened(opening: Future[tuple[GenotypeSource, TargetIndex]]) -> None:
+def _close_when_opened(opening: Future[tuple[GenotypeSource, TargetIndex, str | None]]) -> None:
     """Close the genotypes a failed run opened (when opening them failed, that error is the one raised)."""
     try:
-        source, _ = opening.result()
+        source = opening.result()[0]
     except Exception:  # noqa: BLE001 - nothing was opened; the caller raises its error
         return
     source.close()
@@ -239,7 +244,7 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
     try:
         files, rows = read_scorefiles([Path(p) for p in scorefiles], opt.cache_dir, writer=writer, reader=opt.reader)
         clock.lap("read scoring files")
-        source, index = opening.result()
+        source, index, index_cid = opening.result()
     except BaseException:
         _close_when_opened(opening)
         pool.shutdown(wait=True)
@@ -247,7 +252,7 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
         raise
     if isinstance(source, ArraySource):  # an array's variants are the scoring rows' alleles at its sites
         source = source.for_rows(rows)
-        index = TargetIndex(source.variants)
+        index, index_cid = TargetIndex(source.variants), None
     flags = pool.submit(source.multiallelic_rows)  # computed once per source
     clock.lap("open genotypes (while reading)")
     warnings: list[str] = []
@@ -270,7 +275,7 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
             warnings.append(f"{shown}: {text}")
         coverage, how = decide_coverage(source, opt.coverage)
         reference = load_reference(opt.reference, opt.cache_dir) if opt.reference else None
-        derived = {"genotypes_table": source.cache_cid}
+        derived = {"genotypes_table": source.cache_cid, "target_index": index_cid}
         if isinstance(reference, FastaReference):
             derived["fasta_index"] = reference.index_cid
         try:
@@ -282,6 +287,8 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
                 reference.close()
         clock.lap("absent-site policy")
         match = match_variants(rows, target.variants, opt.match, index if target is source else None)
+        if target is not source:  # absent sites were added: the index of the source was not used
+            derived.pop("target_index", None)
         del index
         absent = count_absent(absent, match.unmatched)
         clock.lap("match")
