@@ -380,7 +380,7 @@ class TargetIndex:
         index._chroms = pl.Enum(list(state["chroms"]))
         index._alleles = pl.Enum(list(state["alleles"]))
         index.multiallelic = target.get_column("is_multiallelic").to_numpy()
-        index.table = table.with_columns(pl.col("_key").set_sorted())
+        index.table = table.rechunk().with_columns(pl.col("_key").set_sorted())  # one chunk, as built
         return index
 
     def keys(self, chrom: pl.Series, pos: pl.Series) -> np.ndarray:
