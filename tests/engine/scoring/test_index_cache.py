@@ -13,6 +13,7 @@ from loguru import logger
 
 from prsgazer.cid import cid_of_file
 from prsgazer.engine.genotypes import open_genotypes
+from prsgazer.engine.genotypes.source import GenotypeSource
 from prsgazer.engine.scoring.index_cache import cached_index, entry_path
 from prsgazer.engine.scoring.match import TargetIndex
 from prsgazer.engine.scoring.run import RunOptions, run_scoring
@@ -30,13 +31,20 @@ def _same(a: TargetIndex, b: TargetIndex) -> None:
     assert np.array_equal(a.keys(chrom, pos), b.keys(chrom, pos))
 
 
-def test_the_index_read_back_is_the_index_built(person_vcf, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    source = open_genotypes(person_vcf[0], cache_dir=cache)
+def _first_entry(vcf: Path, cache: Path) -> tuple[GenotypeSource, TargetIndex, TargetIndex, str | None, Path]:
+    """The VCF opened with a cache, its index built, and its first index entry: (source, built,
+    written index, written CID, entry path)."""
+    source = open_genotypes(vcf, cache_dir=cache)
     assert source.cache_cid is not None
     built = TargetIndex(source.variants)
     first, written = cached_index(source.variants, cache, source.cache_cid)
-    entry = entry_path(cache, source.cache_cid)
+    return source, built, first, written, entry_path(cache, source.cache_cid)
+
+
+def test_the_index_read_back_is_the_index_built(person_vcf, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    source, built, first, written, entry = _first_entry(person_vcf[0], cache)
+    assert source.cache_cid is not None
     assert written == cid_of_file(entry) and seal_path(entry).exists()
     again, read = cached_index(source.variants, cache, source.cache_cid)
     assert read == written
@@ -50,11 +58,8 @@ def test_a_damaged_or_unfitting_entry_is_discarded_and_built_again(
     person_vcf, tmp_path: Path, damage: str
 ) -> None:
     cache = tmp_path / "cache"
-    source = open_genotypes(person_vcf[0], cache_dir=cache)
+    source, built, _, written, entry = _first_entry(person_vcf[0], cache)
     assert source.cache_cid is not None
-    built = TargetIndex(source.variants)
-    _, written = cached_index(source.variants, cache, source.cache_cid)
-    entry = entry_path(cache, source.cache_cid)
     target = source.variants
     if damage == "bytes":
         data = bytearray(entry.read_bytes())

@@ -7,20 +7,18 @@ with a warning and lifted again. See docs/engine.md ("Liftover").
 
 from __future__ import annotations
 
-import json
-import os
-import uuid
 from pathlib import Path
 
 import polars as pl
 
 from prsgazer.cid import cid_of_file
+from prsgazer.engine.cache_entry import read_entry, reject_entry, write_entry
 from prsgazer.engine.scorefile.liftover import UNLIFTED_SCHEMA, lift_marked, read_chain
 from prsgazer.engine.scorefile.model import SCHEMA, ScoringFile
 from prsgazer.engine.version import source_version
-from prsgazer.sealed import discard, publish, verify
 
 _META = "prsgazer.lifted"
+_WHAT = "lifted scoring-file cache entry"
 
 
 def lift_cached(
@@ -32,24 +30,15 @@ def lift_cached(
     if cache_dir is not None:
         key = f"{sf.cid}-{cid_of_file(chain)}-{source_version('scorefile', 'common')}"
         path = Path(cache_dir) / "lifted" / f"{key}.parquet"
-        entry_cid = verify(path, what="lifted scoring-file cache entry")
-        if entry_cid is not None:
+        found = read_entry(path, _META, _WHAT)
+        if found is not None:
+            frame, meta, entry_cid = found
             try:
-                meta = json.loads(pl.read_parquet_metadata(path)[_META])
-                frame = pl.read_parquet(path)
-                if frame.schema == pl.Schema(SCHEMA):
-                    return frame, pl.DataFrame(meta["unlifted"], schema=UNLIFTED_SCHEMA), entry_cid
-            except (OSError, KeyError, ValueError, pl.exceptions.PolarsError):
-                discard(path)  # a damaged entry is lifted again, never trusted
+                if frame.schema != pl.Schema(SCHEMA):
+                    raise ValueError("another schema")
+                return frame, pl.DataFrame(meta["unlifted"], schema=UNLIFTED_SCHEMA), entry_cid
+            except (KeyError, TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+                reject_entry(path, _WHAT, f"does not fit ({exc})")  # lifted again, never trusted
     frame, unlifted = lift_marked(sf.variants, read_chain(chain))
-    written = None
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            meta = {_META: json.dumps({"unlifted": unlifted.to_dicts()}, default=str)}
-            frame.write_parquet(tmp, compression="zstd", statistics=False, metadata=meta)
-            written = publish(tmp, path)
-        except OSError:
-            tmp.unlink(missing_ok=True)  # the cache is an optimisation
+    written = write_entry(path, frame, _META, {"unlifted": unlifted.to_dicts()}) if path is not None else None
     return frame, unlifted, written

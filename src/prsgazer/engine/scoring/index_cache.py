@@ -12,16 +12,13 @@ the table is discarded and built again. On a 5M-variant WGS table: built in 0.35
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
-from loguru import logger
 
+from prsgazer.engine.cache_entry import read_entry, reject_entry, write_entry
 from prsgazer.engine.scoring.match import TargetIndex
 from prsgazer.engine.version import source_version
-from prsgazer.errors import OutputError
-from prsgazer.sealed import discard, sealed_output, verify
 
 _WHAT = "target index cache entry"
 _META_KEY = "prsgazer.target_index"
@@ -40,23 +37,13 @@ def cached_index(target: pl.DataFrame, cache_dir: Path, table_cid: str) -> tuple
     """The index of `target` (the normalised table whose cache entry has CID `table_cid`) and the CID
     of the cache entry it was read from or written to (None when it could not be written)."""
     entry = entry_path(cache_dir, table_cid)
-    entry_cid = verify(entry, what=_WHAT)
-    if entry_cid is not None:
+    found = read_entry(entry, _META_KEY, _WHAT)
+    if found is not None:
+        table, state, entry_cid = found
         try:
-            state = json.loads(pl.read_parquet_metadata(entry)[_META_KEY])
-            return TargetIndex.restore(target, pl.read_parquet(entry), state), entry_cid
-        except (OSError, KeyError, ValueError, TypeError, pl.exceptions.PolarsError) as exc:
-            logger.warning("{} {} does not fit its table ({}): discarded, it will be rebuilt", _WHAT, entry, exc)
-            discard(entry)
+            return TargetIndex.restore(target, table, state), entry_cid
+        except (KeyError, TypeError, ValueError) as exc:
+            reject_entry(entry, _WHAT, f"does not fit its table ({exc})")
     index = TargetIndex(target)
     table, state = index.state()
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        with sealed_output(entry) as out:
-            table.write_parquet(
-                out.path, compression="zstd", compression_level=1, statistics=False,
-                metadata={_META_KEY: json.dumps(state)},
-            )  # fmt: skip
-    except (OSError, OutputError, pl.exceptions.PolarsError):
-        return index, None  # the cache is an optimisation: a run never fails for it
-    return index, out.cid
+    return index, write_entry(entry, table, _META_KEY, state)
