@@ -25,11 +25,10 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from loguru import logger
-
 from prsgazer.cid import cid_of_bytes, cid_of_file, is_cid
 from prsgazer.fileio import Output, write_bytes
 from prsgazer.fileio import publish as fileio_publish
+from prsgazer.logs import logger
 
 #: Suffix of the seal beside an entry: `<entry>.cid`.
 SEAL_SUFFIX = ".cid"

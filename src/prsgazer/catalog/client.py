@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from loguru import logger
 from yarl import URL
 
 from prsgazer import __version__
@@ -54,6 +53,7 @@ from prsgazer.catalog.models import (
 from prsgazer.config import Settings, get_settings
 from prsgazer.errors import CatalogError, DownloadError, InputError, NotFoundError, UnreachableError
 from prsgazer.fileio import publish, write_text
+from prsgazer.logs import logger
 
 #: The API refuses `limit` above this (rest_api/pagination.py in PGScatalog/PGS_Catalog).
 MAX_PAGE_SIZE = 250

@@ -22,8 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from loguru import logger
-
 from prsgazer.assets import ScoringFile
 from prsgazer.catalog.client import CatalogClient, normalize_pgs_id
 from prsgazer.engine.scorefile.header import ScoringFileHeader, normalize_build, read_header
@@ -35,6 +33,7 @@ from prsgazer.errors import (
     NotFoundError,
     PrsgazerError,
 )
+from prsgazer.logs import logger
 from prsgazer.storage import LocalStore, default_store
 
 SOURCE = "pgs_catalog"

@@ -18,10 +18,10 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-from loguru import logger
 from yarl import URL
 
 from prsgazer.errors import OutputError
+from prsgazer.logs import logger
 from prsgazer.sealed import discard, read_verified_bytes, write_sealed_bytes
 
 

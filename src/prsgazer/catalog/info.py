@@ -9,7 +9,6 @@ import asyncio
 from typing import Any
 
 import polars as pl
-from loguru import logger
 from pydantic import BaseModel
 
 from prsgazer.catalog.clean import MATCHED_SHARE, sample_set_summary
@@ -18,6 +17,7 @@ from prsgazer.catalog.metadata import CatalogTables
 from prsgazer.catalog.models import Metric, Performance, Score
 from prsgazer.engine.interpret.quality import EffectSize, ModelQuality, ancestry_code, ancestry_shares, model_quality
 from prsgazer.errors import UnreachableError
+from prsgazer.logs import logger
 
 
 class EvaluationSummary(BaseModel):

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
-from loguru import logger
 from pydantic import BaseModel
 
 from prsgazer.assets import CatalogMetadata
@@ -31,6 +30,7 @@ from prsgazer.catalog.client import CatalogClient
 from prsgazer.config import get_settings
 from prsgazer.errors import CatalogError, DownloadError, InputError, NotFoundError
 from prsgazer.fileio import copy_file, output_path, write_text
+from prsgazer.logs import logger
 from prsgazer.storage import LocalStore, cid_of_file, default_store
 
 

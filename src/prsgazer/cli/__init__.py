@@ -134,12 +134,10 @@ def _register(names: list[str] | None = None) -> None:
 
 def configure_logging(level: str | None = None) -> None:
     """Send loguru records at `PRSGAZER_LOG_LEVEL` (or `level`) and above to stderr, nothing else."""
-    from loguru import logger
-
+    from prsgazer import logs
     from prsgazer.config import get_settings
 
-    logger.remove()
-    logger.add(sys.stderr, level=(level or get_settings().log_level).upper(), format="{level}: {message}")
+    logs.configure((level or get_settings().log_level).upper())
 
 
 #: Width of output that goes to a file or a pipe: tables and long lines are never cut at 80 columns there.

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from loguru import logger
 
 from prsgazer.errors import OutputError
+from prsgazer.logs import logger
 from prsgazer.sealed import discard, sealed_output, verify
 
 

@@ -24,12 +24,12 @@ from fastmcp.exceptions import ToolError
 from fastmcp.exceptions import ValidationError as FastMCPValidationError
 from fastmcp.server.auth import AccessToken, TokenVerifier
 from fastmcp.server.middleware import Middleware, MiddlewareContext
-from loguru import logger
 from pydantic import ValidationError as PydanticValidationError
 
 from prsgazer import __version__
 from prsgazer.config import Settings, get_settings, is_loopback
 from prsgazer.errors import InputError, PrsgazerError
+from prsgazer.logs import logger
 from prsgazer.server import safety, tools
 from prsgazer.server.models import ServerConfig
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from loguru import logger
+from prsgazer.logs import logger
 
 T = TypeVar("T")
 

@@ -22,7 +22,6 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import polars as pl
 import scipy.linalg
-from loguru import logger
 from threadpoolctl import threadpool_limits
 
 from prsgazer.engine.ancestry.kinship import greedy_unrelated, king_robust
@@ -39,6 +38,7 @@ from prsgazer.engine.common import MISSING, one_blas_thread
 from prsgazer.engine.genotypes.source import GenotypeSource
 from prsgazer.engine.reference.panel import Panel
 from prsgazer.errors import InputError
+from prsgazer.logs import logger
 
 
 @one_blas_thread

@@ -9,8 +9,6 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from loguru import logger
-
 from prsgazer.cid import cid_of_file
 from prsgazer.engine.genotypes.arrays import ArraySource, read_array, sniff_array
 from prsgazer.engine.genotypes.multi import MultiSource, is_samplesheet, read_samplesheet
@@ -20,6 +18,7 @@ from prsgazer.engine.genotypes.table import ParquetSource
 from prsgazer.engine.genotypes.vcf import normalize_vcf
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
+from prsgazer.logs import logger
 from prsgazer.sealed import discard, publish, verify
 
 # --------------------------------------------------------------------------------------------------

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from loguru import logger
 from pydantic import BaseModel
 
 from prsgazer.cid import cid_of_file
 from prsgazer.engine.genotypes.plink import PgenSource, read_psam, read_pvar
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
+from prsgazer.logs import logger
 from prsgazer.sealed import read_verified_bytes, sealed_output, verify, write_sealed_bytes
 
 #: psam columns accepted as the superpopulation label (first found wins, case-insensitive).

@@ -42,7 +42,6 @@ from typing import Literal, NamedTuple, TypeVar
 
 import numpy as np
 import polars as pl
-from loguru import logger
 from pydantic import BaseModel, Field
 
 from prsgazer.cid import cid_of_bytes, cid_of_file
@@ -66,6 +65,7 @@ from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chun
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
 from prsgazer.fileio import write_bytes
+from prsgazer.logs import logger
 from prsgazer.sealed import discard, read_verified_bytes, write_sealed_bytes
 
 #: Columns of a per-score result parquet (named_allele_dosage_sum only with dosage_sum=True).
