@@ -15,7 +15,7 @@ from prsgazer.engine.scorefile import read_scorefile
 from prsgazer.engine.scoring.match import match_variants
 from prsgazer.engine.scoring.run import RunOptions, run_scoring
 from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
-from prsgazer.synthetic.files import random_cohort, random_score, write_pfile, write_scorefile, write_vcf
+from prsgazer.synthetic.files import Cohort, random_cohort, random_score, write_pfile, write_scorefile, write_vcf
 
 
 def g6(x: float) -> str:
@@ -324,3 +324,42 @@ def test_sparse_additive_and_matrix_product_paths_agree(tmp_path: Path) -> None:
         np.testing.assert_allclose(a.dosage_sum, b.dosage_sum, rtol=1e-12, atol=1e-12)
         assert np.array_equal(a.n_missing, b.n_missing) and np.array_equal(a.n_imputed, b.n_imputed)
         assert a.n_missing.sum() > 0 and a.n_imputed.sum() > 0
+
+
+def test_a_cohort_loads_its_kernels_beside_the_match(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cohort's compiled kernels load on their own thread (numba's ~0.5 s start overlaps reading and
+    matching instead of delaying the match); a person's run loads none; a failure to load them is the
+    run's error."""
+    import threading
+
+    from prsgazer.engine.scoring import kernels
+
+    cohort = random_cohort(40, 300, seed=8)
+    prefix = write_pfile(cohort, tmp_path / "c")
+    sf = write_scorefile(random_score(cohort, 200, seed=9).rows, tmp_path / "S.txt", pgs_id="S")
+    loaded_on: list[str] = []
+    real = kernels.load
+
+    def recording(**kw: bool) -> None:
+        loaded_on.append(threading.current_thread().name)
+        real(**kw)
+
+    monkeypatch.setattr(kernels, "load", recording)
+    want = run_scoring(prefix, [sf], RunOptions(score=ScoreOptions(sparse_additive=False)))
+    assert loaded_on == []  # the matrix-product path needs no kernels
+    got = run_scoring(prefix, [sf], RunOptions())
+    assert len(loaded_on) == 1 and loaded_on[0].startswith("load-kernels"), loaded_on
+    np.testing.assert_allclose(got.table["sum"].to_numpy(), want.table["sum"].to_numpy(), rtol=1e-12, atol=1e-12)
+    assert "load kernels (while matching)" in got.timings
+
+    person = Cohort(cohort.sites, cohort.samples[:1], cohort.genotypes[:, :1].copy())
+    one = write_vcf(person, tmp_path / "one.vcf")
+    run_scoring(one, [sf], RunOptions())
+    assert len(loaded_on) == 1  # one sample: per-entry sums, no kernels
+
+    def failing(**kw: bool) -> None:
+        raise RuntimeError("numba is broken here")
+
+    monkeypatch.setattr(kernels, "load", failing)
+    with pytest.raises(RuntimeError, match="numba is broken here"):
+        run_scoring(prefix, [sf], RunOptions())

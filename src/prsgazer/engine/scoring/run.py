@@ -198,27 +198,39 @@ def read_scorefiles(
 Genotypes = str | Path | Sequence[str | Path]
 
 
-def _open_target(genotypes: Genotypes, opt: RunOptions) -> tuple[GenotypeSource, TargetIndex, str | None]:
+#: `_open_target`'s result: the source, its index for matching, the index's cache CID, the kernels' loading.
+_Opened = tuple[GenotypeSource, TargetIndex, str | None, Future[None] | None]
+
+
+def _open_target(genotypes: Genotypes, opt: RunOptions, kernels_loader: ThreadPoolExecutor) -> _Opened:
     """The genotypes, opened and preloaded, and their index for matching: from the target-index cache
-    when they are a cached normalised table (a VCF), with that cache entry's CID."""
+    when they are a cached normalised table (a VCF), with that cache entry's CID. A cohort's scoring
+    kernels start loading on `kernels_loader` as soon as its size is known (the future to wait for)."""
     # a hard-calls run does not parse a VCF's dosage fields at all
     fields = () if opt.score.hard_calls else opt.dosage_fields
     source = open_genotypes(genotypes, cache_dir=opt.cache_dir, filters=opt.filters, dosage_fields=fields)
+    loading = None
     try:
         if source.n_samples > opt.score.entry_path_max_samples and opt.score.sparse_additive:
-            from prsgazer.engine.scoring import kernels  # a cohort is scored by the compiled kernels: load them now
-
-            kernels.load(wide_vectors=opt.reader.wide_vectors)
+            loading = kernels_loader.submit(_load_kernels, opt.reader.wide_vectors)
         source.preload(dosages=not opt.score.hard_calls)
         if opt.cache_dir is not None and source.cache_cid is not None:
-            return source, *cached_index(source.variants, opt.cache_dir, source.cache_cid)
-        return source, TargetIndex(source.variants), None
+            return source, *cached_index(source.variants, opt.cache_dir, source.cache_cid), loading
+        return source, TargetIndex(source.variants), None, loading
     except BaseException:
         source.close()
         raise
 
 
-def _close_when_opened(opening: Future[tuple[GenotypeSource, TargetIndex, str | None]]) -> None:
+def _load_kernels(wide_vectors: bool) -> None:
+    """numba's start and the scoring kernels' first cache load: about 0.5 s, mostly holding the GIL, on
+    its own thread while the run reads, indexes and matches (none of which needs them)."""
+    from prsgazer.engine.scoring import kernels
+
+    kernels.load(wide_vectors=wide_vectors)
+
+
+def _close_when_opened(opening: Future[_Opened]) -> None:
     """Close the genotypes a failed run opened (when opening them failed, that error is the one raised)."""
     try:
         source = opening.result()[0]
@@ -240,14 +252,16 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
     # are read (parquet decoding and the index release the GIL; the readers' imports need it).
     # Later, the same thread finds the multi-allelic row flags scoring needs while the rows are matched.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-genotypes")
-    opening = pool.submit(_open_target, genotypes, opt)
+    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-kernels")
+    opening = pool.submit(_open_target, genotypes, opt, loader)
     try:
         files, rows = read_scorefiles([Path(p) for p in scorefiles], opt.cache_dir, writer=writer, reader=opt.reader)
         clock.lap("read scoring files")
-        source, index, index_cid = opening.result()
+        source, index, index_cid, kernels_loading = opening.result()
     except BaseException:
         _close_when_opened(opening)
         pool.shutdown(wait=True)
+        loader.shutdown(wait=True)
         writer.close()
         raise
     if isinstance(source, ArraySource):  # an array's variants are the scoring rows' alleles at its sites
@@ -319,6 +333,9 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
         plan = plan_weights(weights, passed)
         clock.lap("plan")
         flags.result()
+        if kernels_loading is not None:
+            kernels_loading.result()  # a failure to load them is raised here, before scoring
+            clock.lap("load kernels (while matching)")
         totals = score_chunks(target, plan, options=opt.score, ref_alt_freq=ref_freq)
         clock.lap("score")
         writer.flush()  # the parsed-file cache, written while the run went on
@@ -363,6 +380,7 @@ def run_scoring(genotypes: Genotypes, scorefiles: list[str | Path], options: Run
         )
     finally:
         pool.shutdown(wait=True)  # the flags' thread is done with the source before it is closed
+        loader.shutdown(wait=True)
         writer.close()
         source.close()
 
