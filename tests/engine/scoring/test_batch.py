@@ -238,27 +238,37 @@ def test_memory_limit_sets_chunks_not_numbers(synth_panel, tmp_path: Path) -> No
 
 
 def test_matching_groups_do_not_change_numbers(synth_panel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Files gathered into matching groups by their actual rows, two groups matched at once: the same
-    numbers, to the bit, as one group (score indices follow group order, not timing)."""
+    """Files gathered into matching groups by their actual rows, a file larger than a group matched in
+    slices of its positions, two groups matched at once: the same summaries, and the same numbers to
+    the bit, as one group (score indices follow group order, not timing)."""
     info, files = synth_panel
     panel = open_panel(info.prefix, cache_dir=tmp_path / "cache")
     one = batch_score(panel, files, out_dir=tmp_path / "one", cache_dir=tmp_path / "cache")
     groups: list[int] = []
-    real = batch_mod._match_group
+    slices: list[int] = []
+    real, real_slice = batch_mod._match_group, batch_mod._match_slice
 
     def spy(rows, *args):  # type: ignore[no-untyped-def]
         groups.append(rows.height)
         return real(rows, *args)
 
+    def spy_slice(rows, *args):  # type: ignore[no-untyped-def]
+        slices.append(rows.height)
+        return real_slice(rows, *args)
+
     monkeypatch.setattr(batch_mod, "_match_group", spy)
-    monkeypatch.setattr(batch_mod, "_MATCH_ROW_BYTES", 10**12)  # match_rows = 1,000 (the floor)
+    monkeypatch.setattr(batch_mod, "_match_slice", spy_slice)
+    monkeypatch.setattr(batch_mod, "_MATCH_ROW_BYTES", 10**12)  # match_rows = the floor
+    monkeypatch.setattr(batch_mod, "_MIN_MATCH_ROWS", 600)
     monkeypatch.setattr(batch_mod, "_MATCH_THREADS", 2)  # (one by default) the order must not follow timing
     released: list[int] = []
-    monkeypatch.setattr(batch_mod, "release_free_memory", lambda: released.append(len(groups)))
+    monkeypatch.setattr(batch_mod, "release_free_memory", lambda: released.append(len(groups) + len(slices)))
     many = batch_score(panel, files, out_dir=tmp_path / "many", cache_dir=tmp_path / "cache")
-    assert many.memory is not None and many.memory.match_rows == 1_000
-    assert groups == [160, 900, 2000]  # 10 + 150 rows together; 900; 2000 alone (larger than a group)
-    assert len(released) == 3  # free heap pages given back after each group
+    assert many.memory is not None and many.memory.match_rows == 600
+    assert groups == [160, 900]  # 10 + 150 rows together; 900 alone (up to twice a group: whole)
+    assert len(slices) == 4 and sum(slices) == 2000 and max(slices) <= 700  # 2000 rows: in slices
+    assert len(released) == 6  # free heap pages given back after each group and slice
+    assert [o.summary for o in many.outcomes] == [o.summary for o in one.outcomes]
     assert [o.accession for o in many.outcomes] == [o.accession for o in one.outcomes]
     for o in one.outcomes:
         assert many.scores(o.accession).equals(one.scores(o.accession))
@@ -435,3 +445,54 @@ print(before, after)
     assert out.returncode == 0, out.stderr
     before, after = map(int, out.stdout.split())
     assert before - after > 200, (before, after)  # MiB
+
+
+def test_a_file_matched_in_slices_is_decided_as_a_whole(
+    synth_panel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large file matched slice by slice: its outcome is decided on the counts of all its slices (here
+    its last slice alone matches nothing: the rows moved to a chromosome the panel lacks), and a score
+    with dominant rows still goes through the general path with every slice's rows. Summaries and
+    numbers are those of the file matched whole."""
+    info, files = synth_panel
+    panel = open_panel(info.prefix, cache_dir=tmp_path / "cache")
+    text = files[3].read_text().splitlines(keepends=True)
+    head = "".join(line for line in text if line.startswith("#"))
+    body = pl.read_csv(files[3], separator="\t", comment_prefix="#", infer_schema=False)
+    n = body.height
+    elsewhere = body.with_columns(  # the last 30 %: on chromosome 9 (absent from the panel)
+        pl.when(pl.int_range(n) >= int(0.7 * n)).then(pl.lit("9")).otherwise(pl.col("hm_chr")).alias("hm_chr")
+    )
+    dominant = body.with_columns(
+        pl.when(pl.int_range(n) % 7 == 0).then(pl.lit("True")).otherwise(pl.lit("False")).alias("is_dominant")
+    )
+    made = []
+    for name, frame in (("PGS910001", elsewhere), ("PGS910002", dominant)):
+        f = tmp_path / f"{name}.txt"
+        f.write_text(head.replace("PGS900004", name) + frame.write_csv(separator="\t"))
+        made.append(f)
+    opts = MatchOptions(min_overlap=0.6)
+    whole = batch_score(panel, made, out_dir=tmp_path / "whole", match_options=opts)
+    sliced_calls: list[int] = []
+    real = batch_mod._match_slice
+
+    def spy(rows, *args):  # type: ignore[no-untyped-def]
+        sliced_calls.append(rows.height)
+        return real(rows, *args)
+
+    monkeypatch.setattr(batch_mod, "_match_slice", spy)
+    monkeypatch.setattr(batch_mod, "_MATCH_ROW_BYTES", 10**12)  # match_rows = the floor
+    monkeypatch.setattr(batch_mod, "_MIN_MATCH_ROWS", 600)  # each file in 4 slices
+    sliced = batch_score(panel, made, out_dir=tmp_path / "sliced", match_options=opts)
+    assert len(sliced_calls) == 8 and sum(sliced_calls) == 2 * n
+    a, b = whole.outcome("PGS910001"), sliced.outcome("PGS910001")
+    assert a.summary is not None and a.summary.unmatched_by == {"no_candidate": n - int(0.7 * n)}
+    assert a.status == b.status == "ok" and a.summary == b.summary  # 70 % overlap: passes only as a whole
+    assert whole.outcome("PGS910002").summary == sliced.outcome("PGS910002").summary
+    assert "score (general path)" in sliced.timings  # the dominant rows' score
+    for acc in ("PGS910001", "PGS910002"):
+        assert whole.scores(acc).equals(sliced.scores(acc))
+    ref = run_scoring(info.prefix, [made[1]], RunOptions(match=opts))
+    np.testing.assert_allclose(
+        sliced.scores("PGS910002")["sum"].to_numpy(), ref.table["sum"].to_numpy(), rtol=1e-12, atol=1e-12
+    )

@@ -59,7 +59,7 @@ from prsgazer.engine.scorefile import (
 )
 from prsgazer.engine.scoring.additive import ProgressFn, Totals, accumulate
 from prsgazer.engine.scoring.additive import prepare as prepare_entries
-from prsgazer.engine.scoring.match import MatchOptions, ScoreMatchSummary, TargetIndex, match_variants
+from prsgazer.engine.scoring.match import MatchOptions, ScoreMatchSummary, TargetIndex, match_variants, summarize
 from prsgazer.engine.scoring.run import Clock
 from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
 from prsgazer.engine.version import source_version
@@ -118,6 +118,8 @@ _MATCH_ROW_BYTES = 700
 #: on 14.2M rows 88 groups take ~1 s more thread time than 17 groups of 1.1M, which the files read
 #: meanwhile on the read-ahead thread hide (bench_reference warm: the same wall time either way).
 _MAX_MATCH_ROWS = 200_000
+#: Rows per matched group at least, however little room the memory limit leaves.
+_MIN_MATCH_ROWS = 1_000
 #: Groups matched at once (each planned at _MATCH_ROW_BYTES per row: groups are that much smaller). One:
 #: the matcher runs on polars' threads already, and the next group is read meanwhile. Two took 20-40 MB
 #: more peak RSS on batch300k (615-636 MiB against 590-601) and 150-200 MB more on batch1m, for the same
@@ -177,9 +179,14 @@ def plan_memory(limit: int, *, n_samples: int, n_panel_variants: int, n_entries:
     room = limit - fixed
     most = min(_MAX_CHUNK, max(_MIN_CHUNK, max_cells // max(n_samples, 1)))
     chunk = int(min(most, max(_MIN_CHUNK, room // max(per_variant, 1))))
-    room_rows = (limit - _BASELINE - n_panel_variants * 200) // (_MATCH_ROW_BYTES * _MATCH_THREADS)
-    match_rows = int(max(1_000, min(_MAX_MATCH_ROWS, room_rows)))
+    match_rows = int(max(_MIN_MATCH_ROWS, min(_MAX_MATCH_ROWS, _match_room(limit, n_panel_variants))))
     return MemoryPlan(limit=limit, fixed=fixed, per_variant=per_variant, chunk_variants=chunk, match_rows=match_rows)
+
+
+def _match_room(limit: int, n_panel_variants: int) -> int:
+    """Scoring rows the limit leaves room to match at once, beside the process and the panel's sites
+    (before `plan_memory`'s cap on a group's rows)."""
+    return (limit - _BASELINE - n_panel_variants * 200) // (_MATCH_ROW_BYTES * _MATCH_THREADS)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -575,9 +582,12 @@ def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
     done_files = 0
     kept = [0]  # bytes of the entries kept so far
 
+    room_rows = _match_room(b.limit, target.height)
+
     def group_rows() -> int:
-        """Rows the next group may have: the plan's, less the room the entries kept so far take."""
-        return max(1_000, pre.match_rows - kept[0] // _MATCH_ROW_BYTES)
+        """Rows the next group may have: the plan's, as long as the room left beside the entries kept so
+        far allows (the entries of 14M matched rows take 300 MB: that is room for 430k rows less)."""
+        return int(max(_MIN_MATCH_ROWS, min(pre.match_rows, room_rows - kept[0] // _MATCH_ROW_BYTES)))
 
     def collect(group: list[int], m: _Matched) -> None:
         nonlocal done_files
@@ -598,29 +608,48 @@ def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
 
     # Groups are matched on a pool thread (`_MATCH_THREADS` at once) while the next one is read;
     # results are taken in group order, so score indices do not depend on timing. After each, the C
-    # heap's free pages go back to the OS (what matching freed sits behind the entries kept).
-    inflight: list[tuple[list[int], Future[_Matched]]] = []
+    # heap's free pages go back to the OS (what matching freed sits behind the entries kept). A file
+    # larger than a group comes as slices of its positions: each slice is matched alone and the file
+    # is kept once its last slice is in (`_combine_slices`).
+    inflight: list[tuple[list[int], Slice | None, Future[_Matched] | Future[_SliceMatch]]] = []
+    slices: list[_SliceMatch] = []
     entry_cids: dict[str, str] = {}
-    groups = _match_groups(jobs, pre.match_rows, group_rows, b.cache_dir, b.reader, entry_cids, b.cache_scorefiles)
+
+    def take() -> None:
+        g, piece, fut = inflight.pop(0)
+        got = fut.result()
+        if isinstance(got, _Matched):
+            collect(g, got)
+        else:
+            assert piece is not None
+            slices.append(got)
+            if piece.k == piece.n - 1:
+                collect(g, _combine_slices(slices, b.mopt.min_overlap))
+                slices.clear()
+        release_free_memory()
+
+    groups = _match_groups(
+        jobs, pre.match_rows, group_rows, b.cache_dir, b.reader, entry_cids, b.cache_scorefiles, index
+    )
     with ThreadPoolExecutor(max_workers=_MATCH_THREADS) as pool:
-        for group, files, rows in _read_ahead(groups):
-            for j, sf in zip(group, files, strict=True):
-                file_accessions[j] = sf.accessions
-                note_accessions(sf, seen)
+        for group, files, rows, piece in _read_ahead(groups):
+            if piece is None or piece.k == 0:
+                for j, sf in zip(group, files, strict=True):
+                    file_accessions[j] = sf.accessions
+                    note_accessions(sf, seen)
             del files
-            inflight.append((group, pool.submit(_match_group, rows, target, b.mopt, index)))
+            if piece is None:
+                inflight.append((group, None, pool.submit(_match_group, rows, target, b.mopt, index)))
+            else:
+                inflight.append((group, piece, pool.submit(_match_slice, rows, target, b.mopt, index)))
             del rows
             while len(inflight) >= _MATCH_THREADS:
-                g, fut = inflight.pop(0)
-                collect(g, fut.result())
-                release_free_memory()
+                take()
         while inflight:
-            g, fut = inflight.pop(0)
-            collect(g, fut.result())
-            release_free_memory()
+            take()
     # one array per field, each part list dropped as soon as it is joined
     entries: list[np.ndarray] = []
-    for part, dtype in zip(parts, (np.int64, np.int32, np.float64, bool), strict=True):
+    for part, dtype in zip(parts, (np.uint32, np.int32, np.float64, bool), strict=True):
         entries.append(np.concatenate(part) if part else np.zeros(0, dtype))
         part.clear()
     return _AllMatched(summaries, file_accessions, accessions, entries, general, general_acc, pre, entry_cids)
@@ -754,16 +783,66 @@ class _Matched(NamedTuple):
 def _match_group(rows: pl.DataFrame, target: pl.DataFrame, mopt: MatchOptions, index: TargetIndex) -> _Matched:
     match = match_variants(rows, target, mopt, index)
     del rows
-    passed = match.passed
+    return _keep(match.summaries, match.weights)
+
+
+class _SliceMatch(NamedTuple):
+    """One slice of a large file, matched: its scores' summaries (counts, combined over the slices)
+    and its matched rows (`MatchResult.weights`, the accession as a string)."""
+
+    summaries: list[ScoreMatchSummary]
+    weights: pl.DataFrame
+
+
+def _match_slice(rows: pl.DataFrame, target: pl.DataFrame, mopt: MatchOptions, index: TargetIndex) -> _SliceMatch:
+    match = match_variants(rows, target, mopt, index)
+    del rows
+    return _SliceMatch(match.summaries, match.weights.with_columns(pl.col("accession").cast(pl.String)))
+
+
+def _combine_slices(slices: list[_SliceMatch], min_overlap: float) -> _Matched:
+    """A file matched slice by slice, as if matched whole: each score's counts added up over the slices
+    and its outcome decided on the sums (`summarize`), then its matched rows kept as one group's. A
+    slice holds every row at its positions, so whatever the matcher decides between rows (best
+    candidate, duplicates) is decided within one slice."""
+    by_acc: dict[str, list[ScoreMatchSummary]] = {}
+    for sl in slices:
+        for sm in sl.summaries:
+            by_acc.setdefault(sm.accession, []).append(sm)
+
+    def added(counts: list[dict[str, int]]) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for c in counts:
+            for label, n in c.items():
+                total[label] = total.get(label, 0) + n
+        return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))  # as `_summaries` orders them
+
+    summaries = [
+        summarize(
+            acc,
+            added([x.by_match_type for x in sms]),
+            added([x.excluded_by for x in sms]),
+            added([x.unmatched_by for x in sms]),
+            min_overlap,
+        )
+        for acc, sms in by_acc.items()
+    ]
+    weights = pl.concat([sl.weights for sl in slices]).with_columns(pl.col("accession").cast(pl.Enum(list(by_acc))))
+    return _keep(summaries, weights)
+
+
+def _keep(summaries: list[ScoreMatchSummary], weights: pl.DataFrame) -> _Matched:
+    """What a batch keeps of a match (`summaries`, and `weights`: its matched rows, the accession an Enum)."""
+    passed = [s.accession for s in summaries if s.passed]
     general: pl.DataFrame | None = None
     general_acc: list[str] = []
     add_acc: list[str] = []
     score = np.zeros(0, np.int32)
-    vidx = np.zeros(0, np.int64)
+    vidx = np.zeros(0, np.uint32)
     w = np.zeros(0)
     is_alt = np.zeros(0, bool)
     if passed:
-        m = match.weights.filter(pl.col("score_passed"))
+        m = weights.filter(pl.col("accession").is_in(passed))
         # accession and effect_type are Enums: work on their codes (no string hashing per row)
         acc_col = m.get_column("accession")
         assert isinstance(acc_col.dtype, pl.Enum)
@@ -788,20 +867,32 @@ def _match_group(rows: pl.DataFrame, target: pl.DataFrame, mopt: MatchOptions, i
             code = to_local[acc_code]
             keep = code >= 0
             score = code[keep]
-            vidx = m.get_column("vidx").to_numpy().astype(np.int64)[keep]
+            vidx = m.get_column("vidx").to_numpy()[keep]  # UInt32: 4 bytes per entry, not 8 (14M entries: 57 MB)
             w = m.get_column("effect_weight").fill_null(0.0).to_numpy().astype(np.float64)[keep]
             is_alt = m.get_column("effect_is_alt").to_numpy().astype(bool)[keep]
-    return _Matched(match.summaries, general, general_acc, add_acc, score, vidx, w, is_alt)
+    return _Matched(summaries, general, general_acc, add_acc, score, vidx, w, is_alt)
+
+
+class Slice(NamedTuple):
+    """Slice `k` of the `n` a large file is matched in."""
+
+    k: int
+    n: int
 
 
 def _match_groups(
     jobs: list[_FileJob], match_rows: int, group_rows: Callable[[], int], cache_dir: Path | None,
-    reader: ReaderOptions, entry_cids: dict[str, str], write_cache: bool,
-) -> Iterator[tuple[list[int], list[ScoringFile], pl.DataFrame]]:
+    reader: ReaderOptions, entry_cids: dict[str, str], write_cache: bool, index: TargetIndex,
+) -> Iterator[tuple[list[int], list[ScoringFile], pl.DataFrame, Slice | None]]:
     """Files read in small batches (sized by `_rows_estimate`, which over-counts; an eighth of
     `match_rows` each, so the batch read ahead adds little while a group is matched) and gathered
-    into groups of at most `group_rows()` actual rows (a single larger file is a group of its own):
-    few matcher calls, each with the rows the memory plan allows. Yields (job indices, files, rows).
+    into groups of at most `group_rows()` actual rows: few matcher calls, each with the rows the
+    memory plan allows. A single file of more than twice that comes in slices of its positions
+    (`_position_slices`), each at most about `group_rows()` rows: matching took ~700 bytes per row at
+    its peak, so a 7M-row genome-wide file matched whole would need ~5 GB. (A file of up to twice a
+    group is matched whole: slicing batch300k's 240k-row files cost 0.1-0.2 s of its 1.3 s of matching,
+    the next file being read only once the last slice is matched, for no less peak memory.) Yields (job indices, files,
+    rows, None) for a group and (job index, file, rows, Slice(k, n)) for each slice of a large file.
     Fills `entry_cids` with the parsed-file cache entry of each file read from or (`write_cache`) written
     to the cache."""
     batches: list[list[int]] = [[]]
@@ -831,9 +922,16 @@ def _match_groups(
                 write_cache=write_cache,
             )
             entry_cids.update((sf.cid, sf.cache_cid) for sf in got if sf.cache_cid)  # read from the cache
-            if idx and n_rows + rows.height > group_rows():
-                yield idx, files, pl.concat(frames, rechunk=False)
+            room = group_rows()
+            if idx and n_rows + rows.height > room:
+                yield idx, files, pl.concat(frames, rechunk=False), None
                 idx, files, frames, n_rows = [], [], [], 0
+            if len(batch) == 1 and rows.height > 2 * room:  # up to twice a group: whole (one matcher call)
+                which, n = _position_slices(rows, -(-rows.height // room), index)
+                for k in range(n):  # each slice made when the matcher is about to need it
+                    yield batch, got, rows.filter(pl.Series(which == k)), Slice(k, n)
+                del got, rows, which
+                continue
             idx += batch
             files += got
             frames.append(rows)
@@ -842,9 +940,21 @@ def _match_groups(
         writer.flush()
         entry_cids.update(writer.written)  # written to the cache
         if idx:
-            yield idx, files, pl.concat(frames, rechunk=False)
+            yield idx, files, pl.concat(frames, rechunk=False), None
     finally:
         writer.close()
+
+
+def _position_slices(rows: pl.DataFrame, n: int, index: TargetIndex) -> tuple[np.ndarray, int]:
+    """One file's rows cut into at most `n` slices of about equal size by position, in the panel's
+    order (the matcher's position keys, `index.keys`): each row's slice, and how many there are (none
+    empty). All the rows at one position are in one slice; rows without a position are in the first. A
+    slice keeps the file's order. The slices' matched rows, one after the other, are then in the order
+    of the file's matched whole (by panel position), so its entries need no sorting again."""
+    key = index.keys(rows.get_column("chr_name").fill_null(""), rows.get_column("chr_position").fill_null(0))
+    cuts = np.unique(np.sort(key)[np.arange(1, n) * len(key) // n])
+    used, which = np.unique(np.searchsorted(cuts, key, side="right"), return_inverse=True)
+    return which, len(used)
 
 
 def _read_ahead(items: Iterator[_T]) -> Iterator[_T]:

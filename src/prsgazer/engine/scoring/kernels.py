@@ -27,6 +27,28 @@ def load(*, wide_vectors: bool = True) -> None:
 
 
 @njit(nogil=True, cache=True)
+def order_by_score(score, upos, s, order):  # pragma: no cover - compiled
+    """Fill `order` with the entries' indices stably sorted by score (a counting sort); returns whether
+    every score's `upos` are ascending in that order (ties allowed)."""
+    start = np.zeros(s + 1, dtype=np.int64)
+    for i in range(score.shape[0]):
+        start[score[i] + 1] += 1
+    for k in range(s):
+        start[k + 1] += start[k]
+    last = np.full(s, -1, dtype=np.int64)
+    ascending = True
+    for i in range(score.shape[0]):
+        k = score[i]
+        order[start[k]] = i
+        start[k] += 1
+        u = upos[i]
+        if u < last[k]:
+            ascending = False
+        last[k] = u
+    return ascending
+
+
+@njit(nogil=True, cache=True)
 def advance(cur, end, upos, hi):  # pragma: no cover - compiled
     """Per score: the first entry at or after union position `hi` (binary search in its sorted range).
     Serial: a few binary searches per score cost less than starting threads (a parallel loop here took
