@@ -267,7 +267,7 @@ def test_matching_groups_do_not_change_numbers(synth_panel, tmp_path: Path, monk
     assert many.memory is not None and many.memory.match_rows == 600
     assert groups == [160, 900]  # 10 + 150 rows together; 900 alone (up to twice a group: whole)
     assert len(slices) == 4 and sum(slices) == 2000 and max(slices) <= 700  # 2000 rows: in slices
-    assert len(released) == 6  # free heap pages given back after each group and slice
+    assert len(released) == 6 + 4  # free heap pages given back after each group and slice, and each join
     assert [o.summary for o in many.outcomes] == [o.summary for o in one.outcomes]
     assert [o.accession for o in many.outcomes] == [o.accession for o in one.outcomes]
     for o in one.outcomes:

@@ -117,3 +117,49 @@ print('ok')
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_permute_in_place_is_gathering(local: bool) -> None:
+    """`permute` reorders four arrays of different types in place as `a[order]` would (a random
+    permutation, and one that only reorders within blocks, as a batch's entries are)."""
+    rng = np.random.default_rng(5)
+    n = 10_000
+    if local:
+        order = np.concatenate([lo + rng.permutation(100) for lo in range(0, n, 100)]).astype(np.int32)
+    else:
+        order = rng.permutation(n).astype(np.int32)
+    arrays = [rng.integers(0, 9, n).astype(np.int32), rng.integers(0, 500, n), rng.normal(size=n), rng.random(n) < 0.5]
+    want = [a[order] for a in arrays]
+    K.permute(order, *arrays)
+    for got, exp in zip(arrays, want, strict=True):
+        assert got.dtype == exp.dtype and np.array_equal(got, exp)
+
+
+def test_prepare_sorts_entries_by_score_then_position() -> None:
+    """`prepare`'s entries (sorted in place) are those of a stable lexsort on (score, union position)."""
+    rng = np.random.default_rng(9)
+    m, k = 300, 2_000
+    vidx = rng.integers(0, m, k)
+    score = rng.integers(0, 6, k)
+    w = rng.normal(size=k)
+    is_alt = rng.random(k) < 0.5
+    union = np.unique(vidx)
+    upos = np.searchsorted(union, vidx)
+    order = np.lexsort((upos, score))
+    want = (upos[order], score[order], w[order], is_alt[order])
+    e = prepare(m, [vidx.copy(), score.copy(), w.copy(), is_alt.copy()], 6)
+    assert np.array_equal(e.union, union)
+    for got, exp in zip((e.upos, e.score, e.w, e.is_alt), want, strict=True):
+        assert np.array_equal(got, exp)
+
+
+def test_ref_constants_are_the_bincounts_bit_for_bit() -> None:
+    rng = np.random.default_rng(12)
+    k, s = 50_000, 37
+    score = rng.integers(0, s, k)
+    w = rng.normal(0, 0.3, k)
+    is_alt = rng.random(k) < 0.5
+    total, count = K.ref_constants(score, w, is_alt, s)
+    assert np.array_equal(total, np.bincount(score, weights=np.where(is_alt, 0.0, 2.0 * w), minlength=s))
+    assert np.array_equal(count, np.bincount(score, weights=np.where(is_alt, 0.0, 2.0), minlength=s))

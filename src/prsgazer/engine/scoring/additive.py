@@ -56,9 +56,12 @@ def prepare(
 ) -> Entries:
     """Sort `entries` = [source row, score index, weight, effect allele is ALT] for `accumulate`.
 
-    The list is taken over (emptied) so each array is freed once its sorted copy exists. Scores
+    The list and its arrays are taken over: the list is emptied, the source rows freed once the union
+    positions exist, and the other arrays reordered in place (the caller must not use them again). Scores
     covering more than `dense_fraction` of the union of variants use BLAS, when there are at least
     `dense_min_scores` of them (converting a chunk to float64 pays off only for many columns)."""
+    from prsgazer.engine.scoring import kernels as K
+
     vidx, score, w, is_alt = entries
     entries.clear()
     # union of variants, each entry's position in it (int32 below 2^31 union variants: half the
@@ -70,10 +73,9 @@ def prepare(
     upos = rank[vidx]
     del present, rank, vidx
     order = entry_order(score, upos, s)
-    upos = upos[order]
-    score = score[order]
-    w = w[order]
-    is_alt = is_alt[order]
+    # in place: the peak is the entries and their order, not the entries twice (14.2M entries: ~110 MiB)
+    score, w, is_alt = np.ascontiguousarray(score), np.ascontiguousarray(w), np.ascontiguousarray(is_alt)
+    K.permute(order, upos, score, w, is_alt)
     del order
     counts = np.bincount(score, minlength=s)
     ptr = np.zeros(s + 1, dtype=np.int64)
@@ -102,15 +104,19 @@ def accumulate(
 
     n, s = source.n_samples, e.s
     upos, score, w, is_alt = e.upos, e.score, e.w, e.is_alt
-    step = np.where(is_alt, w, -w)
+    # the value per ALT copy: w, or -w for a REF effect allele (one array, no temporaries: on 14.2M
+    # entries the np.where forms here took 300 MiB more at the batch's peak)
+    step = w.copy()
+    np.negative(step, out=step, where=~is_alt)
     t = Totals(s, n, dosage_sum)
-    # constant parts: Σ f0 per score (the value at ALT count 0 of every entry)
-    t.sum += np.bincount(score, weights=np.where(is_alt, 0.0, 2.0 * w), minlength=s)[:, None]
+    # constant parts: Σ f0 per score (the value at ALT count 0 of every entry: 2w for a REF effect allele)
+    ref_sum, ref_count = K.ref_constants(score, w, is_alt, s)
+    t.sum += ref_sum[:, None]
     ustep = None
     if dosage_sum:
         assert t.dosage is not None
         ustep = np.where(is_alt, 1.0, -1.0)
-        t.dosage += np.bincount(score, weights=np.where(is_alt, 0.0, 2.0), minlength=s)[:, None]
+        t.dosage += ref_count[:, None]
     union = e.union
     bounds = [(lo, min(lo + chunk_variants, len(union))) for lo in range(0, len(union), chunk_variants)]
     cur = e.ptr[:-1].copy()

@@ -647,12 +647,23 @@ def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
                 take()
         while inflight:
             take()
-    # one array per field, each part list dropped as soon as it is joined
-    entries: list[np.ndarray] = []
-    for part, dtype in zip(parts, (np.uint32, np.int32, np.float64, bool), strict=True):
-        entries.append(np.concatenate(part) if part else np.zeros(0, dtype))
-        part.clear()
+    entries = [_joined(part, dtype) for part, dtype in zip(parts, (np.uint32, np.int32, np.float64, bool), strict=True)]
     return _AllMatched(summaries, file_accessions, accessions, entries, general, general_acc, pre, entry_cids)
+
+
+def _joined(part: list[np.ndarray], dtype: type) -> np.ndarray:
+    """The parts as one array, each part freed as soon as it is copied (the list is emptied): the
+    joined array's pages are written as the parts' are given back, so joining the weights of 14.2M
+    entries took no second 114 MB, as `np.concatenate` of the whole list did."""
+    out: np.ndarray = np.empty(sum(len(a) for a in part), dtype=dtype)
+    at = 0
+    for i, a in enumerate(part):
+        out[at : at + len(a)] = a
+        at += len(a)
+        part[i] = a = np.empty(0, dtype=dtype)
+    part.clear()
+    release_free_memory()
+    return out
 
 
 def _score_all_additive(b: _Batch, m: _AllMatched) -> tuple[Totals | None, int, int, MemoryPlan]:

@@ -49,6 +49,41 @@ def order_by_score(score, upos, s, order):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
+def permute(order, a, b, c, d):  # pragma: no cover - compiled
+    """a[:] = a[order], and the same for b, c and d, in place (each cycle of the permutation followed
+    once): no second copy of the arrays, as gathering them would make."""
+    n = order.shape[0]
+    done = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        if done[i]:
+            continue
+        ta, tb, tc, td = a[i], b[i], c[i], d[i]
+        j = i
+        while True:
+            done[j] = True
+            k = order[j]
+            if k == i:
+                a[j], b[j], c[j], d[j] = ta, tb, tc, td
+                break
+            a[j], b[j], c[j], d[j] = a[k], b[k], c[k], d[k]
+            j = k
+
+
+@njit(nogil=True, cache=True)
+def ref_constants(score, w, is_alt, s):  # pragma: no cover - compiled
+    """Per score, over its entries whose effect allele is REF: Σ 2·w and Σ 2 (their value and dosage at
+    ALT count 0), added in entry order as `np.bincount(score, weights=…)` adds them."""
+    total = np.zeros(s)
+    count = np.zeros(s)
+    for j in range(score.shape[0]):
+        if not is_alt[j]:
+            k = score[j]
+            total[k] += 2.0 * w[j]
+            count[k] += 2.0
+    return total, count
+
+
+@njit(nogil=True, cache=True)
 def advance(cur, end, upos, hi):  # pragma: no cover - compiled
     """Per score: the first entry at or after union position `hi` (binary search in its sorted range).
     Serial: a few binary searches per score cost less than starting threads (a parallel loop here took

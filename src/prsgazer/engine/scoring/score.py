@@ -441,7 +441,9 @@ def _additive_totals(
 
     s = len(plan.accessions)
     rows = plan.vidx[plan.local].astype(np.int64)
-    e = prepare(source.variants.height, [rows, plan.score.astype(np.int64), plan.w, plan.effect_is_alt], s)
+    # prepare reorders the arrays in place: copies of the plan's own
+    entries = [rows, plan.score.astype(np.int64), plan.w.copy(), plan.effect_is_alt.copy()]
+    e = prepare(source.variants.height, entries, s)
     t, _ = accumulate(
         source,
         e,
