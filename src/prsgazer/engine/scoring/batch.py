@@ -112,6 +112,8 @@ _MAX_CHUNK = 1 << 16
 #: (peak RSS over the panel baseline: 390 B/row for a group of 1.2M rows, 455 for 3.2M, against a
 #: 1M-variant panel), plus the next group, read meanwhile (~160), and a margin for the allocator.
 _MATCH_ROW_BYTES = 700
+#: Bytes of a parsed scoring row (its frame, the part of `_MATCH_ROW_BYTES` a file read ahead takes).
+_PARSED_ROW_BYTES = 160
 #: Rows per matched group at most: larger groups take memory (and page faults) and are no faster in wall
 #: time (203 files, 2.1M rows: 1.8–2.0 s in groups of 200k or 400k rows, 2.3 s in groups of 1.1M; 200k
 #: rows: 30–50 MB less peak RSS). Each matcher call has ~15 ms of fixed cost (polars query set-up), so
@@ -584,10 +586,10 @@ def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
 
     room_rows = _match_room(b.limit, target.height)
 
-    def group_rows() -> int:
-        """Rows the next group may have: the plan's, as long as the room left beside the entries kept so
-        far allows (the entries of 14M matched rows take 300 MB: that is room for 430k rows less)."""
-        return int(max(_MIN_MATCH_ROWS, min(pre.match_rows, room_rows - kept[0] // _MATCH_ROW_BYTES)))
+    def room_left() -> int:
+        """Rows the limit leaves room to match beside the entries kept so far (the entries of 14M matched
+        rows take 300 MB: room for 430k rows less)."""
+        return int(room_rows - kept[0] // _MATCH_ROW_BYTES)
 
     def collect(group: list[int], m: _Matched) -> None:
         nonlocal done_files
@@ -629,7 +631,7 @@ def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
         release_free_memory()
 
     groups = _match_groups(
-        jobs, pre.match_rows, group_rows, b.cache_dir, b.reader, entry_cids, b.cache_scorefiles, index
+        jobs, pre.match_rows, room_left, b.cache_dir, b.reader, entry_cids, b.cache_scorefiles, index
     )
     with ThreadPoolExecutor(max_workers=_MATCH_THREADS) as pool:
         for group, files, rows, piece in _read_ahead(groups):
@@ -892,53 +894,70 @@ class Slice(NamedTuple):
 
 
 def _match_groups(
-    jobs: list[_FileJob], match_rows: int, group_rows: Callable[[], int], cache_dir: Path | None,
+    jobs: list[_FileJob], match_rows: int, room_left: Callable[[], int], cache_dir: Path | None,
     reader: ReaderOptions, entry_cids: dict[str, str], write_cache: bool, index: TargetIndex,
 ) -> Iterator[tuple[list[int], list[ScoringFile], pl.DataFrame, Slice | None]]:
     """Files read in small batches (sized by `_rows_estimate`, which over-counts; an eighth of
     `match_rows` each, so the batch read ahead adds little while a group is matched) and gathered
-    into groups of at most `group_rows()` actual rows: few matcher calls, each with the rows the
-    memory plan allows. A single file of more than twice that comes in slices of its positions
-    (`_position_slices`), each at most about `group_rows()` rows: matching took ~700 bytes per row at
-    its peak, so a 7M-row genome-wide file matched whole would need ~5 GB. (A file of up to twice a
-    group is matched whole: slicing batch300k's 240k-row files cost 0.1-0.2 s of its 1.3 s of matching,
-    the next file being read only once the last slice is matched, for no less peak memory.) Yields (job indices, files,
-    rows, None) for a group and (job index, file, rows, Slice(k, n)) for each slice of a large file.
-    Fills `entry_cids` with the parsed-file cache entry of each file read from or (`write_cache`) written
-    to the cache."""
+    into groups of at most `match_rows` actual rows, fewer when `room_left()` (rows) is smaller: few
+    matcher calls, each with the rows the memory plan allows. A single file of more than twice that
+    comes in slices of its positions (`_position_slices`), each at most about a group's rows: matching
+    took ~700 bytes per row at its peak, so a 7M-row genome-wide file matched whole would need ~5 GB.
+    A file of up to twice a group is matched whole (slicing batch300k's 240k-row files cost 0.1-0.2 s
+    of its 1.3 s of matching for no less peak memory).
+
+    Yields (job indices, files, rows, None) for a group and (job index, file, rows, Slice(k, n)) for
+    each slice of a large file. Fills `entry_cids` with the parsed-file cache entry of each file read
+    from or (`write_cache`) written to the cache."""
     batches: list[list[int]] = [[]]
-    est = 0
+    estimates = [0]
     for j, job in enumerate(jobs):
         size = _rows_estimate(job.path)
-        if batches[-1] and est + size > max(1, match_rows // 8):
+        if batches[-1] and estimates[-1] + size > max(1, match_rows // 8):
             batches.append([])
-            est = 0
+            estimates.append(0)
         batches[-1].append(j)
-        est += size
+        estimates[-1] += size
     idx: list[int] = []
     files: list[ScoringFile] = []
     frames: list[pl.DataFrame] = []
     n_rows = 0
     writer = CacheWriter()
+
+    def read(batch: list[int]) -> tuple[list[int], list[ScoringFile], pl.DataFrame]:
+        got, rows = read_scorefiles(
+            [jobs[j].path for j in batch],
+            cache_dir=cache_dir,
+            cids=[jobs[j].cid for j in batch],
+            writer=writer,
+            reader=reader,
+            write_cache=write_cache,
+        )
+        return batch, got, rows
+
+    ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-next")
+    next_read: Future[tuple[list[int], list[ScoringFile], pl.DataFrame]] | None = None
     try:
-        for batch in batches:
+        for i, batch in enumerate(batches):
             if not batch:
                 continue
-            got, rows = read_scorefiles(
-                [jobs[j].path for j in batch],
-                cache_dir=cache_dir,
-                cids=[jobs[j].cid for j in batch],
-                writer=writer,
-                reader=reader,
-                write_cache=write_cache,
-            )
+            batch, got, rows = next_read.result() if next_read is not None else read(batch)
+            next_read = None
             entry_cids.update((sf.cid, sf.cache_cid) for sf in got if sf.cache_cid)  # read from the cache
-            room = group_rows()
+            left = room_left()
+            room = max(_MIN_MATCH_ROWS, min(match_rows, left))  # rows of the next group at most
             if idx and n_rows + rows.height > room:
                 yield idx, files, pl.concat(frames, rechunk=False), None
                 idx, files, frames, n_rows = [], [], [], 0
             if len(batch) == 1 and rows.height > 2 * room:  # up to twice a group: whole (one matcher call)
                 which, n = _position_slices(rows, -(-rows.height // room), index)
+                # The next batch is read while the slices are matched when the limit has room for it
+                # beside this file's rows and a slice's matching (over-counted rows: a gzip row as 6
+                # bytes): batch1m's 800k-row files waited 0.5 s in all for the one after otherwise; a
+                # 7M-row file is not read while another is matched.
+                free = (left - room) * _MATCH_ROW_BYTES - rows.height * _PARSED_ROW_BYTES
+                if i + 1 < len(batches) and estimates[i + 1] * _PARSED_ROW_BYTES <= free:
+                    next_read = ahead.submit(read, batches[i + 1])
                 for k in range(n):  # each slice made when the matcher is about to need it
                     yield batch, got, rows.filter(pl.Series(which == k)), Slice(k, n)
                 del got, rows, which
@@ -953,6 +972,7 @@ def _match_groups(
         if idx:
             yield idx, files, pl.concat(frames, rechunk=False), None
     finally:
+        ahead.shutdown(wait=True)
         writer.close()
 
 
