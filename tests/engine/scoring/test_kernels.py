@@ -136,8 +136,10 @@ def test_permute_in_place_is_gathering(local: bool) -> None:
         assert got.dtype == exp.dtype and np.array_equal(got, exp)
 
 
-def test_prepare_sorts_entries_by_score_then_position() -> None:
-    """`prepare`'s entries (sorted in place) are those of a stable lexsort on (score, union position)."""
+@pytest.mark.parametrize("in_place", [False, True])
+def test_prepare_sorts_entries_by_score_then_position(in_place: bool) -> None:
+    """`prepare`'s entries (gathered, or reordered in place) are those of a stable lexsort on (score,
+    union position)."""
     rng = np.random.default_rng(9)
     m, k = 300, 2_000
     vidx = rng.integers(0, m, k)
@@ -148,7 +150,9 @@ def test_prepare_sorts_entries_by_score_then_position() -> None:
     upos = np.searchsorted(union, vidx)
     order = np.lexsort((upos, score))
     want = (upos[order], score[order], w[order], is_alt[order])
-    e = prepare(m, [vidx.copy(), score.copy(), w.copy(), is_alt.copy()], 6)
+    given = [vidx.copy(), score.copy(), w.copy(), is_alt.copy()]
+    e = prepare(m, given, 6, in_place=in_place)
+    assert given == []  # taken over
     assert np.array_equal(e.union, union)
     for got, exp in zip((e.upos, e.score, e.w, e.is_alt), want, strict=True):
         assert np.array_equal(got, exp)

@@ -1055,7 +1055,8 @@ def _score_additive(
     del vidx, is_alt
     dosages = panel.has_dosages and not sopt.hard_calls
     e = prepare_entries(
-        panel.variants.height, entries, s, dense_fraction=dense_fraction, dense_min_scores=dense_min_scores
+        panel.variants.height, entries, s, dense_fraction=dense_fraction, dense_min_scores=dense_min_scores,
+        in_place=True,  # each score's entries are one file's, matched in one group: short cycles
     )
     mem = plan_memory(limit, n_samples=n, n_panel_variants=panel.variants.height, n_entries=len(e.upos), n_scores=s,
                       n_dense=len(e.dense), dosage_sum=dosage_sum, dosages=dosages,

@@ -441,9 +441,7 @@ def _additive_totals(
 
     s = len(plan.accessions)
     rows = plan.vidx[plan.local].astype(np.int64)
-    # prepare reorders the arrays in place: copies of the plan's own
-    entries = [rows, plan.score.astype(np.int64), plan.w.copy(), plan.effect_is_alt.copy()]
-    e = prepare(source.variants.height, entries, s)
+    e = prepare(source.variants.height, [rows, plan.score.astype(np.int64), plan.w, plan.effect_is_alt], s)
     t, _ = accumulate(
         source,
         e,
