@@ -282,19 +282,12 @@ def test_longer_and_other_alleles_and_a_shared_target_index() -> None:
 def test_a_biallelic_site_table_is_not_exploded() -> None:
     """`split_multiallelic` of a table without multi-allelic records (the fast path: flag and allele
     columns added) is the table the split-and-explode path gives."""
+    from prsgazer.engine.genotypes.source import _exploded
+
     cols = {"chrom": ["1", "1", "2"], "pos": [5, 9, 3], "id": ["a", None, "c"], "ref": ["A", "C", "G"]}
     sites = pl.DataFrame({**cols, "alt": ["G", "T", "A"], "record": [0, 1, 2]})
     fast = split_multiallelic(sites)
-    exploded = (
-        sites.with_columns(pl.col("alt").str.split(","))
-        .with_columns(
-            (pl.col("alt").list.len() > 1).alias("is_multiallelic"),
-            pl.int_ranges(1, pl.col("alt").list.len() + 1, dtype=pl.Int8).alias("allele_idx"),
-        )
-        .explode("alt", "allele_idx")
-        .with_row_index("vidx")
-        .with_columns(pl.col("vidx").cast(pl.UInt32))
-    )
+    exploded = _exploded(sites)
     assert fast.equals(exploded) and fast.schema == exploded.schema
     multi = split_multiallelic(sites.with_columns(pl.Series("alt", ["G", "T,A", "A"])))
     assert multi.height == 4 and multi["is_multiallelic"].to_list() == [False, True, True, False]

@@ -316,9 +316,7 @@ class TargetIndex:
     code scoring rows against it. Immutable once built: several threads may match against it."""
 
     def __init__(self, target: pl.DataFrame) -> None:
-        v = target.get_column("vidx").to_numpy()
-        if len(v) and (v[0] != 0 or not (np.diff(v.astype(np.int64)) == 1).all()):
-            raise ValueError("target vidx must be the row index of the target table")
+        _check_row_index(target)
         self.height = target.height
         # chromosomes: ranked by first appearance, so a target sorted by position (in any
         # chromosome order) has sorted keys; coded once per run
@@ -368,9 +366,7 @@ class TargetIndex:
     def restore(cls, target: pl.DataFrame, table: pl.DataFrame, state: dict[str, Any]) -> TargetIndex:
         """The index of `target` from its `state()` (kept by `scoring.index_cache`); ValueError when the
         two do not fit together (another table, another layout, keys out of order)."""
-        v = target.get_column("vidx").to_numpy()
-        if len(v) and (v[0] != 0 or not (np.diff(v.astype(np.int64)) == 1).all()):
-            raise ValueError("target vidx must be the row index of the target table")
+        _check_row_index(target)
         if not (state.get("height") == target.height == table.height) or table.schema != _INDEX_SCHEMA:
             raise ValueError("the index state is of another target table or layout")
         if not table.get_column("_key").is_sorted():
@@ -410,6 +406,12 @@ class TargetIndex:
             k = col.gather(rest).cast(self._alleles, strict=False).to_physical().cast(pl.Int64)
             codes[rest] = np.where(k.is_null().to_numpy(), NO_MATCH, k.fill_null(0).to_numpy() + 256)
         return codes
+
+
+def _check_row_index(target: pl.DataFrame) -> None:
+    v = target.get_column("vidx").to_numpy()
+    if len(v) and (v[0] != 0 or not (np.diff(v.astype(np.int64)) == 1).all()):
+        raise ValueError("target vidx must be the row index of the target table")
 
 
 #: Columns of `TargetIndex.table`.
