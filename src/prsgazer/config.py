@@ -217,7 +217,8 @@ class Settings(BaseModel):
     # --- reference panels (docs/reference.md) ---
     memory_limit: str = Field(
         default="2GB",
-        description="Memory a batch scoring run may use (e.g. 2GB, 1500MiB): sets chunk and group sizes.",
+        description="Memory a batch scoring run may use (e.g. 2GB, 1500MiB): sets chunk and group sizes, and the "
+        "rounds a batch whose entries would not fit is matched and scored in.",
     )
     batch_cache_scorefiles: bool = Field(
         default=False,

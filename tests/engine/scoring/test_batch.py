@@ -21,6 +21,7 @@ from prsgazer.engine.scoring import batch as batch_mod
 from prsgazer.engine.scoring.batch import batch_score, parse_memory, read_result_meta
 from prsgazer.engine.scoring.match import MatchOptions
 from prsgazer.engine.scoring.run import RunOptions, run_scoring
+from prsgazer.errors import InputError
 from prsgazer.sealed import read_seal, seal_path
 from prsgazer.synthetic.files import random_cohort, random_score, write_pfile, write_scorefile
 
@@ -149,14 +150,14 @@ def test_non_additive_scores_take_the_general_path(tmp_path: Path) -> None:
         write_scorefile(random_score(cohort, 90, seed=3, recessive_rate=0.5).rows, tmp_path / "rec.txt", pgs_id="REC"),
     ]
     run = run_scoring(prefix, files, RunOptions())
-    # one matching group, and (a tiny memory limit) one group per file with 64-variant chunks
+    # the default limit, and a tiny one: the smallest matching groups and 64-variant chunks
     for limit, out in (("2GB", "o"), ("1MB", "o_small")):
         res = batch_score(open_genotypes(prefix), files, out_dir=tmp_path / out, panel_cids={"pgen": "c"},
                           memory_limit=limit)  # fmt: skip
         for o in res.outcomes:
             assert_same(res.scores(o.accession), run.table.filter(pl.col("pgs_id") == o.accession))
         assert "score (general path)" in res.timings
-    assert res.memory is not None and res.memory.match_rows == 1_000 and res.n_chunks > 1
+    assert res.memory is not None and res.memory.match_rows == batch_mod._MIN_MATCH_ROWS and res.n_chunks > 1
 
 
 def test_cineca_as_a_tiny_real_panel(shared_data: Path, tmp_path: Path) -> None:
@@ -223,7 +224,8 @@ def test_memory_limit_sets_chunks_not_numbers(synth_panel, tmp_path: Path) -> No
     info, files = synth_panel
     panel = open_panel(info.prefix, cache_dir=tmp_path / "cache")
     big = batch_score(panel, files, out_dir=tmp_path / "a", memory_limit="2GB")
-    small = batch_score(panel, files, out_dir=tmp_path / "b", memory_limit="352MB")
+    # a limit no larger than the process's baseline: the smallest chunks
+    small = batch_score(panel, files, out_dir=tmp_path / "b", memory_limit=batch_mod._BASELINE)
     assert big.n_chunks == 1 and small.n_chunks > 10
     # accumulators over a third of the limit: the scores are split into several passes, same numbers
     split = batch_score(panel, files, out_dir=tmp_path / "c", memory_limit=3 * 400 * 16 * 2)
@@ -272,6 +274,74 @@ def test_matching_groups_do_not_change_numbers(synth_panel, tmp_path: Path, monk
     assert [o.accession for o in many.outcomes] == [o.accession for o in one.outcomes]
     for o in one.outcomes:
         assert many.scores(o.accession).equals(one.scores(o.accession))
+
+
+def test_rounds_bound_the_entries_and_do_not_change_numbers(
+    synth_panel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    """A batch whose entries would not fit the limit is matched and scored in rounds, each round's
+    results written before the next is matched: the same summaries, lineage and numbers to the bit as
+    one round, progress over all files, and a score id in two files is still an error across rounds."""
+    info, files = synth_panel
+    cache = tmp_path / "cache"
+    panel = open_panel(info.prefix, cache_dir=cache)
+    one = batch_score(panel, files, out_dir=tmp_path / "one", cache_dir=cache, cache_scorefiles=True)
+    assert one.memory is not None and one.memory.match_passes == 1
+    scored: dict[Path, list[int]] = {}  # scores per round, per output dir
+    real = batch_mod._score_all_additive
+
+    def spy(b, m):  # type: ignore[no-untyped-def]
+        done = scored.setdefault(b.out_dir, [])
+        # the earlier rounds' results are on disk before this round is scored
+        assert len(list(b.out_dir.glob("*.json"))) == sum(done)
+        done.append(len(m.accessions))
+        return real(b, m)
+
+    monkeypatch.setattr(batch_mod, "_score_all_additive", spy)
+    monkeypatch.setattr(batch_mod, "_MATCH_ROW_BYTES", 10**12)  # groups of the floor's rows
+    monkeypatch.setattr(batch_mod, "_MIN_MATCH_ROWS", 600)
+    monkeypatch.setattr(batch_mod, "_ENTRY_BYTES", 10**12)  # rounds of the floor's rows
+    monkeypatch.setattr(batch_mod, "_MIN_ROUND_ROWS", 500)
+    progress: list[tuple[str, int, int]] = []
+    rounds = batch_score(panel, files, out_dir=tmp_path / "rounds", cache_dir=cache, cache_scorefiles=True,
+                         progress=lambda *a: progress.append(a))  # fmt: skip
+    # 10 + 150 rows, then 900, then 2,000 (in slices): three rounds
+    assert rounds.memory is not None and rounds.memory.match_passes == 3
+    assert scored[tmp_path / "rounds"] == [2, 1, 1]
+    assert [p[1] for p in progress if p[0] == "match"] == [2, 3, 4]
+    assert [(o.accession, o.summary, o.derived) for o in rounds.outcomes] == [
+        (o.accession, o.summary, o.derived) for o in one.outcomes
+    ]
+    assert all("scorefile_cache" in o.derived for o in rounds.outcomes)
+    for o in one.outcomes:
+        assert rounds.scores(o.accession).equals(one.scores(o.accession))
+    again = batch_score(panel, files, out_dir=tmp_path / "rounds", cache_dir=cache)
+    assert again.n_cached == len(files)
+    dup = tmp_path / "copy_of_first.txt"
+    shutil.copy(files[0], dup)
+    with pytest.raises(InputError, match=rf"is in two scoring files \({files[0].name} and copy_of_first.txt\)"):
+        batch_score(panel, [files[0], files[2], dup], out_dir=tmp_path / "dup", cache_dir=cache)
+    assert scored[tmp_path / "dup"] == [1, 1]  # found in the third round: the first two are kept, complete
+
+
+def test_match_room_keeps_groups_useful_under_a_tight_limit() -> None:
+    """Under a limit that leaves little beside a 1M-variant panel, groups keep the smallest useful size
+    (groups of 1,000 rows took batch1m 157 s under 600 MB) and rounds end where their entries fill
+    the room; under the default limit, batch1m's 14.2M rows are one round of the largest groups."""
+    panel = 1_000_000
+    tight = batch_mod._MatchRoom(600_000_000, panel)
+    assert tight.group_rows() >= batch_mod._MIN_MATCH_ROWS
+    assert tight.round_rows == batch_mod._MIN_ROUND_ROWS or (
+        tight.round_rows * batch_mod._ENTRY_BYTES + batch_mod._MIN_MATCH_ROWS * batch_mod._MATCH_ROW_BYTES
+        <= tight.free
+    )
+    started = [tight.take(200_000) for _ in range(40)]
+    assert started[0] is False and 1 < sum(started) < 40
+    assert tight.rows <= max(tight.round_rows, 200_000)
+    roomy = batch_mod._MatchRoom(2_000_000_000, panel)
+    assert roomy.group_rows() == batch_mod._MAX_MATCH_ROWS
+    assert not any(roomy.take(200_000) for _ in range(71))  # 14.2M rows
+    assert roomy.group_rows() == batch_mod._MAX_MATCH_ROWS
 
 
 def test_a_batch_reads_parsed_file_entries_and_writes_them_only_when_asked(synth_panel, tmp_path: Path) -> None:

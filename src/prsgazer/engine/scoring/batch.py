@@ -34,7 +34,7 @@ import io
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +103,9 @@ class MemoryPlan(BaseModel):
     chunk_variants: int
     match_rows: int = Field(description="Scoring rows matched per group.")
     score_groups: int = Field(default=1, description="Passes over the panel (scores split so accumulators fit).")
+    match_passes: int = Field(
+        default=1, description="Rounds of matching then scoring (files split so their entries fit the limit)."
+    )
     n_dense: int = Field(default=0, description="Scores multiplied with BLAS (the rest: sparse kernel).")
 
 
@@ -120,15 +123,26 @@ _PARSED_ROW_BYTES = 160
 #: on 14.2M rows 88 groups take ~1 s more thread time than 17 groups of 1.1M, which the files read
 #: meanwhile on the read-ahead thread hide (bench_reference warm: the same wall time either way).
 _MAX_MATCH_ROWS = 200_000
-#: Rows per matched group at least, however little room the memory limit leaves.
-_MIN_MATCH_ROWS = 1_000
+#: Rows per matched group at least, however little room the memory limit leaves: with ~15 ms of fixed
+#: cost per matcher call, groups of 1,000 rows made batch1m (14.2M rows) take 157 s under a 600 MB limit.
+_MIN_MATCH_ROWS = 50_000
+#: Bytes a matched row costs while its round is scored: its entry (panel row, score, weight, allele
+#: flag: 17 B), its union position and order while `prepare` sorts (8 B) and its value per ALT copy
+#: (8 B) in `accumulate`, and a margin.
+_ENTRY_BYTES = 40
+#: Rows a round matches at least before it is scored, however little room the limit leaves (each round
+#: reads the panel's rows its scores use once more).
+_MIN_ROUND_ROWS = 1_000_000
 #: Groups matched at once (each planned at _MATCH_ROW_BYTES per row: groups are that much smaller). One:
 #: the matcher runs on polars' threads already, and the next group is read meanwhile. Two took 20-40 MB
 #: more peak RSS on batch300k (615-636 MiB against 590-601) and 150-200 MB more on batch1m, for the same
 #: wall time within drift (batch1m cold 13.15, 11.34 s against 12.82, 11.85 s; docs/benchmarks.md).
 _MATCH_THREADS = 1
-#: Bytes of the process before any work (interpreter, numpy/polars/numba code).
-_BASELINE = 350 * 1024 * 1024
+#: Bytes of the process before any work (interpreter, numpy/polars/numba code): batch1m's process held
+#: 430 MiB with its 1M-variant panel open and indexed (`_PANEL_VARIANT_BYTES` each) before matching.
+_BASELINE = 250 * 1024 * 1024
+#: Bytes of a panel variant while a batch matches: its site table and the matcher's index of it.
+_PANEL_VARIANT_BYTES = 200
 
 
 class MemoryBudget:
@@ -181,14 +195,37 @@ def plan_memory(limit: int, *, n_samples: int, n_panel_variants: int, n_entries:
     room = limit - fixed
     most = min(_MAX_CHUNK, max(_MIN_CHUNK, max_cells // max(n_samples, 1)))
     chunk = int(min(most, max(_MIN_CHUNK, room // max(per_variant, 1))))
-    match_rows = int(max(_MIN_MATCH_ROWS, min(_MAX_MATCH_ROWS, _match_room(limit, n_panel_variants))))
+    match_rows = _MatchRoom(limit, n_panel_variants).group_rows()
     return MemoryPlan(limit=limit, fixed=fixed, per_variant=per_variant, chunk_variants=chunk, match_rows=match_rows)
 
 
-def _match_room(limit: int, n_panel_variants: int) -> int:
-    """Scoring rows the limit leaves room to match at once, beside the process and the panel's sites
-    (before `plan_memory`'s cap on a group's rows)."""
-    return (limit - _BASELINE - n_panel_variants * 200) // (_MATCH_ROW_BYTES * _MATCH_THREADS)
+class _MatchRoom:
+    """What the limit leaves a batch's matching: `free` bytes beside the process and the panel's sites,
+    shared by the entries of the rows matched so far in this round (`_ENTRY_BYTES` each, counted from
+    the rows: matched rows are at most as many) and the group being matched (`_MATCH_ROW_BYTES` a row).
+    A round ends before the group that would leave less than a smallest group's room (and has matched
+    at least `_MIN_ROUND_ROWS`): its entries are scored and its results written, then the next round
+    starts with none. Counted from rows alone, so rounds do not depend on timing."""
+
+    def __init__(self, limit: int, n_panel_variants: int) -> None:
+        self.free = limit - _BASELINE - n_panel_variants * _PANEL_VARIANT_BYTES
+        self.rows = 0  # rows given to matching in this round
+        budget = (self.free - _MIN_MATCH_ROWS * _MATCH_ROW_BYTES * _MATCH_THREADS) // _ENTRY_BYTES
+        self.round_rows = int(max(_MIN_ROUND_ROWS, budget))
+
+    def left(self) -> int:
+        """Rows the limit leaves room to match at once beside this round's entries."""
+        return int((self.free - self.rows * _ENTRY_BYTES) // (_MATCH_ROW_BYTES * _MATCH_THREADS))
+
+    def group_rows(self) -> int:
+        """Rows of the next group at most."""
+        return int(max(_MIN_MATCH_ROWS, min(_MAX_MATCH_ROWS, self.left())))
+
+    def take(self, rows: int) -> bool:
+        """Count `rows` about to be matched; True when a new round starts with them."""
+        new = 0 < self.rows and self.rows + rows > self.round_rows
+        self.rows = rows if new else self.rows + rows
+        return new
 
 
 # --------------------------------------------------------------------------------------------------
@@ -531,6 +568,7 @@ class _Batch:
     clock: Clock
     reader: ReaderOptions
     cache_scorefiles: bool
+    files_done: int = 0  # files matched so far (for progress, over every round)
 
 
 @dataclass
@@ -551,27 +589,52 @@ class _AllMatched:
 def _compute(
     b: _Batch, jobs: list[_FileJob], outcomes: dict[int, list[ScoreOutcome]], todo: list[int]
 ) -> tuple[int, int, MemoryPlan]:
-    """Parse, match, score and write the results of `jobs` (outcomes[todo[j]] for job j)."""
-    m = _parse_and_match(b, jobs)
-    b.clock.lap("parse + match")
-    totals, n_union, n_chunks, mem = _score_all_additive(b, m)
-    b.clock.lap("score")
-    gen_tables: dict[str, pl.DataFrame] = {}
-    if m.general_acc:
-        plan = plan_weights(pl.concat(m.general), m.general_acc)
-        table = score_table(b.panel, plan, score_chunks(b.panel, plan, options=b.sopt))
-        for acc in m.general_acc:
-            gen_tables[acc] = table.filter(pl.col("pgs_id") == acc).drop("pgs_id")
-        b.clock.lap("score (general path)")
-    _write_results(b, jobs, m, totals, gen_tables, outcomes, todo)
-    b.clock.lap("write results")
+    """Parse, match, score and write the results of `jobs` (outcomes[todo[j]] for job j), in rounds
+    whose entries fit the memory limit (`_MatchRoom`): each round's results are written before the
+    next round's files are matched."""
+    target = b.panel.variants
+    index = TargetIndex(target)  # the panel's side of matching, shared by every group of every round
+    room = _MatchRoom(b.limit, target.height)
+    entry_cids: dict[str, str] = {}
+    seen: dict[str, Path] = {}  # score id → its file, over every round (one id in two files is an error)
+    items = _read_ahead(
+        _match_groups(jobs, room, b.cache_dir, b.reader, entry_cids, b.cache_scorefiles, index)
+    )  # fmt: skip
+    n_union = n_chunks = rounds = 0
+    mem: MemoryPlan | None = None
+    try:
+        while True:
+            m, more = _parse_and_match(b, len(jobs), items, index, entry_cids, seen)
+            rounds += 1
+            b.clock.lap("parse + match")
+            totals, u, c, mem = _score_all_additive(b, m)
+            n_union, n_chunks = max(n_union, u), n_chunks + c
+            b.clock.lap("score")
+            gen_tables: dict[str, pl.DataFrame] = {}
+            if m.general_acc:
+                plan = plan_weights(pl.concat(m.general), m.general_acc)
+                table = score_table(b.panel, plan, score_chunks(b.panel, plan, options=b.sopt))
+                for acc in m.general_acc:
+                    gen_tables[acc] = table.filter(pl.col("pgs_id") == acc).drop("pgs_id")
+                b.clock.lap("score (general path)")
+            _write_results(b, jobs, m, totals, gen_tables, outcomes, todo)
+            b.clock.lap("write results")
+            if not more:
+                break
+    finally:
+        items.close()
+    assert mem is not None
+    mem.match_passes = rounds
     return n_union, n_chunks, mem
 
 
-def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
-    """Read the files in groups bounded by rows and match each group against the panel."""
+def _parse_and_match(
+    b: _Batch, n_jobs: int, items: Iterator[_Group | _NextRound], index: TargetIndex, entry_cids: dict[str, str],
+    seen: dict[str, Path],
+) -> tuple[_AllMatched, bool]:  # fmt: skip
+    """Match the groups of one round (`items` up to the next `_NEXT_ROUND`) against the panel; and
+    whether another round follows."""
     target = b.panel.variants
-    index = TargetIndex(target)  # the panel's side of matching, shared by every group
     pre = plan_memory(b.limit, n_samples=b.panel.n_samples, n_panel_variants=target.height, n_entries=0,
                       n_scores=0, n_dense=0, dosage_sum=b.dosage_sum)  # fmt: skip
     accessions: list[str] = []  # global score index → accession
@@ -580,19 +643,8 @@ def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
     general_acc: list[str] = []
     summaries: dict[str, ScoreMatchSummary] = {}
     file_accessions: dict[int, list[str]] = {}
-    seen: dict[str, Path] = {}
-    done_files = 0
-    kept = [0]  # bytes of the entries kept so far
-
-    room_rows = _match_room(b.limit, target.height)
-
-    def room_left() -> int:
-        """Rows the limit leaves room to match beside the entries kept so far (the entries of 14M matched
-        rows take 300 MB: room for 430k rows less)."""
-        return int(room_rows - kept[0] // _MATCH_ROW_BYTES)
 
     def collect(group: list[int], m: _Matched) -> None:
-        nonlocal done_files
         for sm in m.summaries:
             summaries[sm.accession] = sm
         if m.general is not None:
@@ -603,10 +655,9 @@ def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
             accessions.extend(m.add_acc)
             for part, a in zip(parts, (m.vidx, m.score + np.int32(base), m.w, m.is_alt), strict=True):
                 part.append(a)
-                kept[0] += a.nbytes
-        done_files += len(group)
+        b.files_done += len(group)
         if b.progress:
-            b.progress("match", done_files, len(jobs))
+            b.progress("match", b.files_done, n_jobs)
 
     # Groups are matched on a pool thread (`_MATCH_THREADS` at once) while the next one is read;
     # results are taken in group order, so score indices do not depend on timing. After each, the C
@@ -615,7 +666,6 @@ def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
     # is kept once its last slice is in (`_combine_slices`).
     inflight: list[tuple[list[int], Slice | None, Future[_Matched] | Future[_SliceMatch]]] = []
     slices: list[_SliceMatch] = []
-    entry_cids: dict[str, str] = {}
 
     def take() -> None:
         g, piece, fut = inflight.pop(0)
@@ -630,11 +680,14 @@ def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
                 slices.clear()
         release_free_memory()
 
-    groups = _match_groups(
-        jobs, pre.match_rows, room_left, b.cache_dir, b.reader, entry_cids, b.cache_scorefiles, index
-    )
+    more = False
     with ThreadPoolExecutor(max_workers=_MATCH_THREADS) as pool:
-        for group, files, rows, piece in _read_ahead(groups):
+        for item in items:
+            if isinstance(item, _NextRound):
+                more = True
+                break
+            group, files, rows, piece = item
+            del item
             if piece is None or piece.k == 0:
                 for j, sf in zip(group, files, strict=True):
                     file_accessions[j] = sf.accessions
@@ -650,7 +703,7 @@ def _parse_and_match(b: _Batch, jobs: list[_FileJob]) -> _AllMatched:
         while inflight:
             take()
     entries = [_joined(part, dtype) for part, dtype in zip(parts, (np.uint32, np.int32, np.float64, bool), strict=True)]
-    return _AllMatched(summaries, file_accessions, accessions, entries, general, general_acc, pre, entry_cids)
+    return _AllMatched(summaries, file_accessions, accessions, entries, general, general_acc, pre, entry_cids), more
 
 
 def _joined(part: list[np.ndarray], dtype: type) -> np.ndarray:
@@ -736,8 +789,9 @@ def _write_results(
     sites = getattr(b.panel, "sites_cid", None)
     with ThreadPoolExecutor(max_workers=2) as pool:
         writes = []
-        for j, job in enumerate(jobs):
-            outs, items, results = _file_outcomes(b, job, [m.summaries[a] for a in m.file_accessions[j]])
+        for j, accessions in m.file_accessions.items():  # this round's files
+            job = jobs[j]
+            outs, items, results = _file_outcomes(b, job, [m.summaries[a] for a in accessions])
             derived = {k: v for k, v in (("scorefile_cache", m.entry_cids.get(job.cid)), ("panel_sites", sites)) if v}
             for o in outs:
                 o.derived = dict(derived)
@@ -893,27 +947,35 @@ class Slice(NamedTuple):
     n: int
 
 
-def _match_groups(
-    jobs: list[_FileJob], match_rows: int, room_left: Callable[[], int], cache_dir: Path | None,
-    reader: ReaderOptions, entry_cids: dict[str, str], write_cache: bool, index: TargetIndex,
-) -> Iterator[tuple[list[int], list[ScoringFile], pl.DataFrame, Slice | None]]:
-    """Files read in small batches (sized by `_rows_estimate`, which over-counts; an eighth of
-    `match_rows` each, so the batch read ahead adds little while a group is matched) and gathered
-    into groups of at most `match_rows` actual rows, fewer when `room_left()` (rows) is smaller: few
-    matcher calls, each with the rows the memory plan allows. A single file of more than twice that
-    comes in slices of its positions (`_position_slices`), each at most about a group's rows: matching
-    took ~700 bytes per row at its peak, so a 7M-row genome-wide file matched whole would need ~5 GB.
-    A file of up to twice a group is matched whole (slicing batch300k's 240k-row files cost 0.1-0.2 s
-    of its 1.3 s of matching for no less peak memory).
+class _NextRound:
+    """Yielded by `_match_groups` between two rounds (`_MatchRoom`)."""
 
-    Yields (job indices, files, rows, None) for a group and (job index, file, rows, Slice(k, n)) for
-    each slice of a large file. Fills `entry_cids` with the parsed-file cache entry of each file read
-    from or (`write_cache`) written to the cache."""
+
+_NEXT_ROUND = _NextRound()
+_Group = tuple[list[int], list[ScoringFile], pl.DataFrame, Slice | None]
+
+
+def _match_groups(
+    jobs: list[_FileJob], room: _MatchRoom, cache_dir: Path | None, reader: ReaderOptions,
+    entry_cids: dict[str, str], write_cache: bool, index: TargetIndex,
+) -> Iterator[_Group | _NextRound]:  # fmt: skip
+    """Files read in small batches (sized by `_rows_estimate`, which over-counts; an eighth of a group's
+    rows each, so the batch read ahead adds little while a group is matched) and gathered into groups
+    of at most `room.group_rows()` actual rows: few matcher calls, each with the rows the memory plan
+    allows. A single file of more than twice that comes in slices of its positions (`_position_slices`),
+    each at most about a group's rows: matching took ~700 bytes per row at its peak, so a 7M-row
+    genome-wide file matched whole would need ~5 GB. A file of up to twice a group is matched whole
+    (slicing batch300k's 240k-row files cost 0.1-0.2 s of its 1.3 s of matching for no less peak memory).
+
+    Yields (job indices, files, rows, None) for a group, (job index, file, rows, Slice(k, n)) for each
+    slice of a large file, and `_NEXT_ROUND` where the room ends a round (never within a file). Fills
+    `entry_cids` with the parsed-file cache entry of each file read from or (`write_cache`) written to
+    the cache, complete for the files yielded whenever a round ends."""
     batches: list[list[int]] = [[]]
     estimates = [0]
     for j, job in enumerate(jobs):
         size = _rows_estimate(job.path)
-        if batches[-1] and estimates[-1] + size > max(1, match_rows // 8):
+        if batches[-1] and estimates[-1] + size > max(1, room.group_rows() // 8):
             batches.append([])
             estimates.append(0)
         batches[-1].append(j)
@@ -935,6 +997,13 @@ def _match_groups(
         )
         return batch, got, rows
 
+    def counted(rows: int) -> Iterator[_NextRound]:
+        """`_NEXT_ROUND` first when `rows` start a new round (the cache entries written so far named)."""
+        if room.take(rows):
+            writer.flush()
+            entry_cids.update(writer.written)
+            yield _NEXT_ROUND
+
     ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-next")
     next_read: Future[tuple[list[int], list[ScoringFile], pl.DataFrame]] | None = None
     try:
@@ -944,18 +1013,20 @@ def _match_groups(
             batch, got, rows = next_read.result() if next_read is not None else read(batch)
             next_read = None
             entry_cids.update((sf.cid, sf.cache_cid) for sf in got if sf.cache_cid)  # read from the cache
-            left = room_left()
-            room = max(_MIN_MATCH_ROWS, min(match_rows, left))  # rows of the next group at most
-            if idx and n_rows + rows.height > room:
+            if idx and n_rows + rows.height > room.group_rows():
+                yield from counted(n_rows)
                 yield idx, files, pl.concat(frames, rechunk=False), None
                 idx, files, frames, n_rows = [], [], [], 0
-            if len(batch) == 1 and rows.height > 2 * room:  # up to twice a group: whole (one matcher call)
-                which, n = _position_slices(rows, -(-rows.height // room), index)
+            group_rows = room.group_rows()
+            if len(batch) == 1 and rows.height > 2 * group_rows:  # up to twice a group: whole (one matcher call)
+                yield from counted(rows.height)
+                left, group_rows = room.left(), room.group_rows()
+                which, n = _position_slices(rows, -(-rows.height // group_rows), index)
                 # The next batch is read while the slices are matched when the limit has room for it
                 # beside this file's rows and a slice's matching (over-counted rows: a gzip row as 6
                 # bytes): batch1m's 800k-row files waited 0.5 s in all for the one after otherwise; a
                 # 7M-row file is not read while another is matched.
-                free = (left - room) * _MATCH_ROW_BYTES - rows.height * _PARSED_ROW_BYTES
+                free = (left - group_rows) * _MATCH_ROW_BYTES - rows.height * _PARSED_ROW_BYTES
                 if i + 1 < len(batches) and estimates[i + 1] * _PARSED_ROW_BYTES <= free:
                     next_read = ahead.submit(read, batches[i + 1])
                 for k in range(n):  # each slice made when the matcher is about to need it
@@ -970,6 +1041,7 @@ def _match_groups(
         writer.flush()
         entry_cids.update(writer.written)  # written to the cache
         if idx:
+            yield from counted(n_rows)
             yield idx, files, pl.concat(frames, rechunk=False), None
     finally:
         ahead.shutdown(wait=True)
@@ -988,7 +1060,7 @@ def _position_slices(rows: pl.DataFrame, n: int, index: TargetIndex) -> tuple[np
     return which, len(used)
 
 
-def _read_ahead(items: Iterator[_T]) -> Iterator[_T]:
+def _read_ahead(items: Iterator[_T]) -> Generator[_T, None, None]:
     """`items`, each produced on a background thread while the caller works on the one before."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(next, items, None)
