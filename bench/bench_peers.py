@@ -702,6 +702,15 @@ def run_workload(d: Path, key: str, size: tuple[int, ...], g: peers.Gnomon, plin
     return wl_cohort(d, g, plinks, n_samples=size[0], n_variants=size[1], n_scores=size[2], repeats=repeats)
 
 
+def set_memory_limit(text: str) -> None:
+    """The batch workloads' memory limit: prsgazer's, and plink2's --memory (MiB) the same."""
+    from prsgazer.engine.scoring.batch import parse_memory
+
+    global MEMORY, PLINK2_MEMORY
+    MEMORY = text
+    PLINK2_MEMORY = ["--memory", str(parse_memory(text) // 2**20)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes: checks the harness in a couple of minutes")
@@ -715,7 +724,11 @@ def main() -> None:
                     help="batch workloads: cold runs of prsgazer and gnomon in alternated rounds, and as many "
                     "plink2 runs (median; the VM's drift makes one cold run a ±15 %% figure)")  # fmt: skip
     ap.add_argument("--gnomon-version", default=peers.GNOMON_VERSION)
+    ap.add_argument("--memory-limit", default=MEMORY,
+                    help="batch workloads: prsgazer's memory limit (PRSGAZER_MEMORY_LIMIT) and plink2's --memory "
+                    "(default %(default)s)")  # fmt: skip
     a = ap.parse_args()
+    set_memory_limit(a.memory_limit)
     only = [w.strip() for w in a.only.split(",") if w.strip()]
     unknown = set(only) - set(ALL)
     if unknown:
@@ -735,7 +748,8 @@ def main() -> None:
     t0 = time.perf_counter()
     print(f"bench dir {d}; {cpu_model()}, {os.cpu_count()} cores; load average {load0[0]:.2f} {load0[1]:.2f} "
           f"{load0[2]:.2f}")  # fmt: skip
-    print(f"gnomon {g.version} ({g.python}); {peers.plink2_version()}")
+    print(f"gnomon {g.version} ({g.python}); {peers.plink2_version()}; batch memory limit {MEMORY} "
+          f"(plink2 {' '.join(PLINK2_MEMORY)})")  # fmt: skip
     for p in plinks:
         print(f"  {p.label}: loads {p.blas}")
     wls = []
