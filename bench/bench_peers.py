@@ -703,12 +703,13 @@ def run_workload(d: Path, key: str, size: tuple[int, ...], g: peers.Gnomon, plin
 
 
 def set_memory_limit(text: str) -> None:
-    """The batch workloads' memory limit: prsgazer's, and plink2's --memory (MiB) the same."""
+    """The batch workloads' memory limit: prsgazer's, and plink2's --memory (MiB) the same, at least the
+    640 MiB plink2 accepts."""
     from prsgazer.engine.scoring.batch import parse_memory
 
     global MEMORY, PLINK2_MEMORY
     MEMORY = text
-    PLINK2_MEMORY = ["--memory", str(parse_memory(text) // 2**20)]
+    PLINK2_MEMORY = ["--memory", str(max(640, parse_memory(text) // 2**20))]
 
 
 def main() -> None:
