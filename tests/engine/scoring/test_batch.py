@@ -324,6 +324,43 @@ def test_rounds_bound_the_entries_and_do_not_change_numbers(
     assert scored[tmp_path / "dup"] == [1, 1]  # found in the third round: the first two are kept, complete
 
 
+def test_files_after_a_sliced_file_wait_for_its_last_slice_when_the_limit_is_tight(
+    synth_panel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    """Without room to read the next files while a large file's slices are matched, they are read
+    once its last slice is matched, not beside it (the reader ahead would otherwise fetch them as
+    soon as it handed the last slice out)."""
+    import threading
+    import time
+
+    info, files = synth_panel
+    panel = open_panel(info.prefix, cache_dir=tmp_path / "cache")
+    events: list[tuple[str, float]] = []
+    lock = threading.Lock()
+    real_read, real_slice = batch_mod.read_scorefiles, batch_mod._match_slice
+
+    def read(paths, **kw):  # type: ignore[no-untyped-def]
+        with lock:
+            events.append((f"read {Path(paths[0]).stem}", time.perf_counter()))
+        return real_read(paths, **kw)
+
+    def match_slice(rows, *args):  # type: ignore[no-untyped-def]
+        got = real_slice(rows, *args)
+        time.sleep(0.3)  # a slow slice: time enough for a read beside it to start
+        with lock:
+            events.append(("matched slice", time.perf_counter()))
+        return got
+
+    monkeypatch.setattr(batch_mod, "read_scorefiles", read)
+    monkeypatch.setattr(batch_mod, "_match_slice", match_slice)
+    monkeypatch.setattr(batch_mod, "_MATCH_ROW_BYTES", 10**12)  # groups of the floor's rows, no room to read ahead
+    monkeypatch.setattr(batch_mod, "_MIN_MATCH_ROWS", 600)
+    res = batch_score(panel, [files[3], files[0]], out_dir=tmp_path / "o")  # 2,000 rows (sliced), then 10
+    assert res.n_ok == 2
+    names = [e[0] for e in events]
+    assert names == ["read PGS900004"] + ["matched slice"] * 4 + ["read PGS900001"], names
+
+
 def test_match_room_keeps_groups_useful_under_a_tight_limit() -> None:
     """Under a limit that leaves little beside a 1M-variant panel, groups keep the smallest useful size
     (groups of 1,000 rows took batch1m 157 s under 600 MB) and rounds end where their entries fill

@@ -629,7 +629,8 @@ def _compute(
 
 
 def _parse_and_match(
-    b: _Batch, n_jobs: int, items: Iterator[_Group | _NextRound], index: TargetIndex, entry_cids: dict[str, str],
+    b: _Batch, n_jobs: int, items: Iterator[_Group | _NextRound | _Pause], index: TargetIndex,
+    entry_cids: dict[str, str],
     seen: dict[str, Path],
 ) -> tuple[_AllMatched, bool]:  # fmt: skip
     """Match the groups of one round (`items` up to the next `_NEXT_ROUND`) against the panel; and
@@ -686,6 +687,8 @@ def _parse_and_match(
             if isinstance(item, _NextRound):
                 more = True
                 break
+            if isinstance(item, _Pause):  # the slice before is matched (`take` below): the next files may be read
+                continue
             group, files, rows, piece = item
             del item
             if piece is None or piece.k == 0:
@@ -952,13 +955,24 @@ class _NextRound:
 
 
 _NEXT_ROUND = _NextRound()
+
+
+class _Pause:
+    """Yielded by `_match_groups` after a large file's last slice when the limit had no room to read the
+    next files while its slices were matched: `_read_ahead`, which asks for the next item as soon as it
+    hands one out, gets this one instead of reading those files beside the last slice's matching. The
+    caller takes it once that slice is matched (batch1m under 600 MB: an 800k-row file's 130 MB frame
+    was read while the previous one's last slice was matched)."""
+
+
+_PAUSE = _Pause()
 _Group = tuple[list[int], list[ScoringFile], pl.DataFrame, Slice | None]
 
 
 def _match_groups(
     jobs: list[_FileJob], room: _MatchRoom, cache_dir: Path | None, reader: ReaderOptions,
     entry_cids: dict[str, str], write_cache: bool, index: TargetIndex,
-) -> Iterator[_Group | _NextRound]:  # fmt: skip
+) -> Iterator[_Group | _NextRound | _Pause]:  # fmt: skip
     """Files read in small batches (sized by `_rows_estimate`, which over-counts; an eighth of a group's
     rows each, so the batch read ahead adds little while a group is matched) and gathered into groups
     of at most `room.group_rows()` actual rows: few matcher calls, each with the rows the memory plan
@@ -968,7 +982,8 @@ def _match_groups(
     (slicing batch300k's 240k-row files cost 0.1-0.2 s of its 1.3 s of matching for no less peak memory).
 
     Yields (job indices, files, rows, None) for a group, (job index, file, rows, Slice(k, n)) for each
-    slice of a large file, and `_NEXT_ROUND` where the room ends a round (never within a file). Fills
+    slice of a large file, `_NEXT_ROUND` where the room ends a round (never within a file) and `_PAUSE`
+    after a large file's last slice when the next files wait for its matching. Fills
     `entry_cids` with the parsed-file cache entry of each file read from or (`write_cache`) written to
     the cache, complete for the files yielded whenever a round ends."""
     batches: list[list[int]] = [[]]
@@ -1032,6 +1047,8 @@ def _match_groups(
                 for k in range(n):  # each slice made when the matcher is about to need it
                     yield batch, got, rows.filter(pl.Series(which == k)), Slice(k, n)
                 del got, rows, which
+                if next_read is None:
+                    yield _PAUSE
                 continue
             idx += batch
             files += got
