@@ -291,3 +291,44 @@ def test_a_biallelic_site_table_is_not_exploded() -> None:
     assert fast.equals(exploded) and fast.schema == exploded.schema
     multi = split_multiallelic(sites.with_columns(pl.Series("alt", ["G", "T,A", "A"])))
     assert multi.height == 4 and multi["is_multiallelic"].to_list() == [False, True, True, False]
+
+
+def test_target_index_needs_the_row_index_as_vidx() -> None:
+    """`vidx` must be 0 … n - 1 in order: any other numbering is refused (scores would read other rows)."""
+
+    def table(vidx: list[int]) -> pl.DataFrame:
+        n = len(vidx)
+        return pl.DataFrame(
+            {
+                "vidx": vidx,
+                "chrom": ["1"] * n,
+                "pos": list(range(100, 100 + n)),
+                "id": ["."] * n,
+                "ref": ["A"] * n,
+                "alt": ["G"] * n,
+                "allele_idx": [1] * n,
+                "is_multiallelic": [False] * n,
+            },
+            schema={"vidx": pl.UInt32, "chrom": pl.String, "pos": pl.Int64, "id": pl.String, "ref": pl.String,
+                    "alt": pl.String, "allele_idx": pl.Int8, "is_multiallelic": pl.Boolean},  # fmt: skip
+        )
+
+    assert TargetIndex(table([0, 1, 2, 3])).height == 4
+    assert TargetIndex(table([])).height == 0
+    for bad in ([1, 2, 3, 4], [0, 1, 3, 4], [0, 1, 1, 3], [0, 2, 1, 3], [3, 2, 1, 0]):
+        with pytest.raises(ValueError, match="row index"):
+            TargetIndex(table(bad))
+
+
+def test_runs_of_equal_values_keep_the_column_name() -> None:
+    from prsgazer.engine.scoring.match import _enum_by_runs, _runs
+
+    col = pl.Series("chr_name", ["1", "1", None, None, "2", "1", "1", "1"])
+    values, lengths = _runs(col)
+    assert values.name == "chr_name" and values.to_list() == ["1", None, "2", "1"]
+    assert lengths.tolist() == [2, 2, 1, 3]
+    enum = _enum_by_runs(col)
+    assert enum.name == "chr_name" and enum.cast(pl.String).to_list() == col.to_list()
+    assert enum.dtype == pl.Enum(["1", "2"])
+    empty, none = _runs(pl.Series("x", [], dtype=pl.String))
+    assert empty.len() == 0 and len(none) == 0
