@@ -361,6 +361,43 @@ def test_files_after_a_sliced_file_wait_for_its_last_slice_when_the_limit_is_tig
     assert names == ["read PGS900004"] + ["matched slice"] * 4 + ["read PGS900001"], names
 
 
+def test_a_cold_batch_loads_its_kernels_while_hashing(
+    synth_panel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    """A batch into an out dir without results loads numba's code on a helper thread while it hashes
+    its files; a rerun (every result stored) loads nothing, a batch adding files to stored results loads
+    it once it knows it computes, and a failure to load it is the batch's error."""
+    import threading
+
+    from prsgazer.engine.scoring import kernels
+
+    info, files = synth_panel
+    panel = open_panel(info.prefix, cache_dir=tmp_path / "cache")
+    loaded_on: list[str] = []
+    real = kernels.load
+
+    def recording(**kw: bool) -> None:
+        loaded_on.append(threading.current_thread().name)
+        real(**kw)
+
+    monkeypatch.setattr(kernels, "load", recording)
+    cold = batch_score(panel, files[:2], out_dir=tmp_path / "o")
+    assert len(loaded_on) == 1 and loaded_on[0].startswith("load-kernels"), loaded_on
+    assert "load compiled code (while hashing)" in cold.timings
+    rerun = batch_score(panel, files[:2], out_dir=tmp_path / "o")
+    assert rerun.n_cached == 2 and len(loaded_on) == 1 and "load compiled code" not in rerun.timings
+    more = batch_score(panel, files, out_dir=tmp_path / "o")
+    assert more.n_cached == 2 and more.n_ok == len(files) - 2
+    assert len(loaded_on) == 1 and "load compiled code" in more.timings  # stored results: not speculated
+
+    def failing(**kw: bool) -> None:
+        raise RuntimeError("numba is broken here")
+
+    monkeypatch.setattr(kernels, "load", failing)
+    with pytest.raises(RuntimeError, match="numba is broken here"):
+        batch_score(panel, files[:1], out_dir=tmp_path / "other")
+
+
 def test_match_room_keeps_groups_useful_under_a_tight_limit() -> None:
     """Under a limit that leaves little beside a 1M-variant panel, groups keep the smallest useful size
     (groups of 1,000 rows took batch1m 157 s under 600 MB) and rounds end where their entries fill

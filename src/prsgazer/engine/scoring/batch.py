@@ -447,8 +447,16 @@ def batch_score(
     for p in paths:
         if not p.exists():
             raise InputError("scoring file does not exist", file=p)
-    with ThreadPoolExecutor(max_workers=2) as pool:  # sha256 releases the GIL
-        file_cids = list(pool.map(cid_of_file, paths))
+    # A batch whose out dir holds no results yet computes: numba's start and code generator (~0.45 s,
+    # mostly holding the GIL) load on a helper thread while the files are hashed (sha256 releases it).
+    # Otherwise they load only once the stored results show something to compute (a rerun needs none).
+    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-kernels")
+    loading = None if any(out_dir.glob("*.json")) else loader.submit(_load_kernels, reader_opt.wide_vectors)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:  # sha256 releases the GIL
+            file_cids = list(pool.map(cid_of_file, paths))
+    finally:
+        loader.shutdown(wait=False)  # the load goes on; `loading.result()` below waits for it
     for p, cid in zip(paths, file_cids, strict=True):
         key = _hash({"panel": panel_cids, "scorefile": cid, "options": opts, "version": source_version()})
         jobs.append(_FileJob(path=p, cid=cid, key=key))
@@ -468,9 +476,12 @@ def batch_score(
     n_union = n_chunks = 0
     mem = None
     if todo:
-        compiled.start(wide_vectors=reader_opt.wide_vectors)  # numba: only when there is something to compute
+        if loading is not None:
+            loading.result()  # a failure to load them is the batch's error
+        else:
+            compiled.start(wide_vectors=reader_opt.wide_vectors)  # numba: only when there is something to compute
         small_pages()
-        clock.lap("load compiled code")
+        clock.lap("load compiled code" if loading is None else "load compiled code (while hashing)")
         with (budget or MemoryBudget(limit)).reserve() as planned:
             clock.lap("wait for memory")
             b = _Batch(
@@ -494,6 +505,13 @@ def batch_score(
         memory=mem,
         timings=clock.laps,
     )
+
+
+def _load_kernels(wide_vectors: bool) -> None:
+    """numba's start and code generator (`kernels.load`), for a batch about to compute."""
+    from prsgazer.engine.scoring import kernels
+
+    kernels.load(wide_vectors=wide_vectors)
 
 
 def _batch_reader(opt: ReaderOptions, jobs: list[_FileJob], cache_dir: Path | None) -> ReaderOptions:
