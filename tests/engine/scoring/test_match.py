@@ -296,6 +296,9 @@ def test_a_biallelic_site_table_is_not_exploded() -> None:
 def test_target_index_needs_the_row_index_as_vidx() -> None:
     """`vidx` must be 0 … n - 1 in order: any other numbering is refused (scores would read other rows)."""
 
+    schema = {"vidx": pl.UInt32, "chrom": pl.String, "pos": pl.Int64, "id": pl.String, "ref": pl.String}
+    schema |= {"alt": pl.String, "allele_idx": pl.Int8, "is_multiallelic": pl.Boolean}
+
     def table(vidx: list[int]) -> pl.DataFrame:
         n = len(vidx)
         return pl.DataFrame(
@@ -309,8 +312,7 @@ def test_target_index_needs_the_row_index_as_vidx() -> None:
                 "allele_idx": [1] * n,
                 "is_multiallelic": [False] * n,
             },
-            schema={"vidx": pl.UInt32, "chrom": pl.String, "pos": pl.Int64, "id": pl.String, "ref": pl.String,
-                    "alt": pl.String, "allele_idx": pl.Int8, "is_multiallelic": pl.Boolean},  # fmt: skip
+            schema=schema,
         )
 
     assert TargetIndex(table([0, 1, 2, 3])).height == 4
