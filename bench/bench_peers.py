@@ -52,7 +52,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -445,8 +444,7 @@ def wl_person1(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, prefix: 
     env = {"PRSGAZER_CACHE_DIR": str(run / "prsgazer_cache")}
     out = run / "prsgazer.tsv"
     args = ["score", str(vcf), "-s", str(sf), "--out", str(out)]
-    uv = shutil.which("uv") or "uv"
-    uv_run = [uv, "run", "prsgazer", *args]
+    uv_run = [shutil.which("uv") or "uv", "run", "prsgazer", *args]
     wl.start()
 
     shutil.rmtree(run / "prsgazer_cache", ignore_errors=True)
@@ -456,10 +454,6 @@ def wl_person1(d: Path, g: peers.Gnomon, plinks: list[peers.Plink2], *, prefix: 
     ours = pc.prsgazer_tsv_sums(out)
     wl.add(Row.of("uv run prsgazer score", st, spread, pc.prsgazer_tsv_matched(out)))
     wl.add(cold)
-    real = uv_binary(uv)
-    if real != uv:  # a pyenv shim: a bash script that runs pyenv to find the binary, on every call
-        st, spread = median_run(lambda: measure_cmd_stats([real, *uv_run[1:]], env=env, cwd=REPO), repeats)
-        wl.add(Row.of("uv run prsgazer score, uv binary", st, f"{spread} ({real}; `uv` here is a pyenv shim)"))
     st, spread = median_run(lambda: measure_cmd_stats([prsgazer_cli(), *args], env=env), repeats)
     wl.add(Row.of(".venv/bin/prsgazer score", st, spread + " (the same, without `uv run`)"))
     st = measure_cmd_stats([str(PY), "-c", OPS_CODE.format(n=max(repeats, 3), vcf=str(vcf), score=str(sf))], env=env)
@@ -706,15 +700,6 @@ def run_workload(d: Path, key: str, size: tuple[int, ...], g: peers.Gnomon, plin
     if key == "person100":
         return wl_person100(d, g, plinks, n_records=size[0], n_scores=size[1], n_rows=size[2])
     return wl_cohort(d, g, plinks, n_samples=size[0], n_variants=size[1], n_scores=size[2], repeats=repeats)
-
-
-def uv_binary(uv: str) -> str:
-    """The uv executable behind `uv`: itself, or the binary a pyenv shim runs (`pyenv which uv`)."""
-    path = Path(uv)
-    if path.parent.name != "shims" or not path.is_file() or path.read_bytes()[:2] != b"#!":
-        return uv
-    found = subprocess.run(["pyenv", "which", "uv"], capture_output=True, text=True, check=False)
-    return found.stdout.strip() if found.returncode == 0 and found.stdout.strip() else uv
 
 
 def set_memory_limit(text: str) -> None:
