@@ -362,25 +362,17 @@ def test_files_after_a_sliced_file_wait_for_its_last_slice_when_the_limit_is_tig
 
 
 def test_a_cold_batch_loads_its_kernels_while_hashing(
-    synth_panel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    synth_panel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_loads: list[str]
 ) -> None:  # fmt: skip
     """A batch into an out dir without results loads numba's code on a helper thread while it hashes
     its files; a rerun (every result stored) loads nothing, a batch adding files to stored results loads
     it once it knows it computes, and a failure to load it is the batch's error."""
-    import threading
 
     from prsgazer.engine.scoring import kernels
 
     info, files = synth_panel
     panel = open_panel(info.prefix, cache_dir=tmp_path / "cache")
-    loaded_on: list[str] = []
-    real = kernels.load
-
-    def recording(**kw: bool) -> None:
-        loaded_on.append(threading.current_thread().name)
-        real(**kw)
-
-    monkeypatch.setattr(kernels, "load", recording)
+    loaded_on = kernel_loads
     cold = batch_score(panel, files[:2], out_dir=tmp_path / "o")
     assert len(loaded_on) == 1 and loaded_on[0].startswith("load-kernels"), loaded_on
     assert "load compiled code (while hashing)" in cold.timings

@@ -326,25 +326,19 @@ def test_sparse_additive_and_matrix_product_paths_agree(tmp_path: Path) -> None:
         assert a.n_missing.sum() > 0 and a.n_imputed.sum() > 0
 
 
-def test_a_cohort_loads_its_kernels_beside_the_match(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cohort_loads_its_kernels_beside_the_match(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_loads: list[str]
+) -> None:  # fmt: skip
     """A cohort's compiled kernels load on their own thread (numba's ~0.5 s start overlaps reading and
     matching instead of delaying the match); a person's run loads none; a failure to load them is the
     run's error."""
-    import threading
 
     from prsgazer.engine.scoring import kernels
 
     cohort = random_cohort(40, 300, seed=8)
     prefix = write_pfile(cohort, tmp_path / "c")
     sf = write_scorefile(random_score(cohort, 200, seed=9).rows, tmp_path / "S.txt", pgs_id="S")
-    loaded_on: list[str] = []
-    real = kernels.load
-
-    def recording(**kw: bool) -> None:
-        loaded_on.append(threading.current_thread().name)
-        real(**kw)
-
-    monkeypatch.setattr(kernels, "load", recording)
+    loaded_on = kernel_loads
     want = run_scoring(prefix, [sf], RunOptions(score=ScoreOptions(sparse_additive=False)))
     assert loaded_on == []  # the matrix-product path needs no kernels
     got = run_scoring(prefix, [sf], RunOptions())

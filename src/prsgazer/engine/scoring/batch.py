@@ -60,7 +60,7 @@ from prsgazer.engine.scorefile import (
 from prsgazer.engine.scoring.additive import ProgressFn, Totals, accumulate
 from prsgazer.engine.scoring.additive import prepare as prepare_entries
 from prsgazer.engine.scoring.match import MatchOptions, ScoreMatchSummary, TargetIndex, match_variants, summarize
-from prsgazer.engine.scoring.run import Clock
+from prsgazer.engine.scoring.run import Clock, load_kernels
 from prsgazer.engine.scoring.score import ScoreOptions, plan_weights, score_chunks, score_table
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
@@ -451,7 +451,7 @@ def batch_score(
     # mostly holding the GIL) load on a helper thread while the files are hashed (sha256 releases it).
     # Otherwise they load only once the stored results show something to compute (a rerun needs none).
     loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-kernels")
-    loading = None if any(out_dir.glob("*.json")) else loader.submit(_load_kernels, reader_opt.wide_vectors)
+    loading = None if any(out_dir.glob("*.json")) else loader.submit(load_kernels, reader_opt.wide_vectors)
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:  # sha256 releases the GIL
             file_cids = list(pool.map(cid_of_file, paths))
@@ -505,13 +505,6 @@ def batch_score(
         memory=mem,
         timings=clock.laps,
     )
-
-
-def _load_kernels(wide_vectors: bool) -> None:
-    """numba's start and code generator (`kernels.load`), for a batch about to compute."""
-    from prsgazer.engine.scoring import kernels
-
-    kernels.load(wide_vectors=wide_vectors)
 
 
 def _batch_reader(opt: ReaderOptions, jobs: list[_FileJob], cache_dir: Path | None) -> ReaderOptions:

@@ -212,7 +212,7 @@ def _open_target(genotypes: Genotypes, opt: RunOptions, kernels_loader: ThreadPo
     loading = None
     try:
         if source.n_samples > opt.score.entry_path_max_samples and opt.score.sparse_additive:
-            loading = kernels_loader.submit(_load_kernels, opt.reader.wide_vectors)
+            loading = kernels_loader.submit(load_kernels, opt.reader.wide_vectors)
         source.preload(dosages=not opt.score.hard_calls)
         if opt.cache_dir is not None and source.cache_cid is not None:
             return source, *cached_index(source.variants, opt.cache_dir, source.cache_cid), loading
@@ -222,9 +222,10 @@ def _open_target(genotypes: Genotypes, opt: RunOptions, kernels_loader: ThreadPo
         raise
 
 
-def _load_kernels(wide_vectors: bool) -> None:
-    """numba's start and the scoring kernels' first cache load: about 0.5 s, mostly holding the GIL, on
-    its own thread while the run reads, indexes and matches (none of which needs them)."""
+def load_kernels(wide_vectors: bool) -> None:
+    """numba's start and the scoring kernels' first cache load (`kernels.load`, imported only here): about
+    0.5 s, mostly holding the GIL, run on a helper thread while a run reads, indexes and matches, or a
+    batch hashes its files (none of which needs them)."""
     from prsgazer.engine.scoring import kernels
 
     kernels.load(wide_vectors=wide_vectors)
