@@ -81,11 +81,13 @@ BATCH_SIZE = 500
 
 
 def _batch(
-    panel: Panel, paths: list[Path], params: ScoreParams, tuning: Tuning, cids: dict[str, str],
+    panel: Panel, paths: list[Path], params: ScoreParams, tuning: Tuning, cids: dict[str, str] | None,
     progress: ProgressFn | None = None, batch_size: int | None = None,
 ) -> BatchResult:  # fmt: skip
     """`batch_score` over the files, `batch_size` at a time (one after the other; each batch's results
-    are kept as soon as it ends, so a killed run resumes from the batches it finished)."""
+    are kept as soon as it ends, so a killed run resumes from the batches it finished). `cids`: the
+    panel's file CIDs when known (a stored panel's); None: `batch_score` hashes them beside the
+    scoring files (`panel.cids()` then remembers them)."""
     options = run_options(params, tuning)
     if tuning.cache_dir is None:
         raise InputError("batch scoring needs a cache directory", field="PRSGAZER_CACHE_DIR")
@@ -296,9 +298,9 @@ def distributions_for_files(
     `batch_size` files per pass (default `BATCH_SIZE`): a killed run keeps the passes it finished."""
     panel = open_panel(prefix, cache_dir=tuning.cache_dir)
     try:
-        cids = panel.cids()
         name = panel_name or panel.name
-        batch = _batch(panel, scorefiles, params, tuning, cids.model_dump(), progress, batch_size)
+        batch = _batch(panel, scorefiles, params, tuning, None, progress, batch_size)
+        cids = panel.cids()  # hashed by the batch (beside the scoring files), remembered by the panel
         assert tuning.cache_dir is not None
         ddir = out_dir or tuning.cache_dir / "reference" / "distributions"
         run = DistributionsRun(panel=name, n_samples=panel.n_samples, batch=batch)
