@@ -390,7 +390,9 @@ def test_a_cold_batch_loads_its_kernels_while_hashing(
         batch_score(panel, files[:1], out_dir=tmp_path / "other")
 
 
-def test_a_batch_hashes_its_panel_beside_its_files(synth_panel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_hashes_its_panel_beside_its_files(
+    synth_panel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
     """Without `panel_cids`, the panel's file CIDs (a cold cache hashes the .pgen: 0.27 s for batch1m's)
     are computed on the hashing pool beside the scoring files while the kernels load, not before the
     load begins; the results are keyed as in a batch given the same CIDs, and the panel remembers them."""

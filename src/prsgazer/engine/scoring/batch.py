@@ -460,6 +460,7 @@ def batch_score(
                 panel_cids = hashing_panel.result().model_dump()
     finally:
         loader.shutdown(wait=False)  # the load goes on; `loading.result()` below waits for it
+    assert panel_cids is not None
     for p, cid in zip(paths, file_cids, strict=True):
         key = _hash({"panel": panel_cids, "scorefile": cid, "options": opts, "version": source_version()})
         jobs.append(_FileJob(path=p, cid=cid, key=key))
