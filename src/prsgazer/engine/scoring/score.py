@@ -477,9 +477,12 @@ def _entries_block(
         cont, dos = contributions(plan, entries, np.where(miss, 0, call) if miss.any() else call)
         where = np.flatnonzero(miss)
         if len(where):
-            if imp is None:
-                imp = _imputed(plan, entries, p_alt[row])
-            val = imp[where]
+            if imp is None and 4 * len(where) < len(sc):  # the missing calls' values only (a person's few)
+                val = _imputed(plan, _entries_at(entries, where, len(plan.w)), p_alt[row[where]])
+            else:  # many missing calls: every entry's value, once for all samples
+                if imp is None:
+                    imp = _imputed(plan, entries, p_alt[row])
+                val = imp[where]
             ok = ~np.isnan(val)
             cont[where] = np.where(ok, val, 0.0)
             dos[where] = 0.0
@@ -488,6 +491,11 @@ def _entries_block(
         out.sum[i] = np.bincount(sc, weights=cont, minlength=s)
         out.dosage_sum[i] = np.bincount(sc, weights=dos, minlength=s)
     return out
+
+
+def _entries_at(entries: np.ndarray | slice, where: np.ndarray, n: int) -> np.ndarray:
+    """The plan indices of `entries[where]` (`entries`: indices, or a slice of a plan of `n` entries)."""
+    return np.arange(*entries.indices(n))[where] if isinstance(entries, slice) else entries[where]
 
 
 def _dense_block(
