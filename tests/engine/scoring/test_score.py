@@ -278,6 +278,29 @@ def test_dominant_recessive_missing_imputed_as_plink2(tmp_path: Path) -> None:
     assert tab["sum"].to_list()[:4] == pytest.approx([0.0, 1.0, 11.0, 0.5 + 5.0])
 
 
+@pytest.mark.parametrize(("n_entries", "span"), [(1_000, 5_000_000), (50_000, 20_000)])
+def test_plan_indexes_its_target_rows_by_sorting_or_a_bitmap(n_entries: int, span: int) -> None:
+    """A plan's target rows (sorted, distinct) and each entry's index among them: found by sorting when
+    the entries are few beside the target (one score against a 5M-variant genome), by a bitmap over the
+    target rows when they are many; either way every entry points back at its own target row."""
+    rng = np.random.default_rng(4)
+    vidx = rng.integers(0, span, n_entries)
+    vidx[: n_entries // 10] = vidx[-(n_entries // 10) :]  # rows shared by several scores
+    matched = pl.DataFrame(
+        {
+            "accession": pl.Series(rng.choice(["A", "B"], n_entries)),
+            "row_nr": np.arange(n_entries),
+            "vidx": vidx.astype(np.uint32),
+            "effect_is_alt": rng.random(n_entries) < 0.5,
+            "effect_type": ["additive"] * n_entries,
+            "effect_weight": rng.normal(size=n_entries),
+        }
+    ).with_columns(pl.lit(None, pl.Float64).alias(f"dosage_{k}_weight") for k in range(3))
+    plan = plan_weights(matched, ["A", "B"])
+    assert np.array_equal(plan.vidx, np.unique(vidx)) and plan.vidx.dtype == np.uint32
+    assert np.array_equal(plan.vidx[plan.local], vidx)
+
+
 @pytest.mark.parametrize("missing_rate", [0.05, 0.4])
 def test_entry_and_dense_paths_agree(tmp_path: Path, missing_rate: float) -> None:
     """The per-entry path (a few samples) and the matrix products give the same sums and counts. The

@@ -160,11 +160,17 @@ def plan_weights(matched: pl.DataFrame, accessions: list[str]) -> WeightPlan:
 
     score = code_arr if sel is None else code_arr[sel]
     vidx_all = col("vidx", np.int64)
-    # unique target rows in order, and each entry's index among them (a bitmap, no sort)
-    present = np.zeros(int(vidx_all.max()) + 1 if len(vidx_all) else 0, dtype=bool)
-    present[vidx_all] = True
-    uniq = np.flatnonzero(present)
-    local = (np.cumsum(present) - 1)[vidx_all]
+    # unique target rows in order, and each entry's index among them: a bitmap over the target rows (no
+    # sort) when the entries are many; sorted when they are few beside the target (one score against a
+    # 5M-variant genome: 2 ms against 45 ms for the bitmap's pass over every target row)
+    span = int(vidx_all.max()) + 1 if len(vidx_all) else 0
+    if 16 * len(vidx_all) < span:
+        uniq, local = np.unique(vidx_all, return_inverse=True)
+    else:
+        present = np.zeros(span, dtype=bool)
+        present[vidx_all] = True
+        uniq = np.flatnonzero(present)
+        local = (np.cumsum(present) - 1)[vidx_all]
     is_alt = col("effect_is_alt", bool)
     kind_codes = (
         matched.get_column("effect_type").cast(pl.String).cast(pl.Enum(list(_TYPE_CODES))).to_physical().to_numpy()
