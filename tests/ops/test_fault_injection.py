@@ -8,8 +8,8 @@ is counted as detected and rebuilt (a warning from the seal check, and the clean
 failure (an exception), or a wrong result (anything else): wrong results must be 0.
 
 Kinds: parsed scoring files (`scorefiles/`), normalised VCFs with a gVCF's blocks companion
-(`genotypes/`), FASTA indexes (`fasta/`), panel site tables (`panels/*.sites.parquet`), panel file-CID
-entries (`panels/cids/`), batch results and manifests (`reference/batch/`), catalog responses
+(`genotypes/`), FASTA indexes (`fasta/`), panel site tables (`panels/*.sites.parquet`), remembered file
+CIDs of a panel's files and of a person's VCF (`file_cids/`), batch results and manifests (`reference/batch/`), catalog responses
 (`catalog/http/`), the ancestry PCA (`ancestry/`), notebook figures (`figures/`) and, with the shared
 data's chain files, lifted scoring files (`lifted/`).
 """
@@ -149,7 +149,8 @@ KINDS: dict[str, tuple[str, Callable[[Path], bool], str]] = {
     "target indexes": ("target_index", lambda p: p.suffix == ".parquet", "person"),
     "FASTA indexes": ("fasta", lambda p: p.suffix == ".fai", "person"),
     "panel site tables": ("panels", lambda p: p.name.endswith(".sites.parquet"), "panel"),
-    "panel file CIDs": ("panels/cids", lambda p: p.suffix == ".json", "panel"),
+    "file CIDs (a panel's files)": ("file_cids", lambda p: p.suffix == ".json", "panel"),
+    "file CIDs (a person's VCF)": ("file_cids", lambda p: p.suffix == ".json", "person"),
     # a manifest's seal lists its results as companions: a flip lands in a manifest, a result or a seal
     "batch results and manifests": ("reference/batch", lambda p: p.suffix == ".json", "batch"),
     "catalog responses": ("catalog/http", lambda p: p.suffix == ".json", "catalog"),

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from prsgazer.cid import cid_of_file
+from prsgazer.engine.file_cid import file_cid
 from prsgazer.engine.genotypes.arrays import ArraySource, read_array, sniff_array
 from prsgazer.engine.genotypes.multi import MultiSource, is_samplesheet, read_samplesheet
 from prsgazer.engine.genotypes.plink import PgenSource
@@ -120,7 +120,8 @@ def open_genotypes(
         # keyed by the code that normalises (its sources' version), never by a number someone must bump
         version = source_version("genotypes", "common")
         key = hashlib.sha256(f"{qf.key()}|{','.join(fields)}|{version}".encode()).hexdigest()[:16]
-        src = _cached_table(p, Path(cache_dir) / "genotypes" / f"{cid_of_file(p)}-{key}.parquet", qf, fields)
+        # the VCF's CID is remembered for its file state (a WGS gVCF is several GB to hash)
+        src = _cached_table(p, Path(cache_dir) / "genotypes" / f"{file_cid(p, cache_dir)}-{key}.parquet", qf, fields)
     src.source_path = p
     return src
 

@@ -12,8 +12,6 @@ Pure engine code: CIDs come from `prsgazer.cid`, a pure function.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 from pathlib import Path
 
@@ -21,12 +19,12 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel
 
-from prsgazer.cid import cid_of_file
+from prsgazer.engine.file_cid import file_cid
 from prsgazer.engine.genotypes.plink import PgenSource, read_psam, read_pvar
 from prsgazer.engine.version import source_version
 from prsgazer.errors import InputError
 from prsgazer.logs import logger
-from prsgazer.sealed import read_verified_bytes, sealed_output, verify, write_sealed_bytes
+from prsgazer.sealed import sealed_output, verify
 
 #: psam columns accepted as the superpopulation label (first found wins, case-insensitive).
 SUPERPOP_COLUMNS = ("SuperPop", "Superpopulation", "SuperPopulation", "super_pop", "superpop", "Super_Population")
@@ -157,33 +155,12 @@ def read_panel_psam(path: Path) -> pl.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------------
-# caches: file CIDs by (size, mtime), variant tables by pvar CID
+# caches: variant tables by pvar CID (file CIDs: `engine.file_cid`)
 
 
 def _sites_version() -> str:
     """Version of the cached variant tables: a hash of the code that reads them."""
     return source_version("genotypes", "reference", "common")
-
-
-def file_cid(path: Path, cache_dir: Path | None) -> str:
-    """CID of a file; with a cache dir, remembered per (path, size, mtime_ns) in a sealed entry of its
-    own (`<cache_dir>/panels/cids/<hash of the path>.json`), so a 1 GB .pgen is hashed once, not on
-    every run, and concurrent writers never race on a shared index."""
-    path = Path(path).resolve()
-    if cache_dir is None:
-        return cid_of_file(path)
-    st = path.stat()
-    stamp = [str(path), st.st_size, st.st_mtime_ns]
-    entry = Path(cache_dir) / "panels" / "cids" / f"{hashlib.sha256(str(path).encode()).hexdigest()[:32]}.json"
-    data = read_verified_bytes(entry, what="panel file-CID cache entry")
-    with contextlib.suppress(ValueError, TypeError):
-        known = json.loads(data) if data is not None else None
-        if isinstance(known, list) and known[:3] == stamp and isinstance(known[3], str):
-            return known[3]
-    cid = cid_of_file(path)
-    with contextlib.suppress(OSError):  # the cache is an optimisation: a read-only one costs a re-hash
-        write_sealed_bytes(entry, json.dumps([*stamp, cid]).encode())
-    return cid
 
 
 _SITES = "panel site-table cache entry"
