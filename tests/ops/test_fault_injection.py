@@ -8,9 +8,9 @@ is counted as detected and rebuilt (a warning from the seal check, and the clean
 failure (an exception), or a wrong result (anything else): wrong results must be 0.
 
 Kinds: parsed scoring files (`scorefiles/`), normalised VCFs with a gVCF's blocks companion
-(`genotypes/`), FASTA indexes (`fasta/`), panel site tables (`panels/*.sites.parquet`), remembered file
-CIDs of a panel's files and of a person's VCF (`file_cids/`), batch results and manifests (`reference/batch/`), catalog responses
-(`catalog/http/`), the ancestry PCA (`ancestry/`), notebook figures (`figures/`) and, with the shared
+(`genotypes/`), FASTA indexes (`fasta/`), panel site tables (`panels/*.sites.parquet`), remembered
+file CIDs of a panel's files and of a person's VCF (`file_cids/`), batch results and manifests
+(`reference/batch/`), catalog responses (`catalog/http/`), the ancestry PCA (`ancestry/`), notebook figures (`figures/`) and, with the shared
 data's chain files, lifted scoring files (`lifted/`).
 """
 
