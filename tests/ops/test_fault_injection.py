@@ -10,8 +10,8 @@ failure (an exception), or a wrong result (anything else): wrong results must be
 Kinds: parsed scoring files (`scorefiles/`), normalised VCFs with a gVCF's blocks companion
 (`genotypes/`), FASTA indexes (`fasta/`), panel site tables (`panels/*.sites.parquet`), remembered
 file CIDs of a panel's files and of a person's VCF (`file_cids/`), batch results and manifests
-(`reference/batch/`), catalog responses (`catalog/http/`), the ancestry PCA (`ancestry/`), notebook figures (`figures/`) and, with the shared
-data's chain files, lifted scoring files (`lifted/`).
+(`reference/batch/`), catalog responses (`catalog/http/`), the ancestry PCA (`ancestry/`), notebook
+figures (`figures/`) and, with the shared data's chain files, lifted scoring files (`lifted/`).
 """
 
 from __future__ import annotations
