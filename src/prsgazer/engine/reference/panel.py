@@ -7,7 +7,8 @@ See docs/reference.md ("Panels"). The registry of known packs and their download
   (sealed with its own CID, `Panel.sites_cid`) and the `.psam` sample table (`sample_id`,
   `superpopulation`, `population`, `founder`).
 
-Pure engine code: CIDs come from `prsgazer.cid`, a pure function.
+Pure engine code: CIDs come from `prsgazer.cid`, a pure function, remembered per file state by
+`engine.file_cid`.
 """
 
 from __future__ import annotations
