@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from prsgazer.engine.genotypes import absent
+from prsgazer.engine.genotypes import absent, open_genotypes
 from prsgazer.engine.genotypes.absent import Coverage, FastaReference
 from prsgazer.engine.scoring.run import RunOptions, run_scoring
 from prsgazer.synthetic.files import random_cohort, random_score, write_pfile, write_scorefile, write_vcf
@@ -149,11 +149,19 @@ def test_unknown_coverage_leaves_absent_sites_unmatched(person, tmp_path: Path) 
 
 
 def test_wgs_detected_from_a_large_variant_only_vcf(person, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    _, _, _, sparse, fasta, sf = person
+    """A large one-sample VCF of variant calls only is a whole genome (its hom-ref fraction, over every
+    call); one that lists its hom-ref calls is not."""
+    _, cohort, full, sparse, fasta, sf = person
     monkeypatch.setattr(absent, "WGS_MIN_RECORDS", 100)
     run = run_scoring(sparse, [sf], RunOptions(cache_dir=tmp_path, reference=fasta))
     assert run.absent.coverage is Coverage.WGS and run.absent.how.startswith("detected")
     assert run.match.summary("P").n_matched == 300
+    listed = run_scoring(full, [sf], RunOptions(cache_dir=tmp_path))
+    homref = float((cohort.genotypes[:, 0] == 0).mean())
+    assert homref > absent.WGS_MAX_HOMREF_FRACTION and listed.absent.coverage is Coverage.GENOTYPED
+    with open_genotypes(full, cache_dir=tmp_path) as src:  # every call, read-only (the source's own matrix)
+        calls = src.all_calls()
+        assert not calls.flags.writeable and np.array_equal(calls, src.read(np.arange(src.variants.height)))
 
 
 def write_gvcf(cohort, path: Path, *, low_gq_from: int, uncovered: range) -> Path:  # type: ignore[no-untyped-def]

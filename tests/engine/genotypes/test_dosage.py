@@ -257,6 +257,8 @@ def test_split_multiallelic_lines_are_one_site() -> None:
     shuffled = [5, 2, 7, 0, 3, 6, 1, 4]
     got = split_site_rows(table([rows[i] for i in shuffled])).tolist()
     assert got == [want[i] for i in shuffled]
+    # the same position and REF on the next chromosome, right after: another site
+    assert split_site_rows(table([*rows, ("3", 40, "G", "C")])).tolist() == [*want, False]
 
     # tables read from files carry `allele_idx`: a record's own ALT lines are no split site (they are
     # multi-allelic already), a biallelic line next to a record at the same position and REF is

@@ -110,8 +110,8 @@ def decide_coverage(source: GenotypeSource, declared: Coverage | str | None) -> 
         return Coverage(declared), "declared"
     n_rec = int(summary.get("n_records", 0))
     if source.n_samples == 1 and n_rec >= WGS_MIN_RECORDS:
-        g = source.read(np.arange(source.variants.height))
-        homref = float((g == 0).mean()) if g.size else 0.0
+        g = source.all_calls()  # the whole (preloaded) matrix: no 5M-row index and gather (30 ms)
+        homref = float(np.count_nonzero(g == 0) / g.size) if g.size else 0.0
         if homref <= WGS_MAX_HOMREF_FRACTION:
             return Coverage.WGS, f"detected: {n_rec} variant-only records, {homref:.2%} hom-ref calls"
     if source.n_samples > 1 or float((source.read(np.arange(min(source.variants.height, 100_000))) == 0).mean()) > 0.2:

@@ -78,6 +78,12 @@ class ParquetSource(GenotypeSource):
     def read(self, vidx: np.ndarray) -> np.ndarray:
         return self._calls()[np.asarray(vidx, dtype=np.int64)]
 
+    def all_calls(self) -> np.ndarray:
+        """Every call (variants × samples, read-only): `read` of every row without indexing them."""
+        view = self._calls().view()
+        view.flags.writeable = False
+        return view
+
     def _calls(self) -> np.ndarray:
         if self._gt is None:
             with self._lock:
