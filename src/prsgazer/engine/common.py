@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar, cast
 
+import numpy as np
 import polars as pl
 from isal import isal_zlib
 
@@ -133,6 +134,13 @@ def chrom_expr(col: str | pl.Expr) -> pl.Expr:
     """Normalised chromosome names: no 'chr' prefix, upper case, 23→X, 24→Y, M→MT."""
     e = pl.col(col) if isinstance(col, str) else col
     return e.str.to_uppercase().str.strip_prefix("CHR").replace(_CHROM_ALIASES)
+
+
+def runs(col: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """(value of each run of equal values, run lengths); consecutive nulls are one run. polars' `rle`:
+    on 3M scoring rows from 100 files, 8 ms against 37 ms comparing the column with its shift."""
+    found = col.rle().struct.unnest()
+    return found.get_column("value").alias(col.name), found.get_column("len").to_numpy()
 
 
 def complement_expr(col: str) -> pl.Expr:

@@ -323,14 +323,15 @@ def test_target_index_needs_the_row_index_as_vidx() -> None:
 
 
 def test_runs_of_equal_values_keep_the_column_name() -> None:
-    from prsgazer.engine.scoring.match import _enum_by_runs, _runs
+    from prsgazer.engine.common import runs
+    from prsgazer.engine.scoring.match import _enum_by_runs
 
     col = pl.Series("chr_name", ["1", "1", None, None, "2", "1", "1", "1"])
-    values, lengths = _runs(col)
+    values, lengths = runs(col)
     assert values.name == "chr_name" and values.to_list() == ["1", None, "2", "1"]
     assert lengths.tolist() == [2, 2, 1, 3]
     enum = _enum_by_runs(col)
     assert enum.name == "chr_name" and enum.cast(pl.String).to_list() == col.to_list()
     assert enum.dtype == pl.Enum(["1", "2"])
-    empty, none = _runs(pl.Series("x", [], dtype=pl.String))
+    empty, none = runs(pl.Series("x", [], dtype=pl.String))
     assert empty.len() == 0 and len(none) == 0

@@ -114,7 +114,7 @@ def decide_coverage(source: GenotypeSource, declared: Coverage | str | None) -> 
         homref = float(np.count_nonzero(g == 0) / g.size) if g.size else 0.0
         if homref <= WGS_MAX_HOMREF_FRACTION:
             return Coverage.WGS, f"detected: {n_rec} variant-only records, {homref:.2%} hom-ref calls"
-    if source.n_samples > 1 or float((source.read(np.arange(min(source.variants.height, 100_000))) == 0).mean()) > 0.2:
+    if source.n_samples > 1 or float((source.all_calls()[:100_000] == 0).mean()) > 0.2:
         return Coverage.GENOTYPED, "default: the VCF lists hom-ref calls, absent sites were not assayed"
     return Coverage.UNKNOWN, "default: variant-only VCF, coverage not declared (use --coverage wgs|wes|array)"
 

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, Field
 
+from prsgazer.engine.common import runs
 from prsgazer.engine.genotypes.build import BuildEvidence
 from prsgazer.errors import InputError
 
@@ -171,9 +172,9 @@ def split_site_rows(variants: pl.DataFrame) -> np.ndarray:
         return flag
     pos = variants.get_column("pos").to_numpy()
     chrom = variants.get_column("chrom")
-    # a chromosome starts at the row: the starts of polars' runs of equal values (5M rows of a WGS: 13 ms,
-    # against 60 ms comparing the column with itself shifted by one)
-    lengths = chrom.rle().struct.field("len").to_numpy()
+    # a chromosome starts at the row: the starts of its runs (5M rows of a WGS: 13 ms, against 60 ms
+    # comparing the column with itself shifted by one)
+    lengths = runs(chrom)[1]
     new_run = np.zeros(len(pos), dtype=bool)
     new_run[np.cumsum(lengths) - lengths] = True
     # A sorted file (the rule: positions ascend within each chromosome, chromosomes in one run each)

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from prsgazer.engine.common import complement_expr
+from prsgazer.engine.common import complement_expr, runs
 
 MATCH_TYPES = [
     "refalt",
@@ -320,7 +320,7 @@ class TargetIndex:
         self.height = target.height
         # chromosomes: ranked by first appearance, so a target sorted by position (in any
         # chromosome order) has sorted keys; coded once per run
-        values, lengths = _runs(target.get_column("chrom"))
+        values, lengths = runs(target.get_column("chrom"))
         self._chroms = pl.Enum(values.drop_nulls().unique(maintain_order=True))
         rank = values.cast(self._chroms).to_physical().cast(pl.Int64).fill_null(len(self._chroms.categories))
         key = np.repeat(rank.to_numpy() << 33, lengths) + target.get_column("pos").to_numpy().astype(np.int64)
@@ -382,7 +382,7 @@ class TargetIndex:
     def keys(self, chrom: pl.Series, pos: pl.Series) -> np.ndarray:
         """Position keys of scoring rows (chromosomes the target lacks rank after its own, one
         rank each; a missing chromosome matches nothing)."""
-        values, lengths = _runs(chrom)
+        values, lengths = runs(chrom)
         n = len(self._chroms.categories)
         phys = values.cast(self._chroms, strict=False).to_physical().cast(pl.Int64)
         rank = phys.fill_null(-1).to_numpy().copy()
@@ -428,17 +428,10 @@ def _complement(comp: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.where(known, comp[np.where(known, codes, 0)], codes)
 
 
-def _runs(col: pl.Series) -> tuple[pl.Series, np.ndarray]:
-    """(value of each run of equal values, run lengths); consecutive nulls are one run. polars' `rle`:
-    on 3M scoring rows from 100 files, 8 ms against 37 ms comparing the column with its shift."""
-    runs = col.rle().struct.unnest()
-    return runs.get_column("value").alias(col.name), runs.get_column("len").to_numpy()
-
-
 def _enum_by_runs(col: pl.Series, categories: list[str] | None = None) -> pl.Series:
     """`col` as an Enum of `categories` (default: its values in order of appearance), each value
     looked up once per run of equal values (a score's id and effect type are long runs)."""
-    values, lengths = _runs(col)
+    values, lengths = runs(col)
     dtype = pl.Enum(categories if categories is not None else values.drop_nulls().unique(maintain_order=True))
     return values.cast(dtype).gather(np.repeat(np.arange(len(values)), lengths))
 
